@@ -1,0 +1,7 @@
+//! Pieces the pages share.
+
+mod layout;
+mod parts;
+
+pub use layout::{use_me, Layout};
+pub use parts::*;

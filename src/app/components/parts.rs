@@ -1,0 +1,88 @@
+use crate::model::ApiError;
+use leptos::prelude::*;
+use time::OffsetDateTime;
+
+pub use super::layout::can;
+
+/// `2026-11-22 14:05 UTC`
+pub fn when(t: &OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC).format(&f).unwrap_or_default()
+}
+
+/// The outcome of a server action: the error's sentence, or nothing.
+pub fn action_error<T: Clone + Send + Sync + 'static>(
+    value: impl Get<Value = Option<Result<T, ApiError>>> + Send + Sync + 'static,
+) -> impl IntoView {
+    move || {
+        value.get().and_then(Result::err).map(|e| {
+            view! { <p class="alert alert-error" role="alert">{e.message}</p> }
+        })
+    }
+}
+
+#[component]
+pub fn ErrorNote(error: ApiError) -> impl IntoView {
+    view! { <p class="alert alert-error" role="alert">{error.message}</p> }
+}
+
+#[component]
+pub fn EmptyState(title: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <div class="empty">
+            <h3>{title}</h3>
+            <div class="empty-body">{children()}</div>
+        </div>
+    }
+}
+
+#[component]
+pub fn PageHeader(title: &'static str, #[prop(optional)] subtitle: &'static str) -> impl IntoView {
+    view! {
+        <leptos_meta::Title text=title/>
+        <div class="page-header">
+            <h1>{title}</h1>
+            {(!subtitle.is_empty()).then(|| view! { <p class="subtitle">{subtitle}</p> })}
+        </div>
+    }
+}
+
+/// A secret or link shown once, with a button to copy it.
+#[component]
+pub fn CopyOnce(label: &'static str, value: String, #[prop(optional)] testid: &'static str) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let v = value.clone();
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            if let Some(w) = web_sys::window() {
+                let _ = w.navigator().clipboard().write_text(&v);
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &v;
+        copied.set(true);
+    };
+    view! {
+        <div class="copy-once">
+            <div class="copy-label">{label}</div>
+            <div class="copy-row">
+                <input type="text" readonly value=value.clone() data-testid=testid on:focus=|ev| {
+                    #[cfg(feature = "hydrate")]
+                    {
+                        use leptos::wasm_bindgen::JsCast;
+                        if let Some(t) = ev.target() {
+                            if let Ok(i) = t.dyn_into::<web_sys::HtmlInputElement>() { i.select(); }
+                        }
+                    }
+                    #[cfg(not(feature = "hydrate"))]
+                    let _ = ev;
+                }/>
+                <button type="button" class="btn" on:click=copy>
+                    {move || if copied.get() { "Copied" } else { "Copy" }}
+                </button>
+            </div>
+            <p class="hint">"It is shown only now: copy it before leaving this page."</p>
+        </div>
+    }
+}

@@ -1,0 +1,52 @@
+//! The console's UI (Leptos, rendered on the server and hydrated in the browser).
+
+pub mod calls;
+mod components;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="referrer" content="same-origin"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/imshift.css"/>
+        <Title formatter=|t: String| if t.is_empty() { "imshift".to_string() } else { format!("{t} · imshift") }/>
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound/> }>
+                <Route path=path!("/login") view=pages::LoginPage/>
+                <Route path=path!("/setup") view=pages::SetupPage/>
+                <Route path=path!("/invite/:token") view=pages::InvitePage/>
+                <ParentRoute path=path!("") view=components::Layout>
+                    <Route path=path!("") view=pages::MigrationsPage/>
+                    <Route path=path!("/audit") view=pages::AuditPage/>
+                    <Route path=path!("/team") view=pages::TeamPage/>
+                    <Route path=path!("/settings") view=pages::SettingsPage/>
+                    <Route path=path!("/api-docs") view=pages::ApiDocsPage/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

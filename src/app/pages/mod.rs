@@ -1,0 +1,34 @@
+//! One module per page.
+
+mod api_docs;
+mod audit;
+mod auth;
+mod migrations;
+mod settings;
+mod team;
+
+pub use api_docs::ApiDocsPage;
+pub use audit::AuditPage;
+pub use auth::{InvitePage, LoginPage, SetupPage};
+pub use migrations::MigrationsPage;
+pub use settings::SettingsPage;
+pub use team::TeamPage;
+
+use leptos::prelude::*;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        opts.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <div class="auth-wrap">
+            <div class="card auth-card">
+                <h1>"Page not found"</h1>
+                <p>"There is nothing at this address."</p>
+                <a class="btn btn-primary" href="/">"Go to migrations"</a>
+            </div>
+        </div>
+    }
+}

@@ -1,0 +1,155 @@
+//! Team: members and their roles, invites.
+
+use crate::app::calls::{
+    list_invites, list_members, CreateInvite, RemoveMember, RevokeInvite, SetRole,
+};
+use crate::app::components::{can, use_me, when, action_error, CopyOnce, EmptyState, ErrorNote, PageHeader};
+use crate::model::{InviteStatus, Permission, Role};
+use leptos::prelude::*;
+
+#[component]
+pub fn TeamPage() -> impl IntoView {
+    let manage = can(Permission::ManageTeam);
+    let me = use_me();
+    let invite = ServerAction::<CreateInvite>::new();
+    let revoke = ServerAction::<RevokeInvite>::new();
+    let set_role = ServerAction::<SetRole>::new();
+    let remove = ServerAction::<RemoveMember>::new();
+    let members = Resource::new(
+        move || (set_role.version().get(), remove.version().get(), invite.version().get()),
+        |_| list_members(),
+    );
+    let invites = Resource::new(
+        move || (invite.version().get(), revoke.version().get()),
+        |_| list_invites(),
+    );
+
+    view! {
+        <PageHeader title="Team" subtitle="Who can see and run your migrations."/>
+
+        {manage.then(|| view! {
+            <section class="card" data-testid="invite-form">
+                <h2>"Invite someone"</h2>
+                <ActionForm action=invite attr:class="row-form">
+                    <label>"Email"<input type="email" name="email" required placeholder="name@example.com"/></label>
+                    <label>"Role"
+                        <select name="role">
+                            {Role::INVITABLE.iter().map(|r| view! {
+                                <option value=r.as_str() selected=*r == Role::Viewer>{r.label()}" — "{r.describe()}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <button type="submit" class="btn btn-primary">"Create invite link"</button>
+                </ActionForm>
+                {action_error(invite.value())}
+                {move || invite.value().get().and_then(Result::ok).map(|c| view! {
+                    <CopyOnce label="Send this link to the invitee (expires in 72 hours, works once):"
+                        value=c.link testid="invite-link"/>
+                })}
+            </section>
+        })}
+
+        <section class="card">
+            <h2>"Members"</h2>
+            {action_error(set_role.value())}
+            {action_error(remove.value())}
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match members.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(list) => view! {
+                            <table class="table" data-testid="members">
+                                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Joined"</th>
+                                    {manage.then(|| view! { <th></th> })}</tr></thead>
+                                <tbody>
+                                {list.into_iter().map(|m| {
+                                    let editable = manage && m.role != Role::Owner && m.id != me.id;
+                                    let id = m.id;
+                                    view! {
+                                        <tr>
+                                            <td>{m.email.clone()}</td>
+                                            <td>
+                                                {if editable {
+                                                    view! {
+                                                        <select aria-label=format!("Role of {}", m.email) on:change=move |ev| {
+                                                            if let Ok(role) = event_target_value(&ev).parse::<Role>() {
+                                                                set_role.dispatch(SetRole { id, role });
+                                                            }
+                                                        }>
+                                                            {Role::INVITABLE.iter().map(|r| view! {
+                                                                <option value=r.as_str() selected=*r == m.role>{r.label()}</option>
+                                                            }).collect_view()}
+                                                        </select>
+                                                    }.into_any()
+                                                } else {
+                                                    view! { <span class=format!("role-badge role-{}", m.role)>{m.role.label()}</span> }.into_any()
+                                                }}
+                                            </td>
+                                            <td>{when(&m.created_at)}</td>
+                                            {manage.then(|| view! {
+                                                <td class="actions">
+                                                    {editable.then(|| view! {
+                                                        <button class="btn btn-danger btn-small" on:click=move |_| {
+                                                            remove.dispatch(RemoveMember { id });
+                                                        }>"Remove"</button>
+                                                    })}
+                                                </td>
+                                            })}
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+
+        <section class="card">
+            <h2>"Invites"</h2>
+            {action_error(revoke.value())}
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match invites.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(list) if list.is_empty() => view! {
+                            <EmptyState title="No invites yet">
+                                <p>{if manage { "Invite your team above: each person gets a one-time link." }
+                                    else { "Admins invite people; their invites show up here." }}</p>
+                            </EmptyState>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <table class="table" data-testid="invites">
+                                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Invited by"</th><th>"Expires"</th>
+                                    {manage.then(|| view! { <th></th> })}</tr></thead>
+                                <tbody>
+                                {list.into_iter().map(|i| {
+                                    let id = i.id;
+                                    let pending = i.status == InviteStatus::Pending;
+                                    view! {
+                                        <tr>
+                                            <td>{i.email.clone()}</td>
+                                            <td>{i.role.label()}</td>
+                                            <td><span class=format!("status status-{:?}", i.status).to_lowercase()>{format!("{:?}", i.status)}</span></td>
+                                            <td>{i.invited_by.clone().unwrap_or_else(|| "—".into())}</td>
+                                            <td>{when(&i.expires_at)}</td>
+                                            {manage.then(|| view! {
+                                                <td class="actions">{pending.then(|| view! {
+                                                    <button class="btn btn-small" on:click=move |_| {
+                                                        revoke.dispatch(RevokeInvite { id });
+                                                    }>"Revoke"</button>
+                                                })}</td>
+                                            })}
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}

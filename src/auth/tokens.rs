@@ -1,0 +1,116 @@
+//! Personal API tokens for scripts and CI: shown once, stored as a hash, revocable. A token acts
+//! with its owner's current role.
+
+use super::backend::USER_COLUMNS;
+use super::{secret, Actor, User};
+use crate::audit;
+use crate::model::{ApiToken, CreatedToken, Permission};
+use crate::web::{AppError, AppResult};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub const TOKEN_PREFIX: &str = "imshift_pat_";
+/// Characters of a token kept in clear to tell tokens apart.
+const SHOWN: usize = TOKEN_PREFIX.len() + 4;
+
+const COLUMNS: &str = "id, name, prefix, created_at, last_used_at, revoked_at";
+
+pub async fn create(pool: &PgPool, actor: &Actor, name: &str) -> AppResult<CreatedToken> {
+    actor.require(Permission::Read)?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::validation(
+            "name",
+            "give the token a name of 1 to 100 characters, such as `ci-rehearsal`",
+        ));
+    }
+    let secret = secret::generate(TOKEN_PREFIX);
+    let mut tx = pool.begin().await?;
+    let token: ApiToken = sqlx::query_as(&format!(
+        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash) VALUES ($1, $2, $3, $4, $5)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(actor.user_id)
+    .bind(name)
+    .bind(&secret[..SHOWN])
+    .bind(secret::hash(&secret))
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        "token.created",
+        &format!("token:{}", token.id),
+        json!({ "name": token.name, "prefix": token.prefix }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(CreatedToken { token, secret })
+}
+
+pub async fn list(pool: &PgPool, actor: &Actor) -> AppResult<Vec<ApiToken>> {
+    actor.require(Permission::Read)?;
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC"
+    ))
+    .bind(actor.user_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn revoke(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<ApiToken> {
+    actor.require(Permission::Read)?;
+    let mut tx = pool.begin().await?;
+    let token: ApiToken = sqlx::query_as(&format!(
+        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+         WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(actor.user_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("You have no token with id {id}.")))?;
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        "token.revoked",
+        &format!("token:{id}"),
+        json!({ "name": token.name, "prefix": token.prefix }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// The user behind a live token, and the token's id.
+pub async fn authenticate(pool: &PgPool, secret: &str) -> AppResult<Option<(User, Uuid)>> {
+    if !secret.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let hash = secret::hash(secret);
+    let row: Option<(Uuid,)> =
+        sqlx::query_as("SELECT id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(&hash)
+            .fetch_optional(pool)
+            .await?;
+    let Some((token_id,)) = row else {
+        return Ok(None);
+    };
+    // Touch last_used_at at most once a minute: scripts may call many times a second.
+    sqlx::query(
+        "UPDATE api_tokens SET last_used_at = now()
+         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+    )
+    .bind(token_id)
+    .execute(pool)
+    .await?;
+    let user: Option<User> = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = (SELECT user_id FROM api_tokens WHERE id = $1)"
+    ))
+    .bind(token_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(user.map(|u| (u, token_id)))
+}

@@ -1,0 +1,191 @@
+//! The `imshift` command: the console and the tools around it.
+
+use crate::db;
+use crate::model::Role;
+use crate::web::{self, Config};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "imshift", version, about = "Move an app's instant messaging to a new system without losing a message or a user.")]
+struct Cli {
+    /// PostgreSQL URL; the database is created when missing.
+    #[arg(long, env = "DATABASE_URL", default_value = db::DEFAULT_URL, global = true, hide_env_values = true)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the console (the default).
+    Serve(ServeArgs),
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Team members, for scripted set-ups.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "IMSHIFT_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// The URL people use to reach the console (for invite links). Defaults to http://LISTEN.
+    #[arg(long, env = "IMSHIFT_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create the database if missing and apply every pending migration.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a team member. The password is read from IMSHIFT_PASSWORD or, if unset, stdin.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = |s: &str| s.parse::<Role>())]
+        role: Role,
+    },
+}
+
+pub async fn run() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::parse_default())) {
+        Command::Serve(args) => serve(&cli.database_url, args).await,
+        Command::Db { command: DbCommand::Migrate } => migrate(&cli.database_url).await,
+        Command::User { command: UserCommand::Create { email, role } } => {
+            create_user(&cli.database_url, &email, role).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("imshift: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl ServeArgs {
+    fn parse_default() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        // Reads the same env defaults as `imshift serve`.
+        Only::parse_from(["imshift"]).args
+    }
+}
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("IMSHIFT_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("IMSHIFT_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn migrate(url: &str) -> Res {
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    println!("database {} is up to date", db::redact(url));
+    Ok(())
+}
+
+async fn create_user(url: &str, email: &str, role: Role) -> Res {
+    let password = match std::env::var("IMSHIFT_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut p = String::new();
+            std::io::stdin().read_to_string(&mut p)?;
+            p.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let user = crate::auth::users::create_from_cli(&pool, email, role, &password).await?;
+    println!("created {} ({})", user.email, user.role);
+    Ok(())
+}
+
+/// The Leptos site settings: from cargo-leptos' environment when it runs us, else defaults
+/// that match `target/site` of a `cargo leptos build`.
+fn leptos_options(listen: SocketAddr) -> leptos::config::LeptosOptions {
+    let mut options = leptos::config::get_configuration(None)
+        .map(|c| c.leptos_options)
+        .unwrap_or_else(|_| {
+            leptos::config::LeptosOptions::builder()
+                .output_name("imshift")
+                .site_root("target/site")
+                .site_pkg_dir("pkg")
+                .build()
+        });
+    options.site_addr = listen;
+    options
+}
+
+async fn serve(url: &str, args: ServeArgs) -> Res {
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| format!("http://{}", args.listen));
+    let config = Config::for_url(&public_url);
+    let app = web::build(pool, config, leptos_options(args.listen)).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    tracing::info!("imshift console on {public_url} (database {})", db::redact(url));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C: stop accepting, finish what is in flight, exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,93 @@
+//! The database: connect (creating it when missing) and apply our schema migrations.
+
+use sqlx::migrate::{MigrateDatabase, Migrator};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres};
+
+/// The schema's history, from `migrations/`, compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/imshift";
+
+pub async fn connect(url: &str) -> anyhow_like::Result<PgPool> {
+    if !Postgres::database_exists(url).await.map_err(|e| {
+        anyhow_like::Error(format!(
+            "cannot reach PostgreSQL at {}: {e}. Start it (on Debian: `pg_ctlcluster 15 main start`) \
+             or set DATABASE_URL to a server you can reach.",
+            redact(url)
+        ))
+    })? {
+        Postgres::create_database(url)
+            .await
+            .map_err(|e| anyhow_like::Error(format!("cannot create database {}: {e}", redact(url))))?;
+        tracing::info!(database = %redact(url), "created the database");
+    }
+    PgPoolOptions::new()
+        .max_connections(20)
+        .connect(url)
+        .await
+        .map_err(|e| anyhow_like::Error(format!("cannot connect to {}: {e}", redact(url))))
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow_like::Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .map_err(|e| anyhow_like::Error(format!("applying database migrations failed: {e}")))
+}
+
+/// Versions this binary knows that the database has not applied successfully.
+pub async fn pending(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .or_else(|e| match &e {
+                sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(vec![]),
+                _ => Err(e),
+            })?;
+    Ok(MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect())
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A string error for start-up paths, where the message is all the user needs.
+pub mod anyhow_like {
+    #[derive(Debug)]
+    pub struct Error(pub String);
+    impl std::fmt::Display for Error {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+    impl std::error::Error for Error {}
+    pub type Result<T> = std::result::Result<T, Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://me:hunter2@db:5432/x"),
+            "postgres://me:***@db:5432/x"
+        );
+        assert_eq!(super::redact("postgres://me@db/x"), "postgres://me@db/x");
+    }
+}

@@ -1,0 +1,27 @@
+//! imshift: move an app's instant messaging from one system to another.
+//!
+//! The crate is built twice: for the server (`ssr`) and for the browser (`hydrate`). `model` and
+//! `app` are compiled for both; everything else is server-only.
+
+pub mod app;
+pub mod model;
+
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod audit;
+#[cfg(feature = "ssr")]
+pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod web;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

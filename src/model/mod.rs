@@ -1,0 +1,238 @@
+//! Types shared by the browser (hydrate) and the server (ssr): what crosses the wire.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+mod error;
+pub use error::ApiError;
+
+/// A team member's role. Ordered from most to least powerful.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Operator,
+    Viewer,
+}
+
+/// What an action needs. Roles grant permissions; the server checks permissions, never roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// See everything: migrations, progress, audit log, team list.
+    Read,
+    /// Upload, launch, pause, retry.
+    RunMigrations,
+    /// App keys and other secrets.
+    ManageCredentials,
+    /// Invite, change roles, remove members.
+    ManageTeam,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Operator, Role::Viewer];
+    /// Roles an invite may grant: there is one owner, created at setup.
+    pub const INVITABLE: [Role; 3] = [Role::Admin, Role::Operator, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Admin => "Admin",
+            Role::Operator => "Operator",
+            Role::Viewer => "Viewer",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Owner => "Everything, including the team's admins.",
+            Role::Admin => "Manage the team, app keys and every migration.",
+            Role::Operator => "Run migrations: upload, launch, pause, retry.",
+            Role::Viewer => "Read-only: sees progress and the audit log.",
+        }
+    }
+
+    pub fn can(self, permission: Permission) -> bool {
+        match permission {
+            Permission::Read => true,
+            Permission::RunMigrations => self != Role::Viewer,
+            Permission::ManageCredentials | Permission::ManageTeam => {
+                matches!(self, Role::Owner | Role::Admin)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "owner" => Ok(Role::Owner),
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(format!(
+                "unknown role `{other}`: use owner, admin, operator or viewer"
+            )),
+        }
+    }
+}
+
+/// The signed-in user, as the UI needs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Me {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::FromRow))]
+pub struct Member {
+    pub id: Uuid,
+    pub email: String,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub role: Role,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum InviteStatus {
+    Pending,
+    Accepted,
+    Expired,
+    Revoked,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Invite {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub status: InviteStatus,
+    pub invited_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Returned once, when an invite is created: the link is never shown again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CreatedInvite {
+    pub invite: Invite,
+    pub link: String,
+}
+
+/// What the invite page shows before the invitee sets a password.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvitePreview {
+    pub email: String,
+    pub role: Role,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::FromRow))]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    /// The first characters of the token, to tell tokens apart.
+    pub prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Returned once, when a token is created: only its hash is stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CreatedToken {
+    pub token: ApiToken,
+    pub secret: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::FromRow))]
+pub struct AuditEntry {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub details: serde_json::Value,
+    pub ip: Option<String>,
+}
+
+/// Audit log filters; every field is optional. Times are RFC 3339 or `YYYY-MM-DD`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+pub struct AuditQuery {
+    /// Exact actor (an email, or `system`).
+    pub actor: Option<String>,
+    /// Exact action, such as `auth.login` or `team.invite`.
+    pub action: Option<String>,
+    /// Target prefix.
+    pub target: Option<String>,
+    /// From this time (inclusive).
+    pub from: Option<String>,
+    /// Up to this time (exclusive). A bare date means the end of that day.
+    pub to: Option<String>,
+    /// Keyset cursor: the `next_cursor` of the previous page.
+    pub before: Option<i64>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` to get the next (older) page; absent on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+/// Values the audit filters offer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditFacets {
+    pub actors: Vec<String>,
+    pub actions: Vec<String>,
+}

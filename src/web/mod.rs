@@ -1,0 +1,10 @@
+//! The HTTP server: state, the one error type, the router and its layers, operations endpoints.
+
+mod error;
+pub mod ops;
+pub mod server;
+mod state;
+
+pub use error::{AppError, AppResult};
+pub use server::{build, PUBLIC_PAGES};
+pub use state::{AppState, Config};

@@ -1,0 +1,140 @@
+//! The router: pages (Leptos SSR), the UI's server functions, the REST API, operations
+//! endpoints and static files, behind sessions, the cross-site check and request tracking.
+
+use super::{ops, AppState, Config};
+use crate::app::{shell, App};
+use crate::auth::{csrf, users, AuthSession, Backend};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::Uri;
+use axum::middleware::{from_fn, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use axum_login::AuthManagerLayerBuilder;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use sqlx::PgPool;
+use std::sync::Arc;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+/// Pages anyone may open. Every other page sends a visitor without a session to sign in.
+pub const PUBLIC_PAGES: [&str; 3] = ["/login", "/setup", "/invite/"];
+
+/// Where the UI's server functions live (the REST API is under /api/v1).
+pub const SERVER_FN_PREFIX: &str = "/_fn";
+
+pub async fn build(
+    pool: PgPool,
+    config: Config,
+    leptos: LeptosOptions,
+) -> Result<Router, sqlx::Error> {
+    let state = AppState {
+        pool: pool.clone(),
+        config: Arc::new(config),
+        leptos,
+    };
+    ops::init_metrics();
+
+    let store = PostgresStore::new(pool.clone());
+    store.migrate().await?;
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("imshift_session")
+        .with_secure(state.config.secure_cookies)
+        .with_same_site(SameSite::Strict)
+        .with_http_only(true)
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::hours(12)));
+    let auth = AuthManagerLayerBuilder::new(Backend::new(pool), sessions).build();
+
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            {
+                let leptos = state.leptos.clone();
+                move || shell(leptos.clone())
+            },
+        )
+        .route_layer(from_fn(guard_pages));
+
+    let (api, _openapi) = crate::api::router();
+
+    let app = Router::new()
+        .route(
+            &format!("{SERVER_FN_PREFIX}/{{*fn_name}}"),
+            get(server_fns).post(server_fns),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics_text))
+        .merge(api)
+        .merge(pages)
+        .route_layer(from_fn(ops::remember_route))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            shell,
+        ))
+        .layer(from_fn(csrf::check))
+        .layer(auth)
+        .layer(Extension(state.clone()))
+        .layer(from_fn(ops::track))
+        .with_state(state);
+    Ok(app)
+}
+
+async fn server_fns(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(state.clone()), request).await
+}
+
+/// Sends visitors to the right door: setup until an owner exists, then sign-in for anyone
+/// without a session. Server functions and the API check again; this is for people.
+async fn guard_pages(
+    Extension(state): Extension<AppState>,
+    session: AuthSession,
+    uri: Uri,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = uri.path();
+    let owner = match users::owner_exists(&state.pool).await {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let signed_in = session.user.is_some();
+    if path == "/setup" {
+        if owner {
+            return Redirect::to("/login").into_response();
+        }
+    } else if !owner {
+        return Redirect::to("/setup").into_response();
+    } else if path == "/login" {
+        if signed_in {
+            return Redirect::to("/").into_response();
+        }
+    } else if !path.starts_with("/invite/") && !signed_in {
+        let next = urlencode(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+        return Redirect::to(&format!("/login?next={next}")).into_response();
+    }
+    next.run(request).await
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
