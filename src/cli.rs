@@ -9,7 +9,11 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "imshift", version, about = "Move an app's instant messaging to a new system without losing a message or a user.")]
+#[command(
+    name = "imshift",
+    version,
+    about = "Move an app's instant messaging to a new system without losing a message or a user."
+)]
 struct Cli {
     /// PostgreSQL URL; the database is created when missing.
     #[arg(long, env = "DATABASE_URL", default_value = db::DEFAULT_URL, global = true, hide_env_values = true)]
@@ -64,12 +68,17 @@ enum UserCommand {
 pub async fn run() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::parse_default())) {
+    let result = match cli
+        .command
+        .unwrap_or(Command::Serve(ServeArgs::parse_default()))
+    {
         Command::Serve(args) => serve(&cli.database_url, args).await,
-        Command::Db { command: DbCommand::Migrate } => migrate(&cli.database_url).await,
-        Command::User { command: UserCommand::Create { email, role } } => {
-            create_user(&cli.database_url, &email, role).await
-        }
+        Command::Db {
+            command: DbCommand::Migrate,
+        } => migrate(&cli.database_url).await,
+        Command::User {
+            command: UserCommand::Create { email, role },
+        } => create_user(&cli.database_url, &email, role).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -98,7 +107,9 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("IMSHIFT_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("IMSHIFT_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
@@ -132,9 +143,12 @@ async fn create_user(url: &str, email: &str, role: Role) -> Res {
 /// The Leptos site settings: from cargo-leptos' environment when it runs us, else defaults
 /// that match `target/site` of a `cargo leptos build`.
 fn leptos_options(listen: SocketAddr) -> leptos::config::LeptosOptions {
-    let mut options = leptos::config::get_configuration(None)
+    let from_env = std::env::var_os("LEPTOS_OUTPUT_NAME").is_some();
+    let mut options = from_env
+        .then(|| leptos::config::get_configuration(None).ok())
+        .flatten()
         .map(|c| c.leptos_options)
-        .unwrap_or_else(|_| {
+        .unwrap_or_else(|| {
             leptos::config::LeptosOptions::builder()
                 .output_name("imshift")
                 .site_root("target/site")
@@ -156,7 +170,10 @@ async fn serve(url: &str, args: ServeArgs) -> Res {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    tracing::info!("imshift console on {public_url} (database {})", db::redact(url));
+    tracing::info!(
+        "imshift console on {public_url} (database {})",
+        db::redact(url)
+    );
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -12,7 +12,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export_audit))
 }
 
-fn query(q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> AppResult<AuditQuery> {
+fn query(
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<AuditQuery> {
     q.map(|Query(q)| q)
         .map_err(|e| AppError::validation("query", e.body_text()))
 }
@@ -26,7 +28,9 @@ async fn list_audit(
     actor: Actor,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<ApiJson<AuditPage>> {
-    Ok(ApiJson(crate::audit::page(&s.pool, &actor, &query(q)?).await?))
+    Ok(ApiJson(
+        crate::audit::page(&s.pool, &actor, &query(q)?).await?,
+    ))
 }
 
 /// The filtered audit log as CSV (newest first, at most 100,000 rows).
@@ -42,7 +46,10 @@ async fn export_audit(
     Ok((
         [
             ("content-type", "text/csv; charset=utf-8"),
-            ("content-disposition", "attachment; filename=\"imshift-audit.csv\""),
+            (
+                "content-disposition",
+                "attachment; filename=\"imshift-audit.csv\"",
+            ),
         ],
         csv,
     ))

@@ -52,7 +52,9 @@ async fn update_user(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> AppResult<ApiJson<Member>> {
-    Ok(ApiJson(users::set_role(&s.pool, &actor, id, body.role).await?))
+    Ok(ApiJson(
+        users::set_role(&s.pool, &actor, id, body.role).await?,
+    ))
 }
 
 /// Remove a member from the team (admin or owner). Their sessions and tokens stop working.

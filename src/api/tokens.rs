@@ -35,7 +35,10 @@ async fn create_token(
     actor: Actor,
     ApiJson(body): ApiJson<NewToken>,
 ) -> AppResult<(StatusCode, ApiJson<CreatedToken>)> {
-    Ok((StatusCode::CREATED, ApiJson(tokens::create(&s.pool, &actor, &body.name).await?)))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(tokens::create(&s.pool, &actor, &body.name).await?),
+    ))
 }
 
 /// Revoke one of your tokens; it stops working at once.

@@ -70,7 +70,10 @@ pub async fn setup_owner(email: String, password: String, confirm: String) -> Re
     let s = state();
     let user = auth::users::setup_owner(&s.pool, &email, &password, ip()).await?;
     let mut session = session().await?;
-    session.login(&user).await.map_err(|e| AppError::Internal(Box::new(e)))?;
+    session
+        .login(&user)
+        .await
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -82,23 +85,50 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     let ip = ip();
     let email = email.trim().to_string();
     if let Err(e) = auth::throttle::check(&s.pool, &s.config, &email, ip.as_deref()).await {
-        audit::record(&s.pool, &Who::anonymous(ip), "auth.login_failed", &email,
-            serde_json::json!({ "reason": "throttled" })).await?;
+        audit::record(
+            &s.pool,
+            &Who::anonymous(ip),
+            "auth.login_failed",
+            &email,
+            serde_json::json!({ "reason": "throttled" }),
+        )
+        .await?;
         return Err(e.into());
     }
     let mut session = session().await?;
-    let creds = auth::Credentials { email: email.clone(), password };
-    let user = session.authenticate(creds).await.map_err(|e| AppError::Internal(Box::new(e)))?;
+    let creds = auth::Credentials {
+        email: email.clone(),
+        password,
+    };
+    let user = session
+        .authenticate(creds)
+        .await
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
     let Some(user) = user else {
         auth::throttle::record_failure(&s.pool, &email, ip.as_deref()).await?;
-        audit::record(&s.pool, &Who::anonymous(ip), "auth.login_failed", &email,
-            serde_json::json!({ "reason": "wrong email or password" })).await?;
+        audit::record(
+            &s.pool,
+            &Who::anonymous(ip),
+            "auth.login_failed",
+            &email,
+            serde_json::json!({ "reason": "wrong email or password" }),
+        )
+        .await?;
         return Err(AppError::BadCredentials.into());
     };
-    session.login(&user).await.map_err(|e| AppError::Internal(Box::new(e)))?;
+    session
+        .login(&user)
+        .await
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
     auth::throttle::clear(&s.pool, &email).await?;
-    audit::record(&s.pool, &Who::user(user.id, &user.email, ip), "auth.login", &user.email,
-        serde_json::json!({})).await?;
+    audit::record(
+        &s.pool,
+        &Who::user(user.id, &user.email, ip),
+        "auth.login",
+        &user.email,
+        serde_json::json!({}),
+    )
+    .await?;
     leptos_axum::redirect(safe_next(next.as_deref().unwrap_or("/")));
     Ok(())
 }
@@ -107,10 +137,19 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 pub async fn logout() -> Result<(), ApiError> {
     let mut session = session().await?;
     if let Some(user) = session.user.clone() {
-        crate::audit::record(&state().pool, &crate::audit::Who::user(user.id, &user.email, ip()),
-            "auth.logout", &user.email, serde_json::json!({})).await?;
+        crate::audit::record(
+            &state().pool,
+            &crate::audit::Who::user(user.id, &user.email, ip()),
+            "auth.logout",
+            &user.email,
+            serde_json::json!({}),
+        )
+        .await?;
     }
-    session.logout().await.map_err(|e| AppError::Internal(Box::new(e)))?;
+    session
+        .logout()
+        .await
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -121,13 +160,20 @@ pub async fn get_invite_preview(token: String) -> Result<InvitePreview, ApiError
 }
 
 #[server(prefix = "/_fn", endpoint = "accept_invite")]
-pub async fn accept_invite(token: String, password: String, confirm: String) -> Result<(), ApiError> {
+pub async fn accept_invite(
+    token: String,
+    password: String,
+    confirm: String,
+) -> Result<(), ApiError> {
     if password != confirm {
         return Err(AppError::validation("confirm", "the two passwords differ").into());
     }
     let user = auth::invites::accept(&state().pool, &token, &password, ip()).await?;
     let mut session = session().await?;
-    session.login(&user).await.map_err(|e| AppError::Internal(Box::new(e)))?;
+    session
+        .login(&user)
+        .await
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -164,7 +210,11 @@ pub async fn revoke_invite(id: Uuid) -> Result<Invite, ApiError> {
 }
 
 #[server(prefix = "/_fn", endpoint = "change_password")]
-pub async fn change_password(current: String, new: String, confirm: String) -> Result<(), ApiError> {
+pub async fn change_password(
+    current: String,
+    new: String,
+    confirm: String,
+) -> Result<(), ApiError> {
     if new != confirm {
         return Err(AppError::validation("confirm", "the two new passwords differ").into());
     }
@@ -172,7 +222,10 @@ pub async fn change_password(current: String, new: String, confirm: String) -> R
     let user = auth::users::change_password(&state().pool, &actor, &current, &new).await?;
     // Keep this session; every other one ends because the password hash changed.
     let mut session = session().await?;
-    session.login(&user).await.map_err(|e| AppError::Internal(Box::new(e)))?;
+    session
+        .login(&user)
+        .await
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
     Ok(())
 }
 
@@ -192,8 +245,24 @@ pub async fn revoke_token(id: Uuid) -> Result<ApiToken, ApiError> {
 }
 
 #[server(prefix = "/_fn", endpoint = "audit")]
-pub async fn load_audit_page(query: AuditQuery) -> Result<AuditPage, ApiError> {
-    Ok(crate::audit::page(&state().pool, &actor().await?, &query).await?)
+pub async fn load_audit_page(
+    actor: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<i64>,
+) -> Result<AuditPage, ApiError> {
+    let query = AuditQuery {
+        actor,
+        action,
+        target,
+        from,
+        to,
+        before,
+        limit: None,
+    };
+    Ok(crate::audit::page(&state().pool, &ssr::actor().await?, &query).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "audit_facets")]

@@ -19,7 +19,11 @@ fn parse_time(field: &str, value: &str, end_of_day: bool) -> AppResult<OffsetDat
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     if let Ok(d) = Date::parse(value, &format) {
-        let d = if end_of_day { d.next_day().unwrap_or(d) } else { d };
+        let d = if end_of_day {
+            d.next_day().unwrap_or(d)
+        } else {
+            d
+        };
         return Ok(d.with_time(Time::MIDNIGHT).assume_utc());
     }
     Err(AppError::validation(
@@ -41,11 +45,16 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, q: &AuditQuery) -> AppResul
         qb.push(" AND action = ").push_bind(action.to_string());
     }
     if let Some(target) = non_empty(&q.target) {
-        let escaped = target.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        qb.push(" AND target LIKE ").push_bind(format!("{escaped}%"));
+        let escaped = target
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        qb.push(" AND target LIKE ")
+            .push_bind(format!("{escaped}%"));
     }
     if let Some(from) = non_empty(&q.from) {
-        qb.push(" AND at >= ").push_bind(parse_time("from", from, false)?);
+        qb.push(" AND at >= ")
+            .push_bind(parse_time("from", from, false)?);
     }
     if let Some(to) = non_empty(&q.to) {
         qb.push(" AND at < ").push_bind(parse_time("to", to, true)?);
@@ -90,8 +99,12 @@ pub async fn facets(pool: &PgPool, actor: &Actor) -> AppResult<AuditFacets> {
              SELECT v FROM t WHERE v IS NOT NULL LIMIT 500"
         )
     };
-    let actors = sqlx::query_scalar(&distinct("actor")).fetch_all(pool).await?;
-    let actions = sqlx::query_scalar(&distinct("action")).fetch_all(pool).await?;
+    let actors = sqlx::query_scalar(&distinct("actor"))
+        .fetch_all(pool)
+        .await?;
+    let actions = sqlx::query_scalar(&distinct("action"))
+        .fetch_all(pool)
+        .await?;
     Ok(AuditFacets { actors, actions })
 }
 
@@ -121,7 +134,8 @@ pub async fn csv_export(pool: &PgPool, actor: &Actor, q: &AuditQuery) -> AppResu
         ])
         .map_err(io)?;
     }
-    w.into_inner().map_err(|e| AppError::internal(e.into_error()))
+    w.into_inner()
+        .map_err(|e| AppError::internal(e.into_error()))
 }
 
 #[cfg(test)]

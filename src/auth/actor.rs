@@ -4,8 +4,8 @@ use super::{tokens, AuthSession};
 use crate::model::{Permission, Role};
 use crate::web::{AppError, AppState};
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use std::net::SocketAddr;
 use uuid::Uuid;
 
@@ -47,9 +47,11 @@ pub fn client_ip(parts: &Parts) -> Option<String> {
 }
 
 pub fn app_state(parts: &Parts) -> Result<AppState, AppError> {
-    parts.extensions.get::<AppState>().cloned().ok_or_else(|| {
-        AppError::Internal("AppState missing from request extensions".into())
-    })
+    parts
+        .extensions
+        .get::<AppState>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal("AppState missing from request extensions".into()))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Actor {

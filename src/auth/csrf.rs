@@ -84,9 +84,15 @@ mod tests {
         assert!(verdict(&req(Method::POST, &[("sec-fetch-site", "same-origin")])).is_ok());
         assert!(verdict(&req(Method::POST, &[("sec-fetch-site", "cross-site")])).is_err());
         assert!(verdict(&req(Method::POST, &[("sec-fetch-site", "same-site")])).is_err());
-        let same = [("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")];
+        let same = [
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://127.0.0.1:3000"),
+        ];
         assert!(verdict(&req(Method::DELETE, &same)).is_ok());
-        let evil = [("host", "127.0.0.1:3000"), ("origin", "http://evil.example")];
+        let evil = [
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://evil.example"),
+        ];
         assert!(verdict(&req(Method::POST, &evil)).is_err());
         assert!(verdict(&req(Method::POST, &[("authorization", "Bearer x")])).is_ok());
     }

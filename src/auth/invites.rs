@@ -49,7 +49,8 @@ impl Row {
     }
 }
 
-const SELECT: &str = "SELECT i.id, i.email, i.role, u.email AS invited_by, i.created_at, i.expires_at,
+const SELECT: &str =
+    "SELECT i.id, i.email, i.role, u.email AS invited_by, i.created_at, i.expires_at,
                              i.accepted_at, i.revoked_at
                       FROM invites i LEFT JOIN users u ON u.id = i.created_by";
 
@@ -71,12 +72,15 @@ pub async fn create(
         ));
     }
     let mut tx = pool.begin().await?;
-    let member: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))")
-        .bind(&email)
-        .fetch_one(&mut *tx)
-        .await?;
+    let member: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))")
+            .bind(&email)
+            .fetch_one(&mut *tx)
+            .await?;
     if member {
-        return Err(AppError::Conflict(format!("{email} is already a member of the team.")));
+        return Err(AppError::Conflict(format!(
+            "{email} is already a member of the team."
+        )));
     }
     // A new invite replaces any earlier pending one for the same address.
     sqlx::query(
@@ -137,18 +141,26 @@ pub async fn revoke(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Invite>
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No invite has id {id}.")))?;
     if row.status() != InviteStatus::Pending {
-        return Err(AppError::Conflict(format!(
-            "This invite is already {:?}; only pending invites can be revoked.",
-            row.status()
-        )
-        .to_lowercase()));
+        return Err(AppError::Conflict(
+            format!(
+                "This invite is already {:?}; only pending invites can be revoked.",
+                row.status()
+            )
+            .to_lowercase(),
+        ));
     }
     sqlx::query("UPDATE invites SET revoked_at = now() WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit::record(&mut *tx, &actor.into(), "team.invite_revoked", &row.email, json!({ "invite_id": id }))
-        .await?;
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        "team.invite_revoked",
+        &row.email,
+        json!({ "invite_id": id }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Invite {
         status: InviteStatus::Revoked,
@@ -196,7 +208,12 @@ pub async fn preview(pool: &PgPool, token: &str) -> AppResult<InvitePreview> {
 }
 
 /// Creates the invitee's account. Single use: the row is locked, so two tabs cannot both win.
-pub async fn accept(pool: &PgPool, token: &str, password: &str, ip: Option<String>) -> AppResult<User> {
+pub async fn accept(
+    pool: &PgPool,
+    token: &str,
+    password: &str,
+    ip: Option<String>,
+) -> AppResult<User> {
     validate_password(password)?;
     let hash = hash_password(password.to_string()).await?;
     let mut tx = pool.begin().await?;
@@ -212,8 +229,14 @@ pub async fn accept(pool: &PgPool, token: &str, password: &str, ip: Option<Strin
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| {
-        if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "23505") {
-            AppError::Conflict(format!("{} is already a member: sign in instead.", row.email))
+        if e.as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == "23505")
+        {
+            AppError::Conflict(format!(
+                "{} is already a member: sign in instead.",
+                row.email
+            ))
         } else {
             e.into()
         }

@@ -10,9 +10,11 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub async fn owner_exists(pool: &PgPool) -> AppResult<bool> {
-    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'owner')")
-        .fetch_one(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'owner')")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -78,7 +80,12 @@ pub async fn setup_owner(
 }
 
 /// For scripted set-ups (`imshift user create`).
-pub async fn create_from_cli(pool: &PgPool, email: &str, role: Role, password: &str) -> AppResult<User> {
+pub async fn create_from_cli(
+    pool: &PgPool,
+    email: &str,
+    role: Role,
+    password: &str,
+) -> AppResult<User> {
     let email = validate_email(email)?;
     validate_password(password)?;
     let hash = hash_password(password.to_string()).await?;
@@ -125,7 +132,9 @@ pub async fn set_role(pool: &PgPool, actor: &Actor, id: Uuid, role: Role) -> App
     let mut tx = pool.begin().await?;
     let member = member_for_update(&mut tx, id).await?;
     if member.role == Role::Owner {
-        return Err(AppError::Forbidden("The owner's role cannot be changed.".into()));
+        return Err(AppError::Forbidden(
+            "The owner's role cannot be changed.".into(),
+        ));
     }
     if member.role != role {
         sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
@@ -189,7 +198,10 @@ pub async fn change_password(
         .fetch_one(pool)
         .await?;
     if !verify_password(current.to_string(), user.password_hash.clone()).await {
-        return Err(AppError::validation("current_password", "this is not your current password"));
+        return Err(AppError::validation(
+            "current_password",
+            "this is not your current password",
+        ));
     }
     let hash = hash_password(new.to_string()).await?;
     let mut tx = pool.begin().await?;
@@ -201,7 +213,14 @@ pub async fn change_password(
     .bind(actor.user_id)
     .fetch_one(&mut *tx)
     .await?;
-    audit::record(&mut *tx, &actor.into(), "auth.password_changed", &user.email, json!({})).await?;
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        "auth.password_changed",
+        &user.email,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(user)
 }

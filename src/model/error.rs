@@ -37,7 +37,9 @@ impl leptos::server_fn::error::FromServerFnError for ApiError {
         match value {
             E::Request(m) | E::Response(m) => ApiError::new(
                 "network",
-                format!("The console could not be reached ({m}). Check your connection and try again."),
+                format!(
+                    "The console could not be reached ({m}). Check your connection and try again."
+                ),
             ),
             other => ApiError::new("internal", other.to_string()),
         }

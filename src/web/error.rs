@@ -23,7 +23,10 @@ pub enum AppError {
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
     #[error("{message}")]
-    TooManyRequests { message: String, retry_after_secs: u64 },
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("Cross-site request refused: {0}")]
     Csrf(String),
     #[error("internal error")]
@@ -99,7 +102,13 @@ struct ErrorBody {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut response = (status, Json(ErrorBody { error: self.to_api() })).into_response();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: self.to_api(),
+            }),
+        )
+            .into_response();
         if let AppError::TooManyRequests {
             retry_after_secs, ..
         } = self

@@ -33,11 +33,15 @@ pub async fn healthz() -> &'static str {
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match crate::db::pending(&state.pool).await {
-        Ok(p) if p.is_empty() => Json(json!({ "database": "ok", "migrations": "applied" })).into_response(),
+        Ok(p) if p.is_empty() => {
+            Json(json!({ "database": "ok", "migrations": "applied" })).into_response()
+        }
         Ok(p) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "database": "ok", "migrations": "pending", "pending": p,
-                         "fix": "run `imshift db migrate`" })),
+            Json(
+                json!({ "database": "ok", "migrations": "pending", "pending": p,
+                         "fix": "run `imshift db migrate`" }),
+            ),
         )
             .into_response(),
         Err(e) => {

@@ -4,8 +4,7 @@
 use super::{ops, AppState, Config};
 use crate::app::{shell, App};
 use crate::auth::{csrf, users, AuthSession, Backend};
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::Uri;
 use axum::middleware::{from_fn, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,7 +13,7 @@ use axum::{Extension, Router};
 use axum_login::AuthManagerLayerBuilder;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tower_sessions::cookie::SameSite;
@@ -46,9 +45,13 @@ pub async fn build(
         .with_secure(state.config.secure_cookies)
         .with_same_site(SameSite::Strict)
         .with_http_only(true)
-        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::hours(12)));
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::hours(12),
+        ));
     let auth = AuthManagerLayerBuilder::new(Backend::new(pool), sessions).build();
 
+    // leptos_routes also mounts the server functions (under SERVER_FN_PREFIX), with the same
+    // context as the pages.
     let pages = Router::new()
         .leptos_routes_with_context(
             &state,
@@ -67,17 +70,16 @@ pub async fn build(
     let (api, _openapi) = crate::api::router();
 
     let app = Router::new()
-        .route(
-            &format!("{SERVER_FN_PREFIX}/{{*fn_name}}"),
-            get(server_fns).post(server_fns),
-        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_text))
         .merge(api)
         .merge(pages)
         .route_layer(from_fn(ops::remember_route))
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(
             {
                 let state = state.clone();
                 move || provide_context(state.clone())
@@ -92,10 +94,6 @@ pub async fn build(
     Ok(app)
 }
 
-async fn server_fns(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.clone()), request).await
-}
-
 /// Sends visitors to the right door: setup until an owner exists, then sign-in for anyone
 /// without a session. Server functions and the API check again; this is for people.
 async fn guard_pages(
@@ -106,6 +104,9 @@ async fn guard_pages(
     next: Next,
 ) -> Response {
     let path = uri.path();
+    if path.starts_with(SERVER_FN_PREFIX) {
+        return next.run(request).await;
+    }
     let owner = match users::owner_exists(&state.pool).await {
         Ok(o) => o,
         Err(e) => return e.into_response(),

@@ -40,7 +40,11 @@ fn Frame(me: Me) -> impl IntoView {
     let nav = move |href: &'static str, label: &'static str| {
         let active = move || {
             let p = location.pathname.get();
-            if href == "/" { p == "/" } else { p.starts_with(href) }
+            if href == "/" {
+                p == "/"
+            } else {
+                p.starts_with(href)
+            }
         };
         view! {
             <A href=href attr:class=move || if active() { "nav-link active" } else { "nav-link" }>

@@ -7,7 +7,9 @@ pub use super::layout::can;
 /// `2026-11-22 14:05 UTC`
 pub fn when(t: &OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC).format(&f).unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
 }
 
 /// The outcome of a server action: the error's sentence, or nothing.
@@ -49,7 +51,11 @@ pub fn PageHeader(title: &'static str, #[prop(optional)] subtitle: &'static str)
 
 /// A secret or link shown once, with a button to copy it.
 #[component]
-pub fn CopyOnce(label: &'static str, value: String, #[prop(optional)] testid: &'static str) -> impl IntoView {
+pub fn CopyOnce(
+    label: &'static str,
+    value: String,
+    #[prop(optional)] testid: &'static str,
+) -> impl IntoView {
     let copied = RwSignal::new(false);
     let v = value.clone();
     let copy = move |_| {

@@ -12,7 +12,9 @@ const FILTERS: [&str; 5] = ["actor", "action", "target", "from", "to"];
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -39,11 +41,17 @@ pub fn AuditPage() -> impl IntoView {
         let q = query.read();
         FILTERS
             .iter()
-            .filter_map(|k| q.get(k).filter(|v| !v.is_empty()).map(|v| format!("{k}={}", encode(&v))))
+            .filter_map(|k| {
+                q.get(k)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| format!("{k}={}", encode(&v)))
+            })
             .collect::<Vec<_>>()
             .join("&")
     };
-    let page = Resource::new(filter, load_audit_page);
+    let page = Resource::new(filter, |q| {
+        load_audit_page(q.actor, q.action, q.target, q.from, q.to, q.before)
+    });
     let facets = Resource::new(|| (), |_| load_audit_facets());
     let value = move |k: &'static str| move || query.read().get(k).unwrap_or_default();
 

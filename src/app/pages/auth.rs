@@ -1,7 +1,7 @@
 //! The pages people use before they have a session: first-run setup, sign-in, joining.
 
 use crate::app::calls::{get_invite_preview, AcceptInvite, Login, SetupOwner};
-use crate::app::components::{when, action_error, ErrorNote};
+use crate::app::components::{action_error, when, ErrorNote};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};

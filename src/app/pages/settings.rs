@@ -1,7 +1,9 @@
 //! Settings: your password and your personal API tokens.
 
 use crate::app::calls::{list_tokens, ChangePassword, CreateToken, RevokeToken};
-use crate::app::components::{use_me, when, action_error, CopyOnce, EmptyState, ErrorNote, PageHeader};
+use crate::app::components::{
+    action_error, use_me, when, CopyOnce, EmptyState, ErrorNote, PageHeader,
+};
 use leptos::prelude::*;
 
 #[component]

@@ -3,7 +3,9 @@
 use crate::app::calls::{
     list_invites, list_members, CreateInvite, RemoveMember, RevokeInvite, SetRole,
 };
-use crate::app::components::{can, use_me, when, action_error, CopyOnce, EmptyState, ErrorNote, PageHeader};
+use crate::app::components::{
+    action_error, can, use_me, when, CopyOnce, EmptyState, ErrorNote, PageHeader,
+};
 use crate::model::{InviteStatus, Permission, Role};
 use leptos::prelude::*;
 
@@ -16,7 +18,13 @@ pub fn TeamPage() -> impl IntoView {
     let set_role = ServerAction::<SetRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let members = Resource::new(
-        move || (set_role.version().get(), remove.version().get(), invite.version().get()),
+        move || {
+            (
+                set_role.version().get(),
+                remove.version().get(),
+                invite.version().get(),
+            )
+        },
         |_| list_members(),
     );
     let invites = Resource::new(

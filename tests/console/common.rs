@@ -1,0 +1,200 @@
+use imshift::model::Role;
+use imshift::web::{self, Config};
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+
+pub const OWNER: &str = "owner@example.com";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: PgPool,
+}
+
+/// A client that behaves like the console's own pages: cookies, and the Origin a browser sends.
+pub struct Browser {
+    pub http: Client,
+    pub base: String,
+}
+
+impl TestApp {
+    pub async fn spawn(pool: PgPool) -> TestApp {
+        Self::spawn_with(pool, |_| {}).await
+    }
+
+    pub async fn spawn_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let mut config = Config::for_url(&base);
+        tweak(&mut config);
+        let leptos = leptos::config::LeptosOptions::builder()
+            .output_name("imshift")
+            .site_root("target/site")
+            .site_pkg_dir("pkg")
+            .build();
+        let app = web::build(pool.clone(), config, leptos).await.unwrap();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        TestApp { base, pool }
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser {
+            http: Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: self.base.clone(),
+        }
+    }
+
+    /// A plain client: no cookies, no Origin, no redirects followed.
+    pub fn anon(&self) -> Client {
+        Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// The owner, set up through the one-time setup call, signed in.
+    pub async fn owner(&self) -> Browser {
+        let b = self.browser();
+        let r = b
+            .call(
+                "setup",
+                &[
+                    ("email", OWNER),
+                    ("password", PASSWORD),
+                    ("confirm", PASSWORD),
+                ],
+            )
+            .await;
+        assert!(
+            r.status().is_success(),
+            "setup failed: {}",
+            r.text().await.unwrap()
+        );
+        b
+    }
+
+    /// A member with `role`, created as a script would, signed in.
+    pub async fn member(&self, email: &str, role: Role) -> Browser {
+        imshift::auth::users::create_from_cli(&self.pool, email, role, PASSWORD)
+            .await
+            .unwrap();
+        let b = self.browser();
+        let r = b.login(email, PASSWORD).await;
+        assert!(
+            r.status().is_success(),
+            "login failed: {}",
+            r.text().await.unwrap()
+        );
+        b
+    }
+
+    /// A personal API token for a signed-in browser.
+    pub async fn token(&self, b: &Browser) -> String {
+        let r = b
+            .api(
+                Method::POST,
+                "/api/v1/tokens",
+                Some(serde_json::json!({"name": "test"})),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn with_token(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut rb = self
+            .anon()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            rb = rb.json(&body);
+        }
+        rb.send().await.unwrap()
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+impl Browser {
+    fn origin(&self) -> &str {
+        &self.base
+    }
+
+    /// Calls a UI server function the way the hydrated page does.
+    pub async fn call(&self, name: &str, form: &[(&str, &str)]) -> Response {
+        self.http
+            .post(format!("{}/_fn/{name}", self.base))
+            .header("origin", self.origin())
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.call(
+            "login",
+            &[("email", email), ("password", password), ("next", "/")],
+        )
+        .await
+    }
+
+    pub async fn api(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("origin", self.origin());
+        if let Some(body) = body {
+            rb = rb.json(&body);
+        }
+        rb.send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The JSON error body's code, checking its shape on the way.
+pub async fn error_code(r: Response) -> String {
+    let v: Value = r.json().await.expect("error body is JSON");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "error body has a message: {v}"
+    );
+    v["error"]["code"].as_str().expect("error.code").to_string()
+}

@@ -1,0 +1,9 @@
+//! Black-box tests: the real console on a free port over HTTP, against a fresh PostgreSQL
+//! database per test (`#[sqlx::test]`).
+
+mod access;
+mod audit;
+mod common;
+mod ops;
+mod team;
+mod tokens;
