@@ -23,7 +23,7 @@ test("owner sets up, invites a viewer who sees no admin controls, audit log reco
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByLabel("Repeat password").fill(PASSWORD);
   await page.getByRole("button", { name: "Create owner account" }).click();
-  await expect(page.getByRole("heading", { name: "Migrations" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Migrations", exact: true })).toBeVisible();
   await expect(page.getByTestId("signed-in-user")).toContainText(OWNER);
   await expect(page.getByTestId("signed-in-user")).toContainText("Owner");
 
@@ -72,7 +72,7 @@ test("owner sets up, invites a viewer who sees no admin controls, audit log reco
   await expect(viewer.getByTestId("signed-in-user")).toContainText(VIEWER);
 
   // No admin controls for a viewer.
-  await viewer.getByRole("link", { name: "Team" }).click();
+  await viewer.getByRole("navigation").getByRole("link", { name: "Team" }).click();
   await expect(viewer.getByTestId("members")).toContainText(OWNER);
   await expect(viewer.getByTestId("invite-form")).toHaveCount(0);
   await expect(viewer.getByRole("button", { name: "Create invite link" })).toHaveCount(0);
@@ -81,7 +81,7 @@ test("owner sets up, invites a viewer who sees no admin controls, audit log reco
   await expect(viewer.getByTestId("members").locator("select")).toHaveCount(0);
 
   // The audit log shows the invite and the sign-ins, and its filters work.
-  await viewer.getByRole("link", { name: "Audit log" }).click();
+  await viewer.getByRole("navigation").getByRole("link", { name: "Audit log" }).click();
   const table = viewer.getByTestId("audit-table");
   await expect(table).toContainText("team.invite_created");
   await expect(table).toContainText("auth.login_failed");

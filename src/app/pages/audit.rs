@@ -62,23 +62,24 @@ pub fn AuditPage() -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let f = facets.await.unwrap_or_default();
-                        let (actor, action) = (value("actor")(), value("action")());
                         view! {
                             <label>"Who"
                                 <select name="actor">
-                                    <option value="">"Anyone"</option>
+                                    <option value="" prop:selected=move || value("actor")().is_empty()>"Anyone"</option>
                                     {f.actors.into_iter().map(|a| {
-                                        let sel = a == actor;
-                                        view! { <option value=a.clone() selected=sel>{a.clone()}</option> }
+                                        let current = value("actor");
+                                        let v = a.clone();
+                                        view! { <option value=a.clone() prop:selected=move || current() == v>{a.clone()}</option> }
                                     }).collect_view()}
                                 </select>
                             </label>
                             <label>"Action"
                                 <select name="action">
-                                    <option value="">"Any action"</option>
+                                    <option value="" prop:selected=move || value("action")().is_empty()>"Any action"</option>
                                     {f.actions.into_iter().map(|a| {
-                                        let sel = a == action;
-                                        view! { <option value=a.clone() selected=sel>{a.clone()}</option> }
+                                        let current = value("action");
+                                        let v = a.clone();
+                                        view! { <option value=a.clone() prop:selected=move || current() == v>{a.clone()}</option> }
                                     }).collect_view()}
                                 </select>
                             </label>

@@ -35,9 +35,9 @@ pub fn SetupPage() -> impl IntoView {
             <ActionForm action=setup>
                 <label>"Email"<input type="email" name="email" required autocomplete="username"/></label>
                 <label>"Password"
-                    <input type="password" name="password" required minlength="10" autocomplete="new-password"/>
-                    <span class="hint">"At least 10 characters; a passphrase is best."</span>
+                    <input type="password" name="password" required minlength="10" autocomplete="new-password" aria-describedby="password-hint"/>
                 </label>
+                <p class="hint field-hint" id="password-hint">"At least 10 characters; a passphrase is best."</p>
                 <label>"Repeat password"<input type="password" name="confirm" required autocomplete="new-password"/></label>
                 {action_error(setup.value())}
                 <button type="submit" class="btn btn-primary btn-wide">"Create owner account"</button>
