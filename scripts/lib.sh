@@ -8,6 +8,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 CARGO_LEPTOS_VERSION=0.3.10
 
+# cargo-leptos builds debug binaries with this flag; giving plain cargo the same one lets
+# `cargo test` and `cargo leptos build` share compiled dependencies instead of building twice.
+leptos_cargo() { RUSTFLAGS="--cfg erase_components" cargo "$@"; }
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

@@ -36,6 +36,20 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Benchmarks; give them a scratch database (they add rows).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Fill the audit log to ROWS rows and time the Audit log page's queries.
+    Audit {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: i64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -79,6 +93,9 @@ pub async fn run() -> ExitCode {
         Command::User {
             command: UserCommand::Create { email, role },
         } => create_user(&cli.database_url, &email, role).await,
+        Command::Bench {
+            command: BenchCommand::Audit { rows },
+        } => bench_audit(&cli.database_url, rows).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -137,6 +154,35 @@ async fn create_user(url: &str, email: &str, role: Role) -> Res {
     db::migrate(&pool).await?;
     let user = crate::auth::users::create_from_cli(&pool, email, role, &password).await?;
     println!("created {} ({})", user.email, user.role);
+    Ok(())
+}
+
+async fn bench_audit(url: &str, rows: i64) -> Res {
+    if url == db::DEFAULT_URL {
+        return Err("give the benchmark a scratch database, e.g. \
+                    DATABASE_URL=postgres://postgres@127.0.0.1:5432/imshift_bench"
+            .into());
+    }
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let start = std::time::Instant::now();
+    let total = crate::audit::bench::fill(&pool, rows).await?;
+    println!(
+        "audit_log holds {total} rows (filled in {:.1?})",
+        start.elapsed()
+    );
+    println!(
+        "{:<42} {:>6} {:>10}",
+        "query (page of 50)", "rows", "median"
+    );
+    for t in crate::audit::bench::run(&pool).await? {
+        println!(
+            "{:<42} {:>6} {:>8.2}ms",
+            t.label,
+            t.rows,
+            t.median.as_secs_f64() * 1000.0
+        );
+    }
     Ok(())
 }
 

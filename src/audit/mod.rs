@@ -4,6 +4,7 @@
 //! Details are built by the caller from explicit fields; no secret (password, token, app key)
 //! is ever passed in.
 
+pub mod bench;
 mod query;
 
 pub use query::{csv_export, facets, page};

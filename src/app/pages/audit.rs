@@ -68,8 +68,9 @@ pub fn AuditPage() -> impl IntoView {
                                     <option value="" prop:selected=move || value("actor")().is_empty()>"Anyone"</option>
                                     {f.actors.into_iter().map(|a| {
                                         let current = value("actor");
-                                        let v = a.clone();
-                                        view! { <option value=a.clone() prop:selected=move || current() == v>{a.clone()}</option> }
+                                        // The attribute for the server-rendered page, the property once live.
+                                        let (v1, v2) = (a.clone(), a.clone());
+                                        view! { <option value=a.clone() selected=move || current() == v1 prop:selected=move || current() == v2>{a.clone()}</option> }
                                     }).collect_view()}
                                 </select>
                             </label>
@@ -78,17 +79,18 @@ pub fn AuditPage() -> impl IntoView {
                                     <option value="" prop:selected=move || value("action")().is_empty()>"Any action"</option>
                                     {f.actions.into_iter().map(|a| {
                                         let current = value("action");
-                                        let v = a.clone();
-                                        view! { <option value=a.clone() prop:selected=move || current() == v>{a.clone()}</option> }
+                                        // The attribute for the server-rendered page, the property once live.
+                                        let (v1, v2) = (a.clone(), a.clone());
+                                        view! { <option value=a.clone() selected=move || current() == v1 prop:selected=move || current() == v2>{a.clone()}</option> }
                                     }).collect_view()}
                                 </select>
                             </label>
                         }
                     })}
                 </Suspense>
-                <label>"Target starts with"<input type="text" name="target" prop:value=value("target") placeholder="e.g. bob@"/></label>
-                <label>"From"<input type="date" name="from" prop:value=value("from")/></label>
-                <label>"To"<input type="date" name="to" prop:value=value("to")/></label>
+                <label>"Target starts with"<input type="text" name="target" value=value("target") prop:value=value("target") placeholder="e.g. bob@"/></label>
+                <label>"From"<input type="date" name="from" value=value("from") prop:value=value("from")/></label>
+                <label>"To"<input type="date" name="to" value=value("to") prop:value=value("to")/></label>
                 <div class="filter-buttons">
                     <button type="submit" class="btn btn-primary">"Filter"</button>
                     <a class="btn btn-quiet" href="/audit">"Clear"</a>
