@@ -1,0 +1,505 @@
+//! Canonical dump records (shared/formats/canonical-dump-v1.md) → Tencent IM requests.
+//! Everything here is deterministic: the same source record always gives the same request,
+//! so a retried or re-run import is deduplicated by Tencent instead of duplicated.
+
+use super::client::{ImportMsgRequest, MsgElement};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Message body as in the canonical dump (`body.type`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum CanonicalBody {
+    Text {
+        text: String,
+    },
+    Image {
+        url: String,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        size: Option<u64>,
+        #[serde(default)]
+        width: Option<u32>,
+        #[serde(default)]
+        height: Option<u32>,
+        #[serde(default)]
+        format: Option<String>,
+    },
+    Audio {
+        url: String,
+        #[serde(default)]
+        size: Option<u64>,
+        #[serde(default)]
+        duration_ms: Option<u64>,
+        #[serde(default)]
+        format: Option<String>,
+    },
+    Video {
+        url: String,
+        #[serde(default)]
+        size: Option<u64>,
+        #[serde(default)]
+        duration_ms: Option<u64>,
+        #[serde(default)]
+        width: Option<u32>,
+        #[serde(default)]
+        height: Option<u32>,
+        #[serde(default)]
+        format: Option<String>,
+        #[serde(default)]
+        thumb_url: Option<String>,
+    },
+    File {
+        url: String,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        size: Option<u64>,
+        #[serde(default)]
+        format: Option<String>,
+    },
+    Location {
+        lat: f64,
+        lng: f64,
+        #[serde(default)]
+        title: Option<String>,
+    },
+    Face {
+        index: i64,
+        #[serde(default)]
+        data: Option<String>,
+    },
+    Custom {
+        #[serde(default)]
+        data: Value,
+        #[serde(default)]
+        desc: Option<String>,
+    },
+}
+
+/// The identity of a canonical message: (`id`, `from`, `to`, `sent_at` in ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageIdentity<'a> {
+    pub id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub sent_at_ms: i64,
+}
+
+impl MessageIdentity<'_> {
+    fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        // Length-prefixed so ("ab","c") and ("a","bc") differ.
+        for part in [self.id, self.from, self.to] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        h.update(self.sent_at_ms.to_be_bytes());
+        h.finalize().into()
+    }
+
+    /// `MsgRandom` (C2C) and `Random` (group): stable per source message.
+    pub fn random(&self) -> u32 {
+        let d = self.digest();
+        u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+    }
+
+    /// C2C `MsgSeq`: Tencent orders messages of the same second by MsgSeq, so the millisecond
+    /// part leads and a hash breaks ties: `ms_in_second * 10^6 + hash % 10^6` (< 2^32).
+    pub fn c2c_seq(&self) -> u32 {
+        let d = self.digest();
+        let h = u32::from_be_bytes([d[4], d[5], d[6], d[7]]) % 1_000_000;
+        (self.sent_at_ms.rem_euclid(1000) as u32) * 1_000_000 + h
+    }
+
+    /// Tencent timestamps are seconds.
+    pub fn timestamp_secs(&self) -> Result<u32, ConvertError> {
+        u32::try_from(self.sent_at_ms.div_euclid(1000)).map_err(|_| {
+            ConvertError(format!(
+                "message {}: sent_at {} ms is outside Tencent's 32-bit seconds range",
+                self.id, self.sent_at_ms
+            ))
+        })
+    }
+}
+
+/// A canonical record that cannot be expressed in Tencent IM; the text says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConvertError(pub String);
+
+fn printable_ascii(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+/// Tencent UserID: 1..=32 bytes of printable ASCII. Returns why an id does not fit.
+pub fn check_user_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("the account id is empty".into());
+    }
+    if id.len() > 32 {
+        return Err(format!(
+            "account id {id:?} is {} bytes; Tencent allows at most 32",
+            id.len()
+        ));
+    }
+    if !printable_ascii(id) {
+        return Err(format!(
+            "account id {id:?} has characters outside printable ASCII, which Tencent refuses"
+        ));
+    }
+    Ok(())
+}
+
+/// Tencent custom GroupId: 1..=48 bytes of printable ASCII, not starting with `@TGS#`
+/// (reserved for server-assigned ids). Returns why an id does not fit.
+pub fn check_group_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("the group id is empty".into());
+    }
+    if id.len() > 48 {
+        return Err(format!(
+            "group id {id:?} is {} bytes; Tencent allows at most 48",
+            id.len()
+        ));
+    }
+    if !printable_ascii(id) {
+        return Err(format!(
+            "group id {id:?} has characters outside printable ASCII, which Tencent refuses"
+        ));
+    }
+    if id.starts_with("@TGS#") {
+        return Err(format!(
+            "group id {id:?} starts with @TGS#, which Tencent reserves for its own ids"
+        ));
+    }
+    Ok(())
+}
+
+/// Canonical group `type` → Tencent group type. `broadcast` would be AVChatRoom, which
+/// import_group refuses (10007), so it is an explicit error.
+pub fn group_type(canonical: &str) -> Result<&'static str, ConvertError> {
+    match canonical {
+        "private" => Ok("Private"),
+        "public" => Ok("Public"),
+        "chatroom" => Ok("ChatRoom"),
+        "broadcast" => Err(ConvertError(
+            "broadcast groups become Tencent AVChatRoom groups, which cannot be imported \
+             (import_group answers 10007): create them with create_group instead; their \
+             history and members cannot be imported"
+                .into(),
+        )),
+        other => Err(ConvertError(format!(
+            "unknown group type {other:?}; expected private, public, chatroom or broadcast"
+        ))),
+    }
+}
+
+/// Canonical group `join` → `ApplyJoinOption`.
+pub fn apply_join_option(join: &str) -> Option<&'static str> {
+    match join {
+        "free" => Some("FreeAccess"),
+        "need_permission" => Some("NeedPermission"),
+        "disabled" => Some("DisableApply"),
+        _ => None,
+    }
+}
+
+/// A stable UUID for media Tencent does not host: hex of SHA-256 of the URL, 32 chars
+/// (the same length as the recommended MD5).
+pub fn media_uuid(url: &str) -> String {
+    hex::encode(&Sha256::digest(url.as_bytes())[..16])
+}
+
+fn image_format(format: Option<&str>, url: &str) -> u32 {
+    let f = format
+        .map(str::to_ascii_lowercase)
+        .or_else(|| url.rsplit('.').next().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    match f.as_str() {
+        "jpg" | "jpeg" => 1,
+        "gif" => 2,
+        "png" => 3,
+        "bmp" => 4,
+        _ => 255,
+    }
+}
+
+fn ceil_secs(ms: Option<u64>) -> u64 {
+    ms.unwrap_or(0).div_ceil(1000)
+}
+
+fn elem(msg_type: &str, content: Value) -> MsgElement {
+    MsgElement {
+        msg_type: msg_type.into(),
+        msg_content: content,
+    }
+}
+
+/// Canonical body → Tencent `MsgBody` (spec §3.7). Media are referenced by URL with
+/// `Download_Flag` 2 (download from the URL), since the REST API cannot upload.
+pub fn msg_body(body: &CanonicalBody) -> Vec<MsgElement> {
+    let e = match body {
+        CanonicalBody::Text { text } => elem("TIMTextElem", json!({ "Text": text })),
+        CanonicalBody::Image {
+            url,
+            size,
+            width,
+            height,
+            format,
+            ..
+        } => {
+            let info = |t: u32| {
+                json!({"Type": t, "Size": size.unwrap_or(0), "Width": width.unwrap_or(0),
+                       "Height": height.unwrap_or(0), "URL": url})
+            };
+            elem(
+                "TIMImageElem",
+                json!({
+                    "UUID": media_uuid(url),
+                    "ImageFormat": image_format(format.as_deref(), url),
+                    // Original, large and thumbnail all point at the one source image.
+                    "ImageInfoArray": [info(1), info(2), info(3)],
+                }),
+            )
+        }
+        CanonicalBody::Audio {
+            url,
+            size,
+            duration_ms,
+            ..
+        } => elem(
+            "TIMSoundElem",
+            json!({"Url": url, "UUID": media_uuid(url), "Size": size.unwrap_or(0),
+                   "Second": ceil_secs(*duration_ms), "Download_Flag": 2}),
+        ),
+        CanonicalBody::Video {
+            url,
+            size,
+            duration_ms,
+            width,
+            height,
+            format,
+            thumb_url,
+        } => {
+            let thumb = thumb_url.as_deref().unwrap_or(url);
+            elem(
+                "TIMVideoFileElem",
+                json!({
+                    "VideoUrl": url, "VideoUUID": media_uuid(url), "VideoSize": size.unwrap_or(0),
+                    "VideoSecond": ceil_secs(*duration_ms),
+                    "VideoFormat": format.clone().unwrap_or_else(|| "mp4".into()),
+                    "VideoDownloadFlag": 2,
+                    "ThumbUrl": thumb, "ThumbUUID": media_uuid(thumb), "ThumbSize": 0,
+                    "ThumbWidth": width.unwrap_or(0), "ThumbHeight": height.unwrap_or(0),
+                    "ThumbFormat": "JPG", "ThumbDownloadFlag": 2,
+                }),
+            )
+        }
+        CanonicalBody::File {
+            url, name, size, ..
+        } => {
+            let name = name
+                .clone()
+                .unwrap_or_else(|| url.rsplit('/').next().unwrap_or("file").to_string());
+            elem(
+                "TIMFileElem",
+                json!({"Url": url, "UUID": media_uuid(url), "FileSize": size.unwrap_or(0),
+                       "FileName": name, "Download_Flag": 2}),
+            )
+        }
+        CanonicalBody::Location { lat, lng, title } => elem(
+            "TIMLocationElem",
+            json!({"Desc": title.clone().unwrap_or_default(), "Latitude": lat, "Longitude": lng}),
+        ),
+        CanonicalBody::Face { index, data } => elem(
+            "TIMFaceElem",
+            json!({"Index": index, "Data": data.clone().unwrap_or_default()}),
+        ),
+        CanonicalBody::Custom { data, desc } => {
+            // Tencent's Data is a string: keep strings as they are, serialize anything else.
+            let data = match data {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            elem(
+                "TIMCustomElem",
+                json!({"Data": data, "Desc": desc.clone().unwrap_or_default(), "Ext": "", "Sound": ""}),
+            )
+        }
+    };
+    vec![e]
+}
+
+/// A canonical C2C message, reduced to what importing needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanonicalMessage {
+    pub id: String,
+    pub conv: String,
+    pub from: String,
+    pub to: String,
+    pub sent_at: i64,
+    pub body: CanonicalBody,
+    #[serde(default)]
+    pub ext: Option<String>,
+}
+
+impl CanonicalMessage {
+    pub fn identity(&self) -> MessageIdentity<'_> {
+        MessageIdentity {
+            id: &self.id,
+            from: &self.from,
+            to: &self.to,
+            sent_at_ms: self.sent_at,
+        }
+    }
+}
+
+/// A canonical C2C message → an `importmsg` request. `live` selects SyncFromOldSystem 5
+/// (cut-over: counts unread, pushes) instead of 2 (history).
+pub fn import_c2c(msg: &CanonicalMessage, live: bool) -> Result<ImportMsgRequest, ConvertError> {
+    if msg.conv != "c2c" {
+        return Err(ConvertError(format!(
+            "message {}: conv is {:?}, importmsg takes c2c messages only",
+            msg.id, msg.conv
+        )));
+    }
+    check_user_id(&msg.from).map_err(|e| ConvertError(format!("message {}: {e}", msg.id)))?;
+    check_user_id(&msg.to).map_err(|e| ConvertError(format!("message {}: {e}", msg.id)))?;
+    let ident = msg.identity();
+    Ok(ImportMsgRequest {
+        sync_from_old_system: if live { 5 } else { 2 },
+        from_account: msg.from.clone(),
+        to_account: msg.to.clone(),
+        msg_seq: Some(ident.c2c_seq()),
+        msg_random: ident.random(),
+        msg_time_stamp: ident.timestamp_secs()?,
+        msg_body: msg_body(&msg.body),
+        cloud_custom_data: msg.ext.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: &str, sent_at: i64) -> CanonicalMessage {
+        CanonicalMessage {
+            id: id.into(),
+            conv: "c2c".into(),
+            from: "u1".into(),
+            to: "u2".into(),
+            sent_at,
+            body: CanonicalBody::Text { text: "hi".into() },
+            ext: Some("x".into()),
+        }
+    }
+
+    #[test]
+    fn canonical_bodies_parse_from_the_dump_format() {
+        let b: CanonicalBody = serde_json::from_str(
+            r#"{"type":"image","url":"https://x/a.png","width":10,"height":20,"size":5}"#,
+        )
+        .unwrap();
+        let e = &msg_body(&b)[0];
+        assert_eq!(e.msg_type, "TIMImageElem");
+        assert_eq!(e.msg_content["ImageFormat"], 3);
+        assert_eq!(e.msg_content["UUID"], media_uuid("https://x/a.png"));
+        assert_eq!(e.msg_content["ImageInfoArray"][0]["Width"], 10);
+        assert_eq!(e.msg_content["ImageInfoArray"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn every_body_type_maps_to_its_element() {
+        let cases = [
+            (CanonicalBody::Text { text: "t".into() }, "TIMTextElem"),
+            (
+                CanonicalBody::Audio { url: "https://a/s.mp3".into(), size: Some(9), duration_ms: Some(1500), format: None },
+                "TIMSoundElem",
+            ),
+            (
+                CanonicalBody::Video { url: "https://a/v.mp4".into(), size: None, duration_ms: Some(1000), width: None, height: None, format: None, thumb_url: Some("https://a/t.jpg".into()) },
+                "TIMVideoFileElem",
+            ),
+            (
+                CanonicalBody::File { url: "https://a/doc.pdf".into(), name: None, size: Some(3), format: None },
+                "TIMFileElem",
+            ),
+            (CanonicalBody::Location { lat: 1.5, lng: 2.5, title: Some("here".into()) }, "TIMLocationElem"),
+            (CanonicalBody::Face { index: 3, data: None }, "TIMFaceElem"),
+            (CanonicalBody::Custom { data: json!({"k": 1}), desc: Some("d".into()) }, "TIMCustomElem"),
+        ];
+        for (body, ty) in cases {
+            let e = &msg_body(&body)[0];
+            assert_eq!(e.msg_type, ty);
+            let c = &e.msg_content;
+            match ty {
+                "TIMSoundElem" => {
+                    assert_eq!(c["Download_Flag"], 2);
+                    assert_eq!(c["Second"], 2);
+                }
+                "TIMVideoFileElem" => {
+                    assert_eq!(c["VideoDownloadFlag"], 2);
+                    assert_eq!(c["ThumbDownloadFlag"], 2);
+                    assert_eq!(c["ThumbUUID"], media_uuid("https://a/t.jpg"));
+                }
+                "TIMFileElem" => {
+                    assert_eq!(c["Download_Flag"], 2);
+                    assert_eq!(c["FileName"], "doc.pdf");
+                }
+                "TIMLocationElem" => assert_eq!(c["Desc"], "here"),
+                "TIMCustomElem" => assert_eq!(c["Data"], r#"{"k":1}"#),
+                _ => {}
+            }
+        }
+        assert_eq!(media_uuid("https://a"), media_uuid("https://a"));
+        assert_eq!(media_uuid("https://a").len(), 32);
+    }
+
+    #[test]
+    fn group_types_and_broadcast() {
+        assert_eq!(group_type("private").unwrap(), "Private");
+        assert_eq!(group_type("public").unwrap(), "Public");
+        assert_eq!(group_type("chatroom").unwrap(), "ChatRoom");
+        let e = group_type("broadcast").unwrap_err();
+        assert!(e.0.contains("AVChatRoom") && e.0.contains("cannot be imported"));
+        assert!(group_type("weird").is_err());
+    }
+
+    #[test]
+    fn id_rules() {
+        assert!(check_user_id("u1").is_ok());
+        assert!(check_user_id(&"a".repeat(32)).is_ok());
+        assert!(check_user_id(&"a".repeat(33)).unwrap_err().contains("33 bytes"));
+        assert!(check_user_id("émile").is_err());
+        assert!(check_user_id("").is_err());
+        assert!(check_group_id(&"g".repeat(48)).is_ok());
+        assert!(check_group_id(&"g".repeat(49)).is_err());
+        assert!(check_group_id("@TGS#abc").unwrap_err().contains("@TGS#"));
+        assert!(check_group_id("tab\there").is_err());
+    }
+
+    #[test]
+    fn c2c_import_is_deterministic_and_ordered() {
+        let a = import_c2c(&msg("m1", 1_513_685_265_481), false).unwrap();
+        let again = import_c2c(&msg("m1", 1_513_685_265_481), false).unwrap();
+        assert_eq!(a, again);
+        assert_eq!(a.msg_time_stamp, 1_513_685_265);
+        assert_eq!(a.sync_from_old_system, 2);
+        assert_eq!(a.cloud_custom_data.as_deref(), Some("x"));
+        // Same second, later millisecond → larger MsgSeq.
+        let b = import_c2c(&msg("m0", 1_513_685_265_900), false).unwrap();
+        assert_eq!(b.msg_time_stamp, a.msg_time_stamp);
+        assert!(b.msg_seq > a.msg_seq);
+        let other = import_c2c(&msg("m2", 1_513_685_265_481), true).unwrap();
+        assert_ne!(other.msg_random, a.msg_random);
+        assert_eq!(other.sync_from_old_system, 5);
+        let mut g = msg("m3", 1);
+        g.conv = "group".into();
+        assert!(import_c2c(&g, false).is_err());
+        assert!(import_c2c(&msg("m4", -5_000), false).is_err());
+    }
+}

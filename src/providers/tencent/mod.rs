@@ -1,0 +1,184 @@
+//! Tencent Cloud IM (TIM / Tencent Cloud Chat): server REST API adapter and a local sandbox.
+//!
+//! Facts follow `shared/providers/tencent-im.md`; section numbers in comments refer to it.
+
+use std::collections::BTreeMap;
+
+pub mod callbacks;
+pub mod client;
+pub mod convert;
+pub mod errors;
+pub mod sandbox;
+pub mod usersig;
+
+pub use client::{TencentClient, TencentConfig};
+pub use errors::{classify, explain, TencentError};
+
+/// A data centre. An SDKAppID lives in exactly one; calling another gives 70016/70020.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub domain: &'static str,
+    /// Documented fallback for networks where the primary domain is hijacked.
+    pub backup_domain: &'static str,
+}
+
+impl Region {
+    pub fn base_url(&self) -> String {
+        format!("https://{}", self.domain)
+    }
+}
+
+/// Spec §1.1.
+pub const REGIONS: &[Region] = &[
+    Region { id: "china", label: "China", domain: "console.tim.qq.com", backup_domain: "adminapi.my-imcloud.com" },
+    Region { id: "singapore", label: "Singapore", domain: "adminapisgp.im.qcloud.com", backup_domain: "adminapisgp.my-imcloud.com" },
+    Region { id: "seoul", label: "Seoul", domain: "adminapikr.im.qcloud.com", backup_domain: "adminapikr.my-imcloud.com" },
+    Region { id: "tokyo", label: "Tokyo", domain: "adminapijpn.im.qcloud.com", backup_domain: "adminapijpn.my-imcloud.com" },
+    Region { id: "frankfurt", label: "Frankfurt", domain: "adminapiger.im.qcloud.com", backup_domain: "adminapiger.my-imcloud.com" },
+    Region { id: "mumbai", label: "Mumbai", domain: "adminapiind.im.qcloud.com", backup_domain: "adminapiind.my-imcloud.com" },
+    Region { id: "silicon-valley", label: "Silicon Valley", domain: "adminapiusa.im.qcloud.com", backup_domain: "adminapiusa.my-imcloud.com" },
+    Region { id: "jakarta", label: "Jakarta", domain: "adminapiidn.im.qcloud.com", backup_domain: "adminapiidn.my-imcloud.com" },
+];
+
+pub fn region(id: &str) -> Option<&'static Region> {
+    REGIONS.iter().find(|r| r.id == id)
+}
+
+/// One API's defaults: `(path, qps, batch)` where path is `service/command` and batch is the
+/// largest list the API takes in one request (None for single-item APIs).
+/// QPS from spec §1.4, batch sizes from §5 item 5 / §6. Where the spec says UNCONFIRMED the
+/// stricter value is used.
+pub const LIMITS: &[(&str, u32, Option<usize>)] = &[
+    ("im_open_login_svc/account_import", 200, None),
+    ("im_open_login_svc/multiaccount_import", 100, Some(100)),
+    ("im_open_login_svc/account_check", 100, Some(100)),
+    ("profile/portrait_set", 200, None),
+    ("profile/portrait_get", 200, Some(100)),
+    ("sns/friend_import", 200, Some(1000)),
+    // friend_add's item cap is UNCONFIRMED; 100 is the stricter guess.
+    ("sns/friend_add", 200, Some(100)),
+    ("sns/black_list_add", 200, Some(1000)),
+    ("openim/importmsg", 200, None),
+    ("openim/sendmsg", 200, None),
+    ("openim/admin_getroammsg", 200, None),
+    ("group_open_http_svc/import_group", 200, None),
+    // 20 is the current (2026-01) cap; older docs said 100, 300, 500.
+    ("group_open_http_svc/import_group_member", 200, Some(20)),
+    ("group_open_http_svc/import_group_msg", 200, Some(7)),
+    ("group_open_http_svc/set_unread_msg_num", 200, None),
+    ("group_open_http_svc/create_group", 200, Some(100)),
+    ("group_open_http_svc/destroy_group", 200, None),
+    ("group_open_http_svc/modify_group_base_info", 200, None),
+    ("group_open_http_svc/add_group_member", 200, Some(300)),
+    ("group_open_http_svc/delete_group_member", 200, Some(100)),
+    ("group_open_http_svc/send_group_msg", 200, None),
+    ("group_open_http_svc/group_msg_get_simple", 200, Some(20)),
+];
+
+/// One API's effective limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimit {
+    pub qps: u32,
+    pub batch: Option<usize>,
+}
+
+/// The limits in force, starting from [`LIMITS`]; override per API (raised QPS plans, the
+/// import_group_member batch that has changed over time, low limits in tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub apis: BTreeMap<&'static str, ApiLimit>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            apis: LIMITS
+                .iter()
+                .map(|&(path, qps, batch)| (path, ApiLimit { qps, batch }))
+                .collect(),
+        }
+    }
+}
+
+impl Limits {
+    /// The limits for `service/command`, or None for an API this adapter does not know.
+    pub fn get(&self, path: &str) -> Option<ApiLimit> {
+        self.apis.get(path).copied()
+    }
+
+    /// The canonical `&'static` path for a known API.
+    pub fn known_path(&self, path: &str) -> Option<&'static str> {
+        self.apis.get_key_value(path).map(|(k, _)| *k)
+    }
+
+    pub fn batch(&self, path: &str) -> Option<usize> {
+        self.get(path).and_then(|l| l.batch)
+    }
+
+    pub fn qps(&self, path: &str) -> Option<u32> {
+        self.get(path).map(|l| l.qps)
+    }
+
+    /// Set one API's QPS. Unknown paths are ignored and reported by the return value.
+    pub fn set_qps(&mut self, path: &str, qps: u32) -> bool {
+        match self.apis.get_mut(path) {
+            Some(l) => {
+                l.qps = qps;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Set one API's batch size. Unknown paths are ignored and reported by the return value.
+    pub fn set_batch(&mut self, path: &str, batch: usize) -> bool {
+        match self.apis.get_mut(path) {
+            Some(l) => {
+                l.batch = Some(batch);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Set every API's QPS at once (tests, raised plans).
+    pub fn with_all_qps(mut self, qps: u32) -> Self {
+        for l in self.apis.values_mut() {
+            l.qps = qps;
+        }
+        self
+    }
+
+    /// import_group_member's cap has been 20, 100, 300 and 500 over the years.
+    pub fn with_import_group_member_batch(mut self, batch: usize) -> Self {
+        self.set_batch("group_open_http_svc/import_group_member", batch);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_cover_the_documented_data_centres() {
+        assert_eq!(REGIONS.len(), 8);
+        assert_eq!(region("china").unwrap().domain, "console.tim.qq.com");
+        assert_eq!(
+            region("singapore").unwrap().base_url(),
+            "https://adminapisgp.im.qcloud.com"
+        );
+    }
+
+    #[test]
+    fn limits_can_be_overridden() {
+        let l = Limits::default().with_import_group_member_batch(300);
+        assert_eq!(l.batch("group_open_http_svc/import_group_member"), Some(300));
+        assert_eq!(l.batch("group_open_http_svc/import_group_msg"), Some(7));
+        assert_eq!(l.qps("im_open_login_svc/account_check"), Some(100));
+        assert_eq!(Limits::default().with_all_qps(3).qps("openim/sendmsg"), Some(3));
+        assert!(l.get("nope/nothing").is_none());
+    }
+}
