@@ -41,6 +41,51 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Local emulators of target IM providers, for rehearsals and tests.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// Emulate the Tencent IM REST API in memory until Ctrl-C / SIGTERM.
+    Tencent(TencentSandboxArgs),
+}
+
+#[derive(clap::Args)]
+struct TencentSandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    listen: SocketAddr,
+    /// The SDKAppID the sandbox accepts.
+    #[arg(long)]
+    sdkappid: u64,
+    /// The app secret key UserSigs must be signed with.
+    #[arg(long, env = "IMSHIFT_SANDBOX_KEY", hide_env_values = true)]
+    key: String,
+    /// App admin identifier (repeat for several).
+    #[arg(long = "admin", required = true)]
+    admins: Vec<String>,
+    /// Fraction of requests answered with a retryable error (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    fault_rate: f64,
+    /// Delay added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Seed for fault injection, to replay a run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Post Tencent-format callbacks to this URL.
+    #[arg(long, requires = "callback_token")]
+    callback_url: Option<String>,
+    /// Callback auth token (Sign = sha256(token + RequestTime)).
+    #[arg(long, env = "IMSHIFT_SANDBOX_CALLBACK_TOKEN", hide_env_values = true)]
+    callback_token: Option<String>,
+    /// Keep the sandbox's data in this JSON file across restarts.
+    #[arg(long)]
+    state_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -96,6 +141,9 @@ pub async fn run() -> ExitCode {
         Command::Bench {
             command: BenchCommand::Audit { rows },
         } => bench_audit(&cli.database_url, rows).await,
+        Command::Sandbox {
+            command: SandboxCommand::Tencent(args),
+        } => sandbox_tencent(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,6 +231,31 @@ async fn bench_audit(url: &str, rows: i64) -> Res {
             t.median.as_secs_f64() * 1000.0
         );
     }
+    Ok(())
+}
+
+async fn sandbox_tencent(args: TencentSandboxArgs) -> Res {
+    use crate::providers::tencent::sandbox::{self, SandboxConfig};
+    let mut config = SandboxConfig::new(args.sdkappid, &args.key, &args.admins[0]);
+    config.admins = args.admins;
+    config.fault_rate = args.fault_rate;
+    config.latency_ms = args.latency_ms;
+    config.seed = args.seed;
+    config.callback_url = args.callback_url;
+    config.callback_token = args.callback_token.map(secrecy::SecretString::from);
+    config.state_file = args.state_file;
+    let handle = sandbox::spawn(config, args.listen)
+        .await
+        .map_err(|e| format!("cannot start the Tencent IM sandbox on {}: {e}", args.listen))?;
+    tracing::info!(
+        "Tencent IM sandbox on {} (SDKAppID {}; state at {}/_sandbox/state)",
+        handle.base_url(),
+        args.sdkappid,
+        handle.base_url()
+    );
+    shutdown_signal().await;
+    handle.shutdown().await;
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -1608,7 +1608,8 @@ fn run_api(sh: &Shared, api: &'static str, admin: &str, body: &[u8]) -> Out {
     result
 }
 
-async fn not_found(uri: Uri) -> Json<Value> {
+async fn not_found(State(sh): State<Arc<Shared>>, uri: Uri) -> Json<Value> {
+    sh.record("unknown", 60009);
     Json(envelope("", Err(rej(60009, format!("unknown path {}", uri.path())))))
 }
 

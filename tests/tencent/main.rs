@@ -1,0 +1,7 @@
+//! The Tencent IM client against the Tencent IM sandbox, over real HTTP on 127.0.0.1.
+//! No database needed.
+
+mod callbacks;
+mod calls;
+mod common;
+mod rules;
