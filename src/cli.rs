@@ -244,9 +244,12 @@ async fn sandbox_tencent(args: TencentSandboxArgs) -> Res {
     config.callback_url = args.callback_url;
     config.callback_token = args.callback_token.map(secrecy::SecretString::from);
     config.state_file = args.state_file;
-    let handle = sandbox::spawn(config, args.listen)
-        .await
-        .map_err(|e| format!("cannot start the Tencent IM sandbox on {}: {e}", args.listen))?;
+    let handle = sandbox::spawn(config, args.listen).await.map_err(|e| {
+        format!(
+            "cannot start the Tencent IM sandbox on {}: {e}",
+            args.listen
+        )
+    })?;
     tracing::info!(
         "Tencent IM sandbox on {} (SDKAppID {}; state at {}/_sandbox/state)",
         handle.base_url(),

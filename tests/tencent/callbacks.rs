@@ -25,7 +25,9 @@ async fn receiver() -> (String, Seen) {
         seen.lock().unwrap().push((q, body));
         Json(callbacks::ok_response())
     }
-    let app = Router::new().route("/im", post(take)).with_state(seen.clone());
+    let app = Router::new()
+        .route("/im", post(take))
+        .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -55,23 +57,113 @@ async fn callbacks_follow_tencent_rules() {
     let c = client(&h);
     import_users(&c, &["a", "b"]).await;
     // Imports never call back.
-    c.importmsg(&ImportMsgRequest { sync_from_old_system: 2, from_account: "a".into(), to_account: "b".into(), msg_seq: Some(1), msg_random: 1, msg_time_stamp: 1_600_000_000, msg_body: vec![MsgElement::text("old")], cloud_custom_data: None }).await.unwrap();
-    c.import_group(&ImportGroupRequest { owner_account: Some("a".into()), group_type: "Public".into(), group_id: Some("imp".into()), name: "I".into(), create_time: Some(now() - 100), ..Default::default() }).await.unwrap();
+    c.importmsg(&ImportMsgRequest {
+        sync_from_old_system: 2,
+        from_account: "a".into(),
+        to_account: "b".into(),
+        msg_seq: Some(1),
+        msg_random: 1,
+        msg_time_stamp: 1_600_000_000,
+        msg_body: vec![MsgElement::text("old")],
+        cloud_custom_data: None,
+    })
+    .await
+    .unwrap();
+    c.import_group(&ImportGroupRequest {
+        owner_account: Some("a".into()),
+        group_type: "Public".into(),
+        group_id: Some("imp".into()),
+        name: "I".into(),
+        create_time: Some(now() - 100),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     // Forbidden after-callback: none.
-    let send = SendMsgRequest { sync_other_machine: None, from_account: Some("a".into()), to_account: "b".into(), msg_life_time: None, msg_seq: Some(5), msg_random: 6, forbid_callback_control: vec![FORBID_AFTER_SEND.into()], send_msg_control: vec![], msg_body: vec![MsgElement::text("mirrored")], cloud_custom_data: None };
+    let send = SendMsgRequest {
+        sync_other_machine: None,
+        from_account: Some("a".into()),
+        to_account: "b".into(),
+        msg_life_time: None,
+        msg_seq: Some(5),
+        msg_random: 6,
+        forbid_callback_control: vec![FORBID_AFTER_SEND.into()],
+        send_msg_control: vec![],
+        msg_body: vec![MsgElement::text("mirrored")],
+        cloud_custom_data: None,
+    };
     c.sendmsg(&send).await.unwrap();
     // These fire, in this order.
-    c.sendmsg(&SendMsgRequest { forbid_callback_control: vec![], msg_random: 7, msg_body: vec![MsgElement::text("typed by a person")], ..send.clone() }).await.unwrap();
-    let gid = c.create_group(&CreateGroupRequest { owner_account: Some("a".into()), group_type: "Public".into(), name: "Live".into(), ..Default::default() }).await.unwrap();
-    c.add_group_member(&AddGroupMemberRequest { group_id: gid.clone(), silence: None, member_list: vec![MemberAccountItem { member_account: "b".into() }] }).await.unwrap();
-    c.send_group_msg(&SendGroupMsgRequest { group_id: gid.clone(), from_account: Some("b".into()), random: 1, msg_body: vec![MsgElement::text("hi all")], cloud_custom_data: None, online_only_flag: None, forbid_callback_control: vec![] }).await.unwrap();
-    c.send_group_msg(&SendGroupMsgRequest { group_id: gid.clone(), from_account: Some("b".into()), random: 2, msg_body: vec![MsgElement::text("mirror")], cloud_custom_data: None, online_only_flag: None, forbid_callback_control: vec![FORBID_AFTER_SEND.into()] }).await.unwrap();
-    c.modify_group_base_info(&ModifyGroupBaseInfoRequest { group_id: gid.clone(), name: Some("New".into()), ..Default::default() }).await.unwrap();
-    c.delete_group_member(&DeleteGroupMemberRequest { group_id: gid.clone(), silence: None, reason: None, member_to_del_account: vec!["b".into()] }).await.unwrap();
+    c.sendmsg(&SendMsgRequest {
+        forbid_callback_control: vec![],
+        msg_random: 7,
+        msg_body: vec![MsgElement::text("typed by a person")],
+        ..send.clone()
+    })
+    .await
+    .unwrap();
+    let gid = c
+        .create_group(&CreateGroupRequest {
+            owner_account: Some("a".into()),
+            group_type: "Public".into(),
+            name: "Live".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.add_group_member(&AddGroupMemberRequest {
+        group_id: gid.clone(),
+        silence: None,
+        member_list: vec![MemberAccountItem {
+            member_account: "b".into(),
+        }],
+    })
+    .await
+    .unwrap();
+    c.send_group_msg(&SendGroupMsgRequest {
+        group_id: gid.clone(),
+        from_account: Some("b".into()),
+        random: 1,
+        msg_body: vec![MsgElement::text("hi all")],
+        cloud_custom_data: None,
+        online_only_flag: None,
+        forbid_callback_control: vec![],
+    })
+    .await
+    .unwrap();
+    c.send_group_msg(&SendGroupMsgRequest {
+        group_id: gid.clone(),
+        from_account: Some("b".into()),
+        random: 2,
+        msg_body: vec![MsgElement::text("mirror")],
+        cloud_custom_data: None,
+        online_only_flag: None,
+        forbid_callback_control: vec![FORBID_AFTER_SEND.into()],
+    })
+    .await
+    .unwrap();
+    c.modify_group_base_info(&ModifyGroupBaseInfoRequest {
+        group_id: gid.clone(),
+        name: Some("New".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.delete_group_member(&DeleteGroupMemberRequest {
+        group_id: gid.clone(),
+        silence: None,
+        reason: None,
+        member_to_del_account: vec!["b".into()],
+    })
+    .await
+    .unwrap();
     c.destroy_group(&gid).await.unwrap();
 
     let got = wait_for(&seen, 7).await;
-    let mut commands: Vec<String> = got.iter().map(|(q, _)| q["CallbackCommand"].clone()).collect();
+    let mut commands: Vec<String> = got
+        .iter()
+        .map(|(q, _)| q["CallbackCommand"].clone())
+        .collect();
     commands.sort();
     let mut want = vec![
         "C2C.CallbackAfterSendMsg",
@@ -89,7 +181,13 @@ async fn callbacks_follow_tencent_rules() {
         assert_eq!(q["OptPlatform"], "RESTAPI");
         assert_eq!(q["contenttype"], "json");
         assert!(q.contains_key("ClientIP"));
-        callbacks::verify("cb-token", q.get("Sign").map(String::as_str), q.get("RequestTime").map(String::as_str), now() as i64).unwrap();
+        callbacks::verify(
+            "cb-token",
+            q.get("Sign").map(String::as_str),
+            q.get("RequestTime").map(String::as_str),
+            now() as i64,
+        )
+        .unwrap();
         assert_eq!(body["CallbackCommand"], q["CallbackCommand"].as_str());
         let event: CallbackEvent = serde_json::from_value(body.clone()).unwrap();
         assert_eq!(event.command(), q["CallbackCommand"]);
@@ -100,7 +198,9 @@ async fn callbacks_follow_tencent_rules() {
             }
             CallbackEvent::GroupAfterSendMsg(e) => assert_eq!(e.random, 1),
             CallbackEvent::GroupAfterMemberExit(e) => assert_eq!(e.exit_type, "Kicked"),
-            CallbackEvent::GroupAfterNewMemberJoin(e) => assert_eq!(e.new_member_list[0].member_account, "b"),
+            CallbackEvent::GroupAfterNewMemberJoin(e) => {
+                assert_eq!(e.new_member_list[0].member_account, "b")
+            }
             CallbackEvent::GroupAfterInfoChanged(e) => assert_eq!(e.name.as_deref(), Some("New")),
             _ => {}
         }

@@ -18,8 +18,16 @@ async fn accounts() {
     .unwrap();
     let failed = c
         .multiaccount_import(&[
-            AccountItem { user_id: "bob".into(), nick: None, face_url: None },
-            AccountItem { user_id: "x".repeat(33), nick: None, face_url: None },
+            AccountItem {
+                user_id: "bob".into(),
+                nick: None,
+                face_url: None,
+            },
+            AccountItem {
+                user_id: "x".repeat(33),
+                nick: None,
+                face_url: None,
+            },
         ])
         .await
         .unwrap();
@@ -28,7 +36,10 @@ async fn accounts() {
         .account_check(&["alice".into(), "bob".into(), "carol".into()])
         .await
         .unwrap();
-    let status: Vec<_> = check.iter().map(|r| (r.user_id.as_str(), r.account_status)).collect();
+    let status: Vec<_> = check
+        .iter()
+        .map(|r| (r.user_id.as_str(), r.account_status))
+        .collect();
     assert_eq!(
         status,
         vec![
@@ -51,8 +62,14 @@ async fn profiles() {
     c.portrait_set(&PortraitSetRequest {
         from_account: "alice".into(),
         profile_item: vec![
-            TagValue { tag: "Tag_Profile_IM_Nick".into(), value: json!("Queen Alice") },
-            TagValue { tag: "Tag_Profile_Custom_Level".into(), value: json!("gold") },
+            TagValue {
+                tag: "Tag_Profile_IM_Nick".into(),
+                value: json!("Queen Alice"),
+            },
+            TagValue {
+                tag: "Tag_Profile_Custom_Level".into(),
+                value: json!("gold"),
+            },
         ],
     })
     .await
@@ -60,7 +77,10 @@ async fn profiles() {
     let got = c
         .portrait_get(&PortraitGetRequest {
             to_account: vec!["alice".into(), "ghost".into()],
-            tag_list: vec!["Tag_Profile_IM_Nick".into(), "Tag_Profile_Custom_Level".into()],
+            tag_list: vec![
+                "Tag_Profile_IM_Nick".into(),
+                "Tag_Profile_Custom_Level".into(),
+            ],
         })
         .await
         .unwrap();
@@ -155,9 +175,21 @@ async fn c2c_import_send_and_read_back() {
     import_users(&c, &["u1", "u2"]).await;
     let base = 1_700_000_000_000i64;
     for i in 0..5 {
-        let (from, to) = if i % 2 == 0 { ("u1", "u2") } else { ("u2", "u1") };
-        let m = canonical(&format!("m{i}"), from, to, base + i * 400, &format!("hello {i}"));
-        c.importmsg(&convert::import_c2c(&m, false).unwrap()).await.unwrap();
+        let (from, to) = if i % 2 == 0 {
+            ("u1", "u2")
+        } else {
+            ("u2", "u1")
+        };
+        let m = canonical(
+            &format!("m{i}"),
+            from,
+            to,
+            base + i * 400,
+            &format!("hello {i}"),
+        );
+        c.importmsg(&convert::import_c2c(&m, false).unwrap())
+            .await
+            .unwrap();
     }
     let sent = c
         .sendmsg(&SendMsgRequest {
@@ -189,18 +221,37 @@ async fn c2c_import_send_and_read_back() {
     for _ in 0..10 {
         let page = c.admin_getroammsg(&req).await.unwrap();
         assert_eq!(page.msg_cnt as usize, page.msg_list.len());
-        seen.extend(page.msg_list.iter().map(|m| m.msg_body[0].msg_content["Text"].as_str().unwrap().to_string()));
+        seen.extend(page.msg_list.iter().map(|m| {
+            m.msg_body[0].msg_content["Text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }));
         if page.complete == 1 {
             break;
         }
         req.max_time = page.last_msg_time;
         req.last_msg_key = Some(page.last_msg_key);
     }
-    assert_eq!(seen, vec!["live", "hello 4", "hello 3", "hello 2", "hello 1", "hello 0"]);
-    let first = c.admin_getroammsg(&AdminGetRoamMsgRequest { max_cnt: 100, last_msg_key: None, max_time: u32::MAX as u64, ..req }).await.unwrap();
+    assert_eq!(
+        seen,
+        vec!["live", "hello 4", "hello 3", "hello 2", "hello 1", "hello 0"]
+    );
+    let first = c
+        .admin_getroammsg(&AdminGetRoamMsgRequest {
+            max_cnt: 100,
+            last_msg_key: None,
+            max_time: u32::MAX as u64,
+            ..req
+        })
+        .await
+        .unwrap();
     let m0 = first.msg_list.last().unwrap();
     assert_eq!(m0.cloud_custom_data.as_deref(), Some("src:m0"));
-    assert_eq!(m0.msg_key, format!("{}_{}_{}", m0.msg_seq, m0.msg_random, m0.msg_time_stamp));
+    assert_eq!(
+        m0.msg_key,
+        format!("{}_{}_{}", m0.msg_seq, m0.msg_random, m0.msg_time_stamp)
+    );
     assert_eq!(h.state()["c2c_messages"], 6);
 }
 
@@ -241,37 +292,75 @@ async fn group_import_and_read_back() {
         })
         .await
         .unwrap();
-    assert_eq!(res.iter().map(|r| r.msg_seq).collect::<Vec<_>>(), (1..=7).collect::<Vec<_>>());
+    assert_eq!(
+        res.iter().map(|r| r.msg_seq).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
     assert!(res.iter().all(|r| r.result == 0));
     let members = c
         .import_group_member(&ImportGroupMemberRequest {
             group_id: gid.clone(),
             member_list: vec![
-                ImportMember { member_account: "m1".into(), role: Some("Admin".into()), join_time: Some(created + 1), unread_msg_num: Some(3) },
-                ImportMember { member_account: "m2".into(), role: None, join_time: Some(created + 2), unread_msg_num: None },
+                ImportMember {
+                    member_account: "m1".into(),
+                    role: Some("Admin".into()),
+                    join_time: Some(created + 1),
+                    unread_msg_num: Some(3),
+                },
+                ImportMember {
+                    member_account: "m2".into(),
+                    role: None,
+                    join_time: Some(created + 2),
+                    unread_msg_num: None,
+                },
             ],
         })
         .await
         .unwrap();
     assert!(members.iter().all(|m| m.result == 1), "{members:?}");
-    c.set_unread_msg_num(&SetUnreadMsgNumRequest { group_id: gid.clone(), member_account: "m2".into(), unread_msg_num: 2 })
-        .await
-        .unwrap();
+    c.set_unread_msg_num(&SetUnreadMsgNumRequest {
+        group_id: gid.clone(),
+        member_account: "m2".into(),
+        unread_msg_num: 2,
+    })
+    .await
+    .unwrap();
 
     let page = c
-        .group_msg_get_simple(&GroupMsgGetSimpleRequest { group_id: gid.clone(), req_msg_number: 5, req_msg_seq: None })
+        .group_msg_get_simple(&GroupMsgGetSimpleRequest {
+            group_id: gid.clone(),
+            req_msg_number: 5,
+            req_msg_seq: None,
+        })
         .await
         .unwrap();
     assert_eq!(page.is_finished, 0);
-    assert_eq!(page.rsp_msg_list.iter().map(|m| m.msg_seq).collect::<Vec<_>>(), vec![7, 6, 5, 4, 3]);
+    assert_eq!(
+        page.rsp_msg_list
+            .iter()
+            .map(|m| m.msg_seq)
+            .collect::<Vec<_>>(),
+        vec![7, 6, 5, 4, 3]
+    );
     let rest = c
-        .group_msg_get_simple(&GroupMsgGetSimpleRequest { group_id: gid.clone(), req_msg_number: 5, req_msg_seq: Some(2) })
+        .group_msg_get_simple(&GroupMsgGetSimpleRequest {
+            group_id: gid.clone(),
+            req_msg_number: 5,
+            req_msg_seq: Some(2),
+        })
         .await
         .unwrap();
     assert_eq!(rest.is_finished, 1);
     assert_eq!(rest.rsp_msg_list[1].msg_body[0].msg_content["Text"], "g0");
     let s = h.state();
-    assert_eq!((s["groups"].as_u64(), s["members"].as_u64(), s["group_messages"].as_u64()), (Some(1), Some(3), Some(7)));
+    assert_eq!(
+        (
+            s["groups"].as_u64(),
+            s["members"].as_u64(),
+            s["group_messages"].as_u64()
+        ),
+        (Some(1), Some(3), Some(7))
+    );
 }
 
 #[tokio::test]
@@ -284,7 +373,10 @@ async fn live_group_operations() {
             owner_account: Some("owner".into()),
             group_type: "Private".into(),
             name: "Live".into(),
-            member_list: vec![CreateMember { member_account: "m1".into(), role: None }],
+            member_list: vec![CreateMember {
+                member_account: "m1".into(),
+                role: None,
+            }],
             ..Default::default()
         })
         .await
@@ -303,14 +395,23 @@ async fn live_group_operations() {
             group_id: gid.clone(),
             silence: Some(1),
             member_list: vec![
-                MemberAccountItem { member_account: "m1".into() },
-                MemberAccountItem { member_account: "m2".into() },
-                MemberAccountItem { member_account: "m3".into() },
+                MemberAccountItem {
+                    member_account: "m1".into(),
+                },
+                MemberAccountItem {
+                    member_account: "m2".into(),
+                },
+                MemberAccountItem {
+                    member_account: "m3".into(),
+                },
             ],
         })
         .await
         .unwrap();
-    assert_eq!(added.iter().map(|m| m.result).collect::<Vec<_>>(), vec![2, 1, 1]);
+    assert_eq!(
+        added.iter().map(|m| m.result).collect::<Vec<_>>(),
+        vec![2, 1, 1]
+    );
     c.delete_group_member(&DeleteGroupMemberRequest {
         group_id: gid.clone(),
         silence: Some(1),

@@ -73,7 +73,10 @@ pub async fn raw(
         .unwrap();
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
-    assert!(!text.contains(KEY), "the secret key leaked into a response: {text}");
+    assert!(
+        !text.contains(KEY),
+        "the secret key leaked into a response: {text}"
+    );
     (status, serde_json::from_str(&text).unwrap())
 }
 

@@ -110,7 +110,11 @@ pub struct C2cAfterSendMsg {
     pub unread_msg_num: i64,
     #[serde(rename = "MsgBody", default)]
     pub msg_body: Vec<serde_json::Value>,
-    #[serde(rename = "CloudCustomData", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CloudCustomData",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cloud_custom_data: Option<String>,
     #[serde(rename = "EventTime", default, deserialize_with = "number_or_string")]
     pub event_time: Option<i64>,
@@ -136,7 +140,11 @@ pub struct GroupAfterSendMsg {
     pub online_only_flag: i64,
     #[serde(rename = "MsgBody", default)]
     pub msg_body: Vec<serde_json::Value>,
-    #[serde(rename = "CloudCustomData", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CloudCustomData",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cloud_custom_data: Option<String>,
     #[serde(rename = "TopicId", default, skip_serializing_if = "Option::is_none")]
     pub topic_id: Option<String>,
@@ -220,9 +228,17 @@ pub struct GroupAfterInfoChanged {
     pub operator_account: String,
     #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(rename = "Introduction", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Introduction",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub introduction: Option<String>,
-    #[serde(rename = "Notification", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Notification",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub notification: Option<String>,
     #[serde(rename = "FaceUrl", default, skip_serializing_if = "Option::is_none")]
     pub face_url: Option<String>,
@@ -325,6 +341,9 @@ mod tests {
             CallbackEvent::GroupAfterMemberExit(_)
         ));
         let other = r#"{"CallbackCommand":"State.StateChange","EventTime":1}"#;
-        assert_eq!(serde_json::from_str::<CallbackEvent>(other).unwrap(), CallbackEvent::Other);
+        assert_eq!(
+            serde_json::from_str::<CallbackEvent>(other).unwrap(),
+            CallbackEvent::Other
+        );
     }
 }

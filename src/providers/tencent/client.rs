@@ -217,7 +217,9 @@ impl TencentClient {
             let sig = self.usersig(force);
             let result = self.send_once(&api, &url, &sig, req).await;
             match result {
-                Err(TencentError::Api { code, .. }) if (code == 70001 || code == 70052) && !force => {
+                Err(TencentError::Api { code, .. })
+                    if (code == 70001 || code == 70052) && !force =>
+                {
                     tracing::debug!(api, code, "UserSig refused as expired; regenerating once");
                     force = true;
                 }
@@ -309,7 +311,9 @@ impl TencentClient {
                 .map(|u| UserIdItem { user_id: u.clone() })
                 .collect(),
         };
-        let r: AccountCheckResponse = self.call("im_open_login_svc", "account_check", &req).await?;
+        let r: AccountCheckResponse = self
+            .call("im_open_login_svc", "account_check", &req)
+            .await?;
         Ok(r.result_item)
     }
 
@@ -378,7 +382,9 @@ impl TencentClient {
 
     /// Returns the GroupId (the custom one, or the one Tencent assigned).
     pub async fn import_group(&self, req: &ImportGroupRequest) -> Result<String, TencentError> {
-        let r: GroupIdResponse = self.call("group_open_http_svc", "import_group", req).await?;
+        let r: GroupIdResponse = self
+            .call("group_open_http_svc", "import_group", req)
+            .await?;
         Ok(r.group_id)
     }
 
@@ -386,7 +392,10 @@ impl TencentClient {
         &self,
         req: &ImportGroupMemberRequest,
     ) -> Result<Vec<MemberResult>, TencentError> {
-        self.check_batch("group_open_http_svc/import_group_member", req.member_list.len())?;
+        self.check_batch(
+            "group_open_http_svc/import_group_member",
+            req.member_list.len(),
+        )?;
         let r: MemberListResponse = self
             .call("group_open_http_svc", "import_group_member", req)
             .await?;
@@ -404,7 +413,10 @@ impl TencentClient {
         Ok(r.import_msg_result)
     }
 
-    pub async fn set_unread_msg_num(&self, req: &SetUnreadMsgNumRequest) -> Result<(), TencentError> {
+    pub async fn set_unread_msg_num(
+        &self,
+        req: &SetUnreadMsgNumRequest,
+    ) -> Result<(), TencentError> {
         self.call::<_, Empty>("group_open_http_svc", "set_unread_msg_num", req)
             .await
             .map(|_| ())
@@ -414,7 +426,9 @@ impl TencentClient {
         if !req.member_list.is_empty() {
             self.check_batch("group_open_http_svc/create_group", req.member_list.len())?;
         }
-        let r: GroupIdResponse = self.call("group_open_http_svc", "create_group", req).await?;
+        let r: GroupIdResponse = self
+            .call("group_open_http_svc", "create_group", req)
+            .await?;
         Ok(r.group_id)
     }
 
@@ -440,7 +454,10 @@ impl TencentClient {
         &self,
         req: &AddGroupMemberRequest,
     ) -> Result<Vec<MemberResult>, TencentError> {
-        self.check_batch("group_open_http_svc/add_group_member", req.member_list.len())?;
+        self.check_batch(
+            "group_open_http_svc/add_group_member",
+            req.member_list.len(),
+        )?;
         let r: MemberListResponse = self
             .call("group_open_http_svc", "add_group_member", req)
             .await?;
@@ -464,7 +481,8 @@ impl TencentClient {
         &self,
         req: &SendGroupMsgRequest,
     ) -> Result<SendGroupMsgResponse, TencentError> {
-        self.call("group_open_http_svc", "send_group_msg", req).await
+        self.call("group_open_http_svc", "send_group_msg", req)
+            .await
     }
 
     pub async fn group_msg_get_simple(
@@ -491,7 +509,10 @@ struct Envelope {
 }
 
 /// Parse Tencent's envelope; a FAIL or non-zero code becomes `TencentError::Api`.
-pub fn parse_envelope<Resp: DeserializeOwned>(api: &str, body: &[u8]) -> Result<Resp, TencentError> {
+pub fn parse_envelope<Resp: DeserializeOwned>(
+    api: &str,
+    body: &[u8],
+) -> Result<Resp, TencentError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| TencentError::Decode {
         api: api.into(),
         message: format!("not JSON: {e}"),
@@ -505,7 +526,11 @@ pub fn parse_envelope<Resp: DeserializeOwned>(api: &str, body: &[u8]) -> Result<
         return Err(TencentError::Api {
             api: api.into(),
             // A FAIL without a code should not read as success.
-            code: if env.error_code == 0 { -1 } else { env.error_code },
+            code: if env.error_code == 0 {
+                -1
+            } else {
+                env.error_code
+            },
             info: env.error_info,
         });
     }
@@ -656,11 +681,19 @@ pub struct ImportFriendItem {
     pub add_source: String,
     #[serde(rename = "Remark", skip_serializing_if = "Option::is_none", default)]
     pub remark: Option<String>,
-    #[serde(rename = "RemarkTime", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "RemarkTime",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub remark_time: Option<u32>,
     #[serde(rename = "GroupName", skip_serializing_if = "Vec::is_empty", default)]
     pub group_name: Vec<String>,
-    #[serde(rename = "AddWording", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "AddWording",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub add_wording: Option<String>,
     #[serde(rename = "AddTime", skip_serializing_if = "Option::is_none", default)]
     pub add_time: Option<u32>,
@@ -687,7 +720,11 @@ pub struct AddFriendItem {
     /// One group only here (friend_import takes a list).
     #[serde(rename = "GroupName", skip_serializing_if = "Option::is_none", default)]
     pub group_name: Option<String>,
-    #[serde(rename = "AddWording", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "AddWording",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub add_wording: Option<String>,
 }
 
@@ -700,7 +737,11 @@ pub struct FriendAddRequest {
     /// `Add_Type_Single` or `Add_Type_Both` (default).
     #[serde(rename = "AddType", skip_serializing_if = "Option::is_none", default)]
     pub add_type: Option<String>,
-    #[serde(rename = "ForceAddFlags", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "ForceAddFlags",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub force_add_flags: Option<u8>,
 }
 
@@ -747,33 +788,61 @@ pub struct ImportMsgRequest {
     pub msg_time_stamp: u32,
     #[serde(rename = "MsgBody")]
     pub msg_body: Vec<MsgElement>,
-    #[serde(rename = "CloudCustomData", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "CloudCustomData",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub cloud_custom_data: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SendMsgRequest {
     /// 1 = sync to the sender's devices, 2 = do not.
-    #[serde(rename = "SyncOtherMachine", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "SyncOtherMachine",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub sync_other_machine: Option<u8>,
     /// Omitted = the admin sends.
-    #[serde(rename = "From_Account", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "From_Account",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub from_account: Option<String>,
     #[serde(rename = "To_Account")]
     pub to_account: String,
-    #[serde(rename = "MsgLifeTime", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "MsgLifeTime",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub msg_life_time: Option<u32>,
     #[serde(rename = "MsgSeq", skip_serializing_if = "Option::is_none", default)]
     pub msg_seq: Option<u32>,
     #[serde(rename = "MsgRandom")]
     pub msg_random: u32,
-    #[serde(rename = "ForbidCallbackControl", skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(
+        rename = "ForbidCallbackControl",
+        skip_serializing_if = "Vec::is_empty",
+        default
+    )]
     pub forbid_callback_control: Vec<String>,
-    #[serde(rename = "SendMsgControl", skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(
+        rename = "SendMsgControl",
+        skip_serializing_if = "Vec::is_empty",
+        default
+    )]
     pub send_msg_control: Vec<String>,
     #[serde(rename = "MsgBody")]
     pub msg_body: Vec<MsgElement>,
-    #[serde(rename = "CloudCustomData", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "CloudCustomData",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub cloud_custom_data: Option<String>,
 }
 
@@ -797,7 +866,11 @@ pub struct AdminGetRoamMsgRequest {
     pub min_time: u64,
     #[serde(rename = "MaxTime")]
     pub max_time: u64,
-    #[serde(rename = "LastMsgKey", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "LastMsgKey",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub last_msg_key: Option<String>,
 }
 
@@ -848,7 +921,11 @@ pub struct KeyValue {
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ImportGroupRequest {
-    #[serde(rename = "Owner_Account", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "Owner_Account",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub owner_account: Option<String>,
     #[serde(rename = "Type")]
     pub group_type: String,
@@ -856,19 +933,43 @@ pub struct ImportGroupRequest {
     pub group_id: Option<String>,
     #[serde(rename = "Name")]
     pub name: String,
-    #[serde(rename = "Introduction", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "Introduction",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub introduction: Option<String>,
-    #[serde(rename = "Notification", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "Notification",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub notification: Option<String>,
     #[serde(rename = "FaceUrl", skip_serializing_if = "Option::is_none", default)]
     pub face_url: Option<String>,
-    #[serde(rename = "MaxMemberCount", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "MaxMemberCount",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub max_member_count: Option<u32>,
-    #[serde(rename = "ApplyJoinOption", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "ApplyJoinOption",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub apply_join_option: Option<String>,
-    #[serde(rename = "CreateTime", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "CreateTime",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub create_time: Option<u64>,
-    #[serde(rename = "AppDefinedData", skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(
+        rename = "AppDefinedData",
+        skip_serializing_if = "Vec::is_empty",
+        default
+    )]
     pub app_defined_data: Vec<KeyValue>,
 }
 
@@ -893,7 +994,11 @@ pub struct ImportMember {
     pub role: Option<String>,
     #[serde(rename = "JoinTime", skip_serializing_if = "Option::is_none", default)]
     pub join_time: Option<u64>,
-    #[serde(rename = "UnreadMsgNum", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "UnreadMsgNum",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub unread_msg_num: Option<u32>,
 }
 
@@ -930,7 +1035,11 @@ pub struct GroupMsgItem {
     pub random: Option<u32>,
     #[serde(rename = "MsgBody")]
     pub msg_body: Vec<MsgElement>,
-    #[serde(rename = "CloudCustomData", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "CloudCustomData",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub cloud_custom_data: Option<String>,
 }
 
@@ -938,7 +1047,11 @@ pub struct GroupMsgItem {
 pub struct ImportGroupMsgRequest {
     #[serde(rename = "GroupId")]
     pub group_id: String,
-    #[serde(rename = "RecentContactFlag", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "RecentContactFlag",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub recent_contact_flag: Option<u8>,
     #[serde(rename = "MsgList")]
     pub msg_list: Vec<GroupMsgItem>,
@@ -981,7 +1094,11 @@ pub struct CreateMember {
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CreateGroupRequest {
-    #[serde(rename = "Owner_Account", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "Owner_Account",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub owner_account: Option<String>,
     #[serde(rename = "Type")]
     pub group_type: String,
@@ -989,15 +1106,31 @@ pub struct CreateGroupRequest {
     pub group_id: Option<String>,
     #[serde(rename = "Name")]
     pub name: String,
-    #[serde(rename = "Introduction", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "Introduction",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub introduction: Option<String>,
-    #[serde(rename = "Notification", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "Notification",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub notification: Option<String>,
     #[serde(rename = "FaceUrl", skip_serializing_if = "Option::is_none", default)]
     pub face_url: Option<String>,
-    #[serde(rename = "MaxMemberCount", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "MaxMemberCount",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub max_member_count: Option<u32>,
-    #[serde(rename = "ApplyJoinOption", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "ApplyJoinOption",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub apply_join_option: Option<String>,
     #[serde(rename = "MemberList", skip_serializing_if = "Vec::is_empty", default)]
     pub member_list: Vec<CreateMember>,
@@ -1009,17 +1142,37 @@ pub struct ModifyGroupBaseInfoRequest {
     pub group_id: String,
     #[serde(rename = "Name", skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
-    #[serde(rename = "Introduction", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "Introduction",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub introduction: Option<String>,
-    #[serde(rename = "Notification", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "Notification",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub notification: Option<String>,
     #[serde(rename = "FaceUrl", skip_serializing_if = "Option::is_none", default)]
     pub face_url: Option<String>,
-    #[serde(rename = "MaxMemberNum", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "MaxMemberNum",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub max_member_num: Option<u32>,
-    #[serde(rename = "ApplyJoinOption", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "ApplyJoinOption",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub apply_join_option: Option<String>,
-    #[serde(rename = "MuteAllMember", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "MuteAllMember",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub mute_all_member: Option<String>,
 }
 
@@ -1055,17 +1208,33 @@ pub struct DeleteGroupMemberRequest {
 pub struct SendGroupMsgRequest {
     #[serde(rename = "GroupId")]
     pub group_id: String,
-    #[serde(rename = "From_Account", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "From_Account",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub from_account: Option<String>,
     #[serde(rename = "Random")]
     pub random: u32,
     #[serde(rename = "MsgBody")]
     pub msg_body: Vec<MsgElement>,
-    #[serde(rename = "CloudCustomData", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "CloudCustomData",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub cloud_custom_data: Option<String>,
-    #[serde(rename = "OnlineOnlyFlag", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "OnlineOnlyFlag",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub online_only_flag: Option<u8>,
-    #[serde(rename = "ForbidCallbackControl", skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(
+        rename = "ForbidCallbackControl",
+        skip_serializing_if = "Vec::is_empty",
+        default
+    )]
     pub forbid_callback_control: Vec<String>,
 }
 
@@ -1159,7 +1328,14 @@ mod tests {
         let c = TencentClient::new(config("https://console.tim.qq.com")).unwrap();
         let a = c.usersig(false);
         assert_eq!(a, c.usersig(false));
-        usersig::verify(&a, 1_400_000_000, "very-secret-key", "administrator", now_secs()).unwrap();
+        usersig::verify(
+            &a,
+            1_400_000_000,
+            "very-secret-key",
+            "administrator",
+            now_secs(),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -1170,7 +1346,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code(), Some(70009));
-        assert!(parse_envelope::<Empty>("x/y", br#"{"ActionStatus":"OK","ErrorCode":0,"X":[1]}"#).is_ok());
+        assert!(
+            parse_envelope::<Empty>("x/y", br#"{"ActionStatus":"OK","ErrorCode":0,"X":[1]}"#)
+                .is_ok()
+        );
         assert!(matches!(
             parse_envelope::<Empty>("x/y", b"<html>"),
             Err(TencentError::Decode { .. })

@@ -417,20 +417,57 @@ mod tests {
         let cases = [
             (CanonicalBody::Text { text: "t".into() }, "TIMTextElem"),
             (
-                CanonicalBody::Audio { url: "https://a/s.mp3".into(), size: Some(9), duration_ms: Some(1500), format: None },
+                CanonicalBody::Audio {
+                    url: "https://a/s.mp3".into(),
+                    size: Some(9),
+                    duration_ms: Some(1500),
+                    format: None,
+                },
                 "TIMSoundElem",
             ),
             (
-                CanonicalBody::Video { url: "https://a/v.mp4".into(), size: None, duration_ms: Some(1000), width: None, height: None, format: None, thumb_url: Some("https://a/t.jpg".into()) },
+                CanonicalBody::Video {
+                    url: "https://a/v.mp4".into(),
+                    size: None,
+                    duration_ms: Some(1000),
+                    width: None,
+                    height: None,
+                    format: None,
+                    thumb_url: Some("https://a/t.jpg".into()),
+                },
                 "TIMVideoFileElem",
             ),
             (
-                CanonicalBody::File { url: "https://a/doc.pdf".into(), name: None, size: Some(3), format: None },
+                CanonicalBody::File {
+                    url: "https://a/doc.pdf".into(),
+                    name: None,
+                    size: Some(3),
+                    format: None,
+                },
                 "TIMFileElem",
             ),
-            (CanonicalBody::Location { lat: 1.5, lng: 2.5, title: Some("here".into()) }, "TIMLocationElem"),
-            (CanonicalBody::Face { index: 3, data: None }, "TIMFaceElem"),
-            (CanonicalBody::Custom { data: json!({"k": 1}), desc: Some("d".into()) }, "TIMCustomElem"),
+            (
+                CanonicalBody::Location {
+                    lat: 1.5,
+                    lng: 2.5,
+                    title: Some("here".into()),
+                },
+                "TIMLocationElem",
+            ),
+            (
+                CanonicalBody::Face {
+                    index: 3,
+                    data: None,
+                },
+                "TIMFaceElem",
+            ),
+            (
+                CanonicalBody::Custom {
+                    data: json!({"k": 1}),
+                    desc: Some("d".into()),
+                },
+                "TIMCustomElem",
+            ),
         ];
         for (body, ty) in cases {
             let e = &msg_body(&body)[0];
@@ -473,7 +510,9 @@ mod tests {
     fn id_rules() {
         assert!(check_user_id("u1").is_ok());
         assert!(check_user_id(&"a".repeat(32)).is_ok());
-        assert!(check_user_id(&"a".repeat(33)).unwrap_err().contains("33 bytes"));
+        assert!(check_user_id(&"a".repeat(33))
+            .unwrap_err()
+            .contains("33 bytes"));
         assert!(check_user_id("émile").is_err());
         assert!(check_user_id("").is_err());
         assert!(check_group_id(&"g".repeat(48)).is_ok());

@@ -184,7 +184,9 @@ mod tests {
         for c in [70001, 70009, 70013, 70014, 70020, 60010, 60021] {
             assert_eq!(classify(c), ErrorClass::Auth, "{c}");
         }
-        for c in [10004, 10007, 10010, 10015, 10019, 10021, 20003, 90048, 60003, 12345] {
+        for c in [
+            10004, 10007, 10010, 10015, 10019, 10021, 20003, 90048, 60003, 12345,
+        ] {
             assert_eq!(classify(c), ErrorClass::Permanent, "{c}");
         }
         assert!(classify(60007).is_retryable());

@@ -32,14 +32,54 @@ impl Region {
 
 /// Spec §1.1.
 pub const REGIONS: &[Region] = &[
-    Region { id: "china", label: "China", domain: "console.tim.qq.com", backup_domain: "adminapi.my-imcloud.com" },
-    Region { id: "singapore", label: "Singapore", domain: "adminapisgp.im.qcloud.com", backup_domain: "adminapisgp.my-imcloud.com" },
-    Region { id: "seoul", label: "Seoul", domain: "adminapikr.im.qcloud.com", backup_domain: "adminapikr.my-imcloud.com" },
-    Region { id: "tokyo", label: "Tokyo", domain: "adminapijpn.im.qcloud.com", backup_domain: "adminapijpn.my-imcloud.com" },
-    Region { id: "frankfurt", label: "Frankfurt", domain: "adminapiger.im.qcloud.com", backup_domain: "adminapiger.my-imcloud.com" },
-    Region { id: "mumbai", label: "Mumbai", domain: "adminapiind.im.qcloud.com", backup_domain: "adminapiind.my-imcloud.com" },
-    Region { id: "silicon-valley", label: "Silicon Valley", domain: "adminapiusa.im.qcloud.com", backup_domain: "adminapiusa.my-imcloud.com" },
-    Region { id: "jakarta", label: "Jakarta", domain: "adminapiidn.im.qcloud.com", backup_domain: "adminapiidn.my-imcloud.com" },
+    Region {
+        id: "china",
+        label: "China",
+        domain: "console.tim.qq.com",
+        backup_domain: "adminapi.my-imcloud.com",
+    },
+    Region {
+        id: "singapore",
+        label: "Singapore",
+        domain: "adminapisgp.im.qcloud.com",
+        backup_domain: "adminapisgp.my-imcloud.com",
+    },
+    Region {
+        id: "seoul",
+        label: "Seoul",
+        domain: "adminapikr.im.qcloud.com",
+        backup_domain: "adminapikr.my-imcloud.com",
+    },
+    Region {
+        id: "tokyo",
+        label: "Tokyo",
+        domain: "adminapijpn.im.qcloud.com",
+        backup_domain: "adminapijpn.my-imcloud.com",
+    },
+    Region {
+        id: "frankfurt",
+        label: "Frankfurt",
+        domain: "adminapiger.im.qcloud.com",
+        backup_domain: "adminapiger.my-imcloud.com",
+    },
+    Region {
+        id: "mumbai",
+        label: "Mumbai",
+        domain: "adminapiind.im.qcloud.com",
+        backup_domain: "adminapiind.my-imcloud.com",
+    },
+    Region {
+        id: "silicon-valley",
+        label: "Silicon Valley",
+        domain: "adminapiusa.im.qcloud.com",
+        backup_domain: "adminapiusa.my-imcloud.com",
+    },
+    Region {
+        id: "jakarta",
+        label: "Jakarta",
+        domain: "adminapiidn.im.qcloud.com",
+        backup_domain: "adminapiidn.my-imcloud.com",
+    },
 ];
 
 pub fn region(id: &str) -> Option<&'static Region> {
@@ -175,10 +215,16 @@ mod tests {
     #[test]
     fn limits_can_be_overridden() {
         let l = Limits::default().with_import_group_member_batch(300);
-        assert_eq!(l.batch("group_open_http_svc/import_group_member"), Some(300));
+        assert_eq!(
+            l.batch("group_open_http_svc/import_group_member"),
+            Some(300)
+        );
         assert_eq!(l.batch("group_open_http_svc/import_group_msg"), Some(7));
         assert_eq!(l.qps("im_open_login_svc/account_check"), Some(100));
-        assert_eq!(Limits::default().with_all_qps(3).qps("openim/sendmsg"), Some(3));
+        assert_eq!(
+            Limits::default().with_all_qps(3).qps("openim/sendmsg"),
+            Some(3)
+        );
         assert!(l.get("nope/nothing").is_none());
     }
 }

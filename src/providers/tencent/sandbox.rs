@@ -158,7 +158,10 @@ impl fmt::Debug for SandboxConfig {
             .field("latency_ms", &self.latency_ms)
             .field("seed", &self.seed)
             .field("callback_url", &self.callback_url)
-            .field("callback_token", &self.callback_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "callback_token",
+                &self.callback_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("state_file", &self.state_file)
             .finish_non_exhaustive()
     }
@@ -254,7 +257,10 @@ impl Data {
         self.c2c_seen = self
             .c2c
             .iter()
-            .flat_map(|(k, msgs)| msgs.iter().map(move |m| (k.clone(), m.seq, m.random, m.time)))
+            .flat_map(|(k, msgs)| {
+                msgs.iter()
+                    .map(move |m| (k.clone(), m.seq, m.random, m.time))
+            })
             .collect();
     }
 }
@@ -412,8 +418,10 @@ fn check_msg_body(body: &Value) -> Result<(), String> {
         let flag2 = |f: &str| c.get(f).and_then(Value::as_u64) == Some(2);
         let ok = match ty {
             "TIMTextElem" => has_str("Text"),
-            "TIMLocationElem" => c.get("Latitude").is_some_and(Value::is_number)
-                && c.get("Longitude").is_some_and(Value::is_number),
+            "TIMLocationElem" => {
+                c.get("Latitude").is_some_and(Value::is_number)
+                    && c.get("Longitude").is_some_and(Value::is_number)
+            }
             "TIMFaceElem" => c.get("Index").is_some_and(Value::is_number),
             "TIMCustomElem" => {
                 customs += 1;
@@ -421,15 +429,23 @@ fn check_msg_body(body: &Value) -> Result<(), String> {
             }
             "TIMSoundElem" => has_str("Url") && has_str("UUID") && flag2("Download_Flag"),
             "TIMFileElem" => has_str("Url") && has_str("UUID") && flag2("Download_Flag"),
-            "TIMImageElem" => has_str("UUID") && c.get("ImageInfoArray").is_some_and(Value::is_array),
+            "TIMImageElem" => {
+                has_str("UUID") && c.get("ImageInfoArray").is_some_and(Value::is_array)
+            }
             "TIMVideoFileElem" => {
                 has_str("VideoUrl") && flag2("VideoDownloadFlag") && flag2("ThumbDownloadFlag")
             }
             "TIMRelayElem" => true,
-            other => return Err(format!("MsgBody[{i}].MsgType {other:?} is not a known element type")),
+            other => {
+                return Err(format!(
+                    "MsgBody[{i}].MsgType {other:?} is not a known element type"
+                ))
+            }
         };
         if !ok {
-            return Err(format!("MsgBody[{i}] ({ty}) is missing required fields or Download_Flag is not 2"));
+            return Err(format!(
+                "MsgBody[{i}] ({ty}) is missing required fields or Download_Flag is not 2"
+            ));
         }
     }
     if customs > 1 {
@@ -477,7 +493,12 @@ fn multiaccount_import(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
             .map(|u| (u, None, None))
             .collect()
     };
-    batch(ctx, "im_open_login_svc/multiaccount_import", items.len(), 70206)?;
+    batch(
+        ctx,
+        "im_open_login_svc/multiaccount_import",
+        items.len(),
+        70206,
+    )?;
     let mut fail = Vec::new();
     for (id, nick, face) in items {
         if check_user_id(&id).is_err() {
@@ -508,7 +529,9 @@ fn account_check(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
         } else {
             "NotImported"
         };
-        result.push(json!({"UserID": id, "ResultCode": 0, "ResultInfo": "", "AccountStatus": status}));
+        result.push(
+            json!({"UserID": id, "ResultCode": 0, "ResultInfo": "", "AccountStatus": status}),
+        );
     }
     let mut out = Map::new();
     out.insert("ResultItem".into(), Value::Array(result));
@@ -541,13 +564,19 @@ fn portrait_set(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     let mut updates = Vec::new();
     for it in items {
         let tag = get_str(it, "Tag", 40001)?;
-        let value = it.get("Value").cloned().ok_or_else(|| rej(40001, format!("{tag}: Value is required")))?;
+        let value = it
+            .get("Value")
+            .cloned()
+            .ok_or_else(|| rej(40001, format!("{tag}: Value is required")))?;
         let known = STANDARD_TAGS.contains(&tag.as_str())
             || tag
                 .strip_prefix("Tag_Profile_Custom_")
                 .is_some_and(|k| ctx.config.custom_profile_tags.iter().any(|t| t == k));
         if !known {
-            return Err(rej(40009, format!("tag {tag:?} is not a standard tag nor a registered custom tag")));
+            return Err(rej(
+                40009,
+                format!("tag {tag:?} is not a standard tag nor a registered custom tag"),
+            ));
         }
         if value.as_str().is_some_and(|s| s.len() > 500) {
             return Err(rej(40601, format!("{tag}: value is longer than 500 bytes")));
@@ -576,7 +605,9 @@ fn portrait_get(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     for id in to {
         let Some(acc) = d.accounts.get(&id) else {
             if ctx.account_exists(d, &id) {
-                items.push(json!({"To_Account": id, "ProfileItem": [], "ResultCode": 0, "ResultInfo": ""}));
+                items.push(
+                    json!({"To_Account": id, "ProfileItem": [], "ResultCode": 0, "ResultInfo": ""}),
+                );
             } else {
                 items.push(json!({"To_Account": id, "ProfileItem": [], "ResultCode": 40003, "ResultInfo": "account does not exist"}));
                 fail.push(json!(id));
@@ -594,7 +625,9 @@ fn portrait_get(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
                 profile.push(json!({"Tag": t, "Value": value}));
             }
         }
-        items.push(json!({"To_Account": id, "ProfileItem": profile, "ResultCode": 0, "ResultInfo": ""}));
+        items.push(
+            json!({"To_Account": id, "ProfileItem": profile, "ResultCode": 0, "ResultInfo": ""}),
+        );
     }
     let mut out = Map::new();
     out.insert("UserProfileItem".into(), Value::Array(items));
@@ -635,9 +668,15 @@ fn friend_write(ctx: &mut Ctx, d: &mut Data, v: &Value, api: &str, both: bool) -
         } else if !source_ok || to == from {
             30001
         } else {
-            d.friends.entry(from.clone()).or_default().insert(to.clone());
+            d.friends
+                .entry(from.clone())
+                .or_default()
+                .insert(to.clone());
             if both {
-                d.friends.entry(to.clone()).or_default().insert(from.clone());
+                d.friends
+                    .entry(to.clone())
+                    .or_default()
+                    .insert(from.clone());
             }
             0
         };
@@ -680,7 +719,10 @@ fn importmsg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
         _ => false,
     };
     if !sync_ok {
-        return Err(rej(90030, "SyncFromOldSystem must be 2 (history) or 5 (real-time)"));
+        return Err(rej(
+            90030,
+            "SyncFromOldSystem must be 2 (history) or 5 (real-time)",
+        ));
     }
     let from = get_str(v, "From_Account", 90008)?;
     let to = get_str(v, "To_Account", 90003)?;
@@ -721,7 +763,10 @@ fn importmsg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
 fn forbids_after(v: &Value) -> bool {
     v.get("ForbidCallbackControl")
         .and_then(Value::as_array)
-        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("ForbidAfterSendMsgCallback")))
+        .is_some_and(|a| {
+            a.iter()
+                .any(|x| x.as_str() == Some("ForbidAfterSendMsgCallback"))
+        })
 }
 
 fn sendmsg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
@@ -755,8 +800,12 @@ fn sendmsg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
         }
     };
     let now = ctx.now;
-    let dedupe = format!("{from}\n{seq}\n{random}\n{}", crc32fast::hash(body.to_string().as_bytes()));
-    d.sendmsg_seen.retain(|_, (at, _, _)| now.saturating_sub(*at) < SENDMSG_DEDUPE_SECS);
+    let dedupe = format!(
+        "{from}\n{seq}\n{random}\n{}",
+        crc32fast::hash(body.to_string().as_bytes())
+    );
+    d.sendmsg_seen
+        .retain(|_, (at, _, _)| now.saturating_sub(*at) < SENDMSG_DEDUPE_SECS);
     let mut out = Map::new();
     if let Some((_, t, key)) = d.sendmsg_seen.get(&dedupe) {
         out.insert("MsgTime".into(), json!(t));
@@ -807,9 +856,13 @@ fn admin_getroammsg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     let mut msgs: Vec<&C2cMessage> = d
         .c2c
         .get(&conv_key(&op, &peer))
-        .map(|m| m.iter().filter(|m| m.time >= min_time && m.time <= max_time).collect())
+        .map(|m| {
+            m.iter()
+                .filter(|m| m.time >= min_time && m.time <= max_time)
+                .collect()
+        })
         .unwrap_or_default();
-    msgs.sort_by(|a, b| (b.time, b.seq, b.random).cmp(&(a.time, a.seq, a.random)));
+    msgs.sort_by_key(|m| std::cmp::Reverse((m.time, m.seq, m.random)));
     let start = match &last_key {
         Some(k) => msgs.iter().position(|m| &m.key() == k).map_or(0, |i| i + 1),
         None => 0,
@@ -827,8 +880,14 @@ fn admin_getroammsg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     let mut out = Map::new();
     out.insert("Complete".into(), json!(u8::from(complete)));
     out.insert("MsgCnt".into(), json!(list.len()));
-    out.insert("LastMsgTime".into(), json!(page.last().map_or(0, |m| m.time)));
-    out.insert("LastMsgKey".into(), json!(page.last().map(|m| m.key()).unwrap_or_default()));
+    out.insert(
+        "LastMsgTime".into(),
+        json!(page.last().map_or(0, |m| m.time)),
+    );
+    out.insert(
+        "LastMsgKey".into(),
+        json!(page.last().map(|m| m.key()).unwrap_or_default()),
+    );
     out.insert("MsgList".into(), Value::Array(list));
     Ok(out)
 }
@@ -846,22 +905,32 @@ fn group_type(v: &Value) -> Result<String, Reject> {
         _ => t,
     };
     if !GROUP_TYPES.contains(&t.as_str()) {
-        return Err(rej(10004, format!("group Type {t:?} is not one of {GROUP_TYPES:?}")));
+        return Err(rej(
+            10004,
+            format!("group Type {t:?} is not one of {GROUP_TYPES:?}"),
+        ));
     }
     Ok(t)
 }
 
 fn new_group_id(d: &mut Data, ty: &str) -> String {
     d.next_group_no += 1;
-    let prefix = if ty == "Community" { "@TGS#_@TGS#" } else { "@TGS#" };
+    let prefix = if ty == "Community" {
+        "@TGS#_@TGS#"
+    } else {
+        "@TGS#"
+    };
     format!("{prefix}2{:09X}", d.next_group_no)
 }
 
 fn check_custom_group_id(id: &str, ty: &str) -> Result<(), Reject> {
     if ty == "Community" {
-        let rest = id
-            .strip_prefix("@TGS#_")
-            .ok_or_else(|| rej(10015, format!("Community group id {id:?} must start with @TGS#_")))?;
+        let rest = id.strip_prefix("@TGS#_").ok_or_else(|| {
+            rej(
+                10015,
+                format!("Community group id {id:?} must start with @TGS#_"),
+            )
+        })?;
         if id.len() > 48 || rest.is_empty() || !id.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
             return Err(rej(10015, format!("group id {id:?} is invalid")));
         }
@@ -871,7 +940,12 @@ fn check_custom_group_id(id: &str, ty: &str) -> Result<(), Reject> {
 }
 
 /// Common fields of import_group and create_group. Returns (id, group) without inserting.
-fn new_group(ctx: &Ctx, d: &mut Data, v: &Value, create_time: u64) -> Result<(String, Group), Reject> {
+fn new_group(
+    ctx: &Ctx,
+    d: &mut Data,
+    v: &Value,
+    create_time: u64,
+) -> Result<(String, Group), Reject> {
     let ty = group_type(v)?;
     let name = get_str(v, "Name", 10004)?;
     if name.is_empty() || name.len() > 30 {
@@ -922,7 +996,10 @@ fn new_group(ctx: &Ctx, d: &mut Data, v: &Value, create_time: u64) -> Result<(St
 
 fn import_group(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     if group_type(v)? == "AVChatRoom" {
-        return Err(rej(10007, "AVChatRoom groups cannot be imported; use create_group"));
+        return Err(rej(
+            10007,
+            "AVChatRoom groups cannot be imported; use create_group",
+        ));
     }
     let create_time = opt_u64(v, "CreateTime", 10004)?.unwrap_or(ctx.now);
     if create_time > ctx.now {
@@ -936,7 +1013,10 @@ fn import_group(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
 }
 
 fn member_names(g: &Group) -> Vec<Value> {
-    g.members.keys().map(|m| json!({"Member_Account": m})).collect()
+    g.members
+        .keys()
+        .map(|m| json!({"Member_Account": m}))
+        .collect()
 }
 
 fn create_group(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
@@ -986,7 +1066,8 @@ fn group_mut<'d>(d: &'d mut Data, v: &Value) -> Result<(String, &'d mut Group), 
 fn destroy_group(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     let (id, _) = group_mut(d, v)?;
     let g = d.groups.remove(&id).expect("checked above");
-    d.group_random_seen.retain(|k, _| !k.starts_with(&format!("{id}\n")));
+    d.group_random_seen
+        .retain(|k, _| !k.starts_with(&format!("{id}\n")));
     ctx.callback(
         "Group.CallbackAfterGroupDestroyed",
         json!({"GroupId": id, "Type": g.group_type, "Owner_Account": g.owner.clone().unwrap_or_default(),
@@ -1041,12 +1122,20 @@ fn ensure_accounts(ctx: &Ctx, d: &Data, ids: &[String]) -> Result<(), Reject> {
 
 fn add_group_member(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     let accounts = member_accounts(v, "MemberList")?;
-    batch(ctx, "group_open_http_svc/add_group_member", accounts.len(), 10005)?;
+    batch(
+        ctx,
+        "group_open_http_svc/add_group_member",
+        accounts.len(),
+        10005,
+    )?;
     ensure_accounts(ctx, d, &accounts)?;
     let now = ctx.now;
     let (id, g) = group_mut(d, v)?;
     if g.group_type == "AVChatRoom" {
-        return Err(rej(10007, "add_group_member does not apply to AVChatRoom groups"));
+        return Err(rej(
+            10007,
+            "add_group_member does not apply to AVChatRoom groups",
+        ));
     }
     let mut results = Vec::new();
     let mut joined = Vec::new();
@@ -1082,10 +1171,18 @@ fn add_group_member(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
 
 fn delete_group_member(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     let accounts = string_list(v, "MemberToDel_Account", 10004)?;
-    batch(ctx, "group_open_http_svc/delete_group_member", accounts.len(), 10005)?;
+    batch(
+        ctx,
+        "group_open_http_svc/delete_group_member",
+        accounts.len(),
+        10005,
+    )?;
     let (id, g) = group_mut(d, v)?;
     if g.group_type == "AVChatRoom" {
-        return Err(rej(10004, "delete_group_member does not apply to AVChatRoom groups"));
+        return Err(rej(
+            10004,
+            "delete_group_member does not apply to AVChatRoom groups",
+        ));
     }
     // Non-members "succeed" too.
     let left: Vec<Value> = accounts
@@ -1106,7 +1203,12 @@ fn delete_group_member(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
 
 fn import_group_member(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     let list = get_array(v, "MemberList", 10004)?.clone();
-    batch(ctx, "group_open_http_svc/import_group_member", list.len(), 10005)?;
+    batch(
+        ctx,
+        "group_open_http_svc/import_group_member",
+        list.len(),
+        10005,
+    )?;
     let accounts: Vec<String> = list
         .iter()
         .map(|m| get_str(m, "Member_Account", 10004))
@@ -1148,7 +1250,12 @@ fn import_group_member(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
 
 fn import_group_msg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     let list = get_array(v, "MsgList", 10004)?.clone();
-    batch(ctx, "group_open_http_svc/import_group_msg", list.len(), 10005)?;
+    batch(
+        ctx,
+        "group_open_http_svc/import_group_msg",
+        list.len(),
+        10005,
+    )?;
     let senders: Vec<String> = list
         .iter()
         .map(|m| get_str(m, "From_Account", 10004))
@@ -1185,7 +1292,11 @@ fn import_group_msg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
             continue;
         }
         let last = g.messages.last().map_or(0, |x| x.time);
-        let after_last = if allow_equal { time >= last } else { time > last };
+        let after_last = if allow_equal {
+            time >= last
+        } else {
+            time > last
+        };
         let result = if msg_size(&body, cloud.as_deref()) > MAX_GROUP_MSG_BYTES {
             80002
         } else if time >= now || time <= g.create_time || !after_last {
@@ -1263,7 +1374,10 @@ fn send_group_msg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     } = d;
     let g = groups.get_mut(&id).expect("checked above");
     group_random_seen.retain(|_, (at, _, _)| now.saturating_sub(*at) < GROUP_RANDOM_DEDUPE_SECS);
-    let dedupe = format!("{id}\n{random}\n{}", crc32fast::hash(body.to_string().as_bytes()));
+    let dedupe = format!(
+        "{id}\n{random}\n{}",
+        crc32fast::hash(body.to_string().as_bytes())
+    );
     let mut out = Map::new();
     if let Some((_, seq, t)) = group_random_seen.get(&dedupe) {
         out.insert("MsgTime".into(), json!(t));
@@ -1275,7 +1389,7 @@ fn send_group_msg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
         seq,
         from: from.clone(),
         time: now,
-        random: u64::from(random as u32),
+        random,
         body: body.clone(),
         cloud_custom_data: cloud.clone(),
     });
@@ -1304,7 +1418,12 @@ fn group_msg_get_simple(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     if n == 0 {
         return Err(rej(10004, "ReqMsgNumber must be at least 1"));
     }
-    batch(ctx, "group_open_http_svc/group_msg_get_simple", n as usize, 10005)?;
+    batch(
+        ctx,
+        "group_open_http_svc/group_msg_get_simple",
+        n as usize,
+        10005,
+    )?;
     let from_seq = opt_u64(v, "ReqMsgSeq", 10004)?;
     let (id, g) = group_mut(d, v)?;
     if g.group_type == "AVChatRoom" {
@@ -1346,8 +1465,14 @@ fn handler_for(api: &str) -> Option<(Handler, bool)> {
         "im_open_login_svc/account_check" => (account_check, false),
         "profile/portrait_set" => (portrait_set, true),
         "profile/portrait_get" => (portrait_get, false),
-        "sns/friend_import" => (|c, d, v| friend_write(c, d, v, "sns/friend_import", false), true),
-        "sns/friend_add" => (|c, d, v| friend_write(c, d, v, "sns/friend_add", true), true),
+        "sns/friend_import" => (
+            |c, d, v| friend_write(c, d, v, "sns/friend_import", false),
+            true,
+        ),
+        "sns/friend_add" => (
+            |c, d, v| friend_write(c, d, v, "sns/friend_add", true),
+            true,
+        ),
         "sns/black_list_add" => (black_list_add, true),
         "openim/importmsg" => (importmsg, true),
         "openim/sendmsg" => (sendmsg, true),
@@ -1393,13 +1518,18 @@ impl Shared {
     fn new(config: SandboxConfig) -> std::io::Result<Self> {
         let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
         if config.admins.is_empty() {
-            return Err(invalid("the sandbox needs at least one admin identifier".into()));
+            return Err(invalid(
+                "the sandbox needs at least one admin identifier".into(),
+            ));
         }
         if config.key.expose_secret().is_empty() {
             return Err(invalid("the sandbox needs a non-empty secret key".into()));
         }
         if !(0.0..=1.0).contains(&config.fault_rate) {
-            return Err(invalid(format!("fault_rate {} must be between 0 and 1", config.fault_rate)));
+            return Err(invalid(format!(
+                "fault_rate {} must be between 0 and 1",
+                config.fault_rate
+            )));
         }
         let limiters = config
             .limits
@@ -1463,14 +1593,24 @@ impl Shared {
     }
 
     /// Everything before the API itself: method, path, query, signature, admin, QPS, faults, JSON.
-    fn authenticate(&self, method: &Method, api: Option<&'static str>, uri: &Uri) -> Result<(&'static str, String), Reject> {
+    fn authenticate(
+        &self,
+        method: &Method,
+        api: Option<&'static str>,
+        uri: &Uri,
+    ) -> Result<(&'static str, String), Reject> {
         if method != Method::POST {
-            return Err(rej(60002, format!("HTTP method {method} is not allowed; use POST")));
+            return Err(rej(
+                60002,
+                format!("HTTP method {method} is not allowed; use POST"),
+            ));
         }
         let api = api.ok_or_else(|| rej(60009, format!("unknown API path {}", uri.path())))?;
         let Query(q) = Query::<HashMap<String, String>>::try_from_uri(uri)
             .map_err(|e| rej(60002, format!("query string: {e}")))?;
-        let sdkappid = q.get("sdkappid").ok_or_else(|| rej(60012, "sdkappid is missing from the URL"))?;
+        let sdkappid = q
+            .get("sdkappid")
+            .ok_or_else(|| rej(60012, "sdkappid is missing from the URL"))?;
         let sdkappid: u64 = sdkappid
             .parse()
             .map_err(|_| rej(60002, format!("sdkappid {sdkappid:?} is not a number")))?;
@@ -1493,13 +1633,22 @@ impl Shared {
         if sig.is_empty() {
             return Err(rej(70002, "usersig is empty"));
         }
-        usersig::verify(sig, sdkappid, self.config.key.expose_secret(), &identifier, self.config.clock.now())
-            .map_err(|e: UserSigError| rej(e.code(), e.to_string()))?;
+        usersig::verify(
+            sig,
+            sdkappid,
+            self.config.key.expose_secret(),
+            &identifier,
+            self.config.clock.now(),
+        )
+        .map_err(|e: UserSigError| rej(e.code(), e.to_string()))?;
         if !self.config.admins.contains(&identifier) {
             return Err(rej(60010, format!("{identifier:?} is not an App admin")));
         }
         if self.limiters.get(api).is_some_and(|l| l.check().is_err()) {
-            return Err(rej(self.config.rate_limit_code, format!("{api}: REST call frequency over limit")));
+            return Err(rej(
+                self.config.rate_limit_code,
+                format!("{api}: REST call frequency over limit"),
+            ));
         }
         if self.config.fault_rate > 0.0 {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
@@ -1535,7 +1684,11 @@ impl Shared {
                     Ok(_) => {
                         sent.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(e) => tracing::debug!("sandbox callback {} failed: {}", cb.command, e.without_url()),
+                    Err(e) => tracing::debug!(
+                        "sandbox callback {} failed: {}",
+                        cb.command,
+                        e.without_url()
+                    ),
                 }
             });
         }
@@ -1569,7 +1722,11 @@ async fn handle(
         tokio::time::sleep(Duration::from_millis(sh.config.latency_ms)).await;
     }
     let path = format!("{service}/{command}");
-    let known = sh.config.limits.known_path(&path).filter(|p| handler_for(p).is_some());
+    let known = sh
+        .config
+        .limits
+        .known_path(&path)
+        .filter(|p| handler_for(p).is_some());
     let result = match sh.authenticate(&method, known, &uri) {
         Err(r) => Err(r),
         Ok((api, admin)) => run_api(&sh, api, &admin, &body),
@@ -1581,9 +1738,13 @@ async fn handle(
 
 fn run_api(sh: &Shared, api: &'static str, admin: &str, body: &[u8]) -> Out {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(rej(60003, "the request body is empty; send {} when there are no fields"));
+        return Err(rej(
+            60003,
+            "the request body is empty; send {} when there are no fields",
+        ));
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| rej(60003, format!("request JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| rej(60003, format!("request JSON: {e}")))?;
     if !v.is_object() {
         return Err(rej(60003, "the request body must be a JSON object"));
     }
@@ -1610,7 +1771,10 @@ fn run_api(sh: &Shared, api: &'static str, admin: &str, body: &[u8]) -> Out {
 
 async fn not_found(State(sh): State<Arc<Shared>>, uri: Uri) -> Json<Value> {
     sh.record("unknown", 60009);
-    Json(envelope("", Err(rej(60009, format!("unknown path {}", uri.path())))))
+    Json(envelope(
+        "",
+        Err(rej(60009, format!("unknown path {}", uri.path()))),
+    ))
 }
 
 async fn state(State(sh): State<Arc<Shared>>) -> Json<Value> {
@@ -1628,7 +1792,9 @@ fn router_from(shared: Arc<Shared>) -> Router {
 /// The sandbox as an axum router (to mount or serve yourself). Panics only if the
 /// configuration is invalid; use [`spawn`] for a checked start.
 pub fn router(config: SandboxConfig) -> Router {
-    router_from(Arc::new(Shared::new(config).expect("invalid sandbox configuration")))
+    router_from(Arc::new(
+        Shared::new(config).expect("invalid sandbox configuration"),
+    ))
 }
 
 /// A running sandbox; stops when dropped or on [`SandboxHandle::shutdown`].

@@ -57,7 +57,11 @@ pub struct UserSigDoc {
     #[serde(rename = "TLS.time")]
     pub time: u64,
     /// Standard base64 of the user buffer, when present.
-    #[serde(rename = "TLS.userbuf", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TLS.userbuf",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub userbuf: Option<String>,
     #[serde(rename = "TLS.sig")]
     pub sig: String,
@@ -147,7 +151,8 @@ fn encode_doc(doc: &UserSigDoc) -> String {
     }
     json.push('}');
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
-    z.write_all(json.as_bytes()).expect("writing to a Vec cannot fail");
+    z.write_all(json.as_bytes())
+        .expect("writing to a Vec cannot fail");
     let compressed = z.finish().expect("writing to a Vec cannot fail");
     STANDARD
         .encode(compressed)
@@ -279,11 +284,25 @@ mod tests {
     fn vector_a_generates_the_official_sig() {
         let ours = generate(1_400_000_000, K1, "xiaojun", 15_552_000, 1_700_000_000);
         let doc = decode(&ours).unwrap();
-        assert_doc(&doc, "xiaojun", 1_400_000_000, 15_552_000, 1_700_000_000, A_SIG);
+        assert_doc(
+            &doc,
+            "xiaojun",
+            1_400_000_000,
+            15_552_000,
+            1_700_000_000,
+            A_SIG,
+        );
         assert_eq!(doc.userbuf, None);
         for official in [A_PY, A_NPM] {
             let doc = decode(official).unwrap();
-            assert_doc(&doc, "xiaojun", 1_400_000_000, 15_552_000, 1_700_000_000, A_SIG);
+            assert_doc(
+                &doc,
+                "xiaojun",
+                1_400_000_000,
+                15_552_000,
+                1_700_000_000,
+                A_SIG,
+            );
             verify(official, 1_400_000_000, K1, "xiaojun", 1_700_000_001).unwrap();
         }
         verify(&ours, 1_400_000_000, K1, "xiaojun", 1_700_000_001).unwrap();
@@ -317,14 +336,27 @@ mod tests {
 
     #[test]
     fn vector_c_with_userbuf() {
-        let ours =
-            generate_with_userbuf(1_400_000_001, "testkey", "admin", 3600, 1_600_000_000, Some(b"abc"));
+        let ours = generate_with_userbuf(
+            1_400_000_001,
+            "testkey",
+            "admin",
+            3600,
+            1_600_000_000,
+            Some(b"abc"),
+        );
         for s in [C_PY, ours.as_str()] {
             let doc = decode(s).unwrap();
             assert_doc(&doc, "admin", 1_400_000_001, 3600, 1_600_000_000, C_SIG);
             assert_eq!(doc.userbuf.as_deref(), Some("YWJj"));
-            verify_with_userbuf(s, 1_400_000_001, "testkey", "admin", 1_600_000_100, Some(b"abc"))
-                .unwrap();
+            verify_with_userbuf(
+                s,
+                1_400_000_001,
+                "testkey",
+                "admin",
+                1_600_000_100,
+                Some(b"abc"),
+            )
+            .unwrap();
             // A REST sig must not carry a userbuf.
             let e = verify(s, 1_400_000_001, "testkey", "admin", 1_600_000_100).unwrap_err();
             assert_eq!(e, UserSigError::UserBufMismatch);
@@ -343,11 +375,32 @@ mod tests {
         let s = generate(1_400_000_000, K1, "administrator", 86_400, 1_700_000_000);
         let now = 1_700_000_010;
         let code = |r: Result<UserSigDoc, UserSigError>| r.unwrap_err().code();
-        assert_eq!(code(verify("not a sig", 1_400_000_000, K1, "administrator", now)), 70003);
-        assert_eq!(code(verify("", 1_400_000_000, K1, "administrator", now)), 70003);
-        assert_eq!(code(verify(&s, 1_400_000_001, K1, "administrator", now)), 70014);
+        assert_eq!(
+            code(verify("not a sig", 1_400_000_000, K1, "administrator", now)),
+            70003
+        );
+        assert_eq!(
+            code(verify("", 1_400_000_000, K1, "administrator", now)),
+            70003
+        );
+        assert_eq!(
+            code(verify(&s, 1_400_000_001, K1, "administrator", now)),
+            70014
+        );
         assert_eq!(code(verify(&s, 1_400_000_000, K1, "other", now)), 70013);
-        assert_eq!(code(verify(&s, 1_400_000_000, "wrong-key", "administrator", now)), 70009);
-        assert_eq!(code(verify(&s, 1_400_000_000, K1, "administrator", 1_800_000_000)), 70001);
+        assert_eq!(
+            code(verify(&s, 1_400_000_000, "wrong-key", "administrator", now)),
+            70009
+        );
+        assert_eq!(
+            code(verify(
+                &s,
+                1_400_000_000,
+                K1,
+                "administrator",
+                1_800_000_000
+            )),
+            70001
+        );
     }
 }
