@@ -2,7 +2,7 @@
 //! Everything here is deterministic: the same source record always gives the same request,
 //! so a retried or re-run import is deduplicated by Tencent instead of duplicated.
 
-use super::client::{ImportMsgRequest, MsgElement};
+use super::client::{GroupMsgItem, ImportGroupRequest, ImportMember, ImportMsgRequest, MsgElement};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -61,7 +61,9 @@ pub enum CanonicalBody {
         format: Option<String>,
     },
     Location {
+        #[serde(deserialize_with = "lenient_f64")]
         lat: f64,
+        #[serde(deserialize_with = "lenient_f64")]
         lng: f64,
         #[serde(default)]
         title: Option<String>,
@@ -77,6 +79,23 @@ pub enum CanonicalBody {
         #[serde(default)]
         desc: Option<String>,
     },
+}
+
+/// The dump accepts coordinates as numbers or as strings of digits.
+fn lenient_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        N(f64),
+        S(String),
+    }
+    match Either::deserialize(d)? {
+        Either::N(n) => Ok(n),
+        Either::S(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a number"))),
+    }
 }
 
 /// The identity of a canonical message: (`id`, `from`, `to`, `sent_at` in ms).
@@ -382,6 +401,122 @@ pub fn import_c2c(msg: &CanonicalMessage, live: bool) -> Result<ImportMsgRequest
     })
 }
 
+/// ms since the epoch → Tencent seconds, refusing what does not fit.
+fn secs(ms: i64, what: &str) -> Result<u64, ConvertError> {
+    u64::try_from(ms.div_euclid(1000))
+        .ok()
+        .filter(|s| *s <= u64::from(u32::MAX))
+        .ok_or_else(|| ConvertError(format!("{what}: {ms} ms is outside Tencent's time range")))
+}
+
+/// A canonical group, reduced to what import_group needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanonicalGroup {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub group_type: String,
+    pub name: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub intro: Option<String>,
+    #[serde(default)]
+    pub notice: Option<String>,
+    #[serde(default)]
+    pub avatar: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<i64>,
+    #[serde(default)]
+    pub max_members: Option<u32>,
+    #[serde(default)]
+    pub join: Option<String>,
+}
+
+/// A canonical group → an `import_group` request keeping the group id and creation time.
+pub fn import_group(g: &CanonicalGroup) -> Result<ImportGroupRequest, ConvertError> {
+    let ty = group_type(&g.group_type).map_err(|e| ConvertError(format!("group {}: {e}", g.id)))?;
+    check_group_id(&g.id).map_err(|e| ConvertError(format!("group {}: {e}", g.id)))?;
+    if let Some(o) = &g.owner {
+        check_user_id(o).map_err(|e| ConvertError(format!("group {} owner: {e}", g.id)))?;
+    }
+    if g.name.is_empty() || g.name.len() > 30 {
+        return Err(ConvertError(format!(
+            "group {}: name is {} bytes; Tencent takes 1 to 30",
+            g.id,
+            g.name.len()
+        )));
+    }
+    Ok(ImportGroupRequest {
+        owner_account: g.owner.clone(),
+        group_type: ty.into(),
+        group_id: Some(g.id.clone()),
+        name: g.name.clone(),
+        introduction: g.intro.clone(),
+        notification: g.notice.clone(),
+        face_url: g.avatar.clone(),
+        max_member_count: g.max_members,
+        apply_join_option: g
+            .join
+            .as_deref()
+            .and_then(apply_join_option)
+            .map(Into::into),
+        create_time: g
+            .created_at
+            .map(|ms| secs(ms, &format!("group {} created_at", g.id)))
+            .transpose()?,
+        app_defined_data: Vec::new(),
+    })
+}
+
+/// A canonical member → an `import_group_member` entry. The owner is set by import_group,
+/// so an `owner` record yields None.
+pub fn import_member(
+    account: &str,
+    role: &str,
+    joined_at_ms: Option<i64>,
+    unread: Option<u32>,
+) -> Result<Option<ImportMember>, ConvertError> {
+    check_user_id(account).map_err(|e| ConvertError(format!("member: {e}")))?;
+    let role = match role {
+        "owner" => return Ok(None),
+        "admin" => Some("Admin".to_string()),
+        "member" => None,
+        other => {
+            return Err(ConvertError(format!(
+                "member {account}: role {other:?} is not owner, admin or member"
+            )))
+        }
+    };
+    Ok(Some(ImportMember {
+        member_account: account.into(),
+        role,
+        join_time: joined_at_ms
+            .map(|ms| secs(ms, &format!("member {account} joined_at")))
+            .transpose()?,
+        unread_msg_num: unread,
+    }))
+}
+
+/// A canonical group message → an `import_group_msg` item with a Random derived from the
+/// message identity, so a replay within 5 minutes is dropped by Tencent.
+pub fn import_group_msg_item(msg: &CanonicalMessage) -> Result<GroupMsgItem, ConvertError> {
+    if msg.conv != "group" {
+        return Err(ConvertError(format!(
+            "message {}: conv is {:?}, import_group_msg takes group messages only",
+            msg.id, msg.conv
+        )));
+    }
+    check_user_id(&msg.from).map_err(|e| ConvertError(format!("message {}: {e}", msg.id)))?;
+    let ident = msg.identity();
+    Ok(GroupMsgItem {
+        from_account: msg.from.clone(),
+        send_time: u64::from(ident.timestamp_secs()?),
+        random: Some(ident.random()),
+        msg_body: msg_body(&msg.body),
+        cloud_custom_data: msg.ext.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +629,57 @@ mod tests {
         }
         assert_eq!(media_uuid("https://a"), media_uuid("https://a"));
         assert_eq!(media_uuid("https://a").len(), 32);
+    }
+
+    #[test]
+    fn groups_members_and_group_messages() {
+        let g: CanonicalGroup = serde_json::from_str(
+            r#"{"id":"g1","type":"public","name":"Team","owner":"u1","created_at":1513685265481,"join":"free"}"#,
+        )
+        .unwrap();
+        let r = import_group(&g).unwrap();
+        assert_eq!(r.group_type, "Public");
+        assert_eq!(r.create_time, Some(1_513_685_265));
+        assert_eq!(r.apply_join_option.as_deref(), Some("FreeAccess"));
+        let mut b = g.clone();
+        b.group_type = "broadcast".into();
+        assert!(import_group(&b).unwrap_err().0.contains("AVChatRoom"));
+        let mut bad = g.clone();
+        bad.id = "@TGS#x".into();
+        assert!(import_group(&bad).is_err());
+
+        assert_eq!(import_member("u1", "owner", None, None).unwrap(), None);
+        let m = import_member("u2", "admin", Some(1_513_685_266_000), Some(3))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (m.role.as_deref(), m.join_time),
+            (Some("Admin"), Some(1_513_685_266))
+        );
+        assert!(import_member("u2", "boss", None, None).is_err());
+
+        let mut gm = msg("m9", 1_513_685_267_123);
+        gm.conv = "group".into();
+        gm.to = "g1".into();
+        let item = import_group_msg_item(&gm).unwrap();
+        assert_eq!(item.send_time, 1_513_685_267);
+        assert_eq!(item.random, Some(gm.identity().random()));
+        assert!(import_group_msg_item(&msg("m9", 1)).is_err());
+    }
+
+    #[test]
+    fn coordinates_may_be_strings() {
+        let b: CanonicalBody =
+            serde_json::from_str(r#"{"type":"location","lat":"31.5","lng":121,"title":"x"}"#)
+                .unwrap();
+        assert_eq!(
+            b,
+            CanonicalBody::Location {
+                lat: 31.5,
+                lng: 121.0,
+                title: Some("x".into())
+            }
+        );
     }
 
     #[test]
