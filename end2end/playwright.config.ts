@@ -6,6 +6,8 @@ export default defineConfig({
   timeout: 60_000,
   expect: { timeout: 10_000 },
   fullyParallel: false,
+  // The specs share one console and database and run in file-name order (1-, 2-, …).
+  testMatch: "*.spec.ts",
   workers: 1,
   retries: 0,
   use: {

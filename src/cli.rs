@@ -2,6 +2,7 @@
 
 use crate::db;
 use crate::model::Role;
+use crate::secrets::MasterKey;
 use crate::web::{self, Config};
 use clap::{Parser, Subcommand};
 use std::io::Read;
@@ -105,6 +106,13 @@ struct ServeArgs {
     /// The URL people use to reach the console (for invite links). Defaults to http://LISTEN.
     #[arg(long, env = "IMSHIFT_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Where the master key lives when IMSHIFT_MASTER_KEY is not set; created (0600) if missing.
+    #[arg(
+        long,
+        env = "IMSHIFT_MASTER_KEY_FILE",
+        default_value = "imshift-master.key"
+    )]
+    master_key_file: std::path::PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -288,7 +296,11 @@ async fn serve(url: &str, args: ServeArgs) -> Res {
         .public_url
         .unwrap_or_else(|| format!("http://{}", args.listen));
     let config = Config::for_url(&public_url);
-    let app = web::build(pool, config, leptos_options(args.listen)).await?;
+    let master_key = MasterKey::load(
+        std::env::var("IMSHIFT_MASTER_KEY").ok().as_deref(),
+        &args.master_key_file,
+    )?;
+    let app = web::build(pool, config, leptos_options(args.listen), master_key).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -4,6 +4,7 @@
 
 mod audit;
 mod extract;
+mod migrations;
 mod team;
 mod tokens;
 
@@ -34,6 +35,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "team", description = "Members, roles and invites"),
         (name = "tokens", description = "Your personal API tokens"),
         (name = "audit", description = "The append-only audit log"),
+        (name = "migrations", description = "Migrations, their target keys, Test connection and sandbox rehearsals"),
     )
 )]
 struct ApiDoc;
@@ -67,6 +69,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(team::router())
         .merge(tokens::router())
         .merge(audit::router())
+        .merge(migrations::router())
         .split_for_parts();
     let served = doc.clone();
     let router = router.route(

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
-mod ssr {
+pub(crate) mod ssr {
     pub use crate::auth::{self, Actor, AuthSession};
     pub use crate::web::{AppError, AppState};
     use axum::extract::FromRequestParts;

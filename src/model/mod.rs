@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 mod error;
+mod migration;
 pub use error::ApiError;
+pub use migration::*;
 
 /// A team member's role. Ordered from most to least powerful.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

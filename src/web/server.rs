@@ -4,6 +4,7 @@
 use super::{ops, AppState, Config};
 use crate::app::{shell, App};
 use crate::auth::{csrf, users, AuthSession, Backend};
+use crate::secrets::MasterKey;
 use axum::extract::Request;
 use axum::http::Uri;
 use axum::middleware::{from_fn, Next};
@@ -30,11 +31,14 @@ pub async fn build(
     pool: PgPool,
     config: Config,
     leptos: LeptosOptions,
+    master_key: MasterKey,
 ) -> Result<Router, sqlx::Error> {
     let state = AppState {
         pool: pool.clone(),
         config: Arc::new(config),
         leptos,
+        master_key: Arc::new(master_key),
+        sandboxes: Default::default(),
     };
     ops::init_metrics();
 

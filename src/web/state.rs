@@ -1,8 +1,13 @@
+use crate::providers::tencent::sandbox::SandboxHandle;
+use crate::secrets::MasterKey;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Mutex;
+use uuid::Uuid;
 
 /// Settings the server reads once at start-up.
 #[derive(Clone, Debug)]
@@ -37,6 +42,10 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
+    /// Seals and opens app keys at rest.
+    pub master_key: Arc<MasterKey>,
+    /// In-process Tencent sandboxes for rehearsals, by migration.
+    pub sandboxes: Arc<Mutex<HashMap<Uuid, SandboxHandle>>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -42,10 +42,14 @@ fn server_calls() -> Vec<String> {
 
 /// One body that satisfies every mutating endpoint's parser, so the role check is what answers.
 fn any_body() -> Value {
-    json!({ "email": "someone@example.com", "role": "viewer", "name": "t" })
+    json!({
+        "email": "someone@example.com", "role": "viewer", "name": "t",
+        "strategy": "coexistence", "source": "netease", "target": "tencent",
+        "sdkappid": 1400000000, "region": "china", "admin_identifier": "administrator",
+    })
 }
 
-const ANY_FORM: [(&str, &str); 8] = [
+const ANY_FORM: [(&str, &str); 15] = [
     ("email", "someone@example.com"),
     ("role", "viewer"),
     ("id", SOME_ID),
@@ -54,6 +58,13 @@ const ANY_FORM: [(&str, &str); 8] = [
     ("new", "another long password"),
     ("confirm", "another long password"),
     ("token", "inv_nothing"),
+    ("strategy", "coexistence"),
+    ("source", "netease"),
+    ("target", "tencent"),
+    ("sdkappid", "1400000000"),
+    ("region", "china"),
+    ("admin_identifier", "administrator"),
+    ("archived", "true"),
 ];
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
@@ -136,13 +147,16 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 6] = [
+const READ_CALLS: [&str; 9] = [
     "/_fn/members",
     "/_fn/invites",
     "/_fn/tokens",
     "/_fn/audit",
     "/_fn/audit_facets",
     "/_fn/api_operations",
+    "/_fn/migrations",
+    "/_fn/migration",
+    "/_fn/keys",
 ];
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]

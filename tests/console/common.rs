@@ -35,7 +35,14 @@ impl TestApp {
             .site_root("target/site")
             .site_pkg_dir("pkg")
             .build();
-        let app = web::build(pool.clone(), config, leptos).await.unwrap();
+        let app = web::build(
+            pool.clone(),
+            config,
+            leptos,
+            imshift::secrets::MasterKey::generate(),
+        )
+        .await
+        .unwrap();
         tokio::spawn(async move {
             axum::serve(
                 listener,

@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod common;
+mod migrations;
 mod ops;
 mod team;
 mod tokens;

@@ -1,17 +1,76 @@
-use crate::app::components::{EmptyState, PageHeader};
+//! The migration list, with each migration's state at a glance, and the form to start one.
+
+use crate::app::calls_migrations::{list_migrations, CreateMigration};
+use crate::app::components::{action_error, can, when, EmptyState, ErrorNote, PageHeader};
+use crate::model::{Permission, SourceKind, Strategy, TargetKind};
 use leptos::prelude::*;
+use leptos_router::components::A;
 
 #[component]
 pub fn MigrationsPage() -> impl IntoView {
+    let create = ServerAction::<CreateMigration>::new();
+    let list = Resource::new(move || create.version().get(), |_| list_migrations(None));
+    let may_create = can(Permission::RunMigrations);
     view! {
         <PageHeader title="Migrations" subtitle="Each migration moves one app from its old IM system to a new one."/>
-        <EmptyState title="No migrations yet">
-            <p>
-                "A migration holds a source, a target and their app keys, the dumps you upload, and "
-                "the import and sync jobs that move them. Creating migrations arrives in the next release; "
-                "meanwhile, invite your team on the "<a href="/team">"Team"</a>" page and create an API "
-                "token for your scripts in "<a href="/settings">"Settings"</a>"."
-            </p>
-        </EmptyState>
+        {may_create.then(|| view! {
+            <section class="card" data-testid="new-migration">
+                <h2>"New migration"</h2>
+                <ActionForm action=create attr:class="row-form">
+                    <label>"Name"<input type="text" name="name" required maxlength="120" placeholder="Chat app → Tencent IM"/></label>
+                    <label>"Strategy"
+                        <select name="strategy">
+                            {Strategy::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Source"
+                        <select name="source">
+                            {SourceKind::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Target"
+                        <select name="target">
+                            {TargetKind::ALL.iter().map(|t| view! { <option value=t.as_str()>{t.label()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <button type="submit" class="btn btn-primary">"Create migration"</button>
+                </ActionForm>
+                {action_error(create.value())}
+            </section>
+        })}
+        <section class="card">
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(list) if list.is_empty() => view! {
+                            <EmptyState title="No migrations yet">
+                                <p>{if may_create {
+                                    "Create one above: name it, pick the old system and the new IM, then set the target's keys."
+                                } else {
+                                    "An operator or admin creates migrations; they show up here with their progress."
+                                }}</p>
+                            </EmptyState>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <table class="table" data-testid="migrations">
+                                <thead><tr><th>"Name"</th><th>"Move"</th><th>"Strategy"</th><th>"State"</th><th>"Created"</th></tr></thead>
+                                <tbody>
+                                {list.into_iter().map(|m| view! {
+                                    <tr>
+                                        <td><A href=format!("/migrations/{}", m.id)>{m.name.clone()}</A></td>
+                                        <td>{m.source.label()}" → "{m.target.label()}</td>
+                                        <td>{m.strategy.label()}</td>
+                                        <td><span class=format!("status state-{}", m.state)>{m.state.label()}</span></td>
+                                        <td>{when(&m.created_at)}{m.created_by.map(|b| format!(" by {b}"))}</td>
+                                    </tr>
+                                }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }

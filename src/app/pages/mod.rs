@@ -3,6 +3,7 @@
 mod api_docs;
 mod audit;
 mod auth;
+mod migration;
 mod migrations;
 mod settings;
 mod team;
@@ -10,6 +11,7 @@ mod team;
 pub use api_docs::ApiDocsPage;
 pub use audit::AuditPage;
 pub use auth::{InvitePage, LoginPage, SetupPage};
+pub use migration::{KeysTab, LaterTab, MigrationPage, OverviewTab};
 pub use migrations::MigrationsPage;
 pub use settings::SettingsPage;
 pub use team::TeamPage;

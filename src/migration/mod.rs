@@ -1,0 +1,210 @@
+//! The product's migration entity: a source, a target, their keys, and (later) the dumps, jobs
+//! and sync that belong to it. Not to be confused with the database schema's migrations, which
+//! live in `db.rs` and `/migrations`; the table is named `im_migrations` for that reason.
+
+pub mod keys;
+
+use crate::audit;
+use crate::auth::Actor;
+use crate::model::{Migration, MigrationInput, MigrationState, Permission};
+use crate::web::{AppError, AppResult};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const SELECT: &str = "SELECT m.id, m.name, m.strategy, m.source, m.target, m.state, m.notes,
+        u.email AS created_by, m.created_at, m.updated_at,
+        (k.secret_sealed IS NOT NULL) AS keys_set
+    FROM im_migrations m
+    LEFT JOIN users u ON u.id = m.created_by
+    LEFT JOIN target_keys k ON k.migration_id = m.id";
+
+fn check(input: &MigrationInput) -> AppResult<String> {
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 120 {
+        return Err(AppError::validation(
+            "name",
+            "give the migration a name of 1 to 120 characters, such as `Chat app → Tencent IM`",
+        ));
+    }
+    if input.notes.chars().count() > 4000 {
+        return Err(AppError::validation(
+            "notes",
+            "keep notes under 4000 characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn name_taken(e: sqlx::Error, name: &str) -> AppError {
+    if e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "23505")
+    {
+        AppError::Conflict(format!(
+            "A migration named `{name}` already exists; choose another name."
+        ))
+    } else {
+        e.into()
+    }
+}
+
+pub async fn list(pool: &PgPool, actor: &Actor, archived: bool) -> AppResult<Vec<Migration>> {
+    actor.require(Permission::Read)?;
+    Ok(sqlx::query_as(&format!(
+        "{SELECT} WHERE (m.state = 'archived') = $1 ORDER BY m.created_at DESC"
+    ))
+    .bind(archived)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn get(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migration> {
+    actor.require(Permission::Read)?;
+    sqlx::query_as(&format!("{SELECT} WHERE m.id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("No migration has id {id}.")))
+}
+
+pub async fn create(pool: &PgPool, actor: &Actor, input: &MigrationInput) -> AppResult<Migration> {
+    actor.require(Permission::RunMigrations)?;
+    let name = check(input)?;
+    let id = Uuid::new_v4();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO im_migrations (id, name, strategy, source, target, notes, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(&name)
+    .bind(input.strategy.as_str())
+    .bind(input.source.as_str())
+    .bind(input.target.as_str())
+    .bind(input.notes.trim())
+    .bind(actor.user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| name_taken(e, &name))?;
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        "migration.created",
+        &format!("migration:{id}"),
+        json!({ "name": name, "strategy": input.strategy, "source": input.source, "target": input.target }),
+    )
+    .await?;
+    tx.commit().await?;
+    get(pool, actor, id).await
+}
+
+pub async fn update(
+    pool: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+    input: &MigrationInput,
+) -> AppResult<Migration> {
+    actor.require(Permission::RunMigrations)?;
+    let name = check(input)?;
+    let before = get(pool, actor, id).await?;
+    if before.state == MigrationState::Archived {
+        return Err(AppError::Conflict(
+            "This migration is archived; restore it before editing.".into(),
+        ));
+    }
+    if before.target != input.target && before.keys_set {
+        return Err(AppError::Conflict(
+            "The target cannot change while its keys are set: clear the keys first, or create a new migration."
+                .into(),
+        ));
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE im_migrations SET name = $2, strategy = $3, source = $4, target = $5, notes = $6,
+                updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&name)
+    .bind(input.strategy.as_str())
+    .bind(input.source.as_str())
+    .bind(input.target.as_str())
+    .bind(input.notes.trim())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| name_taken(e, &name))?;
+    // Only what changed goes into the audit details.
+    let mut changes = serde_json::Map::new();
+    let mut note = |k: &str, from: String, to: String| {
+        if from != to {
+            changes.insert(k.into(), json!({ "from": from, "to": to }));
+        }
+    };
+    note("name", before.name.clone(), name.clone());
+    note(
+        "strategy",
+        before.strategy.to_string(),
+        input.strategy.to_string(),
+    );
+    note(
+        "source",
+        before.source.to_string(),
+        input.source.to_string(),
+    );
+    note(
+        "target",
+        before.target.to_string(),
+        input.target.to_string(),
+    );
+    note(
+        "notes",
+        before.notes.clone(),
+        input.notes.trim().to_string(),
+    );
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        "migration.updated",
+        &format!("migration:{id}"),
+        serde_json::Value::Object(changes),
+    )
+    .await?;
+    tx.commit().await?;
+    get(pool, actor, id).await
+}
+
+pub async fn set_archived(
+    pool: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+    archived: bool,
+) -> AppResult<Migration> {
+    actor.require(Permission::RunMigrations)?;
+    let before = get(pool, actor, id).await?;
+    let (state, action) = if archived {
+        ("archived", "migration.archived")
+    } else {
+        (
+            if before.keys_set { "ready" } else { "draft" },
+            "migration.restored",
+        )
+    };
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE im_migrations SET state = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(state)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| name_taken(e, &before.name))?;
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        action,
+        &format!("migration:{id}"),
+        json!({ "name": before.name }),
+    )
+    .await?;
+    tx.commit().await?;
+    get(pool, actor, id).await
+}

@@ -1,0 +1,191 @@
+//! A migration: the unit a team works on. Shared by the UI and the server.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal, $label:literal;)+ }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn label(self) -> &'static str {
+                match self { $($name::$variant => $label),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s.trim() {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "`{other}` is not one of: {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                s.parse()
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// How the old app is retired.
+    Strategy {
+        ForcedUpgrade => "forced_upgrade", "Forced upgrade";
+        Coexistence => "coexistence", "Coexistence (two-way sync)";
+    }
+);
+
+string_enum!(
+    /// Where the old data comes from.
+    SourceKind {
+        SelfBuilt => "self_built", "Self-built IM (canonical dump)";
+        Easemob => "easemob", "Easemob";
+        Netease => "netease", "NetEase Yunxin";
+        Rongcloud => "rongcloud", "RongCloud";
+        Tencent => "tencent", "Tencent IM";
+    }
+);
+
+string_enum!(
+    /// The new IM.
+    TargetKind {
+        Tencent => "tencent", "Tencent IM";
+        Netease => "netease", "NetEase Yunxin";
+        Rongcloud => "rongcloud", "RongCloud";
+    }
+);
+
+string_enum!(
+    /// Where a migration stands.
+    MigrationState {
+        Draft => "draft", "Draft";
+        Ready => "ready", "Keys set";
+        Importing => "importing", "Importing";
+        Syncing => "syncing", "Syncing";
+        Done => "done", "Done";
+        Archived => "archived", "Archived";
+    }
+);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::FromRow))]
+pub struct Migration {
+    pub id: Uuid,
+    pub name: String,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub strategy: Strategy,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub source: SourceKind,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub target: TargetKind,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub state: MigrationState,
+    pub notes: String,
+    pub created_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Whether the target's keys are set (never the keys themselves).
+    pub keys_set: bool,
+}
+
+/// Create or edit a migration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MigrationInput {
+    pub name: String,
+    pub strategy: Strategy,
+    pub source: SourceKind,
+    pub target: TargetKind,
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// A secret as the browser sees it: its last characters and who set it when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SecretHint {
+    pub last4: String,
+    pub set_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub set_at: OffsetDateTime,
+}
+
+/// A migration's target keys, without any secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TargetKeys {
+    pub target: TargetKind,
+    pub sdkappid: Option<i64>,
+    /// A region id from the provider's list, or `custom`.
+    pub region: Option<String>,
+    /// The API's base URL, from the region or given for private deployments and sandboxes.
+    pub base_url: Option<String>,
+    pub admin_identifier: Option<String>,
+    pub secret_key: Option<SecretHint>,
+    pub callback_token: Option<SecretHint>,
+    /// The keys point at an in-process sandbox ("Rehearse in sandbox").
+    pub sandbox: bool,
+}
+
+/// Set or rotate a Tencent IM target's keys. Secrets are write-only: omit one to keep it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SetTencentKeys {
+    pub sdkappid: i64,
+    /// A region id (`china`, `singapore`, …) or `custom` with `base_url`.
+    pub region: String,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    pub admin_identifier: String,
+    #[serde(default)]
+    pub secret_key: Option<String>,
+    #[serde(default)]
+    pub callback_token: Option<String>,
+}
+
+/// The outcome of Test connection, in words.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ConnectionCheck {
+    pub ok: bool,
+    /// The provider's error code, when it answered with one.
+    pub code: Option<i64>,
+    /// What happened and what to do.
+    pub message: String,
+    pub latency_ms: u64,
+}
+
+/// A region a provider offers, for the keys form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegionChoice {
+    pub id: String,
+    pub label: String,
+    pub base_url: String,
+}
