@@ -41,7 +41,7 @@ fn Frame(me: Me) -> impl IntoView {
         let active = move || {
             let p = location.pathname.get();
             if href == "/" {
-                p == "/"
+                p == "/" || p.starts_with("/migrations")
             } else {
                 p.starts_with(href)
             }
