@@ -117,6 +117,28 @@ fn check_admin(admin: &str) -> AppResult<String> {
     Ok(admin.to_string())
 }
 
+/// Stores one sealed secret; `field` is `secret` or `callback` (a column prefix, never input).
+async fn store_sealed(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    field: &'static str,
+    sealed: &[u8],
+    last4: &str,
+    by: &str,
+) -> AppResult<()> {
+    sqlx::query(&format!(
+        "UPDATE target_keys SET {field}_sealed = $2, {field}_last4 = $3, {field}_set_by = $4,
+             {field}_set_at = now() WHERE migration_id = $1"
+    ))
+    .bind(id)
+    .bind(sealed)
+    .bind(last4)
+    .bind(by)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Set or rotate a Tencent IM target's keys. A secret left out keeps its stored value.
 pub async fn set_tencent(
     state: &AppState,
@@ -204,29 +226,10 @@ pub async fn set_tencent(
     .bind(&admin)
     .execute(&mut *tx)
     .await?;
-    if let Some((sealed, l4)) = &sealed_secret {
-        sqlx::query(
-            "UPDATE target_keys SET secret_sealed = $2, secret_last4 = $3, secret_set_by = $4,
-                 secret_set_at = now() WHERE migration_id = $1",
-        )
-        .bind(id)
-        .bind(sealed)
-        .bind(l4)
-        .bind(&actor.email)
-        .execute(&mut *tx)
-        .await?;
-    }
-    if let Some((sealed, l4)) = &sealed_token {
-        sqlx::query(
-            "UPDATE target_keys SET callback_sealed = $2, callback_last4 = $3, callback_set_by = $4,
-                 callback_set_at = now() WHERE migration_id = $1",
-        )
-        .bind(id)
-        .bind(sealed)
-        .bind(l4)
-        .bind(&actor.email)
-        .execute(&mut *tx)
-        .await?;
+    for (field, value) in [("secret", &sealed_secret), ("callback", &sealed_token)] {
+        if let Some((sealed, l4)) = value {
+            store_sealed(&mut tx, id, field, sealed, l4, &actor.email).await?;
+        }
     }
     sqlx::query("UPDATE im_migrations SET state = 'ready', updated_at = now() WHERE id = $1 AND state = 'draft'")
         .bind(id)
