@@ -44,6 +44,22 @@ impl Captured {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
+
+    /// Every log line of this test process, at trace level: the server's tasks run on other
+    /// threads, so only a global subscriber sees them all.
+    fn global() -> &'static Captured {
+        static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Captured::default();
+            let writer = logs.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter("trace")
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+            logs
+        })
+    }
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
@@ -141,15 +157,7 @@ async fn migrations_are_created_edited_archived_and_audited(pool: PgPool) {
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn keys_are_sealed_write_only_and_tested_against_the_sandbox(pool: PgPool) {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("trace")
-        .with_writer({
-            let logs = logs.clone();
-            move || logs.clone()
-        })
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = Captured::global();
 
     let sandbox = spawn(
         SandboxConfig::new(1400000000, SECRET, "administrator"),
@@ -313,7 +321,10 @@ async fn keys_are_sealed_write_only_and_tested_against_the_sandbox(pool: PgPool)
         );
         assert!(!stored.contains(secret));
     }
-    assert!(logs.text().contains("keys"), "the log was captured");
+    assert!(
+        logs.text().contains("/api/v1/migrations/{id}/keys/test"),
+        "the log was captured"
+    );
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
