@@ -789,3 +789,54 @@ async fn state_file_survives_restart() {
     assert_eq!(h.state()["c2c_messages"], 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn retries_ride_out_injected_faults() {
+    let h = sandbox_with(|c| {
+        c.fault_rate = 0.5;
+        c.seed = 11;
+    })
+    .await;
+    let c = client(&h);
+    let policy = RetryPolicy {
+        max_retries: 20,
+        min_delay: std::time::Duration::from_millis(1),
+        max_delay: std::time::Duration::from_millis(5),
+        rate_limit_min_delay: std::time::Duration::from_millis(5),
+    };
+    for i in 0..10 {
+        let req = AccountImportRequest {
+            user_id: format!("u{i}"),
+            nick: None,
+            face_url: None,
+        };
+        with_retry(policy, || c.account_import(&req)).await.unwrap();
+    }
+    let s = h.state();
+    assert_eq!(s["accounts"], 10);
+    assert!(
+        s["apis"]["im_open_login_svc/account_import"]["rejected"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // Permanent errors are not retried.
+    let before = h.state()["apis"]["group_open_http_svc/destroy_group"]["calls"].as_u64();
+    assert_eq!(before, None);
+    let mut attempts = 0;
+    let e = with_retry(policy, || {
+        attempts += 1;
+        let c = &c;
+        async move {
+            // A fault may come first; the final answer must be 10010, asked only until then.
+            c.destroy_group("missing").await
+        }
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Some(10010));
+    let calls = h.state()["apis"]["group_open_http_svc/destroy_group"]["calls"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(calls, attempts);
+}

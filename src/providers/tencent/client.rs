@@ -498,6 +498,56 @@ impl TencentClient {
     }
 }
 
+/// How [`with_retry`] retries: exponential backoff with jitter, only for errors whose class is
+/// retryable (spec §1.6), and never faster than `rate_limit_min_delay` after a throttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_retries: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    pub rate_limit_min_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 6,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+            rate_limit_min_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Run `f` until it succeeds, fails with a non-retryable error, or retries run out.
+/// Only safe for idempotent requests: every import API is (Tencent dedupes them), sendmsg and
+/// send_group_msg are within their dedupe windows when MsgRandom/Random stay the same.
+pub async fn with_retry<T, F, Fut>(policy: RetryPolicy, f: F) -> Result<T, TencentError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TencentError>>,
+{
+    use crate::providers::ErrorClass;
+    use backon::{ExponentialBuilder, Retryable};
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(policy.min_delay)
+        .with_max_delay(policy.max_delay)
+        .with_max_times(policy.max_retries)
+        .with_jitter();
+    f.retry(backoff)
+        .when(|e: &TencentError| e.class().is_retryable())
+        .adjust(
+            move |e: &TencentError, d: Option<Duration>| match (e.class(), d) {
+                (ErrorClass::RateLimited, Some(d)) => Some(d.max(policy.rate_limit_min_delay)),
+                (_, d) => d,
+            },
+        )
+        .notify(|e: &TencentError, d: Duration| {
+            tracing::warn!("Tencent IM: {e}; retrying in {d:?}");
+        })
+        .await
+}
+
 #[derive(Deserialize)]
 struct Envelope {
     #[serde(rename = "ActionStatus", default)]
