@@ -200,8 +200,13 @@ async fn http_shape() {
         code(&raw(&h, Method::POST, path, &good_query(), "[1]").await.1),
         60003
     );
-    // Per-API counts.
-    let s = h.state();
+    // Per-API counts, also over HTTP.
+    let s: serde_json::Value = reqwest::get(format!("{}/_sandbox/state", h.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         s["apis"]["im_open_login_svc/account_check"]["rejected"], 4,
         "{s}"

@@ -280,6 +280,10 @@ struct Shared {
     stats: Mutex<BTreeMap<String, ApiStats>>,
     callbacks_sent: Arc<AtomicU64>,
     http: reqwest::Client,
+    /// Set by `spawn`: state is saved by a background task instead of on every request,
+    /// so large imports do not rewrite the whole file per call.
+    save_in_background: std::sync::atomic::AtomicBool,
+    dirty: std::sync::atomic::AtomicBool,
 }
 
 /// A refused request: the Tencent code and the sandbox's explanation.
@@ -1565,6 +1569,8 @@ impl Shared {
             stats: Mutex::new(BTreeMap::new()),
             callbacks_sent: Arc::new(AtomicU64::new(0)),
             http,
+            save_in_background: std::sync::atomic::AtomicBool::new(false),
+            dirty: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -1575,6 +1581,26 @@ impl Shared {
         if code != 0 {
             s.rejected += 1;
             *s.codes.entry(code).or_default() += 1;
+        }
+    }
+
+    /// Note a change; saved now, or soon by the background saver.
+    fn changed(&self, data: &Data) {
+        if self.config.state_file.is_none() {
+            return;
+        }
+        if self.save_in_background.load(Ordering::Relaxed) {
+            self.dirty.store(true, Ordering::Relaxed);
+        } else {
+            self.save(data);
+        }
+    }
+
+    /// Save if anything changed since the last save.
+    fn save_if_dirty(&self) {
+        if self.dirty.swap(false, Ordering::Relaxed) {
+            let data = self.data.lock().unwrap_or_else(|p| p.into_inner());
+            self.save(&data);
         }
     }
 
@@ -1759,7 +1785,7 @@ fn run_api(sh: &Shared, api: &'static str, admin: &str, body: &[u8]) -> Out {
         let mut data = sh.data.lock().unwrap_or_else(|p| p.into_inner());
         let r = handler(&mut ctx, &mut data, &v);
         if r.is_ok() && mutates {
-            sh.save(&data);
+            sh.changed(&data);
         }
         r
     };
@@ -1862,13 +1888,28 @@ pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<S
     let addr = listener.local_addr()?;
     let app = router_from(shared.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    shared.save_in_background.store(true, Ordering::Relaxed);
+    let saver = shared.clone();
     let task = tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = stopped.await;
         });
-        if let Err(e) = server.await {
-            tracing::error!("sandbox server on {addr} stopped: {e}");
+        let autosave = async {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                saver.save_if_dirty();
+            }
+        };
+        tokio::select! {
+            r = server => {
+                if let Err(e) = r {
+                    tracing::error!("sandbox server on {addr} stopped: {e}");
+                }
+            }
+            () = autosave => {}
         }
+        saver.save_if_dirty();
     });
     Ok(SandboxHandle {
         addr,
