@@ -158,8 +158,39 @@ async fn callbacks_follow_tencent_rules() {
     .await
     .unwrap();
     c.destroy_group(&gid).await.unwrap();
+    // friend_import is an import: silent. friend_add calls back.
+    let friend = |to: &str| ImportFriendItem {
+        to_account: to.into(),
+        add_source: "AddSource_Type_Import".into(),
+        remark: None,
+        remark_time: None,
+        group_name: vec![],
+        add_wording: None,
+        add_time: None,
+        custom_item: vec![],
+    };
+    c.friend_import(&FriendImportRequest {
+        from_account: "a".into(),
+        add_friend_item: vec![friend("b")],
+    })
+    .await
+    .unwrap();
+    c.friend_add(&FriendAddRequest {
+        from_account: "b".into(),
+        add_friend_item: vec![AddFriendItem {
+            to_account: "a".into(),
+            add_source: "AddSource_Type_Import".into(),
+            remark: None,
+            group_name: None,
+            add_wording: None,
+        }],
+        add_type: None,
+        force_add_flags: Some(1),
+    })
+    .await
+    .unwrap();
 
-    let got = wait_for(&seen, 7).await;
+    let got = wait_for(&seen, 8).await;
     let mut commands: Vec<String> = got
         .iter()
         .map(|(q, _)| q["CallbackCommand"].clone())
@@ -173,6 +204,7 @@ async fn callbacks_follow_tencent_rules() {
         "Group.CallbackAfterGroupInfoChanged",
         "Group.CallbackAfterMemberExit",
         "Group.CallbackAfterGroupDestroyed",
+        "Sns.CallbackFriendAdd",
     ];
     want.sort();
     assert_eq!(commands, want);
@@ -202,8 +234,34 @@ async fn callbacks_follow_tencent_rules() {
                 assert_eq!(e.new_member_list[0].member_account, "b")
             }
             CallbackEvent::GroupAfterInfoChanged(e) => assert_eq!(e.name.as_deref(), Some("New")),
+            CallbackEvent::SnsFriendAdd(e) => {
+                assert_eq!(e.client_cmd, "friend_add");
+                assert_eq!(e.admin_account.as_deref(), Some(ADMIN));
+                assert_eq!(e.pair_list[0].from_account, "b");
+            }
             _ => {}
         }
     }
-    assert_eq!(h.state()["callbacks_sent"], 7);
+    assert_eq!(h.state()["callbacks_sent"], 8);
+}
+
+#[tokio::test]
+async fn router_can_be_served_by_the_caller() {
+    use imshift::providers::tencent::sandbox::{router, SandboxConfig};
+    let app = router(SandboxConfig::new(APP, KEY, ADMIN));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let c = imshift::providers::tencent::TencentClient::new(
+        imshift::providers::tencent::TencentConfig {
+            base_url: format!("http://{addr}"),
+            sdkappid: APP,
+            admin: ADMIN.into(),
+            secret: SecretString::from(KEY.to_string()),
+            usersig_ttl_secs: 3600,
+        },
+    )
+    .unwrap();
+    let r = c.account_check(&[ADMIN.to_string()]).await.unwrap();
+    assert_eq!(r[0].account_status, AccountStatus::Imported);
 }

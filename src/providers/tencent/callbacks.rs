@@ -246,6 +246,35 @@ pub struct GroupAfterInfoChanged {
     pub event_time: Option<i64>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FriendPair {
+    #[serde(rename = "From_Account")]
+    pub from_account: String,
+    #[serde(rename = "To_Account")]
+    pub to_account: String,
+    #[serde(rename = "Initiator_Account", default)]
+    pub initiator_account: String,
+}
+
+/// `Admin_Account` is present when the add came through the REST API (our own writes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnsFriendAdd {
+    #[serde(rename = "PairList", default)]
+    pub pair_list: Vec<FriendPair>,
+    #[serde(rename = "ClientCmd", default)]
+    pub client_cmd: String,
+    #[serde(
+        rename = "Admin_Account",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub admin_account: Option<String>,
+    #[serde(rename = "ForceFlag", default)]
+    pub force_flag: i64,
+    #[serde(rename = "EventTime", default, deserialize_with = "number_or_string")]
+    pub event_time: Option<i64>,
+}
+
 /// A callback body, told apart by its `CallbackCommand`. Commands imshift does not handle
 /// land in `Other` so the receiver can answer OK and ignore them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,6 +294,8 @@ pub enum CallbackEvent {
     GroupAfterDestroyed(GroupAfterDestroyed),
     #[serde(rename = "Group.CallbackAfterGroupInfoChanged")]
     GroupAfterInfoChanged(GroupAfterInfoChanged),
+    #[serde(rename = "Sns.CallbackFriendAdd")]
+    SnsFriendAdd(SnsFriendAdd),
     #[serde(other)]
     Other,
 }
@@ -279,6 +310,7 @@ impl CallbackEvent {
             CallbackEvent::GroupAfterMemberExit(_) => "Group.CallbackAfterMemberExit",
             CallbackEvent::GroupAfterDestroyed(_) => "Group.CallbackAfterGroupDestroyed",
             CallbackEvent::GroupAfterInfoChanged(_) => "Group.CallbackAfterGroupInfoChanged",
+            CallbackEvent::SnsFriendAdd(_) => "Sns.CallbackFriendAdd",
             CallbackEvent::Other => "Other",
         }
     }

@@ -660,7 +660,7 @@ fn friend_write(ctx: &mut Ctx, d: &mut Data, v: &Value, api: &str, both: bool) -
     let items = get_array(v, "AddFriendItem", 30001)?;
     batch(ctx, api, items.len(), 30001)?;
     let both = both && v.get("AddType").and_then(Value::as_str) != Some("Add_Type_Single");
-    let (mut results, mut fail) = (Vec::new(), Vec::new());
+    let (mut results, mut fail, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
     for it in items {
         let to = get_str(it, "To_Account", 30001)?;
         let source_ok = it
@@ -682,12 +682,22 @@ fn friend_write(ctx: &mut Ctx, d: &mut Data, v: &Value, api: &str, both: bool) -
                     .or_default()
                     .insert(from.clone());
             }
+            pairs.push(json!({"From_Account": from, "To_Account": to, "Initiator_Account": from}));
             0
         };
         if code != 0 {
             fail.push(json!(to));
         }
         results.push(json!({"To_Account": to, "ResultCode": code, "ResultInfo": ""}));
+    }
+    // friend_add calls back (ClientCmd friend_add); friend_import, an import, does not.
+    if api == "sns/friend_add" && !pairs.is_empty() {
+        let force = v.get("ForceAddFlags").and_then(Value::as_u64).unwrap_or(0);
+        ctx.callback(
+            "Sns.CallbackFriendAdd",
+            json!({"PairList": pairs, "ClientCmd": "friend_add", "Admin_Account": ctx.admin,
+                   "ForceFlag": force}),
+        );
     }
     Ok(sns_result(results, fail))
 }
