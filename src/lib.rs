@@ -17,6 +17,8 @@ pub mod cli;
 #[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]
+pub mod dumps;
+#[cfg(feature = "ssr")]
 pub mod migration;
 #[cfg(feature = "ssr")]
 pub mod providers;

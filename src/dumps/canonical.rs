@@ -1,0 +1,689 @@
+//! canonical-dump-v1: one JSON record per line. Parsing checks each line on its own (syntax,
+//! required fields, types, values) and keeps what the cross-record checks need.
+
+use super::{severity_of, Finding};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Account,
+    Friend,
+    Block,
+    Group,
+    Member,
+    Message,
+    GroupEvent,
+    Conversation,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Account => "account",
+            Kind::Friend => "friend",
+            Kind::Block => "block",
+            Kind::Group => "group",
+            Kind::Member => "member",
+            Kind::Message => "message",
+            Kind::GroupEvent => "group_event",
+            Kind::Conversation => "conversation",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "account" => Kind::Account,
+            "friend" => Kind::Friend,
+            "block" => Kind::Block,
+            "group" => Kind::Group,
+            "member" => Kind::Member,
+            "message" => Kind::Message,
+            "group_event" => Kind::GroupEvent,
+            "conversation" => Kind::Conversation,
+            _ => return None,
+        })
+    }
+
+    /// The fields the format defines for this kind (others are kept in `extra` with a warning).
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::Account => &[
+                "id",
+                "nick",
+                "avatar",
+                "gender",
+                "birthday",
+                "signature",
+                "location",
+                "created_at",
+                "custom",
+            ],
+            Kind::Friend => &["owner", "friend", "remark", "groups", "source", "added_at"],
+            Kind::Block => &["owner", "blocked", "at"],
+            Kind::Group => &[
+                "id",
+                "type",
+                "name",
+                "owner",
+                "intro",
+                "notice",
+                "avatar",
+                "created_at",
+                "max_members",
+                "join",
+                "muted",
+                "custom",
+            ],
+            Kind::Member => &[
+                "group",
+                "account",
+                "role",
+                "joined_at",
+                "nick",
+                "muted_until",
+                "unread",
+            ],
+            Kind::Message => &[
+                "id", "conv", "from", "to", "sent_at", "client", "body", "ext",
+            ],
+            Kind::GroupEvent => &["id", "group", "actor", "target", "event", "at", "changes"],
+            Kind::Conversation => &["owner", "conv", "peer", "last_at", "unread", "pinned"],
+        }
+    }
+}
+
+/// What cross-record validation needs from one record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Refs {
+    Account {
+        id: String,
+    },
+    Friend {
+        owner: String,
+        friend: String,
+    },
+    Block {
+        owner: String,
+        blocked: String,
+    },
+    Group {
+        id: String,
+        owner: String,
+        group_type: String,
+    },
+    Member {
+        group: String,
+        account: String,
+        role: String,
+        joined_at: Option<i64>,
+    },
+    Message {
+        id: String,
+        group: bool,
+        from: String,
+        to: String,
+        sent_at: i64,
+        body_bytes: usize,
+    },
+    GroupEvent {
+        group: String,
+        actor: Option<String>,
+        target: Option<String>,
+    },
+    Conversation {
+        owner: String,
+        peer: String,
+        group: bool,
+    },
+}
+
+/// Where findings go, and which unknown fields were already reported.
+pub struct Sink<'a> {
+    pub file: &'a str,
+    pub findings: &'a mut Vec<Finding>,
+    pub unknown_seen: &'a mut HashSet<(Kind, String)>,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, code: &'static str, line: u64, message: String) {
+        self.findings.push(Finding {
+            code,
+            severity: severity_of(code),
+            file: self.file.to_string(),
+            line,
+            message,
+        });
+    }
+}
+
+/// A failed line: the finding is already recorded.
+pub struct Rejected;
+
+struct Rec<'a> {
+    obj: &'a Map<String, Value>,
+    kind: Kind,
+    line: u64,
+}
+
+impl Rec<'_> {
+    fn err(&self, sink: &mut Sink, code: &'static str, msg: String) -> Rejected {
+        sink.push(code, self.line, format!("{}: {msg}", self.kind.as_str()));
+        Rejected
+    }
+
+    fn id(&self, sink: &mut Sink, field: &str, required: bool) -> Result<Option<String>, Rejected> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) if required => {
+                Err(self.err(sink, "field.missing", format!("`{field}` is required")))
+            }
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => {
+                if s.is_empty() || s.len() > 64 || s.chars().any(char::is_control) {
+                    Err(self.err(
+                        sink,
+                        "id.invalid",
+                        format!(
+                            "`{field}` = {s:?}: an id is 1 to 64 bytes with no control characters"
+                        ),
+                    ))
+                } else {
+                    Ok(Some(s.clone()))
+                }
+            }
+            Some(Value::Number(n)) => Err(self.err(
+                sink,
+                "field.type",
+                format!("`{field}` is the number {n}; ids are strings (write \"{n}\")"),
+            )),
+            Some(other) => Err(self.err(
+                sink,
+                "field.type",
+                format!("`{field}` must be a string id, not {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn req_id(&self, sink: &mut Sink, field: &str) -> Result<String, Rejected> {
+        Ok(self.id(sink, field, true)?.unwrap_or_default())
+    }
+
+    fn string(&self, sink: &mut Sink, field: &str) -> Result<Option<String>, Rejected> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(self.err(
+                sink,
+                "field.type",
+                format!("`{field}` must be a string, not {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn one_of(
+        &self,
+        sink: &mut Sink,
+        field: &str,
+        allowed: &[&str],
+        required: bool,
+    ) -> Result<Option<String>, Rejected> {
+        match self.string(sink, field)? {
+            None if required => Err(self.err(
+                sink,
+                "field.missing",
+                format!("`{field}` is required (one of {})", allowed.join(", ")),
+            )),
+            None => Ok(None),
+            Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v)),
+            Some(v) => Err(self.err(
+                sink,
+                "field.value",
+                format!("`{field}` = {v:?}; use one of {}", allowed.join(", ")),
+            )),
+        }
+    }
+
+    fn int(&self, sink: &mut Sink, field: &str) -> Result<Option<i64>, Rejected> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
+            Some(Value::String(s))
+                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.len() < 19 =>
+            {
+                Ok(s.parse().ok())
+            }
+            Some(other) => Err(self.err(
+                sink,
+                "field.type",
+                format!("`{field}` must be an integer, not {}", type_name(other)),
+            )),
+        }
+    }
+
+    /// Milliseconds; digit strings are accepted, 10-digit seconds are converted with a warning.
+    fn ms(&self, sink: &mut Sink, field: &str, required: bool) -> Result<Option<i64>, Rejected> {
+        let v = match self.int(sink, field)? {
+            None if required => {
+                return Err(self.err(
+                    sink,
+                    "field.missing",
+                    format!("`{field}` is required (milliseconds since 1970)"),
+                ))
+            }
+            None => return Ok(None),
+            Some(v) => v,
+        };
+        if v <= 0 {
+            return Err(self.err(
+                sink,
+                "field.value",
+                format!("`{field}` = {v}; a time must be positive milliseconds"),
+            ));
+        }
+        if v < 10_000_000_000 {
+            sink.push(
+                "time.seconds",
+                self.line,
+                format!(
+                    "{}: `{field}` = {v} looks like seconds; read as {} ms",
+                    self.kind.as_str(),
+                    v * 1000
+                ),
+            );
+            return Ok(Some(v * 1000));
+        }
+        if v > 32_503_680_000_000 {
+            return Err(self.err(
+                sink,
+                "field.value",
+                format!("`{field}` = {v} is after the year 3000; check the unit"),
+            ));
+        }
+        Ok(Some(v))
+    }
+
+    fn typed(
+        &self,
+        sink: &mut Sink,
+        field: &str,
+        want: fn(&Value) -> bool,
+        what: &str,
+    ) -> Result<(), Rejected> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => Ok(()),
+            Some(v) if want(v) => Ok(()),
+            Some(v) => Err(self.err(
+                sink,
+                "field.type",
+                format!("`{field}` must be {what}, not {}", type_name(v)),
+            )),
+        }
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn is_string_map(v: &Value) -> bool {
+    v.as_object()
+        .is_some_and(|o| o.values().all(Value::is_string))
+}
+
+/// Parses one line. `Ok(None)` for a blank line.
+pub fn parse_line(
+    bytes: &[u8],
+    line: u64,
+    sink: &mut Sink,
+) -> Result<Option<(Kind, Refs)>, Rejected> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            sink.push(
+                "utf8.invalid",
+                line,
+                format!("byte {} of the line is not UTF-8", e.valid_up_to() + 1),
+            );
+            return Err(Rejected);
+        }
+    };
+    let text = text
+        .strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .trim_end_matches(['\r', '\n']);
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let excerpt: String = text.chars().take(80).collect();
+            sink.push(
+                "json.syntax",
+                line,
+                format!("{e} (line starts: {excerpt:?})"),
+            );
+            return Err(Rejected);
+        }
+    };
+    let Some(obj) = value.as_object() else {
+        sink.push(
+            "json.syntax",
+            line,
+            format!("the line is {}, not a JSON object", type_name(&value)),
+        );
+        return Err(Rejected);
+    };
+    let kind = match obj.get("kind") {
+        None => {
+            sink.push("record.kind_missing", line, "no `kind` field".into());
+            return Err(Rejected);
+        }
+        Some(Value::String(k)) => match Kind::parse(k) {
+            Some(kind) => kind,
+            None => {
+                sink.push("record.kind_unknown", line, format!("kind {k:?} is not one of account, friend, block, group, member, message, group_event, conversation"));
+                return Err(Rejected);
+            }
+        },
+        Some(other) => {
+            sink.push(
+                "record.kind_unknown",
+                line,
+                format!("`kind` must be a string, not {}", type_name(other)),
+            );
+            return Err(Rejected);
+        }
+    };
+    for field in obj.keys() {
+        if field != "kind"
+            && !kind.fields().contains(&field.as_str())
+            && sink.unknown_seen.insert((kind, field.clone()))
+        {
+            sink.push("field.unknown", line, format!(
+                "{}: `{field}` is not a field of this kind; it is kept in `extra` (reported once)", kind.as_str()
+            ));
+        }
+    }
+    let r = Rec { obj, kind, line };
+    let refs = match kind {
+        Kind::Account => {
+            let id = r.req_id(sink, "id")?;
+            r.one_of(sink, "gender", &["male", "female", "unknown"], false)?;
+            for f in ["nick", "avatar", "birthday", "signature", "location"] {
+                r.string(sink, f)?;
+            }
+            r.ms(sink, "created_at", false)?;
+            r.typed(sink, "custom", is_string_map, "an object of strings")?;
+            Refs::Account { id }
+        }
+        Kind::Friend => {
+            let owner = r.req_id(sink, "owner")?;
+            let friend = r.req_id(sink, "friend")?;
+            r.string(sink, "remark")?;
+            r.string(sink, "source")?;
+            r.typed(
+                sink,
+                "groups",
+                |v| v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+                "an array of strings",
+            )?;
+            r.ms(sink, "added_at", false)?;
+            Refs::Friend { owner, friend }
+        }
+        Kind::Block => {
+            let owner = r.req_id(sink, "owner")?;
+            let blocked = r.req_id(sink, "blocked")?;
+            r.ms(sink, "at", false)?;
+            Refs::Block { owner, blocked }
+        }
+        Kind::Group => {
+            let id = r.req_id(sink, "id")?;
+            let owner = r.req_id(sink, "owner")?;
+            let group_type = r
+                .one_of(
+                    sink,
+                    "type",
+                    &["private", "public", "chatroom", "broadcast"],
+                    false,
+                )?
+                .unwrap_or_else(|| "private".into());
+            r.one_of(
+                sink,
+                "join",
+                &["free", "need_permission", "disabled"],
+                false,
+            )?;
+            for f in ["name", "intro", "notice", "avatar"] {
+                r.string(sink, f)?;
+            }
+            r.ms(sink, "created_at", false)?;
+            if let Some(m) = r.int(sink, "max_members")? {
+                if m <= 0 {
+                    return Err(r.err(
+                        sink,
+                        "field.value",
+                        format!("`max_members` = {m}; it must be positive"),
+                    ));
+                }
+            }
+            r.typed(sink, "muted", Value::is_boolean, "true or false")?;
+            r.typed(sink, "custom", is_string_map, "an object of strings")?;
+            Refs::Group {
+                id,
+                owner,
+                group_type,
+            }
+        }
+        Kind::Member => {
+            let group = r.req_id(sink, "group")?;
+            let account = r.req_id(sink, "account")?;
+            let role = r
+                .one_of(sink, "role", &["owner", "admin", "member"], false)?
+                .unwrap_or_else(|| "member".into());
+            let joined_at = r.ms(sink, "joined_at", false)?;
+            r.ms(sink, "muted_until", false)?;
+            r.string(sink, "nick")?;
+            if let Some(u) = r.int(sink, "unread")? {
+                if u < 0 {
+                    return Err(r.err(
+                        sink,
+                        "field.value",
+                        format!("`unread` = {u}; it cannot be negative"),
+                    ));
+                }
+            }
+            Refs::Member {
+                group,
+                account,
+                role,
+                joined_at,
+            }
+        }
+        Kind::Message => {
+            let id = r.req_id(sink, "id")?;
+            let conv = r
+                .one_of(sink, "conv", &["c2c", "group"], true)?
+                .unwrap_or_default();
+            let from = r.req_id(sink, "from")?;
+            let to = r.req_id(sink, "to")?;
+            let sent_at = r.ms(sink, "sent_at", true)?.unwrap_or_default();
+            r.one_of(
+                sink,
+                "client",
+                &["android", "ios", "pc", "web", "server", "mac", "winphone"],
+                false,
+            )?;
+            r.string(sink, "ext")?;
+            let body = match obj.get("body") {
+                Some(Value::Object(b)) => b,
+                None | Some(Value::Null) => {
+                    return Err(r.err(sink, "field.missing", "`body` is required".into()))
+                }
+                Some(other) => {
+                    return Err(r.err(
+                        sink,
+                        "field.type",
+                        format!("`body` must be an object, not {}", type_name(other)),
+                    ))
+                }
+            };
+            check_body(&r, body, sink)?;
+            let body_bytes = obj.get("body").map(|b| b.to_string().len()).unwrap_or(0);
+            Refs::Message {
+                id,
+                group: conv == "group",
+                from,
+                to,
+                sent_at,
+                body_bytes,
+            }
+        }
+        Kind::GroupEvent => {
+            r.req_id(sink, "id")?;
+            let group = r.req_id(sink, "group")?;
+            let actor = r.id(sink, "actor", false)?;
+            let target = r.id(sink, "target", false)?;
+            r.one_of(
+                sink,
+                "event",
+                &[
+                    "member_invited",
+                    "member_kicked",
+                    "member_muted",
+                    "member_unmuted",
+                    "admin_added",
+                    "admin_removed",
+                    "info_changed",
+                    "owner_transferred",
+                    "member_left",
+                    "dismissed",
+                ],
+                true,
+            )?;
+            r.ms(sink, "at", true)?;
+            r.typed(sink, "changes", Value::is_object, "an object")?;
+            Refs::GroupEvent {
+                group,
+                actor,
+                target,
+            }
+        }
+        Kind::Conversation => {
+            let owner = r.req_id(sink, "owner")?;
+            let conv = r
+                .one_of(sink, "conv", &["c2c", "group"], true)?
+                .unwrap_or_default();
+            let peer = r.req_id(sink, "peer")?;
+            r.ms(sink, "last_at", false)?;
+            r.int(sink, "unread")?;
+            r.typed(sink, "pinned", Value::is_boolean, "true or false")?;
+            Refs::Conversation {
+                owner,
+                peer,
+                group: conv == "group",
+            }
+        }
+    };
+    Ok(Some((kind, refs)))
+}
+
+fn check_body(r: &Rec, body: &Map<String, Value>, sink: &mut Sink) -> Result<(), Rejected> {
+    let b = Rec {
+        obj: body,
+        kind: r.kind,
+        line: r.line,
+    };
+    let t =
+        match body.get("type") {
+            Some(Value::String(t)) => t.as_str(),
+            _ => return Err(r.err(
+                sink,
+                "field.missing",
+                "`body.type` is required (text, image, audio, video, file, location, face, custom)"
+                    .into(),
+            )),
+        };
+    let need_str = |sink: &mut Sink, f: &str| -> Result<(), Rejected> {
+        match b.string(sink, f)? {
+            Some(_) => Ok(()),
+            None => Err(r.err(
+                sink,
+                "field.missing",
+                format!("`body.{f}` is required for a {t} message"),
+            )),
+        }
+    };
+    let ints = |sink: &mut Sink, fs: &[&str]| -> Result<(), Rejected> {
+        for f in fs {
+            b.int(sink, f)?;
+        }
+        Ok(())
+    };
+    match t {
+        "text" => need_str(sink, "text"),
+        "image" => {
+            need_str(sink, "url")?;
+            ints(sink, &["size", "width", "height"])
+        }
+        "audio" => {
+            need_str(sink, "url")?;
+            ints(sink, &["size", "duration_ms"])
+        }
+        "video" => {
+            need_str(sink, "url")?;
+            ints(sink, &["size", "duration_ms", "width", "height"])
+        }
+        "file" => {
+            need_str(sink, "url")?;
+            ints(sink, &["size"])
+        }
+        "location" => {
+            for f in ["lat", "lng"] {
+                let ok = match body.get(f) {
+                    Some(Value::Number(_)) => true,
+                    Some(Value::String(s)) => s.trim().parse::<f64>().is_ok(),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(r.err(
+                        sink,
+                        "field.type",
+                        format!("`body.{f}` must be a number (or a string of one) for a location"),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        "face" => match b.int(sink, "index")? {
+            Some(_) => Ok(()),
+            None => Err(r.err(
+                sink,
+                "field.missing",
+                "`body.index` is required for a face message".into(),
+            )),
+        },
+        "custom" => match body.get("data") {
+            Some(_) => Ok(()),
+            None => Err(r.err(
+                sink,
+                "field.missing",
+                "`body.data` is required for a custom message".into(),
+            )),
+        },
+        other => Err(r.err(
+            sink,
+            "field.value",
+            format!(
+            "`body.type` = {other:?}; use text, image, audio, video, file, location, face or custom"
+        ),
+        )),
+    }
+}
