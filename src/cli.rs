@@ -37,6 +37,9 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Validate dump files without a server or database; prints one JSON report.
+    /// Exit status: 0 no errors, 1 errors found, 2 could not run.
+    Validate(ValidateArgs),
     /// Benchmarks; give them a scratch database (they add rows).
     Bench {
         #[command(subcommand)]
@@ -115,6 +118,19 @@ struct ServeArgs {
     master_key_file: std::path::PathBuf,
 }
 
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// The dump's format; `auto` tells from the content.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "canonical", "netease", "easemob", "csv"])]
+    format: String,
+    /// Also check the target IM's own rules (ids, group types, message size).
+    #[arg(long, value_parser = ["tencent", "netease", "rongcloud"])]
+    target: Option<String>,
+    /// Files: JSON Lines, plain, .gz or .zip.
+    #[arg(required = true)]
+    files: Vec<std::path::PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum DbCommand {
     /// Create the database if missing and apply every pending migration.
@@ -135,6 +151,9 @@ enum UserCommand {
 pub async fn run() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
+    if let Some(Command::Validate(args)) = cli.command {
+        return validate(args);
+    }
     let result = match cli
         .command
         .unwrap_or(Command::Serve(ServeArgs::parse_default()))
@@ -152,6 +171,7 @@ pub async fn run() -> ExitCode {
         Command::Sandbox {
             command: SandboxCommand::Tencent(args),
         } => sandbox_tencent(args).await,
+        Command::Validate(_) => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -175,6 +195,43 @@ impl ServeArgs {
 }
 
 type Res = Result<(), Box<dyn std::error::Error>>;
+
+fn validate(args: ValidateArgs) -> ExitCode {
+    use crate::dumps::validate::{validate_files, Target};
+    if !matches!(args.format.as_str(), "auto" | "canonical") {
+        eprintln!(
+            "imshift validate: the {} format is not supported yet; convert to canonical-dump-v1 first",
+            args.format
+        );
+        return ExitCode::from(2);
+    }
+    let target = match args.target.as_deref() {
+        Some("tencent") => Some(Target::Tencent),
+        Some(other) => {
+            eprintln!("imshift validate: no {other}-specific rules yet; checking the format only");
+            None
+        }
+        None => None,
+    };
+    let paths: Vec<&std::path::Path> = args.files.iter().map(|p| p.as_path()).collect();
+    match validate_files(&paths, target) {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            if report.has_errors() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(finding) => {
+            eprintln!("imshift validate: {}", finding.message);
+            ExitCode::from(2)
+        }
+    }
+}
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;

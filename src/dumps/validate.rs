@@ -149,10 +149,14 @@ impl Validator {
                 group,
                 account,
                 joined_at,
-                ..
+                role,
             } = &s.refs
             {
-                members.insert((group.clone(), account.clone()), *joined_at);
+                // A member record that claims ownership wrongly is rejected below; it makes
+                // nobody a member.
+                if role != "owner" || owner_of.get(group) == Some(account) {
+                    members.insert((group.clone(), account.clone()), *joined_at);
+                }
             }
         }
         let mut message_ids: HashMap<(String, String, String, i64), (usize, u64)> = HashMap::new();
@@ -326,13 +330,14 @@ fn tencent_rules(refs: &Refs, problems: &mut Vec<(&'static str, String)>) {
                 problems.push(("target.group_type", "a broadcast group becomes an AVChatRoom, which Tencent IM cannot import (error 10007): create it live after the move, without history".into()));
             }
         }
-        Refs::Message { body_bytes, .. } if *body_bytes > TENCENT_MAX_BODY_BYTES => problems
-            .push((
-            "target.message_size",
-            format!(
+        Refs::Message { body_bytes, .. } if *body_bytes > TENCENT_MAX_BODY_BYTES => {
+            problems.push((
+                "target.message_size",
+                format!(
                 "the body is {body_bytes} bytes; Tencent IM takes at most 8 KB per message (80002)"
             ),
-        )),
+            ))
+        }
         _ => {}
     }
 }

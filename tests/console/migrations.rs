@@ -307,7 +307,8 @@ async fn keys_are_sealed_write_only_and_tested_against_the_sandbox(pool: PgPool)
         .fetch_all(&app.pool)
         .await
         .unwrap();
-    let stored: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> =
+    type Sealed = (Option<Vec<u8>>, Option<Vec<u8>>);
+    let stored: Vec<Sealed> =
         sqlx::query_as("SELECT secret_sealed, callback_sealed FROM target_keys")
             .fetch_all(&app.pool)
             .await
