@@ -10,6 +10,9 @@ CREATE TABLE im_migrations (
     state      text NOT NULL DEFAULT 'draft'
                CHECK (state IN ('draft', 'ready', 'importing', 'syncing', 'done', 'archived')),
     notes      text NOT NULL DEFAULT '',
+    -- Per-API overrides of the target's default quotas and batch sizes:
+    -- {"openim/importmsg": {"qps": 100, "batch": null}, ...}
+    limits     jsonb NOT NULL DEFAULT '{}'::jsonb,
     created_by uuid REFERENCES users (id) ON DELETE SET NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()

@@ -1,8 +1,11 @@
 use super::{ApiJson, ApiPath, ErrorBody};
 use crate::auth::Actor;
+use crate::migration::limits;
 use crate::migration::{self, keys};
-use crate::model::{ConnectionCheck, Migration, MigrationInput, SetTencentKeys, TargetKeys};
-use crate::web::{AppResult, AppState};
+use crate::model::{
+    ApiLimitView, ConnectionCheck, Migration, MigrationInput, SetTencentKeys, TargetKeys,
+};
+use crate::web::{AppError, AppResult, AppState};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -19,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_keys, set_keys))
         .routes(routes!(test_keys))
         .routes(routes!(rehearse))
+        .routes(routes!(get_limits, set_limits))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -162,4 +166,36 @@ async fn rehearse(
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<ApiJson<TargetKeys>> {
     Ok(ApiJson(keys::rehearse(&s, &actor, id).await?))
+}
+
+/// The target API's pacing for this migration: each API's documented quota and batch size, and
+/// the values this migration uses.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/limits", tag = "migrations",
+    params(("id" = Uuid, Path, description = "Migration id")),
+    responses((status = 200, body = Vec<ApiLimitView>), (status = 404, body = ErrorBody)))]
+async fn get_limits(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<ApiJson<Vec<ApiLimitView>>> {
+    Ok(ApiJson(limits::view(&s.pool, &actor, id).await?))
+}
+
+/// Replace this migration's overrides: `{"openim/importmsg": {"qps": 100}}`; `{}` restores the
+/// defaults (operator or higher).
+#[utoipa::path(put, path = "/api/v1/migrations/{id}/limits", tag = "migrations",
+    request_body = std::collections::BTreeMap<String, crate::model::LimitOverride>,
+    params(("id" = Uuid, Path, description = "Migration id")),
+    responses((status = 200, body = Vec<ApiLimitView>), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_limits(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<Uuid>,
+    body: Result<ApiJson<limits::Overrides>, AppError>,
+) -> AppResult<ApiJson<Vec<ApiLimitView>>> {
+    // Say "forbidden" before judging a body the caller may not send at all.
+    actor.require(crate::model::Permission::RunMigrations)?;
+    let ApiJson(body) = body?;
+    Ok(ApiJson(limits::set(&s.pool, &actor, id, body).await?))
 }

@@ -101,3 +101,8 @@ pub async fn test_keys(id: Uuid) -> Result<ConnectionCheck, ApiError> {
 pub async fn rehearse(id: Uuid) -> Result<TargetKeys, ApiError> {
     Ok(crate::migration::keys::rehearse(&state(), &actor().await?, id).await?)
 }
+
+#[server(prefix = "/_fn", endpoint = "limits")]
+pub async fn get_limits(id: Uuid) -> Result<Vec<ApiLimitView>, ApiError> {
+    Ok(crate::migration::limits::view(&state().pool, &actor().await?, id).await?)
+}

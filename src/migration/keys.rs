@@ -284,7 +284,8 @@ pub async fn client(state: &AppState, id: Uuid) -> AppResult<(TencentClient, Str
         secret,
         usersig_ttl_secs: 86_400,
     })
-    .map_err(|e| AppError::validation("keys", e.to_string()))?;
+    .map_err(|e| AppError::validation("keys", e.to_string()))?
+    .with_limits(super::limits::effective(&state.pool, id).await?);
     Ok((client, admin, sdkappid))
 }
 

@@ -3,6 +3,7 @@
 //! live in `db.rs` and `/migrations`; the table is named `im_migrations` for that reason.
 
 pub mod keys;
+pub mod limits;
 
 use crate::audit;
 use crate::auth::Actor;

@@ -189,3 +189,29 @@ pub struct RegionChoice {
     pub label: String,
     pub base_url: String,
 }
+
+/// One API's pacing for a migration: the provider's documented default and this migration's
+/// override, if any.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ApiLimitView {
+    /// `service/command`, e.g. `openim/importmsg`.
+    pub api: String,
+    pub default_qps: u32,
+    pub default_batch: Option<u32>,
+    /// Requests per second this migration uses (the override, else the default).
+    pub qps: u32,
+    /// Items per request this migration uses (the override, else the default).
+    pub batch: Option<u32>,
+    pub overridden: bool,
+}
+
+/// An override; leave a field out to use the default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LimitOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
+}

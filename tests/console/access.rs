@@ -147,7 +147,7 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 9] = [
+const READ_CALLS: [&str; 10] = [
     "/_fn/members",
     "/_fn/invites",
     "/_fn/tokens",
@@ -157,6 +157,7 @@ const READ_CALLS: [&str; 9] = [
     "/_fn/migrations",
     "/_fn/migration",
     "/_fn/keys",
+    "/_fn/limits",
 ];
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]

@@ -370,3 +370,73 @@ async fn rehearsal_points_the_keys_at_a_running_sandbox(pool: PgPool) {
         .await
         .contains(&"migration.sandbox_started".to_string()));
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn pacing_defaults_come_from_the_table_and_can_be_overridden(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let id = new_migration(&owner, "pacing").await;
+    let path = format!("/api/v1/migrations/{id}/limits");
+    let limits: Value = owner
+        .api(Method::GET, &path, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let find = |v: &Value, api: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["api"] == api)
+            .unwrap()
+            .clone()
+    };
+    let importmsg = find(&limits, "openim/importmsg");
+    assert_eq!(importmsg["default_qps"], 200);
+    assert_eq!(importmsg["qps"], 200);
+    assert_eq!(
+        find(&limits, "group_open_http_svc/import_group_msg")["default_batch"],
+        7
+    );
+
+    let r = owner
+        .api(
+            Method::PUT,
+            &path,
+            Some(json!({
+                "openim/importmsg": {"qps": 50},
+                "group_open_http_svc/import_group_member": {"batch": 100}
+            })),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let limits: Value = r.json().await.unwrap();
+    assert_eq!(find(&limits, "openim/importmsg")["qps"], 50);
+    assert_eq!(find(&limits, "openim/importmsg")["overridden"], true);
+    assert_eq!(
+        find(&limits, "group_open_http_svc/import_group_member")["batch"],
+        100
+    );
+
+    for (body, what) in [
+        (json!({"openim/nosuch": {"qps": 1}}), "not a Tencent IM API"),
+        (json!({"openim/importmsg": {"qps": 0}}), "qps 0"),
+        (
+            json!({"openim/importmsg": {"batch": 5}}),
+            "one item per request",
+        ),
+    ] {
+        let r = owner.api(Method::PUT, &path, Some(body)).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.text().await.unwrap().contains(what), "{what}");
+    }
+    let r = owner.api(Method::PUT, &path, Some(json!({}))).await;
+    assert_eq!(
+        find(&r.json::<Value>().await.unwrap(), "openim/importmsg")["qps"],
+        200
+    );
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&"migration.limits_set".to_string()));
+}

@@ -2,7 +2,8 @@
 //! and verification.
 
 use crate::app::calls_migrations::{
-    get_keys, get_migration, ArchiveMigration, Rehearse, SetKeys, TestKeys, UpdateMigration,
+    get_keys, get_limits, get_migration, ArchiveMigration, Rehearse, SetKeys, TestKeys,
+    UpdateMigration,
 };
 use crate::app::components::{action_error, can, when, EmptyState, ErrorNote};
 use crate::model::{Migration, Permission, SecretHint, SourceKind, Strategy, TargetKind};
@@ -218,6 +219,7 @@ pub fn KeysTab() -> impl IntoView {
                             </p>
                         })}
                     </section>
+                    <LimitsCard/>
                     {manage.then(|| view! {
                         <section class="card">
                             <h2>{if k.secret_key.is_some() { "Change or rotate keys" } else { "Set keys" }}</h2>
@@ -244,6 +246,50 @@ pub fn KeysTab() -> impl IntoView {
                         </section>
                     })}
                 }.into_any()
+            })}
+        </Transition>
+    }
+}
+
+/// The target API's pacing for this migration, read-only here (set it with the REST API).
+#[component]
+fn LimitsCard() -> impl IntoView {
+    let id = use_id();
+    let limits = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_limits(id).await,
+                None => Ok(vec![]),
+            }
+        },
+    );
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match limits.await {
+                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                    Ok(rows) if rows.is_empty() => ().into_any(),
+                    Ok(rows) => view! {
+                        <section class="card" data-testid="limits">
+                            <h2>"Quotas and batch sizes"</h2>
+                            <p class="hint">"The provider's documented defaults; imports and sync pace themselves to these. Override per API with "<code>"PUT /api/v1/migrations/{id}/limits"</code>" (lower to spare a shared app, higher for a raised quota)."</p>
+                            <table class="table">
+                                <thead><tr><th>"API"</th><th>"Requests / s"</th><th>"Items / request"</th></tr></thead>
+                                <tbody>
+                                {rows.into_iter().map(|l| view! {
+                                    <tr class:overridden=l.overridden>
+                                        <td><code>{l.api}</code></td>
+                                        <td>{l.qps}{(l.qps != l.default_qps).then(|| format!(" (default {})", l.default_qps))}</td>
+                                        <td>{l.batch.map(|b| b.to_string()).unwrap_or_else(|| "1".into())}
+                                            {(l.batch != l.default_batch).then(|| format!(" (default {})", l.default_batch.unwrap_or(1)))}</td>
+                                    </tr>
+                                }).collect_view()}
+                                </tbody>
+                            </table>
+                        </section>
+                    }.into_any(),
+                }
             })}
         </Transition>
     }
