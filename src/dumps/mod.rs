@@ -8,6 +8,7 @@
 
 pub mod canonical;
 pub mod container;
+pub mod formats;
 pub mod validate;
 
 use serde::Serialize;

@@ -1,0 +1,238 @@
+//! Easemob (环信) chat-history export: hourly files, one JSON record per line:
+//! `{"msg_id","timestamp","from","to","chat_type","payload":{"bodies":[…],"ext":{…}}}`.
+//!
+//! `chat_type` `chat` is one to one; `groupchat` and `chatroom` are group conversations. A record
+//! with several bodies becomes several canonical messages, `msg_id`, `msg_id#2`, … (numbered by
+//! the body's position, so ids stay stable). `cmd` bodies are commands, not chat history.
+
+use super::{float_of, format_of, id_of, int_of, ms_of, parse_object, put, ConvertError};
+use serde_json::{Map, Value};
+
+/// Converts one Easemob history line into zero or more canonical messages.
+pub fn convert_line(line: &str) -> Result<Vec<Value>, ConvertError> {
+    let rec = parse_object(line)?;
+    let id = id_of(rec.get("msg_id"), "msg_id", "the message id")?;
+    let sent_at = ms_of(rec.get("timestamp"), "timestamp")?;
+    let payload = match rec.get("payload") {
+        Some(Value::Object(p)) => p,
+        None | Some(Value::Null) => {
+            return Err(ConvertError::missing(
+                "payload",
+                "the message content (`payload.bodies`)",
+            ))
+        }
+        Some(other) => return Err(ConvertError::type_("payload", "an object", other)),
+    };
+    // Newer exports repeat from/to inside the payload; the top level wins when both are there.
+    let from = id_of(
+        rec.get("from").or_else(|| payload.get("from")),
+        "from",
+        "the sender",
+    )?;
+    let to = id_of(
+        rec.get("to").or_else(|| payload.get("to")),
+        "to",
+        "the receiver or group",
+    )?;
+    let conv = match rec.get("chat_type").or_else(|| payload.get("chat_type")) {
+        Some(Value::String(t)) => match t.to_ascii_lowercase().as_str() {
+            "chat" => "c2c",
+            "groupchat" | "chatroom" => "group",
+            _ => {
+                return Err(ConvertError::value(
+                    "chat_type",
+                    format!("= {t:?}; Easemob exports use chat, groupchat or chatroom"),
+                ))
+            }
+        },
+        None | Some(Value::Null) => {
+            return Err(ConvertError::missing(
+                "chat_type",
+                "chat, groupchat or chatroom",
+            ))
+        }
+        Some(other) => return Err(ConvertError::type_("chat_type", "a string", other)),
+    };
+    let bodies = match payload.get("bodies") {
+        Some(Value::Array(b)) if !b.is_empty() => b,
+        Some(Value::Array(_)) => {
+            return Err(ConvertError::value(
+                "payload.bodies",
+                "is empty; a message has at least one body",
+            ))
+        }
+        None | Some(Value::Null) => {
+            return Err(ConvertError::missing(
+                "payload.bodies",
+                "the list of message bodies",
+            ))
+        }
+        Some(other) => return Err(ConvertError::type_("payload.bodies", "an array", other)),
+    };
+    let ext = match payload.get("ext") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(o)) if o.is_empty() => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(Value::String(s.clone())),
+        Some(other) => Some(Value::String(other.to_string())),
+    };
+
+    let mut out = Vec::new();
+    for (i, b) in bodies.iter().enumerate() {
+        let field = format!("payload.bodies[{i}]");
+        let b = b
+            .as_object()
+            .ok_or_else(|| ConvertError::type_(&field, "an object", b))?;
+        let Some(body) = body(b, &field)? else {
+            continue;
+        };
+        let mut m = Map::new();
+        m.insert("kind".into(), "message".into());
+        m.insert(
+            "id".into(),
+            if i == 0 {
+                id.clone()
+            } else {
+                format!("{id}#{}", i + 1)
+            }
+            .into(),
+        );
+        m.insert("conv".into(), conv.into());
+        m.insert("from".into(), from.clone().into());
+        m.insert("to".into(), to.clone().into());
+        m.insert("sent_at".into(), sent_at.into());
+        m.insert("body".into(), body);
+        put(&mut m, "ext", ext.clone());
+        out.push(Value::Object(m));
+    }
+    Ok(out)
+}
+
+fn s<'a>(b: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    b.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// One body; `None` for a `cmd` body, which is a command and not history.
+fn body(b: &Map<String, Value>, field: &str) -> Result<Option<Value>, ConvertError> {
+    let t = match b.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        None | Some(Value::Null) => {
+            return Err(ConvertError::missing(
+                &format!("{field}.type"),
+                "txt, img, audio, video, file, loc, custom or cmd",
+            ))
+        }
+        Some(other) => {
+            return Err(ConvertError::type_(
+                &format!("{field}.type"),
+                "a string",
+                other,
+            ))
+        }
+    };
+    let f = |k: &str| format!("{field}.{k}");
+    let url = |what: &str| -> Result<Value, ConvertError> {
+        s(b, "url").map(Value::from).ok_or_else(|| {
+            ConvertError::missing(
+                &f("url"),
+                &format!("a {what} message without a file url cannot be moved"),
+            )
+        })
+    };
+    let int = |k: &str| -> Result<Option<Value>, ConvertError> {
+        Ok(int_of(b.get(k), &f(k))?.map(Value::from))
+    };
+    let size = |k: &str| -> Result<Option<Value>, ConvertError> {
+        Ok(match b.get("size") {
+            Some(Value::Object(o)) => int_of(o.get(k), &f(&format!("size.{k}")))?.map(Value::from),
+            _ => None,
+        })
+    };
+    // Easemob's `length` is seconds.
+    let duration = || -> Result<Option<Value>, ConvertError> {
+        Ok(match float_of(b.get("length"), &f("length"))? {
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .map(|secs| Value::from((secs * 1000.0).round() as i64)),
+            _ => None,
+        })
+    };
+    let name = s(b, "filename");
+    let format = name.and_then(format_of).map(Value::from);
+
+    let mut o = Map::new();
+    match t {
+        "cmd" => return Ok(None),
+        "txt" => {
+            let text = match b.get("msg") {
+                Some(Value::String(m)) => m.clone(),
+                None | Some(Value::Null) => {
+                    return Err(ConvertError::missing(&f("msg"), "the text of a txt body"))
+                }
+                Some(other) => return Err(ConvertError::type_(&f("msg"), "a string", other)),
+            };
+            o.insert("type".into(), "text".into());
+            o.insert("text".into(), text.into());
+        }
+        "img" => {
+            o.insert("type".into(), "image".into());
+            o.insert("url".into(), url("img")?);
+            put(&mut o, "name", name.map(Value::from));
+            put(&mut o, "size", int("file_length")?);
+            put(&mut o, "width", size("width")?);
+            put(&mut o, "height", size("height")?);
+            put(&mut o, "format", format);
+        }
+        "audio" => {
+            o.insert("type".into(), "audio".into());
+            o.insert("url".into(), url("audio")?);
+            put(&mut o, "size", int("file_length")?);
+            put(&mut o, "duration_ms", duration()?);
+            put(&mut o, "format", format);
+        }
+        "video" => {
+            o.insert("type".into(), "video".into());
+            o.insert("url".into(), url("video")?);
+            put(&mut o, "size", int("file_length")?);
+            put(&mut o, "duration_ms", duration()?);
+            put(&mut o, "width", size("width")?);
+            put(&mut o, "height", size("height")?);
+            put(&mut o, "format", format);
+            put(&mut o, "thumb_url", s(b, "thumb").map(Value::from));
+        }
+        "file" => {
+            o.insert("type".into(), "file".into());
+            o.insert("url".into(), url("file")?);
+            put(&mut o, "name", name.map(Value::from));
+            put(&mut o, "size", int("file_length")?);
+            put(&mut o, "format", format);
+        }
+        "loc" => {
+            o.insert("type".into(), "location".into());
+            for k in ["lat", "lng"] {
+                let v = float_of(b.get(k), &f(k))?
+                    .ok_or_else(|| ConvertError::missing(&f(k), "a loc body needs lat and lng"))?;
+                o.insert(k.into(), v);
+            }
+            put(&mut o, "title", s(b, "addr").map(Value::from));
+        }
+        "custom" => {
+            // The app's own payload: event name and key/values, carried whole.
+            let mut data = b.clone();
+            data.remove("type");
+            o.insert("type".into(), "custom".into());
+            put(&mut o, "desc", s(b, "customEvent").map(Value::from));
+            o.insert("data".into(), Value::Object(data));
+        }
+        other => return Err(ConvertError::value(
+            &f("type"),
+            format!(
+                "= {other:?}; Easemob bodies are txt, img, audio, video, file, loc, custom or cmd"
+            ),
+        )),
+    }
+    Ok(Some(Value::Object(o)))
+}
