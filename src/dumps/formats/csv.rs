@@ -391,3 +391,107 @@ fn time_ms(cell: &str, field: &str) -> Result<i64, ConvertError> {
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dumps::formats::testutil::assert_canonical;
+    use serde_json::json;
+
+    fn rows(c: &CsvConverter, rows: &[&str]) -> Vec<Value> {
+        rows.iter()
+            .flat_map(|r| c.convert_row(r).unwrap_or_else(|e| panic!("{r}: {e}")))
+            .inspect(assert_canonical)
+            .collect()
+    }
+
+    #[test]
+    fn accounts_with_aliases_and_custom_columns() {
+        let c = CsvConverter::new(
+            "\u{feff}accid,Nickname,icon,sex,create_time,level\r\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.kind(), CsvKind::Account);
+        assert_eq!(
+            c.mapping(),
+            [
+                ("accid", "id"),
+                ("Nickname", "nick"),
+                ("icon", "avatar"),
+                ("sex", "gender"),
+                ("create_time", "created_at"),
+                ("level", "custom.level")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        let v = rows(
+            &c,
+            &[
+                "u1,\"Alice, A.\",https://x/a.png,2,1513685265481,3\r\n",
+                "u2,,,,2024-05-01T08:00:00Z,",
+            ],
+        );
+        assert_eq!(
+            v[0],
+            json!({"kind":"account","id":"u1","nick":"Alice, A.","avatar":"https://x/a.png","gender":"female","created_at":1513685265481_i64,"custom":{"level":"3"}})
+        );
+        assert_eq!(
+            v[1],
+            json!({"kind":"account","id":"u2","created_at":1714550400000_i64})
+        );
+    }
+
+    #[test]
+    fn friends_and_members() {
+        let f = CsvConverter::new("user,friend_id,alias,groups", None).unwrap();
+        assert_eq!(f.kind(), CsvKind::Friend);
+        assert_eq!(
+            rows(&f, &["u1,u2,Bob,Work|Gym"]),
+            vec![
+                json!({"kind":"friend","owner":"u1","friend":"u2","remark":"Bob","groups":["Work","Gym"]})
+            ]
+        );
+        let m = CsvConverter::new("tid\taccid\trole\tjoin_time", None).unwrap();
+        assert_eq!(m.kind(), CsvKind::Member);
+        assert_eq!(
+            rows(&m, &["g1\tu1\tmanager\t1513685265481", ""]),
+            vec![
+                json!({"kind":"member","group":"g1","account":"u1","role":"admin","joined_at":1513685265481_i64})
+            ]
+        );
+        // The hint decides when the columns alone would not.
+        let m = CsvConverter::new("group;member", Some("members")).unwrap();
+        assert_eq!(
+            rows(&m, &["g1;u9"]),
+            vec![json!({"kind":"member","group":"g1","account":"u9"})]
+        );
+    }
+
+    #[test]
+    fn bad_headers_and_rows_say_what_is_wrong() {
+        let e = CsvConverter::new("foo,bar", None).unwrap_err();
+        assert!(e.message.contains("foo, bar"), "{e}");
+        let e = CsvConverter::new("nick,avatar", Some("account")).unwrap_err();
+        assert!(e.message.contains("`id`"), "{e}");
+        let e = CsvConverter::new("owner,remark", Some("friend")).unwrap_err();
+        assert!(e.message.contains("`friend`"), "{e}");
+        assert_eq!(
+            CsvConverter::new("id", Some("message")).unwrap_err().code,
+            "field.value"
+        );
+
+        let c = CsvConverter::new("uid,gender,created_at", None).unwrap();
+        let e = c.convert_row("u1,f").unwrap_err();
+        assert!(
+            e.message.contains("2 cells") && e.message.contains("3 columns"),
+            "{e}"
+        );
+        let e = c.convert_row(",male,").unwrap_err();
+        assert!(e.message.contains("column `uid`"), "{e}");
+        let e = c.convert_row("u1,robot,").unwrap_err();
+        assert!(e.message.contains("column `gender`"), "{e}");
+        let e = c.convert_row("u1,male,last week").unwrap_err();
+        assert_eq!(e.code, "field.type", "{e}");
+    }
+}

@@ -227,12 +227,176 @@ fn body(b: &Map<String, Value>, field: &str) -> Result<Option<Value>, ConvertErr
             put(&mut o, "desc", s(b, "customEvent").map(Value::from));
             o.insert("data".into(), Value::Object(data));
         }
-        other => return Err(ConvertError::value(
-            &f("type"),
-            format!(
+        other => {
+            return Err(ConvertError::value(
+                &f("type"),
+                format!(
                 "= {other:?}; Easemob bodies are txt, img, audio, video, file, loc, custom or cmd"
             ),
-        )),
+            ))
+        }
     }
     Ok(Some(Value::Object(o)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dumps::formats::testutil::assert_canonical;
+    use serde_json::json;
+
+    fn line(chat_type: &str, bodies: Value, ext: Value) -> String {
+        json!({"msg_id":"5I02W-78-8278a","timestamp":1403099033211_i64,"direction":"outgoing","to":"1402541206787","from":"zw123","chat_type":chat_type,"payload":{"bodies":bodies,"ext":ext}}).to_string()
+    }
+
+    fn convert(l: &str) -> Vec<Value> {
+        let out = convert_line(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+        out.iter().for_each(assert_canonical);
+        out
+    }
+
+    #[test]
+    fn text_message_with_ext() {
+        let v = convert(&line(
+            "chat",
+            json!([{"type":"txt","msg":"hello"}]),
+            json!({"key":"value"}),
+        ));
+        assert_eq!(
+            v,
+            vec![
+                json!({"kind":"message","id":"5I02W-78-8278a","conv":"c2c","from":"zw123","to":"1402541206787","sent_at":1403099033211_i64,"body":{"type":"text","text":"hello"},"ext":"{\"key\":\"value\"}"})
+            ]
+        );
+    }
+
+    #[test]
+    fn every_body_type() {
+        let cases = [
+            (
+                json!({"type":"img","url":"https://a1.easemob.com/org/app/chatfiles/55f12940","secret":"VfEpSmSv","filename":"24849.jpg","file_length":4095,"size":{"width":1080,"height":1920}}),
+                json!({"type":"image","url":"https://a1.easemob.com/org/app/chatfiles/55f12940","name":"24849.jpg","size":4095,"width":1080,"height":1920,"format":"jpg"}),
+            ),
+            (
+                json!({"type":"audio","url":"https://a1.easemob.com/org/app/chatfiles/0637e55a","filename":"audio.amr","length":3,"file_length":6630}),
+                json!({"type":"audio","url":"https://a1.easemob.com/org/app/chatfiles/0637e55a","size":6630,"duration_ms":3000,"format":"amr"}),
+            ),
+            (
+                json!({"type":"video","url":"https://a1.easemob.com/v/1","filename":"1418105136313.mp4","length":10,"file_length":58103,"thumb":"https://a1.easemob.com/t/1","thumb_secret":"s","size":{"width":480,"height":640}}),
+                json!({"type":"video","url":"https://a1.easemob.com/v/1","size":58103,"duration_ms":10000,"width":480,"height":640,"format":"mp4","thumb_url":"https://a1.easemob.com/t/1"}),
+            ),
+            (
+                json!({"type":"file","url":"https://a1.easemob.com/f/1","filename":"report.PDF","file_length":"3201"}),
+                json!({"type":"file","url":"https://a1.easemob.com/f/1","name":"report.PDF","size":3201,"format":"pdf"}),
+            ),
+            (
+                json!({"type":"loc","addr":"西城区西便门桥","lat":"39.9053","lng":116.36302}),
+                json!({"type":"location","lat":39.9053,"lng":116.36302,"title":"西城区西便门桥"}),
+            ),
+            (
+                json!({"type":"custom","customEvent":"gift","customExts":{"id":"7"}}),
+                json!({"type":"custom","desc":"gift","data":{"customEvent":"gift","customExts":{"id":"7"}}}),
+            ),
+        ];
+        for (input, want) in cases {
+            let v = convert(&line("groupchat", json!([input]), json!({})));
+            assert_eq!(v.len(), 1);
+            assert_eq!(v[0]["body"], want);
+            assert_eq!(v[0]["conv"], "group");
+            assert!(v[0].get("ext").is_none());
+        }
+    }
+
+    #[test]
+    fn cmd_is_not_history_and_several_bodies_are_numbered() {
+        assert!(convert(&line(
+            "chat",
+            json!([{"type":"cmd","action":"typing"}]),
+            json!(null)
+        ))
+        .is_empty());
+        let v = convert(&line(
+            "chatroom",
+            json!([{"type":"txt","msg":"a"},{"type":"txt","msg":"b"},{"type":"txt","msg":"c"}]),
+            json!(null),
+        ));
+        let ids: Vec<&str> = v.iter().map(|m| m["id"].as_str().unwrap()).collect();
+        assert_eq!(
+            ids,
+            ["5I02W-78-8278a", "5I02W-78-8278a#2", "5I02W-78-8278a#3"]
+        );
+        assert!(v.iter().all(|m| m["conv"] == "group"));
+    }
+
+    #[test]
+    fn timestamp_as_string() {
+        let l = line("chat", json!([{"type":"txt","msg":"x"}]), json!(null))
+            .replace("1403099033211", "\"1403099033211\"");
+        assert_eq!(convert(&l)[0]["sent_at"], json!(1403099033211_i64));
+    }
+
+    #[test]
+    fn malformed_lines_say_what_is_wrong() {
+        let ok = line("chat", json!([{"type":"txt","msg":"x"}]), json!(null));
+        let drop = |k: &str| {
+            let mut v: Value = serde_json::from_str(&ok).unwrap();
+            v.as_object_mut().unwrap().remove(k);
+            v.to_string()
+        };
+        let cases = [
+            (
+                String::from("{\"msg_id\":"),
+                "json.syntax".to_string(),
+                "not valid JSON",
+            ),
+            (drop("msg_id"), "field.missing".into(), "`msg_id`"),
+            (drop("timestamp"), "field.missing".into(), "`timestamp`"),
+            (drop("payload"), "field.missing".into(), "`payload`"),
+            (drop("chat_type"), "field.missing".into(), "`chat_type`"),
+            (
+                line("broadcast", json!([{"type":"txt","msg":"x"}]), json!(null)),
+                "field.value".into(),
+                "`chat_type`",
+            ),
+            (
+                line("chat", json!([]), json!(null)),
+                "field.value".into(),
+                "`payload.bodies`",
+            ),
+            (
+                line("chat", json!([{"type":"sticker"}]), json!(null)),
+                "field.value".into(),
+                "`payload.bodies[0].type`",
+            ),
+            (
+                line("chat", json!([{"type":"txt"}]), json!(null)),
+                "field.missing".into(),
+                "`payload.bodies[0].msg`",
+            ),
+            (
+                line(
+                    "chat",
+                    json!([{"type":"img","filename":"a.jpg"}]),
+                    json!(null),
+                ),
+                "field.missing".into(),
+                "`payload.bodies[0].url`",
+            ),
+            (
+                line(
+                    "chat",
+                    json!([{"type":"loc","lat":"north","lng":1}]),
+                    json!(null),
+                ),
+                "field.type".into(),
+                "`payload.bodies[0].lat`",
+            ),
+        ]
+        .map(|(l, c, n)| (l.to_string(), c, n));
+        for (l, code, needle) in cases {
+            let e = convert_line(&l).expect_err(&l);
+            assert_eq!(e.code, code, "{l}: {e}");
+            assert!(e.message.contains(needle), "{l}: {e}");
+        }
+    }
 }

@@ -423,3 +423,239 @@ fn changes(data: &Map<String, Value>, group: &str) -> Result<Map<String, Value>,
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dumps::formats::testutil::assert_canonical;
+    use serde_json::json;
+
+    const SEED: &str = include_str!("../../../tests/fixtures/netease/seed001_examples.jsonl");
+
+    fn one(line: &str) -> Value {
+        let mut v = convert_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(v.len(), 1);
+        let v = v.remove(0);
+        assert_canonical(&v);
+        v
+    }
+
+    #[test]
+    fn every_seed_example_converts_except_the_page_typo() {
+        let lines: Vec<&str> = SEED.lines().collect();
+        assert_eq!(lines.len(), 21, "the page has 21 examples");
+        for (i, line) in lines.iter().enumerate() {
+            if i == 1 {
+                // The page's image example has `\"jpg\“` (a typographic quote): not JSON.
+                let e = convert_line(line).unwrap_err();
+                assert_eq!(e.code, "json.syntax", "{e}");
+                // Repaired, it converts.
+                let v = one(&line.replace("\\\u{201c}", "\\\""));
+                assert_eq!(
+                    v["body"],
+                    json!({"type":"image","url":"https://a1.ease5fb40/2c93186d","name":"haha","size":2589,"width":1040,"height":780,"format":"jpg"})
+                );
+                continue;
+            }
+            one(line);
+        }
+    }
+
+    #[test]
+    fn single_chat_messages_map_fields() {
+        let l: Vec<&str> = SEED.lines().collect();
+        assert_eq!(
+            one(l[0]),
+            json!({"kind":"message","id":"1","conv":"c2c","from":"aaa","to":"bbb","sent_at":1513685265481_i64,"client":"ios","body":{"type":"text","text":"测试"},"ext":"ext.."})
+        );
+        assert_eq!(
+            one(l[2])["body"],
+            json!({"type":"audio","url":"https://a1.easemob.files/f3bdaffe174cee99f","size":5232,"duration_ms":8000,"format":"amr"})
+        );
+        assert_eq!(
+            one(l[3])["body"],
+            json!({"type":"video","url":"https://a1.easeatfiles/f3-ffe174cee99f","size":5232,"duration_ms":8000,"width":1040,"height":780,"format":"mp4"})
+        );
+        // Location: everything as strings, `"type":"4"`, empty ext left out.
+        let loc = one(l[4]);
+        assert_eq!(loc["sent_at"], json!(1537262375000_i64));
+        assert_eq!(loc["client"], "android");
+        assert!(loc.get("ext").is_none());
+        assert_eq!(
+            loc["body"],
+            json!({"type":"location","lat":39.89611,"lng":116.655294,"title":"新华南路 145 号"})
+        );
+        assert_eq!(
+            one(l[5])["body"],
+            json!({"type":"file","url":"https://a1.easemob.com/hywtfiles/f3bda-ffe174cee99f","size":5232,"format":"ttf"})
+        );
+        // Custom: `attach` given as an object, carried whole.
+        let c = one(l[6]);
+        assert_eq!(c["id"], "10534501");
+        assert_eq!(c["body"]["type"], "custom");
+        assert_eq!(c["body"]["desc"], "作息");
+        assert_eq!(c["body"]["data"]["param"]["productName"], "helase");
+    }
+
+    #[test]
+    fn group_messages_use_accid_and_tid() {
+        let l: Vec<&str> = SEED.lines().collect();
+        assert_eq!(
+            one(l[7]),
+            json!({"kind":"message","id":"1","conv":"group","from":"aaa","to":"1","sent_at":1511513944827_i64,"client":"web","body":{"type":"text","text":"哈哈"},"ext":"ext.."})
+        );
+        assert_eq!(one(l[8])["body"]["size"], 257389);
+        assert_eq!(one(l[9])["body"]["duration_ms"], 8000);
+    }
+
+    #[test]
+    fn group_notifications_become_group_events() {
+        let l: Vec<&str> = SEED.lines().collect();
+        let ev = |i: usize| one(l[i]);
+        // "B 被 A 拉进群": accid is B (invited), accid2 is A (inviter).
+        assert_eq!(
+            ev(10),
+            json!({"kind":"group_event","id":"3","group":"1","actor":"aaa","target":"bbb","event":"member_invited","at":1511513944871_i64})
+        );
+        let expect = [
+            (11, "member_kicked", "aaa", Some("bbb")),
+            (12, "member_muted", "aaa", Some("ccc")),
+            (13, "member_unmuted", "aaa", Some("ccc")),
+            (14, "admin_added", "aaa", Some("ccc")),
+            (15, "admin_removed", "aaa", Some("ccc")),
+            (18, "owner_transferred", "aaa", Some("ccc")),
+            (19, "member_left", "aaa", None),
+            (20, "dismissed", "ccc", None),
+        ];
+        for (i, event, actor, target) in expect {
+            let e = ev(i);
+            assert_eq!(e["event"], event, "line {}", i + 1);
+            assert_eq!(e["actor"], actor, "line {}", i + 1);
+            assert_eq!(
+                e.get("target").and_then(Value::as_str),
+                target,
+                "line {}",
+                i + 1
+            );
+        }
+        assert_eq!(ev(16)["changes"], json!({"intro":"new"}));
+        assert_eq!(ev(17)["changes"], json!({"join":"free"}));
+        assert_eq!(ev(17)["event"], "info_changed");
+    }
+
+    #[test]
+    fn tinfo_keys_and_string_forms() {
+        let line = r#"{"data":{"createTime":"1511513944872","clientType":"32","tinfo":"{\"15\":\"hi\",\"16\":2,\"17\":\"1\",\"20\":\"https://x/i.png\",\"22\":1,\"3\":\"Team\",\"tid\":\"7\"}","msgid":"10","accid":"aaa","tid":"7"},"type":"107"}"#;
+        let e = one(line);
+        assert_eq!(
+            e["changes"],
+            json!({"notice":"hi","join":"disabled","muted":"true","avatar":"https://x/i.png","invite_by":"all","netease.3":"Team"})
+        );
+        let bad = line.replace(r#"\"tid\":\"7\""#, r#"\"tid\":\"8\""#);
+        let err = convert_line(&bad).unwrap_err();
+        assert!(err.message.contains("data.tinfo.tid"), "{err}");
+        let bad = line.replace(r#"\"16\":2"#, r#"\"16\":5"#);
+        assert!(convert_line(&bad)
+            .unwrap_err()
+            .message
+            .contains("data.tinfo.16"));
+    }
+
+    #[test]
+    fn client_types() {
+        for (ct, want) in [
+            ("1", Some("android")),
+            ("4", Some("pc")),
+            ("8", Some("winphone")),
+            ("16", Some("web")),
+            ("32", Some("server")),
+            ("64", Some("mac")),
+            ("\"IOS\"", Some("ios")),
+            ("65", None),
+        ] {
+            let line = format!(
+                r#"{{"data":{{"clientType":{ct},"createTime":1513685265481,"msgid":1,"from":"a","to":"b","body":"x"}},"type":0}}"#
+            );
+            let v = one(&line);
+            assert_eq!(
+                v.get("client").and_then(Value::as_str),
+                want,
+                "clientType {ct}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_lines_say_what_is_wrong() {
+        let cases = [
+            ("{\"data\":", "json.syntax", "not valid JSON"),
+            ("[1,2]", "json.syntax", "not a JSON object"),
+            (
+                r#"{"data":{"msgid":1,"from":"a","to":"b","createTime":1513685265481,"body":"x"}}"#,
+                "field.missing",
+                "`type`",
+            ),
+            (r#"{"type":0}"#, "field.missing", "`data`"),
+            (
+                r#"{"data":{"from":"a","to":"b","createTime":1513685265481,"body":"x"},"type":0}"#,
+                "field.missing",
+                "`data.msgid`",
+            ),
+            (
+                r#"{"data":{"msgid":1,"from":"a","to":"b","body":"x"},"type":0}"#,
+                "field.missing",
+                "`data.createTime`",
+            ),
+            (
+                r#"{"data":{"msgid":1,"from":"a","createTime":1513685265481,"body":"x"},"type":0}"#,
+                "field.missing",
+                "`data.to`",
+            ),
+            (
+                r#"{"data":{"msgid":1,"from":"a","to":"b","createTime":"yesterday","body":"x"},"type":0}"#,
+                "field.type",
+                "`data.createTime`",
+            ),
+            (
+                r#"{"data":{"msgid":1,"from":"a","to":"b","createTime":1513685265481,"body":"x"},"type":10}"#,
+                "field.value",
+                "= 10 is not",
+            ),
+            (
+                r#"{"data":{"msgid":1,"from":"a","to":"b","createTime":1513685265481},"type":1}"#,
+                "field.missing",
+                "`data.attach`",
+            ),
+            (
+                r#"{"data":{"msgid":1,"from":"a","to":"b","createTime":1513685265481,"attach":"{oops"},"type":1}"#,
+                "json.syntax",
+                "`data.attach`",
+            ),
+            (
+                r#"{"data":{"msgid":1,"from":"a","to":"b","createTime":1513685265481,"attach":{"size":1}},"type":6}"#,
+                "field.missing",
+                "`data.attach.url`",
+            ),
+            (
+                r#"{"data":{"msgid":1,"from":"a","to":"b","createTime":1513685265481,"attach":{"url":"u","size":"big"}},"type":6}"#,
+                "field.type",
+                "`data.attach.size`",
+            ),
+            (
+                r#"{"data":{"msgid":1,"createTime":1513685265481,"accid":"a","tid":1},"type":102}"#,
+                "field.missing",
+                "`data.accid2`",
+            ),
+            (
+                r#"{"data":{"msgid":1,"createTime":1513685265481,"accid":"a","tid":1},"type":107}"#,
+                "field.missing",
+                "`data.tinfo`",
+            ),
+        ];
+        for (line, code, needle) in cases {
+            let e = convert_line(line).expect_err(line);
+            assert_eq!(e.code, code, "{line}: {e}");
+            assert!(e.message.contains(needle), "{line}: {e}");
+        }
+    }
+}
