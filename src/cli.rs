@@ -197,14 +197,15 @@ impl ServeArgs {
 type Res = Result<(), Box<dyn std::error::Error>>;
 
 fn validate(args: ValidateArgs) -> ExitCode {
+    use crate::dumps::formats::Format;
     use crate::dumps::validate::{validate_files, Target};
-    if !matches!(args.format.as_str(), "auto" | "canonical") {
-        eprintln!(
-            "imshift validate: the {} format is not supported yet; convert to canonical-dump-v1 first",
-            args.format
-        );
-        return ExitCode::from(2);
-    }
+    let format = match args.format.as_str() {
+        "canonical" => Some(Format::Canonical),
+        "netease" => Some(Format::Netease),
+        "easemob" => Some(Format::Easemob),
+        "csv" => Some(Format::Csv),
+        _ => None,
+    };
     let target = match args.target.as_deref() {
         Some("tencent") => Some(Target::Tencent),
         Some(other) => {
@@ -214,7 +215,7 @@ fn validate(args: ValidateArgs) -> ExitCode {
         None => None,
     };
     let paths: Vec<&std::path::Path> = args.files.iter().map(|p| p.as_path()).collect();
-    match validate_files(&paths, target) {
+    match validate_files(&paths, format, target) {
         Ok(report) => {
             println!(
                 "{}",

@@ -3,8 +3,9 @@
 //! The contract is `canonical-dump-v1` (README, "Dump format"). Every finding points back into
 //! the upload by file and 1-based line, with a stable code from [`RULES`].
 //!
-//! Today: the canonical JSON Lines format (plain, `.gz`, `.zip`) and the `imshift validate`
-//! command. Vendor formats, browser upload and staging in Postgres are the next steps.
+//! Today: the canonical JSON Lines format and the vendor formats converted into it (NetEase
+//! migration lines, Easemob history, CSV), plain, `.gz` or `.zip`, and the `imshift validate`
+//! command. Browser upload and staging in Postgres are the next steps.
 
 pub mod canonical;
 pub mod container;
@@ -73,6 +74,7 @@ pub const RULES: &[(&str, Severity, &str)] = &[
     ("ref.group_missing", Severity::Error, "The record names a group that is not in the dump; add the group, or remove the record."),
     ("group.owner_conflict", Severity::Error, "A member record says `owner` for someone other than the group's owner; a group has exactly one owner (`group.owner`)."),
     ("message.sender_not_member", Severity::Warning, "The sender was not a member of the group when the message was sent (by the dump's member records)."),
+    ("csv.mapping", Severity::Warning, "How the CSV header's columns were read; check that each column landed on the right field."),
     ("target.user_id", Severity::Error, "The target IM does not accept this account id; map it to one that fits before importing."),
     ("target.group_id", Severity::Error, "The target IM does not accept this group id; map it to one that fits before importing."),
     ("target.group_type", Severity::Error, "The target IM cannot import this group type."),

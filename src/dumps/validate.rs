@@ -2,6 +2,8 @@
 //! owner per group, duplicates, senders who were not members), then the target's own rules.
 
 use super::canonical::{parse_line, Kind, Refs, Sink};
+use super::formats::csv::CsvConverter;
+use super::formats::{detect, easemob, netease, Format};
 use super::{container, severity_of, Finding, Report, Severity};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
@@ -45,8 +47,16 @@ impl Validator {
 
     /// Reads one stream of canonical lines.
     pub fn read(&mut self, name: &str, reader: &mut dyn BufRead) {
+        self.read_as(name, reader, Some(Format::Canonical));
+    }
+
+    /// Reads one stream in `format` (`None`: tell from its first line), converting vendor
+    /// lines into canonical records on the way; findings keep the source line number.
+    pub fn read_as(&mut self, name: &str, reader: &mut dyn BufRead, format: Option<Format>) {
         let file = self.files.len();
         self.files.push(name.to_string());
+        let mut format = format;
+        let mut csv: Option<CsvConverter> = None;
         let mut buf = Vec::with_capacity(4096);
         let mut line = 0u64;
         loop {
@@ -66,26 +76,117 @@ impl Validator {
                 }
             }
             line += 1;
-            let mut sink = Sink {
-                file: name,
-                findings: &mut self.findings,
-                unknown_seen: &mut self.unknown_seen,
-            };
-            match parse_line(&buf, line, &mut sink) {
-                Ok(None) => {}
-                Ok(Some((kind, refs))) => {
-                    *self.counts.entry(kind.as_str().into()).or_default() += 1;
-                    self.records.push(Seen {
-                        kind,
-                        refs,
-                        file,
-                        line,
-                        rejected: false,
-                    });
+            if format.is_none() {
+                let first = String::from_utf8_lossy(&buf);
+                if first.trim().is_empty() {
+                    continue;
                 }
-                Err(_) => self.rejected_lines += 1,
+                format = Some(detect(&first).unwrap_or(Format::Canonical));
+            }
+            let records: Vec<Vec<u8>> = match format {
+                Some(Format::Canonical) | None => vec![std::mem::take(&mut buf)],
+                Some(vendor) => match self.convert(vendor, &mut csv, &buf, name, line) {
+                    Some(values) => values
+                        .iter()
+                        .map(|v| serde_json::to_vec(v).unwrap_or_default())
+                        .collect(),
+                    None => continue,
+                },
+            };
+            for bytes in records {
+                let mut sink = Sink {
+                    file: name,
+                    findings: &mut self.findings,
+                    unknown_seen: &mut self.unknown_seen,
+                };
+                match parse_line(&bytes, line, &mut sink) {
+                    Ok(None) => {}
+                    Ok(Some((kind, refs))) => {
+                        *self.counts.entry(kind.as_str().into()).or_default() += 1;
+                        self.records.push(Seen {
+                            kind,
+                            refs,
+                            file,
+                            line,
+                            rejected: false,
+                        });
+                    }
+                    Err(_) => self.rejected_lines += 1,
+                }
             }
         }
+    }
+
+    /// One vendor line as canonical records; `None` (with a finding) when it does not convert,
+    /// or for a CSV header and blank lines.
+    fn convert(
+        &mut self,
+        format: Format,
+        csv: &mut Option<CsvConverter>,
+        bytes: &[u8],
+        name: &str,
+        line: u64,
+    ) -> Option<Vec<serde_json::Value>> {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t.trim_end_matches(['\r', '\n']),
+            Err(e) => {
+                self.push(
+                    name,
+                    line,
+                    "utf8.invalid",
+                    format!("byte {} of the line is not UTF-8", e.valid_up_to() + 1),
+                );
+                self.rejected_lines += 1;
+                return None;
+            }
+        };
+        if text.trim().is_empty() {
+            return None;
+        }
+        let result = match format {
+            Format::Netease => netease::convert_line(text),
+            Format::Easemob => easemob::convert_line(text),
+            Format::Csv => match csv {
+                Some(c) => c.convert_row(text),
+                None => match CsvConverter::new(text, None) {
+                    Ok(c) => {
+                        let mapping: Vec<String> = c
+                            .mapping()
+                            .into_iter()
+                            .map(|(col, f)| format!("{col} → {f}"))
+                            .collect();
+                        self.push(
+                            name,
+                            line,
+                            "csv.mapping",
+                            format!("CSV columns read as: {}", mapping.join(", ")),
+                        );
+                        *csv = Some(c);
+                        return None;
+                    }
+                    Err(e) => Err(e),
+                },
+            },
+            Format::Canonical => unreachable!("canonical lines are parsed, not converted"),
+        };
+        match result {
+            Ok(values) => Some(values),
+            Err(e) => {
+                self.push(name, line, e.code, e.message);
+                self.rejected_lines += 1;
+                None
+            }
+        }
+    }
+
+    fn push(&mut self, file: &str, line: u64, code: &'static str, message: String) {
+        self.findings.push(Finding {
+            code,
+            severity: severity_of(code),
+            file: file.to_string(),
+            line,
+            message,
+        });
     }
 
     fn flag(
@@ -342,14 +443,19 @@ fn tencent_rules(refs: &Refs, problems: &mut Vec<(&'static str, String)>) {
     }
 }
 
-/// Validates files as `imshift validate` does. `Err` means a file could not be read at all.
-pub fn validate_files(paths: &[&Path], target: Option<Target>) -> Result<Report, Finding> {
+/// Validates files as `imshift validate` does: `format` `None` tells each file's format from
+/// its content. `Err` means a file could not be read at all.
+pub fn validate_files(
+    paths: &[&Path],
+    format: Option<Format>,
+    target: Option<Target>,
+) -> Result<Report, Finding> {
     let mut v = Validator::new(target);
     for path in paths {
         let (entries, container_findings) = container::open(path, container::DEFAULT_MAX_BYTES)?;
         v.findings.extend(container_findings);
         for mut e in entries {
-            v.read(&e.name, &mut e.reader);
+            v.read_as(&e.name, &mut e.reader, format);
         }
     }
     Ok(v.finish())

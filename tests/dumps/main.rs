@@ -52,7 +52,7 @@ fn codes_at(report: &Report) -> Vec<(String, u64, &'static str)> {
 fn a_clean_dump_is_counted_and_accepted_whole() {
     let dir = scratch();
     let f = write(&dir, "good.jsonl", GOOD);
-    let report = validate_files(&[&f], Some(Target::Tencent)).unwrap();
+    let report = validate_files(&[&f], None, Some(Target::Tencent)).unwrap();
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
     assert_eq!(report.counts["account"], 3);
     assert_eq!(report.counts["message"], 3);
@@ -88,7 +88,7 @@ fn every_line_rule_fails_with_its_code_and_line() {
         .join("\n")
     );
     let f = write(&dir, "bad.jsonl", &bad);
-    let report = validate_files(&[&f], Some(Target::Tencent)).unwrap();
+    let report = validate_files(&[&f], None, Some(Target::Tencent)).unwrap();
     let got = codes_at(&report);
     let want = [
         (14, "account.duplicate"),
@@ -156,14 +156,14 @@ fn containers_gzip_zip_and_their_failures() {
     enc.write_all(GOOD.as_bytes()).unwrap();
     let gz = enc.finish().unwrap();
     std::fs::write(&gz_path, &gz).unwrap();
-    let report = validate_files(&[&gz_path], None).unwrap();
+    let report = validate_files(&[&gz_path], None, None).unwrap();
     assert_eq!(report.counts["message"], 3);
     assert!(!report.has_errors());
 
     // A truncated gzip: what was readable is read, and the damage is reported.
     let cut = dir.join("cut.jsonl.gz");
     std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
-    let report = validate_files(&[&cut], None).unwrap();
+    let report = validate_files(&[&cut], None, None).unwrap();
     assert!(
         report.findings.iter().any(|f| f.code == "gzip.truncated"),
         "{:#?}",
@@ -182,7 +182,7 @@ fn containers_gzip_zip_and_their_failures() {
             .unwrap();
         zw.finish().unwrap();
     }
-    let report = validate_files(&[&zip_path], None).unwrap();
+    let report = validate_files(&[&zip_path], None, None).unwrap();
     assert_eq!(report.counts["account"], 3, "the unsafe entry was not read");
     let f = report
         .findings
@@ -198,7 +198,7 @@ fn containers_gzip_zip_and_their_failures() {
         b"{\"kind\":\"account\",\"id\":\"u1\"}\n{\"kind\":\"account\",\"id\":\"caf\xe9\"}\n",
     )
     .unwrap();
-    let report = validate_files(&[&latin], None).unwrap();
+    let report = validate_files(&[&latin], None, None).unwrap();
     assert_eq!(
         codes_at(&report),
         vec![("latin1.jsonl".to_string(), 2, "utf8.invalid")]
@@ -206,7 +206,7 @@ fn containers_gzip_zip_and_their_failures() {
 
     // A file that is not there cannot be validated at all.
     let missing = dir.join("nope.jsonl");
-    let err = validate_files(&[&missing], None).unwrap_err();
+    let err = validate_files(&[&missing], None, None).unwrap_err();
     assert_eq!(err.code, "file.unreadable");
 }
 
@@ -264,4 +264,60 @@ fn the_cli_reports_json_and_exits_by_outcome() {
     assert_eq!(cli(&[dir.join("missing.jsonl").to_str().unwrap()]).0, 2);
     assert_eq!(cli(&["--format", "yaml", good.to_str().unwrap()]).0, 2);
     assert_eq!(cli(&[]).0, 2);
+}
+
+#[test]
+fn vendor_formats_are_detected_converted_and_validated_together() {
+    let dir = scratch();
+    let netease = write(
+        &dir,
+        "netease.txt",
+        concat!(
+            r#"{"data":{"ext":"ext..","clientType":"2","createTime":1513685265481,"msgid":1,"from":"aaa","to":"bbb","body":"hi"},"type":0}"#,
+            "\n",
+            r#"{"data":{"clientType":"1","createTime":"1513685265528","msgid":"2","from":"bbb","to":"aaa","attach":{"lat":"31.2","lng":"121.5","title":"here"}},"type":4}"#,
+            "\n",
+            r#"{"data":{"createTime":1513685265600,"msgid":3,"from":"aaa","to":"bbb"},"type":0}"#,
+            "\n"
+        ),
+    );
+    let easemob = write(
+        &dir,
+        "easemob.json",
+        concat!(
+            r#"{"msg_id":"e1","timestamp":1513685266000,"from":"bbb","to":"aaa","chat_type":"chat","payload":{"bodies":[{"type":"txt","msg":"yo"}],"ext":{"k":"v"}}}"#,
+            "\n"
+        ),
+    );
+    let accounts = write(
+        &dir,
+        "accounts.csv",
+        "accid,nickname,icon\naaa,Alice,https://x/a.png\nbbb,Bob,\n",
+    );
+    let (code, out) = cli(&[
+        netease.to_str().unwrap(),
+        easemob.to_str().unwrap(),
+        accounts.to_str().unwrap(),
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["counts"]["account"], 2, "{v:#}");
+    assert_eq!(v["counts"]["message"], 3, "{v:#}");
+    let findings = v["findings"].as_array().unwrap();
+    let mapping = findings
+        .iter()
+        .find(|f| f["code"] == "csv.mapping")
+        .expect("the CSV mapping is shown");
+    assert!(
+        mapping["message"].as_str().unwrap().contains("accid → id"),
+        "{mapping}"
+    );
+    // The NetEase text message without a body is the one error, on its own line.
+    let errors: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0]["file"].as_str().unwrap().ends_with("netease.txt"));
+    assert_eq!(errors[0]["line"], 3);
+    assert_eq!(code, 1);
 }
