@@ -70,10 +70,13 @@ async fn callbacks_follow_tencent_rules() {
     .await
     .unwrap();
     c.import_group(&ImportGroupRequest {
-        owner_account: Some("a".into()),
-        group_type: "Public".into(),
-        group_id: Some("imp".into()),
-        name: "I".into(),
+        base: GroupBase {
+            owner_account: Some("a".into()),
+            group_type: "Public".into(),
+            group_id: Some("imp".into()),
+            name: "I".into(),
+            ..Default::default()
+        },
         create_time: Some(now() - 100),
         ..Default::default()
     })
@@ -104,9 +107,12 @@ async fn callbacks_follow_tencent_rules() {
     .unwrap();
     let gid = c
         .create_group(&CreateGroupRequest {
-            owner_account: Some("a".into()),
-            group_type: "Public".into(),
-            name: "Live".into(),
+            base: GroupBase {
+                owner_account: Some("a".into()),
+                group_type: "Public".into(),
+                name: "Live".into(),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .await

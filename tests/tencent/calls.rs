@@ -263,12 +263,15 @@ async fn group_import_and_read_back() {
     let created = now() - 100_000;
     let gid = c
         .import_group(&ImportGroupRequest {
-            owner_account: Some("owner".into()),
-            group_type: convert::group_type("public").unwrap().into(),
-            group_id: Some("team-1".into()),
-            name: "Team".into(),
-            introduction: Some("intro".into()),
-            apply_join_option: convert::apply_join_option("need_permission").map(Into::into),
+            base: GroupBase {
+                owner_account: Some("owner".into()),
+                group_type: convert::group_type("public").unwrap().into(),
+                group_id: Some("team-1".into()),
+                name: "Team".into(),
+                introduction: Some("intro".into()),
+                apply_join_option: convert::apply_join_option("need_permission").map(Into::into),
+                ..Default::default()
+            },
             create_time: Some(created),
             ..Default::default()
         })
@@ -370,14 +373,16 @@ async fn live_group_operations() {
     import_users(&c, &["owner", "m1", "m2", "m3"]).await;
     let gid = c
         .create_group(&CreateGroupRequest {
-            owner_account: Some("owner".into()),
-            group_type: "Private".into(),
-            name: "Live".into(),
+            base: GroupBase {
+                owner_account: Some("owner".into()),
+                group_type: "Private".into(),
+                name: "Live".into(),
+                ..Default::default()
+            },
             member_list: vec![CreateMember {
                 member_account: "m1".into(),
                 role: None,
             }],
-            ..Default::default()
         })
         .await
         .unwrap();

@@ -270,10 +270,13 @@ async fn batch_limits() {
         .collect();
     assert!(c.multiaccount_import(&members).await.unwrap().is_empty());
     c.import_group(&ImportGroupRequest {
-        owner_account: Some("owner".into()),
-        group_type: "Public".into(),
-        group_id: Some("g".into()),
-        name: "G".into(),
+        base: GroupBase {
+            owner_account: Some("owner".into()),
+            group_type: "Public".into(),
+            group_id: Some("g".into()),
+            name: "G".into(),
+            ..Default::default()
+        },
         create_time: Some(now() - 1000),
         ..Default::default()
     })
@@ -303,10 +306,13 @@ async fn batch_limits() {
     import_users(&c2, &["owner"]).await;
     assert!(c2.multiaccount_import(&members).await.unwrap().is_empty());
     c2.import_group(&ImportGroupRequest {
-        owner_account: Some("owner".into()),
-        group_type: "Public".into(),
-        group_id: Some("g".into()),
-        name: "G".into(),
+        base: GroupBase {
+            owner_account: Some("owner".into()),
+            group_type: "Public".into(),
+            group_id: Some("g".into()),
+            name: "G".into(),
+            ..Default::default()
+        },
         create_time: Some(now() - 1000),
         ..Default::default()
     })
@@ -376,8 +382,11 @@ async fn unknown_accounts() {
     assert_eq!(api_code(c.friend_import(&f).await), 30003);
     let gid = c
         .create_group(&CreateGroupRequest {
-            group_type: "Public".into(),
-            name: "G".into(),
+            base: GroupBase {
+                group_type: "Public".into(),
+                name: "G".into(),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .await
@@ -391,9 +400,12 @@ async fn unknown_accounts() {
     };
     assert_eq!(api_code(c.add_group_member(&add).await), 10019);
     let owner = ImportGroupRequest {
-        owner_account: Some("ghost".into()),
-        group_type: "Public".into(),
-        name: "G".into(),
+        base: GroupBase {
+            owner_account: Some("ghost".into()),
+            group_type: "Public".into(),
+            name: "G".into(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     assert_eq!(api_code(c.import_group(&owner).await), 10019);
@@ -423,10 +435,13 @@ async fn group_rules() {
     import_users(&c, &["owner", "m"]).await;
     let created = now() - 10_000;
     let g = |id: &str, ty: &str| ImportGroupRequest {
-        owner_account: Some("owner".into()),
-        group_type: ty.into(),
-        group_id: Some(id.into()),
-        name: "G".into(),
+        base: GroupBase {
+            owner_account: Some("owner".into()),
+            group_type: ty.into(),
+            group_id: Some(id.into()),
+            name: "G".into(),
+            ..Default::default()
+        },
         create_time: Some(created),
         ..Default::default()
     };
@@ -473,9 +488,12 @@ async fn group_rules() {
     // AVChatRoom made with create_group still refuses imports.
     let av = c
         .create_group(&CreateGroupRequest {
-            group_type: "AVChatRoom".into(),
-            group_id: Some("av".into()),
-            name: "AV".into(),
+            base: GroupBase {
+                group_type: "AVChatRoom".into(),
+                group_id: Some("av".into()),
+                name: "AV".into(),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .await
@@ -525,10 +543,13 @@ async fn group_message_ordering_and_dedupe() {
     import_users(&c, &["owner"]).await;
     let created = now() - 10_000;
     c.import_group(&ImportGroupRequest {
-        owner_account: Some("owner".into()),
-        group_type: "Private".into(),
-        group_id: Some("g".into()),
-        name: "G".into(),
+        base: GroupBase {
+            owner_account: Some("owner".into()),
+            group_type: "Private".into(),
+            group_id: Some("g".into()),
+            name: "G".into(),
+            ..Default::default()
+        },
         create_time: Some(created),
         ..Default::default()
     })

@@ -969,8 +969,9 @@ pub struct KeyValue {
     pub value: String,
 }
 
+/// The fields `import_group` and `create_group` share.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ImportGroupRequest {
+pub struct GroupBase {
     #[serde(
         rename = "Owner_Account",
         skip_serializing_if = "Option::is_none",
@@ -1009,6 +1010,12 @@ pub struct ImportGroupRequest {
         default
     )]
     pub apply_join_option: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ImportGroupRequest {
+    #[serde(flatten)]
+    pub base: GroupBase,
     #[serde(
         rename = "CreateTime",
         skip_serializing_if = "Option::is_none",
@@ -1144,44 +1151,8 @@ pub struct CreateMember {
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CreateGroupRequest {
-    #[serde(
-        rename = "Owner_Account",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
-    pub owner_account: Option<String>,
-    #[serde(rename = "Type")]
-    pub group_type: String,
-    #[serde(rename = "GroupId", skip_serializing_if = "Option::is_none", default)]
-    pub group_id: Option<String>,
-    #[serde(rename = "Name")]
-    pub name: String,
-    #[serde(
-        rename = "Introduction",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
-    pub introduction: Option<String>,
-    #[serde(
-        rename = "Notification",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
-    pub notification: Option<String>,
-    #[serde(rename = "FaceUrl", skip_serializing_if = "Option::is_none", default)]
-    pub face_url: Option<String>,
-    #[serde(
-        rename = "MaxMemberCount",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
-    pub max_member_count: Option<u32>,
-    #[serde(
-        rename = "ApplyJoinOption",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
-    pub apply_join_option: Option<String>,
+    #[serde(flatten)]
+    pub base: GroupBase,
     #[serde(rename = "MemberList", skip_serializing_if = "Vec::is_empty", default)]
     pub member_list: Vec<CreateMember>,
 }

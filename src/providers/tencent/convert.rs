@@ -2,7 +2,9 @@
 //! Everything here is deterministic: the same source record always gives the same request,
 //! so a retried or re-run import is deduplicated by Tencent instead of duplicated.
 
-use super::client::{GroupMsgItem, ImportGroupRequest, ImportMember, ImportMsgRequest, MsgElement};
+use super::client::{
+    GroupBase, GroupMsgItem, ImportGroupRequest, ImportMember, ImportMsgRequest, MsgElement,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -447,19 +449,21 @@ pub fn import_group(g: &CanonicalGroup) -> Result<ImportGroupRequest, ConvertErr
         )));
     }
     Ok(ImportGroupRequest {
-        owner_account: g.owner.clone(),
-        group_type: ty.into(),
-        group_id: Some(g.id.clone()),
-        name: g.name.clone(),
-        introduction: g.intro.clone(),
-        notification: g.notice.clone(),
-        face_url: g.avatar.clone(),
-        max_member_count: g.max_members,
-        apply_join_option: g
-            .join
-            .as_deref()
-            .and_then(apply_join_option)
-            .map(Into::into),
+        base: GroupBase {
+            owner_account: g.owner.clone(),
+            group_type: ty.into(),
+            group_id: Some(g.id.clone()),
+            name: g.name.clone(),
+            introduction: g.intro.clone(),
+            notification: g.notice.clone(),
+            face_url: g.avatar.clone(),
+            max_member_count: g.max_members,
+            apply_join_option: g
+                .join
+                .as_deref()
+                .and_then(apply_join_option)
+                .map(Into::into),
+        },
         create_time: g
             .created_at
             .map(|ms| secs(ms, &format!("group {} created_at", g.id)))
@@ -638,9 +642,9 @@ mod tests {
         )
         .unwrap();
         let r = import_group(&g).unwrap();
-        assert_eq!(r.group_type, "Public");
+        assert_eq!(r.base.group_type, "Public");
         assert_eq!(r.create_time, Some(1_513_685_265));
-        assert_eq!(r.apply_join_option.as_deref(), Some("FreeAccess"));
+        assert_eq!(r.base.apply_join_option.as_deref(), Some("FreeAccess"));
         let mut b = g.clone();
         b.group_type = "broadcast".into();
         assert!(import_group(&b).unwrap_err().0.contains("AVChatRoom"));
