@@ -151,46 +151,35 @@ impl MessageIdentity<'_> {
 #[error("{0}")]
 pub struct ConvertError(pub String);
 
-fn printable_ascii(s: &str) -> bool {
-    s.bytes().all(|b| (0x20..=0x7e).contains(&b))
-}
-
-/// Tencent UserID: 1..=32 bytes of printable ASCII. Returns why an id does not fit.
-pub fn check_user_id(id: &str) -> Result<(), String> {
+/// Tencent's common id rule: 1..=`max` bytes of printable ASCII. `what` names the id in the
+/// reason returned when it does not fit.
+fn check_id(what: &str, id: &str, max: usize) -> Result<(), String> {
     if id.is_empty() {
-        return Err("the account id is empty".into());
+        return Err(format!("the {what} id is empty"));
     }
-    if id.len() > 32 {
+    if id.len() > max {
         return Err(format!(
-            "account id {id:?} is {} bytes; Tencent allows at most 32",
+            "{what} id {id:?} is {} bytes; Tencent allows at most {max}",
             id.len()
         ));
     }
-    if !printable_ascii(id) {
+    if !id.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
         return Err(format!(
-            "account id {id:?} has characters outside printable ASCII, which Tencent refuses"
+            "{what} id {id:?} has characters outside printable ASCII, which Tencent refuses"
         ));
     }
     Ok(())
 }
 
+/// Tencent UserID: 1..=32 bytes of printable ASCII. Returns why an id does not fit.
+pub fn check_user_id(id: &str) -> Result<(), String> {
+    check_id("account", id, 32)
+}
+
 /// Tencent custom GroupId: 1..=48 bytes of printable ASCII, not starting with `@TGS#`
 /// (reserved for server-assigned ids). Returns why an id does not fit.
 pub fn check_group_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("the group id is empty".into());
-    }
-    if id.len() > 48 {
-        return Err(format!(
-            "group id {id:?} is {} bytes; Tencent allows at most 48",
-            id.len()
-        ));
-    }
-    if !printable_ascii(id) {
-        return Err(format!(
-            "group id {id:?} has characters outside printable ASCII, which Tencent refuses"
-        ));
-    }
+    check_id("group", id, 48)?;
     if id.starts_with("@TGS#") {
         return Err(format!(
             "group id {id:?} starts with @TGS#, which Tencent reserves for its own ids"
