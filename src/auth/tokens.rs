@@ -1,7 +1,6 @@
 //! Personal API tokens for scripts and CI: shown once, stored as a hash, revocable. A token acts
 //! with its owner's current role.
 
-use super::backend::USER_COLUMNS;
 use super::{secret, Actor, User};
 use crate::audit;
 use crate::model::{ApiToken, CreatedToken, Permission};
@@ -89,28 +88,33 @@ pub async fn authenticate(pool: &PgPool, secret: &str) -> AppResult<Option<(User
     if !secret.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    let hash = secret::hash(secret);
-    let row: Option<(Uuid,)> =
-        sqlx::query_as("SELECT id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(&hash)
-            .fetch_optional(pool)
-            .await?;
-    let Some((token_id,)) = row else {
-        return Ok(None);
-    };
-    // Touch last_used_at at most once a minute: scripts may call many times a second.
-    sqlx::query(
-        "UPDATE api_tokens SET last_used_at = now()
-         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+    // One query finds the token and its owner; the UPDATE below runs at most once a minute.
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        token_id: Uuid,
+        stale: bool,
+        #[sqlx(flatten)]
+        user: User,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT t.id AS token_id,
+                (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale,
+                u.id, u.email, u.role, u.password_hash
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
     )
-    .bind(token_id)
-    .execute(pool)
-    .await?;
-    let user: Option<User> = sqlx::query_as(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE id = (SELECT user_id FROM api_tokens WHERE id = $1)"
-    ))
-    .bind(token_id)
+    .bind(secret::hash(secret))
     .fetch_optional(pool)
     .await?;
-    Ok(user.map(|u| (u, token_id)))
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    // Scripts may call many times a second; last_used_at only needs minute precision.
+    if row.stale {
+        sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
+            .bind(row.token_id)
+            .execute(pool)
+            .await?;
+    }
+    Ok(Some((row.user, row.token_id)))
 }

@@ -27,16 +27,20 @@ async fn overrides(pool: &PgPool, id: Uuid) -> AppResult<Overrides> {
 
 /// The limits a client for this migration applies.
 pub async fn effective(pool: &PgPool, id: Uuid) -> AppResult<Limits> {
+    Ok(apply(&overrides(pool, id).await?))
+}
+
+fn apply(set: &Overrides) -> Limits {
     let mut limits = Limits::default();
-    for (api, o) in overrides(pool, id).await? {
+    for (api, o) in set {
         if let Some(q) = o.qps {
-            limits.set_qps(&api, q);
+            limits.set_qps(api, q);
         }
         if let Some(b) = o.batch {
-            limits.set_batch(&api, b as usize);
+            limits.set_batch(api, b as usize);
         }
     }
-    Ok(limits)
+    limits
 }
 
 pub async fn view(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Vec<ApiLimitView>> {
@@ -45,8 +49,8 @@ pub async fn view(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Vec<ApiLi
         return Ok(vec![]);
     }
     let defaults = Limits::default();
-    let used = effective(pool, id).await?;
     let set = overrides(pool, id).await?;
+    let used = apply(&set);
     Ok(defaults
         .apis
         .iter()

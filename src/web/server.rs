@@ -111,11 +111,17 @@ async fn guard_pages(
     if path.starts_with(SERVER_FN_PREFIX) {
         return next.run(request).await;
     }
-    let owner = match users::owner_exists(&state.pool).await {
-        Ok(o) => o,
-        Err(e) => return e.into_response(),
-    };
     let signed_in = session.user.is_some();
+    // Someone is signed in only after setup, so the owner check is skipped for them (but not
+    // on /setup itself, which must close for everyone).
+    let owner = if signed_in && path != "/setup" {
+        true
+    } else {
+        match users::owner_exists(&state.pool).await {
+            Ok(o) => o,
+            Err(e) => return e.into_response(),
+        }
+    };
     if path == "/setup" {
         if owner {
             return Redirect::to("/login").into_response();
