@@ -116,6 +116,15 @@ struct ServeArgs {
         default_value = "imshift-master.key"
     )]
     master_key_file: std::path::PathBuf,
+    /// Where uploads wait until they are staged.
+    #[arg(long, env = "IMSHIFT_DATA_DIR", default_value = "imshift-data")]
+    data_dir: std::path::PathBuf,
+    /// The largest file one upload may be, in bytes.
+    #[arg(long, env = "IMSHIFT_MAX_UPLOAD_BYTES", default_value_t = web::DEFAULT_MAX_UPLOAD_BYTES)]
+    max_upload_bytes: u64,
+    /// Jobs this process runs at once (dump ingests, validations, import tasks); 0 = none.
+    #[arg(long, env = "IMSHIFT_WORKERS", default_value_t = 8)]
+    workers: usize,
 }
 
 #[derive(clap::Args)]
@@ -353,12 +362,23 @@ async fn serve(url: &str, args: ServeArgs) -> Res {
     let public_url = args
         .public_url
         .unwrap_or_else(|| format!("http://{}", args.listen));
-    let config = Config::for_url(&public_url);
+    let mut config = Config::for_url(&public_url);
+    config.data_dir = args.data_dir;
+    config.max_upload_bytes = args.max_upload_bytes;
+    config.workers = args.workers;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create the data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
     let master_key = MasterKey::load(
         std::env::var("IMSHIFT_MASTER_KEY").ok().as_deref(),
         &args.master_key_file,
     )?;
-    let app = web::build(pool, config, leptos_options(args.listen), master_key).await?;
+    let (app, state) =
+        web::build_with_state(pool, config, leptos_options(args.listen), master_key).await?;
+    let workers = web::workers::start(&state).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -372,6 +392,10 @@ async fn serve(url: &str, args: ServeArgs) -> Res {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    if let Some(w) = workers {
+        // Running jobs stop at their next safe point and go back to the queue.
+        w.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -19,6 +19,10 @@ pub mod db;
 #[cfg(feature = "ssr")]
 pub mod dumps;
 #[cfg(feature = "ssr")]
+pub mod import;
+#[cfg(feature = "ssr")]
+pub mod jobs;
+#[cfg(feature = "ssr")]
 pub mod migration;
 #[cfg(feature = "ssr")]
 pub mod providers;

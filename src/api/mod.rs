@@ -3,6 +3,7 @@
 //! is generated from the same handlers, so it cannot drift from them.
 
 mod audit;
+mod dumps;
 mod extract;
 mod migrations;
 mod team;
@@ -36,6 +37,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "tokens", description = "Your personal API tokens"),
         (name = "audit", description = "The append-only audit log"),
         (name = "migrations", description = "Migrations, their target keys, Test connection and sandbox rehearsals"),
+        (name = "dumps", description = "Uploading the old system's dumps, staging, and the validation report"),
     )
 )]
 struct ApiDoc;
@@ -70,6 +72,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tokens::router())
         .merge(audit::router())
         .merge(migrations::router())
+        .merge(dumps::router())
         .split_for_parts();
     let served = doc.clone();
     let router = router.route(

@@ -2,7 +2,9 @@
 //! required fields, types, values) and keeps what the cross-record checks need.
 
 use super::{severity_of, Finding};
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashSet;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -18,6 +20,17 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Account,
+        Kind::Friend,
+        Kind::Block,
+        Kind::Group,
+        Kind::Member,
+        Kind::Message,
+        Kind::GroupEvent,
+        Kind::Conversation,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Account => "account",
@@ -31,7 +44,7 @@ impl Kind {
         }
     }
 
-    fn parse(s: &str) -> Option<Kind> {
+    pub fn parse(s: &str) -> Option<Kind> {
         Some(match s {
             "account" => Kind::Account,
             "friend" => Kind::Friend,
@@ -130,6 +143,7 @@ pub enum Refs {
         group: String,
         actor: Option<String>,
         target: Option<String>,
+        at: i64,
     },
     Conversation {
         owner: String,
@@ -153,6 +167,7 @@ impl Sink<'_> {
             file: self.file.to_string(),
             line,
             message,
+            excerpt: String::new(),
         });
     }
 }
@@ -160,13 +175,42 @@ impl Sink<'_> {
 /// A failed line: the finding is already recorded.
 pub struct Rejected;
 
+/// A line that parsed: what it is, what the cross-record checks need, and the canonical record
+/// itself, normalised (digit strings and seconds became millisecond integers).
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    pub kind: Kind,
+    pub refs: Refs,
+    /// The record's JSON: the line as it was when nothing needed normalising.
+    pub record: Cow<'a, str>,
+    /// `body.type` of a message.
+    pub body_type: Option<&'static str>,
+}
+
+/// A value the parser accepted in a lenient form and writes back in the canonical one.
+struct Fix {
+    in_body: bool,
+    field: String,
+    value: Value,
+}
+
 struct Rec<'a> {
     obj: &'a Map<String, Value>,
     kind: Kind,
     line: u64,
+    in_body: bool,
+    fixes: &'a RefCell<Vec<Fix>>,
 }
 
 impl Rec<'_> {
+    fn fix(&self, field: &str, value: Value) {
+        self.fixes.borrow_mut().push(Fix {
+            in_body: self.in_body,
+            field: field.to_string(),
+            value,
+        });
+    }
+
     fn err(&self, sink: &mut Sink, code: &'static str, msg: String) -> Rejected {
         sink.push(code, self.line, format!("{}: {msg}", self.kind.as_str()));
         Rejected
@@ -250,7 +294,11 @@ impl Rec<'_> {
             Some(Value::String(s))
                 if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.len() < 19 =>
             {
-                Ok(s.parse().ok())
+                let v: Option<i64> = s.parse().ok();
+                if let Some(v) = v {
+                    self.fix(field, Value::from(v));
+                }
+                Ok(v)
             }
             Some(other) => Err(self.err(
                 sink,
@@ -290,6 +338,7 @@ impl Rec<'_> {
                     v * 1000
                 ),
             );
+            self.fix(field, Value::from(v * 1000));
             return Ok(Some(v * 1000));
         }
         if v > 32_503_680_000_000 {
@@ -338,11 +387,11 @@ fn is_string_map(v: &Value) -> bool {
 }
 
 /// Parses one line. `Ok(None)` for a blank line.
-pub fn parse_line(
-    bytes: &[u8],
+pub fn parse_line<'a>(
+    bytes: &'a [u8],
     line: u64,
     sink: &mut Sink,
-) -> Result<Option<(Kind, Refs)>, Rejected> {
+) -> Result<Option<Parsed<'a>>, Rejected> {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -412,7 +461,15 @@ pub fn parse_line(
             ));
         }
     }
-    let r = Rec { obj, kind, line };
+    let fixes = RefCell::new(Vec::new());
+    let r = Rec {
+        obj,
+        kind,
+        line,
+        in_body: false,
+        fixes: &fixes,
+    };
+    let mut body_type = None;
     let refs = match kind {
         Kind::Account => {
             let id = r.req_id(sink, "id")?;
@@ -535,7 +592,7 @@ pub fn parse_line(
                     ))
                 }
             };
-            check_body(&r, body, sink)?;
+            body_type = Some(check_body(&r, body, sink)?);
             let body_bytes = obj.get("body").map(|b| b.to_string().len()).unwrap_or(0);
             Refs::Message {
                 id,
@@ -568,12 +625,13 @@ pub fn parse_line(
                 ],
                 true,
             )?;
-            r.ms(sink, "at", true)?;
+            let at = r.ms(sink, "at", true)?.unwrap_or_default();
             r.typed(sink, "changes", Value::is_object, "an object")?;
             Refs::GroupEvent {
                 group,
                 actor,
                 target,
+                at,
             }
         }
         Kind::Conversation => {
@@ -592,14 +650,44 @@ pub fn parse_line(
             }
         }
     };
-    Ok(Some((kind, refs)))
+    let fixes = fixes.into_inner();
+    let record = if fixes.is_empty() {
+        Cow::Borrowed(text)
+    } else {
+        let mut obj = obj.clone();
+        for f in fixes {
+            let target = if f.in_body {
+                match obj.get_mut("body") {
+                    Some(Value::Object(b)) => b,
+                    _ => continue,
+                }
+            } else {
+                &mut obj
+            };
+            target.insert(f.field, f.value);
+        }
+        Cow::Owned(Value::Object(obj).to_string())
+    };
+    Ok(Some(Parsed {
+        kind,
+        refs,
+        record,
+        body_type,
+    }))
 }
 
-fn check_body(r: &Rec, body: &Map<String, Value>, sink: &mut Sink) -> Result<(), Rejected> {
+/// Checks a message body; returns its type.
+fn check_body(
+    r: &Rec,
+    body: &Map<String, Value>,
+    sink: &mut Sink,
+) -> Result<&'static str, Rejected> {
     let b = Rec {
         obj: body,
         kind: r.kind,
         line: r.line,
+        in_body: true,
+        fixes: r.fixes,
     };
     let t =
         match body.get("type") {
@@ -627,7 +715,26 @@ fn check_body(r: &Rec, body: &Map<String, Value>, sink: &mut Sink) -> Result<(),
         }
         Ok(())
     };
-    match t {
+    let ty: &'static str = match t {
+        "text" => "text",
+        "image" => "image",
+        "audio" => "audio",
+        "video" => "video",
+        "file" => "file",
+        "location" => "location",
+        "face" => "face",
+        "custom" => "custom",
+        other => {
+            return Err(r.err(
+                sink,
+                "field.value",
+                format!(
+                    "`body.type` = {other:?}; use text, image, audio, video, file, location, face or custom"
+                ),
+            ))
+        }
+    };
+    match ty {
         "text" => need_str(sink, "text"),
         "image" => {
             need_str(sink, "url")?;
@@ -649,7 +756,15 @@ fn check_body(r: &Rec, body: &Map<String, Value>, sink: &mut Sink) -> Result<(),
             for f in ["lat", "lng"] {
                 let ok = match body.get(f) {
                     Some(Value::Number(_)) => true,
-                    Some(Value::String(s)) => s.trim().parse::<f64>().is_ok(),
+                    Some(Value::String(s)) => {
+                        match s.trim().parse::<f64>().ok().and_then(Number::from_f64) {
+                            Some(n) => {
+                                b.fix(f, Value::Number(n));
+                                true
+                            }
+                            None => false,
+                        }
+                    }
                     _ => false,
                 };
                 if !ok {
@@ -670,7 +785,7 @@ fn check_body(r: &Rec, body: &Map<String, Value>, sink: &mut Sink) -> Result<(),
                 "`body.index` is required for a face message".into(),
             )),
         },
-        "custom" => match body.get("data") {
+        _ => match body.get("data") {
             Some(_) => Ok(()),
             None => Err(r.err(
                 sink,
@@ -678,12 +793,6 @@ fn check_body(r: &Rec, body: &Map<String, Value>, sink: &mut Sink) -> Result<(),
                 "`body.data` is required for a custom message".into(),
             )),
         },
-        other => Err(r.err(
-            sink,
-            "field.value",
-            format!(
-            "`body.type` = {other:?}; use text, image, audio, video, file, location, face or custom"
-        ),
-        )),
-    }
+    }?;
+    Ok(ty)
 }

@@ -3,14 +3,10 @@
 use super::{Finding, Severity};
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Component, Path};
-
-/// One text stream inside an upload, with the name findings should carry.
-pub struct Entry {
-    pub name: String,
-    pub reader: Box<dyn BufRead>,
-}
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Default cap on one file's size; a larger file is refused before reading.
 pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024 * 1024;
@@ -22,6 +18,7 @@ fn finding(code: &'static str, file: &str, message: String) -> Finding {
         file: file.to_string(),
         line: 0,
         message,
+        excerpt: String::new(),
     }
 }
 
@@ -33,48 +30,72 @@ pub fn safe_zip_name(name: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
-/// The streams of one uploaded file, or why it cannot be read.
-pub fn open(path: &Path, max_bytes: u64) -> Result<(Vec<Entry>, Vec<Finding>), Finding> {
-    let name = path.display().to_string();
+/// Counts the bytes read from the file underneath decompression, for progress.
+pub struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for Counting<R> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+/// Reads every text stream of one uploaded file — the file itself, its gzip content, or each
+/// entry of a zip — one after another, handing each to `each` with the name findings should
+/// carry. Nothing is held in memory beyond a read buffer, whatever the size. `read` counts the
+/// file's bytes consumed so far. Returns the findings about the container (unsafe zip names);
+/// `Err` when the file cannot be read at all.
+pub fn read_streams<E>(
+    path: &Path,
+    display_name: &str,
+    max_bytes: u64,
+    read: Arc<AtomicU64>,
+    mut each: impl FnMut(&str, &mut dyn BufRead) -> Result<(), E>,
+) -> Result<Result<Vec<Finding>, E>, Finding> {
+    let name = display_name;
     let meta = std::fs::metadata(path)
-        .map_err(|e| finding("file.unreadable", &name, format!("cannot read {name}: {e}")))?;
+        .map_err(|e| finding("file.unreadable", name, format!("cannot read {name}: {e}")))?;
     if meta.len() > max_bytes {
         return Err(finding(
             "file.too_large",
-            &name,
+            name,
             format!("{name} is {} bytes; the limit is {max_bytes}", meta.len()),
         ));
     }
     let mut file = File::open(path)
-        .map_err(|e| finding("file.unreadable", &name, format!("cannot open {name}: {e}")))?;
+        .map_err(|e| finding("file.unreadable", name, format!("cannot open {name}: {e}")))?;
     let mut magic = [0u8; 4];
     let n = file.read(&mut magic).unwrap_or(0);
-    drop(file);
-    let file = File::open(path)
-        .map_err(|e| finding("file.unreadable", &name, format!("cannot open {name}: {e}")))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| finding("file.unreadable", name, format!("cannot read {name}: {e}")))?;
+    let file = Counting { inner: file, read };
     if n >= 2 && magic[..2] == [0x1f, 0x8b] {
-        let reader = BufReader::with_capacity(1 << 20, MultiGzDecoder::new(BufReader::new(file)));
-        return Ok((
-            vec![Entry {
-                name,
-                reader: Box::new(reader),
-            }],
-            vec![],
-        ));
+        let mut reader =
+            BufReader::with_capacity(1 << 20, MultiGzDecoder::new(BufReader::new(file)));
+        return Ok(each(name, &mut reader).map(|()| vec![]));
     }
     if n == 4 && magic == *b"PK\x03\x04" {
-        return open_zip(file, &name);
+        return read_zip(file, name, each);
     }
-    Ok((
-        vec![Entry {
-            name,
-            reader: Box::new(BufReader::with_capacity(1 << 20, file)),
-        }],
-        vec![],
-    ))
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    Ok(each(name, &mut reader).map(|()| vec![]))
 }
 
-fn open_zip(file: File, name: &str) -> Result<(Vec<Entry>, Vec<Finding>), Finding> {
+fn read_zip<E>(
+    file: Counting<File>,
+    name: &str,
+    mut each: impl FnMut(&str, &mut dyn BufRead) -> Result<(), E>,
+) -> Result<Result<Vec<Finding>, E>, Finding> {
     let mut archive = zip::ZipArchive::new(file).map_err(|e| {
         finding(
             "zip.corrupt",
@@ -82,10 +103,9 @@ fn open_zip(file: File, name: &str) -> Result<(Vec<Entry>, Vec<Finding>), Findin
             format!("{name} is not a readable zip archive: {e}"),
         )
     })?;
-    let mut entries = vec![];
     let mut findings = vec![];
     for i in 0..archive.len() {
-        let mut entry = archive
+        let entry = archive
             .by_index(i)
             .map_err(|e| finding("zip.corrupt", name, format!("{name}: entry {i}: {e}")))?;
         let inner = entry.name().to_string();
@@ -100,18 +120,12 @@ fn open_zip(file: File, name: &str) -> Result<(Vec<Entry>, Vec<Finding>), Findin
         if entry.is_dir() {
             continue;
         }
-        // Entries are read one after another; buffering each keeps the archive's single file
-        // handle simple. Large dumps should be uploaded as .gz, which streams.
-        let mut bytes = Vec::with_capacity(entry.size().min(1 << 30) as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| finding("zip.corrupt", name, format!("{name}: `{inner}`: {e}")))?;
-        entries.push(Entry {
-            name: format!("{name}!{inner}"),
-            reader: Box::new(std::io::Cursor::new(bytes)),
-        });
+        let mut reader = BufReader::with_capacity(1 << 20, entry);
+        if let Err(e) = each(&format!("{name}!{inner}"), &mut reader) {
+            return Ok(Err(e));
+        }
     }
-    Ok((entries, findings))
+    Ok(Ok(findings))
 }
 
 #[cfg(test)]

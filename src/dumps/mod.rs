@@ -3,13 +3,19 @@
 //! The contract is `canonical-dump-v1` (README, "Dump format"). Every finding points back into
 //! the upload by file and 1-based line, with a stable code from [`RULES`].
 //!
-//! Today: the canonical JSON Lines format and the vendor formats converted into it (NetEase
-//! migration lines, Easemob history, CSV), plain, `.gz` or `.zip`, and the `imshift validate`
-//! command. Browser upload and staging in Postgres are the next steps.
+//! The flow: `uploads` (bytes to disk) → `jobs::Ingest` (`read` each line, `stage` it into the
+//! `staged_*` tables with COPY) → `jobs::Validate` (`check`: the cross-record rules of
+//! `validate` over the staged data). `imshift validate` runs `read` and `validate` on files.
 
 pub mod canonical;
+pub mod check;
 pub mod container;
 pub mod formats;
+pub mod jobs;
+pub mod read;
+pub mod report;
+pub mod stage;
+pub mod uploads;
 pub mod validate;
 
 use serde::Serialize;
@@ -33,6 +39,9 @@ pub struct Finding {
     /// 1-based; 0 when the finding is about the whole file.
     pub line: u64,
     pub message: String,
+    /// The offending text, for the console; not part of `imshift validate`'s JSON.
+    #[serde(skip)]
+    pub excerpt: String,
 }
 
 /// The validation report: `imshift validate` prints it as JSON.

@@ -6,8 +6,10 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+mod dumps;
 mod error;
 mod migration;
+pub use dumps::*;
 pub use error::ApiError;
 pub use migration::*;
 

@@ -4,7 +4,8 @@ mod error;
 pub mod ops;
 pub mod server;
 mod state;
+pub mod workers;
 
 pub use error::{AppError, AppResult};
-pub use server::{build, PUBLIC_PAGES};
-pub use state::{AppState, Config};
+pub use server::{build, build_with_state, PUBLIC_PAGES};
+pub use state::{AppState, Config, DEFAULT_MAX_UPLOAD_BYTES};

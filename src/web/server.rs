@@ -33,12 +33,25 @@ pub async fn build(
     leptos: LeptosOptions,
     master_key: MasterKey,
 ) -> Result<Router, sqlx::Error> {
+    Ok(build_with_state(pool, config, leptos, master_key).await?.0)
+}
+
+/// The router and the state it serves, for starting the workers beside it.
+pub async fn build_with_state(
+    pool: PgPool,
+    config: Config,
+    leptos: LeptosOptions,
+    master_key: MasterKey,
+) -> Result<(Router, AppState), sqlx::Error> {
+    let config_data_dir = config.data_dir.clone();
     let state = AppState {
         pool: pool.clone(),
         config: Arc::new(config),
         leptos,
         master_key: Arc::new(master_key),
         sandboxes: Default::default(),
+        receiving: Default::default(),
+        node: super::state::node_name(&config_data_dir),
     };
     ops::init_metrics();
 
@@ -94,8 +107,8 @@ pub async fn build(
         .layer(auth)
         .layer(Extension(state.clone()))
         .layer(from_fn(ops::track))
-        .with_state(state);
-    Ok(app)
+        .with_state(state.clone());
+    Ok((app, state))
 }
 
 /// Sends visitors to the right door: setup until an owner exists, then sign-in for anyone

@@ -3,11 +3,15 @@ use crate::secrets::MasterKey;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use uuid::Uuid;
+
+/// 16 GiB: a 2 GB export fits many times over; larger dumps should be split.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 16 << 30;
 
 /// Settings the server reads once at start-up.
 #[derive(Clone, Debug)]
@@ -20,6 +24,12 @@ pub struct Config {
     /// Failed sign-ins for one email within `login_window` before sign-in is refused.
     pub login_max_failures: i64,
     pub login_window: Duration,
+    /// Where uploads wait until they are staged (IMSHIFT_DATA_DIR).
+    pub data_dir: PathBuf,
+    /// The largest file one upload may be (IMSHIFT_MAX_UPLOAD_BYTES).
+    pub max_upload_bytes: u64,
+    /// Jobs this process runs at once; 0 runs no workers (IMSHIFT_WORKERS).
+    pub workers: usize,
 }
 
 impl Config {
@@ -31,6 +41,9 @@ impl Config {
             invite_ttl: Duration::from_secs(72 * 3600),
             login_max_failures: 5,
             login_window: Duration::from_secs(15 * 60),
+            data_dir: PathBuf::from("imshift-data"),
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            workers: 8,
         }
     }
 }
@@ -46,6 +59,27 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     /// In-process Tencent sandboxes for rehearsals, by migration.
     pub sandboxes: Arc<Mutex<HashMap<Uuid, SandboxHandle>>>,
+    /// Uploads receiving bytes in this process right now (one writer per upload).
+    pub receiving: Arc<std::sync::Mutex<HashSet<Uuid>>>,
+    /// This machine, for jobs that need its disk (see `jobs.node`).
+    pub node: String,
+}
+
+impl AppState {
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.config.data_dir.join("uploads")
+    }
+}
+
+/// A machine is its host name and data directory: two processes sharing both share uploads.
+pub fn node_name(data_dir: &std::path::Path) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    format!("{host}:{}", dir.display())
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -18,11 +18,25 @@ fn api_operations() -> Vec<(Method, String, String)> {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
             let m: Method = method.to_uppercase().parse().unwrap();
-            ops.push((m, path.replace("{id}", SOME_ID), path.clone()));
+            ops.push((m, fill_ids(path), path.clone()));
         }
     }
     assert!(ops.len() >= 12, "the API lists its operations: {ops:?}");
     ops
+}
+
+/// Every `{…}` of a templated path as a well-formed id, so the role check is what answers.
+fn fill_ids(path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+        out.push_str(&rest[..open]);
+        out.push_str(SOME_ID);
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn page_paths() -> Vec<String> {

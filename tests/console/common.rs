@@ -11,6 +11,8 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
+    /// Dump ingests and import tasks run here, as in the console.
+    pub _workers: Option<imshift::jobs::WorkerPool>,
 }
 
 /// A client that behaves like the console's own pages: cookies, and the Origin a browser sends.
@@ -29,13 +31,15 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         let mut config = Config::for_url(&base);
+        config.data_dir =
+            std::env::temp_dir().join(format!("imshift-test-{}", uuid::Uuid::new_v4()));
         tweak(&mut config);
         let leptos = leptos::config::LeptosOptions::builder()
             .output_name("imshift")
             .site_root("target/site")
             .site_pkg_dir("pkg")
             .build();
-        let app = web::build(
+        let (app, state) = web::build_with_state(
             pool.clone(),
             config,
             leptos,
@@ -43,6 +47,7 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let workers = web::workers::start(&state).await.unwrap();
         tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -51,7 +56,11 @@ impl TestApp {
             .await
             .unwrap();
         });
-        TestApp { base, pool }
+        TestApp {
+            base,
+            pool,
+            _workers: workers,
+        }
     }
 
     pub fn browser(&self) -> Browser {

@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod common;
+mod dumps;
 mod migrations;
 mod ops;
 mod team;

@@ -214,9 +214,15 @@ fn containers_gzip_zip_and_their_failures() {
 fn a_file_over_the_size_limit_is_refused_before_reading() {
     let dir = scratch();
     let f = write(&dir, "big.jsonl", GOOD);
-    let err = imshift::dumps::container::open(&f, 100)
-        .err()
-        .expect("refused");
+    let err = imshift::dumps::container::read_streams(
+        &f,
+        "big.jsonl",
+        100,
+        Default::default(),
+        |_, _| Ok::<(), ()>(()),
+    )
+    .err()
+    .expect("refused");
     assert_eq!(err.code, "file.too_large");
     assert!(err.message.contains("limit is 100"));
 }

@@ -1,0 +1,490 @@
+//! The console's cross-record validation: the rules of [`super::validate::Index`] over every
+//! staged record of a migration, read back from PostgreSQL as a stream. Memory holds the index
+//! (accounts, groups, memberships) but never the messages; message duplicates are found by
+//! PostgreSQL grouping the stored identity hash. Findings and holds are rewritten whole on one
+//! transaction, then the report's numbers are stored for the pages to read.
+
+use super::canonical::{Kind, Refs};
+use super::stage::{copy, encode_finding, FINDINGS_COPY};
+use super::validate::{finding, Index, Problem, Target};
+use super::{Severity, RULES};
+use crate::jobs::{JobContext, JobError};
+use futures_util::TryStreamExt;
+use serde_json::json;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use uuid::Uuid;
+
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Codes whose hold means "a later line replaced this record", not "this record is wrong".
+pub const SUPERSEDED: [&str; 3] = ["account.duplicate", "group.duplicate", "message.duplicate"];
+
+struct Out<'t> {
+    tx: Transaction<'t, Postgres>,
+    migration: String,
+    findings: Vec<u8>,
+    holds: Vec<u8>,
+}
+
+impl Out<'_> {
+    async fn flush(&mut self, force: bool) -> Result<(), sqlx::Error> {
+        if !self.findings.is_empty() && (force || self.findings.len() >= BATCH_BYTES) {
+            let data = std::mem::take(&mut self.findings);
+            copy(&mut self.tx, FINDINGS_COPY, &data).await?;
+        }
+        if !self.holds.is_empty() && (force || self.holds.len() >= BATCH_BYTES) {
+            let data = std::mem::take(&mut self.holds);
+            copy(
+                &mut self.tx,
+                "COPY staged_holds (upload_id, ord, kind, code) FROM STDIN",
+                &data,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn hold(&mut self, upload: Uuid, ord: i32, kind: Kind, code: &str) {
+        use std::io::Write;
+        let _ = writeln!(self.holds, "{upload}\t{ord}\t{}\t{code}", kind.as_str());
+    }
+
+    /// Records the problems of one record; the first error keeps it aside unless it already is.
+    fn problems(&mut self, at: &At, kind: Kind, file: &str, problems: Vec<Problem>, held: bool) {
+        let mut held = held;
+        for p in problems {
+            let f = finding(kind, file, at.line as u64, p);
+            encode_finding(
+                &mut self.findings,
+                &self.migration,
+                &at.upload.to_string(),
+                "cross",
+                Some((kind, at.ord as u32)),
+                &f,
+            );
+            if f.severity == Severity::Error && !held {
+                held = true;
+                self.hold(at.upload, at.ord, kind, f.code);
+            }
+        }
+    }
+}
+
+/// Where a staged record is.
+#[derive(Clone, Copy)]
+struct At {
+    upload: Uuid,
+    ord: i32,
+    file_no: i32,
+    line: i64,
+}
+
+fn at(row: &PgRow) -> At {
+    At {
+        upload: row.get(0),
+        ord: row.get(1),
+        file_no: row.get(2),
+        line: row.get(3),
+    }
+}
+
+struct Files {
+    names: HashMap<(Uuid, i32), String>,
+    /// Upload → its position (later uploads win duplicates).
+    order: HashMap<Uuid, usize>,
+}
+
+impl Files {
+    fn name(&self, a: &At) -> &str {
+        self.names
+            .get(&(a.upload, a.file_no))
+            .map(String::as_str)
+            .unwrap_or("?")
+    }
+
+    fn key(&self, a: &At) -> (usize, i32) {
+        (self.order.get(&a.upload).copied().unwrap_or(0), a.ord)
+    }
+}
+
+const COMMON: &str = "upload_id, ord, file_no, line";
+
+pub async fn validate_migration(ctx: &JobContext, migration_id: Uuid) -> Result<(), JobError> {
+    let pool = &ctx.pool;
+    // One validation of a migration at a time, across processes; the lock ends with the
+    // connection if this process dies.
+    let mut lock = pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind(format!("validate:{migration_id}"))
+        .execute(&mut *lock)
+        .await?;
+    let result = run(ctx, pool, migration_id).await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+        .bind(format!("validate:{migration_id}"))
+        .execute(&mut *lock)
+        .await;
+    result
+}
+
+async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), JobError> {
+    sqlx::query(
+        "INSERT INTO dump_reports (migration_id, state) VALUES ($1, 'validating')
+         ON CONFLICT (migration_id) DO UPDATE SET state = 'validating', updated_at = now()",
+    )
+    .bind(migration_id)
+    .execute(pool)
+    .await?;
+    let target_kind: Option<String> =
+        sqlx::query_scalar("SELECT target FROM im_migrations WHERE id = $1")
+            .bind(migration_id)
+            .fetch_optional(pool)
+            .await?;
+    let Some(target_kind) = target_kind else {
+        return Ok(());
+    };
+    let target = target_kind.parse().ok().and_then(Target::for_migration);
+    let uploads: Vec<(Uuid, sqlx::types::Json<BTreeMap<String, i64>>, i64)> = sqlx::query_as(
+        "SELECT id, counts, rejected FROM dump_uploads WHERE migration_id = $1 AND state = 'staged' ORDER BY seq",
+    )
+    .bind(migration_id)
+    .fetch_all(pool)
+    .await?;
+    let ids: Vec<Uuid> = uploads.iter().map(|u| u.0).collect();
+    let names: Vec<(Uuid, i32, String)> =
+        sqlx::query_as("SELECT upload_id, file_no, name FROM dump_files WHERE upload_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+    let files = Files {
+        names: names.into_iter().map(|(u, n, s)| ((u, n), s)).collect(),
+        order: ids.iter().enumerate().map(|(i, u)| (*u, i)).collect(),
+    };
+
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM dump_findings WHERE migration_id = $1 AND scope = 'cross'")
+        .bind(migration_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM staged_holds WHERE upload_id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    let mut out = Out {
+        tx,
+        migration: migration_id.to_string(),
+        findings: Vec::new(),
+        holds: Vec::new(),
+    };
+    let mut index = Index::default();
+    let mut held: HashSet<(Uuid, i32)> = HashSet::new();
+
+    // Accounts and groups: read whole (they are small next to messages), in upload order, so
+    // that a duplicate's later line wins as it does in `imshift validate`.
+    for kind in [Kind::Account, Kind::Group] {
+        let sql = match kind {
+            Kind::Account => format!("SELECT {COMMON}, account_id FROM staged_accounts WHERE upload_id = ANY($1)"),
+            _ => format!("SELECT {COMMON}, group_id, owner, group_type FROM staged_groups WHERE upload_id = ANY($1)"),
+        };
+        let mut rows: Vec<(At, Refs)> = sqlx::query(&sql)
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let refs = match kind {
+                    Kind::Account => Refs::Account { id: r.get(4) },
+                    _ => Refs::Group {
+                        id: r.get(4),
+                        owner: r.get(5),
+                        group_type: r.get(6),
+                    },
+                };
+                (at(r), refs)
+            })
+            .collect();
+        rows.sort_by_key(|(a, _)| files.key(a));
+        let mut first: HashMap<String, At> = HashMap::new();
+        for (a, refs) in &rows {
+            let (id, code) = match refs {
+                Refs::Account { id } => {
+                    index.add_account(id);
+                    (id, "account.duplicate")
+                }
+                Refs::Group { id, owner, .. } => {
+                    index.add_group(id, owner);
+                    (id, "group.duplicate")
+                }
+                _ => unreachable!("only accounts and groups here"),
+            };
+            if let Some(prev) = first.insert(id.clone(), *a) {
+                let msg = format!(
+                    "`{id}` was already defined at {}:{}; this line wins",
+                    files.name(&prev),
+                    prev.line
+                );
+                out.problems(a, kind, files.name(a), vec![(code, msg)], false);
+                if held.insert((prev.upload, prev.ord)) {
+                    out.hold(prev.upload, prev.ord, kind, code);
+                }
+            }
+        }
+        ctx.check()?;
+        // Checked once every account is known (a group's owner must exist).
+        for (a, refs) in &rows {
+            let p = index.check(refs, target);
+            if !p.is_empty() {
+                let already = held.contains(&(a.upload, a.ord));
+                out.problems(a, kind, files.name(a), p, already);
+            }
+        }
+        out.flush(false).await?;
+    }
+
+    // Members: each one joins the index as it is checked (members do not depend on members).
+    {
+        let sql = format!(
+            "SELECT {COMMON}, group_id, account, role, joined_at FROM staged_members WHERE upload_id = ANY($1)"
+        );
+        let mut rows = sqlx::query(&sql).bind(&ids).fetch(pool);
+        let mut n = 0u64;
+        while let Some(r) = rows.try_next().await? {
+            let a = at(&r);
+            let refs = Refs::Member {
+                group: r.get(4),
+                account: r.get(5),
+                role: r.get(6),
+                joined_at: r.get(7),
+            };
+            if let Refs::Member {
+                group,
+                account,
+                role,
+                joined_at,
+            } = &refs
+            {
+                index.add_member(group, account, role, *joined_at);
+            }
+            let p = index.check(&refs, target);
+            if !p.is_empty() {
+                out.problems(&a, Kind::Member, files.name(&a), p, false);
+                out.flush(false).await?;
+            }
+            n += 1;
+            if n % 20_000 == 0 {
+                ctx.check()?;
+            }
+        }
+    }
+
+    // Everything else streams past the finished index.
+    let streams: [(Kind, String); 5] = [
+        (Kind::Friend, format!("SELECT {COMMON}, owner, friend FROM staged_friends WHERE upload_id = ANY($1)")),
+        (Kind::Block, format!("SELECT {COMMON}, owner, blocked FROM staged_blocks WHERE upload_id = ANY($1)")),
+        (Kind::GroupEvent, format!("SELECT {COMMON}, group_id, actor, target, at FROM staged_group_events WHERE upload_id = ANY($1)")),
+        (Kind::Conversation, format!("SELECT {COMMON}, owner, conv, peer FROM staged_conversations WHERE upload_id = ANY($1)")),
+        (Kind::Message, format!("SELECT {COMMON}, msg_id, conv, from_id, to_id, sent_at, body_bytes FROM staged_messages WHERE upload_id = ANY($1)")),
+    ];
+    for (kind, sql) in streams {
+        let mut rows = sqlx::query(&sql).bind(&ids).fetch(pool);
+        let mut n = 0u64;
+        while let Some(r) = rows.try_next().await? {
+            let a = at(&r);
+            let refs = match kind {
+                Kind::Friend => Refs::Friend {
+                    owner: r.get(4),
+                    friend: r.get(5),
+                },
+                Kind::Block => Refs::Block {
+                    owner: r.get(4),
+                    blocked: r.get(5),
+                },
+                Kind::GroupEvent => Refs::GroupEvent {
+                    group: r.get(4),
+                    actor: r.get(5),
+                    target: r.get(6),
+                    at: r.get(7),
+                },
+                Kind::Conversation => Refs::Conversation {
+                    owner: r.get(4),
+                    group: r.get::<&str, _>(5) == "group",
+                    peer: r.get(6),
+                },
+                _ => Refs::Message {
+                    id: r.get(4),
+                    group: r.get::<&str, _>(5) == "group",
+                    from: r.get(6),
+                    to: r.get(7),
+                    sent_at: r.get(8),
+                    body_bytes: r.get::<i32, _>(9).max(0) as usize,
+                },
+            };
+            let p = index.check(&refs, target);
+            if !p.is_empty() {
+                out.problems(&a, kind, files.name(&a), p, false);
+                out.flush(false).await?;
+            }
+            n += 1;
+            if n % 20_000 == 0 {
+                ctx.check()?;
+            }
+        }
+    }
+    out.flush(true).await?;
+    drop(index);
+
+    // Message duplicates: the same (id, from, to, sent_at) twice. PostgreSQL groups the hash;
+    // the few candidates are compared in full here.
+    let dups: Vec<(Uuid, i32, i32, i64, String, String, String, i64)> = sqlx::query_as(
+        "SELECT upload_id, ord, file_no, line, msg_id, from_id, to_id, sent_at FROM staged_messages
+         WHERE upload_id = ANY($1) AND ident IN (
+             SELECT ident FROM staged_messages WHERE upload_id = ANY($1)
+             GROUP BY ident HAVING count(*) > 1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *out.tx)
+    .await?;
+    let mut same: BTreeMap<(String, String, String, i64), Vec<At>> = BTreeMap::new();
+    for (upload, ord, file_no, line, id, from, to, sent_at) in dups {
+        same.entry((id, from, to, sent_at)).or_default().push(At {
+            upload,
+            ord,
+            file_no,
+            line,
+        });
+    }
+    let (mut hold_u, mut hold_o) = (Vec::new(), Vec::new());
+    for ((id, ..), mut ats) in same {
+        if ats.len() < 2 {
+            continue;
+        }
+        ats.sort_by_key(|a| files.key(a));
+        for w in ats.windows(2) {
+            let (prev, a) = (&w[0], &w[1]);
+            let msg = format!(
+                "the same message (id {id:?}) was at {}:{}; this line wins",
+                files.name(prev),
+                prev.line
+            );
+            out.problems(
+                a,
+                Kind::Message,
+                files.name(a),
+                vec![("message.duplicate", msg)],
+                false,
+            );
+            hold_u.push(prev.upload);
+            hold_o.push(prev.ord);
+        }
+    }
+    out.flush(true).await?;
+    sqlx::query(
+        "INSERT INTO staged_holds (upload_id, ord, kind, code)
+         SELECT u, o, 'message', 'message.duplicate' FROM unnest($1::uuid[], $2::int[]) AS t(u, o)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&hold_u)
+    .bind(&hold_o)
+    .execute(&mut *out.tx)
+    .await?;
+
+    // The offending text of the first examples of each rule, for the report.
+    for kind in Kind::ALL {
+        let (table, _) = super::stage::table(kind);
+        sqlx::query(&format!(
+            "UPDATE dump_findings f SET excerpt = left(s.record::text, 500)
+             FROM {table} s
+             WHERE f.id IN (
+                 SELECT x.id FROM (SELECT DISTINCT code FROM dump_findings
+                                   WHERE migration_id = $1 AND scope = 'cross' AND kind = $2) c,
+                 LATERAL (SELECT id FROM dump_findings
+                          WHERE migration_id = $1 AND code = c.code AND scope = 'cross' AND kind = $2
+                          ORDER BY id LIMIT 20) x)
+               AND s.upload_id = f.upload_id AND s.ord = f.ord"
+        ))
+        .bind(migration_id)
+        .bind(kind.as_str())
+        .execute(&mut *out.tx)
+        .await?;
+    }
+    ctx.check()?;
+
+    // The report's numbers, stored so that no page load counts rows.
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    let mut unreadable = 0i64;
+    for (_, c, rejected) in &uploads {
+        for (k, v) in c.0.iter() {
+            *counts.entry(k.clone()).or_default() += v;
+        }
+        unreadable += rejected;
+    }
+    let holds: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT kind, code, count(*) FROM staged_holds WHERE upload_id = ANY($1) GROUP BY 1, 2",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *out.tx)
+    .await?;
+    let (mut rejected, mut superseded) = (
+        BTreeMap::<String, i64>::new(),
+        BTreeMap::<String, i64>::new(),
+    );
+    for (kind, code, n) in holds {
+        let side = if SUPERSEDED.contains(&code.as_str()) {
+            &mut superseded
+        } else {
+            &mut rejected
+        };
+        *side.entry(kind).or_default() += n;
+    }
+    let mut accepted = BTreeMap::new();
+    for kind in Kind::ALL {
+        let k = kind.as_str();
+        let n = counts.get(k).copied().unwrap_or(0);
+        if n > 0 {
+            accepted.insert(
+                k.to_string(),
+                n - rejected.get(k).copied().unwrap_or(0) - superseded.get(k).copied().unwrap_or(0),
+            );
+        }
+    }
+    if unreadable > 0 {
+        rejected.insert("unreadable_lines".into(), unreadable);
+    }
+    let rules: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT code, severity, count(*) FROM dump_findings WHERE migration_id = $1
+         GROUP BY 1, 2 ORDER BY (severity = 'error') DESC, count(*) DESC, code",
+    )
+    .bind(migration_id)
+    .fetch_all(&mut *out.tx)
+    .await?;
+    let rules: Vec<_> = rules
+        .into_iter()
+        .map(|(code, severity, count)| json!({"code": code, "severity": severity, "count": count}))
+        .collect();
+    sqlx::query(
+        "UPDATE dump_reports SET state = 'current', counts = $2, accepted = $3, rejected = $4,
+                superseded = $5, rules = $6, validated_at = now(), updated_at = now()
+         WHERE migration_id = $1",
+    )
+    .bind(migration_id)
+    .bind(json!(counts))
+    .bind(json!(accepted))
+    .bind(json!(rejected))
+    .bind(json!(superseded))
+    .bind(json!(rules))
+    .execute(&mut *out.tx)
+    .await?;
+    ctx.check()?;
+    out.tx.commit().await?;
+    Ok(())
+}
+
+/// What a rule means and how to fix it, from [`RULES`].
+pub fn explanation(code: &str) -> &'static str {
+    RULES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, _, e)| *e)
+        .unwrap_or("")
+}

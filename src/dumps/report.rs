@@ -1,0 +1,221 @@
+//! Reading the validation report: the stored numbers, each rule with its first examples, the
+//! findings page by page, and all of them as CSV.
+
+use super::check::explanation;
+use crate::auth::Actor;
+use crate::model::{DumpReport, FindingRow, FindingsPage, Permission, RuleSummary};
+use crate::web::{AppError, AppResult};
+use axum::body::Bytes;
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Examples shown under each rule.
+const EXAMPLES: i64 = 3;
+const PAGE_MAX: i64 = 500;
+
+#[derive(sqlx::FromRow)]
+struct Stored {
+    state: String,
+    counts: sqlx::types::Json<BTreeMap<String, i64>>,
+    accepted: sqlx::types::Json<BTreeMap<String, i64>>,
+    rejected: sqlx::types::Json<BTreeMap<String, i64>>,
+    superseded: sqlx::types::Json<BTreeMap<String, i64>>,
+    rules: sqlx::types::Json<Vec<StoredRule>>,
+    validated_at: Option<OffsetDateTime>,
+}
+
+#[derive(Deserialize)]
+struct StoredRule {
+    code: String,
+    severity: String,
+    count: i64,
+}
+
+const FINDING_COLUMNS: &str =
+    "SELECT id, code, severity, file, line, message, excerpt FROM dump_findings";
+
+pub async fn report(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResult<DumpReport> {
+    actor.require(Permission::Read)?;
+    crate::migration::get(pool, actor, migration_id).await?;
+    let stored: Option<Stored> = sqlx::query_as(
+        "SELECT state, counts, accepted, rejected, superseded, rules, validated_at
+         FROM dump_reports WHERE migration_id = $1",
+    )
+    .bind(migration_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(s) = stored else {
+        return Ok(DumpReport {
+            state: "current".into(),
+            counts: BTreeMap::new(),
+            accepted: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+            superseded: BTreeMap::new(),
+            errors: 0,
+            warnings: 0,
+            rules: vec![],
+            validated_at: None,
+        });
+    };
+    let mut rules = Vec::new();
+    let (mut errors, mut warnings) = (0, 0);
+    for r in s.rules.0 {
+        if r.severity == "error" {
+            errors += r.count;
+        } else {
+            warnings += r.count;
+        }
+        let examples: Vec<FindingRow> = sqlx::query_as(&format!(
+            "{FINDING_COLUMNS} WHERE migration_id = $1 AND code = $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(migration_id)
+        .bind(&r.code)
+        .bind(EXAMPLES)
+        .fetch_all(pool)
+        .await?;
+        rules.push(RuleSummary {
+            explanation: explanation(&r.code).to_string(),
+            code: r.code,
+            severity: r.severity,
+            count: r.count,
+            examples,
+        });
+    }
+    Ok(DumpReport {
+        state: s.state,
+        counts: s.counts.0,
+        accepted: s.accepted.0,
+        rejected: s.rejected.0,
+        superseded: s.superseded.0,
+        errors,
+        warnings,
+        rules,
+        validated_at: s.validated_at,
+    })
+}
+
+/// Which findings to list.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+pub struct FindingFilter {
+    /// Only this rule, e.g. `ref.account_missing`.
+    pub code: Option<String>,
+    /// `error` or `warning`.
+    pub severity: Option<String>,
+    /// The `next` of the previous page.
+    pub after: Option<i64>,
+    /// Page size, at most 500 (default 100).
+    pub limit: Option<i64>,
+}
+
+fn filtered<'a>(migration_id: Uuid, f: &'a FindingFilter) -> AppResult<QueryBuilder<'a, Postgres>> {
+    let mut qb = QueryBuilder::new(FINDING_COLUMNS);
+    qb.push(" WHERE migration_id = ").push_bind(migration_id);
+    if let Some(code) = f.code.as_deref().filter(|c| !c.is_empty()) {
+        qb.push(" AND code = ").push_bind(code);
+    }
+    match f.severity.as_deref().filter(|c| !c.is_empty()) {
+        None => {}
+        Some(s @ ("error" | "warning")) => {
+            qb.push(" AND severity = ").push_bind(s);
+        }
+        Some(other) => {
+            return Err(AppError::validation(
+                "severity",
+                format!("`{other}` is not error or warning"),
+            ))
+        }
+    }
+    if let Some(after) = f.after {
+        qb.push(" AND id > ").push_bind(after);
+    }
+    Ok(qb)
+}
+
+pub async fn findings(
+    pool: &PgPool,
+    actor: &Actor,
+    migration_id: Uuid,
+    f: &FindingFilter,
+) -> AppResult<FindingsPage> {
+    actor.require(Permission::Read)?;
+    crate::migration::get(pool, actor, migration_id).await?;
+    let limit = f.limit.unwrap_or(100).clamp(1, PAGE_MAX);
+    let mut qb = filtered(migration_id, f)?;
+    qb.push(" ORDER BY id LIMIT ").push_bind(limit + 1);
+    let mut rows: Vec<FindingRow> = qb.build_query_as().fetch_all(pool).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok(FindingsPage {
+        findings: rows,
+        next,
+    })
+}
+
+/// Every matching finding as CSV, streamed: a dump with millions of findings downloads
+/// without the server holding them.
+pub async fn findings_csv(
+    pool: &PgPool,
+    actor: &Actor,
+    migration_id: Uuid,
+    f: FindingFilter,
+) -> AppResult<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>> {
+    actor.require(Permission::Read)?;
+    crate::migration::get(pool, actor, migration_id).await?;
+    // Refuse a bad filter now, while a status code can still say so.
+    filtered(migration_id, &f)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let row = |r: &FindingRow| -> Vec<u8> {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record([
+                r.code.as_str(),
+                r.severity.as_str(),
+                r.file.as_str(),
+                &r.line.to_string(),
+                r.message.as_str(),
+                r.excerpt.as_str(),
+            ]);
+            w.into_inner().unwrap_or_default()
+        };
+        let mut buf = b"code,severity,file,line,message,excerpt\n".to_vec();
+        let Ok(mut qb) = filtered(migration_id, &f) else {
+            return;
+        };
+        qb.push(" ORDER BY id");
+        let mut rows = qb.build_query_as::<FindingRow>().fetch(&pool);
+        loop {
+            match rows.try_next().await {
+                Ok(Some(r)) => {
+                    buf.extend(row(&r));
+                    if buf.len() > 64 * 1024
+                        && tx
+                            .send(Ok(Bytes::from(std::mem::take(&mut buf))))
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Ok(Bytes::from(buf))).await;
+    });
+    Ok(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}

@@ -1,0 +1,602 @@
+//! Staging: an uploaded file, read line by line on a blocking thread, loaded into the
+//! `staged_*` tables with COPY on one transaction. Reading and loading overlap (one core
+//! parses while PostgreSQL writes), memory stays at a few buffers whatever the file's size, and
+//! a failure or crash rolls the whole upload back: nothing is ever half-staged.
+
+use super::canonical::{Kind, Parsed, Refs};
+use super::formats::Format;
+use super::read::LineReader;
+use super::{container, Finding};
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, Postgres, Transaction};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// A COPY batch is sent when its buffer passes this size.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// The staging table of each kind and its columns after the common four.
+pub fn table(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::Account => ("staged_accounts", "account_id, record"),
+        Kind::Friend => ("staged_friends", "owner, friend, record"),
+        Kind::Block => ("staged_blocks", "owner, blocked, record"),
+        Kind::Group => ("staged_groups", "group_id, owner, group_type, record"),
+        Kind::Member => (
+            "staged_members",
+            "group_id, account, role, joined_at, record",
+        ),
+        Kind::Message => (
+            "staged_messages",
+            "msg_id, conv, from_id, to_id, sent_at, ident, body_bytes, record",
+        ),
+        Kind::GroupEvent => ("staged_group_events", "group_id, actor, target, at, record"),
+        Kind::Conversation => ("staged_conversations", "owner, conv, peer, record"),
+    }
+}
+
+pub fn copy_statement(kind: Kind) -> String {
+    let (t, cols) = table(kind);
+    format!("COPY {t} (upload_id, ord, file_no, line, {cols}) FROM STDIN")
+}
+
+/// The 64-bit identity of a message (id, from, to, sent_at), stable across versions.
+pub fn message_ident(id: &str, from: &str, to: &str, sent_at: i64) -> i64 {
+    let mut h = Sha256::new();
+    for part in [id, from, to] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.update(sent_at.to_be_bytes());
+    let d = h.finalize();
+    i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// Appends one field in COPY text format.
+pub fn field(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+fn sep(out: &mut Vec<u8>) {
+    out.push(b'\t');
+}
+
+fn opt(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => field(out, s),
+        None => out.extend_from_slice(b"\\N"),
+    }
+}
+
+fn num(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// One staged row in COPY text format, ending in a newline.
+pub fn encode_row(out: &mut Vec<u8>, upload: &str, ord: u32, file_no: u32, line: u64, p: &Parsed) {
+    out.extend_from_slice(upload.as_bytes());
+    sep(out);
+    num(out, ord);
+    sep(out);
+    num(out, file_no);
+    sep(out);
+    num(out, line);
+    sep(out);
+    match &p.refs {
+        Refs::Account { id } => field(out, id),
+        Refs::Friend { owner, friend } => {
+            field(out, owner);
+            sep(out);
+            field(out, friend);
+        }
+        Refs::Block { owner, blocked } => {
+            field(out, owner);
+            sep(out);
+            field(out, blocked);
+        }
+        Refs::Group {
+            id,
+            owner,
+            group_type,
+        } => {
+            field(out, id);
+            sep(out);
+            field(out, owner);
+            sep(out);
+            field(out, group_type);
+        }
+        Refs::Member {
+            group,
+            account,
+            role,
+            joined_at,
+        } => {
+            field(out, group);
+            sep(out);
+            field(out, account);
+            sep(out);
+            field(out, role);
+            sep(out);
+            match joined_at {
+                Some(t) => num(out, *t),
+                None => out.extend_from_slice(b"\\N"),
+            }
+        }
+        Refs::Message {
+            id,
+            group,
+            from,
+            to,
+            sent_at,
+            body_bytes,
+        } => {
+            field(out, id);
+            sep(out);
+            out.extend_from_slice(if *group { b"group" } else { b"c2c" });
+            sep(out);
+            field(out, from);
+            sep(out);
+            field(out, to);
+            sep(out);
+            num(out, *sent_at);
+            sep(out);
+            num(out, message_ident(id, from, to, *sent_at));
+            sep(out);
+            num(out, (*body_bytes).min(i32::MAX as usize) as i32);
+        }
+        Refs::GroupEvent {
+            group,
+            actor,
+            target,
+            at,
+        } => {
+            field(out, group);
+            sep(out);
+            opt(out, actor.as_deref());
+            sep(out);
+            opt(out, target.as_deref());
+            sep(out);
+            num(out, *at);
+        }
+        Refs::Conversation { owner, peer, group } => {
+            field(out, owner);
+            sep(out);
+            out.extend_from_slice(if *group { b"group" } else { b"c2c" });
+            sep(out);
+            field(out, peer);
+        }
+    }
+    sep(out);
+    field(out, &p.record);
+    out.push(b'\n');
+}
+
+/// A finding in COPY text format for `dump_findings`.
+pub fn encode_finding(
+    out: &mut Vec<u8>,
+    migration: &str,
+    upload: &str,
+    scope: &str,
+    at: Option<(Kind, u32)>,
+    f: &Finding,
+) {
+    for (i, v) in [migration, upload, scope].iter().enumerate() {
+        if i > 0 {
+            sep(out);
+        }
+        field(out, v);
+    }
+    sep(out);
+    opt(out, at.map(|(k, _)| k.as_str()));
+    sep(out);
+    match at {
+        Some((_, ord)) => num(out, ord),
+        None => out.extend_from_slice(b"\\N"),
+    }
+    sep(out);
+    field(out, f.code);
+    sep(out);
+    field(
+        out,
+        match f.severity {
+            super::Severity::Error => "error",
+            super::Severity::Warning => "warning",
+        },
+    );
+    sep(out);
+    field(out, &f.file);
+    sep(out);
+    num(out, f.line);
+    sep(out);
+    field(out, &f.message);
+    sep(out);
+    field(out, &f.excerpt);
+    out.push(b'\n');
+}
+
+pub const FINDINGS_COPY: &str = "COPY dump_findings (migration_id, upload_id, scope, kind, ord, code, severity, file, line, message, excerpt) FROM STDIN";
+
+/// Sends one COPY batch on the transaction's connection.
+pub async fn copy(
+    conn: &mut PgConnection,
+    statement: &str,
+    data: &[u8],
+) -> Result<(), sqlx::Error> {
+    let mut c = conn.copy_in_raw(statement).await?;
+    if let Err(e) = c.send(data).await {
+        let _ = c.abort(e.to_string()).await;
+        return Err(e);
+    }
+    c.finish().await.map(|_| ())
+}
+
+/// Counts of what was staged: by kind, and messages by conversation type and body type
+/// (`message.c2c`, `message.group`, `message.text`, …).
+pub type Counts = BTreeMap<String, u64>;
+
+/// What the reading thread hands the loader.
+enum Msg {
+    Rows(Kind, Vec<u8>),
+    Findings(Vec<u8>),
+    File {
+        file_no: u32,
+        name: String,
+        format: Format,
+    },
+}
+
+/// Live progress, shared with the job that reports it.
+#[derive(Default)]
+pub struct Progress {
+    /// Bytes of the uploaded file consumed so far.
+    pub read_bytes: Arc<AtomicU64>,
+    pub records: AtomicU64,
+    pub counts: Mutex<Counts>,
+}
+
+/// How a staging run ended.
+#[derive(Debug, Default)]
+pub struct Staged {
+    pub records: u64,
+    pub rejected_lines: u64,
+    pub counts: Counts,
+    pub errors: u64,
+    pub warnings: u64,
+}
+
+/// The reading side: runs on a blocking thread and sends COPY-ready batches.
+struct Reader {
+    upload: String,
+    migration: String,
+    tx: mpsc::Sender<Msg>,
+    bufs: BTreeMap<Kind, Vec<u8>>,
+    findings: Vec<u8>,
+    ord: u32,
+    counts: Counts,
+    progress: Arc<Progress>,
+    errors: u64,
+    warnings: u64,
+}
+
+impl Reader {
+    fn send(&self, m: Msg) -> Result<(), ()> {
+        self.tx.blocking_send(m).map_err(|_| ())
+    }
+
+    fn flush_findings(&mut self, lines: &mut LineReader) -> Result<(), ()> {
+        for f in lines.findings.drain(..) {
+            match f.severity {
+                super::Severity::Error => self.errors += 1,
+                super::Severity::Warning => self.warnings += 1,
+            }
+            encode_finding(
+                &mut self.findings,
+                &self.migration,
+                &self.upload,
+                "line",
+                None,
+                &f,
+            );
+        }
+        if self.findings.len() >= BATCH_BYTES / 4 {
+            let data = std::mem::take(&mut self.findings);
+            self.send(Msg::Findings(data))?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, file_no: u32, line: u64, p: Parsed) -> Result<(), ()> {
+        let buf = self.bufs.entry(p.kind).or_default();
+        encode_row(buf, &self.upload, self.ord, file_no, line, &p);
+        self.ord += 1;
+        *self.counts.entry(p.kind.as_str().into()).or_default() += 1;
+        if let Refs::Message { group, .. } = &p.refs {
+            let conv = if *group {
+                "message.group"
+            } else {
+                "message.c2c"
+            };
+            *self.counts.entry(conv.into()).or_default() += 1;
+            if let Some(t) = p.body_type {
+                *self.counts.entry(format!("message.{t}")).or_default() += 1;
+            }
+        }
+        if buf.len() >= BATCH_BYTES {
+            let data = std::mem::take(buf);
+            self.send(Msg::Rows(p.kind, data))?;
+        }
+        if self.ord % 16384 == 0 {
+            self.progress
+                .records
+                .store(self.ord as u64, Ordering::Relaxed);
+            *self
+                .progress
+                .counts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = self.counts.clone();
+        }
+        Ok(())
+    }
+}
+
+/// Why staging stopped before the end.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The file cannot be read at all (missing, too large, not a zip it claims to be).
+    #[error("{}", .0.message)]
+    Unreadable(Finding),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("staging was stopped")]
+    Stopped,
+}
+
+pub struct StageInput<'a> {
+    pub migration_id: Uuid,
+    pub upload_id: Uuid,
+    /// The name findings carry (the uploaded file's name, not the path on disk).
+    pub name: &'a str,
+    pub path: PathBuf,
+    pub format: Option<Format>,
+    pub max_bytes: u64,
+}
+
+/// Reads the file and loads every record and line finding on `tx`. `keep_going` is asked
+/// between batches; returning false stops (the caller rolls back).
+pub async fn stage(
+    tx: &mut Transaction<'_, Postgres>,
+    input: StageInput<'_>,
+    progress: Arc<Progress>,
+    mut keep_going: impl FnMut() -> bool,
+) -> Result<Staged, StageError> {
+    let (sender, mut rx) = mpsc::channel::<Msg>(8);
+    let upload = input.upload_id.to_string();
+    let migration = input.migration_id.to_string();
+    let name = input.name.to_string();
+    let path = input.path.clone();
+    let (format, max_bytes) = (input.format, input.max_bytes);
+    let thread_progress = progress.clone();
+    let reading = tokio::task::spawn_blocking(move || {
+        read_file(
+            &path,
+            &name,
+            format,
+            max_bytes,
+            Reader {
+                upload,
+                migration,
+                tx: sender,
+                bufs: BTreeMap::new(),
+                findings: Vec::new(),
+                ord: 0,
+                counts: Counts::new(),
+                progress: thread_progress,
+                errors: 0,
+                warnings: 0,
+            },
+        )
+    });
+    let upload_id = input.upload_id;
+    let mut statements: BTreeMap<Kind, String> = BTreeMap::new();
+    let mut stopped = false;
+    while let Some(msg) = rx.recv().await {
+        if !keep_going() {
+            stopped = true;
+            break;
+        }
+        match msg {
+            Msg::Rows(kind, data) => {
+                let st = statements
+                    .entry(kind)
+                    .or_insert_with(|| copy_statement(kind));
+                copy(tx, st, &data).await?;
+            }
+            Msg::Findings(data) => copy(tx, FINDINGS_COPY, &data).await?,
+            Msg::File {
+                file_no,
+                name,
+                format,
+            } => {
+                sqlx::query(
+                    "INSERT INTO dump_files (upload_id, file_no, name, format) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(upload_id)
+                .bind(file_no as i32)
+                .bind(&name)
+                .bind(format_name(format))
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    // Dropping the receiver makes the reading thread stop at its next send.
+    drop(rx);
+    let outcome = reading.await.map_err(|e| {
+        StageError::Unreadable(Finding {
+            code: "file.unreadable",
+            severity: super::Severity::Error,
+            file: input.name.to_string(),
+            line: 0,
+            message: format!("reading {} stopped: {e}", input.name),
+            excerpt: String::new(),
+        })
+    })?;
+    if stopped {
+        return Err(StageError::Stopped);
+    }
+    let staged = outcome.map_err(StageError::Unreadable)?;
+    progress.records.store(staged.records, Ordering::Relaxed);
+    *progress.counts.lock().unwrap_or_else(|p| p.into_inner()) = staged.counts.clone();
+    Ok(staged)
+}
+
+pub fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Canonical => "canonical",
+        Format::Netease => "netease",
+        Format::Easemob => "easemob",
+        Format::Csv => "csv",
+    }
+}
+
+pub fn parse_format(s: &str) -> Option<Format> {
+    match s {
+        "canonical" => Some(Format::Canonical),
+        "netease" => Some(Format::Netease),
+        "easemob" => Some(Format::Easemob),
+        "csv" => Some(Format::Csv),
+        _ => None,
+    }
+}
+
+/// Why the reading thread stopped early.
+enum Halt {
+    /// The loader went away (stopped or failed); what was read is rolled back anyway.
+    Closed,
+    /// The file is damaged: stage none of it.
+    Damaged(Finding),
+}
+
+impl From<()> for Halt {
+    fn from((): ()) -> Self {
+        Halt::Closed
+    }
+}
+
+/// The blocking half. Lines that cannot be read are findings and the rest is staged; a file
+/// whose compression is damaged is refused whole, since what follows the damage is lost.
+fn read_file(
+    path: &Path,
+    name: &str,
+    format: Option<Format>,
+    max_bytes: u64,
+    mut r: Reader,
+) -> Result<Staged, Finding> {
+    let mut lines = LineReader::default();
+    let mut file_no = 0u32;
+    let read = r.progress.read_bytes.clone();
+    let result = container::read_streams(path, name, max_bytes, read, |entry, reader| {
+        let mut failed = false;
+        let detected = lines.read(entry, reader, format, |line, p| {
+            if !failed {
+                failed = r.record(file_no, line, p).is_err();
+            }
+        });
+        if failed {
+            return Err(Halt::Closed);
+        }
+        if let Some(f) = lines
+            .findings
+            .iter()
+            .find(|f| f.code == "gzip.truncated" || f.code == "zip.corrupt")
+        {
+            return Err(Halt::Damaged(Finding {
+                message: format!(
+                    "{}: the compressed data is damaged ({}); nothing of this upload was staged. Export or copy the file again.",
+                    f.file, f.message
+                ),
+                ..f.clone()
+            }));
+        }
+        r.send(Msg::File {
+            file_no,
+            name: entry.to_string(),
+            format: detected,
+        })?;
+        r.flush_findings(&mut lines)?;
+        file_no += 1;
+        Ok(())
+    })?;
+    let container_findings = match result {
+        Ok(f) => f,
+        Err(Halt::Closed) => return Ok(Staged::default()),
+        Err(Halt::Damaged(f)) => return Err(f),
+    };
+    lines.findings.extend(container_findings);
+    let _ = r.flush_findings(&mut lines);
+    for (kind, buf) in std::mem::take(&mut r.bufs) {
+        if !buf.is_empty() && r.send(Msg::Rows(kind, buf)).is_err() {
+            return Ok(Staged::default());
+        }
+    }
+    let data = std::mem::take(&mut r.findings);
+    if !data.is_empty() {
+        let _ = r.send(Msg::Findings(data));
+    }
+    Ok(Staged {
+        records: r.ord as u64,
+        rejected_lines: lines.rejected_lines,
+        counts: r.counts,
+        errors: r.errors,
+        warnings: r.warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_fields_escape_what_copy_reads_specially() {
+        let mut out = Vec::new();
+        field(&mut out, "a\\b\tc\nd\re");
+        assert_eq!(out, b"a\\\\b\\tc\\nd\\re");
+        let mut out = Vec::new();
+        field(&mut out, r#"{"text":"line\nbreak"}"#);
+        assert_eq!(out, br#"{"text":"line\\nbreak"}"#);
+    }
+
+    #[test]
+    fn message_identity_is_stable_and_length_prefixed() {
+        assert_eq!(
+            message_ident("m1", "a", "b", 1),
+            message_ident("m1", "a", "b", 1)
+        );
+        assert_ne!(
+            message_ident("m1", "ab", "c", 1),
+            message_ident("m1", "a", "bc", 1)
+        );
+        assert_ne!(
+            message_ident("m1", "a", "b", 1),
+            message_ident("m1", "a", "b", 2)
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! Dumps as the browser and the REST API see them: uploads, the validation report, findings.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// One uploaded file and where its ingest stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Upload {
+    pub id: Uuid,
+    pub migration_id: Uuid,
+    pub file_name: String,
+    /// What the uploader said: auto, canonical, netease, easemob or csv.
+    pub format: String,
+    /// add: joins the staged data; replace: discards the earlier uploads once staged.
+    pub mode: String,
+    pub size_bytes: i64,
+    pub received_bytes: i64,
+    /// uploading, queued, ingesting, staged, failed or discarded.
+    pub state: String,
+    /// Ingest progress: bytes of the file read, records staged, lines rejected.
+    pub read_bytes: i64,
+    pub records: i64,
+    pub rejected: i64,
+    /// By kind, and messages by conversation type and body type (`message.c2c`, `message.text`).
+    pub counts: BTreeMap<String, i64>,
+    /// Why the upload could not be ingested at all.
+    pub error: Option<String>,
+    /// The files inside (one, or a zip's entries) and the format each was read as.
+    pub files: Vec<UploadFile>,
+    pub created_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub ingest_started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub ingest_finished_at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct UploadFile {
+    pub name: String,
+    pub format: String,
+}
+
+/// Start an upload (the bytes follow with `PUT …/uploads/{id}?offset=`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewUpload {
+    pub file_name: String,
+    pub size_bytes: i64,
+    /// auto (default), canonical, netease, easemob or csv.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// add (default) or replace.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// One rule that found something, with the first examples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RuleSummary {
+    pub code: String,
+    /// error (the record is kept aside) or warning (reported, still imported).
+    pub severity: String,
+    pub count: i64,
+    /// What the rule means and how to fix it.
+    pub explanation: String,
+    pub examples: Vec<FindingRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::FromRow))]
+pub struct FindingRow {
+    pub id: i64,
+    pub code: String,
+    pub severity: String,
+    pub file: String,
+    /// 1-based; 0 for a finding about the whole file.
+    pub line: i64,
+    pub message: String,
+    /// The offending text.
+    pub excerpt: String,
+}
+
+/// A page of findings; pass `next` as `after` for the following page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct FindingsPage {
+    pub findings: Vec<FindingRow>,
+    pub next: Option<i64>,
+}
+
+/// The migration's validation report over all its staged uploads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DumpReport {
+    /// validating (a check is under way; the numbers are from the last one) or current.
+    pub state: String,
+    /// Records read, by kind and by message conversation and body type.
+    pub counts: BTreeMap<String, i64>,
+    /// Records that will be imported, by kind.
+    pub accepted: BTreeMap<String, i64>,
+    /// Records kept aside with an error, by kind (`unreadable_lines`: lines that are no record).
+    pub rejected: BTreeMap<String, i64>,
+    /// Records a later line replaced (duplicates), by kind.
+    pub superseded: BTreeMap<String, i64>,
+    pub errors: i64,
+    pub warnings: i64,
+    pub rules: Vec<RuleSummary>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub validated_at: Option<OffsetDateTime>,
+}

@@ -1,0 +1,29 @@
+//! The console's background workers: which job kinds this process runs, and with what.
+
+use super::AppState;
+use crate::jobs::worker::WorkerConfig;
+use crate::jobs::{Handler, WorkerPool};
+use std::sync::Arc;
+
+/// The handler of every job kind.
+pub fn handlers(state: &AppState) -> Vec<Arc<dyn Handler>> {
+    vec![
+        Arc::new(crate::dumps::jobs::Ingest {
+            uploads_dir: state.uploads_dir(),
+            max_bytes: state.config.max_upload_bytes,
+        }),
+        Arc::new(crate::dumps::jobs::Validate),
+    ]
+}
+
+/// Starts this process's workers (none when configured with 0).
+pub async fn start(state: &AppState) -> Result<Option<WorkerPool>, sqlx::Error> {
+    if state.config.workers == 0 {
+        return Ok(None);
+    }
+    let mut config = WorkerConfig::new(state.node.clone());
+    config.concurrency = state.config.workers;
+    let pool = WorkerPool::start(state.pool.clone(), config, handlers(state)).await?;
+    tracing::info!(worker = %pool.id, jobs = state.config.workers, "workers started");
+    Ok(Some(pool))
+}

@@ -1,0 +1,622 @@
+//! Dumps through the REST API and the workers: upload, staging, the validation report,
+//! findings, CSV, resuming, replacing, discarding, and each way an upload can be broken.
+
+use crate::common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::io::Write;
+use std::time::Duration;
+
+/// A small canonical dump with a problem of each family. Line numbers matter below.
+const DUMP: &str = concat!(
+    r#"{"kind":"account","id":"u1","nick":"Alice"}"#,
+    "\n", // 1
+    r#"{"kind":"account","id":"u2","nick":"Bob","created_at":"1513685265"}"#,
+    "\n", // 2 seconds, as a string
+    r#"{"kind":"friend","owner":"u1","friend":"ghost"}"#,
+    "\n",                 // 3 ghost is no account
+    "this is not json\n", // 4
+    r#"{"kind":"message","id":"m1","conv":"c2c","from":"u1","to":"u2","sent_at":1513685265481,"body":{"type":"text","text":"hi"}}"#,
+    "\n", // 5
+    r#"{"kind":"message","id":"m2","conv":"group","from":"u2","to":"g1","sent_at":1513685266000,"body":{"type":"text","text":"yo"}}"#,
+    "\n", // 6 u2 is no member
+    r#"{"kind":"group","id":"g1","type":"private","name":"Team","owner":"u1","created_at":1513685200000}"#,
+    "\n", // 7
+    r#"{"kind":"account","id":"u1","nick":"Alice again"}"#,
+    "\n", // 8 duplicate: this one wins
+);
+
+pub async fn migration(app: &TestApp, token: &str) -> String {
+    let r = app
+        .with_token(
+            Method::POST,
+            "/api/v1/migrations",
+            token,
+            Some(json!({"name": "dumps", "strategy": "forced_upgrade", "source": "self_built", "target": "tencent"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+pub async fn post_dump(
+    app: &TestApp,
+    token: &str,
+    mid: &str,
+    name: &str,
+    query: &str,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
+    app.anon()
+        .post(format!(
+            "{}/api/v1/migrations/{mid}/dumps?file_name={name}{query}",
+            app.base
+        ))
+        .bearer_auth(token)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn get(app: &TestApp, token: &str, path: &str) -> Value {
+    let r = app.with_token(Method::GET, path, token, None).await;
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
+/// Waits for an upload to leave uploading/queued/ingesting.
+pub async fn settled(app: &TestApp, token: &str, mid: &str, upload: &str) -> Value {
+    for _ in 0..300 {
+        let u = get(
+            app,
+            token,
+            &format!("/api/v1/migrations/{mid}/uploads/{upload}"),
+        )
+        .await;
+        if !["uploading", "queued", "ingesting"].contains(&u["state"].as_str().unwrap()) {
+            return u;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("upload {upload} never settled");
+}
+
+/// Waits for the report to be current after every queued validation.
+pub async fn report(app: &TestApp, token: &str, mid: &str) -> Value {
+    for _ in 0..300 {
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM jobs WHERE migration_id = $1::uuid AND state IN ('queued', 'running')",
+        )
+        .bind(mid)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        let r = get(
+            app,
+            token,
+            &format!("/api/v1/migrations/{mid}/dumps/report"),
+        )
+        .await;
+        if busy == 0 && r["state"] == "current" {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the report never became current");
+}
+
+fn rule<'a>(report: &'a Value, code: &str) -> &'a Value {
+    report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == code)
+        .unwrap_or_else(|| panic!("no rule {code} in {report:#}"))
+}
+
+async fn staged_rows(app: &TestApp, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn an_upload_is_staged_and_its_report_says_what_and_where(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+
+    let r = post_dump(
+        &app,
+        &token,
+        &mid,
+        "dump.jsonl",
+        "",
+        DUMP.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let up: Value = r.json().await.unwrap();
+    assert_eq!(up["received_bytes"], DUMP.len() as i64);
+    let up = settled(&app, &token, &mid, up["id"].as_str().unwrap()).await;
+    assert_eq!(up["state"], "staged", "{up:#}");
+    assert_eq!(up["records"], 7);
+    assert_eq!(up["rejected"], 1);
+    assert_eq!(up["counts"]["message.c2c"], 1);
+    assert_eq!(up["counts"]["message.group"], 1);
+    assert_eq!(up["counts"]["message.text"], 2);
+    assert_eq!(up["files"][0]["format"], "canonical");
+
+    let rep = report(&app, &token, &mid).await;
+    assert_eq!(rep["counts"]["account"], 3);
+    assert_eq!(rep["accepted"]["account"], 2, "{rep:#}");
+    assert_eq!(rep["superseded"]["account"], 1);
+    assert_eq!(rep["accepted"]["friend"], 0);
+    assert_eq!(rep["rejected"]["friend"], 1);
+    assert_eq!(rep["rejected"]["unreadable_lines"], 1);
+    // A warning does not block: the group message is still accepted.
+    assert_eq!(rep["accepted"]["message"], 2);
+
+    let missing = rule(&rep, "ref.account_missing");
+    assert_eq!(missing["severity"], "error");
+    assert_eq!(missing["count"], 1);
+    assert!(missing["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("add the account"));
+    let ex = &missing["examples"][0];
+    assert_eq!(
+        (ex["file"].as_str().unwrap(), ex["line"].as_i64().unwrap()),
+        ("dump.jsonl", 3)
+    );
+    assert!(ex["message"].as_str().unwrap().contains("ghost"));
+    assert!(
+        ex["excerpt"]
+            .as_str()
+            .unwrap()
+            .contains(r#""friend":"ghost""#),
+        "{ex}"
+    );
+
+    let syntax = &rule(&rep, "json.syntax")["examples"][0];
+    assert_eq!(syntax["line"], 4);
+    assert_eq!(syntax["excerpt"], "this is not json");
+    assert_eq!(
+        rule(&rep, "message.sender_not_member")["examples"][0]["line"],
+        6
+    );
+    assert_eq!(rule(&rep, "account.duplicate")["examples"][0]["line"], 8);
+    assert_eq!(rule(&rep, "time.seconds")["examples"][0]["line"], 2);
+    assert_eq!(rep["errors"], 2);
+
+    // The record kept aside is the earlier duplicate and the dangling friend; the seconds
+    // were written back as milliseconds.
+    let created: i64 = sqlx::query_scalar(
+        "SELECT (record->>'created_at')::bigint FROM staged_accounts WHERE account_id = 'u2'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(created, 1_513_685_265_000);
+    let held: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, code FROM staged_holds ORDER BY kind")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        held,
+        vec![
+            ("account".to_string(), "account.duplicate".to_string()),
+            ("friend".to_string(), "ref.account_missing".to_string())
+        ]
+    );
+
+    // Findings page by page, filtered, and as CSV.
+    let page = get(
+        &app,
+        &token,
+        &format!("/api/v1/migrations/{mid}/dumps/findings?severity=error&limit=1"),
+    )
+    .await;
+    assert_eq!(page["findings"].as_array().unwrap().len(), 1);
+    let next = page["next"].as_i64().expect("a second page");
+    let page2 = get(
+        &app,
+        &token,
+        &format!("/api/v1/migrations/{mid}/dumps/findings?severity=error&limit=1&after={next}"),
+    )
+    .await;
+    assert_eq!(page2["findings"].as_array().unwrap().len(), 1);
+    assert!(page2["next"].is_null());
+    assert_ne!(page["findings"][0]["code"], page2["findings"][0]["code"]);
+    let by_code = get(
+        &app,
+        &token,
+        &format!("/api/v1/migrations/{mid}/dumps/findings?code=json.syntax"),
+    )
+    .await;
+    assert_eq!(by_code["findings"].as_array().unwrap().len(), 1);
+    let bad = app
+        .with_token(
+            Method::GET,
+            &format!("/api/v1/migrations/{mid}/dumps/findings?severity=fatal"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let csv = app
+        .with_token(
+            Method::GET,
+            &format!("/api/v1/migrations/{mid}/dumps/findings.csv"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.unwrap();
+    let mut rows = csv.lines();
+    assert_eq!(rows.next(), Some("code,severity,file,line,message,excerpt"));
+    assert_eq!(
+        rows.count() as i64,
+        rep["errors"].as_i64().unwrap() + rep["warnings"].as_i64().unwrap()
+    );
+    assert!(csv.contains("json.syntax,error,dump.jsonl,4,"));
+
+    let actions = app.audit_actions().await;
+    assert!(actions.contains(&"dump.upload_started".to_string()));
+    assert!(actions.contains(&"dump.uploaded".to_string()));
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn an_interrupted_upload_resumes_from_what_the_server_has(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let bytes = DUMP.as_bytes();
+    let r = app
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/migrations/{mid}/uploads"),
+            &token,
+            Some(json!({"file_name": "C:\\exports\\dump.jsonl", "size_bytes": bytes.len()})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let up: Value = r.json().await.unwrap();
+    // Only the file's own name is kept.
+    assert_eq!(up["file_name"], "dump.jsonl");
+    let uid = up["id"].as_str().unwrap().to_string();
+    let put = |offset: usize, part: &'static [u8]| {
+        let (app, token, mid, uid) = (&app, &token, &mid, &uid);
+        async move {
+            app.anon()
+                .put(format!(
+                    "{}/api/v1/migrations/{mid}/uploads/{uid}?offset={offset}",
+                    app.base
+                ))
+                .bearer_auth(token)
+                .body(part)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let half = bytes.len() / 2;
+    let r = put(0, &bytes[..half]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let now = get(
+        &app,
+        &token,
+        &format!("/api/v1/migrations/{mid}/uploads/{uid}"),
+    )
+    .await;
+    assert_eq!(now["received_bytes"], half as i64);
+    assert_eq!(now["state"], "uploading");
+    // A piece from the wrong place is refused with where to continue.
+    let r = put(3, &bytes[3..]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let msg = r.json::<Value>().await.unwrap()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains(&format!("offset {half}")), "{msg}");
+    let r = put(half, &bytes[half..]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let done = settled(&app, &token, &mid, &uid).await;
+    assert_eq!(done["state"], "staged");
+    assert_eq!(done["records"], 7);
+    // A complete upload takes no more bytes.
+    let r = put(bytes.len(), b"{}").await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_corrected_file_replaces_or_adds_and_a_discard_removes(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let first: Value = post_dump(
+        &app,
+        &token,
+        &mid,
+        "dump.jsonl",
+        "",
+        DUMP.as_bytes().to_vec(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    settled(&app, &token, &mid, first["id"].as_str().unwrap()).await;
+    // Add: the missing account arrives in its own file and the friend is fixed.
+    let ghost = r#"{"kind":"account","id":"ghost"}"#.to_string() + "\n";
+    let second: Value = post_dump(
+        &app,
+        &token,
+        &mid,
+        "ghost.jsonl",
+        "&mode=add",
+        ghost.into_bytes(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    settled(&app, &token, &mid, second["id"].as_str().unwrap()).await;
+    let rep = report(&app, &token, &mid).await;
+    assert_eq!(rep["accepted"]["friend"], 1, "{rep:#}");
+    assert_eq!(rep["accepted"]["account"], 3);
+    assert!(rep["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["code"] != "ref.account_missing"));
+
+    // Replace: only the new file's records remain.
+    let fixed = r#"{"kind":"account","id":"solo"}"#.to_string() + "\n";
+    let third: Value = post_dump(
+        &app,
+        &token,
+        &mid,
+        "fixed.jsonl",
+        "&mode=replace",
+        fixed.into_bytes(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    settled(&app, &token, &mid, third["id"].as_str().unwrap()).await;
+    let rep = report(&app, &token, &mid).await;
+    assert_eq!(rep["counts"], json!({"account": 1}));
+    assert_eq!(rep["rules"], json!([]));
+    let list = get(&app, &token, &format!("/api/v1/migrations/{mid}/dumps")).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(staged_rows(&app, "staged_messages").await, 0);
+
+    // Discard the last one: nothing staged is left.
+    let r = app
+        .with_token(
+            Method::DELETE,
+            &format!(
+                "/api/v1/migrations/{mid}/uploads/{}",
+                third["id"].as_str().unwrap()
+            ),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["state"], "discarded");
+    let rep = report(&app, &token, &mid).await;
+    assert_eq!(rep["counts"], json!({}));
+    assert_eq!(staged_rows(&app, "staged_accounts").await, 0);
+    let actions = app.audit_actions().await;
+    assert!(
+        actions.contains(&"dump.replaced".to_string()),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"dump.deleted".to_string()));
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn broken_uploads_get_a_clear_error_and_stage_nothing_half(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| c.max_upload_bytes = 64 * 1024).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+
+    // A gzip cut short: refused whole, with what happened.
+    let mut big = String::new();
+    for i in 0..2000 {
+        big.push_str(&format!(
+            "{{\"kind\":\"account\",\"id\":\"user-{i}\",\"nick\":\"n{i}\"}}\n"
+        ));
+    }
+    let gz = gzip(big.as_bytes());
+    assert!(gz.len() < 64 * 1024);
+    let cut = gz[..gz.len() * 2 / 3].to_vec();
+    let up: Value = post_dump(&app, &token, &mid, "cut.jsonl.gz", "", cut)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let up = settled(&app, &token, &mid, up["id"].as_str().unwrap()).await;
+    assert_eq!(up["state"], "failed");
+    let err = up["error"].as_str().unwrap();
+    assert!(
+        err.contains("damaged") && err.contains("nothing of this upload was staged"),
+        "{err}"
+    );
+    assert_eq!(staged_rows(&app, "staged_accounts").await, 0);
+
+    // The same file whole is fine (and gzip is told from its content).
+    let up: Value = post_dump(&app, &token, &mid, "ok.gz", "", gz)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let up = settled(&app, &token, &mid, up["id"].as_str().unwrap()).await;
+    assert_eq!(up["state"], "staged");
+    assert_eq!(up["records"], 2000);
+
+    // Invalid UTF-8 and bad JSON: those lines are kept aside with their finding, the rest staged.
+    let mut mixed = b"{\"kind\":\"account\",\"id\":\"a\"}\n".to_vec();
+    mixed.extend_from_slice(b"{\"kind\":\"account\",\"id\":\"caf\xe9\"}\n");
+    mixed.extend_from_slice(b"{\"kind\":\"account\",\"id\":\n");
+    let up: Value = post_dump(&app, &token, &mid, "mixed.jsonl", "", mixed)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let up = settled(&app, &token, &mid, up["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (up["records"].as_i64(), up["rejected"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let rep = report(&app, &token, &mid).await;
+    assert_eq!(rule(&rep, "utf8.invalid")["examples"][0]["line"], 2);
+    assert_eq!(
+        rule(&rep, "json.syntax")["examples"][0]["file"],
+        "mixed.jsonl"
+    );
+
+    // A zip entry that climbs out of the archive is skipped and said so; its sibling is read.
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    zip.start_file("../../etc/evil.jsonl", opts).unwrap();
+    zip.write_all(b"{\"kind\":\"account\",\"id\":\"evil\"}\n")
+        .unwrap();
+    zip.start_file("good/part.jsonl", opts).unwrap();
+    zip.write_all(b"{\"kind\":\"account\",\"id\":\"zipped\"}\n")
+        .unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let up: Value = post_dump(&app, &token, &mid, "export.zip", "", bytes)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let up = settled(&app, &token, &mid, up["id"].as_str().unwrap()).await;
+    assert_eq!(up["records"], 1);
+    assert_eq!(up["files"][0]["name"], "export.zip!good/part.jsonl");
+    let rep = report(&app, &token, &mid).await;
+    let unsafe_name = &rule(&rep, "zip.unsafe_name")["examples"][0];
+    assert!(unsafe_name["message"]
+        .as_str()
+        .unwrap()
+        .contains("../../etc/evil.jsonl"));
+    let evil: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM staged_accounts WHERE account_id = 'evil'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(evil, 0);
+
+    // Far over the size limit: refused before a byte is stored.
+    let r = post_dump(&app, &token, &mid, "huge.jsonl", "", vec![b' '; 200 * 1024]).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let msg = r.json::<Value>().await.unwrap()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("huge.jsonl") && msg.contains("at most 65536 bytes"),
+        "{msg}"
+    );
+    // More bytes than announced: refused, and the upload is dropped.
+    let r = app
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/migrations/{mid}/uploads"),
+            &token,
+            Some(json!({"file_name": "liar.jsonl", "size_bytes": 10})),
+        )
+        .await;
+    let liar: Value = r.json().await.unwrap();
+    let r = app
+        .anon()
+        .put(format!(
+            "{}/api/v1/migrations/{mid}/uploads/{}?offset=0",
+            app.base,
+            liar["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .body(vec![b'x'; 100])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let liar = get(
+        &app,
+        &token,
+        &format!(
+            "/api/v1/migrations/{mid}/uploads/{}",
+            liar["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(liar["state"], "failed");
+    assert_eq!(staged_rows(&app, "staged_accounts").await, 2000 + 1 + 1);
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn vendor_formats_are_converted_on_the_way_in(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let csv = "accid,nickname\nalice,Alice\nbob,Bob\n";
+    let up: Value = post_dump(
+        &app,
+        &token,
+        &mid,
+        "accounts.csv",
+        "",
+        csv.as_bytes().to_vec(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let up = settled(&app, &token, &mid, up["id"].as_str().unwrap()).await;
+    assert_eq!(up["files"][0]["format"], "csv");
+    assert_eq!(up["records"], 2);
+    let easemob = concat!(
+        r#"{"msg_id":"1001","timestamp":1513685265481,"from":"alice","to":"bob","chat_type":"chat","payload":{"bodies":[{"type":"txt","msg":"hello"}]}}"#,
+        "\n"
+    );
+    let up: Value = post_dump(
+        &app,
+        &token,
+        &mid,
+        "2017121912",
+        "",
+        gzip(easemob.as_bytes()),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let up = settled(&app, &token, &mid, up["id"].as_str().unwrap()).await;
+    assert_eq!(up["files"][0]["format"], "easemob");
+    assert_eq!(up["counts"]["message.c2c"], 1);
+    let rep = report(&app, &token, &mid).await;
+    assert_eq!(rep["accepted"]["message"], 1, "{rep:#}");
+    assert_eq!(rule(&rep, "csv.mapping")["severity"], "warning");
+}
