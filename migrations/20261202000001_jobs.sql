@@ -64,6 +64,8 @@ DECLARE
     eff    double precision;
     slot   timestamptz;
 BEGIN
+    -- A lost slot after a database crash costs nothing; waiting for the disk on each one would.
+    PERFORM set_config('synchronous_commit', 'off', true);
     SELECT * INTO r FROM rate_slots WHERE key = p_key FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO rate_slots (key, tat) VALUES (p_key, now_ts + make_interval(secs => p_interval))

@@ -24,6 +24,8 @@ CREATE TABLE dump_uploads (
     -- Counts by kind, conversation type and body type, kept as data arrives.
     counts        jsonb NOT NULL DEFAULT '{}'::jsonb,
     error         text,
+    -- The target whose rules the messages were checked against while staging ('' = none).
+    verified_for  text,
     created_by    uuid REFERENCES users (id) ON DELETE SET NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
@@ -111,6 +113,26 @@ CREATE TABLE staged_holds (
     PRIMARY KEY (upload_id, ord)
 );
 
+-- Every staged message's identity hash and ordinal, sorted, in 256 parts by the hash's top
+-- byte: duplicates across millions of messages are found by merging these few rows per part
+-- instead of grouping the wide message table (12 bytes per message: ident i64, ord i32, BE).
+CREATE TABLE staged_idents (
+    upload_id uuid NOT NULL,
+    part      smallint NOT NULL,
+    data      bytea NOT NULL,
+    PRIMARY KEY (upload_id, part)
+);
+
+-- Messages that staging could not yet vouch for (an account, group or membership they name was
+-- not known when they were read, or they broke a rule): the validate job checks these again.
+-- Every other message was checked while staging against facts that only grow as uploads are
+-- added; a discard or a changed group or membership makes the validate job check them all.
+CREATE TABLE staged_pending (
+    upload_id uuid NOT NULL,
+    ord       integer NOT NULL,
+    PRIMARY KEY (upload_id, ord)
+);
+
 -- What validation found. `scope` line = found reading one line (belongs to its upload);
 -- cross = found across the migration's staged records (recomputed after every change).
 CREATE TABLE dump_findings (
@@ -139,6 +161,8 @@ CREATE TABLE dump_reports (
     migration_id uuid PRIMARY KEY REFERENCES im_migrations (id) ON DELETE CASCADE,
     -- validating: a check is queued or running; current: the numbers below are up to date.
     state        text NOT NULL DEFAULT 'validating' CHECK (state IN ('validating', 'current')),
+    -- Set when staged data went away (a discard or a replace): check every message again.
+    full_recheck boolean NOT NULL DEFAULT false,
     counts       jsonb NOT NULL DEFAULT '{}'::jsonb,
     accepted     jsonb NOT NULL DEFAULT '{}'::jsonb,
     rejected     jsonb NOT NULL DEFAULT '{}'::jsonb,

@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Realistic canonical dumps of any size, for rehearsals, tests and benchmarks.
+    Fixtures {
+        #[command(subcommand)]
+        command: FixturesCommand,
+    },
     /// Local emulators of target IM providers, for rehearsals and tests.
     Sandbox {
         #[command(subcommand)]
@@ -99,6 +104,46 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         rows: i64,
     },
+    /// Ingest generated dumps (upload → stage → validate) and compare with a plain COPY of the
+    /// same rows; reports records per second and peak memory for each size.
+    Ingest {
+        /// Messages in each generated dump (repeat or comma-separate for several sizes).
+        #[arg(long, value_delimiter = ',', default_value = "1000000,5000000")]
+        messages: Vec<u64>,
+        /// Scratch directory for the generated files.
+        #[arg(long, default_value = "/tmp/imshift-bench")]
+        dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum FixturesCommand {
+    /// Write a canonical dump (JSON Lines; gzip when OUT ends in .gz).
+    Generate(FixturesArgs),
+}
+
+#[derive(clap::Args)]
+struct FixturesArgs {
+    /// Where to write; `-` for stdout.
+    #[arg(long, default_value = "-")]
+    out: std::path::PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    accounts: u64,
+    /// Friends per account (each friendship is mutual: two records).
+    #[arg(long, default_value_t = 10)]
+    friends: u32,
+    #[arg(long, default_value_t = 50)]
+    groups: u64,
+    /// Members per group, the owner included.
+    #[arg(long, default_value_t = 20)]
+    members: u32,
+    #[arg(long, default_value_t = 10_000)]
+    messages: u64,
+    /// Share of messages that are group messages (0 to 1).
+    #[arg(long, default_value_t = 0.3)]
+    group_share: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -163,6 +208,18 @@ pub async fn run() -> ExitCode {
     if let Some(Command::Validate(args)) = cli.command {
         return validate(args);
     }
+    if let Some(Command::Fixtures {
+        command: FixturesCommand::Generate(args),
+    }) = cli.command
+    {
+        return match generate_fixtures(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("imshift fixtures: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match cli
         .command
         .unwrap_or(Command::Serve(ServeArgs::parse_default()))
@@ -177,10 +234,13 @@ pub async fn run() -> ExitCode {
         Command::Bench {
             command: BenchCommand::Audit { rows },
         } => bench_audit(&cli.database_url, rows).await,
+        Command::Bench {
+            command: BenchCommand::Ingest { messages, dir },
+        } => bench_ingest(&cli.database_url, &messages, &dir).await,
         Command::Sandbox {
             command: SandboxCommand::Tencent(args),
         } => sandbox_tencent(args).await,
-        Command::Validate(_) => unreachable!("handled above"),
+        Command::Validate(_) | Command::Fixtures { .. } => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -280,12 +340,92 @@ async fn create_user(url: &str, email: &str, role: Role) -> Res {
     Ok(())
 }
 
-async fn bench_audit(url: &str, rows: i64) -> Res {
+fn generate_fixtures(args: FixturesArgs) -> Res {
+    use std::io::Write;
+    let spec = crate::dumps::fixtures::Spec {
+        accounts: args.accounts,
+        friends: args.friends,
+        groups: args.groups,
+        members: args.members,
+        messages: args.messages,
+        group_share: args.group_share,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let counts = if args.out.as_os_str() == "-" {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let c = crate::dumps::fixtures::generate(&spec, &mut out)?;
+        out.flush()?;
+        c
+    } else {
+        let file = std::fs::File::create(&args.out)
+            .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+        let mut out: Box<dyn Write> = if args.out.extension().is_some_and(|e| e == "gz") {
+            Box::new(flate2::write::GzEncoder::new(
+                std::io::BufWriter::new(file),
+                flate2::Compression::fast(),
+            ))
+        } else {
+            Box::new(std::io::BufWriter::new(file))
+        };
+        let c = crate::dumps::fixtures::generate(&spec, &mut out)?;
+        out.flush()?;
+        drop(out);
+        c
+    };
+    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    eprintln!("wrote {}", summary.join(", "));
+    Ok(())
+}
+
+fn scratch_only(url: &str) -> Res {
     if url == db::DEFAULT_URL {
         return Err("give the benchmark a scratch database, e.g. \
                     DATABASE_URL=postgres://postgres@127.0.0.1:5432/imshift_bench"
             .into());
     }
+    Ok(())
+}
+
+async fn bench_ingest(url: &str, sizes: &[u64], dir: &std::path::Path) -> Res {
+    scratch_only(url)?;
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    println!(
+        "{:>10} {:>10} {:>9} {:>10} {:>12} {:>12} {:>12} {:>7} {:>9}",
+        "messages",
+        "records",
+        "file MB",
+        "total s",
+        "ingest r/s",
+        "staging r/s",
+        "COPY r/s",
+        "ratio",
+        "peak MB"
+    );
+    for &n in sizes {
+        let f = crate::dumps::bench::run(&pool, n, dir).await?;
+        let rate = |rows: i64, d: std::time::Duration| rows as f64 / d.as_secs_f64().max(1e-9);
+        let ingest = rate(f.records, f.total);
+        let plain = rate(f.plain_rows, f.plain_copy);
+        println!(
+            "{:>10} {:>10} {:>9.0} {:>10.1} {:>12.0} {:>12.0} {:>12.0} {:>7.2} {:>9.0}",
+            f.messages,
+            f.records,
+            f.file_bytes as f64 / 1e6,
+            f.total.as_secs_f64(),
+            ingest,
+            rate(f.records, f.staging),
+            plain,
+            ingest / plain,
+            f.peak_rss_kb as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
+
+async fn bench_audit(url: &str, rows: i64) -> Res {
+    scratch_only(url)?;
     let pool = db::connect(url).await?;
     db::migrate(&pool).await?;
     let start = std::time::Instant::now();

@@ -22,9 +22,16 @@ pub async fn connect(url: &str) -> anyhow_like::Result<PgPool> {
             .map_err(|e| anyhow_like::Error(format!("cannot create database {}: {e}", redact(url))))?;
         tracing::info!(database = %redact(url), "created the database");
     }
+    use sqlx::ConnectOptions;
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .map_err(|e| anyhow_like::Error(format!("DATABASE_URL {}: {e}", redact(url))))?;
+    // Staging and validation stream millions of rows in one statement on purpose.
+    let options =
+        options.log_slow_statements(log::LevelFilter::Warn, std::time::Duration::from_secs(60));
     PgPoolOptions::new()
         .max_connections(20)
-        .connect(url)
+        .connect_with(options)
         .await
         .map_err(|e| anyhow_like::Error(format!("cannot connect to {}: {e}", redact(url))))
 }

@@ -1,6 +1,9 @@
 //! The console's UI (Leptos, rendered on the server and hydrated in the browser).
 
+#[cfg(feature = "hydrate")]
+mod browser;
 pub mod calls;
+pub mod calls_dumps;
 pub mod calls_migrations;
 mod components;
 mod pages;
@@ -46,7 +49,7 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("/migrations/:id") view=pages::MigrationPage>
                         <Route path=path!("") view=pages::OverviewTab/>
                         <Route path=path!("/keys") view=pages::KeysTab/>
-                        <Route path=path!("/dumps") view=|| view! { <pages::LaterTab title="Dumps" body="Uploading the old system's dumps, with line-by-line validation, arrives in the next release."/> }/>
+                        <Route path=path!("/dumps") view=pages::DumpsTab/>
                         <Route path=path!("/import") view=|| view! { <pages::LaterTab title="Import" body="Import jobs paced to the target's quotas arrive after dumps."/> }/>
                         <Route path=path!("/sync") view=|| view! { <pages::LaterTab title="Sync" body="Two-way sync for coexistence arrives after import."/> }/>
                         <Route path=path!("/verify") view=|| view! { <pages::LaterTab title="Verify" body="Reading the target back to compare with the dump arrives with import."/> }/>

@@ -137,6 +137,7 @@ pub enum Refs {
         from: String,
         to: String,
         sent_at: i64,
+        /// The body's JSON size when it may exceed [`BODY_EXACT_ABOVE`]; else an upper bound.
         body_bytes: usize,
     },
     GroupEvent {
@@ -151,6 +152,9 @@ pub enum Refs {
         group: bool,
     },
 }
+
+/// Message bodies are measured exactly only in lines longer than this (no target takes more).
+pub const BODY_EXACT_ABOVE: usize = 8 * 1024;
 
 /// Where findings go, and which unknown fields were already reported.
 pub struct Sink<'a> {
@@ -593,7 +597,13 @@ pub fn parse_line<'a>(
                 }
             };
             body_type = Some(check_body(&r, body, sink)?);
-            let body_bytes = obj.get("body").map(|b| b.to_string().len()).unwrap_or(0);
+            // Serialising the body is costly; only a line over the limit can hold a body over it,
+            // so shorter lines carry the line's length (an upper bound) instead.
+            let body_bytes = if text.len() <= BODY_EXACT_ABOVE {
+                text.len()
+            } else {
+                obj.get("body").map(|b| b.to_string().len()).unwrap_or(0)
+            };
             Refs::Message {
                 id,
                 group: conv == "group",

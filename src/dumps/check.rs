@@ -26,6 +26,7 @@ struct Out<'t> {
     migration: String,
     findings: Vec<u8>,
     holds: Vec<u8>,
+    pending: Vec<u8>,
 }
 
 impl Out<'_> {
@@ -43,7 +44,16 @@ impl Out<'_> {
             )
             .await?;
         }
+        if !self.pending.is_empty() && (force || self.pending.len() >= BATCH_BYTES) {
+            let data = std::mem::take(&mut self.pending);
+            copy(&mut self.tx, super::stage::PENDING_COPY, &data).await?;
+        }
         Ok(())
+    }
+
+    fn pending(&mut self, upload: Uuid, ord: i32) {
+        use std::io::Write;
+        let _ = writeln!(self.pending, "{upload}\t{ord}");
     }
 
     fn hold(&mut self, upload: Uuid, ord: i32, kind: Kind, code: &str) {
@@ -145,8 +155,14 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         return Ok(());
     };
     let target = target_kind.parse().ok().and_then(Target::for_migration);
-    let uploads: Vec<(Uuid, sqlx::types::Json<BTreeMap<String, i64>>, i64)> = sqlx::query_as(
-        "SELECT id, counts, rejected FROM dump_uploads WHERE migration_id = $1 AND state = 'staged' ORDER BY seq",
+    let uploads: Vec<(
+        Uuid,
+        sqlx::types::Json<BTreeMap<String, i64>>,
+        i64,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT id, counts, rejected, verified_for FROM dump_uploads
+         WHERE migration_id = $1 AND state = 'staged' ORDER BY seq",
     )
     .bind(migration_id)
     .fetch_all(pool)
@@ -162,12 +178,24 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         order: ids.iter().enumerate().map(|(i, u)| (*u, i)).collect(),
     };
 
+    let full_recheck: bool = sqlx::query_scalar(
+        "SELECT coalesce((SELECT full_recheck FROM dump_reports WHERE migration_id = $1), true)",
+    )
+    .bind(migration_id)
+    .fetch_one(pool)
+    .await?;
+    let target_name = target.map(target_name).unwrap_or("");
+    // Messages staged against another target's rules are judged again.
+    let mut full = full_recheck || uploads.iter().any(|u| u.3.as_deref() != Some(target_name));
+
+    let t0 = std::time::Instant::now();
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM dump_findings WHERE migration_id = $1 AND scope = 'cross'")
+    // Everything but messages is checked again whole; messages below, whole or only pending.
+    sqlx::query("DELETE FROM dump_findings WHERE migration_id = $1 AND scope = 'cross' AND kind <> 'message'")
         .bind(migration_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM staged_holds WHERE upload_id = ANY($1)")
+    sqlx::query("DELETE FROM staged_holds WHERE upload_id = ANY($1) AND kind <> 'message'")
         .bind(&ids)
         .execute(&mut *tx)
         .await?;
@@ -176,6 +204,7 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         migration: migration_id.to_string(),
         findings: Vec::new(),
         holds: Vec::new(),
+        pending: Vec::new(),
     };
     let mut index = Index::default();
     let mut held: HashSet<(Uuid, i32)> = HashSet::new();
@@ -219,6 +248,9 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
                 _ => unreachable!("only accounts and groups here"),
             };
             if let Some(prev) = first.insert(id.clone(), *a) {
+                // A group defined twice may have changed owner: what staging vouched for
+                // about group messages no longer holds.
+                full |= kind == Kind::Group;
                 let msg = format!(
                     "`{id}` was already defined at {}:{}; this line wins",
                     files.name(&prev),
@@ -242,6 +274,7 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         out.flush(false).await?;
     }
 
+    tracing::debug!(elapsed = ?t0.elapsed(), "validate: accounts and groups");
     // Members: each one joins the index as it is checked (members do not depend on members).
     {
         let sql = format!(
@@ -249,8 +282,11 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         );
         let mut rows = sqlx::query(&sql).bind(&ids).fetch(pool);
         let mut n = 0u64;
+        let mut seen: HashSet<(String, String)> = HashSet::new();
         while let Some(r) = rows.try_next().await? {
             let a = at(&r);
+            // A membership given twice may have changed its join time.
+            full |= !seen.insert((r.get(4), r.get(5)));
             let refs = Refs::Member {
                 group: r.get(4),
                 account: r.get(5),
@@ -278,13 +314,82 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         }
     }
 
-    // Everything else streams past the finished index.
-    let streams: [(Kind, String); 5] = [
+    tracing::debug!(elapsed = ?t0.elapsed(), "validate: members");
+    // Messages: all of them after a discard or a changed group or membership; otherwise only
+    // those staging could not vouch for. Whatever still has a problem stays pending.
+    if full {
+        sqlx::query("DELETE FROM dump_findings WHERE migration_id = $1 AND scope = 'cross' AND kind = 'message'")
+            .bind(migration_id)
+            .execute(&mut *out.tx)
+            .await?;
+        sqlx::query("DELETE FROM staged_holds WHERE upload_id = ANY($1) AND kind = 'message'")
+            .bind(&ids)
+            .execute(&mut *out.tx)
+            .await?;
+    } else {
+        sqlx::query(
+            "DELETE FROM dump_findings f WHERE f.migration_id = $1 AND f.scope = 'cross' AND f.kind = 'message'
+               AND (f.code = 'message.duplicate'
+                    OR EXISTS (SELECT 1 FROM staged_pending p WHERE p.upload_id = f.upload_id AND p.ord = f.ord))",
+        )
+        .bind(migration_id)
+        .execute(&mut *out.tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM staged_holds h WHERE h.upload_id = ANY($1) AND h.kind = 'message'
+               AND (h.code = 'message.duplicate'
+                    OR EXISTS (SELECT 1 FROM staged_pending p WHERE p.upload_id = h.upload_id AND p.ord = h.ord))",
+        )
+        .bind(&ids)
+        .execute(&mut *out.tx)
+        .await?;
+    }
+    // Read from the pool, which still sees the pending list this transaction replaces.
+    let messages_sql = if full {
+        format!("SELECT {COMMON}, conv, from_id, to_id, sent_at, body_bytes, msg_id FROM staged_messages WHERE upload_id = ANY($1)")
+    } else {
+        format!(
+            "SELECT m.upload_id, m.ord, m.file_no, m.line, m.conv, m.from_id, m.to_id, m.sent_at, m.body_bytes, m.msg_id
+             FROM staged_pending p JOIN staged_messages m USING (upload_id, ord) WHERE p.upload_id = ANY($1)"
+        )
+    };
+    sqlx::query("DELETE FROM staged_pending WHERE upload_id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *out.tx)
+        .await?;
+    {
+        let mut rows = sqlx::query(&messages_sql).bind(&ids).fetch(pool);
+        let mut n = 0u64;
+        while let Some(r) = rows.try_next().await? {
+            let a = at(&r);
+            let refs = Refs::Message {
+                group: r.get::<&str, _>(4) == "group",
+                from: r.get(5),
+                to: r.get(6),
+                sent_at: r.get(7),
+                body_bytes: r.get::<i32, _>(8).max(0) as usize,
+                id: r.get(9),
+            };
+            let p = index.check(&refs, target);
+            if !p.is_empty() {
+                out.pending(a.upload, a.ord);
+                out.problems(&a, Kind::Message, files.name(&a), p, false);
+                out.flush(false).await?;
+            }
+            n += 1;
+            if n % 20_000 == 0 {
+                ctx.check()?;
+            }
+        }
+    }
+    tracing::debug!(elapsed = ?t0.elapsed(), full, "validate: messages");
+
+    // The smaller kinds stream past the finished index.
+    let streams: [(Kind, String); 4] = [
         (Kind::Friend, format!("SELECT {COMMON}, owner, friend FROM staged_friends WHERE upload_id = ANY($1)")),
         (Kind::Block, format!("SELECT {COMMON}, owner, blocked FROM staged_blocks WHERE upload_id = ANY($1)")),
         (Kind::GroupEvent, format!("SELECT {COMMON}, group_id, actor, target, at FROM staged_group_events WHERE upload_id = ANY($1)")),
         (Kind::Conversation, format!("SELECT {COMMON}, owner, conv, peer FROM staged_conversations WHERE upload_id = ANY($1)")),
-        (Kind::Message, format!("SELECT {COMMON}, msg_id, conv, from_id, to_id, sent_at, body_bytes FROM staged_messages WHERE upload_id = ANY($1)")),
     ];
     for (kind, sql) in streams {
         let mut rows = sqlx::query(&sql).bind(&ids).fetch(pool);
@@ -306,18 +411,10 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
                     target: r.get(6),
                     at: r.get(7),
                 },
-                Kind::Conversation => Refs::Conversation {
+                _ => Refs::Conversation {
                     owner: r.get(4),
                     group: r.get::<&str, _>(5) == "group",
                     peer: r.get(6),
-                },
-                _ => Refs::Message {
-                    id: r.get(4),
-                    group: r.get::<&str, _>(5) == "group",
-                    from: r.get(6),
-                    to: r.get(7),
-                    sent_at: r.get(8),
-                    body_bytes: r.get::<i32, _>(9).max(0) as usize,
                 },
             };
             let p = index.check(&refs, target);
@@ -334,15 +431,53 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
     out.flush(true).await?;
     drop(index);
 
-    // Message duplicates: the same (id, from, to, sent_at) twice. PostgreSQL groups the hash;
-    // the few candidates are compared in full here.
+    tracing::debug!(elapsed = ?t0.elapsed(), "validate: streamed");
+    // Message duplicates: the same (id, from, to, sent_at) twice. Staging stored every
+    // message's identity hash in sorted parts; merging each part across uploads finds the few
+    // candidates, which are then compared in full.
+    let (mut cand_u, mut cand_o) = (Vec::<Uuid>::new(), Vec::<i32>::new());
+    {
+        let position: HashMap<Uuid, usize> = files.order.clone();
+        let mut rows = sqlx::query_as::<_, (Uuid, i16, Vec<u8>)>(
+            "SELECT upload_id, part, data FROM staged_idents WHERE upload_id = ANY($1) ORDER BY part",
+        )
+        .bind(&ids)
+        .fetch(pool);
+        let mut part = -1i16;
+        let mut entries: Vec<(u64, usize, u32, Uuid)> = Vec::new();
+        let mut merge = |entries: &mut Vec<(u64, usize, u32, Uuid)>| {
+            entries.sort_unstable_by_key(|e| (e.0, e.1, e.2));
+            for run in entries.chunk_by(|a, b| a.0 == b.0) {
+                if run.len() > 1 {
+                    for e in run {
+                        cand_u.push(e.3);
+                        cand_o.push(e.2 as i32);
+                    }
+                }
+            }
+            entries.clear();
+        };
+        while let Some((upload, p, data)) = rows.try_next().await? {
+            if p != part {
+                merge(&mut entries);
+                part = p;
+            }
+            let at = position.get(&upload).copied().unwrap_or(0);
+            for c in data.chunks_exact(super::stage::IDENT_ENTRY) {
+                let ident = u64::from_be_bytes(c[..8].try_into().expect("8 bytes"));
+                let ord = u32::from_be_bytes(c[8..].try_into().expect("4 bytes"));
+                entries.push((ident, at, ord, upload));
+            }
+        }
+        merge(&mut entries);
+    }
     let dups: Vec<(Uuid, i32, i32, i64, String, String, String, i64)> = sqlx::query_as(
-        "SELECT upload_id, ord, file_no, line, msg_id, from_id, to_id, sent_at FROM staged_messages
-         WHERE upload_id = ANY($1) AND ident IN (
-             SELECT ident FROM staged_messages WHERE upload_id = ANY($1)
-             GROUP BY ident HAVING count(*) > 1)",
+        "SELECT m.upload_id, m.ord, m.file_no, m.line, m.msg_id, m.from_id, m.to_id, m.sent_at
+         FROM unnest($1::uuid[], $2::int[]) AS c(upload_id, ord)
+         JOIN staged_messages m USING (upload_id, ord)",
     )
-    .bind(&ids)
+    .bind(&cand_u)
+    .bind(&cand_o)
     .fetch_all(&mut *out.tx)
     .await?;
     let mut same: BTreeMap<(String, String, String, i64), Vec<At>> = BTreeMap::new();
@@ -389,6 +524,7 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
     .execute(&mut *out.tx)
     .await?;
 
+    tracing::debug!(elapsed = ?t0.elapsed(), "validate: duplicates");
     // The offending text of the first examples of each rule, for the report.
     for kind in Kind::ALL {
         let (table, _) = super::stage::table(kind);
@@ -410,10 +546,11 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
     }
     ctx.check()?;
 
+    tracing::debug!(elapsed = ?t0.elapsed(), "validate: excerpts");
     // The report's numbers, stored so that no page load counts rows.
     let mut counts: BTreeMap<String, i64> = BTreeMap::new();
     let mut unreadable = 0i64;
-    for (_, c, rejected) in &uploads {
+    for (_, c, rejected, _) in &uploads {
         for (k, v) in c.0.iter() {
             *counts.entry(k.clone()).or_default() += v;
         }
@@ -463,7 +600,7 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         .map(|(code, severity, count)| json!({"code": code, "severity": severity, "count": count}))
         .collect();
     sqlx::query(
-        "UPDATE dump_reports SET state = 'current', counts = $2, accepted = $3, rejected = $4,
+        "UPDATE dump_reports SET state = 'current', full_recheck = false, counts = $2, accepted = $3, rejected = $4,
                 superseded = $5, rules = $6, validated_at = now(), updated_at = now()
          WHERE migration_id = $1",
     )
@@ -477,6 +614,7 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
     .await?;
     ctx.check()?;
     out.tx.commit().await?;
+    tracing::debug!(elapsed = ?t0.elapsed(), "validate: committed");
     Ok(())
 }
 
@@ -487,4 +625,47 @@ pub fn explanation(code: &str) -> &'static str {
         .find(|(c, _, _)| *c == code)
         .map(|(_, _, e)| *e)
         .unwrap_or("")
+}
+
+pub fn target_name(t: Target) -> &'static str {
+    match t {
+        Target::Tencent => "tencent",
+    }
+}
+
+/// The accounts, groups and memberships of the migration's staged uploads, in upload order:
+/// what an upload being staged can check its messages against.
+pub async fn known_index(pool: &PgPool, migration_id: Uuid) -> Result<Index, sqlx::Error> {
+    let mut index = Index::default();
+    let live = "SELECT id FROM dump_uploads WHERE migration_id = $1 AND state = 'staged'";
+    let accounts: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT account_id FROM staged_accounts WHERE upload_id IN ({live})"
+    ))
+    .bind(migration_id)
+    .fetch_all(pool)
+    .await?;
+    for a in accounts {
+        index.add_account(&a);
+    }
+    let groups: Vec<(String, String)> = sqlx::query_as(&format!(
+        "SELECT g.group_id, g.owner FROM staged_groups g JOIN dump_uploads u ON u.id = g.upload_id
+         WHERE g.upload_id IN ({live}) ORDER BY u.seq, g.ord"
+    ))
+    .bind(migration_id)
+    .fetch_all(pool)
+    .await?;
+    for (g, o) in groups {
+        index.add_group(&g, &o);
+    }
+    let members: Vec<(String, String, String, Option<i64>)> = sqlx::query_as(&format!(
+        "SELECT m.group_id, m.account, m.role, m.joined_at FROM staged_members m
+         JOIN dump_uploads u ON u.id = m.upload_id WHERE m.upload_id IN ({live}) ORDER BY u.seq, m.ord"
+    ))
+    .bind(migration_id)
+    .fetch_all(pool)
+    .await?;
+    for (g, a, r, j) in members {
+        index.add_member(&g, &a, &r, j);
+    }
+    Ok(index)
 }

@@ -17,16 +17,20 @@ pub const INGEST: &str = "dump.ingest";
 pub const VALIDATE: &str = "dump.validate";
 
 /// Queues a validation of the migration's staged data, unless one is already waiting (it will
-/// see this change too), and marks the report as being redone.
+/// see this change too), and marks the report as being redone. `removed`: staged records went
+/// away, so every message must be checked again.
 pub async fn enqueue_validate(
     tx: &mut Transaction<'_, Postgres>,
     migration_id: Uuid,
+    removed: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO dump_reports (migration_id, state) VALUES ($1, 'validating')
-         ON CONFLICT (migration_id) DO UPDATE SET state = 'validating', updated_at = now()",
+        "INSERT INTO dump_reports (migration_id, state, full_recheck) VALUES ($1, 'validating', $2)
+         ON CONFLICT (migration_id) DO UPDATE
+            SET state = 'validating', full_recheck = dump_reports.full_recheck OR $2, updated_at = now()",
     )
     .bind(migration_id)
+    .bind(removed)
     .execute(&mut **tx)
     .await?;
     let waiting: bool = sqlx::query_scalar(
@@ -127,6 +131,16 @@ impl Handler for Ingest {
                 }
             })
         };
+        let target_kind: String =
+            sqlx::query_scalar("SELECT target FROM im_migrations WHERE id = $1")
+                .bind(up.migration_id)
+                .fetch_one(pool)
+                .await?;
+        let target = target_kind
+            .parse()
+            .ok()
+            .and_then(super::validate::Target::for_migration);
+        let known = super::check::known_index(pool, up.migration_id).await?;
         let mut tx = pool.begin().await?;
         let result = stage::stage(
             &mut tx,
@@ -137,6 +151,8 @@ impl Handler for Ingest {
                 path: path.clone(),
                 format: stage::parse_format(&up.format),
                 max_bytes: self.max_bytes,
+                target,
+                known,
             },
             progress.clone(),
             || ctx.stop().is_none(),
@@ -153,6 +169,7 @@ impl Handler for Ingest {
                     .unwrap_or(JobError::Stopped(crate::jobs::worker::Stop::Shutdown)));
             }
             Err(StageError::Db(e)) => return Err(e.into()),
+            Err(e @ StageError::Interrupted) => return Err(JobError::retry(e)),
             Err(StageError::Unreadable(f)) => {
                 drop(tx);
                 sqlx::query(
@@ -170,7 +187,7 @@ impl Handler for Ingest {
         let read_bytes = progress.read_bytes.load(Ordering::Relaxed) as i64;
         sqlx::query(
             "UPDATE dump_uploads SET state = 'staged', records = $2, rejected = $3, counts = $4,
-                    read_bytes = $5, ingest_finished_at = now(), updated_at = now()
+                    read_bytes = $5, verified_for = $6, ingest_finished_at = clock_timestamp(), updated_at = now()
              WHERE id = $1",
         )
         .bind(id)
@@ -178,8 +195,10 @@ impl Handler for Ingest {
         .bind(staged.rejected_lines as i64)
         .bind(json!(staged.counts))
         .bind(read_bytes)
+        .bind(target.map(super::check::target_name).unwrap_or(""))
         .execute(&mut *tx)
         .await?;
+        let mut replaced_any = false;
         if up.mode == "replace" {
             let replaced: Vec<(Uuid, String)> = sqlx::query_as(
                 "UPDATE dump_uploads SET state = 'discarded', updated_at = now()
@@ -191,6 +210,7 @@ impl Handler for Ingest {
             .fetch_all(&mut *tx)
             .await?;
             let ids: Vec<Uuid> = replaced.iter().map(|r| r.0).collect();
+            replaced_any = !ids.is_empty();
             delete_staged(&mut tx, &ids).await?;
             if !replaced.is_empty() {
                 audit::record(
@@ -207,7 +227,7 @@ impl Handler for Ingest {
                 .map_err(JobError::retry)?;
             }
         }
-        enqueue_validate(&mut tx, up.migration_id).await?;
+        enqueue_validate(&mut tx, up.migration_id, replaced_any).await?;
         // Still ours? A discard while we loaded must win.
         if ctx.stop().is_some() {
             drop(tx);

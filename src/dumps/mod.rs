@@ -7,9 +7,11 @@
 //! `staged_*` tables with COPY) → `jobs::Validate` (`check`: the cross-record rules of
 //! `validate` over the staged data). `imshift validate` runs `read` and `validate` on files.
 
+pub mod bench;
 pub mod canonical;
 pub mod check;
 pub mod container;
+pub mod fixtures;
 pub mod formats;
 pub mod jobs;
 pub mod read;

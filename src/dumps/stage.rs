@@ -6,6 +6,7 @@
 use super::canonical::{Kind, Parsed, Refs};
 use super::formats::Format;
 use super::read::LineReader;
+use super::validate::{Index, Target};
 use super::{container, Finding};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -232,6 +233,8 @@ pub fn encode_finding(
     out.push(b'\n');
 }
 
+pub const PENDING_COPY: &str = "COPY staged_pending (upload_id, ord) FROM STDIN";
+
 pub const FINDINGS_COPY: &str = "COPY dump_findings (migration_id, upload_id, scope, kind, ord, code, severity, file, line, message, excerpt) FROM STDIN";
 
 /// Sends one COPY batch on the transaction's connection.
@@ -252,10 +255,77 @@ pub async fn copy(
 /// (`message.c2c`, `message.group`, `message.text`, …).
 pub type Counts = BTreeMap<String, u64>;
 
+/// Parts the message identities are spread over (by the hash's top byte).
+pub const IDENT_PARTS: usize = 256;
+/// ident (i64) and ord (i32), big-endian.
+pub const IDENT_ENTRY: usize = 12;
+
+/// Message identities on their way to `staged_idents`: appended to one scratch file per part
+/// while reading (memory: a small buffer per part), sorted one part at a time at the end.
+struct IdentSpill {
+    dir: PathBuf,
+    parts: Vec<std::io::BufWriter<std::fs::File>>,
+}
+
+impl IdentSpill {
+    fn new(dir: PathBuf) -> std::io::Result<Self> {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let parts = (0..IDENT_PARTS)
+            .map(|p| {
+                std::fs::File::create(dir.join(format!("{p}")))
+                    .map(|f| std::io::BufWriter::with_capacity(8 * 1024, f))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(IdentSpill { dir, parts })
+    }
+
+    fn push(&mut self, ident: i64, ord: u32) -> std::io::Result<()> {
+        use std::io::Write;
+        let part = (ident as u64 >> 56) as usize;
+        let w = &mut self.parts[part];
+        w.write_all(&ident.to_be_bytes())?;
+        w.write_all(&ord.to_be_bytes())
+    }
+
+    /// Each part's entries, sorted by (ident, ord).
+    fn finish(mut self, mut each: impl FnMut(usize, Vec<u8>) -> Result<(), ()>) -> Result<(), ()> {
+        use std::io::Write;
+        for w in &mut self.parts {
+            w.flush().map_err(|_| ())?;
+        }
+        self.parts.clear();
+        for p in 0..IDENT_PARTS {
+            let bytes = std::fs::read(self.dir.join(format!("{p}"))).map_err(|_| ())?;
+            if bytes.is_empty() {
+                continue;
+            }
+            let mut entries: Vec<[u8; IDENT_ENTRY]> = bytes
+                .chunks_exact(IDENT_ENTRY)
+                .map(|c| c.try_into().expect("exact chunks"))
+                .collect();
+            // Big-endian bytes sort as (ident as unsigned, ord); the merge only needs equal
+            // idents adjacent.
+            entries.sort_unstable();
+            each(p, entries.concat())?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for IdentSpill {
+    fn drop(&mut self) {
+        self.parts.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// What the reading thread hands the loader.
 enum Msg {
     Rows(Kind, Vec<u8>),
     Findings(Vec<u8>),
+    Pending(Vec<u8>),
+    Idents(usize, Vec<u8>),
     File {
         file_no: u32,
         name: String,
@@ -282,15 +352,57 @@ pub struct Staged {
     pub warnings: u64,
 }
 
-/// The reading side: runs on a blocking thread and sends COPY-ready batches.
+const BODY_TYPES: [&str; 8] = [
+    "text", "image", "audio", "video", "file", "location", "face", "custom",
+];
+
+/// Running counts, cheap to bump per record.
+#[derive(Default)]
+struct Tally {
+    kinds: [u64; 8],
+    c2c: u64,
+    group: u64,
+    bodies: [u64; 8],
+}
+
+impl Tally {
+    fn counts(&self) -> Counts {
+        let mut c = Counts::new();
+        for (k, n) in Kind::ALL.iter().zip(self.kinds) {
+            if n > 0 {
+                c.insert(k.as_str().into(), n);
+            }
+        }
+        for (k, n) in [("message.c2c", self.c2c), ("message.group", self.group)] {
+            if n > 0 {
+                c.insert(k.into(), n);
+            }
+        }
+        for (t, n) in BODY_TYPES.iter().zip(self.bodies) {
+            if n > 0 {
+                c.insert(format!("message.{t}"), n);
+            }
+        }
+        c
+    }
+}
+
+/// The reading side: runs on a blocking thread and sends COPY-ready batches. It also checks
+/// each message against the accounts, groups and memberships known so far (this upload's and
+/// the migration's earlier ones): a message that passes never needs reading again; one that
+/// does not (yet) is listed as pending for the validate job.
 struct Reader {
     upload: String,
     migration: String,
     tx: mpsc::Sender<Msg>,
     bufs: BTreeMap<Kind, Vec<u8>>,
     findings: Vec<u8>,
+    pending: Vec<u8>,
     ord: u32,
-    counts: Counts,
+    tally: Tally,
+    index: Index,
+    target: Option<Target>,
+    idents: Option<IdentSpill>,
     progress: Arc<Progress>,
     errors: u64,
     warnings: u64,
@@ -324,21 +436,56 @@ impl Reader {
     }
 
     fn record(&mut self, file_no: u32, line: u64, p: Parsed) -> Result<(), ()> {
+        match &p.refs {
+            Refs::Account { id } => self.index.add_account(id),
+            Refs::Group { id, owner, .. } => self.index.add_group(id, owner),
+            Refs::Member {
+                group,
+                account,
+                role,
+                joined_at,
+            } => self.index.add_member(group, account, role, *joined_at),
+            Refs::Message {
+                id,
+                group,
+                from,
+                to,
+                sent_at,
+                ..
+            } => {
+                if let Some(spill) = self.idents.as_mut() {
+                    spill
+                        .push(message_ident(id, from, to, *sent_at), self.ord)
+                        .map_err(|_| ())?;
+                }
+                if *group {
+                    self.tally.group += 1;
+                } else {
+                    self.tally.c2c += 1;
+                }
+                if let Some(i) = p
+                    .body_type
+                    .and_then(|t| BODY_TYPES.iter().position(|b| *b == t))
+                {
+                    self.tally.bodies[i] += 1;
+                }
+                if !self.index.check(&p.refs, self.target).is_empty() {
+                    use std::io::Write;
+                    let _ = writeln!(self.pending, "{}\t{}", self.upload, self.ord);
+                    if self.pending.len() >= BATCH_BYTES / 4 {
+                        let data = std::mem::take(&mut self.pending);
+                        self.send(Msg::Pending(data))?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(i) = Kind::ALL.iter().position(|k| *k == p.kind) {
+            self.tally.kinds[i] += 1;
+        }
         let buf = self.bufs.entry(p.kind).or_default();
         encode_row(buf, &self.upload, self.ord, file_no, line, &p);
         self.ord += 1;
-        *self.counts.entry(p.kind.as_str().into()).or_default() += 1;
-        if let Refs::Message { group, .. } = &p.refs {
-            let conv = if *group {
-                "message.group"
-            } else {
-                "message.c2c"
-            };
-            *self.counts.entry(conv.into()).or_default() += 1;
-            if let Some(t) = p.body_type {
-                *self.counts.entry(format!("message.{t}")).or_default() += 1;
-            }
-        }
         if buf.len() >= BATCH_BYTES {
             let data = std::mem::take(buf);
             self.send(Msg::Rows(p.kind, data))?;
@@ -351,7 +498,7 @@ impl Reader {
                 .progress
                 .counts
                 .lock()
-                .unwrap_or_else(|p| p.into_inner()) = self.counts.clone();
+                .unwrap_or_else(|p| p.into_inner()) = self.tally.counts();
         }
         Ok(())
     }
@@ -367,6 +514,11 @@ pub enum StageError {
     Db(#[from] sqlx::Error),
     #[error("staging was stopped")]
     Stopped,
+    /// Reading stopped before the end for a passing reason (scratch space); try again.
+    #[error(
+        "reading stopped before the end of the file (scratch space next to the upload failed)"
+    )]
+    Interrupted,
 }
 
 pub struct StageInput<'a> {
@@ -377,6 +529,10 @@ pub struct StageInput<'a> {
     pub path: PathBuf,
     pub format: Option<Format>,
     pub max_bytes: u64,
+    /// The target whose rules messages are checked against.
+    pub target: Option<Target>,
+    /// What the migration's other staged uploads hold (accounts, groups, memberships).
+    pub known: Index,
 }
 
 /// Reads the file and loads every record and line finding on `tx`. `keep_going` is asked
@@ -392,7 +548,18 @@ pub async fn stage(
     let migration = input.migration_id.to_string();
     let name = input.name.to_string();
     let path = input.path.clone();
-    let (format, max_bytes) = (input.format, input.max_bytes);
+    let (format, max_bytes, target) = (input.format, input.max_bytes, input.target);
+    let index = input.known;
+    let idents = IdentSpill::new(input.path.with_extension("idents")).map_err(|e| {
+        StageError::Unreadable(Finding {
+            code: "file.unreadable",
+            severity: super::Severity::Error,
+            file: input.name.to_string(),
+            line: 0,
+            message: format!("no scratch space next to the upload: {e}"),
+            excerpt: String::new(),
+        })
+    })?;
     let thread_progress = progress.clone();
     let reading = tokio::task::spawn_blocking(move || {
         read_file(
@@ -406,8 +573,12 @@ pub async fn stage(
                 tx: sender,
                 bufs: BTreeMap::new(),
                 findings: Vec::new(),
+                pending: Vec::new(),
                 ord: 0,
-                counts: Counts::new(),
+                tally: Tally::default(),
+                index,
+                target,
+                idents: Some(idents),
                 progress: thread_progress,
                 errors: 0,
                 warnings: 0,
@@ -430,6 +601,17 @@ pub async fn stage(
                 copy(tx, st, &data).await?;
             }
             Msg::Findings(data) => copy(tx, FINDINGS_COPY, &data).await?,
+            Msg::Pending(data) => copy(tx, PENDING_COPY, &data).await?,
+            Msg::Idents(part, data) => {
+                sqlx::query(
+                    "INSERT INTO staged_idents (upload_id, part, data) VALUES ($1, $2, $3)",
+                )
+                .bind(upload_id)
+                .bind(part as i16)
+                .bind(data)
+                .execute(&mut **tx)
+                .await?;
+            }
             Msg::File {
                 file_no,
                 name,
@@ -462,7 +644,9 @@ pub async fn stage(
     if stopped {
         return Err(StageError::Stopped);
     }
-    let staged = outcome.map_err(StageError::Unreadable)?;
+    let staged = outcome
+        .map_err(StageError::Unreadable)?
+        .ok_or(StageError::Interrupted)?;
     progress.records.store(staged.records, Ordering::Relaxed);
     *progress.counts.lock().unwrap_or_else(|p| p.into_inner()) = staged.counts.clone();
     Ok(staged)
@@ -503,13 +687,14 @@ impl From<()> for Halt {
 
 /// The blocking half. Lines that cannot be read are findings and the rest is staged; a file
 /// whose compression is damaged is refused whole, since what follows the damage is lost.
+/// `Ok(None)`: it stopped early (the loader went away, or scratch space failed).
 fn read_file(
     path: &Path,
     name: &str,
     format: Option<Format>,
     max_bytes: u64,
     mut r: Reader,
-) -> Result<Staged, Finding> {
+) -> Result<Option<Staged>, Finding> {
     let mut lines = LineReader::default();
     let mut file_no = 0u32;
     let read = r.progress.read_bytes.clone();
@@ -547,27 +732,43 @@ fn read_file(
     })?;
     let container_findings = match result {
         Ok(f) => f,
-        Err(Halt::Closed) => return Ok(Staged::default()),
+        Err(Halt::Closed) => return Ok(None),
         Err(Halt::Damaged(f)) => return Err(f),
     };
     lines.findings.extend(container_findings);
     let _ = r.flush_findings(&mut lines);
     for (kind, buf) in std::mem::take(&mut r.bufs) {
         if !buf.is_empty() && r.send(Msg::Rows(kind, buf)).is_err() {
-            return Ok(Staged::default());
+            return Ok(None);
         }
     }
-    let data = std::mem::take(&mut r.findings);
-    if !data.is_empty() {
-        let _ = r.send(Msg::Findings(data));
+    if let Some(spill) = r.idents.take() {
+        if spill
+            .finish(|p, data| r.send(Msg::Idents(p, data)))
+            .is_err()
+        {
+            return Ok(None);
+        }
     }
-    Ok(Staged {
+    for msg in [
+        Msg::Findings(std::mem::take(&mut r.findings)),
+        Msg::Pending(std::mem::take(&mut r.pending)),
+    ] {
+        let empty = match &msg {
+            Msg::Findings(d) | Msg::Pending(d) => d.is_empty(),
+            _ => true,
+        };
+        if !empty && r.send(msg).is_err() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(Staged {
         records: r.ord as u64,
         rejected_lines: lines.rejected_lines,
-        counts: r.counts,
+        counts: r.tally.counts(),
         errors: r.errors,
         warnings: r.warnings,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -401,6 +401,8 @@ pub async fn delete_staged<'c>(
         "staged_group_events",
         "staged_conversations",
         "staged_holds",
+        "staged_pending",
+        "staged_idents",
         "dump_findings",
     ] {
         sqlx::query(&format!("DELETE FROM {t} WHERE upload_id = ANY($1)"))
@@ -443,7 +445,7 @@ pub async fn discard(
     let was_staged = up.state == "staged";
     if was_staged {
         delete_staged(&mut tx, &[id]).await?;
-        super::jobs::enqueue_validate(&mut tx, migration_id).await?;
+        super::jobs::enqueue_validate(&mut tx, migration_id, true).await?;
     } else {
         sqlx::query("DELETE FROM dump_findings WHERE upload_id = $1")
             .bind(id)

@@ -63,7 +63,8 @@ fn any_body() -> Value {
     })
 }
 
-const ANY_FORM: [(&str, &str); 15] = [
+const ANY_FORM: [(&str, &str); 16] = [
+    ("upload", SOME_ID),
     ("email", "someone@example.com"),
     ("role", "viewer"),
     ("id", SOME_ID),
@@ -161,7 +162,10 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 10] = [
+const READ_CALLS: [&str; 13] = [
+    "/_fn/uploads",
+    "/_fn/dump_report",
+    "/_fn/dump_findings",
     "/_fn/members",
     "/_fn/invites",
     "/_fn/tokens",

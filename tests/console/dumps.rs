@@ -620,3 +620,100 @@ async fn vendor_formats_are_converted_on_the_way_in(pool: PgPool) {
     assert_eq!(rep["accepted"]["message"], 1, "{rep:#}");
     assert_eq!(rule(&rep, "csv.mapping")["severity"], "warning");
 }
+
+fn count(report: &Value, code: &str) -> i64 {
+    report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == code)
+        .map_or(0, |r| r["count"].as_i64().unwrap())
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn checks_across_uploads_follow_every_change(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let up = |name: &'static str, text: String| {
+        let (app, token, mid) = (&app, &token, &mid);
+        async move {
+            let u: Value = post_dump(app, token, mid, name, "", text.into_bytes())
+                .await
+                .json()
+                .await
+                .unwrap();
+            let u = settled(app, token, mid, u["id"].as_str().unwrap()).await;
+            assert_eq!(u["state"], "staged", "{u:#}");
+            report(app, token, mid).await
+        }
+    };
+    let m1 = r#"{"kind":"message","id":"m1","conv":"c2c","from":"u1","to":"u2","sent_at":1600000000000,"body":{"type":"text","text":"a"}}"#;
+    let m2 = r#"{"kind":"message","id":"m2","conv":"group","from":"u2","to":"g1","sent_at":1600000001000,"body":{"type":"text","text":"b"}}"#;
+    let m3 = r#"{"kind":"message","id":"m3","conv":"group","from":"u1","to":"g1","sent_at":1600000002000,"body":{"type":"text","text":"c"}}"#;
+
+    // Messages before their accounts: every reference is missing, and m1 is there twice.
+    let rep = up("messages.jsonl", format!("{m1}\n{m2}\n{m3}\n{m1}\n")).await;
+    // m1 twice (from and to), m2 and m3 (their sender).
+    assert_eq!(count(&rep, "ref.account_missing"), 6, "{rep:#}");
+    assert_eq!(count(&rep, "ref.group_missing"), 2);
+    assert_eq!(count(&rep, "message.duplicate"), 1);
+    assert_eq!(rep["accepted"]["message"], 0);
+
+    // The accounts and the group arrive: the messages are fine now, the duplicate stays.
+    let people = concat!(
+        r#"{"kind":"account","id":"u1"}"#,
+        "\n",
+        r#"{"kind":"account","id":"u2"}"#,
+        "\n",
+        r#"{"kind":"group","id":"g1","name":"G","owner":"u1","created_at":1590000000000}"#,
+        "\n",
+        r#"{"kind":"member","group":"g1","account":"u2","joined_at":1590000001000}"#,
+        "\n",
+    );
+    let rep = up("people.jsonl", people.to_string()).await;
+    assert_eq!(count(&rep, "ref.account_missing"), 0, "{rep:#}");
+    assert_eq!(count(&rep, "ref.group_missing"), 0);
+    assert_eq!(count(&rep, "message.sender_not_member"), 0);
+    assert_eq!(count(&rep, "message.duplicate"), 1);
+    assert_eq!(
+        (
+            rep["accepted"]["message"].as_i64(),
+            rep["superseded"]["message"].as_i64()
+        ),
+        (Some(3), Some(1))
+    );
+
+    // The same group message in another file: a duplicate across uploads, the later wins.
+    let rep = up("again.jsonl", format!("{m2}\n")).await;
+    assert_eq!(count(&rep, "message.duplicate"), 2);
+    assert_eq!(rep["superseded"]["message"], 2);
+    let ex = rule(&rep, "message.duplicate")["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["file"] == "again.jsonl")
+        .cloned()
+        .expect("the later line carries the finding");
+    assert!(
+        ex["message"].as_str().unwrap().contains("messages.jsonl:2"),
+        "{ex}"
+    );
+
+    // The group defined again with another owner: u1 owned it (and so could write in it)
+    // and now is not even a member; staging's earlier verdict on m3 is taken back.
+    let regroup = concat!(
+        r#"{"kind":"account","id":"u3"}"#,
+        "\n",
+        r#"{"kind":"group","id":"g1","name":"G","owner":"u3","created_at":1590000000000}"#,
+        "\n",
+    );
+    let rep = up("regroup.jsonl", regroup.to_string()).await;
+    assert_eq!(count(&rep, "group.duplicate"), 1);
+    assert_eq!(count(&rep, "message.sender_not_member"), 1, "{rep:#}");
+    assert_eq!(
+        rule(&rep, "message.sender_not_member")["examples"][0]["line"],
+        3
+    );
+}

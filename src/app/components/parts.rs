@@ -92,3 +92,29 @@ pub fn CopyOnce(
         </div>
     }
 }
+
+/// `1.5 MB`
+pub fn bytes(n: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n.max(0) as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{} B", n.max(0))
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `3 h 05 min`, `4 min 10 s`, `12 s`
+pub fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}

@@ -3,6 +3,7 @@
 mod api_docs;
 mod audit;
 mod auth;
+mod dumps;
 mod migration;
 mod migrations;
 mod settings;
@@ -11,6 +12,7 @@ mod team;
 pub use api_docs::ApiDocsPage;
 pub use audit::AuditPage;
 pub use auth::{InvitePage, LoginPage, SetupPage};
+pub use dumps::DumpsTab;
 pub use migration::{KeysTab, LaterTab, MigrationPage, OverviewTab};
 pub use migrations::MigrationsPage;
 pub use settings::SettingsPage;

@@ -1,0 +1,645 @@
+//! A migration's Dumps tab: drop files to upload them (resumable, with progress, speed and time
+//! left), watch each one staged, and read the validation report: counts, what will be imported,
+//! and every rule that found something, with examples pointing at file and line.
+
+use crate::app::calls_dumps::{dump_findings, list_uploads, load_dump_report, DiscardUpload};
+use crate::app::components::{action_error, bytes, can, duration, when, EmptyState, ErrorNote};
+use crate::model::{DumpReport, FindingRow, Permission, Upload};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// A file this browser is sending right now.
+#[derive(Clone, Debug, PartialEq)]
+struct Sending {
+    key: u64,
+    name: String,
+    size: f64,
+    sent: f64,
+    started: f64,
+    error: Option<String>,
+}
+
+const KINDS: [(&str, &str); 8] = [
+    ("account", "Accounts"),
+    ("friend", "Friends"),
+    ("block", "Blocks"),
+    ("group", "Groups"),
+    ("member", "Group members"),
+    ("message", "Messages"),
+    ("group_event", "Group events"),
+    ("conversation", "Conversations"),
+];
+
+fn use_id() -> Memo<Option<Uuid>> {
+    let params = use_params_map();
+    Memo::new(move |_| params.read().get("id").and_then(|s| s.parse().ok()))
+}
+
+fn busy_upload(u: &Upload) -> bool {
+    matches!(u.state.as_str(), "queued" | "ingesting")
+}
+
+fn pct(done: f64, total: f64) -> f64 {
+    if total <= 0.0 {
+        0.0
+    } else {
+        (done / total * 100.0).clamp(0.0, 100.0)
+    }
+}
+
+#[component]
+fn Progress(done: f64, total: f64, #[prop(optional)] testid: &'static str) -> impl IntoView {
+    let p = pct(done, total);
+    view! {
+        <div class="progress" role="progressbar" aria-valuenow=format!("{p:.0}") aria-valuemin="0" aria-valuemax="100" data-testid=testid>
+            <span style=format!("width: {p:.1}%")></span>
+        </div>
+    }
+}
+
+/// "12.0 MB of 40.0 MB · 5.1 MB/s · 6 s left"
+fn rate_line(done: f64, total: f64, elapsed_secs: f64) -> String {
+    let mut s = format!("{} of {}", bytes(done as i64), bytes(total as i64));
+    if elapsed_secs > 0.5 && done > 0.0 {
+        let speed = done / elapsed_secs;
+        s.push_str(&format!(" · {}/s", bytes(speed as i64)));
+        if done < total {
+            s.push_str(&format!(" · {} left", duration((total - done) / speed)));
+        }
+    }
+    s
+}
+
+#[component]
+pub fn DumpsTab() -> impl IntoView {
+    let id = use_id();
+    let tick = RwSignal::new(0u32);
+    let discard = ServerAction::<DiscardUpload>::new();
+    let uploads = Resource::new(
+        move || (id.get(), tick.get(), discard.version().get()),
+        |(id, _, _)| async move {
+            match id {
+                Some(id) => list_uploads(id).await,
+                None => Ok(vec![]),
+            }
+        },
+    );
+    let report = Resource::new(
+        move || (id.get(), tick.get(), discard.version().get()),
+        |(id, _, _)| async move {
+            match id {
+                Some(id) => load_dump_report(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    let sending = RwSignal::new(Vec::<Sending>::new());
+    // Keep polling while anything moves: a file in flight, an ingest, a validation.
+    let busy = move || {
+        sending.with(|s| s.iter().any(|x| x.error.is_none()))
+            || uploads
+                .get()
+                .and_then(Result::ok)
+                .is_some_and(|us| us.iter().any(busy_upload))
+            || report
+                .get()
+                .and_then(Result::ok)
+                .flatten()
+                .is_some_and(|r| r.state == "validating")
+    };
+    #[cfg(feature = "hydrate")]
+    {
+        if let Ok(h) = set_interval_with_handle(
+            move || {
+                if busy() {
+                    tick.update(|t| *t += 1);
+                }
+            },
+            std::time::Duration::from_millis(1000),
+        ) {
+            on_cleanup(move || h.clear());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = busy;
+    let may_upload = can(Permission::RunMigrations);
+    view! {
+        {may_upload.then(|| view! { <UploadCard sending tick/> })}
+        <section class="card" data-testid="uploads">
+            <h2>"Uploads"</h2>
+            {move || {
+                let list = sending.get();
+                (!list.is_empty()).then(|| view! {
+                    <div class="sending">
+                        {list.into_iter().map(|s| {
+                            let elapsed = {
+                                #[cfg(feature = "hydrate")]
+                                { (crate::app::browser::now_ms() - s.started) / 1000.0 }
+                                #[cfg(not(feature = "hydrate"))]
+                                { 0.0 }
+                            };
+                            view! {
+                                <div class="sending-row" data-testid="sending">
+                                    <div class="sending-name">{s.name.clone()}</div>
+                                    <Progress done=s.sent total=s.size/>
+                                    <div class="hint">{match &s.error {
+                                        Some(e) => format!("Stopped: {e}. Resume it from the list below."),
+                                        None if s.sent >= s.size => "Sent; staging starts…".to_string(),
+                                        None => format!("Sending {}", rate_line(s.sent, s.size, elapsed)),
+                                    }}</div>
+                                </div>
+                            }
+                        }).collect_view()}
+                    </div>
+                })
+            }}
+            {action_error(discard.value())}
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match uploads.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(list) if list.is_empty() => view! {
+                            <EmptyState title="No dumps yet">
+                                <p>"Upload the old system's exports: imshift's canonical JSON Lines, NetEase Yunxin migration lines, Easemob's history export or CSV of accounts, friends and members — plain, .gz or .zip."</p>
+                            </EmptyState>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <table class="table uploads">
+                                <thead><tr><th>"File"</th><th>"State"</th><th>"Progress"</th><th>"Records"</th><th>"Uploaded"</th><th></th></tr></thead>
+                                <tbody>
+                                {list.into_iter().map(|u| view! { <UploadRow u discard sending tick may_upload/> }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match report.await {
+                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                    Ok(None) => ().into_any(),
+                    Ok(Some(r)) => view! { <ReportView r id=id.get_untracked().unwrap_or_default()/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn UploadCard(sending: RwSignal<Vec<Sending>>, tick: RwSignal<u32>) -> impl IntoView {
+    let id = use_id();
+    let format = RwSignal::new("auto".to_string());
+    let mode = RwSignal::new("add".to_string());
+    let over = RwSignal::new(false);
+    let pick = NodeRef::<leptos::html::Input>::new();
+    #[cfg(feature = "hydrate")]
+    let start = move |files: web_sys::FileList| {
+        let Some(mid) = id.get_untracked() else {
+            return;
+        };
+        let files: Vec<web_sys::File> = (0..files.length()).filter_map(|i| files.get(i)).collect();
+        start_uploads(
+            mid,
+            files,
+            format.get_untracked(),
+            mode.get_untracked(),
+            sending,
+            tick,
+        );
+    };
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (sending, tick, id);
+    view! {
+        <section class="card">
+            <h2>"Upload dumps"</h2>
+            <div class="dropzone" class:over=move || over.get() data-testid="dropzone"
+                on:dragover=move |ev| { ev.prevent_default(); over.set(true); }
+                on:dragleave=move |_| over.set(false)
+                on:drop=move |ev| {
+                    ev.prevent_default();
+                    over.set(false);
+                    #[cfg(feature = "hydrate")]
+                    if let Some(files) = ev.data_transfer().and_then(|d| d.files()) { start(files); }
+                }
+                on:click=move |_| {
+                    #[cfg(feature = "hydrate")]
+                    if let Some(i) = pick.get() { i.click(); }
+                }>
+                <p><strong>"Drop files here"</strong>" or click to choose them."</p>
+                <p class="hint">"JSON Lines, NetEase, Easemob or CSV · plain, .gz or .zip · resumable; large files stream straight to disk."</p>
+            </div>
+            <input type="file" multiple node_ref=pick class="visually-hidden" data-testid="file-input"
+                on:change=move |ev| {
+                    #[cfg(feature = "hydrate")]
+                    {
+                        let input: web_sys::HtmlInputElement = event_target(&ev);
+                        if let Some(files) = input.files() { start(files); }
+                        input.set_value("");
+                    }
+                    #[cfg(not(feature = "hydrate"))]
+                    let _ = ev;
+                }/>
+            <div class="row-form upload-options">
+                <label>"Format"
+                    <select on:change=move |ev| format.set(event_target_value(&ev)) data-testid="upload-format">
+                        <option value="auto" selected>"Tell from the content"</option>
+                        <option value="canonical">"imshift canonical JSON Lines"</option>
+                        <option value="netease">"NetEase Yunxin migration lines"</option>
+                        <option value="easemob">"Easemob history export"</option>
+                        <option value="csv">"CSV (accounts, friends or members)"</option>
+                    </select>
+                </label>
+                <label>"Staged data"
+                    <select on:change=move |ev| mode.set(event_target_value(&ev)) data-testid="upload-mode">
+                        <option value="add" selected>"Add to what is staged"</option>
+                        <option value="replace">"Replace everything staged so far"</option>
+                    </select>
+                </label>
+            </div>
+        </section>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn start_uploads(
+    mid: Uuid,
+    files: Vec<web_sys::File>,
+    format: String,
+    mode: String,
+    sending: RwSignal<Vec<Sending>>,
+    tick: RwSignal<u32>,
+) {
+    use crate::app::browser::{error_message, now_ms, request, send_file, Body};
+    leptos::task::spawn_local(async move {
+        for file in files {
+            let key = (now_ms() * 1000.0) as u64 + file.size() as u64 % 1000;
+            let name = file.name();
+            let size = file.size();
+            sending.update(|s| {
+                s.push(Sending {
+                    key,
+                    name: name.clone(),
+                    size,
+                    sent: 0.0,
+                    started: now_ms(),
+                    error: None,
+                })
+            });
+            let set = move |f: &dyn Fn(&mut Sending)| {
+                sending.update(|s| {
+                    if let Some(x) = s.iter_mut().find(|x| x.key == key) {
+                        f(x)
+                    }
+                })
+            };
+            let body = serde_json::json!({"file_name": name, "size_bytes": size as u64, "format": format, "mode": mode}).to_string();
+            let created = request(
+                "POST",
+                &format!("/api/v1/migrations/{mid}/uploads"),
+                Body::Json(&body),
+                None,
+            )
+            .await;
+            let upload_id = match created {
+                Ok((201, text)) => serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(str::to_string)),
+                Ok((status, text)) => {
+                    let e = error_message(status, &text);
+                    set(&|x| x.error = Some(e.clone()));
+                    continue;
+                }
+                Err(e) => {
+                    set(&|x| x.error = Some(e.clone()));
+                    continue;
+                }
+            };
+            let Some(upload_id) = upload_id else { continue };
+            tick.update(|t| *t += 1);
+            let url = format!("/api/v1/migrations/{mid}/uploads/{upload_id}");
+            let result = send_file(&url, &file, 0.0, move |n| set(&|x| x.sent = n)).await;
+            match result {
+                Ok(()) => sending.update(|s| s.retain(|x| x.key != key)),
+                Err(e) => set(&|x| x.error = Some(e.clone())),
+            }
+            tick.update(|t| *t += 1);
+        }
+    });
+}
+
+#[component]
+fn UploadRow(
+    u: Upload,
+    discard: ServerAction<DiscardUpload>,
+    sending: RwSignal<Vec<Sending>>,
+    tick: RwSignal<u32>,
+    may_upload: bool,
+) -> impl IntoView {
+    let resume_pick = NodeRef::<leptos::html::Input>::new();
+    let resume_error = RwSignal::new(None::<String>);
+    let (mid, uid) = (u.migration_id, u.id);
+    let progress = match u.state.as_str() {
+        "uploading" => view! {
+            <Progress done=u.received_bytes as f64 total=u.size_bytes as f64/>
+            <div class="hint">{format!("{} of {} received — interrupted? Resume with the same file.", bytes(u.received_bytes), bytes(u.size_bytes))}</div>
+        }.into_any(),
+        "queued" => view! { <div class="hint">"Waiting for a worker…"</div> }.into_any(),
+        "ingesting" => {
+            let elapsed = u
+                .ingest_started_at
+                .map(|t| (time::OffsetDateTime::now_utc() - t).as_seconds_f64())
+                .unwrap_or(0.0);
+            let rate = if elapsed > 0.5 { format!(" · {:.0} records/s", u.records as f64 / elapsed) } else { String::new() };
+            view! {
+                <Progress done=u.read_bytes as f64 total=u.size_bytes as f64 testid="ingest-progress"/>
+                <div class="hint">{format!("Reading: {} records staged, {}{rate}", u.records, rate_line(u.read_bytes as f64, u.size_bytes as f64, elapsed))}</div>
+            }.into_any()
+        }
+        "failed" => view! { <p class="alert alert-error">{u.error.clone().unwrap_or_default()}</p> }.into_any(),
+        _ => {
+            let took = match (u.ingest_started_at, u.ingest_finished_at) {
+                (Some(a), Some(b)) => format!(" in {}", duration((b - a).as_seconds_f64())),
+                _ => String::new(),
+            };
+            view! { <div class="hint">{format!("Staged {}{took}", bytes(u.size_bytes))}</div> }.into_any()
+        }
+    };
+    let files: Vec<String> = u
+        .files
+        .iter()
+        .map(|f| format!("{} ({})", f.name, f.format))
+        .collect();
+    let can_resume = may_upload && u.state == "uploading";
+    let (name, size, received) = (u.file_name.clone(), u.size_bytes, u.received_bytes);
+    view! {
+        <tr data-testid="upload-row" data-state=u.state.clone()>
+            <td>
+                <div class="file-name">{u.file_name.clone()}</div>
+                <div class="hint">{format!("{} · {}", u.format, if u.mode == "replace" { "replaces earlier uploads" } else { "adds" })}</div>
+                {(files.len() > 1).then(|| view! { <div class="hint">{files.join(", ")}</div> })}
+            </td>
+            <td><span class=format!("status upload-{}", u.state)>{u.state.clone()}</span></td>
+            <td class="progress-cell">{progress}{move || resume_error.get().map(|e| view! { <p class="alert alert-error">{e}</p> })}</td>
+            <td>{(u.state == "staged").then(|| format!("{} records{}", u.records, if u.rejected > 0 { format!(", {} lines unreadable", u.rejected) } else { String::new() }))}</td>
+            <td class="nowrap">{when(&u.created_at)}<div class="hint">{u.created_by.clone()}</div></td>
+            <td class="actions">
+                {can_resume.then(|| view! {
+                    <input type="file" node_ref=resume_pick class="visually-hidden" on:change=move |ev| {
+                        #[cfg(feature = "hydrate")]
+                        {
+                            let input: web_sys::HtmlInputElement = event_target(&ev);
+                            if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                                if file.name() != name || file.size() as i64 != size {
+                                    resume_error.set(Some(format!("That is {} ({} bytes), not {name} ({size} bytes).", file.name(), file.size() as i64)));
+                                } else {
+                                    resume_error.set(None);
+                                    resume(mid, uid, file, received, sending, tick);
+                                }
+                            }
+                        }
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = (ev, &name, size, received, sending, tick, mid, uid);
+                    }/>
+                    <button class="btn btn-small" on:click=move |_| {
+                        #[cfg(feature = "hydrate")]
+                        if let Some(i) = resume_pick.get() { i.click(); }
+                    }>"Resume"</button>
+                })}
+                {may_upload.then(|| view! {
+                    <button class="btn btn-small btn-danger" data-testid="discard" on:click=move |_| {
+                        discard.dispatch(DiscardUpload { id: mid, upload: uid });
+                    }>"Discard"</button>
+                })}
+            </td>
+        </tr>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn resume(
+    mid: Uuid,
+    uid: Uuid,
+    file: web_sys::File,
+    from: i64,
+    sending: RwSignal<Vec<Sending>>,
+    tick: RwSignal<u32>,
+) {
+    use crate::app::browser::{now_ms, send_file};
+    let key = (now_ms() * 1000.0) as u64;
+    sending.update(|s| {
+        s.push(Sending {
+            key,
+            name: file.name(),
+            size: file.size(),
+            sent: from as f64,
+            started: now_ms(),
+            error: None,
+        })
+    });
+    leptos::task::spawn_local(async move {
+        let url = format!("/api/v1/migrations/{mid}/uploads/{uid}");
+        let set = move |f: &dyn Fn(&mut Sending)| {
+            sending.update(|s| {
+                if let Some(x) = s.iter_mut().find(|x| x.key == key) {
+                    f(x)
+                }
+            })
+        };
+        match send_file(&url, &file, from as f64, move |n| set(&|x| x.sent = n)).await {
+            Ok(()) => sending.update(|s| s.retain(|x| x.key != key)),
+            Err(e) => set(&|x| x.error = Some(e.clone())),
+        }
+        tick.update(|t| *t += 1);
+    });
+}
+
+fn n(map: &BTreeMap<String, i64>, k: &str) -> i64 {
+    map.get(k).copied().unwrap_or(0)
+}
+
+#[component]
+fn ReportView(r: DumpReport, id: Uuid) -> impl IntoView {
+    if r.counts.is_empty() && r.rules.is_empty() {
+        return ().into_any();
+    }
+    let kinds: Vec<_> = KINDS
+        .iter()
+        .filter(|(k, _)| r.counts.contains_key(*k))
+        .map(|(k, label)| {
+            (
+                *label,
+                n(&r.counts, k),
+                n(&r.accepted, k),
+                n(&r.rejected, k),
+                n(&r.superseded, k),
+            )
+        })
+        .collect();
+    let bodies: Vec<(String, i64)> = [
+        "text", "image", "audio", "video", "file", "location", "face", "custom",
+    ]
+    .iter()
+    .filter_map(|t| {
+        r.counts
+            .get(&format!("message.{t}"))
+            .map(|c| (t.to_string(), *c))
+    })
+    .collect();
+    let unreadable = n(&r.rejected, "unreadable_lines");
+    let codes: Vec<String> = r.rules.iter().map(|x| x.code.clone()).collect();
+    view! {
+        <section class="card" data-testid="report">
+            <div class="card-head">
+                <h2>"Validation report"</h2>
+                <span class=if r.state == "validating" { "status status-pending" } else { "status status-accepted" } data-testid="report-state">
+                    {if r.state == "validating" { "checking across records…" } else { "up to date" }}
+                </span>
+            </div>
+            <p class="lead">
+                {format!("{} errors (those records are kept aside, never imported) and {} warnings (reported; the records are imported).", r.errors, r.warnings)}
+                {r.validated_at.map(|t| format!(" Checked {}.", when(&t)))}
+            </p>
+            <table class="table counts" data-testid="report-counts">
+                <thead><tr><th>"Kind"</th><th>"Read"</th><th>"Will be imported"</th><th>"Kept aside"</th><th>"Replaced by a later line"</th></tr></thead>
+                <tbody>
+                    {kinds.into_iter().map(|(label, read, ok, bad, sup)| view! {
+                        <tr><td>{label}</td><td>{read}</td><td class="ok">{ok}</td><td class={if bad > 0 { "bad" } else { "" }}>{bad}</td><td>{sup}</td></tr>
+                    }).collect_view()}
+                    {(unreadable > 0).then(|| view! {
+                        <tr><td>"Lines that are no record"</td><td>{unreadable}</td><td>"0"</td><td class="bad">{unreadable}</td><td>"0"</td></tr>
+                    })}
+                </tbody>
+            </table>
+            {(n(&r.counts, "message") > 0).then(|| view! {
+                <p class="hint">{format!("Messages: {} one-to-one, {} group · ", n(&r.counts, "message.c2c"), n(&r.counts, "message.group"))}
+                    {bodies.iter().map(|(t, c)| format!("{c} {t}")).collect::<Vec<_>>().join(", ")}</p>
+            })}
+        </section>
+        {(!r.rules.is_empty()).then(|| view! {
+            <section class="card" data-testid="findings">
+                <div class="card-head">
+                    <h2>"Findings by rule"</h2>
+                    <a class="btn btn-small" rel="external" download="imshift-findings.csv" href=format!("/api/v1/migrations/{id}/dumps/findings.csv") data-testid="findings-csv">"Download all (CSV)"</a>
+                </div>
+                {r.rules.into_iter().map(|rule| view! {
+                    <div class="rule" data-testid="rule" data-code=rule.code.clone()>
+                        <div class="rule-head">
+                            <span class=format!("sev sev-{}", rule.severity)>{rule.severity.clone()}</span>
+                            <code>{rule.code.clone()}</code>
+                            <span class="rule-count">{format!("{} ×", rule.count)}</span>
+                        </div>
+                        <p class="rule-explain">{rule.explanation.clone()}</p>
+                        <FindingTable rows=rule.examples/>
+                    </div>
+                }).collect_view()}
+                <FindingsBrowser id codes/>
+            </section>
+        })}
+    }
+    .into_any()
+}
+
+#[component]
+fn FindingTable(rows: Vec<FindingRow>) -> impl IntoView {
+    view! {
+        <table class="table examples">
+            <tbody>
+            {rows.into_iter().map(|f| view! {
+                <tr>
+                    <td class="nowrap where">{format!("{}:{}", f.file, f.line)}</td>
+                    <td>{f.message}{(!f.excerpt.is_empty()).then(|| view! { <pre class="excerpt">{f.excerpt}</pre> })}</td>
+                </tr>
+            }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// Every finding, filtered by rule and severity, fifty at a time.
+#[component]
+fn FindingsBrowser(id: Uuid, codes: Vec<String>) -> impl IntoView {
+    let code = RwSignal::new(String::new());
+    let severity = RwSignal::new(String::new());
+    let pages = RwSignal::new(vec![None::<i64>]);
+    let shown = RwSignal::new(false);
+    let filter = move || (code.get(), severity.get(), pages.get());
+    let loaded = Resource::new(
+        move || (shown.get(), filter()),
+        move |(shown, (code, severity, pages))| async move {
+            if !shown {
+                return Ok(vec![]);
+            }
+            let mut all = vec![];
+            for after in pages {
+                let page = dump_findings(
+                    id,
+                    (!code.is_empty()).then_some(code.clone()),
+                    (!severity.is_empty()).then_some(severity.clone()),
+                    after,
+                )
+                .await?;
+                all.push(page);
+            }
+            Ok::<_, crate::model::ApiError>(all)
+        },
+    );
+    view! {
+        <div class="browser">
+            {move || (!shown.get()).then(|| view! {
+                <button class="btn" on:click=move |_| shown.set(true) data-testid="show-all-findings">"Browse every finding"</button>
+            })}
+            {move || shown.get().then(|| {
+                let codes = codes.clone();
+                view! {
+                    <div class="filters">
+                        <label>"Rule"
+                            <select on:change=move |ev| { code.set(event_target_value(&ev)); pages.set(vec![None]); }>
+                                <option value="">"Every rule"</option>
+                                {codes.into_iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
+                            </select>
+                        </label>
+                        <label>"Severity"
+                            <select on:change=move |ev| { severity.set(event_target_value(&ev)); pages.set(vec![None]); }>
+                                <option value="">"Both"</option>
+                                <option value="error">"Errors"</option>
+                                <option value="warning">"Warnings"</option>
+                            </select>
+                        </label>
+                    </div>
+                    <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                        {move || Suspend::new(async move {
+                            match loaded.await {
+                                Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                                Ok(pages_loaded) => {
+                                    let next = pages_loaded.last().and_then(|p| p.next);
+                                    let rows: Vec<FindingRow> = pages_loaded.into_iter().flat_map(|p| p.findings).collect();
+                                    view! {
+                                        <table class="table examples" data-testid="all-findings">
+                                            <tbody>
+                                            {rows.into_iter().map(|f| view! {
+                                                <tr>
+                                                    <td><span class=format!("sev sev-{}", f.severity)>{f.severity.clone()}</span></td>
+                                                    <td><code>{f.code}</code></td>
+                                                    <td class="nowrap where">{format!("{}:{}", f.file, f.line)}</td>
+                                                    <td>{f.message}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                        {next.map(|n| view! {
+                                            <button class="btn" on:click=move |_| pages.update(|p| p.push(Some(n)))>"More"</button>
+                                        })}
+                                    }.into_any()
+                                }
+                            }
+                        })}
+                    </Transition>
+                }
+            })}
+        </div>
+    }
+}
