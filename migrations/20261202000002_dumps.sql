@@ -58,12 +58,15 @@ CREATE TABLE staged_friends (
     record json NOT NULL,
     PRIMARY KEY (upload_id, ord)
 );
+-- Imports take one owner's friends in one request.
+CREATE INDEX staged_friends_owner ON staged_friends (upload_id, owner);
 CREATE TABLE staged_blocks (
     upload_id uuid NOT NULL, ord integer NOT NULL, file_no integer NOT NULL, line bigint NOT NULL,
     owner text NOT NULL, blocked text NOT NULL,
     record json NOT NULL,
     PRIMARY KEY (upload_id, ord)
 );
+CREATE INDEX staged_blocks_owner ON staged_blocks (upload_id, owner);
 CREATE TABLE staged_groups (
     upload_id uuid NOT NULL, ord integer NOT NULL, file_no integer NOT NULL, line bigint NOT NULL,
     group_id text NOT NULL, owner text NOT NULL, group_type text NOT NULL,
@@ -76,6 +79,7 @@ CREATE TABLE staged_members (
     record json NOT NULL,
     PRIMARY KEY (upload_id, ord)
 );
+CREATE INDEX staged_members_group ON staged_members (upload_id, group_id);
 CREATE TABLE staged_messages (
     upload_id uuid NOT NULL, ord integer NOT NULL, file_no integer NOT NULL, line bigint NOT NULL,
     msg_id text NOT NULL, conv text NOT NULL, from_id text NOT NULL, to_id text NOT NULL,

@@ -5,6 +5,7 @@
 mod audit;
 mod dumps;
 mod extract;
+mod imports;
 mod migrations;
 mod team;
 mod tokens;
@@ -38,6 +39,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "audit", description = "The append-only audit log"),
         (name = "migrations", description = "Migrations, their target keys, Test connection and sandbox rehearsals"),
         (name = "dumps", description = "Uploading the old system's dumps, staging, and the validation report"),
+        (name = "imports", description = "Import runs into the target: preflight, launch, progress, pause, resume, cancel, retry, failures"),
     )
 )]
 struct ApiDoc;
@@ -73,6 +75,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::router())
         .merge(migrations::router())
         .merge(dumps::router())
+        .merge(imports::router())
         .split_for_parts();
     let served = doc.clone();
     let router = router.route(

@@ -4,6 +4,7 @@
 mod browser;
 pub mod calls;
 pub mod calls_dumps;
+pub mod calls_imports;
 pub mod calls_migrations;
 mod components;
 mod pages;
@@ -50,7 +51,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=pages::OverviewTab/>
                         <Route path=path!("/keys") view=pages::KeysTab/>
                         <Route path=path!("/dumps") view=pages::DumpsTab/>
-                        <Route path=path!("/import") view=|| view! { <pages::LaterTab title="Import" body="Import jobs paced to the target's quotas arrive after dumps."/> }/>
+                        <Route path=path!("/import") view=pages::ImportTab/>
                         <Route path=path!("/sync") view=|| view! { <pages::LaterTab title="Sync" body="Two-way sync for coexistence arrives after import."/> }/>
                         <Route path=path!("/verify") view=|| view! { <pages::LaterTab title="Verify" body="Reading the target back to compare with the dump arrives with import."/> }/>
                     </ParentRoute>

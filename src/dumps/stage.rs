@@ -19,6 +19,8 @@ use uuid::Uuid;
 
 /// A COPY batch is sent when its buffer passes this size.
 const BATCH_BYTES: usize = 1 << 20;
+/// Room for the row that crosses the limit (a line may be up to 64 KB, or more).
+const SLACK: usize = 128 * 1024;
 
 /// The staging table of each kind and its columns after the common four.
 pub fn table(kind: Kind) -> (&'static str, &'static str) {
@@ -483,11 +485,16 @@ impl Reader {
         if let Some(i) = Kind::ALL.iter().position(|k| *k == p.kind) {
             self.tally.kinds[i] += 1;
         }
-        let buf = self.bufs.entry(p.kind).or_default();
+        let buf = self
+            .bufs
+            .entry(p.kind)
+            .or_insert_with(|| Vec::with_capacity(BATCH_BYTES + SLACK));
         encode_row(buf, &self.upload, self.ord, file_no, line, &p);
         self.ord += 1;
         if buf.len() >= BATCH_BYTES {
-            let data = std::mem::take(buf);
+            // Every batch buffer has the same capacity, so the allocator reuses freed ones
+            // instead of growing: memory stays flat however long the file.
+            let data = std::mem::replace(buf, Vec::with_capacity(BATCH_BYTES + SLACK));
             self.send(Msg::Rows(p.kind, data))?;
         }
         if self.ord % 16384 == 0 {

@@ -1,8 +1,27 @@
 //! Imports: a run moves a migration's staged records into its target, phase by phase, as
-//! jobs paced to the target's quotas (see `plan` for the phases and their order).
+//! jobs paced to the target's quotas (`plan` for the phases and their order, `runner` for a
+//! task, `supervisor` for the run). Here: what the console and the REST API do with runs —
+//! preflight, launch, pause, resume, cancel, retry failed records, status and failures.
 
-use crate::web::{AppError, AppResult};
+pub mod plan;
+pub mod runner;
+pub mod supervisor;
+pub mod target;
+pub mod targets;
+
+use crate::audit;
+use crate::auth::Actor;
+use crate::jobs::{self, NewJob};
+use crate::model::{
+    ImportFailure, ImportFailuresPage, ImportRun, MigrationState, Permission, PhaseStatus,
+    Preflight,
+};
+use crate::web::{AppError, AppResult, AppState};
+use plan::Phase;
+use serde_json::json;
 use sqlx::PgPool;
+use std::collections::HashMap;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Staged data may not change under a running or paused import.
@@ -19,4 +38,660 @@ pub async fn ensure_no_active_run(pool: &PgPool, migration_id: Uuid) -> AppResul
         ))),
         None => Ok(()),
     }
+}
+
+/// The run's migration and the uploads it takes; None once it is cancelled or gone.
+pub async fn run_info(
+    pool: &PgPool,
+    run_id: Uuid,
+) -> Result<Option<(Uuid, Vec<Uuid>)>, sqlx::Error> {
+    let row: Option<(Uuid, serde_json::Value, String)> =
+        sqlx::query_as("SELECT migration_id, plan, state FROM import_runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(m, plan, state)| {
+        (state != "cancelled").then(|| {
+            let uploads = plan["uploads"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|u| u.as_str().and_then(|s| s.parse().ok()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (m, uploads)
+        })
+    }))
+}
+
+/// The run stops itself until a person acts (wrong keys, a target that will not have us).
+pub async fn pause_for(pool: &PgPool, run_id: Uuid, why: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let r = sqlx::query(
+        "UPDATE import_runs SET state = 'paused', error = $2, paused_at = now()
+         WHERE id = $1 AND state = 'running'",
+    )
+    .bind(run_id)
+    .bind(why)
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() > 0 {
+        jobs::pause_scope(&mut *tx, &run_id.to_string()).await?;
+        tracing::warn!(run = %run_id, "import paused: {why}");
+    }
+    tx.commit().await
+}
+
+/// What Launch would do now, and what stands in its way.
+pub async fn preflight(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResult<Preflight> {
+    actor.require(Permission::Read)?;
+    let m = crate::migration::get(&s.pool, actor, migration_id).await?;
+    let keys = crate::migration::keys::view(&s.pool, actor, migration_id).await?;
+    let mut p = plan::preflight(
+        m.target.label().to_string(),
+        keys.base_url.clone().unwrap_or_default(),
+        keys.sandbox,
+    );
+    if m.state == MigrationState::Archived {
+        p.blockers
+            .push("The migration is archived; restore it first.".into());
+    }
+    let uploads = plan::staged_uploads(&s.pool, migration_id).await?;
+    if uploads.is_empty() {
+        p.blockers
+            .push("Nothing is staged yet: upload the old system's dumps on the Dumps tab.".into());
+    }
+    let report = crate::dumps::report::report(&s.pool, actor, migration_id).await?;
+    if report.state == "validating" {
+        p.blockers.push(
+            "The dumps are still being checked; launch when the report is up to date.".into(),
+        );
+    }
+    if ensure_no_active_run(&s.pool, migration_id).await.is_err() {
+        p.blockers
+            .push("An import of this migration is already running or paused.".into());
+    }
+    let target = targets::Targets::new(s.clone()).get(migration_id).await;
+    let target = match target {
+        Ok(t) => Some(t),
+        Err(why) => {
+            p.blockers.push(format!("No target to send to: {why}"));
+            None
+        }
+    };
+    let kept: i64 = report.rejected.values().sum();
+    if kept > 0 {
+        p.warnings.push(format!(
+            "{kept} records were kept aside by validation (errors) and will not be sent; see the Dumps tab."
+        ));
+    }
+    let replaced: i64 = report.superseded.values().sum();
+    if replaced > 0 {
+        p.warnings.push(format!(
+            "{replaced} duplicate records were replaced by later lines and will not be sent."
+        ));
+    }
+    if report.warnings > 0 {
+        p.warnings.push(format!(
+            "Validation reported {} warnings; those records are sent as they are.",
+            report.warnings
+        ));
+    }
+    if !keys.sandbox {
+        p.warnings.push(format!(
+            "This sends to the real {} app at {}; rehearse in the sandbox first if you have not.",
+            m.target.label(),
+            p.base_url
+        ));
+    }
+    if let Some(t) = target {
+        let sizes = plan::sizes(&s.pool, &uploads).await?;
+        let (phases, total) = plan::estimate(t.as_ref(), &sizes);
+        p.records = phases.iter().map(|x| x.records).sum();
+        p.phases = phases;
+        p.estimate_secs = total;
+    }
+    Ok(p)
+}
+
+/// Launches a run with the preflight as its plan.
+pub async fn launch(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResult<ImportRun> {
+    actor.require(Permission::RunMigrations)?;
+    let p = preflight(s, actor, migration_id).await?;
+    if !p.blockers.is_empty() {
+        return Err(AppError::Conflict(p.blockers.join(" ")));
+    }
+    let uploads = plan::staged_uploads(&s.pool, migration_id).await?;
+    let id = Uuid::new_v4();
+    let m = crate::migration::get(&s.pool, actor, migration_id).await?;
+    let mut tx = s.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO import_runs (id, migration_id, target, plan, created_by)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(migration_id)
+    .bind(m.target.as_str())
+    .bind(json!({ "uploads": uploads, "preflight": p }))
+    .bind(actor.user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match e.as_database_error().and_then(|d| d.code()) {
+        Some(c) if c == "23505" => {
+            AppError::Conflict("An import of this migration is already running or paused.".into())
+        }
+        _ => e.into(),
+    })?;
+    for (i, ph) in p.phases.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO import_phases (run_id, phase, position, depends_on, api, total, note)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(&ph.phase)
+        .bind(i as i32)
+        .bind(&ph.depends_on)
+        .bind(&ph.api)
+        .bind(ph.records)
+        .bind(&ph.note)
+        .execute(&mut *tx)
+        .await?;
+    }
+    supervise(&mut tx, id, migration_id).await?;
+    sqlx::query("UPDATE im_migrations SET state = 'importing', updated_at = now() WHERE id = $1")
+        .bind(migration_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        "import.launched",
+        &format!("migration:{migration_id}"),
+        json!({ "run": id, "records": p.records, "estimate_secs": p.estimate_secs.round(), "target": p.target }),
+    )
+    .await?;
+    tx.commit().await?;
+    status(&s.pool, actor, migration_id, id).await
+}
+
+async fn supervise(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run_id: Uuid,
+    migration_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let waiting: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE scope = $1 AND kind = $2
+                        AND state IN ('queued', 'running', 'paused'))",
+    )
+    .bind(run_id.to_string())
+    .bind(supervisor::SUPERVISE)
+    .fetch_one(&mut **tx)
+    .await?;
+    if !waiting {
+        jobs::enqueue(
+            &mut **tx,
+            &NewJob {
+                kind: supervisor::SUPERVISE,
+                migration_id: Some(migration_id),
+                scope: Some(run_id.to_string()),
+                payload: json!({ "run_id": run_id }),
+                priority: 10,
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: Uuid,
+    migration_id: Uuid,
+    state: String,
+    target: String,
+    error: Option<String>,
+    created_by: Option<String>,
+    created_at: OffsetDateTime,
+    finished_at: Option<OffsetDateTime>,
+    elapsed: f64,
+}
+
+#[derive(sqlx::FromRow)]
+struct PhaseRow {
+    phase: String,
+    state: String,
+    api: String,
+    note: Option<String>,
+    total: i64,
+    sent: i64,
+    failed: i64,
+    skipped: i64,
+    requests: i64,
+    throttled: i64,
+    elapsed: f64,
+}
+
+const RUN_SELECT: &str = "SELECT r.id, r.migration_id, r.state, r.target, r.error, u.email AS created_by,
+        r.created_at, r.finished_at,
+        greatest(0, extract(epoch FROM coalesce(r.finished_at, r.paused_at, now()) - r.created_at) - r.paused_secs)::float8 AS elapsed
+    FROM import_runs r LEFT JOIN users u ON u.id = r.created_by";
+
+async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
+    let phases: Vec<PhaseRow> = sqlx::query_as(
+        "SELECT phase, state, api, note, total, sent, failed, skipped, requests, throttled,
+                greatest(0, extract(epoch FROM coalesce(finished_at, now()) - coalesce(started_at, now())))::float8 AS elapsed
+         FROM import_phases WHERE run_id = $1 ORDER BY position",
+    )
+    .bind(r.id)
+    .fetch_all(pool)
+    .await?;
+    let limits = crate::migration::limits::effective(pool, r.migration_id).await?;
+    let mut out = ImportRun {
+        id: r.id,
+        migration_id: r.migration_id,
+        state: r.state.clone(),
+        target: r.target,
+        error: r.error,
+        created_by: r.created_by,
+        created_at: r.created_at,
+        finished_at: r.finished_at,
+        elapsed_secs: r.elapsed,
+        secs_left: 0.0,
+        total: 0,
+        sent: 0,
+        failed: 0,
+        skipped: 0,
+        pending: 0,
+        phases: vec![],
+    };
+    let mut finish: HashMap<String, f64> = HashMap::new();
+    for p in phases {
+        let phase = Phase::parse(&p.phase);
+        let qps = limits.qps(&p.api).unwrap_or(0) as f64;
+        let batch = limits.batch(&p.api).unwrap_or(1).max(1) as f64;
+        let pending = (p.total - p.sent - p.failed - p.skipped).max(0);
+        let left = if qps > 0.0 && p.state != "skipped" {
+            (pending as f64 / batch).ceil() / qps
+        } else {
+            0.0
+        };
+        let start = phase
+            .map(|ph| {
+                ph.depends_on()
+                    .iter()
+                    .map(|d| finish.get(d.as_str()).copied().unwrap_or(0.0))
+                    .fold(0.0, f64::max)
+            })
+            .unwrap_or(0.0);
+        finish.insert(p.phase.clone(), start + left);
+        out.total += p.total;
+        out.sent += p.sent;
+        out.failed += p.failed;
+        out.skipped += p.skipped;
+        out.pending += pending;
+        out.phases.push(PhaseStatus {
+            label: phase.map(|x| x.label()).unwrap_or("?").to_string(),
+            phase: p.phase,
+            state: p.state,
+            api: p.api,
+            note: p.note,
+            total: p.total,
+            sent: p.sent,
+            failed: p.failed,
+            skipped: p.skipped,
+            pending,
+            requests: p.requests,
+            throttled: p.throttled,
+            qps,
+            rate: if p.elapsed > 0.5 {
+                p.requests as f64 / p.elapsed
+            } else {
+                0.0
+            },
+            elapsed_secs: p.elapsed,
+            secs_left: left,
+        });
+    }
+    out.secs_left = if out.state == "running" || out.state == "paused" {
+        finish.values().copied().fold(0.0, f64::max)
+    } else {
+        0.0
+    };
+    Ok(out)
+}
+
+pub async fn status(
+    pool: &PgPool,
+    actor: &Actor,
+    migration_id: Uuid,
+    run_id: Uuid,
+) -> AppResult<ImportRun> {
+    actor.require(Permission::Read)?;
+    let r: RunRow = sqlx::query_as(&format!(
+        "{RUN_SELECT} WHERE r.id = $1 AND r.migration_id = $2"
+    ))
+    .bind(run_id)
+    .bind(migration_id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("This migration has no import run {run_id}.")))?;
+    build_status(pool, r).await
+}
+
+/// The migration's runs, newest first.
+pub async fn list(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResult<Vec<ImportRun>> {
+    actor.require(Permission::Read)?;
+    crate::migration::get(pool, actor, migration_id).await?;
+    let rows: Vec<RunRow> = sqlx::query_as(&format!(
+        "{RUN_SELECT} WHERE r.migration_id = $1 ORDER BY r.created_at DESC LIMIT 20"
+    ))
+    .bind(migration_id)
+    .fetch_all(pool)
+    .await?;
+    let mut out = vec![];
+    for r in rows {
+        out.push(build_status(pool, r).await?);
+    }
+    Ok(out)
+}
+
+async fn change(
+    pool: &PgPool,
+    actor: &Actor,
+    migration_id: Uuid,
+    run_id: Uuid,
+    action: &str,
+) -> AppResult<ImportRun> {
+    actor.require(Permission::RunMigrations)?;
+    let before = status(pool, actor, migration_id, run_id).await?;
+    let scope = run_id.to_string();
+    let mut tx = pool.begin().await?;
+    let ok = match action {
+        "pause" if before.state == "running" => {
+            sqlx::query("UPDATE import_runs SET state = 'paused', paused_at = now() WHERE id = $1")
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+            jobs::pause_scope(&mut *tx, &scope).await?;
+            true
+        }
+        "resume" if before.state == "paused" => {
+            sqlx::query(
+                "UPDATE import_runs SET state = 'running', error = NULL,
+                        paused_secs = paused_secs + coalesce(extract(epoch FROM now() - paused_at), 0),
+                        paused_at = NULL
+                 WHERE id = $1",
+            )
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE jobs SET state = CASE WHEN state = 'paused' THEN 'queued' ELSE state END,
+                        control = NULL, run_after = now()
+                 WHERE scope = $1 AND (state = 'paused' OR (state = 'running' AND control = 'pause'))",
+            )
+            .bind(&scope)
+            .execute(&mut *tx)
+            .await?;
+            supervise(&mut tx, run_id, migration_id).await?;
+            jobs::notify(&mut *tx).await?;
+            true
+        }
+        "cancel" if before.state == "running" || before.state == "paused" => {
+            sqlx::query(
+                "UPDATE import_runs SET state = 'cancelled', finished_at = now(),
+                        paused_secs = paused_secs + coalesce(extract(epoch FROM now() - paused_at), 0),
+                        paused_at = NULL
+                 WHERE id = $1",
+            )
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+            jobs::cancel_scope(&mut *tx, &scope).await?;
+            sqlx::query(
+                "UPDATE im_migrations SET state = CASE WHEN EXISTS (SELECT 1 FROM target_keys k WHERE k.migration_id = id AND k.secret_sealed IS NOT NULL) THEN 'ready' ELSE 'draft' END,
+                        updated_at = now() WHERE id = $1 AND state = 'importing'",
+            )
+            .bind(migration_id)
+            .execute(&mut *tx)
+            .await?;
+            true
+        }
+        _ => false,
+    };
+    if !ok {
+        return Err(AppError::Conflict(format!(
+            "This import is {}; it cannot {action} now.",
+            before.state
+        )));
+    }
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        match action {
+            "pause" => "import.paused",
+            "resume" => "import.resumed",
+            _ => "import.cancelled",
+        },
+        &format!("migration:{migration_id}"),
+        json!({ "run": run_id, "sent": before.sent, "failed": before.failed, "pending": before.pending }),
+    )
+    .await?;
+    tx.commit().await?;
+    status(pool, actor, migration_id, run_id).await
+}
+
+pub async fn pause(pool: &PgPool, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+    change(pool, a, m, r, "pause").await
+}
+
+pub async fn resume(pool: &PgPool, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+    change(pool, a, m, r, "resume").await
+}
+
+pub async fn cancel(pool: &PgPool, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+    change(pool, a, m, r, "cancel").await
+}
+
+/// Sends again the failed records of one phase (or every phase), as new tasks of the run.
+pub async fn retry_failed(
+    pool: &PgPool,
+    actor: &Actor,
+    migration_id: Uuid,
+    run_id: Uuid,
+    phase: Option<&str>,
+) -> AppResult<ImportRun> {
+    actor.require(Permission::RunMigrations)?;
+    let before = status(pool, actor, migration_id, run_id).await?;
+    let phases: Vec<Phase> = match phase {
+        Some(p) => vec![Phase::parse(p).ok_or_else(|| {
+            AppError::validation("phase", format!("`{p}` is not a phase of an import"))
+        })?],
+        None => Phase::ALL.to_vec(),
+    };
+    let phases: Vec<Phase> = phases
+        .into_iter()
+        .filter(|p| {
+            before
+                .phases
+                .iter()
+                .any(|s| s.phase == p.as_str() && s.failed > 0)
+        })
+        .collect();
+    if phases.is_empty() {
+        return Err(AppError::Conflict(
+            "There are no failed records to retry.".into(),
+        ));
+    }
+    if before.state == "cancelled" {
+        return Err(AppError::Conflict(
+            "This import was cancelled; launch a new one.".into(),
+        ));
+    }
+    let (_, uploads) = run_info(pool, run_id)
+        .await?
+        .ok_or_else(|| AppError::Conflict("This import was cancelled.".into()))?;
+    let mut tx = pool.begin().await?;
+    if before.state == "done" {
+        sqlx::query("UPDATE import_runs SET state = 'running', finished_at = NULL WHERE id = $1")
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match e.as_database_error().and_then(|d| d.code()) {
+                Some(c) if c == "23505" => AppError::Conflict(
+                    "Another import of this migration is running; retry after it ends.".into(),
+                ),
+                _ => e.into(),
+            })?;
+        sqlx::query(
+            "UPDATE im_migrations SET state = 'importing', updated_at = now() WHERE id = $1",
+        )
+        .bind(migration_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let mut tasks = 0;
+    for p in &phases {
+        tasks += supervisor::plan_tasks(&mut tx, run_id, migration_id, *p, &uploads, true).await?;
+        sqlx::query(
+            "UPDATE import_phases SET state = 'running', finished_at = NULL
+             WHERE run_id = $1 AND phase = $2 AND state = 'done'",
+        )
+        .bind(run_id)
+        .bind(p.as_str())
+        .execute(&mut *tx)
+        .await?;
+    }
+    supervise(&mut tx, run_id, migration_id).await?;
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        "import.retried",
+        &format!("migration:{migration_id}"),
+        json!({ "run": run_id, "phases": phases.iter().map(|p| p.as_str()).collect::<Vec<_>>(), "tasks": tasks }),
+    )
+    .await?;
+    tx.commit().await?;
+    status(pool, actor, migration_id, run_id).await
+}
+
+/// Failed records, filterable by phase and the provider's code, in pages.
+pub async fn failures(
+    pool: &PgPool,
+    actor: &Actor,
+    migration_id: Uuid,
+    run_id: Uuid,
+    phase: Option<&str>,
+    code: Option<i64>,
+    after: Option<&str>,
+    limit: i64,
+) -> AppResult<ImportFailuresPage> {
+    actor.require(Permission::Read)?;
+    status(pool, actor, migration_id, run_id).await?;
+    if let Some(p) = phase {
+        Phase::parse(p).ok_or_else(|| {
+            AppError::validation("phase", format!("`{p}` is not a phase of an import"))
+        })?;
+    }
+    let (after_phase, after_upload, after_ord) = match after {
+        Some(a) => {
+            let mut it = a.split('|');
+            let (p, u, o) = (it.next(), it.next(), it.next());
+            match (
+                p,
+                u.and_then(|u| u.parse::<Uuid>().ok()),
+                o.and_then(|o| o.parse::<i32>().ok()),
+            ) {
+                (Some(p), Some(u), Some(o)) => (Some(p.to_string()), Some(u), Some(o)),
+                _ => {
+                    return Err(AppError::validation(
+                        "after",
+                        "use the `next` of the previous page",
+                    ))
+                }
+            }
+        }
+        None => (None, None, None),
+    };
+    let limit = limit.clamp(1, 500);
+    let rows: Vec<(
+        String,
+        Uuid,
+        i32,
+        Option<i64>,
+        Option<String>,
+        i32,
+        OffsetDateTime,
+    )> = sqlx::query_as(
+        "SELECT phase, upload_id, ord, code, message, attempts, at FROM import_results
+             WHERE run_id = $1 AND state = 'failed'
+               AND ($2::text IS NULL OR phase = $2) AND ($3::bigint IS NULL OR code = $3)
+               AND ($4::text IS NULL OR (phase, upload_id, ord) > ($4, $5, $6))
+             ORDER BY phase, upload_id, ord LIMIT $7",
+    )
+    .bind(run_id)
+    .bind(phase)
+    .bind(code)
+    .bind(&after_phase)
+    .bind(after_upload)
+    .bind(after_ord)
+    .bind(limit + 1)
+    .fetch_all(pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let rows = &rows[..rows.len().min(limit as usize)];
+    // Where each record came from, from the staged table of its kind.
+    let mut place: HashMap<(Uuid, i32), (String, i64, String)> = HashMap::new();
+    let mut by_kind: HashMap<&'static str, (Vec<Uuid>, Vec<i32>)> = HashMap::new();
+    for r in rows {
+        if let Some(p) = Phase::parse(&r.0) {
+            let (t, _) = crate::dumps::stage::table(p.kind());
+            let e = by_kind.entry(t).or_default();
+            e.0.push(r.1);
+            e.1.push(r.2);
+        }
+    }
+    for (table, (u, o)) in by_kind {
+        let found: Vec<(Uuid, i32, Option<String>, i64, String)> = sqlx::query_as(&format!(
+            "SELECT s.upload_id, s.ord, f.name, s.line, left(s.record::text, 300)
+             FROM unnest($1::uuid[], $2::int[]) AS k(upload_id, ord)
+             JOIN {table} s USING (upload_id, ord)
+             LEFT JOIN dump_files f ON f.upload_id = s.upload_id AND f.file_no = s.file_no"
+        ))
+        .bind(&u)
+        .bind(&o)
+        .fetch_all(pool)
+        .await?;
+        for (u, o, name, line, record) in found {
+            place.insert((u, o), (name.unwrap_or_default(), line, record));
+        }
+    }
+    let failures: Vec<ImportFailure> = rows
+        .iter()
+        .map(|r| {
+            let (file, line, record) = place.get(&(r.1, r.2)).cloned().unwrap_or_default();
+            ImportFailure {
+                phase: r.0.clone(),
+                upload_id: r.1,
+                ord: r.2,
+                file,
+                line,
+                code: r.3,
+                message: r.4.clone().unwrap_or_default(),
+                attempts: r.5,
+                at: r.6,
+                record,
+            }
+        })
+        .collect();
+    let next = if more {
+        failures
+            .last()
+            .map(|f| format!("{}|{}|{}", f.phase, f.upload_id, f.ord))
+    } else {
+        None
+    };
+    Ok(ImportFailuresPage { failures, next })
 }

@@ -8,9 +8,11 @@ use uuid::Uuid;
 
 mod dumps;
 mod error;
+mod imports;
 mod migration;
 pub use dumps::*;
 pub use error::ApiError;
+pub use imports::*;
 pub use migration::*;
 
 /// A team member's role. Ordered from most to least powerful.

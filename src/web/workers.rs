@@ -7,12 +7,18 @@ use std::sync::Arc;
 
 /// The handler of every job kind.
 pub fn handlers(state: &AppState) -> Vec<Arc<dyn Handler>> {
+    let targets = crate::import::targets::Targets::new(state.clone());
     vec![
         Arc::new(crate::dumps::jobs::Ingest {
             uploads_dir: state.uploads_dir(),
             max_bytes: state.config.max_upload_bytes,
         }),
         Arc::new(crate::dumps::jobs::Validate),
+        Arc::new(crate::import::runner::ImportTask {
+            targets: targets.clone(),
+            pacer: crate::jobs::pacer::Pacer::new(state.pool.clone()),
+        }),
+        Arc::new(crate::import::supervisor::Supervise { targets }),
     ]
 }
 

@@ -63,8 +63,10 @@ fn any_body() -> Value {
     })
 }
 
-const ANY_FORM: [(&str, &str); 16] = [
+const ANY_FORM: [(&str, &str); 18] = [
     ("upload", SOME_ID),
+    ("run", SOME_ID),
+    ("action", "pause"),
     ("email", "someone@example.com"),
     ("role", "viewer"),
     ("id", SOME_ID),
@@ -162,7 +164,10 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 13] = [
+const READ_CALLS: [&str; 16] = [
+    "/_fn/import_preflight",
+    "/_fn/import_runs",
+    "/_fn/import_failures",
     "/_fn/uploads",
     "/_fn/dump_report",
     "/_fn/dump_findings",

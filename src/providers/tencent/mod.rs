@@ -8,6 +8,7 @@ pub mod callbacks;
 pub mod client;
 pub mod convert;
 pub mod errors;
+pub mod import;
 pub mod sandbox;
 pub mod usersig;
 

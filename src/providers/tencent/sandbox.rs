@@ -1730,6 +1730,12 @@ impl Shared {
         }
     }
 
+    /// Everything the sandbox holds, for comparing with what was meant to arrive.
+    fn export_json(&self) -> Value {
+        let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        serde_json::to_value(&*d).unwrap_or(Value::Null)
+    }
+
     fn state_json(&self) -> Value {
         let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
         let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -1817,10 +1823,15 @@ async fn state(State(sh): State<Arc<Shared>>) -> Json<Value> {
     Json(sh.state_json())
 }
 
+async fn export(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    Json(sh.export_json())
+}
+
 fn router_from(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v4/{service}/{command}", any(handle))
         .route("/_sandbox/state", get(state))
+        .route("/_sandbox/export", get(export))
         .fallback(not_found)
         .with_state(shared)
 }
@@ -1863,6 +1874,12 @@ impl SandboxHandle {
     /// Same JSON as `GET /_sandbox/state`.
     pub fn state(&self) -> Value {
         self.shared.state_json()
+    }
+
+    /// Same JSON as `GET /_sandbox/export`: every account, relation, group, member and
+    /// message it holds.
+    pub fn export(&self) -> Value {
+        self.shared.export_json()
     }
 
     /// Stop accepting, finish requests in flight, and wait for the server to end.

@@ -1,0 +1,307 @@
+//! Imports over HTTP: the preflight, launch, status (also as server-sent events), pause,
+//! resume, cancel, retry failed records, and the failures list and its CSV.
+
+use super::{ApiJson, ApiPath, ErrorBody};
+use crate::auth::Actor;
+use crate::import;
+use crate::model::{ImportFailuresPage, ImportRun, Preflight};
+use crate::web::{AppError, AppResult, AppState};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::time::Duration;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_preflight))
+        .routes(routes!(list_imports, launch_import))
+        .routes(routes!(get_import))
+        .routes(routes!(import_events))
+        .routes(routes!(pause_import))
+        .routes(routes!(resume_import))
+        .routes(routes!(cancel_import))
+        .routes(routes!(retry_import))
+        .routes(routes!(list_failures))
+        .routes(routes!(export_failures))
+}
+
+type Ids = ApiPath<(Uuid, Uuid)>;
+
+/// What Launch would send, to which target, how long the quotas make it take, and what
+/// stands in the way.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/imports/preflight", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id")),
+    responses((status = 200, body = Preflight), (status = 404, body = ErrorBody)))]
+async fn get_preflight(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<ApiJson<Preflight>> {
+    Ok(ApiJson(import::preflight(&s, &actor, id).await?))
+}
+
+/// The migration's import runs, newest first.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/imports", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id")),
+    responses((status = 200, body = Vec<ImportRun>), (status = 404, body = ErrorBody)))]
+async fn list_imports(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<ApiJson<Vec<ImportRun>>> {
+    Ok(ApiJson(import::list(&s.pool, &actor, id).await?))
+}
+
+/// Launch an import of everything staged (operator or higher). 409 says what stands in the way.
+#[utoipa::path(post, path = "/api/v1/migrations/{id}/imports", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id")),
+    responses((status = 201, body = ImportRun), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn launch_import(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<(StatusCode, ApiJson<ImportRun>)> {
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(import::launch(&s, &actor, id).await?),
+    ))
+}
+
+/// A run: its state and, per phase, done / failed / skipped / pending, requests, the rate
+/// achieved against the quota, and the time left.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/imports/{run}", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id"), ("run" = Uuid, Path, description = "Run id")),
+    responses((status = 200, body = ImportRun), (status = 404, body = ErrorBody)))]
+async fn get_import(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath((id, run)): Ids,
+) -> AppResult<ApiJson<ImportRun>> {
+    Ok(ApiJson(import::status(&s.pool, &actor, id, run).await?))
+}
+
+/// The run's status as server-sent events (`event: status`, data: the run as JSON), once a
+/// second until it is done or cancelled.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/imports/{run}/events", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id"), ("run" = Uuid, Path, description = "Run id")),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody)))]
+async fn import_events(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath((id, run)): Ids,
+) -> AppResult<impl IntoResponse> {
+    // Refuse a wrong id now, while a status code can still say so.
+    import::status(&s.pool, &actor, id, run).await?;
+    let stream =
+        futures_util::stream::unfold((s, actor, false), move |(s, actor, over)| async move {
+            if over {
+                return None;
+            }
+            let status = import::status(&s.pool, &actor, id, run).await.ok()?;
+            let done = status.state == "done" || status.state == "cancelled";
+            let event = Event::default()
+                .event("status")
+                .json_data(&status)
+                .unwrap_or_default();
+            if !done {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Some((Ok::<_, Infallible>(event), (s, actor, done)))
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+macro_rules! control {
+    ($name:ident, $path:literal, $doc:literal, $f:path) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "imports",
+            params(("id" = Uuid, Path, description = "Migration id"), ("run" = Uuid, Path, description = "Run id")),
+            responses((status = 200, body = ImportRun), (status = 403, body = ErrorBody),
+                      (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        async fn $name(
+            State(s): State<AppState>,
+            actor: Actor,
+            ApiPath((id, run)): Ids,
+        ) -> AppResult<ApiJson<ImportRun>> {
+            Ok(ApiJson($f(&s.pool, &actor, id, run).await?))
+        }
+    };
+}
+
+control!(
+    pause_import,
+    "/api/v1/migrations/{id}/imports/{run}/pause",
+    "Pause: running requests finish, nothing new is sent until resume.",
+    import::pause
+);
+control!(
+    resume_import,
+    "/api/v1/migrations/{id}/imports/{run}/resume",
+    "Resume a paused run where it stopped.",
+    import::resume
+);
+control!(
+    cancel_import,
+    "/api/v1/migrations/{id}/imports/{run}/cancel",
+    "Cancel: nothing more is sent; what was sent stays on the target.",
+    import::cancel
+);
+
+#[derive(Deserialize, IntoParams)]
+struct RetryQuery {
+    /// Only this phase (e.g. `c2c_history`); every phase with failures when left out.
+    phase: Option<String>,
+}
+
+/// Send the failed records again (of one phase, or all).
+#[utoipa::path(post, path = "/api/v1/migrations/{id}/imports/{run}/retry", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id"), ("run" = Uuid, Path, description = "Run id"), RetryQuery),
+    responses((status = 200, body = ImportRun), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn retry_import(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath((id, run)): Ids,
+    q: Result<Query<RetryQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<ApiJson<ImportRun>> {
+    actor.require(crate::model::Permission::RunMigrations)?;
+    let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
+    Ok(ApiJson(
+        import::retry_failed(&s.pool, &actor, id, run, q.phase.as_deref()).await?,
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct FailureQuery {
+    /// Only this phase.
+    phase: Option<String>,
+    /// Only this provider error code.
+    code: Option<i64>,
+    /// The `next` of the previous page.
+    after: Option<String>,
+    /// Page size, at most 500 (default 100).
+    limit: Option<i64>,
+}
+
+/// Records the target refused, with the provider's code, why, and where they came from.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/imports/{run}/failures", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id"), ("run" = Uuid, Path, description = "Run id"), FailureQuery),
+    responses((status = 200, body = ImportFailuresPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_failures(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath((id, run)): Ids,
+    q: Result<Query<FailureQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<ApiJson<ImportFailuresPage>> {
+    let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
+    Ok(ApiJson(
+        import::failures(
+            &s.pool,
+            &actor,
+            id,
+            run,
+            q.phase.as_deref(),
+            q.code,
+            q.after.as_deref(),
+            q.limit.unwrap_or(100),
+        )
+        .await?,
+    ))
+}
+
+/// Every failure (filtered like the list) as CSV.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/imports/{run}/failures.csv", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id"), ("run" = Uuid, Path, description = "Run id"), FailureQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+async fn export_failures(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath((id, run)): Ids,
+    q: Result<Query<FailureQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<impl IntoResponse> {
+    let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
+    // The first page now, so a wrong id or filter is a status code.
+    let first = import::failures(
+        &s.pool,
+        &actor,
+        id,
+        run,
+        q.phase.as_deref(),
+        q.code,
+        None,
+        500,
+    )
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let line = |f: &crate::model::ImportFailure| {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record([
+                f.phase.as_str(),
+                &f.file,
+                &f.line.to_string(),
+                &f.code.map(|c| c.to_string()).unwrap_or_default(),
+                &f.message,
+                &f.attempts.to_string(),
+                &f.record,
+            ]);
+            w.into_inner().unwrap_or_default()
+        };
+        let mut page = first;
+        let mut buf = b"phase,file,line,code,message,attempts,record\n".to_vec();
+        loop {
+            for f in &page.failures {
+                buf.extend(line(f));
+            }
+            if tx
+                .send(Ok(Bytes::from(std::mem::take(&mut buf))))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let Some(next) = page.next.clone() else {
+                return;
+            };
+            match import::failures(
+                &s.pool,
+                &actor,
+                id,
+                run,
+                q.phase.as_deref(),
+                q.code,
+                Some(&next),
+                500,
+            )
+            .await
+            {
+                Ok(p) => page = p,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok((
+        [
+            ("content-type", "text/csv; charset=utf-8"),
+            (
+                "content-disposition",
+                "attachment; filename=\"imshift-import-failures.csv\"",
+            ),
+        ],
+        Body::from_stream(body),
+    ))
+}

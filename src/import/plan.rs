@@ -1,0 +1,291 @@
+//! The import plan: the phases in the order providers require, which staged rows each one
+//! takes, how its work is cut into tasks, and the preflight estimate from the quotas.
+//!
+//! accounts → profiles → friends, blocks → one-to-one history → groups → members → group
+//! history → unread counts → conversations. A phase starts when the phases it depends on are
+//! done, so independent ones (one-to-one history beside the whole group branch) run at once.
+
+use super::target::{ImportTarget, Support};
+use crate::dumps::canonical::Kind;
+use crate::model::{Preflight, PreflightPhase};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Accounts,
+    Profiles,
+    Friends,
+    Blocks,
+    C2cHistory,
+    Groups,
+    Members,
+    GroupHistory,
+    Unread,
+    Conversations,
+    GroupEvents,
+}
+
+/// How a phase's rows are cut into tasks.
+#[derive(Clone, Copy, Debug)]
+pub enum Split {
+    /// Runs of `n` ordinals of one upload.
+    Ords(i32),
+    /// `n` keys (owners, groups) per task, every row of a key in one task.
+    Keys(usize),
+}
+
+impl Phase {
+    pub const ALL: [Phase; 11] = [
+        Phase::Accounts,
+        Phase::Profiles,
+        Phase::Friends,
+        Phase::Blocks,
+        Phase::C2cHistory,
+        Phase::Groups,
+        Phase::Members,
+        Phase::GroupHistory,
+        Phase::Unread,
+        Phase::Conversations,
+        Phase::GroupEvents,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Accounts => "accounts",
+            Phase::Profiles => "profiles",
+            Phase::Friends => "friends",
+            Phase::Blocks => "blocks",
+            Phase::C2cHistory => "c2c_history",
+            Phase::Groups => "groups",
+            Phase::Members => "members",
+            Phase::GroupHistory => "group_history",
+            Phase::Unread => "unread",
+            Phase::Conversations => "conversations",
+            Phase::GroupEvents => "group_events",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Accounts => "Accounts",
+            Phase::Profiles => "Profiles",
+            Phase::Friends => "Friends",
+            Phase::Blocks => "Blocks",
+            Phase::C2cHistory => "One-to-one history",
+            Phase::Groups => "Groups",
+            Phase::Members => "Group members",
+            Phase::GroupHistory => "Group history",
+            Phase::Unread => "Unread counts",
+            Phase::Conversations => "Conversations",
+            Phase::GroupEvents => "Group events",
+        }
+    }
+
+    pub fn depends_on(self) -> &'static [Phase] {
+        match self {
+            Phase::Accounts => &[],
+            Phase::Profiles
+            | Phase::Friends
+            | Phase::Blocks
+            | Phase::C2cHistory
+            | Phase::Groups => &[Phase::Accounts],
+            Phase::Members => &[Phase::Groups],
+            Phase::GroupHistory => &[Phase::Members],
+            // Importing group messages zeroes unread counts: set them after.
+            Phase::Unread | Phase::GroupEvents => &[Phase::GroupHistory],
+            Phase::Conversations => &[Phase::C2cHistory, Phase::GroupHistory],
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Phase::Accounts | Phase::Profiles => Kind::Account,
+            Phase::Friends => Kind::Friend,
+            Phase::Blocks => Kind::Block,
+            Phase::C2cHistory | Phase::GroupHistory => Kind::Message,
+            Phase::Groups => Kind::Group,
+            Phase::Members | Phase::Unread => Kind::Member,
+            Phase::Conversations => Kind::Conversation,
+            Phase::GroupEvents => Kind::GroupEvent,
+        }
+    }
+
+    /// The SQL expression (over `s`, the staged row) requests are grouped by.
+    pub fn key(self) -> &'static str {
+        match self {
+            Phase::Accounts | Phase::Profiles => "s.account_id",
+            Phase::Friends | Phase::Blocks | Phase::Conversations => "s.owner",
+            Phase::C2cHistory => "s.from_id",
+            Phase::GroupHistory => "s.to_id",
+            Phase::Groups | Phase::Members | Phase::Unread | Phase::GroupEvents => "s.group_id",
+        }
+    }
+
+    /// Which of the kind's rows the phase takes.
+    pub fn filter(self) -> &'static str {
+        match self {
+            Phase::Profiles => {
+                "(s.record::jsonb ?| array['gender', 'birthday', 'signature', 'location', 'custom'])"
+            }
+            Phase::C2cHistory => "s.conv = 'c2c'",
+            Phase::GroupHistory => "s.conv = 'group'",
+            Phase::Unread => "coalesce((s.record->>'unread')::bigint, 0) > 0",
+            _ => "true",
+        }
+    }
+
+    /// The order a task takes its rows in: history by time, batched phases by key.
+    pub fn order(self) -> String {
+        match self {
+            Phase::C2cHistory => "s.sent_at, s.upload_id, s.ord".into(),
+            Phase::GroupHistory => "s.to_id, s.sent_at, s.upload_id, s.ord".into(),
+            Phase::Friends | Phase::Blocks | Phase::Members | Phase::Unread => {
+                format!("{}, s.upload_id, s.ord", self.key())
+            }
+            _ => "s.upload_id, s.ord".into(),
+        }
+    }
+
+    pub fn split(self) -> Split {
+        match self {
+            Phase::Accounts => Split::Ords(1000),
+            Phase::Profiles => Split::Ords(500),
+            Phase::C2cHistory => Split::Ords(500),
+            Phase::Groups => Split::Ords(200),
+            Phase::Conversations | Phase::GroupEvents => Split::Ords(5000),
+            Phase::Friends => Split::Keys(100),
+            Phase::Blocks => Split::Keys(200),
+            Phase::Members | Phase::Unread => Split::Keys(20),
+            // One group's history is one ordered stream.
+            Phase::GroupHistory => Split::Keys(1),
+        }
+    }
+
+    /// Requests of one key go one after another (group history must arrive in order; one
+    /// user's friends at once would conflict, Tencent 30008).
+    pub fn one_key_at_a_time(self) -> bool {
+        matches!(
+            self,
+            Phase::GroupHistory | Phase::Friends | Phase::Blocks | Phase::Members
+        )
+    }
+
+    /// The staged rows of this phase among `$1` (uploads), without records kept aside.
+    pub fn from_where(self) -> String {
+        let (table, _) = crate::dumps::stage::table(self.kind());
+        format!(
+            "FROM {table} s WHERE s.upload_id = ANY($1) AND {}
+               AND NOT EXISTS (SELECT 1 FROM staged_holds h WHERE h.upload_id = s.upload_id AND h.ord = s.ord)",
+            self.filter()
+        )
+    }
+}
+
+/// The staged uploads an import takes (its data is frozen while the run lasts).
+pub async fn staged_uploads(pool: &PgPool, migration_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM dump_uploads WHERE migration_id = $1 AND state = 'staged' ORDER BY seq",
+    )
+    .bind(migration_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Records and distinct keys of each phase.
+pub async fn sizes(
+    pool: &PgPool,
+    uploads: &[Uuid],
+) -> Result<HashMap<Phase, (i64, i64)>, sqlx::Error> {
+    let mut out = HashMap::new();
+    for phase in Phase::ALL {
+        let (n, keys): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT count(*), count(DISTINCT {}) {}",
+            phase.key(),
+            phase.from_where()
+        ))
+        .bind(uploads)
+        .fetch_one(pool)
+        .await?;
+        out.insert(phase, (n, keys));
+    }
+    Ok(out)
+}
+
+/// Requests a phase of `records` over `keys` takes at `batch` per request.
+pub fn requests(phase: Phase, records: i64, keys: i64, batch: usize) -> i64 {
+    let by_batch = (records + batch as i64 - 1) / batch.max(1) as i64;
+    if phase.one_key_at_a_time() || matches!(phase, Phase::Unread) {
+        by_batch.max(keys)
+    } else {
+        by_batch
+    }
+}
+
+/// The preflight's phases and the time the quotas make them take; phases that do not wait on
+/// each other overlap, so the whole is the longest chain, not the sum.
+pub fn estimate(
+    target: &dyn ImportTarget,
+    sizes: &HashMap<Phase, (i64, i64)>,
+) -> (Vec<PreflightPhase>, f64) {
+    let mut finish: HashMap<Phase, f64> = HashMap::new();
+    let mut phases = vec![];
+    for phase in Phase::ALL {
+        let (records, keys) = sizes.get(&phase).copied().unwrap_or((0, 0));
+        let start = phase
+            .depends_on()
+            .iter()
+            .map(|d| finish.get(d).copied().unwrap_or(0.0))
+            .fold(0.0, f64::max);
+        let (api, batch, qps, note) = match target.support(phase) {
+            Support::Api { api, batch, qps } => (api.to_string(), batch, qps, None),
+            Support::Skip(why) => (String::new(), 1, 0.0, Some(why)),
+        };
+        let reqs = if note.is_some() {
+            0
+        } else {
+            requests(phase, records, keys, batch)
+        };
+        let secs = if qps > 0.0 { reqs as f64 / qps } else { 0.0 };
+        finish.insert(phase, start + secs);
+        phases.push(PreflightPhase {
+            phase: phase.as_str().into(),
+            label: phase.label().into(),
+            api,
+            records,
+            requests: reqs,
+            qps,
+            batch: batch as i64,
+            secs,
+            depends_on: phase
+                .depends_on()
+                .iter()
+                .map(|d| d.as_str().to_string())
+                .collect(),
+            note,
+        });
+    }
+    let total = finish.values().copied().fold(0.0, f64::max);
+    (phases, total)
+}
+
+/// An empty preflight to fill in.
+pub fn preflight(target: String, base_url: String, sandbox: bool) -> Preflight {
+    Preflight {
+        target,
+        base_url,
+        sandbox,
+        phases: vec![],
+        records: 0,
+        estimate_secs: 0.0,
+        warnings: vec![],
+        blockers: vec![],
+    }
+}

@@ -1,0 +1,561 @@
+//! One import task: a slice of one phase (a run of ordinals, or a few owners or groups). It
+//! reads its staged records, skips those already done in this run (so a task picked up again
+//! after a crash resumes where it was), prepares each record's request part, and sends
+//! batches paced by the shared limiter: retryable answers back off with jitter, throttles
+//! slow everyone down, and a refused record is recorded with the provider's code and words.
+
+use super::plan::Phase;
+use super::target::{Failure, ImportTarget, Item, Outcome, Prepared, Support};
+use super::targets::Targets;
+use crate::jobs::pacer::Pacer;
+use crate::jobs::{Handler, JobContext, JobError};
+use crate::providers::ErrorClass;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+pub const TASK: &str = "import.task";
+
+/// Which rows a task takes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Selector {
+    Ords { upload: Uuid, from: i32, to: i32 },
+    Keys { keys: Vec<String> },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskPayload {
+    pub run_id: Uuid,
+    pub phase: Phase,
+    pub selector: Selector,
+    /// Send again the records that failed in this run.
+    #[serde(default)]
+    pub retry: bool,
+}
+
+/// Requests of one task in flight at once (the limiter paces them; this only hides latency).
+const LANES: usize = 8;
+/// Attempts of one request before its records are failed.
+const MAX_ATTEMPTS: usize = 8;
+const MAX_THROTTLES: usize = 40;
+
+pub struct ImportTask {
+    pub targets: Targets,
+    pub pacer: Pacer,
+}
+
+/// One result row on its way to `import_results`.
+struct ResultRow {
+    upload: Uuid,
+    ord: i32,
+    state: &'static str,
+    sent: Value,
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+/// Results waiting to be written, and the request counters that go with them.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<ResultRow>,
+    requests: i64,
+    throttled: i64,
+}
+
+struct Run {
+    pool: PgPool,
+    run_id: Uuid,
+    phase: Phase,
+    pending: Mutex<Pending>,
+    last_flush: Mutex<Instant>,
+}
+
+impl Run {
+    async fn push(&self, rows: Vec<ResultRow>) -> Result<(), sqlx::Error> {
+        let due = {
+            let mut p = self.pending.lock().await;
+            p.rows.extend(rows);
+            p.rows.len() >= 200
+                || self.last_flush.lock().await.elapsed() > Duration::from_millis(500)
+        };
+        if due {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn count(&self, requests: i64, throttled: i64) {
+        let mut p = self.pending.lock().await;
+        p.requests += requests;
+        p.throttled += throttled;
+    }
+
+    /// Writes what is pending: the results (each a checkpoint) and the phase's counters.
+    async fn flush(&self) -> Result<(), sqlx::Error> {
+        let p = std::mem::take(&mut *self.pending.lock().await);
+        *self.last_flush.lock().await = Instant::now();
+        if p.rows.is_empty() && p.requests == 0 && p.throttled == 0 {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        // A result lost with a database crash is resent, and the provider's dedupe absorbs it.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        if !p.rows.is_empty() {
+            let (mut u, mut o, mut st, mut se, mut c, mut m) =
+                (vec![], vec![], vec![], vec![], vec![], vec![]);
+            for r in p.rows {
+                u.push(r.upload);
+                o.push(r.ord);
+                st.push(r.state);
+                se.push(r.sent);
+                c.push(r.code);
+                m.push(r.message);
+            }
+            sqlx::query(
+                "INSERT INTO import_results (run_id, phase, upload_id, ord, state, sent, code, message)
+                 SELECT $1, $2, t.u, t.o, t.st, t.se, t.c, t.m
+                 FROM unnest($3::uuid[], $4::int[], $5::text[], $6::jsonb[], $7::bigint[], $8::text[])
+                      AS t(u, o, st, se, c, m)
+                 ON CONFLICT (run_id, phase, upload_id, ord) DO UPDATE
+                    SET state = EXCLUDED.state, sent = EXCLUDED.sent, code = EXCLUDED.code,
+                        message = EXCLUDED.message, attempts = import_results.attempts + 1, at = now()",
+            )
+            .bind(self.run_id)
+            .bind(self.phase.as_str())
+            .bind(&u)
+            .bind(&o)
+            .bind(&st)
+            .bind(&se)
+            .bind(&c)
+            .bind(&m)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if p.requests > 0 || p.throttled > 0 {
+            sqlx::query(
+                "UPDATE import_phases SET requests = requests + $3, throttled = throttled + $4
+                 WHERE run_id = $1 AND phase = $2",
+            )
+            .bind(self.run_id)
+            .bind(self.phase.as_str())
+            .bind(p.requests)
+            .bind(p.throttled)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+}
+
+fn row(item: &Item, prepared: Option<&Prepared>, outcome: Outcome) -> ResultRow {
+    let mut sent = prepared.map(|p| p.sent.clone()).unwrap_or(Value::Null);
+    let (state, code, message) = match outcome {
+        Outcome::Sent(extra) => {
+            if let (Value::Object(s), Value::Object(e)) = (&mut sent, extra) {
+                s.extend(e);
+            }
+            ("sent", None, None)
+        }
+        Outcome::Failed { code, message } => ("failed", code, Some(message)),
+        Outcome::Skipped(why) => ("skipped", None, Some(why)),
+    };
+    ResultRow {
+        upload: item.upload_id,
+        ord: item.ord,
+        state,
+        sent,
+        code,
+        message,
+    }
+}
+
+/// The task's rows with what this run already did with them.
+async fn fetch(
+    pool: &PgPool,
+    p: &TaskPayload,
+    uploads: &[Uuid],
+) -> Result<Vec<(Item, Option<String>)>, sqlx::Error> {
+    let phase = p.phase;
+    let selector = match &p.selector {
+        Selector::Ords { .. } => "s.upload_id = $4 AND s.ord BETWEEN $5 AND $6".to_string(),
+        Selector::Keys { .. } => format!("{} = ANY($7)", phase.key()),
+    };
+    let sql = format!(
+        "SELECT s.upload_id, s.ord, {key} AS key, s.record::text AS record, r.state AS done
+         FROM (SELECT s.* {from_where} AND {selector}) s
+         LEFT JOIN import_results r ON r.run_id = $2 AND r.phase = $3
+              AND r.upload_id = s.upload_id AND r.ord = s.ord
+         ORDER BY {order}",
+        key = phase.key(),
+        from_where = phase.from_where(),
+        order = phase.order(),
+    );
+    let (upload, from, to, keys) = match &p.selector {
+        Selector::Ords { upload, from, to } => (Some(*upload), *from, *to, vec![]),
+        Selector::Keys { keys } => (None, 0, 0, keys.clone()),
+    };
+    let rows: Vec<(Uuid, i32, String, String, Option<String>)> = sqlx::query_as(&sql)
+        .bind(uploads)
+        .bind(p.run_id)
+        .bind(phase.as_str())
+        .bind(upload)
+        .bind(from)
+        .bind(to)
+        .bind(&keys)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(upload_id, ord, key, record, state)| {
+            let done = matches!(state.as_deref(), Some("sent") | Some("skipped"));
+            (
+                Item {
+                    upload_id,
+                    ord,
+                    key,
+                    record: serde_json::from_str(&record).unwrap_or(Value::Null),
+                    context: Value::Null,
+                    done,
+                },
+                state,
+            )
+        })
+        .collect())
+}
+
+/// What a phase needs to know about its keys from elsewhere.
+async fn context(
+    pool: &PgPool,
+    run_id: Uuid,
+    phase: Phase,
+    uploads: &[Uuid],
+    keys: Vec<String>,
+) -> Result<HashMap<String, Value>, sqlx::Error> {
+    let rows: Vec<(String, Value)> = match phase {
+        // A group is created before its first message and its first member.
+        Phase::Groups => sqlx::query_as(
+            "SELECT g, json_build_object('first_activity', least(
+                 (SELECT min(m.sent_at) FROM staged_messages m
+                   WHERE m.upload_id = ANY($1) AND m.conv = 'group' AND m.to_id = g),
+                 (SELECT min(mm.joined_at) FROM staged_members mm
+                   WHERE mm.upload_id = ANY($1) AND mm.group_id = g)))::jsonb
+             FROM unnest($2::text[]) AS g",
+        )
+        .bind(uploads)
+        .bind(&keys)
+        .fetch_all(pool)
+        .await?,
+        // History follows the creation time the groups phase gave the group.
+        Phase::GroupHistory => sqlx::query_as(
+            "SELECT g.group_id, json_build_object('create_time', (r.sent->>'CreateTime')::bigint)::jsonb
+             FROM import_results r JOIN staged_groups g ON g.upload_id = r.upload_id AND g.ord = r.ord
+             WHERE r.run_id = $1 AND r.phase = 'groups' AND r.state = 'sent' AND g.group_id = ANY($2)",
+        )
+        .bind(run_id)
+        .bind(&keys)
+        .fetch_all(pool)
+        .await?,
+        _ => vec![],
+    };
+    Ok(rows.into_iter().collect())
+}
+
+#[async_trait::async_trait]
+impl Handler for ImportTask {
+    fn kind(&self) -> &'static str {
+        TASK
+    }
+
+    async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
+        let p: TaskPayload = serde_json::from_value(ctx.job.payload.clone())
+            .map_err(|e| JobError::Failed(format!("unreadable task: {e}")))?;
+        let pool = &ctx.pool;
+        let Some((migration_id, uploads)) = super::run_info(pool, p.run_id).await? else {
+            return Ok(());
+        };
+        let target = match self.targets.get(migration_id).await {
+            Ok(t) => t,
+            Err(why) => {
+                super::pause_for(pool, p.run_id, &why).await?;
+                return Err(JobError::Stopped(crate::jobs::worker::Stop::Pause));
+            }
+        };
+        let Support::Api { api, batch, qps } = target.support(p.phase) else {
+            return Ok(());
+        };
+        let mut items = fetch(pool, &p, &uploads).await?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<String> = items.iter().map(|(i, _)| i.key.clone()).collect();
+        keys.dedup();
+        let ctx_by_key = context(pool, p.run_id, p.phase, &uploads, keys).await?;
+        for (item, _) in &mut items {
+            if let Some(c) = ctx_by_key.get(&item.key) {
+                item.context = c.clone();
+            }
+        }
+        // A normal task leaves failed records alone; a retry task sends exactly those.
+        let send_it = |state: &Option<String>| match state.as_deref() {
+            None => true,
+            Some("failed") => p.retry,
+            _ => false,
+        };
+        let wanted: Vec<bool> = items.iter().map(|(_, s)| send_it(s)).collect();
+        let items: Vec<Item> = items.into_iter().map(|(i, _)| i).collect();
+        let run = Arc::new(Run {
+            pool: pool.clone(),
+            run_id: p.run_id,
+            phase: p.phase,
+            pending: Mutex::default(),
+            last_flush: Mutex::new(Instant::now()),
+        });
+        let prepared = target.prepare(p.phase, &items);
+        let mut lanes: Vec<(String, Vec<Prepared>)> = vec![];
+        let mut now_rows = vec![];
+        for (i, r) in prepared.into_iter().enumerate() {
+            if !wanted[i] {
+                continue;
+            }
+            match r {
+                Err(outcome) => now_rows.push(row(&items[i], None, outcome)),
+                Ok(prep) => {
+                    let key = &items[i].key;
+                    // Batches hold one key; one-key-at-a-time phases keep a key in one lane.
+                    match lanes.last_mut() {
+                        Some((k, v)) if k == key => v.push(prep),
+                        _ => lanes.push((key.clone(), vec![prep])),
+                    }
+                }
+            }
+        }
+        run.push(now_rows).await?;
+        let sequential = p.phase.one_key_at_a_time();
+        let resumed = ctx.job.attempts > 1 || p.retry;
+        // Single-record phases: every record is its own lane; others: a key's records.
+        let lanes: Vec<(String, Vec<Vec<Prepared>>)> = lanes
+            .into_iter()
+            .flat_map(|(key, preps)| {
+                let mut batches = vec![];
+                let mut cur = vec![];
+                for prep in preps {
+                    cur.push(prep);
+                    if cur.len() >= batch.max(1) {
+                        batches.push(std::mem::take(&mut cur));
+                    }
+                }
+                if !cur.is_empty() {
+                    batches.push(cur);
+                }
+                if sequential {
+                    vec![(key, batches)]
+                } else {
+                    batches
+                        .into_iter()
+                        .map(|b| (key.clone(), vec![b]))
+                        .collect()
+                }
+            })
+            .collect();
+        let items = Arc::new(items);
+        let env = Env {
+            target: target.clone(),
+            pacer: self.pacer.clone(),
+            rate_key: target.rate_key(api),
+            qps,
+            phase: p.phase,
+            run: run.clone(),
+            items: items.clone(),
+            ctx: ctx.clone(),
+            migration_id,
+            targets: self.targets.clone(),
+        };
+        let results: Vec<Result<(), JobError>> = futures_util::stream::iter(lanes)
+            .map(|(key, batches)| {
+                let env = &env;
+                async move {
+                    for (n, b) in batches.into_iter().enumerate() {
+                        // After a crash, the first batch of an ordered lane may have arrived.
+                        env.send_batch(&key, b, resumed && n == 0).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .buffer_unordered(LANES)
+            .collect()
+            .await;
+        // Whatever happened, keep what was done.
+        run.flush().await?;
+        for r in results {
+            r?;
+        }
+        Ok(())
+    }
+}
+
+struct Env {
+    target: Arc<dyn ImportTarget>,
+    pacer: Pacer,
+    rate_key: String,
+    qps: f64,
+    phase: Phase,
+    run: Arc<Run>,
+    items: Arc<Vec<Item>>,
+    ctx: JobContext,
+    migration_id: Uuid,
+    targets: Targets,
+}
+
+impl Env {
+    /// The quota in force now: a change made during the run is picked up within seconds.
+    async fn qps(&self) -> f64 {
+        match self.targets.get(self.migration_id).await {
+            Ok(t) => match t.support(self.phase) {
+                Support::Api { qps, .. } => qps,
+                Support::Skip(_) => self.qps,
+            },
+            Err(_) => self.qps,
+        }
+    }
+
+    async fn send_batch(
+        &self,
+        key: &str,
+        mut batch: Vec<Prepared>,
+        reconcile_first: bool,
+    ) -> Result<(), JobError> {
+        let mut reconcile = reconcile_first;
+        let mut attempt = 0usize;
+        let mut throttles = 0usize;
+        loop {
+            self.ctx.check()?;
+            if reconcile {
+                let parts: Vec<&Prepared> = batch.iter().collect();
+                if let Ok(found) = self.target.reconcile(self.phase, key, &parts).await {
+                    let mut rows = vec![];
+                    let mut rest = vec![];
+                    for (prep, f) in batch.into_iter().zip(found) {
+                        match f {
+                            Some(outcome) => {
+                                rows.push(row(&self.items[prep.item], Some(&prep), outcome))
+                            }
+                            None => rest.push(prep),
+                        }
+                    }
+                    self.run.push(rows).await?;
+                    if self.phase.one_key_at_a_time() {
+                        self.run.flush().await?;
+                    }
+                    batch = rest;
+                    if batch.is_empty() {
+                        return Ok(());
+                    }
+                }
+            }
+            let qps = self.qps().await;
+            tokio::select! {
+                r = self.pacer.wait(&self.rate_key, qps) => r?,
+                s = self.ctx.stopped() => return Err(JobError::Stopped(s)),
+            }
+            let parts: Vec<&Prepared> = batch.iter().collect();
+            let answer = self.target.send(self.phase, key, &parts).await;
+            self.run.count(1, 0).await;
+            match answer {
+                Ok(outcomes) => {
+                    let rows = batch
+                        .iter()
+                        .zip(outcomes)
+                        .map(|(prep, o)| row(&self.items[prep.item], Some(prep), o))
+                        .collect();
+                    self.run.push(rows).await?;
+                    // An ordered lane's next request must know this one is recorded.
+                    if self.phase.one_key_at_a_time() {
+                        self.run.flush().await?;
+                    }
+                    return Ok(());
+                }
+                Err(f) => match self.decide(&f, &mut attempt, &mut throttles).await? {
+                    Some(delay) => {
+                        reconcile = f.ambiguous && self.phase.one_key_at_a_time();
+                        self.ctx.sleep(delay).await?;
+                    }
+                    None => {
+                        let message = if f.class.is_retryable() {
+                            format!("gave up after {attempt} attempts: {}", f.message)
+                        } else {
+                            f.message.clone()
+                        };
+                        let rows = batch
+                            .iter()
+                            .map(|prep| {
+                                row(
+                                    &self.items[prep.item],
+                                    Some(prep),
+                                    Outcome::Failed {
+                                        code: f.code,
+                                        message: message.clone(),
+                                    },
+                                )
+                            })
+                            .collect();
+                        self.run.push(rows).await?;
+                        return Ok(());
+                    }
+                },
+            }
+        }
+    }
+
+    /// After a failed request: how long to wait before sending it again, or None to record
+    /// its records as failed. A credentials problem pauses the whole run for a person.
+    async fn decide(
+        &self,
+        f: &Failure,
+        attempt: &mut usize,
+        throttles: &mut usize,
+    ) -> Result<Option<Duration>, JobError> {
+        match f.class {
+            ErrorClass::RateLimited => {
+                *throttles += 1;
+                self.run.count(0, 1).await;
+                self.pacer.throttled(&self.rate_key).await?;
+                if *throttles > MAX_THROTTLES {
+                    return Ok(None);
+                }
+                Ok(Some(Duration::from_millis(1000)))
+            }
+            ErrorClass::Retryable => {
+                *attempt += 1;
+                if *attempt >= MAX_ATTEMPTS {
+                    return Ok(None);
+                }
+                // Exponential from 200 ms with full jitter, at most 20 s.
+                let base = 200u64 << (*attempt).min(7);
+                let jitter = rand::random::<u64>() % base;
+                Ok(Some(Duration::from_millis((base + jitter).min(20_000))))
+            }
+            ErrorClass::Auth => {
+                super::pause_for(
+                    &self.run.pool,
+                    self.run.run_id,
+                    &format!(
+                        "the target refused imshift's credentials: {} Fix the keys, then resume.",
+                        f.message
+                    ),
+                )
+                .await?;
+                Err(JobError::Stopped(crate::jobs::worker::Stop::Pause))
+            }
+            ErrorClass::Permanent | ErrorClass::Ok => Ok(None),
+        }
+    }
+}
