@@ -21,6 +21,8 @@ CREATE TABLE jobs (
     max_attempts integer NOT NULL DEFAULT 10,
     lease_owner  text,
     lease_until  timestamptz,
+    -- The worker that ran it last (kept after it ends, for the dashboard).
+    ran_by       text,
     -- Where a job that lost its worker resumes (the handler decides what it holds).
     checkpoint   jsonb,
     last_error   text,

@@ -170,6 +170,10 @@ struct ServeArgs {
     /// Jobs this process runs at once (dump ingests, validations, import tasks); 0 = none.
     #[arg(long, env = "IMSHIFT_WORKERS", default_value_t = 8)]
     workers: usize,
+    /// Seconds a job stays with a worker that stopped answering (a crashed process) before
+    /// another worker takes it over.
+    #[arg(long, env = "IMSHIFT_JOB_LEASE_SECS", default_value_t = 15)]
+    job_lease_secs: u64,
 }
 
 #[derive(clap::Args)]
@@ -506,6 +510,7 @@ async fn serve(url: &str, args: ServeArgs) -> Res {
     config.data_dir = args.data_dir;
     config.max_upload_bytes = args.max_upload_bytes;
     config.workers = args.workers;
+    config.job_lease = std::time::Duration::from_secs(args.job_lease_secs.max(2));
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         format!(
             "cannot create the data directory {}: {e}",

@@ -81,7 +81,7 @@ pub async fn claim(
 ) -> Result<Option<Job>, sqlx::Error> {
     let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
     sqlx::query_as(
-        "UPDATE jobs SET state = 'running', lease_owner = $1,
+        "UPDATE jobs SET state = 'running', lease_owner = $1, ran_by = $1,
                 lease_until = clock_timestamp() + make_interval(secs => $4),
                 attempts = attempts + 1, started_at = coalesce(started_at, now()), control = NULL
          WHERE id = (

@@ -30,6 +30,8 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// Jobs this process runs at once; 0 runs no workers (IMSHIFT_WORKERS).
     pub workers: usize,
+    /// How long a job stays with a worker that stopped answering before another takes it.
+    pub job_lease: Duration,
 }
 
 impl Config {
@@ -44,6 +46,7 @@ impl Config {
             data_dir: PathBuf::from("imshift-data"),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             workers: 8,
+            job_lease: Duration::from_secs(15),
         }
     }
 }

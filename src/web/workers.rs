@@ -29,6 +29,8 @@ pub async fn start(state: &AppState) -> Result<Option<WorkerPool>, sqlx::Error> 
     }
     let mut config = WorkerConfig::new(state.node.clone());
     config.concurrency = state.config.workers;
+    config.lease = state.config.job_lease;
+    config.reap_every = (state.config.job_lease / 5).max(std::time::Duration::from_millis(500));
     let pool = WorkerPool::start(state.pool.clone(), config, handlers(state)).await?;
     tracing::info!(worker = %pool.id, jobs = state.config.workers, "workers started");
     Ok(Some(pool))

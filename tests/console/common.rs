@@ -13,6 +13,7 @@ pub struct TestApp {
     pub pool: PgPool,
     /// Dump ingests and import tasks run here, as in the console.
     pub _workers: Option<imshift::jobs::WorkerPool>,
+    pub data_dir: std::path::PathBuf,
 }
 
 /// A client that behaves like the console's own pages: cookies, and the Origin a browser sends.
@@ -22,11 +23,25 @@ pub struct Browser {
 }
 
 impl TestApp {
+    /// Where this console keeps uploads until they are staged.
+    pub fn state_data_dir(&self) -> std::path::PathBuf {
+        self.data_dir.clone()
+    }
+
     pub async fn spawn(pool: PgPool) -> TestApp {
         Self::spawn_with(pool, |_| {}).await
     }
 
     pub async fn spawn_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_keyed(pool, tweak, imshift::secrets::MasterKey::generate()).await
+    }
+
+    /// With a master key of the test's choosing (console processes it starts share it).
+    pub async fn spawn_keyed(
+        pool: PgPool,
+        tweak: impl FnOnce(&mut Config),
+        master_key: imshift::secrets::MasterKey,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -39,12 +54,9 @@ impl TestApp {
             .site_root("target/site")
             .site_pkg_dir("pkg")
             .build();
-        let (app, state) = web::build_with_state(
-            pool.clone(),
-            config,
-            leptos,
-            imshift::secrets::MasterKey::generate(),
-        )
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        let data_dir = config.data_dir.clone();
+        let (app, state) = web::build_with_state(pool.clone(), config, leptos, master_key)
         .await
         .unwrap();
         let workers = web::workers::start(&state).await.unwrap();
@@ -60,6 +72,7 @@ impl TestApp {
             base,
             pool,
             _workers: workers,
+            data_dir,
         }
     }
 

@@ -5,6 +5,7 @@
 #[path = "../console/common.rs"]
 #[allow(dead_code)]
 mod common;
+mod crash;
 mod expect;
 mod harness;
 mod runs;
