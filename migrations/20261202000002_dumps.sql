@@ -175,5 +175,8 @@ CREATE TABLE dump_reports (
     -- [{code, severity, count}] over every finding of the migration.
     rules        jsonb NOT NULL DEFAULT '[]'::jsonb,
     validated_at timestamptz,
+    -- Records and keys per import phase, counted once per validation for the preflight.
+    import_sizes jsonb,
+    sizes_for    timestamptz,
     updated_at   timestamptz NOT NULL DEFAULT now()
 );

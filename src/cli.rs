@@ -95,6 +95,9 @@ struct TencentSandboxArgs {
     /// Keep the sandbox's data in this JSON file across restarts.
     #[arg(long)]
     state_file: Option<std::path::PathBuf>,
+    /// Every API's quota, in requests per second (default: Tencent's documented ones).
+    #[arg(long)]
+    qps: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +115,17 @@ enum BenchCommand {
         messages: Vec<u64>,
         /// Scratch directory for the generated files.
         #[arg(long, default_value = "/tmp/imshift-bench")]
+        dir: std::path::PathBuf,
+    },
+    /// Import into a Tencent IM sandbox (its own process, quota set) for MINUTES and report
+    /// the achieved rate against the quota, throttle answers and the console's CPU use.
+    Import {
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// The quota of openim/importmsg, enforced by the sandbox and given to imshift.
+        #[arg(long, default_value_t = 200)]
+        qps: u32,
+        #[arg(long, default_value = "/tmp/imshift-bench-import")]
         dir: std::path::PathBuf,
     },
 }
@@ -241,6 +255,9 @@ pub async fn run() -> ExitCode {
         Command::Bench {
             command: BenchCommand::Ingest { messages, dir },
         } => bench_ingest(&cli.database_url, &messages, &dir).await,
+        Command::Bench {
+            command: BenchCommand::Import { minutes, qps, dir },
+        } => bench_import(&cli.database_url, minutes, qps, &dir).await,
         Command::Sandbox {
             command: SandboxCommand::Tencent(args),
         } => sandbox_tencent(args).await,
@@ -428,6 +445,26 @@ async fn bench_ingest(url: &str, sizes: &[u64], dir: &std::path::Path) -> Res {
     Ok(())
 }
 
+async fn bench_import(url: &str, minutes: f64, qps: u32, dir: &std::path::Path) -> Res {
+    scratch_only(url)?;
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let f = crate::import::bench::run(pool, minutes, qps, dir).await?;
+    println!(
+        "openim/importmsg for {:.0} s at a quota of {}/s: {} requests, {:.1}/s = {:.3} of the quota; \
+         {} throttle answers (60007); console CPU {:.0} % of one core; {} records sent",
+        f.seconds,
+        f.qps,
+        f.requests,
+        f.rate,
+        f.rate / f.qps as f64,
+        f.throttled,
+        f.cpu * 100.0,
+        f.records_sent
+    );
+    Ok(())
+}
+
 async fn bench_audit(url: &str, rows: i64) -> Res {
     scratch_only(url)?;
     let pool = db::connect(url).await?;
@@ -463,6 +500,9 @@ async fn sandbox_tencent(args: TencentSandboxArgs) -> Res {
     config.callback_url = args.callback_url;
     config.callback_token = args.callback_token.map(secrecy::SecretString::from);
     config.state_file = args.state_file;
+    if let Some(q) = args.qps {
+        config.limits = crate::providers::tencent::Limits::default().with_all_qps(q);
+    }
     let handle = sandbox::spawn(config, args.listen).await.map_err(|e| {
         format!(
             "cannot start the Tencent IM sandbox on {}: {e}",

@@ -3,6 +3,7 @@
 //! task, `supervisor` for the run). Here: what the console and the REST API do with runs —
 //! preflight, launch, pause, resume, cancel, retry failed records, status and failures.
 
+pub mod bench;
 pub mod plan;
 pub mod runner;
 pub mod supervisor;
@@ -146,7 +147,7 @@ pub async fn preflight(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppRe
         ));
     }
     if let Some(t) = target {
-        let sizes = plan::sizes(&s.pool, &uploads).await?;
+        let sizes = plan::cached_sizes(&s.pool, migration_id, &uploads).await?;
         let (phases, total) = plan::estimate(t.as_ref(), &sizes);
         p.records = phases.iter().map(|x| x.records).sum();
         p.phases = phases;

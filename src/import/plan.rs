@@ -219,6 +219,36 @@ pub async fn sizes(
     Ok(out)
 }
 
+/// [`sizes`], counted once per validation of the staged data and kept with the report, so
+/// opening the Import tab does not count millions of rows each time.
+pub async fn cached_sizes(
+    pool: &PgPool,
+    migration_id: Uuid,
+    uploads: &[Uuid],
+) -> Result<HashMap<Phase, (i64, i64)>, sqlx::Error> {
+    let row: Option<(Option<serde_json::Value>, bool)> = sqlx::query_as(
+        "SELECT import_sizes, sizes_for IS NOT DISTINCT FROM validated_at AND state = 'current'
+         FROM dump_reports WHERE migration_id = $1",
+    )
+    .bind(migration_id)
+    .fetch_optional(pool)
+    .await?;
+    if let Some((Some(v), true)) = &row {
+        if let Ok(m) = serde_json::from_value::<HashMap<Phase, (i64, i64)>>(v.clone()) {
+            return Ok(m);
+        }
+    }
+    let sizes = sizes(pool, uploads).await?;
+    sqlx::query(
+        "UPDATE dump_reports SET import_sizes = $2, sizes_for = validated_at WHERE migration_id = $1",
+    )
+    .bind(migration_id)
+    .bind(serde_json::to_value(&sizes).unwrap_or_default())
+    .execute(pool)
+    .await?;
+    Ok(sizes)
+}
+
 /// Requests a phase of `records` over `keys` takes at `batch` per request.
 pub fn requests(phase: Phase, records: i64, keys: i64, batch: usize) -> i64 {
     let by_batch = (records + batch as i64 - 1) / batch.max(1) as i64;

@@ -13,6 +13,7 @@ pub struct TestApp {
     pub pool: PgPool,
     /// Dump ingests and import tasks run here, as in the console.
     pub _workers: Option<imshift::jobs::WorkerPool>,
+    /// Where this console keeps uploads until they are staged.
     pub data_dir: std::path::PathBuf,
 }
 
@@ -23,10 +24,6 @@ pub struct Browser {
 }
 
 impl TestApp {
-    /// Where this console keeps uploads until they are staged.
-    pub fn state_data_dir(&self) -> std::path::PathBuf {
-        self.data_dir.clone()
-    }
 
     pub async fn spawn(pool: PgPool) -> TestApp {
         Self::spawn_with(pool, |_| {}).await

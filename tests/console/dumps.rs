@@ -153,6 +153,12 @@ async fn an_upload_is_staged_and_its_report_says_what_and_where(pool: PgPool) {
     assert_eq!(up["counts"]["message.group"], 1);
     assert_eq!(up["counts"]["message.text"], 2);
     assert_eq!(up["files"][0]["format"], "canonical");
+    // Once staged, the file's bytes leave the disk; the records live in PostgreSQL.
+    let left: Vec<_> = std::fs::read_dir(app.data_dir.join("uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     let rep = report(&app, &token, &mid).await;
     assert_eq!(rep["counts"]["account"], 3);

@@ -64,7 +64,7 @@ fn kill(c: &mut Child) {
 async fn killing_the_worker_process_mid_run_loses_and_repeats_nothing(pool: PgPool) {
     // The console in this test serves the API only; the work happens in child processes.
     let app = TestApp::spawn_keyed(pool, |c| c.workers = 0, imshift::secrets::MasterKey::from_bytes(MASTER)).await;
-    let data_dir = app.state_data_dir();
+    let data_dir = app.data_dir.clone();
     let db = database_url(&app.pool).await;
     let sb = sandbox(|_| {}).await;
     let m = migration(&app, &sb, 1000).await;
@@ -93,7 +93,7 @@ async fn killing_the_worker_process_mid_run_loses_and_repeats_nothing(pool: PgPo
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn two_processes_share_the_work_and_the_quota(pool: PgPool) {
     let app = TestApp::spawn_keyed(pool, |c| c.workers = 0, imshift::secrets::MasterKey::from_bytes(MASTER)).await;
-    let data_dir = app.state_data_dir();
+    let data_dir = app.data_dir.clone();
     let db = database_url(&app.pool).await;
     // The sandbox allows exactly the quota imshift is given: going over it shows as 60007.
     let qps = 150;

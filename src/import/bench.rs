@@ -1,0 +1,184 @@
+//! `imshift bench import`: a long import against a Tencent IM sandbox running in its own
+//! process with the quota set, through the console's real path (staged dump → launch → jobs →
+//! pacer → HTTP). Reports the achieved request rate as a share of the quota, the sandbox's
+//! throttle answers, and this process's CPU use.
+
+use crate::auth::Actor;
+use crate::dumps::fixtures::{self, Spec};
+use crate::model::{MigrationInput, Role, SetTencentKeys, SourceKind, Strategy, TargetKind};
+use crate::secrets::MasterKey;
+use crate::web::{self, Config};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+pub struct Figures {
+    pub qps: u32,
+    pub seconds: f64,
+    pub requests: i64,
+    pub rate: f64,
+    pub throttled: u64,
+    /// CPU seconds of this process (the console and its workers) per wall-clock second.
+    pub cpu: f64,
+    pub records_sent: i64,
+}
+
+fn cpu_secs() -> f64 {
+    // utime and stime of /proc/self/stat, in clock ticks (100 a second on Linux).
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+async fn sandbox_state(base: &str) -> Value {
+    match reqwest::get(format!("{base}/_sandbox/state")).await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+pub async fn run(
+    pool: PgPool,
+    minutes: f64,
+    qps: u32,
+    dir: &Path,
+) -> Result<Figures, Box<dyn std::error::Error>> {
+    const API: &str = "openim/importmsg";
+    let key = "bench-sandbox-key-0f3c9a";
+    let sdkappid = 1_400_000_999u64;
+    // The sandbox in its own process, so the CPU figure is the console's alone.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let mut sandbox = std::process::Command::new(std::env::current_exe()?)
+        .args(["sandbox", "tencent", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--sdkappid", &sdkappid.to_string(), "--admin", "administrator"])
+        .args(["--qps", &qps.to_string()])
+        .env("IMSHIFT_SANDBOX_KEY", key)
+        .env("IMSHIFT_LOG", "warn")
+        .spawn()?;
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/_sandbox/state")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let result = async {
+        let mut config = Config::for_url("http://127.0.0.1:0");
+        config.data_dir = dir.to_path_buf();
+        std::fs::create_dir_all(dir.join("uploads"))?;
+        let leptos = leptos::config::LeptosOptions::builder()
+            .output_name("imshift")
+            .site_root("target/site")
+            .site_pkg_dir("pkg")
+            .build();
+        let (_, state) = web::build_with_state(pool.clone(), config, leptos, MasterKey::generate()).await?;
+        let workers = web::workers::start(&state).await?;
+        let email = format!("bench-{}@example.com", &Uuid::new_v4().to_string()[..8]);
+        let user = crate::auth::users::create_from_cli(&pool, &email, Role::Admin, "bench password 1234").await?;
+        let actor = Actor { user_id: user.id, email, role: Role::Admin, token_id: None, ip: None };
+        let m = crate::migration::create(&pool, &actor, &MigrationInput {
+            name: format!("bench import {}", Uuid::new_v4()),
+            strategy: Strategy::ForcedUpgrade,
+            source: SourceKind::SelfBuilt,
+            target: TargetKind::Tencent,
+            notes: String::new(),
+        })
+        .await?;
+        crate::migration::keys::set_tencent(&state, &actor, m.id, &SetTencentKeys {
+            sdkappid: sdkappid as i64,
+            region: "custom".into(),
+            base_url: Some(base.clone()),
+            admin_identifier: "administrator".into(),
+            secret_key: Some(key.into()),
+            callback_token: None,
+        })
+        .await?;
+        let overrides = serde_json::from_value(json!({ API: {"qps": qps} }))?;
+        crate::migration::limits::set(&pool, &actor, m.id, overrides).await?;
+        // Enough one-to-one history to keep importmsg at its quota for the whole run.
+        let messages = (qps as f64 * minutes * 60.0 * 1.1) as u64;
+        let spec = Spec { accounts: 2000, friends: 6, groups: 20, members: 10, messages, group_share: 0.0, ..Spec::default() };
+        let upload = Uuid::new_v4();
+        let path = dir.join("uploads").join(format!("{upload}.part"));
+        {
+            let mut out = BufWriter::new(std::fs::File::create(&path)?);
+            fixtures::generate(&spec, &mut out)?;
+            out.flush()?;
+        }
+        let size = std::fs::metadata(&path)?.len() as i64;
+        sqlx::query(
+            "INSERT INTO dump_uploads (id, migration_id, file_name, size_bytes, received_bytes, state)
+             VALUES ($1, $2, 'bench.jsonl', $3, $3, 'queued')",
+        )
+        .bind(upload)
+        .bind(m.id)
+        .bind(size)
+        .execute(&pool)
+        .await?;
+        crate::jobs::enqueue(&pool, &crate::jobs::NewJob {
+            kind: crate::dumps::jobs::INGEST,
+            migration_id: Some(m.id),
+            node: Some(state.node.clone()),
+            payload: json!({ "upload_id": upload }),
+            ..Default::default()
+        })
+        .await?;
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let p = crate::import::preflight(&state, &actor, m.id).await?;
+            if p.blockers.is_empty() {
+                break;
+            }
+        }
+        let run = crate::import::launch(&state, &actor, m.id).await?;
+        // Measure importmsg once it runs: requests sent between two looks, minus nothing.
+        let requests = |pool: PgPool, run: Uuid| async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT requests FROM import_phases WHERE run_id = $1 AND phase = 'c2c_history'",
+            )
+            .bind(run)
+            .fetch_one(&pool)
+            .await
+        };
+        while requests(pool.clone(), run.id).await? == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Let the first second settle, then measure the steady state.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (r0, t0, c0) = (requests(pool.clone(), run.id).await?, Instant::now(), cpu_secs());
+        let before = sandbox_state(&base).await;
+        tokio::time::sleep(Duration::from_secs_f64(minutes * 60.0)).await;
+        let (r1, secs, c1) = (requests(pool.clone(), run.id).await?, t0.elapsed().as_secs_f64(), cpu_secs());
+        let after = sandbox_state(&base).await;
+        let throttles = |s: &Value| s["apis"][API]["codes"]["60007"].as_u64().unwrap_or(0);
+        let status = crate::import::status(&pool, &actor, m.id, run.id).await?;
+        crate::import::cancel(&pool, &actor, m.id, run.id).await?;
+        if let Some(w) = workers {
+            w.shutdown().await;
+        }
+        Ok::<_, Box<dyn std::error::Error>>(Figures {
+            qps,
+            seconds: secs,
+            requests: r1 - r0,
+            rate: (r1 - r0) as f64 / secs,
+            throttled: throttles(&after).saturating_sub(throttles(&before)),
+            cpu: (c1 - c0) / secs,
+            records_sent: status.sent,
+        })
+    }
+    .await;
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
+    result
+}
