@@ -191,6 +191,17 @@ struct FailureQuery {
     limit: Option<i64>,
 }
 
+impl FailureQuery {
+    fn filter(&self, default_limit: i64) -> import::FailureFilter {
+        import::FailureFilter {
+            phase: self.phase.clone(),
+            code: self.code,
+            after: self.after.clone(),
+            limit: self.limit.unwrap_or(default_limit),
+        }
+    }
+}
+
 /// Records the target refused, with the provider's code, why, and where they came from.
 #[utoipa::path(get, path = "/api/v1/migrations/{id}/imports/{run}/failures", tag = "imports",
     params(("id" = Uuid, Path, description = "Migration id"), ("run" = Uuid, Path, description = "Run id"), FailureQuery),
@@ -203,17 +214,7 @@ async fn list_failures(
 ) -> AppResult<ApiJson<ImportFailuresPage>> {
     let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
     Ok(ApiJson(
-        import::failures(
-            &s.pool,
-            &actor,
-            id,
-            run,
-            q.phase.as_deref(),
-            q.code,
-            q.after.as_deref(),
-            q.limit.unwrap_or(100),
-        )
-        .await?,
+        import::failures(&s.pool, &actor, id, run, &q.filter(100)).await?,
     ))
 }
 
@@ -229,17 +230,10 @@ async fn export_failures(
 ) -> AppResult<impl IntoResponse> {
     let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
     // The first page now, so a wrong id or filter is a status code.
-    let first = import::failures(
-        &s.pool,
-        &actor,
-        id,
-        run,
-        q.phase.as_deref(),
-        q.code,
-        None,
-        500,
-    )
-    .await?;
+    let mut filter = q.filter(500);
+    filter.after = None;
+    filter.limit = 500;
+    let first = import::failures(&s.pool, &actor, id, run, &filter).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         let line = |f: &crate::model::ImportFailure| {
@@ -271,18 +265,8 @@ async fn export_failures(
             let Some(next) = page.next.clone() else {
                 return;
             };
-            match import::failures(
-                &s.pool,
-                &actor,
-                id,
-                run,
-                q.phase.as_deref(),
-                q.code,
-                Some(&next),
-                500,
-            )
-            .await
-            {
+            filter.after = Some(next);
+            match import::failures(&s.pool, &actor, id, run, &filter).await {
                 Ok(p) => page = p,
                 Err(e) => {
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;

@@ -26,18 +26,13 @@ pub async fn import_failures(
     code: Option<i64>,
     after: Option<String>,
 ) -> Result<ImportFailuresPage, ApiError> {
-    let phase = phase.filter(|p| !p.is_empty());
-    Ok(crate::import::failures(
-        &state().pool,
-        &actor().await?,
-        id,
-        run,
-        phase.as_deref(),
+    let filter = crate::import::FailureFilter {
+        phase: phase.filter(|p| !p.is_empty()),
         code,
-        after.as_deref(),
-        50,
-    )
-    .await?)
+        after,
+        limit: 50,
+    };
+    Ok(crate::import::failures(&state().pool, &actor().await?, id, run, &filter).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "launch_import")]

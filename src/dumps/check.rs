@@ -121,6 +121,27 @@ impl Files {
 
 const COMMON: &str = "upload_id, ord, file_no, line";
 
+#[derive(sqlx::FromRow)]
+struct StagedUpload {
+    id: Uuid,
+    counts: sqlx::types::Json<BTreeMap<String, i64>>,
+    rejected: i64,
+    verified_for: Option<String>,
+}
+
+/// A message whose identity hash another message shares.
+#[derive(sqlx::FromRow)]
+struct DupRow {
+    upload_id: Uuid,
+    ord: i32,
+    file_no: i32,
+    line: i64,
+    msg_id: String,
+    from_id: String,
+    to_id: String,
+    sent_at: i64,
+}
+
 pub async fn validate_migration(ctx: &JobContext, migration_id: Uuid) -> Result<(), JobError> {
     let pool = &ctx.pool;
     // One validation of a migration at a time, across processes; the lock ends with the
@@ -155,19 +176,14 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         return Ok(());
     };
     let target = target_kind.parse().ok().and_then(Target::for_migration);
-    let uploads: Vec<(
-        Uuid,
-        sqlx::types::Json<BTreeMap<String, i64>>,
-        i64,
-        Option<String>,
-    )> = sqlx::query_as(
+    let uploads: Vec<StagedUpload> = sqlx::query_as(
         "SELECT id, counts, rejected, verified_for FROM dump_uploads
          WHERE migration_id = $1 AND state = 'staged' ORDER BY seq",
     )
     .bind(migration_id)
     .fetch_all(pool)
     .await?;
-    let ids: Vec<Uuid> = uploads.iter().map(|u| u.0).collect();
+    let ids: Vec<Uuid> = uploads.iter().map(|u| u.id).collect();
     let names: Vec<(Uuid, i32, String)> =
         sqlx::query_as("SELECT upload_id, file_no, name FROM dump_files WHERE upload_id = ANY($1)")
             .bind(&ids)
@@ -186,7 +202,10 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
     .await?;
     let target_name = target.map(target_name).unwrap_or("");
     // Messages staged against another target's rules are judged again.
-    let mut full = full_recheck || uploads.iter().any(|u| u.3.as_deref() != Some(target_name));
+    let mut full = full_recheck
+        || uploads
+            .iter()
+            .any(|u| u.verified_for.as_deref() != Some(target_name));
 
     let t0 = std::time::Instant::now();
     let mut tx = pool.begin().await?;
@@ -308,7 +327,7 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
                 out.flush(false).await?;
             }
             n += 1;
-            if n % 20_000 == 0 {
+            if n.is_multiple_of(20_000) {
                 ctx.check()?;
             }
         }
@@ -348,10 +367,9 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
     let messages_sql = if full {
         format!("SELECT {COMMON}, conv, from_id, to_id, sent_at, body_bytes, msg_id FROM staged_messages WHERE upload_id = ANY($1)")
     } else {
-        format!(
-            "SELECT m.upload_id, m.ord, m.file_no, m.line, m.conv, m.from_id, m.to_id, m.sent_at, m.body_bytes, m.msg_id
-             FROM staged_pending p JOIN staged_messages m USING (upload_id, ord) WHERE p.upload_id = ANY($1)"
-        )
+        "SELECT m.upload_id, m.ord, m.file_no, m.line, m.conv, m.from_id, m.to_id, m.sent_at, m.body_bytes, m.msg_id
+         FROM staged_pending p JOIN staged_messages m USING (upload_id, ord) WHERE p.upload_id = ANY($1)"
+            .to_string()
     };
     sqlx::query("DELETE FROM staged_pending WHERE upload_id = ANY($1)")
         .bind(&ids)
@@ -377,7 +395,7 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
                 out.flush(false).await?;
             }
             n += 1;
-            if n % 20_000 == 0 {
+            if n.is_multiple_of(20_000) {
                 ctx.check()?;
             }
         }
@@ -423,7 +441,7 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
                 out.flush(false).await?;
             }
             n += 1;
-            if n % 20_000 == 0 {
+            if n.is_multiple_of(20_000) {
                 ctx.check()?;
             }
         }
@@ -471,7 +489,7 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         }
         merge(&mut entries);
     }
-    let dups: Vec<(Uuid, i32, i32, i64, String, String, String, i64)> = sqlx::query_as(
+    let dups: Vec<DupRow> = sqlx::query_as(
         "SELECT m.upload_id, m.ord, m.file_no, m.line, m.msg_id, m.from_id, m.to_id, m.sent_at
          FROM unnest($1::uuid[], $2::int[]) AS c(upload_id, ord)
          JOIN staged_messages m USING (upload_id, ord)",
@@ -481,13 +499,15 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
     .fetch_all(&mut *out.tx)
     .await?;
     let mut same: BTreeMap<(String, String, String, i64), Vec<At>> = BTreeMap::new();
-    for (upload, ord, file_no, line, id, from, to, sent_at) in dups {
-        same.entry((id, from, to, sent_at)).or_default().push(At {
-            upload,
-            ord,
-            file_no,
-            line,
-        });
+    for d in dups {
+        same.entry((d.msg_id, d.from_id, d.to_id, d.sent_at))
+            .or_default()
+            .push(At {
+                upload: d.upload_id,
+                ord: d.ord,
+                file_no: d.file_no,
+                line: d.line,
+            });
     }
     let (mut hold_u, mut hold_o) = (Vec::new(), Vec::new());
     for ((id, ..), mut ats) in same {
@@ -550,11 +570,11 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
     // The report's numbers, stored so that no page load counts rows.
     let mut counts: BTreeMap<String, i64> = BTreeMap::new();
     let mut unreadable = 0i64;
-    for (_, c, rejected, _) in &uploads {
-        for (k, v) in c.0.iter() {
+    for u in &uploads {
+        for (k, v) in u.counts.0.iter() {
             *counts.entry(k.clone()).or_default() += v;
         }
-        unreadable += rejected;
+        unreadable += u.rejected;
     }
     let holds: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT kind, code, count(*) FROM staged_holds WHERE upload_id = ANY($1) GROUP BY 1, 2",

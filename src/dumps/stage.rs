@@ -6,7 +6,7 @@
 use super::canonical::{Kind, Parsed, Refs};
 use super::formats::Format;
 use super::read::LineReader;
-use super::validate::{Index, Target};
+use super::validate::{GroupOrder, Index, Target};
 use super::{container, Finding};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -401,9 +401,12 @@ struct Reader {
     findings: Vec<u8>,
     pending: Vec<u8>,
     ord: u32,
+    /// The stream being read, for the findings the reader makes itself.
+    file_name: String,
     tally: Tally,
     index: Index,
     target: Option<Target>,
+    order: GroupOrder,
     idents: Option<IdentSpill>,
     progress: Arc<Progress>,
     errors: u64,
@@ -471,6 +474,9 @@ impl Reader {
                 {
                     self.tally.bodies[i] += 1;
                 }
+                if self.target == Some(Target::Tencent) {
+                    self.order.observe(&p.refs, &self.file_name, line);
+                }
                 if !self.index.check(&p.refs, self.target).is_empty() {
                     use std::io::Write;
                     let _ = writeln!(self.pending, "{}\t{}", self.upload, self.ord);
@@ -497,7 +503,7 @@ impl Reader {
             let data = std::mem::replace(buf, Vec::with_capacity(BATCH_BYTES + SLACK));
             self.send(Msg::Rows(p.kind, data))?;
         }
-        if self.ord % 16384 == 0 {
+        if self.ord.is_multiple_of(16384) {
             self.progress
                 .records
                 .store(self.ord as u64, Ordering::Relaxed);
@@ -586,6 +592,8 @@ pub async fn stage(
                 index,
                 target,
                 idents: Some(idents),
+                order: GroupOrder::default(),
+                file_name: String::new(),
                 progress: thread_progress,
                 errors: 0,
                 warnings: 0,
@@ -707,6 +715,7 @@ fn read_file(
     let read = r.progress.read_bytes.clone();
     let result = container::read_streams(path, name, max_bytes, read, |entry, reader| {
         let mut failed = false;
+        r.file_name = entry.to_string();
         let detected = lines.read(entry, reader, format, |line, p| {
             if !failed {
                 failed = r.record(file_no, line, p).is_err();
@@ -743,6 +752,9 @@ fn read_file(
         Err(Halt::Damaged(f)) => return Err(f),
     };
     lines.findings.extend(container_findings);
+    lines
+        .findings
+        .extend(std::mem::take(&mut r.order).findings());
     let _ = r.flush_findings(&mut lines);
     for (kind, buf) in std::mem::take(&mut r.bufs) {
         if !buf.is_empty() && r.send(Msg::Rows(kind, buf)).is_err() {

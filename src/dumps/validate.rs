@@ -204,6 +204,82 @@ fn tencent_rules(refs: &Refs, problems: &mut Vec<Problem>) {
     }
 }
 
+/// Group history as Tencent must take it: strictly increasing send times in seconds. Watches
+/// each group's messages in the order they are read (exports write them in time order) and
+/// reports, once per group, how many share a second with the one before and so will move.
+#[derive(Default)]
+pub struct GroupOrder {
+    groups: HashMap<String, GroupSeen>,
+}
+
+struct GroupSeen {
+    /// The second the last message will be sent at.
+    last: i64,
+    /// Messages that move.
+    moved: u64,
+    /// Where the first one that moves is.
+    first: Option<(String, u64)>,
+}
+
+impl GroupOrder {
+    pub fn observe(&mut self, refs: &Refs, file: &str, line: u64) {
+        let Refs::Message {
+            group: true,
+            to,
+            sent_at,
+            ..
+        } = refs
+        else {
+            return;
+        };
+        let secs = sent_at.div_euclid(1000);
+        match self.groups.get_mut(to) {
+            None => {
+                self.groups.insert(
+                    to.clone(),
+                    GroupSeen {
+                        last: secs,
+                        moved: 0,
+                        first: None,
+                    },
+                );
+            }
+            Some(g) => {
+                if secs <= g.last {
+                    g.moved += 1;
+                    g.first.get_or_insert_with(|| (file.to_string(), line));
+                    g.last += 1;
+                } else {
+                    g.last = secs;
+                }
+            }
+        }
+    }
+
+    /// One warning per group whose history will move.
+    pub fn findings(self) -> Vec<Finding> {
+        let mut out: Vec<Finding> = self
+            .groups
+            .into_iter()
+            .filter_map(|(g, seen)| {
+                let moved = seen.moved;
+                let (file, line) = seen.first?;
+                Some(finding(
+                    Kind::Message,
+                    &file,
+                    line,
+                    (
+                        "target.group_order",
+                        format!("{moved} messages of group {g:?} share a second with an earlier one; Tencent IM takes each group's history in strictly increasing seconds, so they will be sent up to {moved} s later, in order"),
+                    ),
+                ))
+            })
+            .collect();
+        out.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
+        out
+    }
+}
+
 /// The finding for a problem of the record at `file:line` of `kind`.
 pub fn finding(kind: Kind, file: &str, line: u64, (code, message): Problem) -> Finding {
     Finding {
@@ -233,6 +309,7 @@ pub struct Validator {
     records: Vec<Seen>,
     reader: LineReader,
     counts: BTreeMap<String, u64>,
+    order: GroupOrder,
 }
 
 impl Validator {
@@ -252,9 +329,13 @@ impl Validator {
     pub fn read_as(&mut self, name: &str, reader: &mut dyn BufRead, format: Option<Format>) {
         let file = self.files.len();
         self.files.push(name.to_string());
-        let (records, counts) = (&mut self.records, &mut self.counts);
+        let (records, counts, order) = (&mut self.records, &mut self.counts, &mut self.order);
+        let tencent = self.target == Some(Target::Tencent);
         self.reader.read(name, reader, format, |line, p| {
             *counts.entry(p.kind.as_str().into()).or_default() += 1;
+            if tencent {
+                order.observe(&p.refs, name, line);
+            }
             records.push(Seen {
                 kind: p.kind,
                 refs: p.refs,
@@ -343,6 +424,7 @@ impl Validator {
                 findings.push(f);
             }
         }
+        findings.extend(self.order.findings());
         let mut report = Report {
             counts: self.counts,
             findings,

@@ -60,8 +60,18 @@ pub async fn run(
         l.local_addr()?.port()
     };
     let mut sandbox = std::process::Command::new(std::env::current_exe()?)
-        .args(["sandbox", "tencent", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--sdkappid", &sdkappid.to_string(), "--admin", "administrator"])
+        .args([
+            "sandbox",
+            "tencent",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args([
+            "--sdkappid",
+            &sdkappid.to_string(),
+            "--admin",
+            "administrator",
+        ])
         .args(["--qps", &qps.to_string()])
         .env("IMSHIFT_SANDBOX_KEY", key)
         .env("IMSHIFT_LOG", "warn")

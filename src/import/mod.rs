@@ -578,17 +578,41 @@ pub async fn retry_failed(
     status(pool, actor, migration_id, run_id).await
 }
 
+/// Which failures to list.
+#[derive(Debug, Clone, Default)]
+pub struct FailureFilter {
+    pub phase: Option<String>,
+    /// The provider's error code.
+    pub code: Option<i64>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct FailedRow {
+    phase: String,
+    upload_id: Uuid,
+    ord: i32,
+    code: Option<i64>,
+    message: Option<String>,
+    attempts: i32,
+    at: OffsetDateTime,
+}
+
 /// Failed records, filterable by phase and the provider's code, in pages.
 pub async fn failures(
     pool: &PgPool,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
-    phase: Option<&str>,
-    code: Option<i64>,
-    after: Option<&str>,
-    limit: i64,
+    filter: &FailureFilter,
 ) -> AppResult<ImportFailuresPage> {
+    let (phase, code, after) = (
+        filter.phase.as_deref(),
+        filter.code,
+        filter.after.as_deref(),
+    );
     actor.require(Permission::Read)?;
     status(pool, actor, migration_id, run_id).await?;
     if let Some(p) = phase {
@@ -616,16 +640,8 @@ pub async fn failures(
         }
         None => (None, None, None),
     };
-    let limit = limit.clamp(1, 500);
-    let rows: Vec<(
-        String,
-        Uuid,
-        i32,
-        Option<i64>,
-        Option<String>,
-        i32,
-        OffsetDateTime,
-    )> = sqlx::query_as(
+    let limit = filter.limit.clamp(1, 500);
+    let rows: Vec<FailedRow> = sqlx::query_as(
         "SELECT phase, upload_id, ord, code, message, attempts, at FROM import_results
              WHERE run_id = $1 AND state = 'failed'
                AND ($2::text IS NULL OR phase = $2) AND ($3::bigint IS NULL OR code = $3)
@@ -647,11 +663,11 @@ pub async fn failures(
     let mut place: HashMap<(Uuid, i32), (String, i64, String)> = HashMap::new();
     let mut by_kind: HashMap<&'static str, (Vec<Uuid>, Vec<i32>)> = HashMap::new();
     for r in rows {
-        if let Some(p) = Phase::parse(&r.0) {
+        if let Some(p) = Phase::parse(&r.phase) {
             let (t, _) = crate::dumps::stage::table(p.kind());
             let e = by_kind.entry(t).or_default();
-            e.0.push(r.1);
-            e.1.push(r.2);
+            e.0.push(r.upload_id);
+            e.1.push(r.ord);
         }
     }
     for (table, (u, o)) in by_kind {
@@ -672,17 +688,20 @@ pub async fn failures(
     let failures: Vec<ImportFailure> = rows
         .iter()
         .map(|r| {
-            let (file, line, record) = place.get(&(r.1, r.2)).cloned().unwrap_or_default();
+            let (file, line, record) = place
+                .get(&(r.upload_id, r.ord))
+                .cloned()
+                .unwrap_or_default();
             ImportFailure {
-                phase: r.0.clone(),
-                upload_id: r.1,
-                ord: r.2,
+                phase: r.phase.clone(),
+                upload_id: r.upload_id,
+                ord: r.ord,
                 file,
                 line,
-                code: r.3,
-                message: r.4.clone().unwrap_or_default(),
-                attempts: r.5,
-                at: r.6,
+                code: r.code,
+                message: r.message.clone().unwrap_or_default(),
+                attempts: r.attempts,
+                at: r.at,
                 record,
             }
         })

@@ -24,7 +24,6 @@ pub struct Browser {
 }
 
 impl TestApp {
-
     pub async fn spawn(pool: PgPool) -> TestApp {
         Self::spawn_with(pool, |_| {}).await
     }
@@ -54,8 +53,8 @@ impl TestApp {
         std::fs::create_dir_all(&config.data_dir).unwrap();
         let data_dir = config.data_dir.clone();
         let (app, state) = web::build_with_state(pool.clone(), config, leptos, master_key)
-        .await
-        .unwrap();
+            .await
+            .unwrap();
         let workers = web::workers::start(&state).await.unwrap();
         tokio::spawn(async move {
             axum::serve(

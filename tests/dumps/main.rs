@@ -148,6 +148,42 @@ fn every_line_rule_fails_with_its_code_and_line() {
 }
 
 #[test]
+fn tencent_group_order_is_a_warning_once_per_group_and_only_for_tencent() {
+    let dir = scratch();
+    let burst = [1513685270000i64, 1513685270400, 1513685270900, 1513685275000]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!(r#"{{"kind":"message","id":"b{i}","conv":"group","from":"u1","to":"g1","sent_at":{t},"body":{{"type":"text","text":"x"}}}}"#))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let f = write(&dir, "burst.jsonl", &format!("{GOOD}{burst}\n"));
+    let report = validate_files(&[&f], None, Some(Target::Tencent)).unwrap();
+    let order: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == "target.group_order")
+        .collect();
+    assert_eq!(order.len(), 1, "{:#?}", report.findings);
+    assert_eq!(order[0].line, 15, "points at the first message that moves");
+    assert_eq!(order[0].severity, Severity::Warning);
+    assert!(
+        order[0].message.contains("2 messages of group \"g1\""),
+        "{}",
+        order[0].message
+    );
+    assert_eq!(
+        report.rejected.get("message"),
+        None,
+        "a warning rejects nothing"
+    );
+    let plain = validate_files(&[&f], None, None).unwrap();
+    assert!(plain
+        .findings
+        .iter()
+        .all(|f| f.code != "target.group_order"));
+}
+
+#[test]
 fn containers_gzip_zip_and_their_failures() {
     let dir = scratch();
     // gzip of the good dump reads the same.
@@ -221,8 +257,7 @@ fn a_file_over_the_size_limit_is_refused_before_reading() {
         Default::default(),
         |_, _| Ok::<(), ()>(()),
     )
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     assert_eq!(err.code, "file.too_large");
     assert!(err.message.contains("limit is 100"));
 }

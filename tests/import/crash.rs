@@ -27,7 +27,15 @@ async fn database_url(pool: &PgPool) -> String {
 /// lease so a killed one's work is taken back within seconds.
 fn console(db: &str, data_dir: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_imshift"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "8", "--job-lease-secs", "3"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "8",
+            "--job-lease-secs",
+            "3",
+        ])
         .arg("--data-dir")
         .arg(data_dir)
         .env("DATABASE_URL", db)
@@ -50,7 +58,10 @@ async fn results(pool: &PgPool, phase: Option<&str>) -> i64 {
 async fn until(pool: &PgPool, phase: Option<&str>, n: i64, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while results(pool, phase).await < n {
-        assert!(Instant::now() < deadline, "fewer than {n} results in {phase:?} after {secs} s");
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {n} results in {phase:?} after {secs} s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -63,23 +74,44 @@ fn kill(c: &mut Child) {
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn killing_the_worker_process_mid_run_loses_and_repeats_nothing(pool: PgPool) {
     // The console in this test serves the API only; the work happens in child processes.
-    let app = TestApp::spawn_keyed(pool, |c| c.workers = 0, imshift::secrets::MasterKey::from_bytes(MASTER)).await;
+    let app = TestApp::spawn_keyed(
+        pool,
+        |c| c.workers = 0,
+        imshift::secrets::MasterKey::from_bytes(MASTER),
+    )
+    .await;
     let data_dir = app.data_dir.clone();
     let db = database_url(&app.pool).await;
     let sb = sandbox(|_| {}).await;
     let m = migration(&app, &sb, 1000).await;
-    let spec = Spec { accounts: 400, friends: 4, groups: 16, members: 12, messages: 4000, seed: 5, ..Spec::default() };
+    let spec = Spec {
+        accounts: 400,
+        friends: 4,
+        groups: 16,
+        members: 12,
+        messages: 4000,
+        seed: 5,
+        ..Spec::default()
+    };
     let bytes = dump(&spec);
     let mut child = console(&db, &data_dir);
     stage(&app, &m, bytes.clone()).await;
     let run = launch(&app, &m).await;
 
     // Killed in accounts, in one-to-one history and in group history; restarted each time.
-    for (phase, n) in [(Some("accounts"), 1), (Some("c2c_history"), 800), (Some("group_history"), 200), (None, 6000)] {
+    for (phase, n) in [
+        (Some("accounts"), 1),
+        (Some("c2c_history"), 800),
+        (Some("group_history"), 200),
+        (None, 6000),
+    ] {
         until(&app.pool, phase, n, 300).await;
         kill(&mut child);
         let now = get(&app, &m, &format!("/imports/{run}")).await;
-        assert_eq!(now["state"], "running", "killed in the middle of the run, not after it");
+        assert_eq!(
+            now["state"], "running",
+            "killed in the middle of the run, not after it"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
         child = console(&db, &data_dir);
     }
@@ -92,14 +124,29 @@ async fn killing_the_worker_process_mid_run_loses_and_repeats_nothing(pool: PgPo
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn two_processes_share_the_work_and_the_quota(pool: PgPool) {
-    let app = TestApp::spawn_keyed(pool, |c| c.workers = 0, imshift::secrets::MasterKey::from_bytes(MASTER)).await;
+    let app = TestApp::spawn_keyed(
+        pool,
+        |c| c.workers = 0,
+        imshift::secrets::MasterKey::from_bytes(MASTER),
+    )
+    .await;
     let data_dir = app.data_dir.clone();
     let db = database_url(&app.pool).await;
     // The sandbox allows exactly the quota imshift is given: going over it shows as 60007.
     let qps = 150;
-    let sb = sandbox(|c| c.limits = imshift::providers::tencent::Limits::default().with_all_qps(qps)).await;
+    let sb =
+        sandbox(|c| c.limits = imshift::providers::tencent::Limits::default().with_all_qps(qps))
+            .await;
     let m = migration(&app, &sb, qps).await;
-    let spec = Spec { accounts: 200, friends: 4, groups: 8, members: 10, messages: 2400, seed: 9, ..Spec::default() };
+    let spec = Spec {
+        accounts: 200,
+        friends: 4,
+        groups: 8,
+        members: 10,
+        messages: 2400,
+        seed: 9,
+        ..Spec::default()
+    };
     let bytes = dump(&spec);
     let mut a = console(&db, &data_dir);
     let mut b = console(&db, &data_dir);
@@ -122,10 +169,24 @@ async fn two_processes_share_the_work_and_the_quota(pool: PgPool) {
     // phase ran at the quota, not twice it.
     let state = sb.state();
     for (api, s) in state["apis"].as_object().unwrap() {
-        assert!(s["codes"].get("60007").is_none(), "{api} was throttled: {s}");
+        assert!(
+            s["codes"].get("60007").is_none(),
+            "{api} was throttled: {s}"
+        );
     }
-    let c2c = done["phases"].as_array().unwrap().iter().find(|p| p["phase"] == "c2c_history").unwrap();
+    let c2c = done["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "c2c_history")
+        .unwrap();
     let rate = c2c["rate"].as_f64().unwrap();
-    assert!(rate <= qps as f64 * 1.05, "achieved {rate}/s against a quota of {qps}/s");
-    assert!(rate >= qps as f64 * 0.5, "two processes kept the quota busy: {rate}/s");
+    assert!(
+        rate <= qps as f64 * 1.05,
+        "achieved {rate}/s against a quota of {qps}/s"
+    );
+    assert!(
+        rate >= qps as f64 * 0.5,
+        "two processes kept the quota busy: {rate}/s"
+    );
 }

@@ -20,13 +20,21 @@ impl Handler for Recorder {
     }
     async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
         let steps = ctx.job.payload["steps"].as_i64().unwrap_or(0);
-        let from = ctx.job.checkpoint.as_ref().and_then(|c| c["step"].as_i64()).unwrap_or(0);
+        let from = ctx
+            .job
+            .checkpoint
+            .as_ref()
+            .and_then(|c| c["step"].as_i64())
+            .unwrap_or(0);
         for step in from..steps {
             ctx.sleep(Duration::from_millis(100)).await?;
             ctx.checkpoint(&json!({ "step": step + 1 })).await?;
             // The first attempt of a `fail_once` job breaks half way.
             if ctx.job.payload["fail_once"] == true && ctx.job.attempts == 1 && step == steps / 2 {
-                return Err(JobError::Retry { error: "flaky".into(), after: Duration::ZERO });
+                return Err(JobError::Retry {
+                    error: "flaky".into(),
+                    after: Duration::ZERO,
+                });
             }
         }
         sqlx::query("INSERT INTO seen (job_id, owner, resumed_from) VALUES ($1, $2, $3)")
@@ -51,17 +59,27 @@ async fn pool_of(pool: &PgPool, node: &str) -> WorkerPool {
     c.concurrency = 4;
     c.lease = Duration::from_secs(2);
     c.reap_every = Duration::from_millis(300);
-    WorkerPool::start(pool.clone(), c, vec![Arc::new(Recorder)]).await.unwrap()
+    WorkerPool::start(pool.clone(), c, vec![Arc::new(Recorder)])
+        .await
+        .unwrap()
 }
 
 async fn state(pool: &PgPool, id: i64) -> String {
-    sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1").bind(id).fetch_one(pool).await.unwrap()
+    sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 async fn wait_state(pool: &PgPool, id: i64, want: &str, secs: f64) -> Duration {
     let start = Instant::now();
     while state(pool, id).await != want {
-        assert!(start.elapsed().as_secs_f64() < secs, "job {id} not {want} within {secs} s (is {})", state(pool, id).await);
+        assert!(
+            start.elapsed().as_secs_f64() < secs,
+            "job {id} not {want} within {secs} s (is {})",
+            state(pool, id).await
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     start.elapsed()
@@ -71,12 +89,17 @@ async fn wait_state(pool: &PgPool, id: i64, want: &str, secs: f64) -> Duration {
 async fn two_pools_run_every_job_exactly_once(pool: PgPool) {
     setup(&pool).await;
     for _ in 0..200 {
-        jobs::enqueue(&pool, &NewJob::new("test.record", json!({}))).await.unwrap();
+        jobs::enqueue(&pool, &NewJob::new("test.record", json!({})))
+            .await
+            .unwrap();
     }
     let (a, b) = (pool_of(&pool, "n").await, pool_of(&pool, "n").await);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'done'").fetch_one(&pool).await.unwrap();
+        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'done'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         if done == 200 {
             break;
         }
@@ -97,26 +120,56 @@ async fn two_pools_run_every_job_exactly_once(pool: PgPool) {
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn a_job_whose_worker_died_is_taken_back_and_resumes_from_its_checkpoint(pool: PgPool) {
     setup(&pool).await;
-    let id = jobs::enqueue(&pool, &NewJob::new("test.record", json!({"steps": 6}))).await.unwrap();
+    let id = jobs::enqueue(&pool, &NewJob::new("test.record", json!({"steps": 6})))
+        .await
+        .unwrap();
     // A worker claims it, gets half way, and is never heard from again.
-    let job = jobs::claim(&pool, "ghost", "n", &["test.record"], Duration::from_secs(1)).await.unwrap().unwrap();
+    let job = jobs::claim(
+        &pool,
+        "ghost",
+        "n",
+        &["test.record"],
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(job.id, id);
-    assert!(jobs::save_checkpoint(&pool, id, "ghost", &json!({"step": 3})).await.unwrap());
+    assert!(
+        jobs::save_checkpoint(&pool, id, "ghost", &json!({"step": 3}))
+            .await
+            .unwrap()
+    );
     let live = pool_of(&pool, "n").await;
     wait_state(&pool, id, "done", 15.0).await;
     live.shutdown().await;
-    let (owner, from): (String, i64) = sqlx::query_as("SELECT owner, resumed_from FROM seen").fetch_one(&pool).await.unwrap();
+    let (owner, from): (String, i64) = sqlx::query_as("SELECT owner, resumed_from FROM seen")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_ne!(owner, "ghost");
     assert_eq!(from, 3, "resumed where the dead worker left off");
     // The dead worker's late answer changes nothing.
-    assert!(!jobs::finish(&pool, id, "ghost", &jobs::Finish::Failed { error: "late".into() }).await.unwrap());
+    assert!(!jobs::finish(
+        &pool,
+        id,
+        "ghost",
+        &jobs::Finish::Failed {
+            error: "late".into()
+        }
+    )
+    .await
+    .unwrap());
     assert_eq!(state(&pool, id).await, "done");
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn pause_and_cancel_reach_a_running_job_within_two_seconds(pool: PgPool) {
     setup(&pool).await;
-    let job = |steps| NewJob { scope: Some("run-1".into()), ..NewJob::new("test.record", json!({"steps": steps})) };
+    let job = |steps| NewJob {
+        scope: Some("run-1".into()),
+        ..NewJob::new("test.record", json!({"steps": steps}))
+    };
     let id = jobs::enqueue(&pool, &job(200)).await.unwrap();
     let w = pool_of(&pool, "n").await;
     wait_state(&pool, id, "running", 5.0).await;
@@ -124,7 +177,12 @@ async fn pause_and_cancel_reach_a_running_job_within_two_seconds(pool: PgPool) {
     jobs::pause_scope(&pool, "run-1").await.unwrap();
     let took = wait_state(&pool, id, "paused", 5.0).await;
     assert!(took < Duration::from_millis(2500), "pause took {took:?}");
-    let step: i64 = sqlx::query_scalar("SELECT (checkpoint->>'step')::bigint FROM jobs WHERE id = $1").bind(id).fetch_one(&pool).await.unwrap();
+    let step: i64 =
+        sqlx::query_scalar("SELECT (checkpoint->>'step')::bigint FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert!(step > 0);
     // Paused jobs stay put until resumed.
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -135,22 +193,41 @@ async fn pause_and_cancel_reach_a_running_job_within_two_seconds(pool: PgPool) {
     let took = wait_state(&pool, id, "cancelled", 5.0).await;
     assert!(took < Duration::from_millis(2500), "cancel took {took:?}");
     w.shutdown().await;
-    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM seen").fetch_one(&pool).await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM seen")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(seen, 0, "a cancelled job never finished");
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn a_failed_attempt_retries_from_its_checkpoint(pool: PgPool) {
     setup(&pool).await;
-    let id = jobs::enqueue(&pool, &NewJob::new("test.record", json!({"steps": 6, "fail_once": true}))).await.unwrap();
+    let id = jobs::enqueue(
+        &pool,
+        &NewJob::new("test.record", json!({"steps": 6, "fail_once": true})),
+    )
+    .await
+    .unwrap();
     let w = pool_of(&pool, "n").await;
     wait_state(&pool, id, "done", 15.0).await;
     w.shutdown().await;
-    let (attempts, error): (i32, Option<String>) = sqlx::query_as("SELECT attempts, last_error FROM jobs WHERE id = $1").bind(id).fetch_one(&pool).await.unwrap();
+    let (attempts, error): (i32, Option<String>) =
+        sqlx::query_as("SELECT attempts, last_error FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(attempts, 2);
     assert_eq!(error.as_deref(), Some("flaky"));
-    let from: i64 = sqlx::query_scalar("SELECT resumed_from FROM seen").fetch_one(&pool).await.unwrap();
-    assert_eq!(from, 4, "the second attempt started after the last checkpoint");
+    let from: i64 = sqlx::query_scalar("SELECT resumed_from FROM seen")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        from, 4,
+        "the second attempt started after the last checkpoint"
+    );
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
@@ -179,7 +256,10 @@ async fn the_pacer_spaces_requests_across_pacers_and_slows_after_a_throttle(pool
     let span = (*slots.last().unwrap() - slots[0]).as_secs_f64();
     // 160 requests at 50/s take 3.2 s; none two closer than the interval (less clock noise).
     assert!(span >= 159.0 / qps * 0.98, "160 slots in {span:.2} s");
-    let tight = slots.windows(2).filter(|w| (w[1] - w[0]).as_secs_f64() < 0.5 / qps).count();
+    let tight = slots
+        .windows(2)
+        .filter(|w| (w[1] - w[0]).as_secs_f64() < 0.5 / qps)
+        .count();
     assert!(tight <= 2, "{tight} slots closer than half the interval");
     assert!(start.elapsed().as_secs_f64() < 10.0);
 
@@ -187,11 +267,17 @@ async fn the_pacer_spaces_requests_across_pacers_and_slows_after_a_throttle(pool
     let p = Pacer::new(pool.clone());
     p.throttled("test:api").await.unwrap();
     let d = p.reserve("test:api", qps).await.unwrap();
-    assert!(d >= Duration::from_millis(900), "after a throttle the next slot waits: {d:?}");
+    assert!(
+        d >= Duration::from_millis(900),
+        "after a throttle the next slot waits: {d:?}"
+    );
     tokio::time::sleep(d).await;
     let a = p.reserve("test:api", qps).await.unwrap();
     let b = p.reserve("test:api", qps).await.unwrap();
     let gap = (b - a).as_secs_f64();
-    assert!(gap > 1.6 / qps, "slots are further apart after a throttle: {gap}");
+    assert!(
+        gap > 1.6 / qps,
+        "slots are further apart after a throttle: {gap}"
+    );
     assert_eq!(p.throttles("test:api").await.unwrap(), 1);
 }

@@ -468,7 +468,7 @@ impl ImportTarget for TencentImport {
                         match r.result_item.iter().find(|x| x.to_account == to) {
                             Some(x) if x.result_code == 0 => Outcome::Sent(json!({})),
                             Some(x) => code_failed(x.result_code),
-                            None if r.fail_account.iter().any(|f| *f == to) => {
+                            None if r.fail_account.contains(&to) => {
                                 failed(None, "Tencent IM listed it in Fail_Account")
                             }
                             None => Outcome::Sent(json!({})),
