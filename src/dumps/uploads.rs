@@ -140,6 +140,8 @@ pub async fn create(
             "This migration is archived; restore it before uploading.".into(),
         ));
     }
+    // What an import takes stays as it was while the import lasts.
+    crate::import::ensure_no_active_run(&s.pool, migration_id).await?;
     let name = clean_name(&input.file_name)?;
     let format = input.format.as_deref().unwrap_or("auto");
     if !FORMATS.contains(&format) {

@@ -119,6 +119,28 @@ async fn pause_stops_sending_and_resume_finishes_without_duplicates(pool: PgPool
     let paused = get(&app, &m, &format!("/imports/{run}")).await;
     assert_eq!(paused["state"], "paused");
     assert!(paused["pending"].as_i64().unwrap() > 0);
+    // What the run takes stays as it was while it lasts.
+    let r = app
+        .anon()
+        .post(format!(
+            "{}{}",
+            app.base,
+            m.path("/dumps?file_name=more.jsonl")
+        ))
+        .bearer_auth(&m.token)
+        .body(r#"{"kind":"account","id":"late"}"#.to_string() + "\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("import of this migration is paused"),
+        "{v}"
+    );
     let r = post(&app, &m, &format!("/imports/{run}/resume")).await;
     assert_eq!(r.status(), StatusCode::OK);
     wait_for(&app, &m, &run, &["done"], 300).await;
