@@ -8,14 +8,15 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 use super::calls::ssr::{actor, state};
 
-#[server(prefix = "/_fn", endpoint = "uploads")]
-pub async fn list_uploads(id: Uuid) -> Result<Vec<Upload>, ApiError> {
-    Ok(crate::dumps::uploads::list(&state().pool, &actor().await?, id).await?)
-}
-
-#[server(prefix = "/_fn", endpoint = "dump_report")]
-pub async fn load_dump_report(id: Uuid) -> Result<DumpReport, ApiError> {
-    Ok(crate::dumps::report::report(&state().pool, &actor().await?, id).await?)
+/// The uploads, then the report: read in this order, a report is never older than the
+/// uploads shown beside it (an upload is marked staged in the transaction that marks the
+/// report as being checked again).
+#[server(prefix = "/_fn", endpoint = "dumps")]
+pub async fn load_dumps(id: Uuid) -> Result<(Vec<Upload>, DumpReport), ApiError> {
+    let (pool, a) = (state().pool, actor().await?);
+    let uploads = crate::dumps::uploads::list(&pool, &a, id).await?;
+    let report = crate::dumps::report::report(&pool, &a, id).await?;
+    Ok((uploads, report))
 }
 
 #[server(prefix = "/_fn", endpoint = "dump_findings")]

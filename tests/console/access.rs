@@ -164,12 +164,11 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 16] = [
+const READ_CALLS: [&str; 15] = [
     "/_fn/import_preflight",
     "/_fn/import_runs",
     "/_fn/import_failures",
-    "/_fn/uploads",
-    "/_fn/dump_report",
+    "/_fn/dumps",
     "/_fn/dump_findings",
     "/_fn/members",
     "/_fn/invites",

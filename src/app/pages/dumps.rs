@@ -2,7 +2,7 @@
 //! left), watch each one staged, and read the validation report: counts, what will be imported,
 //! and every rule that found something, with examples pointing at file and line.
 
-use crate::app::calls_dumps::{dump_findings, list_uploads, load_dump_report, DiscardUpload};
+use crate::app::calls_dumps::{dump_findings, load_dumps, DiscardUpload};
 use crate::app::components::{action_error, bytes, can, duration, when, EmptyState, ErrorNote};
 use crate::model::{DumpReport, FindingRow, Permission, Upload};
 use leptos::prelude::*;
@@ -77,20 +77,11 @@ pub fn DumpsTab() -> impl IntoView {
     let id = use_id();
     let tick = RwSignal::new(0u32);
     let discard = ServerAction::<DiscardUpload>::new();
-    let uploads = Resource::new(
+    let data = Resource::new(
         move || (id.get(), tick.get(), discard.version().get()),
         |(id, _, _)| async move {
             match id {
-                Some(id) => list_uploads(id).await,
-                None => Ok(vec![]),
-            }
-        },
-    );
-    let report = Resource::new(
-        move || (id.get(), tick.get(), discard.version().get()),
-        |(id, _, _)| async move {
-            match id {
-                Some(id) => load_dump_report(id).await.map(Some),
+                Some(id) => load_dumps(id).await.map(Some),
                 None => Ok(None),
             }
         },
@@ -98,16 +89,12 @@ pub fn DumpsTab() -> impl IntoView {
     let sending = RwSignal::new(Vec::<Sending>::new());
     // Keep polling while anything moves: a file in flight, an ingest, a validation.
     let busy = move || {
-        sending.with(|s| s.iter().any(|x| x.error.is_none()))
-            || uploads
-                .get()
-                .and_then(Result::ok)
-                .is_some_and(|us| us.iter().any(busy_upload))
-            || report
-                .get()
+        sending.with_untracked(|s| s.iter().any(|x| x.error.is_none()))
+            || data
+                .get_untracked()
                 .and_then(Result::ok)
                 .flatten()
-                .is_some_and(|r| r.state == "validating")
+                .is_some_and(|(us, r)| us.iter().any(busy_upload) || r.state == "validating")
     };
     #[cfg(feature = "hydrate")]
     {
@@ -158,7 +145,7 @@ pub fn DumpsTab() -> impl IntoView {
             {action_error(discard.value())}
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match uploads.await {
+                    match data.await.map(|d| d.map(|(u, _)| u).unwrap_or_default()) {
                         Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                         Ok(list) if list.is_empty() => view! {
                             <EmptyState title="No dumps yet">
@@ -179,10 +166,9 @@ pub fn DumpsTab() -> impl IntoView {
         </section>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                match report.await {
-                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                    Ok(None) => ().into_any(),
-                    Ok(Some(r)) => view! { <ReportView r id=id.get_untracked().unwrap_or_default()/> }.into_any(),
+                match data.await {
+                    Err(_) | Ok(None) => ().into_any(),
+                    Ok(Some((_, r))) => view! { <ReportView r id=id.get_untracked().unwrap_or_default()/> }.into_any(),
                 }
             })}
         </Transition>
