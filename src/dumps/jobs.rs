@@ -33,24 +33,16 @@ pub async fn enqueue_validate(
     .bind(removed)
     .execute(&mut **tx)
     .await?;
-    let waiting: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE kind = $1 AND migration_id = $2 AND state = 'queued')",
+    jobs::enqueue_unless(
+        tx,
+        &NewJob {
+            kind: VALIDATE,
+            migration_id: Some(migration_id),
+            ..Default::default()
+        },
+        &["queued"],
     )
-    .bind(VALIDATE)
-    .bind(migration_id)
-    .fetch_one(&mut **tx)
     .await?;
-    if !waiting {
-        jobs::enqueue(
-            &mut **tx,
-            &NewJob {
-                kind: VALIDATE,
-                migration_id: Some(migration_id),
-                ..Default::default()
-            },
-        )
-        .await?;
-    }
     Ok(())
 }
 
@@ -76,13 +68,7 @@ impl Handler for Ingest {
     }
 
     async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
-        let id: Uuid = ctx
-            .job
-            .payload
-            .get("upload_id")
-            .and_then(|v| v.as_str())
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| JobError::Failed("the job names no upload".into()))?;
+        let id = ctx.job.uuid("upload_id")?;
         let pool = &ctx.pool;
         let Some(up) = sqlx::query_as::<_, UploadRow>(
             "SELECT migration_id, seq, file_name, format, mode, state FROM dump_uploads WHERE id = $1",

@@ -82,16 +82,7 @@ impl LineReader {
             let mut rejected = false;
             match format {
                 Some(Format::Canonical) | None => {
-                    let mut sink = Sink {
-                        file: name,
-                        findings: &mut self.findings,
-                        unknown_seen: &mut self.unknown_seen,
-                    };
-                    match parse_line(&buf, line, &mut sink) {
-                        Ok(Some(p)) => each(line, p),
-                        Ok(None) => {}
-                        Err(_) => rejected = true,
-                    }
+                    rejected = !self.parse(name, &buf, line, &mut each);
                 }
                 Some(vendor) => match self.convert(vendor, &mut csv, &buf, name, line) {
                     None => {
@@ -102,16 +93,7 @@ impl LineReader {
                     Some(values) => {
                         for v in values {
                             let bytes = serde_json::to_vec(&v).unwrap_or_default();
-                            let mut sink = Sink {
-                                file: name,
-                                findings: &mut self.findings,
-                                unknown_seen: &mut self.unknown_seen,
-                            };
-                            match parse_line(&bytes, line, &mut sink) {
-                                Ok(Some(p)) => each(line, p),
-                                Ok(None) => {}
-                                Err(_) => rejected = true,
-                            }
+                            rejected |= !self.parse(name, &bytes, line, &mut each);
                         }
                     }
                 },
@@ -135,6 +117,29 @@ impl LineReader {
             }
         }
         format.unwrap_or(Format::Canonical)
+    }
+
+    /// Parses one canonical line and hands it on; false when it was rejected.
+    fn parse(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        line: u64,
+        each: &mut impl FnMut(u64, Parsed<'_>),
+    ) -> bool {
+        let mut sink = Sink {
+            file: name,
+            findings: &mut self.findings,
+            unknown_seen: &mut self.unknown_seen,
+        };
+        match parse_line(bytes, line, &mut sink) {
+            Ok(Some(p)) => {
+                each(line, p);
+                true
+            }
+            Ok(None) => true,
+            Err(_) => false,
+        }
     }
 
     /// One vendor line as canonical records; `None` (with a finding) when it does not convert,

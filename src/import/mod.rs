@@ -221,28 +221,19 @@ async fn supervise(
     run_id: Uuid,
     migration_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    let waiting: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE scope = $1 AND kind = $2
-                        AND state IN ('queued', 'running', 'paused'))",
+    jobs::enqueue_unless(
+        tx,
+        &NewJob {
+            kind: supervisor::SUPERVISE,
+            migration_id: Some(migration_id),
+            scope: Some(run_id.to_string()),
+            payload: json!({ "run_id": run_id }),
+            priority: 10,
+            ..Default::default()
+        },
+        &["queued", "running", "paused"],
     )
-    .bind(run_id.to_string())
-    .bind(supervisor::SUPERVISE)
-    .fetch_one(&mut **tx)
     .await?;
-    if !waiting {
-        jobs::enqueue(
-            &mut **tx,
-            &NewJob {
-                kind: supervisor::SUPERVISE,
-                migration_id: Some(migration_id),
-                scope: Some(run_id.to_string()),
-                payload: json!({ "run_id": run_id }),
-                priority: 10,
-                ..Default::default()
-            },
-        )
-        .await?;
-    }
     Ok(())
 }
 
@@ -398,6 +389,10 @@ pub async fn list(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResult
     Ok(out)
 }
 
+/// Ends a pause in the books: the time it lasted does not count as working time.
+const UNPAUSE: &str =
+    "paused_secs = paused_secs + coalesce(extract(epoch FROM now() - paused_at), 0), paused_at = NULL";
+
 async fn change(
     pool: &PgPool,
     actor: &Actor,
@@ -419,12 +414,9 @@ async fn change(
             true
         }
         "resume" if before.state == "paused" => {
-            sqlx::query(
-                "UPDATE import_runs SET state = 'running', error = NULL,
-                        paused_secs = paused_secs + coalesce(extract(epoch FROM now() - paused_at), 0),
-                        paused_at = NULL
-                 WHERE id = $1",
-            )
+            sqlx::query(&format!(
+                "UPDATE import_runs SET state = 'running', error = NULL, {UNPAUSE} WHERE id = $1"
+            ))
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
@@ -441,12 +433,9 @@ async fn change(
             true
         }
         "cancel" if before.state == "running" || before.state == "paused" => {
-            sqlx::query(
-                "UPDATE import_runs SET state = 'cancelled', finished_at = now(),
-                        paused_secs = paused_secs + coalesce(extract(epoch FROM now() - paused_at), 0),
-                        paused_at = NULL
-                 WHERE id = $1",
-            )
+            sqlx::query(&format!(
+                "UPDATE import_runs SET state = 'cancelled', finished_at = now(), {UNPAUSE} WHERE id = $1"
+            ))
             .bind(run_id)
             .execute(&mut *tx)
             .await?;

@@ -107,13 +107,7 @@ impl Handler for Supervise {
     }
 
     async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
-        let run_id: Uuid = ctx
-            .job
-            .payload
-            .get("run_id")
-            .and_then(|v| v.as_str())
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| JobError::Failed("the job names no run".into()))?;
+        let run_id = ctx.job.uuid("run_id")?;
         loop {
             ctx.check()?;
             if step(&ctx.pool, &self.targets, run_id).await? {

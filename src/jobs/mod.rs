@@ -70,6 +70,41 @@ pub async fn enqueue<'e>(db: impl PgExecutor<'e>, job: &NewJob) -> Result<i64, s
     Ok(id)
 }
 
+/// Adds `job` unless one like it (same kind, migration and scope) is already in one of
+/// `states` — a validation already waiting sees this change too; a run needs one supervisor.
+pub async fn enqueue_unless(
+    conn: &mut sqlx::PgConnection,
+    job: &NewJob,
+    states: &[&str],
+) -> Result<bool, sqlx::Error> {
+    let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
+    let there: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE kind = $1 AND migration_id IS NOT DISTINCT FROM $2
+                        AND scope IS NOT DISTINCT FROM $3 AND state = ANY($4))",
+    )
+    .bind(job.kind)
+    .bind(job.migration_id)
+    .bind(&job.scope)
+    .bind(&states)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !there {
+        enqueue(&mut *conn, job).await?;
+    }
+    Ok(!there)
+}
+
+impl Job {
+    /// A uuid the payload names under `key`.
+    pub fn uuid(&self, key: &str) -> Result<Uuid, worker::JobError> {
+        self.payload
+            .get(key)
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| worker::JobError::Failed(format!("the job's payload has no {key}")))
+    }
+}
+
 /// Claims the most urgent queued job of one of `kinds` that this node may run, leasing it to
 /// `owner` for `lease`.
 pub async fn claim(
