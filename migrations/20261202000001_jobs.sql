@@ -45,6 +45,7 @@ CREATE TABLE workers (
 );
 
 -- Request pacing shared by every worker of every process: one row per (target app, API).
+-- Updated many times a second: kept small so updates stay on their page.
 -- `tat` is the theoretical arrival time of GCRA: the next request may start at tat.
 CREATE TABLE rate_slots (
     key        text PRIMARY KEY,
@@ -53,12 +54,13 @@ CREATE TABLE rate_slots (
     factor     double precision NOT NULL DEFAULT 1.0,
     slowed_at  timestamptz,
     throttles  bigint NOT NULL DEFAULT 0
-);
+) WITH (fillfactor = 50);
 
--- Takes the next slot for one request on `key` at `interval` seconds per request (1 / qps) and
--- returns how many seconds to wait before sending. After a throttle the rate is multiplied by
--- `factor`, which recovers by 0.02 a second.
-CREATE FUNCTION rate_take(p_key text, p_interval double precision) RETURNS double precision
+-- Takes the next `p_count` slots on `key` at `p_interval` seconds per request (1 / qps):
+-- `wait` is how many seconds until the first, `spacing` how far apart they are (wider after a
+-- throttle: the rate is multiplied by `factor`, which recovers by 0.02 a second).
+CREATE FUNCTION rate_take(p_key text, p_interval double precision, p_count integer,
+                          OUT wait double precision, OUT spacing double precision)
 LANGUAGE plpgsql AS $$
 DECLARE
     now_ts timestamptz := clock_timestamp();
@@ -70,18 +72,21 @@ BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
     SELECT * INTO r FROM rate_slots WHERE key = p_key FOR UPDATE;
     IF NOT FOUND THEN
-        INSERT INTO rate_slots (key, tat) VALUES (p_key, now_ts + make_interval(secs => p_interval))
+        INSERT INTO rate_slots (key, tat) VALUES (p_key, now_ts + make_interval(secs => p_interval * p_count))
         ON CONFLICT (key) DO NOTHING;
         IF FOUND THEN
-            RETURN 0;
+            wait := 0;
+            spacing := p_interval;
+            RETURN;
         END IF;
         SELECT * INTO r FROM rate_slots WHERE key = p_key FOR UPDATE;
     END IF;
     eff := CASE WHEN r.slowed_at IS NULL THEN 1.0
                 ELSE least(1.0, r.factor + 0.02 * extract(epoch FROM now_ts - r.slowed_at)) END;
+    spacing := p_interval / eff;
     slot := greatest(r.tat, now_ts);
-    UPDATE rate_slots SET tat = slot + make_interval(secs => p_interval / eff) WHERE key = p_key;
-    RETURN extract(epoch FROM slot - now_ts);
+    UPDATE rate_slots SET tat = slot + make_interval(secs => p_count * spacing) WHERE key = p_key;
+    wait := extract(epoch FROM slot - now_ts);
 END
 $$;
 

@@ -203,6 +203,7 @@ async fn run(
     };
     let mut reap_tick = tokio::time::interval(config.reap_every);
     let mut alive_tick = tokio::time::interval(Duration::from_secs(5));
+    let mut vacuum_tick = tokio::time::interval(Duration::from_secs(30));
     loop {
         // Reap and report alive between claims; both are cheap single statements.
         tokio::select! {
@@ -214,6 +215,15 @@ async fn run(
                     Ok(_) => {}
                     Err(e) => tracing::warn!("reaper: {e}"),
                 }
+                continue;
+            }
+            _ = vacuum_tick.tick() => {
+                // These few rows are rewritten many times a second (slots, leases); where
+                // autovacuum is off or slow to reach them, their dead versions would pile up
+                // and slow every request down. Cheap: the tables are tiny.
+                let _ = sqlx::query("VACUUM (SKIP_LOCKED) rate_slots, jobs, workers")
+                    .execute(&pool)
+                    .await;
                 continue;
             }
             _ = alive_tick.tick() => {
