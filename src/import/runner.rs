@@ -189,11 +189,14 @@ async fn fetch(
         Selector::Ords { .. } => "s.upload_id = $4 AND s.ord BETWEEN $5 AND $6".to_string(),
         Selector::Keys { .. } => format!("{} = ANY($7)", phase.key()),
     };
+    // The result is looked up per row by its whole key: a join here is at the mercy of table
+    // statistics, and with none (autovacuum off, a table just loaded) it scans every result of
+    // the phase for each row.
     let sql = format!(
-        "SELECT s.upload_id, s.ord, {key} AS key, s.record::text AS record, r.state AS done
-         FROM (SELECT s.* {from_where} AND {selector}) s
-         LEFT JOIN import_results r ON r.run_id = $2 AND r.phase = $3
-              AND r.upload_id = s.upload_id AND r.ord = s.ord
+        "SELECT s.upload_id, s.ord, {key} AS key, s.record::text AS record,
+                (SELECT r.state FROM import_results r WHERE r.run_id = $2 AND r.phase = $3
+                   AND r.upload_id = s.upload_id AND r.ord = s.ord) AS done
+         {from_where} AND {selector}
          ORDER BY {order}",
         key = phase.key(),
         from_where = phase.from_where(),

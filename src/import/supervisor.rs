@@ -108,12 +108,41 @@ impl Handler for Supervise {
 
     async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
         let run_id = ctx.job.uuid("run_id")?;
+        // The tasks' queries are planned from table statistics; fresh ones keep them on
+        // their indexes where autovacuum is off or has not reached a table just loaded.
+        analyze(&ctx.pool, STAGED).await;
+        let mut analyzed = std::time::Instant::now();
         loop {
             ctx.check()?;
             if step(&ctx.pool, &self.targets, run_id).await? {
                 return Ok(());
             }
+            if analyzed.elapsed() > Duration::from_secs(60) {
+                analyze(&ctx.pool, &["import_results"]).await;
+                analyzed = std::time::Instant::now();
+            }
             ctx.sleep(Duration::from_millis(500)).await?;
+        }
+    }
+}
+
+const STAGED: &[&str] = &[
+    "staged_accounts",
+    "staged_friends",
+    "staged_blocks",
+    "staged_groups",
+    "staged_members",
+    "staged_messages",
+    "staged_group_events",
+    "staged_conversations",
+    "staged_holds",
+    "import_results",
+];
+
+async fn analyze(pool: &PgPool, tables: &[&str]) {
+    for t in tables {
+        if let Err(e) = sqlx::query(&format!("ANALYZE {t}")).execute(pool).await {
+            tracing::warn!("ANALYZE {t}: {e}");
         }
     }
 }
