@@ -116,6 +116,9 @@ enum BenchCommand {
         /// Scratch directory for the generated files.
         #[arg(long, default_value = "/tmp/imshift-bench")]
         dir: std::path::PathBuf,
+        /// Print only the figures' row (set when the command runs each size in its own process).
+        #[arg(long, hide = true)]
+        row_only: bool,
     },
     /// Import into a Tencent IM sandbox (its own process, quota set) for MINUTES and report
     /// the achieved rate against the quota, throttle answers and the console's CPU use.
@@ -253,8 +256,13 @@ pub async fn run() -> ExitCode {
             command: BenchCommand::Audit { rows },
         } => bench_audit(&cli.database_url, rows).await,
         Command::Bench {
-            command: BenchCommand::Ingest { messages, dir },
-        } => bench_ingest(&cli.database_url, &messages, &dir).await,
+            command:
+                BenchCommand::Ingest {
+                    messages,
+                    dir,
+                    row_only,
+                },
+        } => bench_ingest(&cli.database_url, &messages, &dir, row_only).await,
         Command::Bench {
             command: BenchCommand::Import { minutes, qps, dir },
         } => bench_import(&cli.database_url, minutes, qps, &dir).await,
@@ -408,22 +416,47 @@ fn scratch_only(url: &str) -> Res {
     Ok(())
 }
 
-async fn bench_ingest(url: &str, sizes: &[u64], dir: &std::path::Path) -> Res {
+async fn bench_ingest(url: &str, sizes: &[u64], dir: &std::path::Path, row_only: bool) -> Res {
     scratch_only(url)?;
     let pool = db::connect(url).await?;
     db::migrate(&pool).await?;
-    println!(
-        "{:>10} {:>10} {:>9} {:>10} {:>12} {:>12} {:>12} {:>7} {:>9}",
-        "messages",
-        "records",
-        "file MB",
-        "total s",
-        "ingest r/s",
-        "staging r/s",
-        "COPY r/s",
-        "ratio",
-        "peak MB"
-    );
+    if !row_only {
+        println!(
+            "{:>10} {:>10} {:>9} {:>10} {:>12} {:>12} {:>12} {:>7} {:>9}",
+            "messages",
+            "records",
+            "file MB",
+            "total s",
+            "ingest r/s",
+            "staging r/s",
+            "COPY r/s",
+            "ratio",
+            "peak MB"
+        );
+    }
+    if sizes.len() > 1 {
+        // Each size in its own process: memory one size's run leaves with the allocator would
+        // otherwise count as the next size's peak.
+        let exe = std::env::current_exe()?;
+        for n in sizes {
+            let status = std::process::Command::new(&exe)
+                .args([
+                    "bench",
+                    "ingest",
+                    "--row-only",
+                    "--messages",
+                    &n.to_string(),
+                    "--dir",
+                ])
+                .arg(dir)
+                .env("DATABASE_URL", url)
+                .status()?;
+            if !status.success() {
+                return Err(format!("the run with {n} messages failed ({status})").into());
+            }
+        }
+        return Ok(());
+    }
     for &n in sizes {
         let f = crate::dumps::bench::run(&pool, n, dir).await?;
         let rate = |rows: i64, d: std::time::Duration| rows as f64 / d.as_secs_f64().max(1e-9);

@@ -41,6 +41,29 @@ fn proc_status(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Starts a measured phase on a settled database: no dead rows left by an earlier size's
+/// clean-up (this machine may run without autovacuum) and no checkpoint about to start, so
+/// neither the ingest nor the plain COPY pays for what came before it.
+async fn settle(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let staged = Kind::ALL.iter().map(|k| table(*k).0);
+    let others = [
+        "staged_holds",
+        "staged_pending",
+        "staged_idents",
+        "dump_findings",
+        "dump_files",
+        "dump_uploads",
+        "jobs",
+    ];
+    let tables: Vec<&str> = staged.chain(others).collect();
+    sqlx::query(&format!("VACUUM {}", tables.join(", ")))
+        .execute(pool)
+        .await?;
+    // Needs superuser or pg_checkpoint; without it the figures are only noisier.
+    let _ = sqlx::query("CHECKPOINT").execute(pool).await;
+    Ok(())
+}
+
 /// Resets the kernel's peak-RSS mark (Linux), so each size reports its own peak.
 fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -93,6 +116,7 @@ pub async fn run(
         }),
         Arc::new(Validate),
     ];
+    settle(pool).await?;
     let workers = WorkerPool::start(pool.clone(), WorkerConfig::new("bench"), handlers).await?;
     reset_peak();
     let started = Instant::now();
@@ -161,11 +185,9 @@ pub async fn run(
             .bind(upload)
             .execute(&mut *conn)
             .await?;
-        sqlx::query(&format!("VACUUM {t}"))
-            .execute(&mut *conn)
-            .await?;
         dumps.push((kind, file));
     }
+    settle(pool).await?;
     let plain_start = Instant::now();
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let mut buf = vec![0u8; 1 << 20];
