@@ -418,8 +418,6 @@ fn scratch_only(url: &str) -> Res {
 
 async fn bench_ingest(url: &str, sizes: &[u64], dir: &std::path::Path, row_only: bool) -> Res {
     scratch_only(url)?;
-    let pool = db::connect(url).await?;
-    db::migrate(&pool).await?;
     if !row_only {
         println!(
             "{:>10} {:>10} {:>9} {:>10} {:>12} {:>12} {:>12} {:>7} {:>9}",
@@ -457,6 +455,8 @@ async fn bench_ingest(url: &str, sizes: &[u64], dir: &std::path::Path, row_only:
         }
         return Ok(());
     }
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
     for &n in sizes {
         let f = crate::dumps::bench::run(&pool, n, dir).await?;
         let rate = |rows: i64, d: std::time::Duration| rows as f64 / d.as_secs_f64().max(1e-9);

@@ -4,7 +4,7 @@
 use super::canonical::Kind;
 use super::fixtures::{self, Spec};
 use super::jobs::{Ingest, Validate, INGEST};
-use super::stage::{copy_statement, table};
+use super::stage::{copy_statement, table, upload_tables};
 use crate::jobs::worker::WorkerConfig;
 use crate::jobs::{self, Handler, NewJob, WorkerPool};
 use futures_util::TryStreamExt;
@@ -45,17 +45,9 @@ fn proc_status(field: &str) -> u64 {
 /// clean-up (this machine may run without autovacuum) and no checkpoint about to start, so
 /// neither the ingest nor the plain COPY pays for what came before it.
 async fn settle(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let staged = Kind::ALL.iter().map(|k| table(*k).0);
-    let others = [
-        "staged_holds",
-        "staged_pending",
-        "staged_idents",
-        "dump_findings",
-        "dump_files",
-        "dump_uploads",
-        "jobs",
-    ];
-    let tables: Vec<&str> = staged.chain(others).collect();
+    let tables: Vec<&str> = upload_tables()
+        .chain(["dump_files", "dump_uploads", "jobs"])
+        .collect();
     sqlx::query(&format!("VACUUM {}", tables.join(", ")))
         .execute(pool)
         .await?;
@@ -64,7 +56,8 @@ async fn settle(pool: &PgPool) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Resets the kernel's peak-RSS mark (Linux), so each size reports its own peak.
+/// Resets the kernel's peak-RSS mark (Linux), so the peak is the ingest's, not the fixture
+/// generator's that ran before it.
 fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }

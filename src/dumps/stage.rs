@@ -42,6 +42,17 @@ pub fn table(kind: Kind) -> (&'static str, &'static str) {
     }
 }
 
+/// Every table holding rows of an upload (keyed by `upload_id`): the staged records, and what
+/// staging and validation wrote about them.
+pub fn upload_tables() -> impl Iterator<Item = &'static str> {
+    Kind::ALL.iter().map(|k| table(*k).0).chain([
+        "staged_holds",
+        "staged_pending",
+        "staged_idents",
+        "dump_findings",
+    ])
+}
+
 pub fn copy_statement(kind: Kind) -> String {
     let (t, cols) = table(kind);
     format!("COPY {t} (upload_id, ord, file_no, line, {cols}) FROM STDIN")

@@ -393,20 +393,7 @@ pub async fn delete_staged<'c>(
     if ids.is_empty() {
         return Ok(());
     }
-    for t in [
-        "staged_accounts",
-        "staged_friends",
-        "staged_blocks",
-        "staged_groups",
-        "staged_members",
-        "staged_messages",
-        "staged_group_events",
-        "staged_conversations",
-        "staged_holds",
-        "staged_pending",
-        "staged_idents",
-        "dump_findings",
-    ] {
+    for t in super::stage::upload_tables() {
         sqlx::query(&format!("DELETE FROM {t} WHERE upload_id = ANY($1)"))
             .bind(ids)
             .execute(&mut **tx)
