@@ -191,6 +191,15 @@ struct ServeArgs {
     /// another worker takes it over.
     #[arg(long, env = "IMSHIFT_JOB_LEASE_SECS", default_value_t = 15)]
     job_lease_secs: u64,
+    /// Bytes all unfinished uploads may hold together (by announced size) until staged.
+    #[arg(long, env = "IMSHIFT_UPLOAD_QUOTA_BYTES", default_value_t = web::DEFAULT_UPLOAD_QUOTA_BYTES)]
+    upload_quota_bytes: u64,
+    /// Hours an upload may go without receiving a byte before it is discarded.
+    #[arg(long, env = "IMSHIFT_UPLOAD_EXPIRY_HOURS", default_value_t = 168)]
+    upload_expiry_hours: u64,
+    /// Attempts a dump ingest gets (a crash or panic uses one) before its upload is failed.
+    #[arg(long, env = "IMSHIFT_INGEST_MAX_ATTEMPTS", default_value_t = 3)]
+    ingest_max_attempts: u16,
 }
 
 #[derive(clap::Args)]
@@ -584,6 +593,9 @@ async fn serve(url: &str, args: ServeArgs) -> Res {
     config.max_upload_bytes = args.max_upload_bytes;
     config.workers = args.workers;
     config.job_lease = std::time::Duration::from_secs(args.job_lease_secs.max(2));
+    config.upload_quota_bytes = args.upload_quota_bytes;
+    config.upload_expiry = std::time::Duration::from_secs(args.upload_expiry_hours.max(1) * 3600);
+    config.ingest_max_attempts = i32::from(args.ingest_max_attempts.max(1));
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         format!(
             "cannot create the data directory {}: {e}",

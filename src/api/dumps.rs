@@ -72,7 +72,7 @@ fn disposition_name(headers: &HeaderMap) -> Option<String> {
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 202, body = Upload), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 411, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+              (status = 422, body = ErrorBody), (status = 507, body = ErrorBody)))]
 async fn upload_dump(
     State(s): State<AppState>,
     actor: Actor,
@@ -109,11 +109,13 @@ async fn upload_dump(
     Ok((StatusCode::ACCEPTED, ApiJson(up)))
 }
 
-/// Start a resumable upload; send the bytes with `PUT …/uploads/{upload}?offset=…`.
+/// Start a resumable upload; send the bytes with `PUT …/uploads/{upload}?offset=…`. 507 when
+/// the upload quota or the data directory's free disk cannot take the announced size.
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/uploads", tag = "dumps", request_body = NewUpload,
     params(("id" = Uuid, Path, description = "Migration id")),
     responses((status = 201, body = Upload), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 507, body = ErrorBody)))]
 async fn start_upload(
     State(s): State<AppState>,
     actor: Actor,

@@ -144,19 +144,27 @@ struct DupRow {
 
 pub async fn validate_migration(ctx: &JobContext, migration_id: Uuid) -> Result<(), JobError> {
     let pool = &ctx.pool;
-    // One validation of a migration at a time, across processes; the lock ends with the
-    // connection if this process dies.
-    let mut lock = pool.acquire().await?;
-    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-        .bind(format!("validate:{migration_id}"))
-        .execute(&mut *lock)
-        .await?;
+    let lock = validation_lock(pool, migration_id).await?;
     let result = run(ctx, pool, migration_id).await;
-    let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
-        .bind(format!("validate:{migration_id}"))
-        .execute(&mut *lock)
-        .await;
+    // Ending the transaction releases the lock; so does dropping it (a panic, a cancelled
+    // future: the rollback runs before the connection is reused) or losing the connection.
+    let _ = lock.rollback().await;
     result
+}
+
+/// One validation of a migration at a time, across processes: a transaction-level advisory
+/// lock, held by a transaction that lives as long as the validation. Unlike a session lock,
+/// it cannot outlive the validation on a pooled connection.
+pub async fn validation_lock(
+    pool: &PgPool,
+    migration_id: Uuid,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("validate:{migration_id}"))
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), JobError> {

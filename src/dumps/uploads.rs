@@ -1,8 +1,10 @@
 //! Uploads: announce a file, send its bytes in one request or in resumable pieces, discard it.
-//! Bytes go straight to a file under the data directory, never into memory; a complete upload
-//! is queued for ingest (`super::jobs`). The browser and the REST API share these functions.
+//! Bytes wait in PostgreSQL (`dump_upload_pieces`, at most [`PIECE_BYTES`] a row), never in
+//! one process's memory or on one process's disk: any console process may receive any piece,
+//! and the ingest job (`super::jobs`), on whichever process claims it, reads them back. The
+//! browser and the REST API share these functions.
 
-use crate::audit;
+use crate::audit::{self, Who};
 use crate::auth::Actor;
 use crate::jobs::{self, NewJob};
 use crate::model::{NewUpload, Permission, Upload, UploadFile};
@@ -10,15 +12,21 @@ use crate::web::{AppError, AppResult, AppState};
 use axum::body::Body;
 use futures_util::StreamExt;
 use serde_json::json;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::PgPool;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use uuid::Uuid;
 
 pub const FORMATS: [&str; 5] = ["auto", "canonical", "netease", "easemob", "csv"];
+
+/// The largest piece kept in one row: what the browser sends in one request. A longer request
+/// (a one-shot upload) is stored as several pieces.
+pub const PIECE_BYTES: usize = 8 << 20;
+
+/// Disk kept free beside a file being staged (the reader's scratch space, the database's
+/// neighbours): an announced size is accepted only if the data directory has it plus this.
+pub const HEADROOM_BYTES: u64 = 256 << 20;
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -40,6 +48,8 @@ struct Row {
     created_at: OffsetDateTime,
     ingest_started_at: Option<OffsetDateTime>,
     ingest_finished_at: Option<OffsetDateTime>,
+    expires_at: Option<OffsetDateTime>,
+    received_at: OffsetDateTime,
 }
 
 impl From<Row> for Upload {
@@ -52,6 +62,8 @@ impl From<Row> for Upload {
             mode: r.mode,
             size_bytes: r.size_bytes,
             received_bytes: r.received_bytes,
+            expires_at: (r.state == "uploading").then_some(r.expires_at).flatten(),
+            received_at: (r.state == "uploading").then_some(r.received_at),
             state: r.state,
             read_bytes: r.read_bytes,
             records: r.records,
@@ -71,12 +83,44 @@ const SELECT: &str = "SELECT d.id, d.migration_id, d.file_name, d.format, d.mode
         d.received_bytes, d.state, d.read_bytes, d.records, d.rejected, d.counts, d.error,
         coalesce((SELECT json_agg(json_build_object('name', f.name, 'format', f.format) ORDER BY f.file_no)
                   FROM dump_files f WHERE f.upload_id = d.id), '[]') AS files,
-        u.email AS created_by, d.created_at, d.ingest_started_at, d.ingest_finished_at
+        u.email AS created_by, d.created_at, d.ingest_started_at, d.ingest_finished_at, d.expires_at,
+        d.updated_at AS received_at
     FROM dump_uploads d LEFT JOIN users u ON u.id = d.created_by";
 
-/// Where an upload's bytes wait on disk.
-pub fn part_path(s: &AppState, id: Uuid) -> PathBuf {
-    s.uploads_dir().join(format!("{id}.part"))
+/// Where an upload's bytes waited on disk before they moved to PostgreSQL; an ingest still
+/// stages such a file when it finds one (an upload received by an earlier version).
+pub fn part_path(uploads_dir: &Path, id: Uuid) -> PathBuf {
+    uploads_dir.join(format!("{id}.part"))
+}
+
+/// The uploads directory, created (or narrowed) to 0700: files waiting there hold users'
+/// messages.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = std::fs::metadata(dir)?;
+    if meta.permissions().mode() & 0o777 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// A new file only its owner can read or write (0600); fails if it exists.
+pub fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Bytes free for an unprivileged writer on the file system holding `dir`.
+pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    fs4::available_space(dir)
 }
 
 async fn row(pool: &PgPool, migration_id: Uuid, id: Uuid) -> AppResult<Upload> {
@@ -126,6 +170,11 @@ fn clean_name(name: &str) -> AppResult<String> {
     Ok(base.chars().take(200).collect())
 }
 
+/// Seconds as a PostgreSQL interval argument.
+fn secs(d: std::time::Duration) -> f64 {
+    d.as_secs_f64()
+}
+
 /// Announces a file of `size_bytes`; its bytes follow with [`append`].
 pub async fn create(
     s: &AppState,
@@ -140,7 +189,7 @@ pub async fn create(
             "This migration is archived; restore it before uploading.".into(),
         ));
     }
-    // What an import takes stays as it was while the import lasts.
+    // What an import takes stays as it was while the import lasts (the ingest checks again).
     crate::import::ensure_no_active_run(&s.pool, migration_id).await?;
     let name = clean_name(&input.file_name)?;
     let format = input.format.as_deref().unwrap_or("auto");
@@ -163,25 +212,53 @@ pub async fn create(
             "the file is empty; export the dump again",
         ));
     }
+    let size = input.size_bytes as u64;
     let max = s.config.max_upload_bytes;
-    if input.size_bytes as u64 > max {
+    if size > max {
         return Err(AppError::TooLarge(format!(
             "{name} is {} bytes; one upload may be at most {max} bytes ({}). Split the dump into several files (kinds may be mixed in any file).",
             input.size_bytes,
             human_bytes(max)
         )));
     }
+    // Staging writes the file to the data directory once: it must fit there.
+    let dir = s.uploads_dir();
+    private_dir(&dir).map_err(AppError::internal)?;
+    let free = free_bytes(&dir).map_err(AppError::internal)?;
+    if free < size.saturating_add(HEADROOM_BYTES) {
+        return Err(AppError::InsufficientStorage(format!(
+            "Not enough free disk for {name}: the console's data directory (IMSHIFT_DATA_DIR) has {} free; staging this file needs {} plus {} to spare. Free some space or move the data directory to a larger disk.",
+            human_bytes(free),
+            human_bytes(size),
+            human_bytes(HEADROOM_BYTES)
+        )));
+    }
     let id = Uuid::new_v4();
-    tokio::fs::create_dir_all(s.uploads_dir())
-        .await
-        .map_err(AppError::internal)?;
-    tokio::fs::File::create(part_path(s, id))
-        .await
-        .map_err(AppError::internal)?;
     let mut tx = s.pool.begin().await?;
+    // One announcement at a time, across processes, checks and takes the quota; the lock ends
+    // with the transaction, however it ends.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('imshift:upload_quota', 0))")
+        .execute(&mut *tx)
+        .await?;
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(size_bytes), 0)::bigint FROM dump_uploads
+         WHERE state IN ('uploading', 'queued', 'ingesting')",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let quota = s.config.upload_quota_bytes;
+    if (waiting as u64).saturating_add(size) > quota {
+        return Err(AppError::InsufficientStorage(format!(
+            "Uploads waiting to be staged already hold {} of the {} upload quota (IMSHIFT_UPLOAD_QUOTA_BYTES), so {} is free; {name} needs {}. Let them finish staging or discard abandoned ones, then try again.",
+            human_bytes(waiting as u64),
+            human_bytes(quota),
+            human_bytes(quota.saturating_sub(waiting as u64)),
+            human_bytes(size)
+        )));
+    }
     sqlx::query(
-        "INSERT INTO dump_uploads (id, migration_id, file_name, format, mode, size_bytes, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO dump_uploads (id, migration_id, file_name, format, mode, size_bytes, created_by, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))",
     )
     .bind(id)
     .bind(migration_id)
@@ -190,6 +267,7 @@ pub async fn create(
     .bind(mode)
     .bind(input.size_bytes)
     .bind(actor.user_id)
+    .bind(secs(s.config.upload_expiry))
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -219,31 +297,51 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Frees the upload for another writer when the request ends, however it ends.
-struct Receiving<'a>(&'a AppState, Uuid);
-
-impl Drop for Receiving<'_> {
-    fn drop(&mut self) {
-        self.0
-            .receiving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.1);
+/// Stores one piece at `at` and moves `received_bytes` past it, in one transaction, only if
+/// the upload is still receiving and has exactly `at` bytes: a piece is never stored twice,
+/// never after a discard, and two processes sending to one upload cannot interleave.
+async fn save_piece(s: &AppState, id: Uuid, at: i64, data: &[u8]) -> AppResult<()> {
+    let mut tx = s.pool.begin().await?;
+    let moved = sqlx::query(
+        "UPDATE dump_uploads SET received_bytes = $2 + $3, updated_at = now(),
+                expires_at = now() + make_interval(secs => $4)
+         WHERE id = $1 AND state = 'uploading' AND received_bytes = $2",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(data.len() as i64)
+    .bind(secs(s.config.upload_expiry))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        drop(tx);
+        let (state, received): (String, i64) =
+            sqlx::query_as("SELECT state, received_bytes FROM dump_uploads WHERE id = $1")
+                .bind(id)
+                .fetch_one(&s.pool)
+                .await?;
+        return Err(AppError::Conflict(if state != "uploading" {
+            format!("This upload is {state} and takes no more bytes; start a new upload to send the file again.")
+        } else {
+            format!("The server has {received} bytes of this upload; send the rest from offset {received}.")
+        }));
     }
-}
-
-async fn set_received<'e>(db: impl PgExecutor<'e>, id: Uuid, n: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE dump_uploads SET received_bytes = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(n)
-        .execute(db)
-        .await
-        .map(|_| ())
+    sqlx::query(
+        "INSERT INTO dump_upload_pieces (upload_id, byte_offset, data) VALUES ($1, $2, $3)",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(data)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Writes `body` at `offset` (which must be the bytes received so far). When the last byte
-/// arrives the upload is queued for ingest. An interrupted request keeps what reached the disk:
-/// ask the upload for `received_bytes` and continue from there.
+/// arrives the upload is queued for ingest. An interrupted request keeps what arrived: ask
+/// the upload for `received_bytes` and continue from there, on any console process.
 pub async fn append(
     s: &AppState,
     actor: &Actor,
@@ -266,123 +364,208 @@ pub async fn append(
             up.received_bytes, up.received_bytes
         )));
     }
-    if !s
-        .receiving
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id)
-    {
-        return Err(AppError::Conflict(
-            "Another request is sending bytes to this upload right now.".into(),
-        ));
-    }
-    let _guard = Receiving(s, id);
-    let path = part_path(s, id);
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .await
-        .map_err(|e| {
-            AppError::Gone(format!(
-                "The bytes of this upload are no longer on this server ({e}); start a new upload."
-            ))
-        })?;
-    // Bytes past what was recorded come from a request that broke off; they are sent again.
-    file.set_len(offset as u64)
-        .await
-        .map_err(AppError::internal)?;
-    file.seek(std::io::SeekFrom::Start(offset as u64))
-        .await
-        .map_err(AppError::internal)?;
     let mut received = offset;
-    let mut last_saved = Instant::now();
+    // At most one piece in memory per request.
+    let mut buf: Vec<u8> =
+        Vec::with_capacity(((up.size_bytes - offset) as usize).clamp(0, PIECE_BYTES));
     let mut stream = body.into_data_stream();
     let mut outcome: AppResult<()> = Ok(());
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
+                let at = received + buf.len() as i64;
                 outcome = Err(AppError::validation(
                     "body",
-                    format!("the upload broke off after {received} bytes ({e}); resume from offset {received}"),
+                    format!("the upload broke off after {at} bytes ({e}); resume from offset {at}"),
                 ));
                 break;
             }
         };
-        if received + chunk.len() as i64 > up.size_bytes {
+        if received + (buf.len() + chunk.len()) as i64 > up.size_bytes {
             outcome = Err(AppError::TooLarge(format!(
                 "{} was announced as {} bytes, but more arrived; start the upload again with the file's real size.",
                 up.file_name, up.size_bytes
             )));
             break;
         }
-        if let Err(e) = file.write_all(&chunk).await {
-            outcome = Err(AppError::internal(e));
-            break;
-        }
-        received += chunk.len() as i64;
-        if last_saved.elapsed() > Duration::from_secs(1) {
-            file.flush().await.map_err(AppError::internal)?;
-            set_received(&s.pool, id, received).await?;
-            last_saved = Instant::now();
+        let mut rest: &[u8] = &chunk;
+        while !rest.is_empty() {
+            let take = rest.len().min(PIECE_BYTES - buf.len());
+            buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if buf.len() == PIECE_BYTES {
+                save_piece(s, id, received, &buf).await?;
+                received += buf.len() as i64;
+                buf.clear();
+            }
         }
     }
-    file.flush().await.map_err(AppError::internal)?;
     if let Err(e) = outcome {
         if matches!(e, AppError::TooLarge(_)) {
             // More than announced: the file cannot be trusted; drop it whole.
-            drop(file);
-            discard_bytes(s, id).await;
-            sqlx::query("UPDATE dump_uploads SET state = 'failed', error = $2, updated_at = now() WHERE id = $1")
+            let mut tx = s.pool.begin().await?;
+            sqlx::query(
+                "UPDATE dump_uploads SET state = 'failed', error = $2, updated_at = now()
+                 WHERE id = $1 AND state = 'uploading'",
+            )
+            .bind(id)
+            .bind(e.to_string())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM dump_upload_pieces WHERE upload_id = $1")
                 .bind(id)
-                .bind(e.to_string())
-                .execute(&s.pool)
+                .execute(&mut *tx)
                 .await?;
-        } else {
-            set_received(&s.pool, id, received).await?;
+            tx.commit().await?;
+        } else if !buf.is_empty() {
+            // What arrived before the break is kept; the sender resumes after it.
+            save_piece(s, id, received, &buf).await?;
         }
         return Err(e);
     }
+    if !buf.is_empty() {
+        save_piece(s, id, received, &buf).await?;
+        received += buf.len() as i64;
+    }
     if received < up.size_bytes {
-        set_received(&s.pool, id, received).await?;
         return row(&s.pool, migration_id, id).await;
     }
-    file.sync_all().await.map_err(AppError::internal)?;
-    drop(file);
     let mut tx = s.pool.begin().await?;
-    sqlx::query(
-        "UPDATE dump_uploads SET received_bytes = $2, state = 'queued', updated_at = now()
-         WHERE id = $1 AND state = 'uploading'",
+    let queued = sqlx::query(
+        "UPDATE dump_uploads SET state = 'queued', updated_at = now()
+         WHERE id = $1 AND state = 'uploading' AND received_bytes = size_bytes",
     )
     .bind(id)
-    .bind(received)
     .execute(&mut *tx)
-    .await?;
-    jobs::enqueue(
-        &mut *tx,
-        &NewJob {
-            kind: super::jobs::INGEST,
-            migration_id: Some(migration_id),
-            node: Some(s.node.clone()),
-            payload: json!({ "upload_id": id }),
-            ..Default::default()
-        },
-    )
-    .await?;
-    audit::record(
-        &mut *tx,
-        &actor.into(),
-        "dump.uploaded",
-        &format!("migration:{migration_id}"),
-        json!({ "upload": id, "file": up.file_name, "bytes": received, "mode": up.mode }),
-    )
-    .await?;
+    .await?
+    .rows_affected();
+    if queued == 1 {
+        // Any process may stage it: the bytes are in PostgreSQL.
+        jobs::enqueue(
+            &mut *tx,
+            &NewJob {
+                kind: super::jobs::INGEST,
+                migration_id: Some(migration_id),
+                payload: json!({ "upload_id": id }),
+                max_attempts: Some(s.config.ingest_max_attempts),
+                ..Default::default()
+            },
+        )
+        .await?;
+        audit::record(
+            &mut *tx,
+            &actor.into(),
+            "dump.uploaded",
+            &format!("migration:{migration_id}"),
+            json!({ "upload": id, "file": up.file_name, "bytes": received, "mode": up.mode }),
+        )
+        .await?;
+    }
     tx.commit().await?;
     row(&s.pool, migration_id, id).await
 }
 
-async fn discard_bytes(s: &AppState, id: Uuid) {
-    let _ = tokio::fs::remove_file(part_path(s, id)).await;
+/// Ends an upload that cannot be staged, with why, and lets its bytes go. Only an upload still
+/// waiting or being staged changes (a discard that came first stays).
+pub async fn fail(pool: &PgPool, id: Uuid, why: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query(
+        "UPDATE dump_uploads SET state = 'failed', error = $2, ingest_finished_at = now(),
+                updated_at = now()
+         WHERE id = $1 AND state IN ('queued', 'ingesting')",
+    )
+    .bind(id)
+    .bind(why)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("DELETE FROM dump_upload_pieces WHERE upload_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+/// Discards every upload that received no byte before its `expires_at`, lets its bytes go and
+/// audits each (`dump.expired`). Safe to run from every process at once: each upload is
+/// expired by exactly one. Returns how many expired.
+pub async fn expire_abandoned(pool: &PgPool) -> Result<u64, AppError> {
+    let mut tx = pool.begin().await?;
+    let expired: Vec<(Uuid, Uuid, String, i64, i64, OffsetDateTime)> = sqlx::query_as(
+        "UPDATE dump_uploads SET state = 'discarded', updated_at = now(),
+                error = 'Expired: no bytes arrived after ' || to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC.'
+         WHERE id IN (SELECT id FROM dump_uploads WHERE state = 'uploading' AND expires_at < now()
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING id, migration_id, file_name, size_bytes, received_bytes, updated_at",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: Vec<Uuid> = expired.iter().map(|e| e.0).collect();
+    sqlx::query("DELETE FROM dump_upload_pieces WHERE upload_id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    for (id, migration, file, size, received, _) in &expired {
+        audit::record(
+            &mut *tx,
+            &Who::system("imshift"),
+            "dump.expired",
+            &format!("migration:{migration}"),
+            json!({ "upload": id, "file": file, "bytes": size, "received_bytes": received }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    for (id, _, file, _, received, _) in &expired {
+        tracing::info!(upload = %id, received_bytes = received, "expired the abandoned upload {file}");
+    }
+    Ok(expired.len() as u64)
+}
+
+/// Removes files in the uploads directory that belong to no upload still waiting or being
+/// staged (scratch left by a process that died while staging, or by a discard).
+pub async fn sweep_files(pool: &PgPool, dir: &Path) -> Result<u64, sqlx::Error> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut found: Vec<(Uuid, PathBuf)> = vec![];
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let id = name
+            .to_str()
+            .and_then(|n| n.get(..36))
+            .and_then(|n| n.parse::<Uuid>().ok());
+        if let Some(id) = id {
+            found.push((id, e.path()));
+        }
+    }
+    if found.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = found.iter().map(|f| f.0).collect();
+    let live: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM dump_uploads WHERE id = ANY($1) AND state IN ('uploading', 'queued', 'ingesting')",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    let mut removed = 0;
+    for (id, path) in found {
+        if live.contains(&id) {
+            continue;
+        }
+        let gone = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if gone.is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Deletes a staged upload's rows and findings (the records of a replaced or discarded file).
@@ -402,6 +585,32 @@ pub async fn delete_staged<'c>(
     Ok(())
 }
 
+/// Locks the migration's row for the rest of `tx` and says whether one of its import runs is
+/// running or paused. Staged data changes (an ingest's commit, a discard) take this lock
+/// first, so a launch, which writes the same row, is ordered before or after them, never
+/// between their check and their commit.
+pub async fn lock_migration(
+    tx: &mut sqlx::PgConnection,
+    migration_id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query("SELECT 1 FROM im_migrations WHERE id = $1 FOR UPDATE")
+        .bind(migration_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query_scalar(
+        "SELECT state FROM import_runs WHERE migration_id = $1 AND state IN ('running', 'paused')
+         LIMIT 1",
+    )
+    .bind(migration_id)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// Why staged data may not change while a run of the migration is `state`.
+pub fn run_blocks(state: &str) -> String {
+    format!("An import of this migration is {state}; cancel it or let it finish before changing the staged dumps.")
+}
+
 /// Discards an upload: an unfinished one stops, a staged one's records leave the staged data.
 /// The file's bytes are deleted; the audit log keeps that it was there.
 pub async fn discard(
@@ -415,8 +624,23 @@ pub async fn discard(
     if up.state == "discarded" {
         return Ok(up);
     }
-    crate::import::ensure_no_active_run(&s.pool, migration_id).await?;
     let mut tx = s.pool.begin().await?;
+    if let Some(state) = lock_migration(&mut tx, migration_id).await? {
+        return Err(AppError::Conflict(run_blocks(&state)));
+    }
+    // The state as it is now, locked: an ingest commits under the same lock, so either it
+    // staged first (and its records go below) or it sees the discard and rolls back.
+    let (state, records): (String, i64) = sqlx::query_as(
+        "SELECT state, records FROM dump_uploads WHERE id = $1 AND migration_id = $2 FOR UPDATE",
+    )
+    .bind(id)
+    .bind(migration_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if state == "discarded" {
+        drop(tx);
+        return row(&s.pool, migration_id, id).await;
+    }
     // A running ingest stops at its next batch and rolls back.
     sqlx::query(
         "UPDATE jobs SET state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END,
@@ -431,8 +655,11 @@ pub async fn discard(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    let was_staged = up.state == "staged";
-    if was_staged {
+    sqlx::query("DELETE FROM dump_upload_pieces WHERE upload_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if state == "staged" {
         delete_staged(&mut tx, &[id]).await?;
         super::jobs::enqueue_validate(&mut tx, migration_id, true).await?;
     } else {
@@ -446,10 +673,41 @@ pub async fn discard(
         &actor.into(),
         "dump.deleted",
         &format!("migration:{migration_id}"),
-        json!({ "upload": id, "file": up.file_name, "state": up.state, "records": up.records }),
+        json!({ "upload": id, "file": up.file_name, "state": state, "records": records }),
     )
     .await?;
     tx.commit().await?;
-    discard_bytes(s, id).await;
+    let _ = tokio::fs::remove_file(part_path(&s.uploads_dir(), id)).await;
     row(&s.pool, migration_id, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn upload_files_and_directories_are_private() {
+        let root = std::env::temp_dir().join(format!("imshift-private-{}", Uuid::new_v4()));
+        let dir = root.join("uploads");
+        private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        // A directory left wider by an earlier version is narrowed.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        let f = dir.join("x.part");
+        drop(private_file(&f).unwrap());
+        assert_eq!(mode(&f), 0o600);
+        assert!(
+            private_file(&f).is_err(),
+            "never reuses a file that is there"
+        );
+        assert!(free_bytes(&dir).unwrap() > 0);
+        std::fs::remove_dir_all(root).unwrap();
+    }
 }

@@ -40,7 +40,13 @@ pub struct NewJob {
     pub node: Option<String>,
     pub payload: Value,
     pub priority: i32,
+    /// Attempts before it ends `failed` (a crash, panic or retryable error uses one);
+    /// None: [`DEFAULT_MAX_ATTEMPTS`].
+    pub max_attempts: Option<i32>,
 }
+
+/// Attempts a job gets unless it says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
 
 impl NewJob {
     pub fn new(kind: &'static str, payload: Value) -> Self {
@@ -55,8 +61,8 @@ impl NewJob {
 pub async fn enqueue<'e>(db: impl PgExecutor<'e>, job: &NewJob) -> Result<i64, sqlx::Error> {
     let id = sqlx::query_scalar(
         "WITH j AS (
-            INSERT INTO jobs (kind, migration_id, scope, node, payload, priority)
-            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id)
+            INSERT INTO jobs (kind, migration_id, scope, node, payload, priority, max_attempts)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id)
          SELECT id FROM j, pg_notify('imshift_jobs', $1)",
     )
     .bind(job.kind)
@@ -65,6 +71,7 @@ pub async fn enqueue<'e>(db: impl PgExecutor<'e>, job: &NewJob) -> Result<i64, s
     .bind(&job.node)
     .bind(&job.payload)
     .bind(job.priority)
+    .bind(job.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1))
     .fetch_one(db)
     .await?;
     Ok(id)
@@ -134,6 +141,28 @@ pub async fn claim(
     .bind(lease.as_secs_f64())
     .fetch_optional(pool)
     .await
+}
+
+/// Fences a commit by the job's lease: on `conn` (the committing transaction), locks the job
+/// row if `owner` still holds it for this attempt with a lease that has not run out. While
+/// that lock is held no reaper can hand the job to another worker, so what commits with it was
+/// done by the job's one rightful worker. False: the lease is gone; roll back.
+pub async fn hold_lease(
+    conn: &mut sqlx::PgConnection,
+    job: &Job,
+    owner: &str,
+) -> Result<bool, sqlx::Error> {
+    let held: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND attempts = $3
+            AND state = 'running' AND lease_until > clock_timestamp()
+         FOR UPDATE",
+    )
+    .bind(job.id)
+    .bind(owner)
+    .bind(job.attempts)
+    .fetch_optional(conn)
+    .await?;
+    Ok(held.is_some())
 }
 
 /// What a heartbeat learned about a running job.
@@ -234,7 +263,8 @@ pub async fn finish(
             last_error = coalesce($4, last_error),
             run_after = now() + make_interval(secs => $5),
             lease_owner = NULL, lease_until = NULL, control = NULL,
-            finished_at = CASE WHEN $3 IN ('done', 'failed', 'cancelled') THEN now() END
+            finished_at = CASE WHEN $3 IN ('done', 'failed', 'cancelled')
+                                 OR ($3 = 'queued' AND attempts >= max_attempts) THEN now() END
          WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
     )
     .bind(id)
@@ -248,7 +278,8 @@ pub async fn finish(
 }
 
 /// Hands back jobs whose worker stopped renewing its lease (the process died or hung): they
-/// are queued again from their checkpoint, or failed once they used up their attempts.
+/// are queued again from their checkpoint, or failed once they used up their attempts, so a
+/// job that kills its process (out of memory) cannot crash-loop the console forever.
 pub async fn reap(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let r = sqlx::query(
         "UPDATE jobs SET
@@ -256,9 +287,12 @@ pub async fn reap(pool: &PgPool) -> Result<u64, sqlx::Error> {
                          WHEN control = 'pause' THEN 'paused'
                          WHEN attempts >= max_attempts THEN 'failed'
                          ELSE 'queued' END,
-            last_error = CASE WHEN attempts >= max_attempts AND control IS NULL
-                              THEN 'its worker stopped answering ' || attempts || ' times; giving up'
+            last_error = CASE WHEN control IS NULL
+                              THEN 'its worker stopped answering during attempt ' || attempts
+                                   || ' (the process crashed, hung or was killed, e.g. for using too much memory)'
                               ELSE last_error END,
+            finished_at = CASE WHEN control IS NULL AND attempts >= max_attempts THEN now()
+                               ELSE finished_at END,
             lease_owner = NULL, lease_until = NULL, control = NULL
          WHERE state = 'running' AND lease_until < clock_timestamp()",
     )

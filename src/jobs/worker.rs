@@ -95,6 +95,16 @@ impl JobContext {
         }
     }
 
+    /// In the transaction that commits the job's work, last: `Err(Stopped(Lost))` unless this
+    /// worker still holds the job's lease (see [`super::hold_lease`]); roll back on it.
+    pub async fn hold_lease(&self, conn: &mut sqlx::PgConnection) -> Result<(), JobError> {
+        if super::hold_lease(conn, &self.job, &self.owner).await? {
+            Ok(())
+        } else {
+            Err(JobError::Stopped(Stop::Lost))
+        }
+    }
+
     pub async fn checkpoint(&self, value: &serde_json::Value) -> Result<(), JobError> {
         if super::save_checkpoint(&self.pool, self.job.id, &self.owner, value).await? {
             Ok(())
@@ -122,6 +132,8 @@ pub struct WorkerConfig {
     pub beat: Duration,
     /// How often this process looks for expired leases.
     pub reap_every: Duration,
+    /// The wait after a panic before the next attempt; it doubles with each attempt.
+    pub panic_backoff: Duration,
 }
 
 impl WorkerConfig {
@@ -132,6 +144,7 @@ impl WorkerConfig {
             lease: Duration::from_secs(15),
             beat: Duration::from_secs(1),
             reap_every: Duration::from_secs(3),
+            panic_backoff: Duration::from_secs(5),
         }
     }
 }
@@ -141,6 +154,8 @@ pub struct WorkerPool {
     pub id: Arc<str>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// Periodic chores that live as long as the pool (see [`WorkerPool::attach`]).
+    chores: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl WorkerPool {
@@ -163,11 +178,24 @@ impl WorkerPool {
         let handlers: HashMap<&'static str, Arc<dyn Handler>> =
             handlers.into_iter().map(|h| (h.kind(), h)).collect();
         let task = tokio::spawn(run(pool, config, handlers, id.clone(), shutdown_rx));
-        Ok(WorkerPool { id, shutdown, task })
+        Ok(WorkerPool {
+            id,
+            shutdown,
+            task,
+            chores: vec![],
+        })
+    }
+
+    /// Ties a background chore (a periodic sweep) to the pool: it stops at shutdown.
+    pub fn attach(&mut self, chore: tokio::task::JoinHandle<()>) {
+        self.chores.push(chore);
     }
 
     /// Stops claiming, asks running jobs to stop and waits for them (they are queued again).
     pub async fn shutdown(self) {
+        for c in &self.chores {
+            c.abort();
+        }
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
     }
@@ -286,6 +314,7 @@ async fn run_one(
     let (stop_tx, stop_rx) = watch::channel(None);
     let id = job.id;
     let kind = job.kind.clone();
+    let attempt = job.attempts;
     let ctx = JobContext {
         job,
         pool: pool.clone(),
@@ -358,11 +387,12 @@ async fn run_one(
             Finish::Failed { error }
         }
         Err(panic) => {
-            let error = format!("the handler panicked: {panic}");
-            tracing::error!(job = id, kind, "{error}");
+            let error = format!("the handler panicked: {}", panic_message(panic));
+            tracing::error!(job = id, kind, attempt, "{error}");
+            // Counts as an attempt; after `max_attempts` the job ends failed (see `finish`).
             Finish::Retry {
                 error,
-                after: Duration::from_secs(5),
+                after: backoff(config.panic_backoff, attempt),
             }
         }
     };
@@ -370,5 +400,37 @@ async fn run_one(
         Ok(true) => {}
         Ok(false) => tracing::warn!(job = id, kind, "finished after losing the lease"),
         Err(e) => tracing::warn!(job = id, kind, "recording the end: {e} (the reaper will)"),
+    }
+}
+
+/// `base` doubled for each attempt after the first, at most five minutes.
+fn backoff(base: Duration, attempt: i32) -> Duration {
+    let doublings = attempt.saturating_sub(1).clamp(0, 16) as u32;
+    base.saturating_mul(1 << doublings)
+        .min(Duration::from_secs(300))
+}
+
+/// What a panicking handler said, in words.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let p = e.into_panic();
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_backoff_doubles_per_attempt_and_is_capped() {
+        let base = Duration::from_secs(5);
+        assert_eq!(backoff(base, 1), Duration::from_secs(5));
+        assert_eq!(backoff(base, 3), Duration::from_secs(20));
+        assert_eq!(backoff(base, 40), Duration::from_secs(300));
     }
 }

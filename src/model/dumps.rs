@@ -37,6 +37,13 @@ pub struct Upload {
     pub ingest_started_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub ingest_finished_at: Option<OffsetDateTime>,
+    /// While uploading: when the upload is discarded unless more bytes arrive.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub expires_at: Option<OffsetDateTime>,
+    /// While uploading: when the last piece arrived (or the upload was announced). The page
+    /// calls an upload interrupted only when this is a while ago.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub received_at: Option<OffsetDateTime>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

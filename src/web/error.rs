@@ -22,6 +22,9 @@ pub enum AppError {
     Gone(String),
     #[error("{0}")]
     TooLarge(String),
+    /// Not enough disk or upload quota for what was announced.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
     #[error("{message}")]
@@ -57,6 +60,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -72,6 +76,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::Gone(_) => "gone",
             AppError::TooLarge(_) => "too_large",
+            AppError::InsufficientStorage(_) => "insufficient_storage",
             AppError::Validation { .. } => "validation",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Csrf(_) => "csrf",

@@ -8,4 +8,4 @@ pub mod workers;
 
 pub use error::{AppError, AppResult};
 pub use server::{build, build_with_state, PUBLIC_PAGES};
-pub use state::{AppState, Config, DEFAULT_MAX_UPLOAD_BYTES};
+pub use state::{AppState, Config, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_UPLOAD_QUOTA_BYTES};

@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 /// 16 GiB: a 2 GB export fits many times over; larger dumps should be split.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 16 << 30;
+/// 200 GiB of uploads waiting to be staged, all uploads together.
+pub const DEFAULT_UPLOAD_QUOTA_BYTES: u64 = 200 << 30;
 
 /// Settings the server reads once at start-up.
 #[derive(Clone, Debug)]
@@ -32,6 +34,13 @@ pub struct Config {
     pub workers: usize,
     /// How long a job stays with a worker that stopped answering before another takes it.
     pub job_lease: Duration,
+    /// Bytes all unfinished uploads may hold together, by announced size
+    /// (IMSHIFT_UPLOAD_QUOTA_BYTES).
+    pub upload_quota_bytes: u64,
+    /// An upload that receives no byte for this long is discarded (IMSHIFT_UPLOAD_EXPIRY_HOURS).
+    pub upload_expiry: Duration,
+    /// Attempts a dump ingest gets before its upload is failed (IMSHIFT_INGEST_MAX_ATTEMPTS).
+    pub ingest_max_attempts: i32,
 }
 
 impl Config {
@@ -47,6 +56,9 @@ impl Config {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             workers: 8,
             job_lease: Duration::from_secs(15),
+            upload_quota_bytes: DEFAULT_UPLOAD_QUOTA_BYTES,
+            upload_expiry: Duration::from_secs(7 * 24 * 3600),
+            ingest_max_attempts: 3,
         }
     }
 }

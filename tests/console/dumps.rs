@@ -723,3 +723,606 @@ async fn checks_across_uploads_follow_every_change(pool: PgPool) {
         3
     );
 }
+
+// ---- Uploads in the shared store, quota, disk, expiry, and the races around staging --------
+
+async fn announce(app: &TestApp, token: &str, mid: &str, body: Value) -> reqwest::Response {
+    app.with_token(
+        Method::POST,
+        &format!("/api/v1/migrations/{mid}/uploads"),
+        token,
+        Some(body),
+    )
+    .await
+}
+
+async fn put_piece(
+    app: &TestApp,
+    token: &str,
+    mid: &str,
+    uid: &str,
+    offset: usize,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
+    app.anon()
+        .put(format!(
+            "{}/api/v1/migrations/{mid}/uploads/{uid}?offset={offset}",
+            app.base
+        ))
+        .bearer_auth(token)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn accounts(n: usize, prefix: &str) -> Vec<u8> {
+    let mut out = String::new();
+    for i in 0..n {
+        out.push_str(&format!(
+            "{{\"kind\":\"account\",\"id\":\"{prefix}{i}\",\"nick\":\"n{i}\"}}\n"
+        ));
+    }
+    out.into_bytes()
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+/// Backends of this test's database waiting for a lock another holds.
+async fn lock_waiters(app: &TestApp) -> i64 {
+    scalar(
+        app,
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .await
+}
+
+async fn wait_for_waiters(app: &TestApp, n: i64) {
+    let start = std::time::Instant::now();
+    while lock_waiters(app).await < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never {n} waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn pieces_sent_alternately_to_two_consoles_are_staged_exactly_once(pool: PgPool) {
+    // Two console processes on one database, as behind a load balancer without sticky sessions.
+    let a = TestApp::spawn(pool.clone()).await;
+    let b = TestApp::spawn(pool).await;
+    let owner = a.owner().await;
+    let token = a.token(&owner).await;
+    let mid = migration(&a, &token).await;
+    let bytes = accounts(3000, "user-");
+    let up: Value = announce(
+        &a,
+        &token,
+        &mid,
+        json!({"file_name": "people.jsonl", "size_bytes": bytes.len()}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let uid = up["id"].as_str().unwrap().to_string();
+    let step = bytes.len() / 5 + 1;
+    for (i, at) in (0..bytes.len()).step_by(step).enumerate() {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let end = (at + step).min(bytes.len());
+        let r = put_piece(app, &token, &mid, &uid, at, bytes[at..end].to_vec()).await;
+        assert_eq!(r.status(), StatusCode::OK, "piece {i} to console {}", i % 2);
+    }
+    // Either console tells where the upload stands.
+    let seen = get(
+        &b,
+        &token,
+        &format!("/api/v1/migrations/{mid}/uploads/{uid}"),
+    )
+    .await;
+    assert_eq!(seen["received_bytes"], bytes.len() as i64);
+    let done = settled(&a, &token, &mid, &uid).await;
+    assert_eq!(done["state"], "staged", "{done:#}");
+    assert_eq!(done["records"], 3000);
+    report(&a, &token, &mid).await;
+    assert_eq!(
+        scalar(&a, "SELECT count(*) FROM staged_accounts").await,
+        3000
+    );
+    assert_eq!(
+        scalar(&a, "SELECT count(DISTINCT account_id) FROM staged_accounts").await,
+        3000
+    );
+    assert_eq!(
+        scalar(&a, "SELECT count(*) FROM jobs WHERE kind = 'dump.ingest'").await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &a,
+            "SELECT count(*) FROM audit_log WHERE action = 'dump.uploaded'"
+        )
+        .await,
+        1
+    );
+    // Staged: its bytes left the database with the same commit.
+    assert_eq!(
+        scalar(&a, "SELECT count(*) FROM dump_upload_pieces").await,
+        0
+    );
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_one_shot_upload_waits_in_the_database_in_pieces_of_8_mb_on_no_disk(pool: PgPool) {
+    // An API-only process: nothing stages here, so what it stored is what stays.
+    let app = TestApp::spawn_with(pool, |c| c.workers = 0).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let mut bytes = accounts(1, "x");
+    bytes.resize(9 << 20, b'\n');
+    let r = post_dump(&app, &token, &mid, "big.jsonl", "", bytes.clone()).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let up: Value = r.json().await.unwrap();
+    assert_eq!(up["state"], "queued");
+    assert_eq!(up["received_bytes"], bytes.len() as i64);
+    let pieces: Vec<(i64, i32)> = sqlx::query_as(
+        "SELECT byte_offset, length(data) FROM dump_upload_pieces ORDER BY byte_offset",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(pieces, vec![(0, 8 << 20), (8 << 20, 1 << 20)]);
+    let stored: Vec<u8> = sqlx::query_scalar(
+        "SELECT string_agg(data, ''::bytea ORDER BY byte_offset) FROM dump_upload_pieces",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(stored == bytes, "the pieces hold the file byte for byte");
+    // Nothing of it on this process's disk; the directory it would use is private.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = app.data_dir.join("uploads");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "uploads directory mode {mode:o}");
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn an_upload_is_refused_beyond_the_quota_or_the_free_disk(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| {
+        c.upload_quota_bytes = 1000;
+        c.max_upload_bytes = u64::MAX;
+    })
+    .await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let first = announce(
+        &app,
+        &token,
+        &mid,
+        json!({"file_name": "a.jsonl", "size_bytes": 600}),
+    )
+    .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    // The quota counts what unfinished uploads announced.
+    let r = announce(
+        &app,
+        &token,
+        &mid,
+        json!({"file_name": "b.jsonl", "size_bytes": 600}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "insufficient_storage");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("600 B of the 1000 B upload quota")
+            && msg.contains("400 B is free")
+            && msg.contains("b.jsonl needs 600 B"),
+        "{msg}"
+    );
+    // A discard gives its share back.
+    let r = app
+        .with_token(
+            Method::DELETE,
+            &format!(
+                "/api/v1/migrations/{mid}/uploads/{}",
+                first["id"].as_str().unwrap()
+            ),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = announce(
+        &app,
+        &token,
+        &mid,
+        json!({"file_name": "b.jsonl", "size_bytes": 600}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // More than the disk holds: refused before a byte, saying what is free and what is needed.
+    let r = announce(
+        &app,
+        &token,
+        &mid,
+        json!({"file_name": "huge.jsonl", "size_bytes": 1i64 << 55}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let v: Value = r.json().await.unwrap();
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Not enough free disk for huge.jsonl")
+            && msg.contains(" free; staging this file needs 32768.0 TB"),
+        "{msg}"
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM dump_uploads WHERE file_name = 'huge.jsonl'"
+        )
+        .await,
+        0
+    );
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn an_abandoned_upload_shows_when_it_expires_and_then_expires(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| c.upload_expiry = Duration::from_secs(3)).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let bytes = accounts(10, "u");
+    let up: Value = announce(
+        &app,
+        &token,
+        &mid,
+        json!({"file_name": "left.jsonl", "size_bytes": bytes.len()}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let uid = up["id"].as_str().unwrap().to_string();
+    let first = time::OffsetDateTime::parse(
+        up["expires_at"]
+            .as_str()
+            .expect("the list shows when it expires"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // A piece moves the expiry on.
+    let half = bytes.len() / 2;
+    let r = put_piece(&app, &token, &mid, &uid, 0, bytes[..half].to_vec()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let list = get(&app, &token, &format!("/api/v1/migrations/{mid}/dumps")).await;
+    let later = time::OffsetDateTime::parse(
+        list[0]["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        later - first >= time::Duration::milliseconds(900),
+        "{first} → {later}"
+    );
+    // Then nothing more arrives: the workers' sweep discards it.
+    let start = std::time::Instant::now();
+    let gone = loop {
+        let u = get(
+            &app,
+            &token,
+            &format!("/api/v1/migrations/{mid}/uploads/{uid}"),
+        )
+        .await;
+        if u["state"] != "uploading" {
+            break u;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(gone["state"], "discarded");
+    assert!(
+        gone["error"].as_str().unwrap().starts_with("Expired"),
+        "{gone}"
+    );
+    assert!(gone["expires_at"].is_null());
+    let list = get(&app, &token, &format!("/api/v1/migrations/{mid}/dumps")).await;
+    assert_eq!(list.as_array().unwrap().len(), 0);
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM dump_upload_pieces").await,
+        0
+    );
+    let (action, who, details): (String, String, Value) = sqlx::query_as(
+        "SELECT action, actor, details FROM audit_log WHERE action = 'dump.expired'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((action.as_str(), who.as_str()), ("dump.expired", "imshift"));
+    assert_eq!(details["upload"], uid.as_str());
+    assert_eq!(details["received_bytes"], half as i64);
+    // Resuming it is refused with why.
+    let r = put_piece(&app, &token, &mid, &uid, half, bytes[half..].to_vec()).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn an_upload_completed_under_a_paused_import_is_refused_and_replaces_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let r = app
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/migrations/{mid}/sandbox"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // Slow one-to-one history, so the run is still going when it is paused.
+    let r = app
+        .with_token(
+            Method::PUT,
+            &format!("/api/v1/migrations/{mid}/limits"),
+            &token,
+            Some(json!({"openim/importmsg": {"qps": 1}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut dump = accounts(2, "p");
+    for i in 0..60 {
+        dump.extend_from_slice(format!(
+            "{{\"kind\":\"message\",\"id\":\"m{i}\",\"conv\":\"c2c\",\"from\":\"p0\",\"to\":\"p1\",\"sent_at\":{},\"body\":{{\"type\":\"text\",\"text\":\"hi\"}}}}\n",
+            1_600_000_000_000i64 + i * 1000
+        ).as_bytes());
+    }
+    let first: Value = post_dump(&app, &token, &mid, "first.jsonl", "", dump)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first_id = first["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        settled(&app, &token, &mid, &first_id).await["state"],
+        "staged"
+    );
+    report(&app, &token, &mid).await;
+
+    // The issue's reproduction: announce a replacement, launch and pause, then send its bytes.
+    let fix = accounts(1, "solo");
+    let second: Value = announce(
+        &app,
+        &token,
+        &mid,
+        json!({"file_name": "fixed.jsonl", "size_bytes": fix.len(), "mode": "replace"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let second_id = second["id"].as_str().unwrap().to_string();
+    let r = app
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/migrations/{mid}/imports"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let run = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/migrations/{mid}/imports/{run}/pause"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let r = put_piece(&app, &token, &mid, &second_id, 0, fix).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let refused = settled(&app, &token, &mid, &second_id).await;
+    assert_eq!(refused["state"], "failed", "{refused:#}");
+    let why = refused["error"].as_str().unwrap();
+    assert!(
+        why.contains("import of this migration is paused")
+            && why.contains("nothing staged was replaced"),
+        "{why}"
+    );
+    // The earlier upload and everything the paused run takes are still there.
+    let kept = get(
+        &app,
+        &token,
+        &format!("/api/v1/migrations/{mid}/uploads/{first_id}"),
+    )
+    .await;
+    assert_eq!(kept["state"], "staged");
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM staged_messages").await,
+        60
+    );
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM staged_accounts").await,
+        2
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM audit_log WHERE action = 'dump.replaced'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM dump_upload_pieces").await,
+        0
+    );
+    let r = app
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/migrations/{mid}/imports/{run}/cancel"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_discard_racing_an_ingest_commit_leaves_nothing_of_the_upload(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let base: Value = post_dump(&app, &token, &mid, "base.jsonl", "", accounts(5, "b"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    settled(&app, &token, &mid, base["id"].as_str().unwrap()).await;
+    report(&app, &token, &mid).await;
+
+    // The ingest's commit waits on the report row the test holds (a slow moment)...
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM dump_reports WHERE migration_id = $1::uuid FOR UPDATE")
+        .bind(&mid)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let late: Value = post_dump(&app, &token, &mid, "late.jsonl", "", accounts(7, "l"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let late_id = late["id"].as_str().unwrap().to_string();
+    wait_for_waiters(&app, 1).await;
+    // ...when the discard arrives.
+    let discard = {
+        let (http, url, token) = (
+            app.anon(),
+            format!("{}/api/v1/migrations/{mid}/uploads/{late_id}", app.base),
+            token.clone(),
+        );
+        tokio::spawn(async move { http.delete(url).bearer_auth(token).send().await.unwrap() })
+    };
+    wait_for_waiters(&app, 2).await;
+    hold.commit().await.unwrap();
+    let r = discard.await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["state"], "discarded");
+    // Whichever came first, the discard wins in the end and nothing of the upload is left.
+    report(&app, &token, &mid).await;
+    let u = get(
+        &app,
+        &token,
+        &format!("/api/v1/migrations/{mid}/uploads/{late_id}"),
+    )
+    .await;
+    assert_eq!(u["state"], "discarded");
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM staged_accounts WHERE upload_id = $1::uuid")
+            .bind(&late_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "a discarded upload keeps no staged rows");
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM staged_accounts").await,
+        5
+    );
+    let rep = report(&app, &token, &mid).await;
+    assert_eq!(rep["counts"], json!({"account": 5}));
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_validation_that_panics_midway_does_not_block_the_next(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let up: Value = post_dump(&app, &token, &mid, "a.jsonl", "", accounts(3, "v"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    settled(&app, &token, &mid, up["id"].as_str().unwrap()).await;
+    report(&app, &token, &mid).await;
+    // A staged row the validator cannot read makes it panic half way (as a bug would).
+    sqlx::query("ALTER TABLE staged_accounts ALTER COLUMN account_id DROP NOT NULL")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE staged_accounts SET account_id = NULL WHERE account_id = 'v1'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let job = imshift::jobs::enqueue(
+        &app.pool,
+        &imshift::jobs::NewJob {
+            kind: imshift::dumps::jobs::VALIDATE,
+            migration_id: Some(mid.parse().unwrap()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let error: Option<String> = sqlx::query_scalar("SELECT last_error FROM jobs WHERE id = $1")
+            .bind(job)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        if error.is_some_and(|e| e.contains("panicked")) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the validation never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The lock one validation holds is free again: another process could take it now.
+    use sqlx::Connection;
+    let mut other = sqlx::PgConnection::connect_with(&app.pool.connect_options())
+        .await
+        .unwrap();
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind(format!("validate:{mid}"))
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert!(free, "the panicked validation still holds its lock");
+    other.close().await.unwrap();
+    // Fixed, the next attempt runs through.
+    sqlx::query("UPDATE staged_accounts SET account_id = 'v1' WHERE account_id IS NULL")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let rep = report(&app, &token, &mid).await;
+    assert_eq!(rep["accepted"]["account"], 3);
+}

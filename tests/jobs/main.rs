@@ -281,3 +281,237 @@ async fn the_pacer_spaces_requests_across_pacers_and_slows_after_a_throttle(pool
     );
     assert_eq!(p.throttles("test:api").await.unwrap(), 1);
 }
+
+// ---- Bounded attempts, and the upload an ingest job was for -------------------------------
+
+/// A migration and an upload waiting to be staged, its bytes in PostgreSQL.
+async fn queued_upload(pool: &PgPool, dump: &[u8]) -> (uuid::Uuid, uuid::Uuid) {
+    let (m, u) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    sqlx::query(
+        "INSERT INTO im_migrations (id, name, strategy, source, target)
+         VALUES ($1, 'jobs', 'forced_upgrade', 'self_built', 'tencent')",
+    )
+    .bind(m)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO dump_uploads (id, migration_id, file_name, size_bytes, received_bytes, state)
+         VALUES ($1, $2, 'dump.jsonl', $3, $3, 'queued')",
+    )
+    .bind(u)
+    .bind(m)
+    .bind(dump.len() as i64)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO dump_upload_pieces (upload_id, byte_offset, data) VALUES ($1, 0, $2)")
+        .bind(u)
+        .bind(dump)
+        .execute(pool)
+        .await
+        .unwrap();
+    (m, u)
+}
+
+async fn ingest_job(pool: &PgPool, m: uuid::Uuid, u: uuid::Uuid, attempts: i32) -> i64 {
+    jobs::enqueue(
+        pool,
+        &NewJob {
+            kind: imshift::dumps::jobs::INGEST,
+            migration_id: Some(m),
+            payload: json!({ "upload_id": u }),
+            max_attempts: Some(attempts),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn upload_state(pool: &PgPool, u: uuid::Uuid) -> (String, Option<String>, i64) {
+    sqlx::query_as(
+        "SELECT state, error, (SELECT count(*) FROM dump_upload_pieces WHERE upload_id = $1)
+         FROM dump_uploads WHERE id = $1",
+    )
+    .bind(u)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Stands in for an ingest that dies of its input every time (a decompression bomb, a bug).
+struct PanickingIngest;
+
+#[async_trait::async_trait]
+impl Handler for PanickingIngest {
+    fn kind(&self) -> &'static str {
+        imshift::dumps::jobs::INGEST
+    }
+    async fn run(&self, _ctx: JobContext) -> Result<(), JobError> {
+        panic!("reading the upload ran out of room");
+    }
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_job_that_keeps_panicking_ends_failed_after_its_attempts_and_the_upload_says_why(
+    pool: PgPool,
+) {
+    let (m, u) = queued_upload(&pool, b"{\"kind\":\"account\",\"id\":\"a\"}\n").await;
+    let id = ingest_job(&pool, m, u, 3).await;
+    let mut c = WorkerConfig::new("n");
+    c.panic_backoff = Duration::from_millis(50);
+    let w = WorkerPool::start(pool.clone(), c, vec![Arc::new(PanickingIngest)])
+        .await
+        .unwrap();
+    wait_state(&pool, id, "failed", 20.0).await;
+    // No fourth try comes later.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.shutdown().await;
+    let (attempts, error): (i32, String) =
+        sqlx::query_as("SELECT attempts, last_error FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, 3);
+    assert!(error.contains("ran out of room"), "{error}");
+    let (state, why, pieces) = upload_state(&pool, u).await;
+    assert_eq!(state, "failed");
+    let why = why.unwrap();
+    assert!(
+        why.contains("after 3 attempts")
+            && why.contains("panicked: reading the upload ran out of room"),
+        "{why}"
+    );
+    assert_eq!(pieces, 0, "a failed upload's bytes are let go");
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn an_ingest_whose_worker_keeps_dying_ends_failed_and_the_upload_says_why(pool: PgPool) {
+    let (m, u) = queued_upload(&pool, b"{\"kind\":\"account\",\"id\":\"a\"}\n").await;
+    let id = ingest_job(&pool, m, u, 3).await;
+    // Each attempt's process is killed (as for memory) before it can say anything.
+    for attempt in 1..=3 {
+        let job = jobs::claim(
+            &pool,
+            &format!("doomed-{attempt}"),
+            "n",
+            &[imshift::dumps::jobs::INGEST],
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("attempt {attempt} finds the job queued"));
+        assert_eq!(job.attempts, attempt);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(jobs::reap(&pool).await.unwrap(), 1);
+    }
+    assert_eq!(state(&pool, id).await, "failed");
+    assert!(jobs::claim(
+        &pool,
+        "next",
+        "n",
+        &[imshift::dumps::jobs::INGEST],
+        Duration::from_secs(1)
+    )
+    .await
+    .unwrap()
+    .is_none());
+    let (state, why, _) = upload_state(&pool, u).await;
+    assert_eq!(state, "failed");
+    let why = why.unwrap();
+    assert!(
+        why.contains("after 3 attempts") && why.contains("stopped answering during attempt 3"),
+        "{why}"
+    );
+}
+
+/// Backends of this database waiting for a lock another holds.
+async fn lock_waiters(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn an_ingest_worker_past_its_lease_does_not_commit(pool: PgPool) {
+    let dump = b"{\"kind\":\"account\",\"id\":\"a\"}\n{\"kind\":\"account\",\"id\":\"b\"}\n";
+    let (m, u) = queued_upload(&pool, dump).await;
+    let id = ingest_job(&pool, m, u, 5).await;
+    // The commit will wait on the report row the test holds, as on any slow moment.
+    sqlx::query("INSERT INTO dump_reports (migration_id, state) VALUES ($1, 'current')")
+        .bind(m)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut hold = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM dump_reports WHERE migration_id = $1 FOR UPDATE")
+        .bind(m)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    // A worker whose heartbeat never runs (a frozen process): its 1 s lease runs out.
+    let dir = std::env::temp_dir().join(format!("imshift-jobs-{}", uuid::Uuid::new_v4()));
+    let mut c = WorkerConfig::new("n");
+    c.lease = Duration::from_secs(1);
+    c.beat = Duration::from_secs(3600);
+    c.reap_every = Duration::from_secs(3600);
+    let w = WorkerPool::start(
+        pool.clone(),
+        c,
+        vec![Arc::new(imshift::dumps::jobs::Ingest {
+            uploads_dir: dir.clone(),
+            max_bytes: 1 << 20,
+            limits: Default::default(),
+        })],
+    )
+    .await
+    .unwrap();
+    let start = Instant::now();
+    while lock_waiters(&pool).await == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the ingest never reached its commit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Meanwhile its lease was reaped and another worker took the job.
+    let taken = sqlx::query(
+        "UPDATE jobs SET lease_owner = 'successor', attempts = attempts + 1,
+                lease_until = now() + interval '1 minute'
+         WHERE id = $1 AND state = 'running' AND lease_until < clock_timestamp()",
+    )
+    .bind(id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(taken.rows_affected(), 1);
+    hold.commit().await.unwrap();
+    // The stale worker wakes up and must roll back.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.shutdown().await;
+    let staged: i64 = sqlx::query_scalar("SELECT count(*) FROM staged_accounts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(staged, 0, "nothing staged by a worker that lost its lease");
+    let (state, _, pieces) = upload_state(&pool, u).await;
+    assert_eq!(
+        state, "ingesting",
+        "the upload is still the successor's to stage"
+    );
+    assert_eq!(pieces, 1, "its bytes are still there for the successor");
+    let owner: String = sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(owner, "successor");
+    let _ = std::fs::remove_dir_all(dir);
+}
