@@ -763,25 +763,34 @@ fn check_body(
             ints(sink, &["size"])
         }
         "location" => {
-            for f in ["lat", "lng"] {
-                let ok = match body.get(f) {
-                    Some(Value::Number(_)) => true,
+            for (f, limit) in [("lat", 90.0), ("lng", 180.0)] {
+                let n = match body.get(f) {
+                    Some(Value::Number(n)) => n.as_f64(),
                     Some(Value::String(s)) => {
                         match s.trim().parse::<f64>().ok().and_then(Number::from_f64) {
                             Some(n) => {
-                                b.fix(f, Value::Number(n));
-                                true
+                                b.fix(f, Value::Number(n.clone()));
+                                n.as_f64()
                             }
-                            None => false,
+                            None => None,
                         }
                     }
-                    _ => false,
+                    _ => None,
                 };
-                if !ok {
+                let Some(n) = n else {
                     return Err(r.err(
                         sink,
                         "field.type",
                         format!("`body.{f}` must be a number (or a string of one) for a location"),
+                    ));
+                };
+                // Targets store WGS 84 degrees; a value outside the globe is a broken record
+                // (often lat and lng swapped, or micro-degrees).
+                if !(-limit..=limit).contains(&n) {
+                    return Err(r.err(
+                        sink,
+                        "field.value",
+                        format!("`body.{f}` = {n} is outside [-{limit}, {limit}] degrees"),
                     ));
                 }
             }
@@ -805,4 +814,67 @@ fn check_body(
         },
     }?;
     Ok(ty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The findings of one canonical line.
+    fn findings(line: &str) -> Vec<Finding> {
+        let mut findings = vec![];
+        let mut seen = HashSet::new();
+        let mut sink = Sink {
+            file: "messages.jsonl",
+            findings: &mut findings,
+            unknown_seen: &mut seen,
+        };
+        let _ = parse_line(line.as_bytes(), 7, &mut sink);
+        findings
+    }
+
+    fn location(lat: &str, lng: &str) -> String {
+        format!(
+            r#"{{"kind":"message","id":"m1","conv":"c2c","from":"u1","to":"u2","sent_at":1513685265481,"body":{{"type":"location","lat":{lat},"lng":{lng},"title":"here"}}}}"#
+        )
+    }
+
+    #[test]
+    fn locations_on_the_globe_pass() {
+        for (lat, lng) in [
+            ("39.9053", "116.36302"),
+            ("-90", "-180"),
+            ("90", "180"),
+            ("0", "0"),
+            ("\"-33.8688\"", "\"151.2093\""),
+        ] {
+            let f = findings(&location(lat, lng));
+            assert!(f.is_empty(), "{lat},{lng}: {f:?}");
+        }
+    }
+
+    #[test]
+    fn locations_off_the_globe_are_errors_on_their_line() {
+        for (lat, lng, field) in [
+            ("90.0001", "0", "body.lat"),
+            ("-91", "0", "body.lat"),
+            ("116.36302", "39.9053", "body.lat"),
+            ("0", "180.5", "body.lng"),
+            ("0", "-181", "body.lng"),
+            ("39905300", "116363020", "body.lat"),
+            ("\"95\"", "0", "body.lat"),
+            ("0", "\"200\"", "body.lng"),
+        ] {
+            let f = findings(&location(lat, lng));
+            assert_eq!(f.len(), 1, "{lat},{lng}: {f:?}");
+            assert_eq!(f[0].code, "field.value", "{lat},{lng}: {f:?}");
+            assert_eq!(f[0].line, 7);
+            assert_eq!(f[0].severity, crate::dumps::Severity::Error);
+            assert!(
+                f[0].message.contains(&format!("`{field}`")) && f[0].message.contains("outside"),
+                "{lat},{lng}: {}",
+                f[0].message
+            );
+        }
+    }
 }

@@ -1,5 +1,8 @@
-//! Easemob (环信) chat-history export: hourly files, one JSON record per line:
-//! `{"msg_id","timestamp","from","to","chat_type","payload":{"bodies":[…],"ext":{…}}}`.
+//! Easemob (环信) chat-history export (`GET /{org}/{app}/chatmessages/{yyyyMMddHH}`): hourly
+//! files, one JSON record per line:
+//! `{"msg_id","timestamp","from","to","chat_type","payload":{"bodies":[…],"ext":{…},"from","to"}}`.
+//! The top-level `from`/`to` are internal JIDs; the ids are `payload.from`/`payload.to`
+//! (fixtures under `tests/fixtures/easemob/`).
 //!
 //! `chat_type` `chat` is one to one; `groupchat` and `chatroom` are group conversations. A record
 //! with several bodies becomes several canonical messages, `msg_id`, `msg_id#2`, … (numbered by
@@ -23,16 +26,12 @@ pub fn convert_line(line: &str) -> Result<Vec<Value>, ConvertError> {
         }
         Some(other) => return Err(ConvertError::type_("payload", "an object", other)),
     };
-    // Newer exports repeat from/to inside the payload; the top level wins when both are there.
-    let from = id_of(
-        rec.get("from").or_else(|| payload.get("from")),
-        "from",
-        "the sender",
-    )?;
-    let to = id_of(
-        rec.get("to").or_else(|| payload.get("to")),
+    let from = party(&rec, payload, "from", "the sender's user ID")?;
+    let to = party(
+        &rec,
+        payload,
         "to",
-        "the receiver or group",
+        "the receiver's user ID, or the group or chat-room ID",
     )?;
     let conv = match rec.get("chat_type").or_else(|| payload.get("chat_type")) {
         Some(Value::String(t)) => match t.to_ascii_lowercase().as_str() {
@@ -106,6 +105,34 @@ pub fn convert_line(line: &str) -> Result<Vec<Value>, ConvertError> {
         out.push(Value::Object(m));
     }
     Ok(out)
+}
+
+/// The sender or receiver. Easemob's hourly export documents the top-level `from`/`to` as
+/// internal fields to ignore (they hold JIDs such as `org#app_alice@easemob.com` or
+/// `…@conference.easemob.com`); `payload.from`/`payload.to` carry the user, group or chat-room
+/// ID. Old exports without them had plain ids at the top level, which are still read; a JID is
+/// never taken apart to guess an id.
+fn party(
+    rec: &Map<String, Value>,
+    payload: &Map<String, Value>,
+    key: &str,
+    why: &str,
+) -> Result<String, ConvertError> {
+    let field = format!("payload.{key}");
+    match payload.get(key) {
+        Some(v) if !v.is_null() => id_of(Some(v), &field, why),
+        _ => match rec.get(key) {
+            Some(Value::String(jid)) if jid.contains('@') => Err(ConvertError::missing(
+                &field,
+                &format!(
+                    "{why}; the top-level `{key}` ({jid:?}) is Easemob's internal address, which \
+                     the export says to ignore"
+                ),
+            )),
+            Some(v) if !v.is_null() => id_of(Some(v), key, why),
+            _ => Err(ConvertError::missing(&field, why)),
+        },
+    }
 }
 
 fn s<'a>(b: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -326,6 +353,87 @@ mod tests {
             ["5I02W-78-8278a", "5I02W-78-8278a#2", "5I02W-78-8278a#3"]
         );
         assert!(v.iter().all(|m| m["conv"] == "group"));
+    }
+
+    const EXPORT: &str = include_str!("../../../tests/fixtures/easemob/history-2024031508.jsonl");
+    const DEFECTS: &str = include_str!("../../../tests/fixtures/easemob/history-defects.jsonl");
+
+    #[test]
+    fn a_real_export_converts_to_user_and_group_ids() {
+        let mut got = vec![];
+        for (i, l) in EXPORT.lines().enumerate() {
+            for m in convert_line(l).unwrap_or_else(|e| panic!("line {}: {e}", i + 1)) {
+                assert_canonical(&m);
+                got.push((
+                    i + 1,
+                    m["conv"].as_str().unwrap().to_string(),
+                    m["from"].as_str().unwrap().to_string(),
+                    m["to"].as_str().unwrap().to_string(),
+                    m["body"]["type"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        let want: Vec<(usize, &str, &str, &str, &str)> = vec![
+            (1, "c2c", "alice", "bob", "text"),
+            (2, "c2c", "bob", "alice", "image"),
+            (3, "group", "alice", "228971347460097", "text"),
+            (4, "group", "carol", "228971347460097", "audio"),
+            (5, "group", "bob", "246817920991233", "text"),
+            // Line 6 is a cmd (typing indicator): not history.
+            (7, "c2c", "alice", "bob", "location"),
+            (8, "c2c", "bob", "carol", "custom"),
+            (9, "group", "bob", "228971347460097", "file"),
+            (10, "c2c", "carol", "alice", "video"),
+        ];
+        let got: Vec<(usize, &str, &str, &str, &str)> = got
+            .iter()
+            .map(|(i, c, f, t, b)| (*i, c.as_str(), f.as_str(), t.as_str(), b.as_str()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn internal_addresses_are_never_taken_for_ids() {
+        let lines: Vec<&str> = DEFECTS.lines().collect();
+        let e = convert_line(lines[2]).unwrap_err();
+        assert_eq!(e.code, "field.missing", "{e}");
+        assert!(
+            e.message.contains("`payload.from`") && e.message.contains("internal address"),
+            "{e}"
+        );
+        let e = convert_line(lines[3]).unwrap_err();
+        assert_eq!(e.code, "field.missing", "{e}");
+        assert!(e.message.contains("`payload.to`"), "{e}");
+        // Old exports with plain ids at the top level (and none in the payload) still read.
+        let old = line("chat", json!([{"type":"txt","msg":"x"}]), json!(null));
+        assert_eq!(convert(&old)[0]["from"], "zw123");
+        // When both are there, the payload wins.
+        let mut v: Value = serde_json::from_str(&old).unwrap();
+        v["payload"]["from"] = json!("zw124");
+        assert_eq!(convert(&v.to_string())[0]["from"], "zw124");
+    }
+
+    #[test]
+    fn locations_off_the_globe_are_errors_on_their_line() {
+        use crate::dumps::canonical::{parse_line, Sink};
+        use std::collections::HashSet;
+        for (i, field) in [(0, "`body.lat`"), (1, "`body.lng`")] {
+            let l = DEFECTS.lines().nth(i).unwrap();
+            let v = convert_line(l).unwrap();
+            let mut findings = vec![];
+            let mut seen = HashSet::new();
+            let mut sink = Sink {
+                file: "history-defects.jsonl",
+                findings: &mut findings,
+                unknown_seen: &mut seen,
+            };
+            let bytes = serde_json::to_vec(&v[0]).unwrap();
+            assert!(parse_line(&bytes, i as u64 + 1, &mut sink).is_err());
+            assert_eq!(findings.len(), 1, "{findings:?}");
+            assert_eq!(findings[0].code, "field.value");
+            assert_eq!(findings[0].line, i as u64 + 1);
+            assert!(findings[0].message.contains(field), "{:?}", findings[0]);
+        }
     }
 
     #[test]

@@ -355,6 +355,17 @@ fn changes(data: &Map<String, Value>, group: &str) -> Result<Map<String, Value>,
         }
         Some(other) => return Err(ConvertError::type_("data.tinfo", "an object", other)),
     };
+    // NetEase: `tinfo` must contain `tid`, the same as the line's. Without it the change has no
+    // group of its own and the line is refused rather than guessed.
+    if tinfo.get("tid").is_none_or(Value::is_null) {
+        return Err(ConvertError::missing(
+            "data.tinfo.tid",
+            &format!(
+                "NetEase requires `tinfo` to name its group (the line's `tid` is {group:?}); \
+                 without it the change cannot be placed in a group"
+            ),
+        ));
+    }
     let mut out = Map::new();
     for (key, v) in tinfo {
         let field = format!("data.tinfo.{key}");
@@ -582,6 +593,48 @@ mod tests {
                 want,
                 "clientType {ct}"
             );
+        }
+    }
+
+    const TEAM: &str = include_str!("../../../tests/fixtures/netease/team-tinfo.jsonl");
+
+    #[test]
+    fn team_info_changes_need_tinfo_tid() {
+        let lines: Vec<&str> = TEAM.lines().collect();
+        assert_eq!(one(lines[0])["changes"], json!({"intro":"new"}));
+        // tinfo without tid (as an object, as a string, or null) cannot be placed in a group.
+        for l in &lines[1..4] {
+            let e = convert_line(l).expect_err(l);
+            assert_eq!(e.code, "field.missing", "{l}: {e}");
+            assert!(
+                e.message.contains("`data.tinfo.tid`") && e.message.contains("placed in a group"),
+                "{l}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn locations_off_the_globe_are_errors_on_their_line() {
+        use crate::dumps::canonical::{parse_line, Sink};
+        use std::collections::HashSet;
+        for (i, field) in [(4, "`body.lat`"), (5, "`body.lng`")] {
+            let l = TEAM.lines().nth(i).unwrap();
+            let v = convert_line(l).unwrap();
+            let mut findings = vec![];
+            let mut seen = HashSet::new();
+            let mut sink = Sink {
+                file: "team-tinfo.jsonl",
+                findings: &mut findings,
+                unknown_seen: &mut seen,
+            };
+            let bytes = serde_json::to_vec(&v[0]).unwrap();
+            assert!(parse_line(&bytes, i as u64 + 1, &mut sink).is_err());
+            assert_eq!(findings.len(), 1, "{findings:?}");
+            assert_eq!(
+                (findings[0].code, findings[0].line),
+                ("field.value", i as u64 + 1)
+            );
+            assert!(findings[0].message.contains(field), "{:?}", findings[0]);
         }
     }
 
