@@ -7,6 +7,7 @@ use crate::auth::Actor;
 use crate::model::{
     ConnectionCheck, Permission, RegionChoice, SecretHint, SetTencentKeys, TargetKeys, TargetKind,
 };
+use crate::providers::outbound;
 use crate::providers::tencent::{self, client::TencentClient, client::TencentConfig};
 use crate::secrets::{last4, MasterKey};
 use crate::web::{AppError, AppResult, AppState};
@@ -100,10 +101,13 @@ pub async fn view(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<TargetKey
     })
 }
 
-/// `http://` is only for this machine (sandboxes); anything else must be `https://`.
+/// `https://` to a public address; `http://` only to this machine (sandboxes); no userinfo or
+/// odd host spellings (see `providers::outbound`). Host names are checked again, by their DNS
+/// answer, each time the console connects.
 pub fn check_base_url(url: &str) -> AppResult<String> {
-    tencent::client::normalize_base_url(url)
-        .map_err(|e| AppError::validation("base_url", e.to_string()))
+    outbound::check_url(url, outbound::Policy::from_env())
+        .map(|t| t.url)
+        .map_err(|r| AppError::validation("base_url", r.0))
 }
 
 fn check_admin(admin: &str) -> AppResult<String> {
@@ -345,6 +349,8 @@ async fn spawn_sandbox(
         .await
         .map_err(|e| AppError::Conflict(format!("The sandbox could not start on {addr}: {e}")))?;
     tracing::info!(migration = %id, addr = %handle.addr, "sandbox started");
+    // The outbound guard admits the sandboxes this process started, whatever else it refuses.
+    outbound::register_sandbox(handle.addr);
     Ok(handle)
 }
 
@@ -391,7 +397,11 @@ pub async fn rehearse(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Ta
     let secret = SecretString::from(crate::auth::secret::generate("sbx_"));
     let handle = spawn_sandbox(id, sdkappid, SANDBOX_ADMIN, &secret, 0).await?;
     let base_url = format!("http://{}", handle.addr);
+    let addr = handle.addr;
     if let Some(old) = state.sandboxes.lock().await.insert(id, handle) {
+        if old.addr != addr {
+            outbound::forget_sandbox(old.addr);
+        }
         drop(old);
     }
     let sealed = state.master_key.seal(&secret, &context(id, "secret"));

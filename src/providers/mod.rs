@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+pub mod outbound;
 pub mod tencent;
 
 /// What a caller should do about a provider answer, whatever the provider.

@@ -4,4 +4,5 @@
 mod callbacks;
 mod calls;
 mod common;
+mod outbound;
 mod rules;

@@ -4,6 +4,7 @@
 use super::errors::TencentError;
 use super::usersig;
 use super::Limits;
+use crate::providers::outbound;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -74,45 +75,54 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// Check and normalise a base URL: https anywhere, http only on loopback.
+/// Check and normalise a base URL (see `providers::outbound`): https to public addresses, http
+/// only to this machine, no userinfo, hosts spelled canonically.
 pub fn normalize_base_url(raw: &str) -> Result<String, TencentError> {
-    let url = reqwest::Url::parse(raw.trim())
-        .map_err(|e| TencentError::Config(format!("base URL {raw:?} is not a URL: {e}")))?;
-    let loopback = match url.host_str() {
-        Some(h) if h.eq_ignore_ascii_case("localhost") => true,
-        Some(h) => h
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
-            return Err(TencentError::Config(format!(
-                "base URL {raw:?} uses plain http; use https (plain http is allowed only for \
-                 localhost, e.g. the sandbox)"
-            )))
-        }
-        other => {
-            return Err(TencentError::Config(format!(
-                "base URL {raw:?} has scheme {other:?}; expected https"
-            )))
-        }
+    outbound::check_url(raw, outbound::Policy::from_env())
+        .map(|t| t.url)
+        .map_err(|r| TencentError::Config(r.0))
+}
+
+/// A transport error in words, or the guard's refusal. `without_url`: the URL carries the
+/// UserSig, which must not reach logs.
+fn transport(api: &str, e: reqwest::Error) -> TencentError {
+    let e = e.without_url();
+    match outbound::refusal(&e) {
+        Some(r) => TencentError::Blocked {
+            api: api.into(),
+            message: r.0.clone(),
+        },
+        None => TencentError::Transport {
+            api: api.into(),
+            message: outbound::chain(&e),
+        },
     }
-    if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
-        return Err(TencentError::Config(format!(
-            "base URL {raw:?} must be a scheme and host (optionally a path), without query or fragment"
-        )));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// Where a redirect pointed, as scheme, host and port only (never its path or query).
+fn redirect_origin(resp: &reqwest::Response) -> Option<String> {
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)?
+        .to_str()
+        .ok()?;
+    let url = resp.url().join(location).ok()?;
+    Some(url.origin().ascii_serialization()).filter(|o| o != "null")
 }
 
 impl TencentClient {
     pub fn new(config: TencentConfig) -> Result<Self, TencentError> {
-        let base_url = normalize_base_url(&config.base_url)?;
+        Self::with_policy(config, outbound::Policy::from_env())
+    }
+
+    /// A client whose target may also be what `policy` admits (tests; the console uses
+    /// [`TencentClient::new`], which reads `IMSHIFT_ALLOW_PRIVATE_TARGETS`).
+    pub fn with_policy(
+        config: TencentConfig,
+        policy: outbound::Policy,
+    ) -> Result<Self, TencentError> {
+        let target =
+            outbound::check_url(&config.base_url, policy).map_err(|r| TencentError::Config(r.0))?;
         super::convert::check_user_id(&config.admin)
             .map_err(|e| TencentError::Config(format!("admin identifier: {e}")))?;
         if config.secret.expose_secret().is_empty() {
@@ -124,14 +134,16 @@ impl TencentClient {
                 config.usersig_ttl_secs
             )));
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| TencentError::Config(format!("HTTP client: {e}")))?;
+        let http = outbound::client(
+            &target,
+            policy,
+            Duration::from_secs(30),
+            Duration::from_secs(10),
+        )
+        .map_err(|e| TencentError::Config(format!("HTTP client: {e}")))?;
         Ok(TencentClient {
             http,
-            base_url,
+            base_url: target.url,
             sdkappid: config.sdkappid,
             admin: config.admin,
             secret: config.secret,
@@ -254,23 +266,40 @@ impl TencentClient {
             .json(req)
             .send()
             .await
-            // without_url: the URL carries the UserSig, which must not reach logs.
-            .map_err(|e| TencentError::Transport {
-                api: api.into(),
-                message: e.without_url().to_string(),
-            })?;
+            .map_err(|e| transport(api, e))?;
         let status = resp.status();
-        if status != reqwest::StatusCode::OK {
-            return Err(TencentError::Http {
+        if status.is_redirection() {
+            return Err(TencentError::Redirect {
                 api: api.into(),
                 status: status.as_u16(),
+                location: redirect_origin(&resp),
             });
         }
-        let bytes = resp.bytes().await.map_err(|e| TencentError::Transport {
-            api: api.into(),
-            message: e.without_url().to_string(),
-        })?;
-        parse_envelope(api, &bytes)
+        let body = outbound::read_capped(resp, outbound::MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                outbound::BodyError::TooLarge { limit } => TencentError::TooLarge {
+                    api: api.into(),
+                    limit,
+                },
+                outbound::BodyError::Transport(e) => transport(api, e),
+            })?;
+        if status != reqwest::StatusCode::OK {
+            // A gateway may carry Tencent IM's own error; anything else is described, not shown.
+            return match serde_json::from_slice::<Envelope>(&body) {
+                Ok(env) if env.error_code != 0 => Err(TencentError::Api {
+                    api: api.into(),
+                    code: env.error_code,
+                    info: words(&env.error_info),
+                }),
+                _ => Err(TencentError::Http {
+                    api: api.into(),
+                    status: status.as_u16(),
+                    bytes: body.len(),
+                }),
+            };
+        }
+        parse_envelope(api, &body)
     }
 
     // ---- accounts ----
@@ -563,15 +592,17 @@ pub fn parse_envelope<Resp: DeserializeOwned>(
     api: &str,
     body: &[u8],
 ) -> Result<Resp, TencentError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| TencentError::Decode {
+    // An unknown answer is described by its size, never shown: the target may be something
+    // other than Tencent IM, and its words are not the console's to repeat.
+    let not_json = || TencentError::Decode {
         api: api.into(),
-        message: format!("not JSON: {e}"),
-    })?;
-    let env: Envelope =
-        serde_json::from_value(value.clone()).map_err(|e| TencentError::Decode {
-            api: api.into(),
-            message: format!("no envelope: {e}"),
-        })?;
+        message: format!(
+            "the target answered HTTP 200 with a body that is not Tencent IM's JSON ({} bytes)",
+            body.len()
+        ),
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|_| not_json())?;
+    let env: Envelope = serde_json::from_value(value.clone()).map_err(|_| not_json())?;
     if env.error_code != 0 || env.action_status != "OK" {
         return Err(TencentError::Api {
             api: api.into(),
@@ -581,13 +612,35 @@ pub fn parse_envelope<Resp: DeserializeOwned>(
             } else {
                 env.error_code
             },
-            info: env.error_info,
+            info: words(&env.error_info),
         });
     }
-    serde_json::from_value(value).map_err(|e| TencentError::Decode {
-        api: api.into(),
-        message: format!("unexpected fields: {e}"),
+    serde_json::from_value(value).map_err(|e| {
+        // serde quotes the offending value, so the detail goes to the debug log only.
+        tracing::debug!(api, error = %e, "Tencent IM answer has unexpected fields");
+        TencentError::Decode {
+            api: api.into(),
+            message: format!(
+                "the answer is Tencent IM's envelope but its fields are not the documented ones \
+                 ({} bytes)",
+                body.len()
+            ),
+        }
     })
+}
+
+/// The provider's `ErrorInfo`, kept to one short line.
+fn words(info: &str) -> String {
+    const MAX: usize = 200;
+    let mut out: String = info
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX)
+        .collect();
+    if info.chars().count() > MAX {
+        out.push('…');
+    }
+    out
 }
 
 /// Response with nothing beyond the envelope.

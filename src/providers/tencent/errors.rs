@@ -15,9 +15,39 @@ pub enum TencentError {
     /// Network-level failure: connect, TLS, timeout, reading the body.
     #[error("Tencent IM {api}: network error: {message}")]
     Transport { api: String, message: String },
-    /// The gateway answered with a non-200 status (normally only 5xx from proxies).
-    #[error("Tencent IM {api}: HTTP status {status}")]
-    Http { api: String, status: u16 },
+    /// The outbound guard refused the target's address before connecting (see
+    /// `providers::outbound`).
+    #[error("Tencent IM {api}: not connecting: {message}")]
+    Blocked { api: String, message: String },
+    /// The target answered with a redirect, which provider clients never follow.
+    #[error(
+        "Tencent IM {api}: the target answered HTTP {status}, a redirect{}; it was not followed \
+         (imshift follows no redirects: set the base URL to the address that answers)",
+        location.as_deref().map(|l| format!(" to {l}")).unwrap_or_default()
+    )]
+    Redirect {
+        api: String,
+        status: u16,
+        /// Where it pointed: scheme, host and port only.
+        location: Option<String>,
+    },
+    /// The answer is larger than the client reads; refused without reading the rest.
+    #[error(
+        "Tencent IM {api}: the answer is larger than {} MB and was refused without reading it",
+        limit >> 20
+    )]
+    TooLarge { api: String, limit: usize },
+    /// The gateway answered with a non-200 status and no Tencent IM error in its body
+    /// (normally only 5xx from proxies). The body itself is never shown.
+    #[error(
+        "Tencent IM {api}: the target answered HTTP {status} with a body that is not Tencent \
+         IM's JSON ({bytes} bytes)"
+    )]
+    Http {
+        api: String,
+        status: u16,
+        bytes: usize,
+    },
     /// A 200 answer whose body is not the documented envelope.
     #[error("Tencent IM {api}: unreadable answer: {message}")]
     Decode { api: String, message: String },
@@ -54,8 +84,12 @@ impl TencentError {
             },
             // A half-read or garbled body is usually a proxy hiccup.
             TencentError::Decode { .. } => ErrorClass::Retryable,
-            TencentError::Config(_) | TencentError::UserSig(_) => ErrorClass::Auth,
-            TencentError::Invalid { .. } => ErrorClass::Permanent,
+            // A person must change the base URL.
+            TencentError::Config(_)
+            | TencentError::UserSig(_)
+            | TencentError::Blocked { .. }
+            | TencentError::Redirect { .. } => ErrorClass::Auth,
+            TencentError::Invalid { .. } | TencentError::TooLarge { .. } => ErrorClass::Permanent,
         }
     }
 }
