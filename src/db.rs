@@ -43,6 +43,55 @@ pub async fn migrate(pool: &PgPool) -> anyhow_like::Result<()> {
         .map_err(|e| anyhow_like::Error(format!("applying database migrations failed: {e}")))
 }
 
+/// The role the console runs as when migrations run as another (the owner): it reads and
+/// writes the product's tables but owns none, so it cannot disable the audit log's triggers
+/// or rewrite its rows (`session_replication_role` needs a superuser too). The audit log
+/// gets `INSERT, SELECT` only. Run by the owner after migrating; idempotent.
+pub async fn grant_runtime(owner: &PgPool, role: &str) -> Result<(), sqlx::Error> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(role)
+            .fetch_one(owner)
+            .await?;
+    if !exists {
+        return Err(sqlx::Error::Protocol(format!(
+            "the runtime role {role:?} does not exist; create it first (CREATE ROLE {role} LOGIN PASSWORD '…')"
+        )));
+    }
+    let r = quote_ident(role);
+    for sql in [
+        format!("GRANT USAGE ON SCHEMA public TO {r}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}"),
+        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}"),
+        format!("REVOKE ALL ON audit_log FROM {r}"),
+        format!("GRANT SELECT, INSERT ON audit_log TO {r}"),
+        format!("REVOKE ALL ON _sqlx_migrations FROM {r}"),
+        format!("GRANT SELECT ON _sqlx_migrations TO {r}"),
+        format!("GRANT USAGE ON SCHEMA tower_sessions TO {r}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA tower_sessions TO {r}"),
+    ] {
+        sqlx::query(&sql).execute(owner).await?;
+    }
+    Ok(())
+}
+
+/// The session store's table, created by the owner with the rest of the schema.
+pub async fn migrate_sessions(pool: &PgPool) -> Result<(), sqlx::Error> {
+    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
+        .migrate()
+        .await
+}
+
+/// The user name in a PostgreSQL URL (the role the console connects as).
+pub fn user_of(url: &str) -> Option<String> {
+    let opts: sqlx::postgres::PgConnectOptions = url.parse().ok()?;
+    Some(opts.get_username().to_string())
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
 /// Versions this binary knows that the database has not applied successfully.
 pub async fn pending(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
     let applied: Vec<i64> =

@@ -13,6 +13,7 @@ pub mod targets;
 use crate::audit;
 use crate::auth::Actor;
 use crate::jobs::{self, NewJob};
+use crate::migration::state::Change;
 use crate::model::{
     ImportFailure, ImportFailuresPage, ImportRun, MigrationState, Permission, PhaseStatus,
     Preflight,
@@ -79,9 +80,26 @@ pub async fn pause_for(pool: &PgPool, run_id: Uuid, why: &str) -> Result<(), sql
     .await?;
     if r.rows_affected() > 0 {
         jobs::pause_scope(&mut *tx, &run_id.to_string()).await?;
+        follow_run(&mut tx, run_id).await?;
         tracing::warn!(run = %run_id, "import paused: {why}");
     }
     tx.commit().await
+}
+
+/// The migration's state follows its run.
+pub(crate) async fn follow_run(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let migration: Option<Uuid> =
+        sqlx::query_scalar("SELECT migration_id FROM import_runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if let Some(m) = migration {
+        crate::migration::state::settle(tx, m, Change::Follow).await?;
+    }
+    Ok(())
 }
 
 /// What Launch would do now, and what stands in its way.
@@ -200,10 +218,7 @@ pub async fn launch(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResul
         .await?;
     }
     supervise(&mut tx, id, migration_id).await?;
-    sqlx::query("UPDATE im_migrations SET state = 'importing', updated_at = now() WHERE id = $1")
-        .bind(migration_id)
-        .execute(&mut *tx)
-        .await?;
+    crate::migration::state::settle(&mut tx, migration_id, Change::Follow).await?;
     audit::record(
         &mut *tx,
         &actor.into(),
@@ -404,8 +419,18 @@ async fn change(
     let before = status(pool, actor, migration_id, run_id).await?;
     let scope = run_id.to_string();
     let mut tx = pool.begin().await?;
+    // The state decided on is the one under the lock, not the one read before: a supervisor
+    // finishing the run, or a second click, cannot slip between the check and the change.
+    let (state, paused_at): (String, Option<OffsetDateTime>) = sqlx::query_as(
+        "SELECT state, paused_at FROM import_runs WHERE id = $1 AND migration_id = $2 FOR UPDATE",
+    )
+    .bind(run_id)
+    .bind(migration_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("This migration has no import run {run_id}.")))?;
     let ok = match action {
-        "pause" if before.state == "running" => {
+        "pause" if state == "running" => {
             sqlx::query("UPDATE import_runs SET state = 'paused', paused_at = now() WHERE id = $1")
                 .bind(run_id)
                 .execute(&mut *tx)
@@ -413,50 +438,54 @@ async fn change(
             jobs::pause_scope(&mut *tx, &scope).await?;
             true
         }
-        "resume" if before.state == "paused" => {
+        "resume" if state == "paused" => {
             sqlx::query(&format!(
                 "UPDATE import_runs SET state = 'running', error = NULL, {UNPAUSE} WHERE id = $1"
             ))
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
+            // Tasks keep their spacing (each phase's paced schedule), moved by the pause.
             sqlx::query(
                 "UPDATE jobs SET state = CASE WHEN state = 'paused' THEN 'queued' ELSE state END,
-                        control = NULL, run_after = now()
+                        control = NULL,
+                        run_after = now() + greatest(interval '0', run_after - coalesce($2, now()))
                  WHERE scope = $1 AND (state = 'paused' OR (state = 'running' AND control = 'pause'))",
             )
             .bind(&scope)
+            .bind(paused_at)
             .execute(&mut *tx)
             .await?;
             supervise(&mut tx, run_id, migration_id).await?;
             jobs::notify(&mut *tx).await?;
             true
         }
-        "cancel" if before.state == "running" || before.state == "paused" => {
+        "cancel" if state == "running" || state == "paused" => {
             sqlx::query(&format!(
                 "UPDATE import_runs SET state = 'cancelled', finished_at = now(), {UNPAUSE} WHERE id = $1"
             ))
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
-            jobs::cancel_scope(&mut *tx, &scope).await?;
+            // Every phase ends with the run: none is left `running` with time left.
             sqlx::query(
-                "UPDATE im_migrations SET state = CASE WHEN EXISTS (SELECT 1 FROM target_keys k WHERE k.migration_id = id AND k.secret_sealed IS NOT NULL) THEN 'ready' ELSE 'draft' END,
-                        updated_at = now() WHERE id = $1 AND state = 'importing'",
+                "UPDATE import_phases SET state = 'cancelled', finished_at = now()
+                 WHERE run_id = $1 AND state IN ('waiting', 'running')",
             )
-            .bind(migration_id)
+            .bind(run_id)
             .execute(&mut *tx)
             .await?;
+            jobs::cancel_scope(&mut *tx, &scope).await?;
             true
         }
         _ => false,
     };
     if !ok {
         return Err(AppError::Conflict(format!(
-            "This import is {}; it cannot {action} now.",
-            before.state
+            "This import is {state}; it cannot {action} now."
         )));
     }
+    crate::migration::state::settle(&mut tx, migration_id, Change::Follow).await?;
     audit::record(
         &mut *tx,
         &actor.into(),
@@ -524,8 +553,18 @@ pub async fn retry_failed(
         .await?
         .ok_or_else(|| AppError::Conflict("This import was cancelled.".into()))?;
     let mut tx = pool.begin().await?;
-    if before.state == "done" {
-        sqlx::query("UPDATE import_runs SET state = 'running', finished_at = NULL WHERE id = $1")
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM import_runs WHERE id = $1 FOR UPDATE")
+            .bind(run_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if state != before.state {
+        return Err(AppError::Conflict(format!(
+            "This import just became {state}; look again and retry."
+        )));
+    }
+    if state == "done" || state == "failed" {
+        sqlx::query("UPDATE import_runs SET state = 'running', finished_at = NULL, error = NULL WHERE id = $1")
             .bind(run_id)
             .execute(&mut *tx)
             .await
@@ -535,19 +574,15 @@ pub async fn retry_failed(
                 ),
                 _ => e.into(),
             })?;
-        sqlx::query(
-            "UPDATE im_migrations SET state = 'importing', updated_at = now() WHERE id = $1",
-        )
-        .bind(migration_id)
-        .execute(&mut *tx)
-        .await?;
+        crate::migration::state::settle(&mut tx, migration_id, Change::Follow).await?;
     }
     let mut tasks = 0;
     for p in &phases {
-        tasks += supervisor::plan_tasks(&mut tx, run_id, migration_id, *p, &uploads, true).await?;
+        tasks += supervisor::plan_tasks(&mut tx, run_id, migration_id, *p, &uploads, true, None)
+            .await?;
         sqlx::query(
             "UPDATE import_phases SET state = 'running', finished_at = NULL
-             WHERE run_id = $1 AND phase = $2 AND state = 'done'",
+             WHERE run_id = $1 AND phase = $2 AND state IN ('done', 'failed')",
         )
         .bind(run_id)
         .bind(p.as_str())

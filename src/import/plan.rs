@@ -169,6 +169,34 @@ impl Phase {
         }
     }
 
+    /// What a record of this phase needs the target to have already: the phase that imports
+    /// it, and the SQL (over `s`, the staged row) naming it. A record whose account or group
+    /// was not imported fails here, saying which, instead of going out to be refused.
+    pub fn needs(self) -> &'static [(Phase, &'static str)] {
+        match self {
+            Phase::Profiles => &[(Phase::Accounts, "s.account_id")],
+            Phase::Friends => &[(Phase::Accounts, "s.owner"), (Phase::Accounts, "s.friend")],
+            Phase::Blocks => &[(Phase::Accounts, "s.owner"), (Phase::Accounts, "s.blocked")],
+            Phase::C2cHistory => &[(Phase::Accounts, "s.from_id"), (Phase::Accounts, "s.to_id")],
+            Phase::Groups => &[(Phase::Accounts, "s.owner")],
+            Phase::Members | Phase::Unread => {
+                &[(Phase::Groups, "s.group_id"), (Phase::Accounts, "s.account")]
+            }
+            Phase::GroupHistory => &[(Phase::Groups, "s.to_id"), (Phase::Accounts, "s.from_id")],
+            Phase::Accounts | Phase::Conversations | Phase::GroupEvents => &[],
+        }
+    }
+
+    /// Whether the key is a parameter of the request (one owner's friends, one group's
+    /// members), so a request holds one key's records. Otherwise a request takes the records
+    /// of any keys (a hundred accounts at once), up to the API's batch size.
+    pub fn key_in_request(self) -> bool {
+        matches!(
+            self,
+            Phase::Friends | Phase::Blocks | Phase::Members | Phase::GroupHistory | Phase::Unread
+        )
+    }
+
     /// Requests of one key go one after another (group history must arrive in order; one
     /// user's friends at once would conflict, Tencent 30008).
     pub fn one_key_at_a_time(self) -> bool {
@@ -199,22 +227,64 @@ pub async fn staged_uploads(pool: &PgPool, migration_id: Uuid) -> Result<Vec<Uui
     .await
 }
 
-/// Records and distinct keys of each phase.
-pub async fn sizes(
-    pool: &PgPool,
-    uploads: &[Uuid],
-) -> Result<HashMap<Phase, (i64, i64)>, sqlx::Error> {
+/// How much of a phase is staged: its records, its distinct keys, and for phases whose
+/// requests hold one key's records, how many keys hold how many records (so the requests a
+/// batch size makes can be counted exactly, not guessed from the averages).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSize {
+    pub records: i64,
+    pub keys: i64,
+    /// `(records of a key, keys with that many)`, for [`Phase::key_in_request`] phases.
+    #[serde(default)]
+    pub per_key: Vec<(i64, i64)>,
+}
+
+impl PhaseSize {
+    /// Requests this phase takes at `batch` records per request.
+    pub fn requests(&self, phase: Phase, batch: usize) -> i64 {
+        let b = batch.max(1) as i64;
+        if phase.key_in_request() {
+            self.per_key.iter().map(|(n, k)| k * ((n + b - 1) / b)).sum()
+        } else {
+            (self.records + b - 1) / b
+        }
+    }
+}
+
+/// The staged size of every phase.
+pub async fn sizes(pool: &PgPool, uploads: &[Uuid]) -> Result<HashMap<Phase, PhaseSize>, sqlx::Error> {
     let mut out = HashMap::new();
     for phase in Phase::ALL {
-        let (n, keys): (i64, i64) = sqlx::query_as(&format!(
-            "SELECT count(*), count(DISTINCT {}) {}",
-            phase.key(),
-            phase.from_where()
-        ))
-        .bind(uploads)
-        .fetch_one(pool)
-        .await?;
-        out.insert(phase, (n, keys));
+        let size = if phase.key_in_request() {
+            let per_key: Vec<(i64, i64)> = sqlx::query_as(&format!(
+                "SELECT n, count(*) FROM (SELECT count(*) AS n {} GROUP BY {}) k GROUP BY n ORDER BY n",
+                phase.from_where(),
+                phase.key()
+            ))
+            .bind(uploads)
+            .fetch_all(pool)
+            .await?;
+            PhaseSize {
+                records: per_key.iter().map(|(n, k)| n * k).sum(),
+                keys: per_key.iter().map(|(_, k)| k).sum(),
+                per_key,
+            }
+        } else {
+            let (records, keys): (i64, i64) = sqlx::query_as(&format!(
+                "SELECT count(*), count(DISTINCT {}) {}",
+                phase.key(),
+                phase.from_where()
+            ))
+            .bind(uploads)
+            .fetch_one(pool)
+            .await?;
+            PhaseSize {
+                records,
+                keys,
+                per_key: vec![],
+            }
+        };
+        out.insert(phase, size);
     }
     Ok(out)
 }
@@ -225,7 +295,7 @@ pub async fn cached_sizes(
     pool: &PgPool,
     migration_id: Uuid,
     uploads: &[Uuid],
-) -> Result<HashMap<Phase, (i64, i64)>, sqlx::Error> {
+) -> Result<HashMap<Phase, PhaseSize>, sqlx::Error> {
     let row: Option<(Option<serde_json::Value>, bool)> = sqlx::query_as(
         "SELECT import_sizes, sizes_for IS NOT DISTINCT FROM validated_at AND state = 'current'
          FROM dump_reports WHERE migration_id = $1",
@@ -234,7 +304,8 @@ pub async fn cached_sizes(
     .fetch_optional(pool)
     .await?;
     if let Some((Some(v), true)) = &row {
-        if let Ok(m) = serde_json::from_value::<HashMap<Phase, (i64, i64)>>(v.clone()) {
+        // Sizes cached by an earlier release have another shape: count them again.
+        if let Ok(m) = serde_json::from_value::<HashMap<Phase, PhaseSize>>(v.clone()) {
             return Ok(m);
         }
     }
@@ -249,26 +320,17 @@ pub async fn cached_sizes(
     Ok(sizes)
 }
 
-/// Requests a phase of `records` over `keys` takes at `batch` per request.
-pub fn requests(phase: Phase, records: i64, keys: i64, batch: usize) -> i64 {
-    let by_batch = (records + batch as i64 - 1) / batch.max(1) as i64;
-    if phase.one_key_at_a_time() || matches!(phase, Phase::Unread) {
-        by_batch.max(keys)
-    } else {
-        by_batch
-    }
-}
-
 /// The preflight's phases and the time the quotas make them take; phases that do not wait on
 /// each other overlap, so the whole is the longest chain, not the sum.
 pub fn estimate(
     target: &dyn ImportTarget,
-    sizes: &HashMap<Phase, (i64, i64)>,
+    sizes: &HashMap<Phase, PhaseSize>,
 ) -> (Vec<PreflightPhase>, f64) {
     let mut finish: HashMap<Phase, f64> = HashMap::new();
     let mut phases = vec![];
     for phase in Phase::ALL {
-        let (records, keys) = sizes.get(&phase).copied().unwrap_or((0, 0));
+        let size = sizes.get(&phase).cloned().unwrap_or_default();
+        let records = size.records;
         let start = phase
             .depends_on()
             .iter()
@@ -281,7 +343,7 @@ pub fn estimate(
         let reqs = if note.is_some() {
             0
         } else {
-            requests(phase, records, keys, batch)
+            size.requests(phase, batch)
         };
         let secs = if qps > 0.0 { reqs as f64 / qps } else { 0.0 };
         finish.insert(phase, start + secs);

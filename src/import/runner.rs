@@ -59,6 +59,8 @@ struct ResultRow {
     sent: Value,
     code: Option<i64>,
     message: Option<String>,
+    /// Requests that carried this record in this attempt (0: decided without a request).
+    tries: i32,
 }
 
 /// Results waiting to be written, and the request counters that go with them.
@@ -110,8 +112,8 @@ impl Run {
             .execute(&mut *tx)
             .await?;
         if !p.rows.is_empty() {
-            let (mut u, mut o, mut st, mut se, mut c, mut m) =
-                (vec![], vec![], vec![], vec![], vec![], vec![]);
+            let (mut u, mut o, mut st, mut se, mut c, mut m, mut n) =
+                (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
             for r in p.rows {
                 u.push(r.upload);
                 o.push(r.ord);
@@ -119,15 +121,18 @@ impl Run {
                 se.push(r.sent);
                 c.push(r.code);
                 m.push(r.message);
+                n.push(r.tries);
             }
+            // `attempts` counts the requests that carried the record, over every retry.
             sqlx::query(
-                "INSERT INTO import_results (run_id, phase, upload_id, ord, state, sent, code, message)
-                 SELECT $1, $2, t.u, t.o, t.st, t.se, t.c, t.m
-                 FROM unnest($3::uuid[], $4::int[], $5::text[], $6::jsonb[], $7::bigint[], $8::text[])
-                      AS t(u, o, st, se, c, m)
+                "INSERT INTO import_results (run_id, phase, upload_id, ord, state, sent, code, message, attempts)
+                 SELECT $1, $2, t.u, t.o, t.st, t.se, t.c, t.m, t.n
+                 FROM unnest($3::uuid[], $4::int[], $5::text[], $6::jsonb[], $7::bigint[], $8::text[], $9::int[])
+                      AS t(u, o, st, se, c, m, n)
                  ON CONFLICT (run_id, phase, upload_id, ord) DO UPDATE
                     SET state = EXCLUDED.state, sent = EXCLUDED.sent, code = EXCLUDED.code,
-                        message = EXCLUDED.message, attempts = import_results.attempts + 1, at = now()",
+                        message = EXCLUDED.message, attempts = import_results.attempts + EXCLUDED.attempts,
+                        at = now()",
             )
             .bind(self.run_id)
             .bind(self.phase.as_str())
@@ -137,6 +142,7 @@ impl Run {
             .bind(&se)
             .bind(&c)
             .bind(&m)
+            .bind(&n)
             .execute(&mut *tx)
             .await?;
         }
@@ -156,7 +162,7 @@ impl Run {
     }
 }
 
-fn row(item: &Item, prepared: Option<&Prepared>, outcome: Outcome) -> ResultRow {
+fn row(item: &Item, prepared: Option<&Prepared>, outcome: Outcome, tries: i32) -> ResultRow {
     let mut sent = prepared.map(|p| p.sent.clone()).unwrap_or(Value::Null);
     let (state, code, message) = match outcome {
         Outcome::Sent(extra) => {
@@ -175,6 +181,7 @@ fn row(item: &Item, prepared: Option<&Prepared>, outcome: Outcome) -> ResultRow 
         sent,
         code,
         message,
+        tries,
     }
 }
 
@@ -192,13 +199,16 @@ async fn fetch(
     // The result is looked up per row by its whole key: a join here is at the mercy of table
     // statistics, and with none (autovacuum off, a table just loaded) it scans every result of
     // the phase for each row.
+    let refs: Vec<&str> = phase.needs().iter().map(|(_, e)| *e).collect();
     let sql = format!(
         "SELECT s.upload_id, s.ord, {key} AS key, s.record::text AS record,
                 (SELECT r.state FROM import_results r WHERE r.run_id = $2 AND r.phase = $3
-                   AND r.upload_id = s.upload_id AND r.ord = s.ord) AS done
+                   AND r.upload_id = s.upload_id AND r.ord = s.ord) AS done,
+                ARRAY[{refs}]::text[] AS refs
          {from_where} AND {selector}
          ORDER BY {order}",
         key = phase.key(),
+        refs = refs.join(", "),
         from_where = phase.from_where(),
         order = phase.order(),
     );
@@ -206,7 +216,8 @@ async fn fetch(
         Selector::Ords { upload, from, to } => (Some(*upload), *from, *to, vec![]),
         Selector::Keys { keys } => (None, 0, 0, keys.clone()),
     };
-    let rows: Vec<(Uuid, i32, String, String, Option<String>)> = sqlx::query_as(&sql)
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(Uuid, i32, String, String, Option<String>, Vec<String>)> = sqlx::query_as(&sql)
         .bind(uploads)
         .bind(p.run_id)
         .bind(phase.as_str())
@@ -218,7 +229,7 @@ async fn fetch(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(upload_id, ord, key, record, state)| {
+        .map(|(upload_id, ord, key, record, state, refs)| {
             let done = matches!(state.as_deref(), Some("sent") | Some("skipped"));
             (
                 Item {
@@ -230,9 +241,68 @@ async fn fetch(
                     done,
                 },
                 state,
+                refs,
             )
         })
         .collect())
+}
+
+/// For each item, the first account or group it needs that this run did not import (its
+/// record failed, was kept aside by validation, or is not in the dumps). Phases whose
+/// dependency the target skips altogether check nothing.
+async fn missing_needs(
+    pool: &PgPool,
+    run_id: Uuid,
+    phase: Phase,
+    uploads: &[Uuid],
+    refs: &[Vec<String>],
+) -> Result<Vec<Option<String>>, sqlx::Error> {
+    let mut out = vec![None; refs.len()];
+    for (i, (dep, _)) in phase.needs().iter().enumerate() {
+        let checked: bool = sqlx::query_scalar(
+            "SELECT coalesce((SELECT state NOT IN ('skipped', 'cancelled') FROM import_phases
+                              WHERE run_id = $1 AND phase = $2), false)",
+        )
+        .bind(run_id)
+        .bind(dep.as_str())
+        .fetch_one(pool)
+        .await?;
+        if !checked {
+            continue;
+        }
+        let mut ids: Vec<String> = refs.iter().filter_map(|r| r.get(i).cloned()).collect();
+        ids.sort();
+        ids.dedup();
+        let (table, _) = crate::dumps::stage::table(dep.kind());
+        let imported: std::collections::HashSet<String> = sqlx::query_scalar(&format!(
+            "SELECT x FROM unnest($3::text[]) AS x WHERE EXISTS (
+                 SELECT 1 FROM {table} s JOIN import_results r
+                     ON r.run_id = $1 AND r.phase = $4 AND r.upload_id = s.upload_id AND r.ord = s.ord
+                 WHERE s.upload_id = ANY($2) AND {key} = x AND r.state = 'sent')",
+            key = dep.key(),
+        ))
+        .bind(run_id)
+        .bind(uploads)
+        .bind(&ids)
+        .bind(dep.as_str())
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .collect();
+        for (slot, r) in out.iter_mut().zip(refs) {
+            if slot.is_some() {
+                continue;
+            }
+            if let Some(id) = r.get(i).filter(|id| !imported.contains(*id)) {
+                let what = if *dep == Phase::Groups { "group" } else { "account" };
+                *slot = Some(format!(
+                    "not sent: it needs the {what} `{id}`, which this run did not import (see the {} phase, or the Dumps tab if validation kept it aside)",
+                    dep.label().to_lowercase()
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What a phase needs to know about its keys from elsewhere.
@@ -299,22 +369,24 @@ impl Handler for ImportTask {
         if items.is_empty() {
             return Ok(());
         }
-        let mut keys: Vec<String> = items.iter().map(|(i, _)| i.key.clone()).collect();
+        let mut keys: Vec<String> = items.iter().map(|(i, _, _)| i.key.clone()).collect();
         keys.dedup();
         let ctx_by_key = context(pool, p.run_id, p.phase, &uploads, keys).await?;
-        for (item, _) in &mut items {
+        for (item, _, _) in &mut items {
             if let Some(c) = ctx_by_key.get(&item.key) {
                 item.context = c.clone();
             }
         }
+        let refs: Vec<Vec<String>> = items.iter().map(|(_, _, r)| r.clone()).collect();
+        let missing = missing_needs(pool, p.run_id, p.phase, &uploads, &refs).await?;
         // A normal task leaves failed records alone; a retry task sends exactly those.
         let send_it = |state: &Option<String>| match state.as_deref() {
             None => true,
             Some("failed") => p.retry,
             _ => false,
         };
-        let wanted: Vec<bool> = items.iter().map(|(_, s)| send_it(s)).collect();
-        let items: Vec<Item> = items.into_iter().map(|(i, _)| i).collect();
+        let wanted: Vec<bool> = items.iter().map(|(_, s, _)| send_it(s)).collect();
+        let items: Vec<Item> = items.into_iter().map(|(i, _, _)| i).collect();
         let run = Arc::new(Run {
             pool: pool.clone(),
             run_id: p.run_id,
@@ -322,7 +394,15 @@ impl Handler for ImportTask {
             pending: Mutex::default(),
             last_flush: Mutex::new(Instant::now()),
         });
-        let prepared = target.prepare(p.phase, &items);
+        let mut prepared = target.prepare(p.phase, &items);
+        for (r, why) in prepared.iter_mut().zip(missing) {
+            if let Some(message) = why {
+                *r = Err(Outcome::Failed {
+                    code: None,
+                    message,
+                });
+            }
+        }
         let mut lanes: Vec<(String, Vec<Prepared>)> = vec![];
         let mut now_rows = vec![];
         for (i, r) in prepared.into_iter().enumerate() {
@@ -330,13 +410,19 @@ impl Handler for ImportTask {
                 continue;
             }
             match r {
-                Err(outcome) => now_rows.push(row(&items[i], None, outcome)),
+                Err(outcome) => now_rows.push(row(&items[i], None, outcome, 0)),
                 Ok(prep) => {
-                    let key = &items[i].key;
-                    // Batches hold one key; one-key-at-a-time phases keep a key in one lane.
+                    // A request holds one key's records where the key is a parameter of the
+                    // request; otherwise records of any keys share a request.
+                    let key = if p.phase.key_in_request() {
+                        &items[i].key
+                    } else {
+                        ""
+                    };
+                    // One-key-at-a-time phases keep a key in one lane.
                     match lanes.last_mut() {
                         Some((k, v)) if k == key => v.push(prep),
-                        _ => lanes.push((key.clone(), vec![prep])),
+                        _ => lanes.push((key.to_string(), vec![prep])),
                     }
                 }
             }
@@ -438,6 +524,7 @@ impl Env {
     ) -> Result<(), JobError> {
         let mut reconcile = reconcile_first;
         let mut attempt = 0usize;
+        let mut tries = 0i32;
         let mut throttles = 0usize;
         loop {
             self.ctx.check()?;
@@ -449,7 +536,7 @@ impl Env {
                     for (prep, f) in batch.into_iter().zip(found) {
                         match f {
                             Some(outcome) => {
-                                rows.push(row(&self.items[prep.item], Some(&prep), outcome))
+                                rows.push(row(&self.items[prep.item], Some(&prep), outcome, tries))
                             }
                             None => rest.push(prep),
                         }
@@ -471,13 +558,14 @@ impl Env {
             }
             let parts: Vec<&Prepared> = batch.iter().collect();
             let answer = self.target.send(self.phase, key, &parts).await;
+            tries += 1;
             self.run.count(1, 0).await;
             match answer {
                 Ok(outcomes) => {
                     let rows = batch
                         .iter()
                         .zip(outcomes)
-                        .map(|(prep, o)| row(&self.items[prep.item], Some(prep), o))
+                        .map(|(prep, o)| row(&self.items[prep.item], Some(prep), o, tries))
                         .collect();
                     self.run.push(rows).await?;
                     // An ordered lane's next request must know this one is recorded.
@@ -492,10 +580,16 @@ impl Env {
                         self.ctx.sleep(delay).await?;
                     }
                     None => {
-                        let message = if f.class.is_retryable() {
-                            format!("gave up after {attempt} attempts: {}", f.message)
-                        } else {
-                            f.message.clone()
+                        let message = match f.class {
+                            ErrorClass::RateLimited => format!(
+                                "sent {tries} times and throttled every time ({}); this run does not send it again: Retry does",
+                                f.message
+                            ),
+                            ErrorClass::Retryable => format!(
+                                "sent {tries} times, failing each time ({}); this run does not send it again: Retry does",
+                                f.message
+                            ),
+                            _ => f.message.clone(),
                         };
                         let rows = batch
                             .iter()
@@ -507,6 +601,7 @@ impl Env {
                                         code: f.code,
                                         message: message.clone(),
                                     },
+                                    tries,
                                 )
                             })
                             .collect();

@@ -8,6 +8,7 @@ use super::runner::{Selector, TaskPayload, TASK};
 use super::target::Support;
 use super::targets::Targets;
 use crate::jobs::{Handler, JobContext, JobError};
+use crate::migration::state::Change;
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
@@ -20,7 +21,20 @@ pub struct Supervise {
     pub targets: Targets,
 }
 
-/// Adds the tasks for `phase` (only its failed records when `retry`).
+/// The quota a phase's tasks are scheduled at: its batch size and requests per second.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    pub batch: usize,
+    pub qps: f64,
+}
+
+/// Tasks become claimable a little ahead of the time the quota lets them start, so the
+/// workers are not all taken by one phase's tasks waiting on its limiter while another
+/// phase, under another quota, waits in the queue behind them: independent phases progress
+/// side by side, each at its own API's quota.
+const AHEAD: f64 = 0.8;
+
+/// Adds the tasks for `phase` (only its failed records when `retry`), spaced by `pace`.
 pub async fn plan_tasks(
     tx: &mut Transaction<'_, Postgres>,
     run_id: Uuid,
@@ -28,6 +42,7 @@ pub async fn plan_tasks(
     phase: Phase,
     uploads: &[Uuid],
     retry: bool,
+    pace: Option<Pace>,
 ) -> Result<usize, sqlx::Error> {
     let only_failed = if retry {
         "AND EXISTS (SELECT 1 FROM import_results r WHERE r.run_id = $2 AND r.phase = $3
@@ -35,11 +50,18 @@ pub async fn plan_tasks(
     } else {
         "AND $2::uuid IS NOT NULL AND $3::text IS NOT NULL"
     };
-    let selectors: Vec<Selector> = match phase.split() {
+    let batch = pace.map_or(1, |p| p.batch.max(1)) as i64;
+    // Each task with the requests it will take.
+    let selectors: Vec<(Selector, i64)> = match phase.split() {
         Split::Ords(n) => {
-            let rows: Vec<(Uuid, i32, i32)> = sqlx::query_as(&format!(
-                "SELECT s.upload_id, min(s.ord), max(s.ord) {} {only_failed}
-                 GROUP BY s.upload_id, s.ord / {n} ORDER BY 1, 2",
+            // Runs of n of this phase's records (not of ordinals, which every kind shares), so
+            // a task fills whole batches.
+            let rows: Vec<(Uuid, i32, i32, i64)> = sqlx::query_as(&format!(
+                "SELECT upload_id, min(ord), max(ord), count(*) FROM (
+                     SELECT s.upload_id, s.ord,
+                            (row_number() OVER (PARTITION BY s.upload_id ORDER BY s.ord) - 1) / {n} AS chunk
+                     {} {only_failed}) t
+                 GROUP BY upload_id, chunk ORDER BY 1, 2",
                 phase.from_where()
             ))
             .bind(uploads)
@@ -48,14 +70,19 @@ pub async fn plan_tasks(
             .fetch_all(&mut **tx)
             .await?;
             rows.into_iter()
-                .map(|(upload, from, to)| Selector::Ords { upload, from, to })
+                .map(|(upload, from, to, count)| {
+                    (
+                        Selector::Ords { upload, from, to },
+                        (count + batch - 1) / batch,
+                    )
+                })
                 .collect()
         }
         Split::Keys(n) => {
-            let keys: Vec<String> = sqlx::query_scalar(&format!(
-                "SELECT DISTINCT {} {} {only_failed} ORDER BY 1",
-                phase.key(),
-                phase.from_where()
+            let keys: Vec<(String, i64)> = sqlx::query_as(&format!(
+                "SELECT {key}, count(*) {} {only_failed} GROUP BY {key} ORDER BY 1",
+                phase.from_where(),
+                key = phase.key(),
             ))
             .bind(uploads)
             .bind(run_id)
@@ -63,30 +90,44 @@ pub async fn plan_tasks(
             .fetch_all(&mut **tx)
             .await?;
             keys.chunks(n.max(1))
-                .map(|c| Selector::Keys { keys: c.to_vec() })
+                .map(|c| {
+                    let requests = c.iter().map(|(_, k)| (k + batch - 1) / batch).sum();
+                    (
+                        Selector::Keys {
+                            keys: c.iter().map(|(k, _)| k.clone()).collect(),
+                        },
+                        requests,
+                    )
+                })
                 .collect()
         }
     };
-    let payloads: Vec<serde_json::Value> = selectors
-        .into_iter()
-        .map(|selector| {
-            json!(TaskPayload {
-                run_id,
-                phase,
-                selector,
-                retry
-            })
-        })
-        .collect();
+    let mut at = 0.0f64;
+    let mut payloads: Vec<serde_json::Value> = vec![];
+    let mut delays: Vec<f64> = vec![];
+    for (selector, requests) in selectors {
+        payloads.push(json!(TaskPayload {
+            run_id,
+            phase,
+            selector,
+            retry
+        }));
+        delays.push(at);
+        if let Some(p) = pace.filter(|p| p.qps > 0.0) {
+            at += AHEAD * requests as f64 / p.qps;
+        }
+    }
     let n = payloads.len();
     sqlx::query(
-        "INSERT INTO jobs (kind, migration_id, scope, payload)
-         SELECT $1, $2, $3, p FROM unnest($4::jsonb[]) AS p",
+        "INSERT INTO jobs (kind, migration_id, scope, payload, run_after)
+         SELECT $1, $2, $3, p, now() + make_interval(secs => d)
+         FROM unnest($4::jsonb[], $5::float8[]) AS t(p, d)",
     )
     .bind(TASK)
     .bind(migration_id)
     .bind(run_id.to_string())
     .bind(&payloads)
+    .bind(&delays)
     .execute(&mut **tx)
     .await?;
     crate::jobs::notify(&mut **tx).await?;
@@ -191,7 +232,11 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
         let Some(phase) = Phase::parse(&p.phase) else {
             continue;
         };
-        finish_phase(&mut tx, run_id, phase, &uploads).await?;
+        if let Some(why) = finish_phase(&mut tx, run_id, phase, &uploads).await? {
+            fail_run(&mut tx, run_id, migration_id, &why).await?;
+            tx.commit().await?;
+            return Ok(true);
+        }
         states.insert(p.phase.clone(), "done".into());
     }
     for p in &phases {
@@ -243,9 +288,11 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
                 .await?;
                 "skipped"
             }
-            Support::Api { api, .. } => {
+            Support::Api { api, batch, qps } => {
+                let pace = Some(Pace { batch, qps });
                 let tasks =
-                    plan_tasks(&mut tx, run_id, migration_id, phase, &uploads, false).await?;
+                    plan_tasks(&mut tx, run_id, migration_id, phase, &uploads, false, pace)
+                        .await?;
                 let state = if tasks == 0 { "done" } else { "running" };
                 sqlx::query(
                     "UPDATE import_phases SET state = $3, api = $4, started_at = now(),
@@ -269,14 +316,7 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE im_migrations SET state = CASE WHEN strategy = 'coexistence' THEN 'syncing' ELSE 'done' END,
-                    updated_at = now()
-             WHERE id = $1 AND state = 'importing'",
-        )
-        .bind(migration_id)
-        .execute(&mut *tx)
-        .await?;
+        crate::migration::state::settle(&mut tx, migration_id, Change::Follow).await?;
         crate::audit::record(
             &mut *tx,
             &crate::audit::Who::system("imshift"),
@@ -291,14 +331,16 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
     Ok(over)
 }
 
-/// A phase whose tasks all ended: any record a failed task never reached is recorded as
-/// failed, so nothing goes unaccounted for.
+/// A phase whose tasks all ended. Any record a failed task never reached is recorded as
+/// failed, so nothing goes unaccounted for; the phase is done only when every one of its
+/// records has an outcome. `Some(why)` when records of the phase are gone from the staged data
+/// (the dumps changed under the run): the phase and the run fail, saying so.
 async fn finish_phase(
     tx: &mut Transaction<'_, Postgres>,
     run_id: Uuid,
     phase: Phase,
     uploads: &[Uuid],
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<String>, sqlx::Error> {
     let task_error: Option<String> = sqlx::query_scalar(
         "SELECT last_error FROM jobs WHERE scope = $1 AND kind = $2 AND payload->>'phase' = $3
            AND state = 'failed' ORDER BY id DESC LIMIT 1",
@@ -309,21 +351,59 @@ async fn finish_phase(
     .fetch_optional(&mut **tx)
     .await?
     .flatten();
-    if let Some(error) = task_error {
-        sqlx::query(&format!(
-            "INSERT INTO import_results (run_id, phase, upload_id, ord, state, message)
-             SELECT $2, $3, s.upload_id, s.ord, 'failed', $4 {}
-             ON CONFLICT DO NOTHING",
-            phase.from_where()
-        ))
-        .bind(uploads)
+    let why = match &task_error {
+        Some(error) => format!(
+            "not sent: its task stopped after repeated errors ({error}); Retry sends it again"
+        ),
+        None => "not sent: no task of the run reached it; Retry sends it".to_string(),
+    };
+    sqlx::query(&format!(
+        "INSERT INTO import_results (run_id, phase, upload_id, ord, state, message)
+         SELECT $2, $3, s.upload_id, s.ord, 'failed', $4 {}
+         ON CONFLICT DO NOTHING",
+        phase.from_where()
+    ))
+    .bind(uploads)
+    .bind(run_id)
+    .bind(phase.as_str())
+    .bind(&why)
+    .execute(&mut **tx)
+    .await?;
+    // The counters follow the results (a trigger); what is still pending has no staged row.
+    let (total, pending): (i64, i64) = sqlx::query_as(
+        "SELECT total, greatest(0, total - sent - failed - skipped) FROM import_phases
+         WHERE run_id = $1 AND phase = $2",
+    )
+    .bind(run_id)
+    .bind(phase.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    let gone: Vec<String> = sqlx::query_scalar(
+        "SELECT file_name FROM dump_uploads WHERE id = ANY($1) AND state <> 'staged' ORDER BY seq",
+    )
+    .bind(uploads)
+    .fetch_all(&mut **tx)
+    .await?;
+    if pending > 0 {
+        let why = format!(
+            "{pending} of the {total} records of the {} phase are no longer staged{}: the dumps changed under this run, so it cannot finish. Nothing of them was sent; launch a new import to send what is staged now.",
+            phase.label().to_lowercase(),
+            if gone.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} discarded or replaced)", gone.join(", "))
+            }
+        );
+        sqlx::query(
+            "UPDATE import_phases SET state = 'failed', note = $3, finished_at = now()
+             WHERE run_id = $1 AND phase = $2",
+        )
         .bind(run_id)
         .bind(phase.as_str())
-        .bind(format!(
-            "not sent: its task stopped after repeated errors ({error}); retry the phase"
-        ))
+        .bind(&why)
         .execute(&mut **tx)
         .await?;
+        return Ok(Some(why));
     }
     sqlx::query(
         "UPDATE import_phases SET state = 'done', finished_at = now() WHERE run_id = $1 AND phase = $2",
@@ -332,5 +412,42 @@ async fn finish_phase(
     .bind(phase.as_str())
     .execute(&mut **tx)
     .await?;
+    Ok(None)
+}
+
+/// Ends the run as failed: its other phases stop, its tasks are cancelled, and the migration
+/// follows.
+async fn fail_run(
+    tx: &mut Transaction<'_, Postgres>,
+    run_id: Uuid,
+    migration_id: Uuid,
+    why: &str,
+) -> Result<(), JobError> {
+    sqlx::query(
+        "UPDATE import_runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(why)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE import_phases SET state = 'cancelled', finished_at = now()
+         WHERE run_id = $1 AND state IN ('waiting', 'running')",
+    )
+    .bind(run_id)
+    .execute(&mut **tx)
+    .await?;
+    crate::jobs::cancel_scope(&mut **tx, &run_id.to_string()).await?;
+    crate::migration::state::settle(tx, migration_id, Change::Follow).await?;
+    crate::audit::record(
+        &mut **tx,
+        &crate::audit::Who::system("imshift"),
+        "import.failed",
+        &format!("migration:{migration_id}"),
+        json!({ "run": run_id, "why": why }),
+    )
+    .await
+    .map_err(JobError::retry)?;
+    tracing::warn!(run = %run_id, "import failed: {why}");
     Ok(())
 }

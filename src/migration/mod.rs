@@ -4,6 +4,7 @@
 
 pub mod keys;
 pub mod limits;
+pub mod state;
 
 use crate::audit;
 use crate::auth::Actor;
@@ -183,19 +184,13 @@ pub async fn set_archived(
 ) -> AppResult<Migration> {
     actor.require(Permission::RunMigrations)?;
     let before = get(pool, actor, id).await?;
-    let (state, action) = if archived {
-        ("archived", "migration.archived")
+    let (change, action) = if archived {
+        (state::Change::Archive, "migration.archived")
     } else {
-        (
-            if before.keys_set { "ready" } else { "draft" },
-            "migration.restored",
-        )
+        (state::Change::Restore, "migration.restored")
     };
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE im_migrations SET state = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(state)
-        .execute(&mut *tx)
+    state::settle(&mut tx, id, change)
         .await
         .map_err(|e| name_taken(e, &before.name))?;
     audit::record(

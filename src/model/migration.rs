@@ -86,6 +86,7 @@ string_enum!(
         Draft => "draft", "Draft";
         Ready => "ready", "Keys set";
         Importing => "importing", "Importing";
+        Paused => "paused", "Import paused";
         Syncing => "syncing", "Syncing";
         Done => "done", "Done";
         Archived => "archived", "Archived";

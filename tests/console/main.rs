@@ -7,5 +7,7 @@ mod common;
 mod dumps;
 mod migrations;
 mod ops;
+mod security;
+mod roles;
 mod team;
 mod tokens;
