@@ -37,6 +37,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Personal API tokens, for a script's first token.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Validate dump files without a server or database; prints one JSON report.
     /// Exit status: 0 no errors, 1 errors found, 2 could not run.
     Validate(ValidateArgs),
@@ -191,6 +196,14 @@ struct ServeArgs {
     /// another worker takes it over.
     #[arg(long, env = "IMSHIFT_JOB_LEASE_SECS", default_value_t = 15)]
     job_lease_secs: u64,
+    /// Proxies (comma-separated addresses or CIDR blocks) whose X-Forwarded-For / Forwarded
+    /// headers name the client, e.g. your load balancer's subnet. Unset: the socket's peer.
+    #[arg(long, env = "IMSHIFT_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<sqlx::types::ipnetwork::IpNetwork>,
+    /// Serve /metrics to callers sending this as `Authorization: Bearer …` (loopback callers
+    /// need none).
+    #[arg(long, env = "IMSHIFT_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Bytes all unfinished uploads may hold together (by announced size) until staged.
     #[arg(long, env = "IMSHIFT_UPLOAD_QUOTA_BYTES", default_value_t = web::DEFAULT_UPLOAD_QUOTA_BYTES)]
     upload_quota_bytes: u64,
@@ -230,6 +243,29 @@ enum UserCommand {
         #[arg(long, value_parser = |s: &str| s.parse::<Role>())]
         role: Role,
     },
+    /// Set a member's password: asked on the terminal, or read from stdin (one line) when
+    /// piped; never an argument. Ends their sessions, revokes their API tokens and lifts the
+    /// sign-in throttle on their email. Audited.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token acting as a member and print it once (stdout). Audited.
+    Create {
+        /// The member the token acts as.
+        #[arg(long)]
+        email: String,
+        /// What the token is for, such as `ci-rehearsal`.
+        #[arg(long)]
+        name: String,
+        /// Let requests with this token create more tokens.
+        #[arg(long)]
+        can_mint_tokens: bool,
+    },
 }
 
 pub async fn run() -> ExitCode {
@@ -261,6 +297,17 @@ pub async fn run() -> ExitCode {
         Command::User {
             command: UserCommand::Create { email, role },
         } => create_user(&cli.database_url, &email, role).await,
+        Command::User {
+            command: UserCommand::ResetPassword { email },
+        } => reset_password(&cli.database_url, &email).await,
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    email,
+                    name,
+                    can_mint_tokens,
+                },
+        } => create_token(&cli.database_url, &email, &name, can_mint_tokens).await,
         Command::Bench {
             command: BenchCommand::Audit { rows },
         } => bench_audit(&cli.database_url, rows).await,
@@ -375,6 +422,52 @@ async fn create_user(url: &str, email: &str, role: Role) -> Res {
     db::migrate(&pool).await?;
     let user = crate::auth::users::create_from_cli(&pool, email, role, &password).await?;
     println!("created {} ({})", user.email, user.role);
+    Ok(())
+}
+
+/// A new password from the terminal (asked twice, not echoed) or from stdin's first line.
+fn read_new_password() -> Result<String, Box<dyn std::error::Error>> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password: ")?;
+        let again = rpassword::prompt_password("Repeat it: ")?;
+        if first != again {
+            return Err("the two passwords differ; nothing was changed".into());
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn reset_password(url: &str, email: &str) -> Res {
+    let password = read_new_password()?;
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let reset = crate::auth::users::reset_password(&pool, email, &password).await?;
+    println!(
+        "password of {} reset: their sessions ended, {} API token{} revoked, sign-in throttle cleared",
+        reset.email,
+        reset.tokens_revoked,
+        if reset.tokens_revoked == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
+async fn create_token(url: &str, email: &str, name: &str, can_mint_tokens: bool) -> Res {
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let created =
+        crate::auth::tokens::create_from_cli(&pool, email, name, can_mint_tokens).await?;
+    // The secret alone on stdout, so `TOKEN=$(imshift token create …)` works; the rest on stderr.
+    eprintln!(
+        "created API token {} ({}…) for {email}{}; it is shown only now",
+        created.token.name,
+        created.token.prefix,
+        if can_mint_tokens { ", allowed to create tokens" } else { "" }
+    );
+    println!("{}", created.secret);
     Ok(())
 }
 
@@ -593,6 +686,8 @@ async fn serve(url: &str, args: ServeArgs) -> Res {
     config.max_upload_bytes = args.max_upload_bytes;
     config.workers = args.workers;
     config.job_lease = std::time::Duration::from_secs(args.job_lease_secs.max(2));
+    config.trusted_proxies = args.trusted_proxies;
+    config.metrics_token = args.metrics_token.filter(|t| !t.is_empty()).map(Into::into);
     config.upload_quota_bytes = args.upload_quota_bytes;
     config.upload_expiry = std::time::Duration::from_secs(args.upload_expiry_hours.max(1) * 3600);
     config.ingest_max_attempts = i32::from(args.ingest_max_attempts.max(1));

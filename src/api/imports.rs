@@ -105,6 +105,8 @@ async fn import_events(
             if over {
                 return None;
             }
+            // Re-checked each tick: a removed member or a revoked token stops receiving.
+            let actor = actor.refresh(&s.pool).await.ok()?;
             let status = import::status(&s.pool, &actor, id, run).await.ok()?;
             let done = status.state == "done" || status.state == "cancelled";
             let event = Event::default()
@@ -238,7 +240,7 @@ async fn export_failures(
     tokio::spawn(async move {
         let line = |f: &crate::model::ImportFailure| {
             let mut w = csv::Writer::from_writer(Vec::new());
-            let _ = w.write_record([
+            let _ = w.write_record(crate::csv_safe::row([
                 f.phase.as_str(),
                 &f.file,
                 &f.line.to_string(),
@@ -246,7 +248,7 @@ async fn export_failures(
                 &f.message,
                 &f.attempts.to_string(),
                 &f.record,
-            ]);
+            ]));
             w.into_inner().unwrap_or_default()
         };
         let mut page = first;

@@ -25,11 +25,17 @@ async fn list_tokens(State(s): State<AppState>, actor: Actor) -> AppResult<ApiJs
 #[derive(Deserialize, ToSchema)]
 struct NewToken {
     name: String,
+    /// Whether requests with the new token may create tokens themselves (default false).
+    /// A token may create tokens only if it was created with this right.
+    #[serde(default)]
+    can_mint_tokens: bool,
 }
 
-/// Create a token acting as you. The secret is in this answer only.
+/// Create a token acting as you. The secret is in this answer only. With a token, this works
+/// only if that token was created with `can_mint_tokens`.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
-    responses((status = 201, body = CreatedToken), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CreatedToken), (status = 403, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 async fn create_token(
     State(s): State<AppState>,
     actor: Actor,
@@ -37,7 +43,7 @@ async fn create_token(
 ) -> AppResult<(StatusCode, ApiJson<CreatedToken>)> {
     Ok((
         StatusCode::CREATED,
-        ApiJson(tokens::create(&s.pool, &actor, &body.name).await?),
+        ApiJson(tokens::create(&s.pool, &actor, &body.name, body.can_mint_tokens).await?),
     ))
 }
 

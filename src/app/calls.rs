@@ -34,15 +34,6 @@ pub(crate) mod ssr {
     pub fn ip() -> Option<String> {
         parts().ok().and_then(|p| auth::actor::client_ip(&p))
     }
-
-    /// Only same-site paths, so a crafted `next` cannot send someone elsewhere.
-    pub fn safe_next(next: &str) -> &str {
-        if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-            next
-        } else {
-            "/"
-        }
-    }
 }
 #[cfg(feature = "ssr")]
 use ssr::*;
@@ -80,56 +71,33 @@ pub async fn setup_owner(email: String, password: String, confirm: String) -> Re
 
 #[server(prefix = "/_fn", endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), ApiError> {
-    use crate::audit::{self, Who};
     let s = state();
     let ip = ip();
-    let email = email.trim().to_string();
-    if let Err(e) = auth::throttle::check(&s.pool, &s.config, &email, ip.as_deref()).await {
-        audit::record(
-            &s.pool,
-            &Who::anonymous(ip),
-            "auth.login_failed",
-            &email,
-            serde_json::json!({ "reason": "throttled" }),
-        )
-        .await?;
-        return Err(e.into());
-    }
-    let mut session = session().await?;
-    let creds = auth::Credentials {
-        email: email.clone(),
-        password,
-    };
-    let user = session
-        .authenticate(creds)
-        .await
-        .map_err(|e| AppError::Internal(Box::new(e)))?;
-    let Some(user) = user else {
-        auth::throttle::record_failure(&s.pool, &email, ip.as_deref()).await?;
-        audit::record(
-            &s.pool,
-            &Who::anonymous(ip),
-            "auth.login_failed",
-            &email,
-            serde_json::json!({ "reason": "wrong email or password" }),
-        )
-        .await?;
-        return Err(AppError::BadCredentials.into());
-    };
-    session
+    let user =
+        match auth::signin::sign_in(&s.pool, &s.config, &email, password, ip.as_deref()).await {
+            Ok(user) => user,
+            Err(e) => {
+                // The page and scripts both learn when to try again.
+                if let AppError::TooManyRequests {
+                    retry_after_secs, ..
+                } = &e
+                {
+                    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+                        opts.insert_header(
+                            axum::http::header::RETRY_AFTER,
+                            axum::http::HeaderValue::from(*retry_after_secs),
+                        );
+                    }
+                }
+                return Err(e.into());
+            }
+        };
+    session()
+        .await?
         .login(&user)
         .await
         .map_err(|e| AppError::Internal(Box::new(e)))?;
-    auth::throttle::clear(&s.pool, &email).await?;
-    audit::record(
-        &s.pool,
-        &Who::user(user.id, &user.email, ip),
-        "auth.login",
-        &user.email,
-        serde_json::json!({}),
-    )
-    .await?;
-    leptos_axum::redirect(safe_next(next.as_deref().unwrap_or("/")));
+    leptos_axum::redirect(&auth::signin::safe_next(next.as_deref().unwrap_or("/")));
     Ok(())
 }
 
@@ -235,8 +203,12 @@ pub async fn list_tokens() -> Result<Vec<ApiToken>, ApiError> {
 }
 
 #[server(prefix = "/_fn", endpoint = "create_token")]
-pub async fn create_token(name: String) -> Result<CreatedToken, ApiError> {
-    Ok(auth::tokens::create(&state().pool, &actor().await?, &name).await?)
+pub async fn create_token(
+    name: String,
+    can_mint_tokens: Option<bool>,
+) -> Result<CreatedToken, ApiError> {
+    let mint = can_mint_tokens.unwrap_or(false);
+    Ok(auth::tokens::create(&state().pool, &actor().await?, &name, mint).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "revoke_token")]

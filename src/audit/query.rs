@@ -123,7 +123,7 @@ pub async fn csv_export(pool: &PgPool, actor: &Actor, q: &AuditQuery) -> AppResu
     w.write_record(["id", "at", "actor", "action", "target", "details", "ip"])
         .map_err(io)?;
     for r in rows {
-        w.write_record([
+        w.write_record(crate::csv_safe::row([
             r.id.to_string(),
             r.at.format(&Rfc3339).unwrap_or_default(),
             r.actor,
@@ -131,7 +131,7 @@ pub async fn csv_export(pool: &PgPool, actor: &Actor, q: &AuditQuery) -> AppResu
             r.target,
             r.details.to_string(),
             r.ip.unwrap_or_default(),
-        ])
+        ]))
         .map_err(io)?;
     }
     w.into_inner()

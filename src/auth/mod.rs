@@ -6,6 +6,7 @@ pub mod backend;
 pub mod csrf;
 pub mod invites;
 pub mod secret;
+pub mod signin;
 pub mod throttle;
 pub mod tokens;
 pub mod users;

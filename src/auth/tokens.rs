@@ -13,10 +13,9 @@ pub const TOKEN_PREFIX: &str = "imshift_pat_";
 /// Characters of a token kept in clear to tell tokens apart.
 const SHOWN: usize = TOKEN_PREFIX.len() + 4;
 
-const COLUMNS: &str = "id, name, prefix, created_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, name, prefix, created_at, last_used_at, revoked_at, can_mint_tokens";
 
-pub async fn create(pool: &PgPool, actor: &Actor, name: &str) -> AppResult<CreatedToken> {
-    actor.require(Permission::Read)?;
+fn check_name(name: &str) -> AppResult<&str> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::validation(
@@ -24,29 +23,107 @@ pub async fn create(pool: &PgPool, actor: &Actor, name: &str) -> AppResult<Creat
             "give the token a name of 1 to 100 characters, such as `ci-rehearsal`",
         ));
     }
+    Ok(name)
+}
+
+/// A token acting as the actor. A request made with a token may create one only when that
+/// token was created with the right to (`can_mint_tokens`); a session always may.
+pub async fn create(
+    pool: &PgPool,
+    actor: &Actor,
+    name: &str,
+    can_mint_tokens: bool,
+) -> AppResult<CreatedToken> {
+    actor.require(Permission::Read)?;
+    let name = check_name(name)?;
+    if let Some(token_id) = actor.token_id {
+        let may: bool = sqlx::query_scalar("SELECT can_mint_tokens FROM api_tokens WHERE id = $1")
+            .bind(token_id)
+            .fetch_optional(pool)
+            .await?
+            .unwrap_or(false);
+        if !may {
+            return Err(AppError::Forbidden(
+                "This API token cannot create tokens. Create one in Settings, or give a script \
+                 that must mint tokens a token made with `can_mint_tokens`."
+                    .into(),
+            ));
+        }
+    }
+    insert(pool, &actor.into(), actor.user_id, name, can_mint_tokens).await
+}
+
+/// For `imshift token create`: a script's first token, without a browser.
+pub async fn create_from_cli(
+    pool: &PgPool,
+    email: &str,
+    name: &str,
+    can_mint_tokens: bool,
+) -> AppResult<CreatedToken> {
+    let name = check_name(name)?;
+    let user_id: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)")
+        .bind(email.trim())
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("No team member has the email {email}.")))?;
+    insert(
+        pool,
+        &audit::Who::system("cli"),
+        user_id,
+        name,
+        can_mint_tokens,
+    )
+    .await
+}
+
+async fn insert(
+    pool: &PgPool,
+    who: &audit::Who,
+    user_id: Uuid,
+    name: &str,
+    can_mint_tokens: bool,
+) -> AppResult<CreatedToken> {
     let secret = secret::generate(TOKEN_PREFIX);
     let mut tx = pool.begin().await?;
     let token: ApiToken = sqlx::query_as(&format!(
-        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash) VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, can_mint_tokens)
+         VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING {COLUMNS}"
     ))
     .bind(Uuid::new_v4())
-    .bind(actor.user_id)
+    .bind(user_id)
     .bind(name)
     .bind(&secret[..SHOWN])
     .bind(secret::hash(&secret))
+    .bind(can_mint_tokens)
     .fetch_one(&mut *tx)
     .await?;
+    let owner: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
     audit::record(
         &mut *tx,
-        &actor.into(),
+        who,
         "token.created",
         &format!("token:{}", token.id),
-        json!({ "name": token.name, "prefix": token.prefix }),
+        json!({ "name": token.name, "prefix": token.prefix, "user": owner,
+                "can_mint_tokens": can_mint_tokens }),
     )
     .await?;
     tx.commit().await?;
     Ok(CreatedToken { token, secret })
+}
+
+/// Revokes every live token of a user (their password changed or was reset); how many.
+pub async fn revoke_all_for_user(tx: &mut sqlx::PgConnection, user_id: Uuid) -> AppResult<u64> {
+    Ok(sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(tx)
+    .await?
+    .rows_affected())
 }
 
 pub async fn list(pool: &PgPool, actor: &Actor) -> AppResult<Vec<ApiToken>> {

@@ -185,7 +185,9 @@ pub async fn remove(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<()> {
 }
 
 /// Changes the actor's own password. Every other session of the user ends (axum-login
-/// compares the password hash on each request); the caller re-logs the current one.
+/// compares the password hash on each request); the caller re-logs the current one. The
+/// user's API tokens are revoked too: a password change is what one does on suspecting the
+/// account is exposed, and a token made by an intruder must not outlive it.
 pub async fn change_password(
     pool: &PgPool,
     actor: &Actor,
@@ -213,14 +215,55 @@ pub async fn change_password(
     .bind(actor.user_id)
     .fetch_one(&mut *tx)
     .await?;
+    let revoked = super::tokens::revoke_all_for_user(&mut tx, user.id).await?;
     audit::record(
         &mut *tx,
         &actor.into(),
         "auth.password_changed",
         &user.email,
-        json!({}),
+        json!({ "tokens_revoked": revoked }),
     )
     .await?;
     tx.commit().await?;
     Ok(user)
+}
+
+/// What `imshift user reset-password` did.
+#[derive(Debug)]
+pub struct Reset {
+    pub email: String,
+    pub tokens_revoked: u64,
+}
+
+/// An operator's way back in for a member who forgot the password or cannot get past the
+/// sign-in throttle: sets the password, ends the member's sessions (the hash changed),
+/// revokes their API tokens and clears the email's throttle.
+pub async fn reset_password(pool: &PgPool, email: &str, new: &str) -> AppResult<Reset> {
+    validate_password(new)?;
+    let hash = hash_password(new.to_string()).await?;
+    let mut tx = pool.begin().await?;
+    let user: User = sqlx::query_as(&format!(
+        "UPDATE users SET password_hash = $1, password_changed_at = now()
+         WHERE lower(email) = lower($2) RETURNING {USER_COLUMNS}"
+    ))
+    .bind(hash)
+    .bind(email.trim())
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("No team member has the email {}.", email.trim())))?;
+    let revoked = super::tokens::revoke_all_for_user(&mut tx, user.id).await?;
+    audit::record(
+        &mut *tx,
+        &Who::system("cli"),
+        "auth.password_reset",
+        &user.email,
+        json!({ "tokens_revoked": revoked }),
+    )
+    .await?;
+    tx.commit().await?;
+    super::throttle::clear(pool, &user.email).await?;
+    Ok(Reset {
+        email: user.email,
+        tokens_revoked: revoked,
+    })
 }

@@ -177,14 +177,14 @@ pub async fn findings_csv(
     tokio::spawn(async move {
         let row = |r: &FindingRow| -> Vec<u8> {
             let mut w = csv::Writer::from_writer(Vec::new());
-            let _ = w.write_record([
+            let _ = w.write_record(crate::csv_safe::row([
                 r.code.as_str(),
                 r.severity.as_str(),
                 r.file.as_str(),
                 &r.line.to_string(),
                 r.message.as_str(),
                 r.excerpt.as_str(),
-            ]);
+            ]));
             w.into_inner().unwrap_or_default()
         };
         let mut buf = b"code,severity,file,line,message,excerpt\n".to_vec();

@@ -184,6 +184,9 @@ pub struct ApiToken {
     pub last_used_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// Whether requests with this token may create more tokens.
+    #[serde(default)]
+    pub can_mint_tokens: bool,
 }
 
 /// Returned once, when a token is created: only its hash is stored.

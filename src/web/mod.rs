@@ -1,6 +1,7 @@
 //! The HTTP server: state, the one error type, the router and its layers, operations endpoints.
 
 mod error;
+pub mod headers;
 pub mod ops;
 pub mod server;
 mod state;

@@ -1,7 +1,9 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics, and per-request metrics.
 
 use super::AppState;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::header::AUTHORIZATION;
+use std::net::SocketAddr;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -55,11 +57,42 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-pub async fn metrics_text() -> impl IntoResponse {
+/// Prometheus metrics, for loopback callers (a scraper on the same machine) or callers with
+/// IMSHIFT_METRICS_TOKEN as a bearer token. A request that came through a proxy (it names a
+/// forwarded client) is not local, even when the proxy runs on this machine.
+pub async fn metrics_text(State(state): State<AppState>, request: Request) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip());
+    let headers = request.headers();
+    let local = peer.is_some_and(|p| p.is_loopback())
+        && crate::auth::actor::forwarded_hops(headers).is_empty();
+    let with_token = state.config.metrics_token.as_ref().is_some_and(|want| {
+        use secrecy::ExposeSecret;
+        let given = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        // Compared as digests, so the time taken says nothing about the token.
+        given.is_some_and(|g| {
+            crate::auth::secret::hash(g) == crate::auth::secret::hash(want.expose_secret())
+        })
+    });
+    if !(local || with_token) {
+        return crate::web::AppError::Forbidden(
+            "Metrics are served to callers on this machine, or with IMSHIFT_METRICS_TOKEN as \
+             `Authorization: Bearer <token>`."
+                .into(),
+        )
+        .into_response();
+    }
     (
         [("content-type", "text/plain; version=0.0.4")],
         prometheus().render(),
     )
+        .into_response()
 }
 
 /// Runs inside routing, where the matched route is known, and hands it to `track`.

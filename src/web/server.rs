@@ -75,7 +75,7 @@ pub async fn build_with_state(
             generate_route_list(App),
             {
                 let state = state.clone();
-                move || provide_context(state.clone())
+                move || { provide_context(state.clone()); super::headers::provide_nonce() }
             },
             {
                 let leptos = state.leptos.clone();
@@ -99,7 +99,7 @@ pub async fn build_with_state(
         >(
             {
                 let state = state.clone();
-                move || provide_context(state.clone())
+                move || { provide_context(state.clone()); super::headers::provide_nonce() }
             },
             shell,
         ))
@@ -107,6 +107,7 @@ pub async fn build_with_state(
         .layer(auth)
         .layer(Extension(state.clone()))
         .layer(from_fn(ops::track))
+        .layer(from_fn(super::headers::security))
         .with_state(state.clone());
     Ok((app, state))
 }

@@ -34,6 +34,14 @@ pub struct Config {
     pub workers: usize,
     /// How long a job stays with a worker that stopped answering before another takes it.
     pub job_lease: Duration,
+    /// The first wait after `login_max_failures` failures; each further failure doubles it,
+    /// up to `login_window`.
+    pub login_delay: Duration,
+    /// Proxies whose X-Forwarded-For / Forwarded headers name the client
+    /// (IMSHIFT_TRUSTED_PROXIES, CIDR list).
+    pub trusted_proxies: Vec<sqlx::types::ipnetwork::IpNetwork>,
+    /// A bearer token that opens /metrics to non-loopback callers (IMSHIFT_METRICS_TOKEN).
+    pub metrics_token: Option<secrecy::SecretString>,
     /// Bytes all unfinished uploads may hold together, by announced size
     /// (IMSHIFT_UPLOAD_QUOTA_BYTES).
     pub upload_quota_bytes: u64,
@@ -56,6 +64,9 @@ impl Config {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             workers: 8,
             job_lease: Duration::from_secs(15),
+            login_delay: Duration::from_secs(1),
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
             upload_quota_bytes: DEFAULT_UPLOAD_QUOTA_BYTES,
             upload_expiry: Duration::from_secs(7 * 24 * 3600),
             ingest_max_attempts: 3,

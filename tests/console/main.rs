@@ -8,6 +8,7 @@ mod dumps;
 mod migrations;
 mod ops;
 mod security;
+mod security;
 mod roles;
 mod team;
 mod tokens;

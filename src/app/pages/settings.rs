@@ -24,14 +24,14 @@ pub fn SettingsPage() -> impl IntoView {
         </section>
         <section class="card">
             <h2>"Change password"</h2>
-            <p class="hint">"Changing it signs you out everywhere else."</p>
+            <p class="hint">"Changing it signs you out everywhere else and revokes your API tokens."</p>
             <ActionForm action=change attr:class="stack-form">
                 <label>"Current password"<input type="password" name="current" required autocomplete="current-password"/></label>
                 <label>"New password"<input type="password" name="new" required minlength="10" autocomplete="new-password"/></label>
                 <label>"Repeat new password"<input type="password" name="confirm" required autocomplete="new-password"/></label>
                 {action_error(change.value())}
                 {move || matches!(change.value().get(), Some(Ok(()))).then(|| view! {
-                    <p class="alert alert-ok">"Password changed. Other sessions are signed out."</p>
+                    <p class="alert alert-ok">"Password changed. Other sessions are signed out and your API tokens revoked: create new ones for your scripts."</p>
                 })}
                 <button type="submit" class="btn btn-primary">"Change password"</button>
             </ActionForm>
@@ -44,6 +44,7 @@ pub fn SettingsPage() -> impl IntoView {
             </p>
             <ActionForm action=create attr:class="row-form">
                 <label>"Name"<input type="text" name="name" required maxlength="100" placeholder="ci-rehearsal"/></label>
+                <label class="check"><input type="checkbox" name="can_mint_tokens" value="true"/>" May create tokens"</label>
                 <button type="submit" class="btn btn-primary">"Create token"</button>
             </ActionForm>
             {action_error(create.value())}
