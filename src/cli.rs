@@ -125,6 +125,29 @@ enum BenchCommand {
         #[arg(long, hide = true)]
         row_only: bool,
     },
+    /// Feed hostile inputs (a few KB of gzip that expand to millions of bad lines, one huge
+    /// line, a decompression bomb) to `imshift validate` and to the console's ingest, each in
+    /// its own process, and report what each did and its peak memory.
+    Hostile {
+        /// Where the inputs are written (kept for the next run).
+        #[arg(long, default_value = "/tmp/imshift-bench-hostile")]
+        dir: std::path::PathBuf,
+        /// Only these inputs (comma-separated names; default: all).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
+    /// One `imshift validate` run for `bench hostile`: the report goes to stdout, then the
+    /// exit status and peak memory to stderr.
+    #[command(hide = true)]
+    HostileValidate(ValidateArgs),
+    /// One console ingest for `bench hostile`; prints the outcome and peak memory.
+    #[command(hide = true)]
+    HostileIngest {
+        #[arg(long)]
+        file: std::path::PathBuf,
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
     /// Import into a Tencent IM sandbox (its own process, quota set) for MINUTES and report
     /// the achieved rate against the quota, throttle answers and the console's CPU use.
     Import {
@@ -204,6 +227,8 @@ struct ServeArgs {
     /// need none).
     #[arg(long, env = "IMSHIFT_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    #[command(flatten)]
+    dump_limits: DumpLimitArgs,
     /// Bytes all unfinished uploads may hold together (by announced size) until staged.
     #[arg(long, env = "IMSHIFT_UPLOAD_QUOTA_BYTES", default_value_t = web::DEFAULT_UPLOAD_QUOTA_BYTES)]
     upload_quota_bytes: u64,
@@ -226,6 +251,37 @@ struct ValidateArgs {
     /// Files: JSON Lines, plain, .gz or .zip.
     #[arg(required = true)]
     files: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    limits: DumpLimitArgs,
+}
+
+/// What reading a dump may cost, whatever its content (`imshift validate` and the console).
+#[derive(clap::Args)]
+struct DumpLimitArgs {
+    /// A longer line (or CSV record) is the finding line.too_long and is skipped unread.
+    #[arg(long, env = "IMSHIFT_MAX_LINE_BYTES", default_value_t = crate::dumps::DEFAULT_MAX_LINE_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_line_bytes: u64,
+    /// Bytes a compressed file (gzip, or a zip's entries together) may expand to.
+    #[arg(long, env = "IMSHIFT_MAX_EXPANDED_BYTES", default_value_t = crate::dumps::DEFAULT_MAX_EXPANDED_BYTES)]
+    max_expanded_bytes: u64,
+    /// Expanded bytes per compressed byte allowed once 64 MiB have been expanded.
+    #[arg(long, env = "IMSHIFT_MAX_EXPANSION_RATIO", default_value_t = crate::dumps::DEFAULT_MAX_EXPANSION_RATIO, value_parser = clap::value_parser!(u64).range(1..))]
+    max_expansion_ratio: u64,
+    /// Findings kept (listed, with examples) per rule; the rest are counted.
+    #[arg(long, env = "IMSHIFT_FINDINGS_PER_RULE", default_value_t = crate::dumps::DEFAULT_FINDINGS_PER_RULE)]
+    findings_per_rule: u64,
+}
+
+impl DumpLimitArgs {
+    fn limits(&self) -> crate::dumps::Limits {
+        crate::dumps::Limits {
+            max_line_bytes: usize::try_from(self.max_line_bytes).unwrap_or(usize::MAX),
+            max_expanded_bytes: self.max_expanded_bytes,
+            max_expansion_ratio: self.max_expansion_ratio,
+            findings_per_rule: self.findings_per_rule,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -322,6 +378,19 @@ pub async fn run() -> ExitCode {
         Command::Bench {
             command: BenchCommand::Import { minutes, qps, dir },
         } => bench_import(&cli.database_url, minutes, qps, &dir).await,
+        Command::Bench {
+            command: BenchCommand::Hostile { dir, only },
+        } => bench_hostile(&cli.database_url, &dir, &only),
+        Command::Bench {
+            command: BenchCommand::HostileValidate(args),
+        } => {
+            let code = validate_to(args, &mut std::io::stdout().lock());
+            eprintln!("peak_kb={}", crate::dumps::bench::peak_rss_kb());
+            std::process::exit(code.into());
+        }
+        Command::Bench {
+            command: BenchCommand::HostileIngest { file, dir },
+        } => bench_hostile_ingest(&cli.database_url, &file, &dir).await,
         Command::Sandbox {
             command: SandboxCommand::Tencent(args),
         } => sandbox_tencent(args).await,
@@ -351,8 +420,15 @@ impl ServeArgs {
 type Res = Result<(), Box<dyn std::error::Error>>;
 
 fn validate(args: ValidateArgs) -> ExitCode {
+    ExitCode::from(validate_to(args, &mut std::io::stdout().lock()))
+}
+
+/// `imshift validate`, writing the report to `out` as it is serialized (never whole in
+/// memory). Returns the exit status: 0 no errors, 1 errors, 2 could not run.
+fn validate_to(args: ValidateArgs, out: &mut dyn std::io::Write) -> u8 {
     use crate::dumps::formats::Format;
-    use crate::dumps::validate::{validate_files, Target};
+    use crate::dumps::validate::{validate_files_with, Target};
+    use std::io::Write as _;
     let format = match args.format.as_str() {
         "canonical" => Some(Format::Canonical),
         "netease" => Some(Format::Netease),
@@ -369,21 +445,26 @@ fn validate(args: ValidateArgs) -> ExitCode {
         None => None,
     };
     let paths: Vec<&std::path::Path> = args.files.iter().map(|p| p.as_path()).collect();
-    match validate_files(&paths, format, target) {
+    match validate_files_with(&paths, format, target, args.limits.limits()) {
         Ok(report) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            );
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+            let written = serde_json::to_writer_pretty(&mut out, &report)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush());
+            if let Err(e) = written {
+                eprintln!("imshift validate: cannot write the report: {e}");
+                return 2;
+            }
             if report.has_errors() {
-                ExitCode::from(1)
+                1
             } else {
-                ExitCode::SUCCESS
+                0
             }
         }
         Err(finding) => {
             eprintln!("imshift validate: {}", finding.message);
-            ExitCode::from(2)
+            2
         }
     }
 }
@@ -580,6 +661,106 @@ async fn bench_ingest(url: &str, sizes: &[u64], dir: &std::path::Path, row_only:
     Ok(())
 }
 
+/// `imshift bench hostile`: each input through `imshift validate` and through the console's
+/// ingest, each run in its own process (its peak memory is its own, as `bench ingest` does).
+fn bench_hostile(url: &str, dir: &std::path::Path, only: &[String]) -> Res {
+    use crate::dumps::bench::{write_hostile, HOSTILE};
+    use std::process::{Command as Proc, Stdio};
+    scratch_only(url)?;
+    let exe = std::env::current_exe()?;
+    println!(
+        "{:<19} {:>9} | validate: {:>4} {:>10} {:>7} | console: {:<7} {:>8} {:>9} {:>7}",
+        "input", "file KB", "exit", "report KB", "peak MB", "upload", "stored", "not kept", "peak MB"
+    );
+    for (name, what) in HOSTILE {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
+        let path = dir.join(name);
+        if !path.exists() {
+            write_hostile(dir, name, 1.0)?;
+        }
+        let file_kb = std::fs::metadata(&path)?.len() as f64 / 1024.0;
+        // imshift validate: the report is counted as it streams out, never kept.
+        let mut child = Proc::new(&exe)
+            .args(["bench", "hostile-validate"])
+            .arg(&path)
+            .env("IMSHIFT_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut stdout = child.stdout.take().ok_or("no stdout")?;
+        let counter = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let out = child.wait_with_output()?;
+        let report_bytes = counter.join().map_err(|_| "the report reader panicked")??;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let peak_kb = |text: &str| -> f64 {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("peak_kb="))
+                .filter_map(|v| v.trim().parse::<f64>().ok())
+                .next_back()
+                .unwrap_or(f64::NAN)
+        };
+        let validate_peak = peak_kb(&stderr) / 1024.0;
+        let validate_exit = out.status.code().unwrap_or(-1);
+        // The console's ingest.
+        let out = Proc::new(&exe)
+            .args(["bench", "hostile-ingest", "--file"])
+            .arg(&path)
+            .arg("--dir")
+            .arg(dir)
+            .env("DATABASE_URL", url)
+            .env("IMSHIFT_LOG", "error")
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let o: serde_json::Value = text
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .ok_or_else(|| {
+                format!(
+                    "the ingest of {name} printed no outcome ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })?;
+        println!(
+            "{:<19} {:>9.1} | validate: {:>4} {:>10.1} {:>7.1} | console: {:<7} {:>8} {:>9} {:>7.1}",
+            name,
+            file_kb,
+            validate_exit,
+            report_bytes as f64 / 1024.0,
+            validate_peak,
+            o["state"].as_str().unwrap_or("?"),
+            o["stored"],
+            o["not_kept"],
+            o["peak_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0
+        );
+        println!("    {what}");
+        if let Some(e) = o["error"].as_str() {
+            println!("    console: {e}");
+        }
+    }
+    Ok(())
+}
+
+async fn bench_hostile_ingest(url: &str, file: &std::path::Path, dir: &std::path::Path) -> Res {
+    scratch_only(url)?;
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let o = crate::dumps::bench::ingest_file(&pool, file, dir, Default::default()).await?;
+    let peak_kb = crate::dumps::bench::peak_rss_kb();
+    crate::dumps::bench::forget(&pool, &o).await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "state": o.state, "error": o.error, "records": o.records,
+            "stored": o.findings_stored, "not_kept": o.findings_not_kept, "peak_kb": peak_kb,
+        })
+    );
+    Ok(())
+}
+
 async fn bench_import(url: &str, minutes: f64, qps: u32, dir: &std::path::Path) -> Res {
     scratch_only(url)?;
     let pool = db::connect(url).await?;
@@ -684,6 +865,7 @@ async fn serve(url: &str, args: ServeArgs) -> Res {
     let mut config = Config::for_url(&public_url);
     config.data_dir = args.data_dir;
     config.max_upload_bytes = args.max_upload_bytes;
+    config.dump_limits = args.dump_limits.limits();
     config.workers = args.workers;
     config.job_lease = std::time::Duration::from_secs(args.job_lease_secs.max(2));
     config.trusted_proxies = args.trusted_proxies;

@@ -106,6 +106,7 @@ pub async fn run(
         Arc::new(Ingest {
             uploads_dir: dir.join("uploads"),
             max_bytes: u64::MAX,
+            limits: super::Limits::default(),
         }),
         Arc::new(Validate),
     ];
@@ -234,4 +235,221 @@ pub async fn run(
         plain_rows,
         peak_rss_kb,
     })
+}
+
+/// The hostile inputs of `imshift bench hostile` (issue 10): small files that used to cost
+/// gigabytes. Each is written streaming, compressed blocks repeated as gzip members, so making
+/// a 1 GiB bomb takes a second and no memory.
+pub const HOSTILE: [(&str, &str); 5] = [
+    ("lines-4m.gz", "4,000,000 invalid lines (`x`), gzip"),
+    ("line-256m.gz", "one 256 MiB line (a message record), gzip"),
+    (
+        "line-100m.jsonl",
+        "one 100 MB line (an account record), plain",
+    ),
+    ("bomb-1g.gz", "1 GiB of zero bytes, gzip"),
+    (
+        "bomb-records-1g.gz",
+        "1 GiB of one account line repeated, gzip",
+    ),
+];
+
+/// Writes `block` gzip-compressed once, then that member `times` times: a multi-member gzip
+/// that expands to `times` × `block`.
+fn gz_repeat(out: &mut impl Write, block: &[u8], times: u64) -> std::io::Result<()> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(block)?;
+    let member = enc.finish()?;
+    for _ in 0..times {
+        out.write_all(&member)?;
+    }
+    Ok(())
+}
+
+fn gz_once(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    gz_repeat(out, bytes, 1)
+}
+
+/// Writes the hostile input `name` (one of [`HOSTILE`]) into `dir`, scaled by `scale` (1.0:
+/// the sizes of the issue; tests use smaller ones). Returns its path.
+pub fn write_hostile(dir: &Path, name: &str, scale: f64) -> std::io::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(name);
+    let mut out = BufWriter::new(std::fs::File::create(&path)?);
+    let n = |full: u64| ((full as f64 * scale) as u64).max(1);
+    const MIB: usize = 1 << 20;
+    match name {
+        "lines-4m.gz" => {
+            // 500,000 lines a member.
+            let lines = n(4_000_000);
+            gz_repeat(&mut out, &b"x\n".repeat(500_000), lines / 500_000)?;
+            gz_once(&mut out, &b"x\n".repeat((lines % 500_000) as usize))?;
+        }
+        "line-256m.gz" => {
+            gz_once(
+                &mut out,
+                br#"{"kind":"message","id":"m1","conv":"c2c","from":"u1","to":"u2","sent_at":1513685265481,"body":{"type":"text","text":""#,
+            )?;
+            gz_repeat(&mut out, &vec![b'a'; MIB], n(256))?;
+            gz_once(&mut out, b"\"}}\n")?;
+        }
+        "line-100m.jsonl" => {
+            out.write_all(br#"{"kind":"account","id":"u1","nick":""#)?;
+            let block = vec![b'n'; MIB];
+            let mut left = n(100_000_000);
+            while left > 0 {
+                let k = left.min(MIB as u64) as usize;
+                out.write_all(&block[..k])?;
+                left -= k as u64;
+            }
+            out.write_all(b"\"}")?;
+        }
+        "bomb-1g.gz" => gz_repeat(&mut out, &vec![0u8; MIB], n(1024))?,
+        "bomb-records-1g.gz" => {
+            let line = b"{\"kind\":\"account\",\"id\":\"u1\"}\n";
+            gz_repeat(&mut out, &line.repeat(MIB / line.len()), n(1024))?
+        }
+        other => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("no hostile input named {other}"),
+            ))
+        }
+    }
+    out.flush()?;
+    Ok(path)
+}
+
+/// Peak resident memory of this process so far (VmHWM), in kB.
+pub fn peak_rss_kb() -> u64 {
+    proc_status("VmHWM:")
+}
+
+/// How the console's ingest of one file ended.
+#[derive(Debug)]
+pub struct IngestOutcome {
+    pub migration: Uuid,
+    pub upload: Uuid,
+    /// `staged` or `failed`.
+    pub state: String,
+    pub error: Option<String>,
+    pub records: i64,
+    /// Rows in `dump_findings` for the upload, and findings only counted.
+    pub findings_stored: i64,
+    pub findings_not_kept: i64,
+}
+
+/// Stages `file` as one upload of a new migration through the console's own jobs (ingest,
+/// then validate) under `limits`, as the console would, and waits until the upload is staged
+/// (and its report current) or failed. `dir` holds the uploads directory.
+pub async fn ingest_file(
+    pool: &PgPool,
+    file: &Path,
+    dir: &Path,
+    limits: super::Limits,
+) -> Result<IngestOutcome, Box<dyn std::error::Error>> {
+    let uploads = dir.join("uploads");
+    std::fs::create_dir_all(&uploads)?;
+    let upload = Uuid::new_v4();
+    let migration = Uuid::new_v4();
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Where an upload that arrived whole waits (see `jobs::Ingest`); copied by the kernel.
+    std::fs::copy(file, super::uploads::part_path(&uploads, upload))?;
+    let size = std::fs::metadata(file)?.len() as i64;
+    sqlx::query(
+        "INSERT INTO im_migrations (id, name, strategy, source, target) VALUES ($1, $2, 'forced_upgrade', 'self_built', 'tencent')",
+    )
+    .bind(migration)
+    .bind(format!("hostile {name} {upload}"))
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO dump_uploads (id, migration_id, file_name, size_bytes, received_bytes, state)
+         VALUES ($1, $2, $3, $4, $4, 'queued')",
+    )
+    .bind(upload)
+    .bind(migration)
+    .bind(&name)
+    .bind(size)
+    .execute(pool)
+    .await?;
+    let node = format!("hostile-{upload}");
+    let handlers: Vec<Arc<dyn Handler>> = vec![
+        Arc::new(Ingest {
+            uploads_dir: uploads,
+            max_bytes: u64::MAX,
+            limits,
+        }),
+        Arc::new(Validate),
+    ];
+    let workers =
+        WorkerPool::start(pool.clone(), WorkerConfig::new(node.clone()), handlers).await?;
+    jobs::enqueue(
+        pool,
+        &NewJob {
+            kind: INGEST,
+            migration_id: Some(migration),
+            node: Some(node),
+            payload: json!({ "upload_id": upload }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let (state, error) = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (state, error): (String, Option<String>) =
+            sqlx::query_as("SELECT state, error FROM dump_uploads WHERE id = $1")
+                .bind(upload)
+                .fetch_one(pool)
+                .await?;
+        if state == "failed" {
+            break (state, error);
+        }
+        let current: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM dump_reports WHERE migration_id = $1 AND state = 'current')
+                AND NOT EXISTS (SELECT 1 FROM jobs WHERE migration_id = $1 AND state IN ('queued', 'running'))",
+        )
+        .bind(migration)
+        .fetch_one(pool)
+        .await?;
+        if state == "staged" && current {
+            break (state, error);
+        }
+    };
+    workers.shutdown().await;
+    let (records, findings_stored, findings_not_kept): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT records FROM dump_uploads WHERE id = $1),
+                (SELECT count(*) FROM dump_findings WHERE upload_id = $1),
+                (SELECT coalesce(sum(count), 0)::bigint FROM dump_findings_not_kept WHERE upload_id = $1)",
+    )
+    .bind(upload)
+    .fetch_one(pool)
+    .await?;
+    Ok(IngestOutcome {
+        migration,
+        upload,
+        state,
+        error,
+        records,
+        findings_stored,
+        findings_not_kept,
+    })
+}
+
+/// Removes what [`ingest_file`] left in the database.
+pub async fn forget(pool: &PgPool, o: &IngestOutcome) -> Result<(), sqlx::Error> {
+    for t in upload_tables() {
+        sqlx::query(&format!("DELETE FROM {t} WHERE upload_id = $1"))
+            .bind(o.upload)
+            .execute(pool)
+            .await?;
+    }
+    sqlx::query("DELETE FROM im_migrations WHERE id = $1")
+        .bind(o.migration)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

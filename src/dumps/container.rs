@@ -1,6 +1,7 @@
 //! Opening an upload: plain, gzip or zip, told apart by content, read as a stream of lines.
+//! Compressed streams are expanded under [`Limits`]: a few kilobytes may not become gigabytes.
 
-use super::{Finding, Severity};
+use super::{Finding, Limits, Severity};
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -50,15 +51,93 @@ impl<R: Seek> Seek for Counting<R> {
     }
 }
 
+/// Why a compressed stream was cut off: it expanded past a limit. Travels as the source of the
+/// `io::Error` the line reader sees, which turns it into a finding with this code.
+#[derive(Debug)]
+pub struct ExpansionLimit {
+    /// `decompress.too_large` or `decompress.ratio`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for ExpansionLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExpansionLimit {}
+
+impl ExpansionLimit {
+    /// The limit an I/O error stands for, if it is one.
+    pub fn of(e: &std::io::Error) -> Option<&ExpansionLimit> {
+        e.get_ref().and_then(|inner| inner.downcast_ref())
+    }
+}
+
+/// The decompressor's output, counted against the upload's limits: `expanded` is shared by every
+/// stream of the upload (zip entries add up), `compressed` counts the file's bytes read.
+struct Expanding<R> {
+    inner: R,
+    name: String,
+    expanded: Arc<AtomicU64>,
+    compressed: Arc<AtomicU64>,
+    limits: Limits,
+}
+
+impl Expanding<()> {
+    fn wrap<R>(self, inner: R) -> Expanding<R> {
+        Expanding {
+            inner,
+            name: self.name,
+            expanded: self.expanded,
+            compressed: self.compressed,
+            limits: self.limits,
+        }
+    }
+}
+
+impl<R: Read> Read for Expanding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let total = self.expanded.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        let l = &self.limits;
+        let name = &self.name;
+        if total > l.max_expanded_bytes {
+            return Err(std::io::Error::other(ExpansionLimit {
+                code: "decompress.too_large",
+                message: format!(
+                    "{name} expands to more than {} bytes, the limit for one upload; reading stopped",
+                    l.max_expanded_bytes
+                ),
+            }));
+        }
+        let compressed = self.compressed.load(Ordering::Relaxed).max(1);
+        if total > l.ratio_after_bytes && total / compressed > l.max_expansion_ratio {
+            return Err(std::io::Error::other(ExpansionLimit {
+                code: "decompress.ratio",
+                message: format!(
+                    "{name} expanded {total} bytes out of {compressed} compressed ({}:1; the limit is {}:1): a decompression bomb, not an export; reading stopped",
+                    total / compressed,
+                    l.max_expansion_ratio
+                ),
+            }));
+        }
+        Ok(n)
+    }
+}
+
 /// Reads every text stream of one uploaded file — the file itself, its gzip content, or each
 /// entry of a zip — one after another, handing each to `each` with the name findings should
 /// carry. Nothing is held in memory beyond a read buffer, whatever the size. `read` counts the
-/// file's bytes consumed so far. Returns the findings about the container (unsafe zip names);
-/// `Err` when the file cannot be read at all.
+/// file's bytes consumed so far. Compressed streams stop with an [`ExpansionLimit`] error past
+/// `limits`. Returns the findings about the container (unsafe zip names); `Err` when the file
+/// cannot be read at all.
 pub fn read_streams<E>(
     path: &Path,
     display_name: &str,
     max_bytes: u64,
+    limits: &Limits,
     read: Arc<AtomicU64>,
     mut each: impl FnMut(&str, &mut dyn BufRead) -> Result<(), E>,
 ) -> Result<Result<Vec<Finding>, E>, Finding> {
@@ -78,15 +157,32 @@ pub fn read_streams<E>(
     let n = file.read(&mut magic).unwrap_or(0);
     file.seek(SeekFrom::Start(0))
         .map_err(|e| finding("file.unreadable", name, format!("cannot read {name}: {e}")))?;
-    let file = Counting { inner: file, read };
+    // One count of expanded bytes for the whole upload: a zip's entries add up.
+    let expanded = Arc::new(AtomicU64::new(0));
+    let expanding = |name: &str| Expanding {
+        inner: (),
+        name: name.to_string(),
+        expanded: expanded.clone(),
+        compressed: read.clone(),
+        limits: *limits,
+    };
     if n >= 2 && magic[..2] == [0x1f, 0x8b] {
-        let mut reader =
-            BufReader::with_capacity(1 << 20, MultiGzDecoder::new(BufReader::new(file)));
+        let file = Counting {
+            inner: file,
+            read: read.clone(),
+        };
+        let gz = MultiGzDecoder::new(BufReader::new(file));
+        let mut reader = BufReader::with_capacity(1 << 20, expanding(name).wrap(gz));
         return Ok(each(name, &mut reader).map(|()| vec![]));
     }
     if n == 4 && magic == *b"PK\x03\x04" {
-        return read_zip(file, name, each);
+        let file = Counting {
+            inner: file,
+            read: read.clone(),
+        };
+        return read_zip(file, name, expanding, each);
     }
+    let file = Counting { inner: file, read };
     let mut reader = BufReader::with_capacity(1 << 20, file);
     Ok(each(name, &mut reader).map(|()| vec![]))
 }
@@ -94,6 +190,7 @@ pub fn read_streams<E>(
 fn read_zip<E>(
     file: Counting<File>,
     name: &str,
+    expanding: impl Fn(&str) -> Expanding<()>,
     mut each: impl FnMut(&str, &mut dyn BufRead) -> Result<(), E>,
 ) -> Result<Result<Vec<Finding>, E>, Finding> {
     let mut archive = zip::ZipArchive::new(file).map_err(|e| {
@@ -120,8 +217,9 @@ fn read_zip<E>(
         if entry.is_dir() {
             continue;
         }
-        let mut reader = BufReader::with_capacity(1 << 20, entry);
-        if let Err(e) = each(&format!("{name}!{inner}"), &mut reader) {
+        let stream = format!("{name}!{inner}");
+        let mut reader = BufReader::with_capacity(1 << 20, expanding(&stream).wrap(entry));
+        if let Err(e) = each(&stream, &mut reader) {
             return Ok(Err(e));
         }
     }

@@ -53,11 +53,55 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub accepted: BTreeMap<String, u64>,
     pub rejected: BTreeMap<String, u64>,
+    /// Findings found but not listed, by rule: beyond [`Limits::findings_per_rule`] a rule's
+    /// findings are only counted, so a hostile file cannot make the report huge.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_listed: BTreeMap<String, u64>,
 }
 
 impl Report {
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.severity == Severity::Error)
+            || self
+                .not_listed
+                .keys()
+                .any(|c| severity_of(c) == Severity::Error)
+    }
+}
+
+/// 1 MiB: far above any real record, far below what would hurt.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+/// 64 GiB of text out of one compressed upload.
+pub const DEFAULT_MAX_EXPANDED_BYTES: u64 = 64 << 30;
+/// JSON Lines compress 5–20 times; 200 is no export, only a bomb.
+pub const DEFAULT_MAX_EXPANSION_RATIO: u64 = 200;
+/// The ratio is judged only once this much has been expanded (small files compress oddly).
+pub const RATIO_AFTER_BYTES: u64 = 64 << 20;
+pub const DEFAULT_FINDINGS_PER_RULE: u64 = 10_000;
+
+/// What reading one upload (or one `imshift validate` run) may cost, whatever its content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// A longer line (or CSV record) is the finding `line.too_long` and is skipped unread.
+    pub max_line_bytes: usize,
+    /// Bytes all the compressed streams of one upload may expand to, together.
+    pub max_expanded_bytes: u64,
+    /// Expanded bytes per compressed byte read, judged after [`Limits::ratio_after_bytes`].
+    pub max_expansion_ratio: u64,
+    pub ratio_after_bytes: u64,
+    /// Findings kept (with their examples) per rule; the rest are counted.
+    pub findings_per_rule: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_expanded_bytes: DEFAULT_MAX_EXPANDED_BYTES,
+            max_expansion_ratio: DEFAULT_MAX_EXPANSION_RATIO,
+            ratio_after_bytes: RATIO_AFTER_BYTES,
+            findings_per_rule: DEFAULT_FINDINGS_PER_RULE,
+        }
     }
 }
 
@@ -68,6 +112,9 @@ pub const RULES: &[(&str, Severity, &str)] = &[
     ("gzip.truncated", Severity::Error, "The gzip stream ends early or is corrupt; export or copy the file again. Lines before the damage were read."),
     ("zip.unsafe_name", Severity::Error, "A zip entry's name leaves the archive (`..` or an absolute path); it was skipped. Re-create the archive with plain names."),
     ("zip.corrupt", Severity::Error, "The zip archive cannot be read; re-create it."),
+    ("decompress.too_large", Severity::Error, "The compressed upload expands to more than the limit (IMSHIFT_MAX_EXPANDED_BYTES, 64 GiB by default); nothing of it was staged. Split the dump into smaller uploads or raise the limit."),
+    ("decompress.ratio", Severity::Error, "The compressed upload expands more than 200 times (IMSHIFT_MAX_EXPANSION_RATIO) past its first 64 MiB: no export compresses that well, a decompression bomb does; nothing of it was staged. Upload the real export."),
+    ("line.too_long", Severity::Error, "The line (or CSV record) is longer than the limit (IMSHIFT_MAX_LINE_BYTES, 1 MiB by default); it was skipped without being read. Remove what bloats it (an embedded file?) or raise the limit."),
     ("utf8.invalid", Severity::Error, "The line is not UTF-8; export the dump as UTF-8."),
     ("json.syntax", Severity::Error, "The line is not one JSON object; each line must hold exactly one record."),
     ("record.kind_missing", Severity::Error, "The record has no `kind`; add one of account, friend, block, group, member, message, group_event, conversation."),

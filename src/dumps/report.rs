@@ -61,13 +61,34 @@ pub async fn report(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResu
             validated_at: None,
         });
     };
+    // Findings past the per-rule cap of an upload were counted, not stored: they count here.
+    let not_kept: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT n.code, n.severity, sum(n.count)::bigint FROM dump_findings_not_kept n
+         JOIN dump_uploads u ON u.id = n.upload_id AND u.state = 'staged'
+         WHERE n.migration_id = $1 GROUP BY 1, 2",
+    )
+    .bind(migration_id)
+    .fetch_all(pool)
+    .await?;
+    let mut stored_rules = s.rules.0;
+    for (code, severity, _) in &not_kept {
+        if !stored_rules.iter().any(|r| &r.code == code) {
+            stored_rules.push(StoredRule {
+                code: code.clone(),
+                severity: severity.clone(),
+                count: 0,
+            });
+        }
+    }
     let mut rules = Vec::new();
     let (mut errors, mut warnings) = (0, 0);
-    for r in s.rules.0 {
+    for r in stored_rules {
+        let missing = not_kept.iter().find(|n| n.0 == r.code).map_or(0, |n| n.2);
+        let count = r.count + missing;
         if r.severity == "error" {
-            errors += r.count;
+            errors += count;
         } else {
-            warnings += r.count;
+            warnings += count;
         }
         let examples: Vec<FindingRow> = sqlx::query_as(&format!(
             "{FINDING_COLUMNS} WHERE migration_id = $1 AND code = $2 ORDER BY id LIMIT $3"
@@ -81,10 +102,15 @@ pub async fn report(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResu
             explanation: explanation(&r.code).to_string(),
             code: r.code,
             severity: r.severity,
-            count: r.count,
+            count,
+            not_kept: missing,
             examples,
         });
     }
+    // Errors first, then the most frequent, as the stored list is ordered.
+    rules.sort_by(|a, b| {
+        (b.severity == "error", b.count, &a.code).cmp(&(a.severity == "error", a.count, &b.code))
+    });
     Ok(DumpReport {
         state: s.state,
         counts: s.counts.0,

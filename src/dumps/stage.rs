@@ -5,9 +5,9 @@
 
 use super::canonical::{Kind, Parsed, Refs};
 use super::formats::Format;
-use super::read::LineReader;
+use super::read::{Event, LineReader};
 use super::validate::{GroupOrder, Index, Target};
-use super::{container, Finding};
+use super::{container, Finding, Limits};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::collections::BTreeMap;
@@ -50,6 +50,7 @@ pub fn upload_tables() -> impl Iterator<Item = &'static str> {
         "staged_pending",
         "staged_idents",
         "dump_findings",
+        "dump_findings_not_kept",
     ])
 }
 
@@ -337,6 +338,8 @@ impl Drop for IdentSpill {
 enum Msg {
     Rows(Kind, Vec<u8>),
     Findings(Vec<u8>),
+    /// Findings past the per-rule cap: (code, severity, how many), counted, not stored.
+    NotKept(Vec<(&'static str, &'static str, u64)>),
     Pending(Vec<u8>),
     Idents(usize, Vec<u8>),
     File {
@@ -429,8 +432,10 @@ impl Reader {
         self.tx.blocking_send(m).map_err(|_| ())
     }
 
-    fn flush_findings(&mut self, lines: &mut LineReader) -> Result<(), ()> {
-        for f in lines.findings.drain(..) {
+    /// Encodes `findings` (emptying it) and sends them once a batch is full: a file with
+    /// millions of findings never holds more than a batch.
+    fn flush_findings(&mut self, findings: &mut Vec<Finding>) -> Result<(), ()> {
+        for f in findings.drain(..) {
             match f.severity {
                 super::Severity::Error => self.errors += 1,
                 super::Severity::Warning => self.warnings += 1,
@@ -557,6 +562,8 @@ pub struct StageInput<'a> {
     pub target: Option<Target>,
     /// What the migration's other staged uploads hold (accounts, groups, memberships).
     pub known: Index,
+    /// Line length, decompression and findings-per-rule limits.
+    pub limits: Limits,
 }
 
 /// Reads the file and loads every record and line finding on `tx`. `keep_going` is asked
@@ -572,7 +579,8 @@ pub async fn stage(
     let migration = input.migration_id.to_string();
     let name = input.name.to_string();
     let path = input.path.clone();
-    let (format, max_bytes, target) = (input.format, input.max_bytes, input.target);
+    let (format, max_bytes, target, limits) =
+        (input.format, input.max_bytes, input.target, input.limits);
     let index = input.known;
     let idents = IdentSpill::new(input.path.with_extension("idents")).map_err(|e| {
         StageError::Unreadable(Finding {
@@ -591,6 +599,7 @@ pub async fn stage(
             &name,
             format,
             max_bytes,
+            limits,
             Reader {
                 upload,
                 migration,
@@ -627,6 +636,21 @@ pub async fn stage(
                 copy(tx, st, &data).await?;
             }
             Msg::Findings(data) => copy(tx, FINDINGS_COPY, &data).await?,
+            Msg::NotKept(counts) => {
+                for (code, severity, n) in counts {
+                    sqlx::query(
+                        "INSERT INTO dump_findings_not_kept (upload_id, migration_id, code, severity, count)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(upload_id)
+                    .bind(input.migration_id)
+                    .bind(code)
+                    .bind(severity)
+                    .bind(n as i64)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
             Msg::Pending(data) => copy(tx, PENDING_COPY, &data).await?,
             Msg::Idents(part, data) => {
                 sqlx::query(
@@ -712,40 +736,46 @@ impl From<()> for Halt {
 }
 
 /// The blocking half. Lines that cannot be read are findings and the rest is staged; a file
-/// whose compression is damaged is refused whole, since what follows the damage is lost.
-/// `Ok(None)`: it stopped early (the loader went away, or scratch space failed).
+/// whose compression is damaged, or that expands past the limits, is refused whole, since
+/// what follows is lost. Findings are sent as they are found, and past the per-rule cap only
+/// counted. `Ok(None)`: it stopped early (the loader went away, or scratch space failed).
 fn read_file(
     path: &Path,
     name: &str,
     format: Option<Format>,
     max_bytes: u64,
+    limits: Limits,
     mut r: Reader,
 ) -> Result<Option<Staged>, Finding> {
-    let mut lines = LineReader::default();
+    let mut lines = LineReader::new(limits);
     let mut file_no = 0u32;
     let read = r.progress.read_bytes.clone();
-    let result = container::read_streams(path, name, max_bytes, read, |entry, reader| {
+    let result = container::read_streams(path, name, max_bytes, &limits, read, |entry, reader| {
         let mut failed = false;
         r.file_name = entry.to_string();
-        let detected = lines.read(entry, reader, format, |line, p| {
-            if !failed {
-                failed = r.record(file_no, line, p).is_err();
+        let detected = lines.read(entry, reader, format, |event| {
+            failed = match event {
+                Event::Record(line, p) => r.record(file_no, line, p),
+                Event::Findings(f) => r.flush_findings(f),
             }
+            .is_err();
+            !failed
         });
         if failed {
             return Err(Halt::Closed);
         }
-        if let Some(f) = lines
-            .findings
-            .iter()
-            .find(|f| f.code == "gzip.truncated" || f.code == "zip.corrupt")
-        {
+        if let Some(f) = lines.stopped.take() {
+            let why = if f.code.starts_with("decompress.") {
+                f.message.clone()
+            } else {
+                format!("the compressed data is damaged ({})", f.message)
+            };
             return Err(Halt::Damaged(Finding {
                 message: format!(
-                    "{}: the compressed data is damaged ({}); nothing of this upload was staged. Export or copy the file again.",
-                    f.file, f.message
+                    "{}: {why}; nothing of this upload was staged. Export or copy the file again.",
+                    f.file
                 ),
-                ..f.clone()
+                ..f
             }));
         }
         r.send(Msg::File {
@@ -753,7 +783,7 @@ fn read_file(
             name: entry.to_string(),
             format: detected,
         })?;
-        r.flush_findings(&mut lines)?;
+        r.flush_findings(&mut lines.findings)?;
         file_no += 1;
         Ok(())
     })?;
@@ -762,11 +792,34 @@ fn read_file(
         Err(Halt::Closed) => return Ok(None),
         Err(Halt::Damaged(f)) => return Err(f),
     };
-    lines.findings.extend(container_findings);
-    lines
-        .findings
-        .extend(std::mem::take(&mut r.order).findings());
-    let _ = r.flush_findings(&mut lines);
+    for f in container_findings
+        .into_iter()
+        .chain(std::mem::take(&mut r.order).findings())
+    {
+        lines.add(f);
+    }
+    let _ = r.flush_findings(&mut lines.findings);
+    let not_kept: Vec<_> = lines
+        .cap
+        .not_kept()
+        .iter()
+        .map(|(code, n)| {
+            let severity = match super::severity_of(code) {
+                super::Severity::Error => {
+                    r.errors += n;
+                    "error"
+                }
+                super::Severity::Warning => {
+                    r.warnings += n;
+                    "warning"
+                }
+            };
+            (*code, severity, *n)
+        })
+        .collect();
+    if !not_kept.is_empty() && r.send(Msg::NotKept(not_kept)).is_err() {
+        return Ok(None);
+    }
     for (kind, buf) in std::mem::take(&mut r.bufs) {
         if !buf.is_empty() && r.send(Msg::Rows(kind, buf)).is_err() {
             return Ok(None);

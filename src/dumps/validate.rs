@@ -8,8 +8,8 @@
 
 use super::canonical::{Kind, Refs};
 use super::formats::Format;
-use super::read::LineReader;
-use super::{container, severity_of, Finding, Report, Severity};
+use super::read::{Event, LineReader};
+use super::{container, severity_of, Finding, Limits, Report, Severity};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::Path;
@@ -301,7 +301,8 @@ struct Seen {
 }
 
 /// The whole-dump validator of `imshift validate`: keeps every record's references in memory
-/// (the console's ingest keeps them in PostgreSQL instead).
+/// (the console's ingest keeps them in PostgreSQL instead), and of the findings the first
+/// [`Limits::findings_per_rule`] of each rule, without excerpts (the report prints none).
 #[derive(Default)]
 pub struct Validator {
     target: Option<Target>,
@@ -314,8 +315,15 @@ pub struct Validator {
 
 impl Validator {
     pub fn new(target: Option<Target>) -> Self {
+        Self::with_limits(target, Limits::default())
+    }
+
+    pub fn with_limits(target: Option<Target>, limits: Limits) -> Self {
+        let mut reader = LineReader::new(limits);
+        reader.excerpts = false;
         Self {
             target,
+            reader,
             ..Default::default()
         }
     }
@@ -331,25 +339,35 @@ impl Validator {
         self.files.push(name.to_string());
         let (records, counts, order) = (&mut self.records, &mut self.counts, &mut self.order);
         let tencent = self.target == Some(Target::Tencent);
-        self.reader.read(name, reader, format, |line, p| {
-            *counts.entry(p.kind.as_str().into()).or_default() += 1;
-            if tencent {
-                order.observe(&p.refs, name, line);
+        self.reader.read(name, reader, format, |event| {
+            // Findings stay with the reader (capped per rule) until the report.
+            if let Event::Record(line, p) = event {
+                *counts.entry(p.kind.as_str().into()).or_default() += 1;
+                if tencent {
+                    order.observe(&p.refs, name, line);
+                }
+                records.push(Seen {
+                    kind: p.kind,
+                    refs: p.refs,
+                    file,
+                    line,
+                    rejected: false,
+                });
             }
-            records.push(Seen {
-                kind: p.kind,
-                refs: p.refs,
-                file,
-                line,
-                rejected: false,
-            });
+            true
         });
+    }
+
+    /// Adds a finding about a whole file (a container's), under the per-rule cap.
+    pub fn add(&mut self, f: Finding) {
+        self.reader.add(f);
     }
 
     /// The cross-record and target checks, then the report.
     pub fn finish(mut self) -> Report {
         let files = std::mem::take(&mut self.files);
         let mut findings = std::mem::take(&mut self.reader.findings);
+        let cap = &mut self.reader.cap;
         let mut index = Index::default();
         // Accounts and groups, with duplicates (the later line wins).
         let mut first_at: HashMap<(Kind, String), usize> = HashMap::new();
@@ -372,6 +390,9 @@ impl Validator {
                     files[self.records[prev].file], self.records[prev].line
                 );
                 let s = &self.records[i];
+                if !cap.admit(code) {
+                    continue;
+                }
                 findings.push(finding(
                     kind,
                     &files[s.file],
@@ -419,15 +440,25 @@ impl Validator {
                 }
             }
             for p in problems {
-                let f = finding(s.kind, &files[s.file], s.line, p);
-                s.rejected |= f.severity == Severity::Error;
+                s.rejected |= severity_of(p.0) == Severity::Error;
+                if cap.admit(p.0) {
+                    findings.push(finding(s.kind, &files[s.file], s.line, p));
+                }
+            }
+        }
+        for f in self.order.findings() {
+            if cap.admit(f.code) {
                 findings.push(f);
             }
         }
-        findings.extend(self.order.findings());
         let mut report = Report {
             counts: self.counts,
             findings,
+            not_listed: cap
+                .not_kept()
+                .iter()
+                .map(|(c, n)| (c.to_string(), *n))
+                .collect(),
             ..Default::default()
         };
         for s in &self.records {
@@ -458,20 +489,33 @@ pub fn validate_files(
     format: Option<Format>,
     target: Option<Target>,
 ) -> Result<Report, Finding> {
-    let mut v = Validator::new(target);
+    validate_files_with(paths, format, target, Limits::default())
+}
+
+/// [`validate_files`] under `limits` (line length, decompression, findings listed per rule).
+pub fn validate_files_with(
+    paths: &[&Path],
+    format: Option<Format>,
+    target: Option<Target>,
+    limits: Limits,
+) -> Result<Report, Finding> {
+    let mut v = Validator::with_limits(target, limits);
     for path in paths {
         let name = path.display().to_string();
         let found = container::read_streams(
             path,
             &name,
             container::DEFAULT_MAX_BYTES,
+            &limits,
             Arc::default(),
             |entry, reader| {
                 v.read_as(entry, reader, format);
                 Ok::<(), ()>(())
             },
         )?;
-        v.reader.findings.extend(found.unwrap_or_default());
+        for f in found.unwrap_or_default() {
+            v.add(f);
+        }
     }
     Ok(v.finish())
 }

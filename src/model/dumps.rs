@@ -74,7 +74,12 @@ pub struct RuleSummary {
     pub code: String,
     /// error (the record is kept aside) or warning (reported, still imported).
     pub severity: String,
+    /// Every finding of the rule, those not kept included.
     pub count: i64,
+    /// Findings counted but not stored (past the per-rule cap of an upload): not in the list
+    /// or the CSV.
+    #[serde(default)]
+    pub not_kept: i64,
     /// What the rule means and how to fix it.
     pub explanation: String,
     pub examples: Vec<FindingRow>,

@@ -30,6 +30,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The largest file one upload may be (IMSHIFT_MAX_UPLOAD_BYTES).
     pub max_upload_bytes: u64,
+    /// What reading one upload may cost: line length, expansion, findings kept per rule.
+    pub dump_limits: crate::dumps::Limits,
     /// Jobs this process runs at once; 0 runs no workers (IMSHIFT_WORKERS).
     pub workers: usize,
     /// How long a job stays with a worker that stopped answering before another takes it.
@@ -62,6 +64,7 @@ impl Config {
             login_window: Duration::from_secs(15 * 60),
             data_dir: PathBuf::from("imshift-data"),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            dump_limits: crate::dumps::Limits::default(),
             workers: 8,
             job_lease: Duration::from_secs(15),
             login_delay: Duration::from_secs(1),

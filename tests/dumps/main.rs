@@ -1,5 +1,7 @@
 //! The canonical dump validator, through the library and through `imshift validate`.
 
+mod hostile;
+
 use imshift::dumps::validate::{validate_files, Target};
 use imshift::dumps::{Report, Severity};
 use serde_json::Value;
@@ -254,6 +256,7 @@ fn a_file_over_the_size_limit_is_refused_before_reading() {
         &f,
         "big.jsonl",
         100,
+        &Default::default(),
         Default::default(),
         |_, _| Ok::<(), ()>(()),
     )

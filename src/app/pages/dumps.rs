@@ -518,6 +518,9 @@ fn ReportView(r: DumpReport, id: Uuid) -> impl IntoView {
                             <code>{rule.code.clone()}</code>
                             <span class="rule-count">{format!("{} ×", rule.count)}</span>
                         </div>
+                        {(rule.not_kept > 0).then(|| view! {
+                            <p class="hint" data-testid="rule-not-kept">{format!("{} of them were counted but not kept: past the first findings of a rule in one upload (IMSHIFT_FINDINGS_PER_RULE), only the number is stored, so they are not in the list or the CSV.", rule.not_kept)}</p>
+                        })}
                         <p class="rule-explain">{rule.explanation.clone()}</p>
                         <FindingTable rows=rule.examples/>
                     </div>

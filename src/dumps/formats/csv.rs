@@ -272,6 +272,11 @@ impl CsvConverter {
         self.columns.clone()
     }
 
+    /// The separator the header uses (comma, tab or semicolon).
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
     /// Converts one data row into one canonical record (none for an empty row).
     pub fn convert_row(&self, row: &str) -> Result<Vec<Value>, ConvertError> {
         let row = row.trim_end_matches(['\r', '\n']);
@@ -279,6 +284,12 @@ impl CsvConverter {
             return Ok(Vec::new());
         }
         let cells = split(row, self.delimiter)?;
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        self.convert_cells(&cells)
+    }
+
+    /// Converts one record's cells, as a CSV reader split them, into one canonical record.
+    pub fn convert_cells(&self, cells: &[&str]) -> Result<Vec<Value>, ConvertError> {
         if cells.len() != self.columns.len() {
             return Err(ConvertError::value(
                 "row",
@@ -293,7 +304,7 @@ impl CsvConverter {
         let mut o = Map::new();
         o.insert("kind".into(), self.kind.as_str().into());
         let mut custom = Map::new();
-        for ((column, target), cell) in self.columns.iter().zip(&cells) {
+        for ((column, target), cell) in self.columns.iter().zip(cells) {
             let cell = cell.trim();
             if cell.is_empty() {
                 continue;

@@ -58,8 +58,18 @@ pub enum Format {
     Csv,
 }
 
-/// Tells the formats apart from the first line of a file. `None` when it is none of them.
+/// How much of the first line [`detect`] looks at: a record's keys show in its first bytes, and
+/// a huge first line (hostile, or one enormous record) is never parsed whole to tell its format.
+pub const DETECT_PREFIX_BYTES: usize = 64 * 1024;
+
+/// Tells the formats apart from the first line of a file (its first [`DETECT_PREFIX_BYTES`]
+/// suffice). `None` when it is none of them.
 pub fn detect(first_line: &str) -> Option<Format> {
+    let mut end = first_line.len().min(DETECT_PREFIX_BYTES);
+    while !first_line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let first_line = &first_line[..end];
     let line = first_line
         .strip_prefix('\u{feff}')
         .unwrap_or(first_line)
@@ -276,6 +286,12 @@ mod tests {
         assert_eq!(detect("hello world"), None);
         assert_eq!(detect(""), None);
         assert_eq!(detect(r#"{"foo":1}"#), None);
+        // A first line longer than the prefix is told by its start.
+        let long = format!(
+            r#"{{"msg_id":"1","payload":{{"bodies":[{{"msg":"{}"}}]}}}}"#,
+            "é".repeat(DETECT_PREFIX_BYTES)
+        );
+        assert_eq!(detect(&long), Some(Format::Easemob));
     }
 
     #[test]
