@@ -765,18 +765,16 @@ fn read_file(
             return Err(Halt::Closed);
         }
         if let Some(f) = lines.stopped.take() {
-            let why = if f.code.starts_with("decompress.") {
-                f.message.clone()
+            // The limit's message names the file already.
+            let message = if f.code.starts_with("decompress.") {
+                format!("{}; nothing of this upload was staged.", f.message)
             } else {
-                format!("the compressed data is damaged ({})", f.message)
+                format!(
+                    "{}: the compressed data is damaged ({}); nothing of this upload was staged. Export or copy the file again.",
+                    f.file, f.message
+                )
             };
-            return Err(Halt::Damaged(Finding {
-                message: format!(
-                    "{}: {why}; nothing of this upload was staged. Export or copy the file again.",
-                    f.file
-                ),
-                ..f
-            }));
+            return Err(Halt::Damaged(Finding { message, ..f }));
         }
         r.send(Msg::File {
             file_no,
