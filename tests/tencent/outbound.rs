@@ -220,7 +220,11 @@ async fn private_and_odd_targets_are_refused() {
         ("https://10.0.0.1", "private address"),
         ("https://100.64.0.1", "carrier-grade NAT"),
         ("https://[fd00::1]", "unique-local"),
-        ("https://[::ffff:169.254.169.254]", "link-local"),
+        ("https://[::ffff:a9fe:a9fe]", "link-local"),
+        (
+            "https://[::ffff:169.254.169.254]",
+            "write the host as [::ffff:a9fe:a9fe]",
+        ),
         (
             "https://user:pw@console.tim.qq.com",
             "user name or password",
