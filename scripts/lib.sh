@@ -87,6 +87,34 @@ ensure_end2end_deps() {
   fi
 }
 
+BINARYEN_VERSION=132
+
+# Release builds run wasm-opt. npm's binaryen ships one that reads current rustc output
+# (Debian's is too old); it goes into a tools folder once and first on PATH.
+ensure_wasm_opt() {
+  local dir="${IMSHIFT_TOOLS_DIR:-$ROOT/.tools}/binaryen-$BINARYEN_VERSION"
+  if [ ! -x "$dir/node_modules/.bin/wasm-opt" ]; then
+    command -v npm >/dev/null || need_apt npm npm
+    say "installing wasm-opt (npm binaryen@$BINARYEN_VERSION) into $dir"
+    mkdir -p "$dir"
+    (cd "$dir" && { [ -f package.json ] || npm init -y >/dev/null; } \
+      && npm i --no-audit --no-fund "binaryen@$BINARYEN_VERSION" >/dev/null)
+  fi
+  export PATH="$dir/node_modules/.bin:$PATH"
+}
+
+# The release front's size as browsers download it: raw, and gzipped (-9) and brotli when the
+# build precompressed it.
+report_bundle() {
+  local wasm raw gz br=""
+  wasm=$(ls target/site/pkg/*.wasm 2>/dev/null | head -n 1)
+  [ -n "$wasm" ] || die "no WASM under target/site/pkg"
+  raw=$(stat -c %s "$wasm")
+  gz=$(gzip -9c "$wasm" | wc -c)
+  [ -f "$wasm.br" ] && br=", $(stat -c %s "$wasm.br") bytes brotli"
+  say "front bundle $(basename "$wasm"): $raw bytes, $gz bytes gzipped$br"
+}
+
 build_site() {
   say "building the console (server + WASM front) with cargo-leptos"
   cargo leptos build "$@"

@@ -73,3 +73,65 @@ test("upload a dump with errors in the browser and read the validation report", 
   await expect(table).toContainText("dump.uploaded");
   await expect(table).toContainText("dump.deleted");
 });
+
+test("an upload whose bytes are on their way is shown as receiving, never as interrupted", async ({ page, browser }) => {
+  await page.goto("/login");
+  await hydrated(page);
+  await page.getByLabel("Email").fill(OWNER);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByTestId("signed-in-user")).toContainText(OWNER);
+
+  await hydrated(page);
+  await page.getByLabel("Name").fill("Live upload");
+  await page.getByLabel("Source").selectOption("self_built");
+  await page.getByLabel("Target").selectOption("tencent");
+  await page.getByRole("button", { name: "Create migration" }).click();
+  await expect(page.getByRole("heading", { name: "Live upload" })).toBeVisible();
+  await page.getByRole("navigation", { name: "Migration" }).getByRole("link", { name: "Dumps" }).click();
+  await expect(page.getByText("No dumps yet")).toBeVisible();
+  await hydrated(page);
+
+  // Hold the file's bytes on their way until the page has been looked at.
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route(/\/uploads\/[0-9a-f-]+\?offset=/, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.getByTestId("file-input").setInputFiles({
+    name: "slow.jsonl",
+    mimeType: "application/x-ndjson",
+    buffer: Buffer.from(DUMP),
+  });
+  const row = page.getByTestId("upload-row").first();
+  await expect(row).toHaveAttribute("data-state", "uploading");
+  await expect(row.getByTestId("upload-feed")).toHaveAttribute("data-feed", "here");
+  await expect(row).toContainText("Receiving from this browser");
+  await expect(row).not.toContainText("interrupted");
+  await expect(row.getByTestId("resume-upload")).toBeHidden();
+
+  // Someone else watching the same migration sees it receiving too (bytes arrived, or the
+  // upload was announced, moments ago), with no Resume.
+  const other = await browser.newContext();
+  const watcher = await other.newPage();
+  await watcher.goto("/login");
+  await hydrated(watcher);
+  await watcher.getByLabel("Email").fill(OWNER);
+  await watcher.getByLabel("Password").fill(PASSWORD);
+  await watcher.getByRole("button", { name: "Sign in" }).click();
+  await expect(watcher.getByTestId("signed-in-user")).toContainText(OWNER);
+  await watcher.goto(page.url());
+  await hydrated(watcher);
+  const seen = watcher.getByTestId("upload-row").first();
+  await expect(seen.getByTestId("upload-feed")).toHaveAttribute("data-feed", "elsewhere");
+  await expect(seen).toContainText("receiving");
+  await expect(seen).not.toContainText("interrupted");
+  await expect(seen.getByTestId("resume-upload")).toBeHidden();
+
+  // Let the bytes go: the upload is staged, and the watcher's page follows.
+  release();
+  await expect(row).toHaveAttribute("data-state", "staged", { timeout: 30_000 });
+  await expect(seen).toHaveAttribute("data-state", "staged", { timeout: 30_000 });
+  await other.close();
+});

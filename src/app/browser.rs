@@ -69,7 +69,7 @@ pub async fn request(
 
 /// The sentence of an API error body, or the status.
 pub fn error_message(status: u16, body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
+    serde_json::from_slice::<serde_json::Value>(body.as_bytes())
         .ok()
         .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
         .unwrap_or_else(|| format!("the console answered {status}"))
@@ -141,7 +141,7 @@ pub async fn send_file(
         // Ask the server where it got to, then go on from there.
         sleep(500 * failures.max(1)).await;
         if let Ok((200, body)) = request("GET", upload_url, Body::Empty, None).await {
-            if let Some(n) = serde_json::from_str::<serde_json::Value>(&body)
+            if let Some(n) = serde_json::from_slice::<serde_json::Value>(body.as_bytes())
                 .ok()
                 .and_then(|v| v["received_bytes"].as_f64())
             {

@@ -1,5 +1,6 @@
 //! The HTTP server: state, the one error type, the router and its layers, operations endpoints.
 
+pub mod assets;
 mod error;
 pub mod headers;
 pub mod ops;

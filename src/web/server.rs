@@ -93,6 +93,7 @@ pub async fn build_with_state(
         .merge(api)
         .merge(pages)
         .route_layer(from_fn(ops::remember_route))
+        .nest_service("/pkg", super::assets::pkg(&state.leptos))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
@@ -103,6 +104,7 @@ pub async fn build_with_state(
             },
             shell,
         ))
+        .layer(from_fn(super::assets::pages_no_cache))
         .layer(from_fn(csrf::check))
         .layer(auth)
         .layer(Extension(state.clone()))

@@ -1,3 +1,4 @@
+use super::data::resource;
 use crate::app::calls::{get_me, Logout};
 use crate::model::{Me, Permission};
 use leptos::prelude::*;
@@ -16,7 +17,7 @@ pub fn can(permission: Permission) -> bool {
 
 #[component]
 pub fn Layout() -> impl IntoView {
-    let me = Resource::new(|| (), |_| get_me());
+    let me = resource(|| (), |_| get_me());
     view! {
         <Suspense fallback=|| view! { <div class="loading">"Loading…"</div> }>
             {move || Suspend::new(async move {
@@ -31,6 +32,7 @@ pub fn Layout() -> impl IntoView {
             })}
         </Suspense>
     }
+    .into_any()
 }
 
 #[component]
@@ -84,4 +86,5 @@ fn Frame(me: Me) -> impl IntoView {
             </div>
         </div>
     }
+    .into_any()
 }

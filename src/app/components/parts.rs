@@ -36,6 +36,7 @@ pub fn EmptyState(title: &'static str, children: Children) -> impl IntoView {
             <div class="empty-body">{children()}</div>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -47,6 +48,7 @@ pub fn PageHeader(title: &'static str, #[prop(optional)] subtitle: &'static str)
             {(!subtitle.is_empty()).then(|| view! { <p class="subtitle">{subtitle}</p> })}
         </div>
     }
+    .into_any()
 }
 
 /// A secret or link shown once, with a button to copy it.
@@ -91,6 +93,7 @@ pub fn CopyOnce(
             <p class="hint">"It is shown only now: copy it before leaving this page."</p>
         </div>
     }
+    .into_any()
 }
 
 /// `1.5 MB`

@@ -1,12 +1,12 @@
 //! A readable page of the REST API, built from the same OpenAPI document scripts download.
 
 use crate::app::calls::api_operations;
-use crate::app::components::{ErrorNote, PageHeader};
+use crate::app::components::{resource, ErrorNote, PageHeader};
 use leptos::prelude::*;
 
 #[component]
 pub fn ApiDocsPage() -> impl IntoView {
-    let ops = Resource::new(|| (), |_| api_operations());
+    let ops = resource(|| (), |_| api_operations());
     view! {
         <PageHeader title="API" subtitle="Everything the console does, for scripts and CI."/>
         <section class="card">
@@ -53,4 +53,5 @@ pub fn ApiDocsPage() -> impl IntoView {
             })}
         </Suspense>
     }
+    .into_any()
 }

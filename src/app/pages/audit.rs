@@ -1,7 +1,7 @@
 //! The audit log: who did what, newest first, filterable, exportable.
 
 use crate::app::calls::{load_audit_facets, load_audit_page};
-use crate::app::components::{when, EmptyState, ErrorNote, PageHeader};
+use crate::app::components::{resource, when, EmptyState, ErrorNote, PageHeader};
 use crate::model::AuditQuery;
 use leptos::prelude::*;
 use leptos_router::components::Form;
@@ -49,10 +49,10 @@ pub fn AuditPage() -> impl IntoView {
             .collect::<Vec<_>>()
             .join("&")
     };
-    let page = Resource::new(filter, |q| {
+    let page = resource(filter, |q| {
         load_audit_page(q.actor, q.action, q.target, q.from, q.to, q.before)
     });
-    let facets = Resource::new(|| (), |_| load_audit_facets());
+    let facets = resource(|| (), |_| load_audit_facets());
     let value = move |k: &'static str| move || query.read().get(k).unwrap_or_default();
 
     view! {
@@ -145,4 +145,5 @@ pub fn AuditPage() -> impl IntoView {
             </Transition>
         </section>
     }
+    .into_any()
 }

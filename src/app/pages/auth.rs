@@ -1,7 +1,7 @@
 //! The pages people use before they have a session: first-run setup, sign-in, joining.
 
 use crate::app::calls::{get_invite_preview, AcceptInvite, Login, SetupOwner};
-use crate::app::components::{action_error, when, ErrorNote};
+use crate::app::components::{action_error, resource, when, ErrorNote};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -21,6 +21,7 @@ fn AuthCard(title: &'static str, children: Children) -> impl IntoView {
             </div>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -44,6 +45,7 @@ pub fn SetupPage() -> impl IntoView {
             </ActionForm>
         </AuthCard>
     }
+    .into_any()
 }
 
 #[component]
@@ -63,13 +65,14 @@ pub fn LoginPage() -> impl IntoView {
             <p class="hint">"No account? Ask an admin of your team for an invite link."</p>
         </AuthCard>
     }
+    .into_any()
 }
 
 #[component]
 pub fn InvitePage() -> impl IntoView {
     let params = use_params_map();
     let token = move || params.read().get("token").unwrap_or_default();
-    let preview = Resource::new(token, get_invite_preview);
+    let preview = resource(token, get_invite_preview);
     let accept = ServerAction::<AcceptInvite>::new();
     view! {
         <AuthCard title="Join the team">
@@ -101,4 +104,5 @@ pub fn InvitePage() -> impl IntoView {
             </Suspense>
         </AuthCard>
     }
+    .into_any()
 }

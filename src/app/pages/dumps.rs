@@ -3,7 +3,9 @@
 //! and every rule that found something, with examples pointing at file and line.
 
 use crate::app::calls_dumps::{dump_findings, load_dumps, DiscardUpload};
-use crate::app::components::{action_error, bytes, can, duration, when, EmptyState, ErrorNote};
+use crate::app::components::{
+    action_error, bytes, can, duration, resource, when, EmptyState, ErrorNote,
+};
 use crate::model::{DumpReport, FindingRow, Permission, Upload};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -19,6 +21,8 @@ struct Sending {
     sent: f64,
     started: f64,
     error: Option<String>,
+    /// The upload on the server, once announced: its row in the list shows this progress.
+    upload: Option<Uuid>,
 }
 
 const KINDS: [(&str, &str); 8] = [
@@ -57,6 +61,7 @@ fn Progress(done: f64, total: f64, #[prop(optional)] testid: &'static str) -> im
             <span style=format!("width: {p:.1}%")></span>
         </div>
     }
+    .into_any()
 }
 
 /// "12.0 MB of 40.0 MB · 5.1 MB/s · 6 s left"
@@ -77,7 +82,7 @@ pub fn DumpsTab() -> impl IntoView {
     let id = use_id();
     let tick = RwSignal::new(0u32);
     let discard = ServerAction::<DiscardUpload>::new();
-    let data = Resource::new(
+    let data = resource(
         move || (id.get(), tick.get(), discard.version().get()),
         |(id, _, _)| async move {
             match id {
@@ -87,19 +92,32 @@ pub fn DumpsTab() -> impl IntoView {
         },
     );
     let sending = RwSignal::new(Vec::<Sending>::new());
+    // The browser's clock, for "how long since the last byte arrived". Zero while the page is
+    // rendered on the server and hydrated, so both render the same; set right after.
+    let clock = RwSignal::new(0.0f64);
+    Effect::new(move |_| clock.set(now_ms()));
+    // Whether the server side moves (an upload fed by someone, an ingest, a validation), copied
+    // from the resource by an effect: the timer below runs outside any loading boundary, where
+    // reading a resource would warn (and could read a value hydration has not settled yet).
+    let server_busy = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(Ok(d)) = data.get() {
+            let now = now_ms();
+            server_busy.set(d.is_some_and(|(us, r)| {
+                us.iter().any(|u| busy_upload(u) || fed_recently(u, now)) || r.state == "validating"
+            }));
+        }
+    });
     // Keep polling while anything moves: a file in flight, an ingest, a validation.
     let busy = move || {
         sending.with_untracked(|s| s.iter().any(|x| x.error.is_none()))
-            || data
-                .get_untracked()
-                .and_then(Result::ok)
-                .flatten()
-                .is_some_and(|(us, r)| us.iter().any(busy_upload) || r.state == "validating")
+            || server_busy.get_untracked()
     };
     #[cfg(feature = "hydrate")]
     {
         if let Ok(h) = set_interval_with_handle(
             move || {
+                clock.set(now_ms());
                 if busy() {
                     tick.update(|t| *t += 1);
                 }
@@ -112,54 +130,24 @@ pub fn DumpsTab() -> impl IntoView {
     #[cfg(not(feature = "hydrate"))]
     let _ = busy;
     let may_upload = can(Permission::RunMigrations);
+    let rows = Rows {
+        discard,
+        sending,
+        tick,
+        clock,
+        may_upload,
+    };
     view! {
         {may_upload.then(|| view! { <UploadCard sending tick/> })}
         <section class="card" data-testid="uploads">
             <h2>"Uploads"</h2>
-            {move || {
-                let list = sending.get();
-                (!list.is_empty()).then(|| view! {
-                    <div class="sending">
-                        {list.into_iter().map(|s| {
-                            let elapsed = {
-                                #[cfg(feature = "hydrate")]
-                                { (crate::app::browser::now_ms() - s.started) / 1000.0 }
-                                #[cfg(not(feature = "hydrate"))]
-                                { 0.0 }
-                            };
-                            view! {
-                                <div class="sending-row" data-testid="sending">
-                                    <div class="sending-name">{s.name.clone()}</div>
-                                    <Progress done=s.sent total=s.size/>
-                                    <div class="hint">{match &s.error {
-                                        Some(e) => format!("Stopped: {e}. Resume it from the list below."),
-                                        None if s.sent >= s.size => "Sent; staging starts…".to_string(),
-                                        None => format!("Sending {}", rate_line(s.sent, s.size, elapsed)),
-                                    }}</div>
-                                </div>
-                            }
-                        }).collect_view()}
-                    </div>
-                })
-            }}
+            <SendingList sending/>
             {action_error(discard.value())}
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await.map(|d| d.map(|(u, _)| u).unwrap_or_default()) {
                         Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                        Ok(list) if list.is_empty() => view! {
-                            <EmptyState title="No dumps yet">
-                                <p>"Upload the old system's exports: imshift's canonical JSON Lines, NetEase Yunxin migration lines, Easemob's history export or CSV of accounts, friends and members — plain, .gz or .zip."</p>
-                            </EmptyState>
-                        }.into_any(),
-                        Ok(list) => view! {
-                            <table class="table uploads">
-                                <thead><tr><th>"File"</th><th>"State"</th><th>"Progress"</th><th>"Records"</th><th>"Uploaded"</th><th></th></tr></thead>
-                                <tbody>
-                                {list.into_iter().map(|u| view! { <UploadRow u discard sending tick may_upload/> }).collect_view()}
-                                </tbody>
-                            </table>
-                        }.into_any(),
+                        Ok(list) => view! { <UploadTable list rows/> }.into_any(),
                     }
                 })}
             </Transition>
@@ -173,6 +161,93 @@ pub fn DumpsTab() -> impl IntoView {
             })}
         </Transition>
     }
+    .into_any()
+}
+
+/// Milliseconds since the epoch: the browser's clock, or the server's while rendering there.
+fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    {
+        crate::app::browser::now_ms()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as f64
+    }
+}
+
+/// An upload counts as interrupted only after this long without a byte arriving: a piece is
+/// 8 MB, which even a 100 KB/s line delivers in under 90 s.
+const IDLE_SECS: f64 = 120.0;
+
+/// Seconds since bytes last arrived for an upload still receiving (or since it was announced).
+fn quiet_secs(u: &Upload, now_ms: f64) -> Option<f64> {
+    let last = u.received_at?;
+    Some((now_ms / 1000.0 - last.unix_timestamp_nanos() as f64 / 1e9).max(0.0))
+}
+
+fn fed_recently(u: &Upload, now_ms: f64) -> bool {
+    u.state == "uploading" && quiet_secs(u, now_ms).is_some_and(|q| q < IDLE_SECS)
+}
+
+/// The files this browser is sending right now, with speed and time left.
+#[component]
+fn SendingList(sending: RwSignal<Vec<Sending>>) -> impl IntoView {
+    move || {
+        let list = sending.get();
+        (!list.is_empty()).then(|| {
+            view! {
+                <div class="sending">
+                    {list.into_iter().map(|s| {
+                        let elapsed = (now_ms() - s.started) / 1000.0;
+                        view! {
+                            <div class="sending-row" data-testid="sending">
+                                <div class="sending-name">{s.name.clone()}</div>
+                                <Progress done=s.sent total=s.size/>
+                                <div class="hint">{match &s.error {
+                                    Some(e) => format!("Stopped: {e}. Resume it from the list below."),
+                                    None if s.sent >= s.size => "Sent; staging starts…".to_string(),
+                                    None => format!("Sending {}", rate_line(s.sent, s.size, elapsed)),
+                                }}</div>
+                            </div>
+                        }
+                    }).collect_view()}
+                </div>
+            }
+            .into_any()
+        })
+    }
+}
+
+/// What every upload row needs from the tab.
+#[derive(Clone, Copy)]
+struct Rows {
+    discard: ServerAction<DiscardUpload>,
+    sending: RwSignal<Vec<Sending>>,
+    tick: RwSignal<u32>,
+    clock: RwSignal<f64>,
+    may_upload: bool,
+}
+
+#[component]
+fn UploadTable(list: Vec<Upload>, rows: Rows) -> impl IntoView {
+    if list.is_empty() {
+        return view! {
+            <EmptyState title="No dumps yet">
+                <p>"Upload the old system's exports: imshift's canonical JSON Lines, NetEase Yunxin migration lines, Easemob's history export or CSV of accounts, friends and members — plain, .gz or .zip."</p>
+            </EmptyState>
+        }
+        .into_any();
+    }
+    view! {
+        <table class="table uploads">
+            <thead><tr><th>"File"</th><th>"State"</th><th>"Progress"</th><th>"Records"</th><th>"Uploaded"</th><th></th></tr></thead>
+            <tbody>
+            {list.into_iter().map(|u| view! { <UploadRow u rows/> }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
 }
 
 #[component]
@@ -248,6 +323,7 @@ fn UploadCard(sending: RwSignal<Vec<Sending>>, tick: RwSignal<u32>) -> impl Into
             </div>
         </section>
     }
+    .into_any()
 }
 
 #[cfg(feature = "hydrate")]
@@ -273,6 +349,7 @@ fn start_uploads(
                     sent: 0.0,
                     started: now_ms(),
                     error: None,
+                    upload: None,
                 })
             });
             let set = move |f: &dyn Fn(&mut Sending)| {
@@ -291,7 +368,7 @@ fn start_uploads(
             )
             .await;
             let upload_id = match created {
-                Ok((201, text)) => serde_json::from_str::<serde_json::Value>(&text)
+                Ok((201, text)) => serde_json::from_slice::<serde_json::Value>(text.as_bytes())
                     .ok()
                     .and_then(|v| v["id"].as_str().map(str::to_string)),
                 Ok((status, text)) => {
@@ -305,6 +382,7 @@ fn start_uploads(
                 }
             };
             let Some(upload_id) = upload_id else { continue };
+            set(&|x| x.upload = upload_id.parse().ok());
             tick.update(|t| *t += 1);
             let url = format!("/api/v1/migrations/{mid}/uploads/{upload_id}");
             let result = send_file(&url, &file, 0.0, move |n| set(&|x| x.sent = n)).await;
@@ -317,50 +395,38 @@ fn start_uploads(
     });
 }
 
+/// Who feeds an upload that is still receiving bytes.
+#[derive(Clone, Copy, PartialEq)]
+enum Feed {
+    /// Not known yet (the page is being rendered or hydrated).
+    Unknown,
+    /// This browser, with this many bytes sent.
+    Here(f64),
+    /// Someone else (another browser, a script): bytes arrived within [`IDLE_SECS`].
+    Elsewhere(f64),
+    /// Nobody for at least [`IDLE_SECS`]: interrupted, resumable.
+    Stopped(f64),
+}
+
 #[component]
-fn UploadRow(
-    u: Upload,
-    discard: ServerAction<DiscardUpload>,
-    sending: RwSignal<Vec<Sending>>,
-    tick: RwSignal<u32>,
-    may_upload: bool,
-) -> impl IntoView {
-    let resume_pick = NodeRef::<leptos::html::Input>::new();
+fn UploadRow(u: Upload, rows: Rows) -> impl IntoView {
+    let Rows {
+        discard,
+        may_upload,
+        ..
+    } = rows;
     let resume_error = RwSignal::new(None::<String>);
     let (mid, uid) = (u.migration_id, u.id);
-    let progress = match u.state.as_str() {
-        "uploading" => view! {
-            <Progress done=u.received_bytes as f64 total=u.size_bytes as f64/>
-            <div class="hint">{format!("{} of {} received — interrupted? Resume with the same file.", bytes(u.received_bytes), bytes(u.size_bytes))}</div>
-        }.into_any(),
-        "queued" => view! { <div class="hint">"Waiting for a worker…"</div> }.into_any(),
-        "ingesting" => {
-            let elapsed = u
-                .ingest_started_at
-                .map(|t| (time::OffsetDateTime::now_utc() - t).as_seconds_f64())
-                .unwrap_or(0.0);
-            let rate = if elapsed > 0.5 { format!(" · {:.0} records/s", u.records as f64 / elapsed) } else { String::new() };
-            view! {
-                <Progress done=u.read_bytes as f64 total=u.size_bytes as f64 testid="ingest-progress"/>
-                <div class="hint">{format!("Reading: {} records staged, {}{rate}", u.records, rate_line(u.read_bytes as f64, u.size_bytes as f64, elapsed))}</div>
-            }.into_any()
-        }
-        "failed" => view! { <p class="alert alert-error">{u.error.clone().unwrap_or_default()}</p> }.into_any(),
-        _ => {
-            let took = match (u.ingest_started_at, u.ingest_finished_at) {
-                (Some(a), Some(b)) => format!(" in {}", duration((b - a).as_seconds_f64())),
-                _ => String::new(),
-            };
-            view! { <div class="hint">{format!("Staged {}{took}", bytes(u.size_bytes))}</div> }.into_any()
-        }
-    };
     let files: Vec<String> = u
         .files
         .iter()
         .map(|f| format!("{} ({})", f.name, f.format))
         .collect();
-    let can_resume = may_upload && u.state == "uploading";
-    let (name, size, received) = (u.file_name.clone(), u.size_bytes, u.received_bytes);
+    let progress = if u.state == "uploading" {
+        view! { <Receiving u=u.clone() rows/> }.into_any()
+    } else {
+        staged_progress(&u)
+    };
     view! {
         <tr data-testid="upload-row" data-state=u.state.clone()>
             <td>
@@ -373,28 +439,7 @@ fn UploadRow(
             <td>{(u.state == "staged").then(|| format!("{} records{}", u.records, if u.rejected > 0 { format!(", {} lines unreadable", u.rejected) } else { String::new() }))}</td>
             <td class="nowrap">{when(&u.created_at)}<div class="hint">{u.created_by.clone()}</div></td>
             <td class="actions">
-                {can_resume.then(|| view! {
-                    <input type="file" node_ref=resume_pick class="visually-hidden" on:change=move |ev| {
-                        #[cfg(feature = "hydrate")]
-                        {
-                            let input: web_sys::HtmlInputElement = event_target(&ev);
-                            if let Some(file) = input.files().and_then(|f| f.get(0)) {
-                                if file.name() != name || file.size() as i64 != size {
-                                    resume_error.set(Some(format!("That is {} ({} bytes), not {name} ({size} bytes).", file.name(), file.size() as i64)));
-                                } else {
-                                    resume_error.set(None);
-                                    resume(mid, uid, file, received, sending, tick);
-                                }
-                            }
-                        }
-                        #[cfg(not(feature = "hydrate"))]
-                        let _ = (ev, &name, size, received, sending, tick, mid, uid);
-                    }/>
-                    <button class="btn btn-small" on:click=move |_| {
-                        #[cfg(feature = "hydrate")]
-                        if let Some(i) = resume_pick.get() { i.click(); }
-                    }>"Resume"</button>
-                })}
+                {(may_upload && u.state == "uploading").then(|| view! { <ResumeButton u=u.clone() rows resume_error/> })}
                 {may_upload.then(|| view! {
                     <button class="btn btn-small btn-danger" data-testid="discard" on:click=move |_| {
                         discard.dispatch(DiscardUpload { id: mid, upload: uid });
@@ -402,6 +447,140 @@ fn UploadRow(
                 })}
             </td>
         </tr>
+    }
+    .into_any()
+}
+
+/// Who is feeding `u` now, as far as this page can tell.
+fn feed(u: &Upload, rows: Rows) -> Feed {
+    let here = rows.sending.with(|s| {
+        s.iter()
+            .find(|x| x.upload == Some(u.id) && x.error.is_none())
+            .map(|x| x.sent)
+    });
+    if let Some(sent) = here {
+        return Feed::Here(sent);
+    }
+    let now = rows.clock.get();
+    if now == 0.0 {
+        return Feed::Unknown;
+    }
+    match quiet_secs(u, now) {
+        Some(q) if q < IDLE_SECS => Feed::Elsewhere(q),
+        Some(q) => Feed::Stopped(q),
+        None => Feed::Stopped(IDLE_SECS),
+    }
+}
+
+/// Progress of an upload still receiving: sent from here, fed from elsewhere, or interrupted.
+#[component]
+fn Receiving(u: Upload, rows: Rows) -> impl IntoView {
+    let (received, size) = (u.received_bytes, u.size_bytes);
+    move || {
+        let feed = feed(&u, rows);
+        let done = match feed {
+            Feed::Here(sent) => sent,
+            _ => received as f64,
+        };
+        let text = match feed {
+            Feed::Here(sent) => format!(
+                "Receiving from this browser: {} of {} sent.",
+                bytes(sent as i64),
+                bytes(size)
+            ),
+            Feed::Elsewhere(q) => format!(
+                "{} of {} received; receiving (last piece {} ago).",
+                bytes(received),
+                bytes(size),
+                duration(q)
+            ),
+            Feed::Stopped(q) => format!(
+                "{} of {} received; nothing has arrived for {}: interrupted. Resume with the same file.",
+                bytes(received),
+                bytes(size),
+                duration(q)
+            ),
+            Feed::Unknown => format!("{} of {} received.", bytes(received), bytes(size)),
+        };
+        let state = match feed {
+            Feed::Here(_) => "here",
+            Feed::Elsewhere(_) => "elsewhere",
+            Feed::Stopped(_) => "interrupted",
+            Feed::Unknown => "unknown",
+        };
+        view! {
+            <Progress done total=size as f64/>
+            <div class="hint" data-testid="upload-feed" data-feed=state>{text}</div>
+        }
+        .into_any()
+    }
+}
+
+/// Resume, offered only once nobody has fed the upload for a while.
+#[component]
+fn ResumeButton(u: Upload, rows: Rows, resume_error: RwSignal<Option<String>>) -> impl IntoView {
+    let resume_pick = NodeRef::<leptos::html::Input>::new();
+    let (mid, uid) = (u.migration_id, u.id);
+    let (name, size, received) = (u.file_name.clone(), u.size_bytes, u.received_bytes);
+    let Rows { sending, tick, .. } = rows;
+    let stopped = move || matches!(feed(&u, rows), Feed::Stopped(_));
+    view! {
+        <input type="file" node_ref=resume_pick class="visually-hidden" on:change=move |ev| {
+            #[cfg(feature = "hydrate")]
+            {
+                let input: web_sys::HtmlInputElement = event_target(&ev);
+                if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                    if file.name() != name || file.size() as i64 != size {
+                        resume_error.set(Some(format!("That is {} ({} bytes), not {name} ({size} bytes).", file.name(), file.size() as i64)));
+                    } else {
+                        resume_error.set(None);
+                        resume(mid, uid, file, received, sending, tick);
+                    }
+                }
+                input.set_value("");
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = (ev, &name, size, received, sending, tick, mid, uid, resume_error);
+        }/>
+        <button class="btn btn-small" data-testid="resume-upload" hidden=move || !stopped() on:click=move |_| {
+            #[cfg(feature = "hydrate")]
+            if let Some(i) = resume_pick.get() { i.click(); }
+        }>"Resume"</button>
+    }
+    .into_any()
+}
+
+/// The progress cell of an upload past receiving: queued, ingesting, failed or staged.
+fn staged_progress(u: &Upload) -> AnyView {
+    match u.state.as_str() {
+        "queued" => view! { <div class="hint">"Waiting for a worker…"</div> }.into_any(),
+        "ingesting" => {
+            let elapsed = u
+                .ingest_started_at
+                .map(|t| (time::OffsetDateTime::now_utc() - t).as_seconds_f64())
+                .unwrap_or(0.0);
+            let rate = if elapsed > 0.5 {
+                format!(" · {:.0} records/s", u.records as f64 / elapsed)
+            } else {
+                String::new()
+            };
+            view! {
+                <Progress done=u.read_bytes as f64 total=u.size_bytes as f64 testid="ingest-progress"/>
+                <div class="hint">{format!("Reading: {} records staged, {}{rate}", u.records, rate_line(u.read_bytes as f64, u.size_bytes as f64, elapsed))}</div>
+            }.into_any()
+        }
+        "failed" => {
+            view! { <p class="alert alert-error">{u.error.clone().unwrap_or_default()}</p> }
+                .into_any()
+        }
+        _ => {
+            let took = match (u.ingest_started_at, u.ingest_finished_at) {
+                (Some(a), Some(b)) => format!(" in {}", duration((b - a).as_seconds_f64())),
+                _ => String::new(),
+            };
+            view! { <div class="hint">{format!("Staged {}{took}", bytes(u.size_bytes))}</div> }
+                .into_any()
+        }
     }
 }
 
@@ -424,6 +603,7 @@ fn resume(
             sent: from as f64,
             started: now_ms(),
             error: None,
+            upload: Some(uid),
         })
     });
     leptos::task::spawn_local(async move {
@@ -546,6 +726,7 @@ fn FindingTable(rows: Vec<FindingRow>) -> impl IntoView {
             </tbody>
         </table>
     }
+    .into_any()
 }
 
 /// Every finding, filtered by rule and severity, fifty at a time.
@@ -556,7 +737,7 @@ fn FindingsBrowser(id: Uuid, codes: Vec<String>) -> impl IntoView {
     let pages = RwSignal::new(vec![None::<i64>]);
     let shown = RwSignal::new(false);
     let filter = move || (code.get(), severity.get(), pages.get());
-    let loaded = Resource::new(
+    let loaded = resource(
         move || (shown.get(), filter()),
         move |(shown, (code, severity, pages))| async move {
             if !shown {
@@ -630,5 +811,51 @@ fn FindingsBrowser(id: Uuid, codes: Vec<String>) -> impl IntoView {
                 }
             })}
         </div>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn upload(state: &str, received_at: Option<time::OffsetDateTime>) -> Upload {
+        Upload {
+            id: Uuid::nil(),
+            migration_id: Uuid::nil(),
+            file_name: "dump.jsonl".into(),
+            format: "auto".into(),
+            mode: "add".into(),
+            size_bytes: 16 << 20,
+            received_bytes: 0,
+            state: state.into(),
+            read_bytes: 0,
+            records: 0,
+            rejected: 0,
+            counts: Default::default(),
+            error: None,
+            files: vec![],
+            created_by: None,
+            created_at: datetime!(2026-12-02 12:00 UTC),
+            ingest_started_at: None,
+            ingest_finished_at: None,
+            expires_at: None,
+            received_at,
+        }
+    }
+
+    #[test]
+    fn an_upload_is_interrupted_only_after_a_quiet_while() {
+        let last = datetime!(2026-12-02 12:00 UTC);
+        let at = |secs: i64| (last.unix_timestamp() + secs) as f64 * 1000.0;
+        let u = upload("uploading", Some(last));
+        assert!(fed_recently(&u, at(5)), "a piece 5 s ago: still receiving");
+        assert!(fed_recently(&u, at(119)));
+        assert!(!fed_recently(&u, at(121)), "two minutes quiet: interrupted");
+        assert_eq!(quiet_secs(&u, at(90)), Some(90.0));
+        // Staged uploads and uploads with no time at all are never "receiving".
+        assert!(!fed_recently(&upload("staged", Some(last)), at(5)));
+        assert!(!fed_recently(&upload("uploading", None), at(5)));
     }
 }

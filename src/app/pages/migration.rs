@@ -5,8 +5,10 @@ use crate::app::calls_migrations::{
     get_keys, get_limits, get_migration, ArchiveMigration, Rehearse, SetKeys, TestKeys,
     UpdateMigration,
 };
-use crate::app::components::{action_error, can, when, EmptyState, ErrorNote};
-use crate::model::{Migration, Permission, SecretHint, SourceKind, Strategy, TargetKind};
+use crate::app::components::{action_error, can, resource, when, EmptyState, ErrorNote, Res};
+use crate::model::{
+    ApiError, ApiLimitView, Migration, Permission, SecretHint, SourceKind, Strategy, TargetKind,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Outlet, A};
@@ -19,14 +21,14 @@ fn use_id() -> Memo<Option<Uuid>> {
 }
 
 #[derive(Clone, Copy)]
-struct Current(Resource<Result<Migration, crate::model::ApiError>>);
+struct Current(Res<Result<Migration, crate::model::ApiError>>);
 
 #[component]
 pub fn MigrationPage() -> impl IntoView {
     let id = use_id();
     let update = ServerAction::<UpdateMigration>::new();
     let archive = ServerAction::<ArchiveMigration>::new();
-    let migration = Resource::new(
+    let migration = resource(
         move || (id.get(), update.version().get(), archive.version().get()),
         |(id, _, _)| async move {
             match id {
@@ -76,6 +78,7 @@ pub fn MigrationPage() -> impl IntoView {
         </nav>
         <Outlet/>
     }
+    .into_any()
 }
 
 #[component]
@@ -135,6 +138,7 @@ pub fn OverviewTab() -> impl IntoView {
             })}
         </Transition>
     }
+    .into_any()
 }
 
 fn secret_line(h: Option<SecretHint>) -> String {
@@ -155,7 +159,7 @@ pub fn KeysTab() -> impl IntoView {
     let set = ServerAction::<SetKeys>::new();
     let test = ServerAction::<TestKeys>::new();
     let rehearse = ServerAction::<Rehearse>::new();
-    let keys = Resource::new(
+    let keys = resource(
         move || (id.get(), set.version().get(), rehearse.version().get()),
         |(id, _, _)| async move {
             match id {
@@ -167,11 +171,24 @@ pub fn KeysTab() -> impl IntoView {
             }
         },
     );
+    // Read in the same loading boundary as the keys: a boundary nested in this one's content
+    // is streamed on its own, and hydrating the page then found other nodes than it rendered
+    // (a panic on every direct load of this tab).
+    let limits = resource(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_limits(id).await,
+                None => Ok(vec![]),
+            }
+        },
+    );
     let manage = can(Permission::ManageCredentials);
     let may_test = can(Permission::RunMigrations);
     view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let limits = limits.await;
                 let (k, regions) = match keys.await {
                     Ok(v) => v,
                     Err(e) => return view! { <ErrorNote error=e/> }.into_any(),
@@ -219,7 +236,7 @@ pub fn KeysTab() -> impl IntoView {
                             </p>
                         })}
                     </section>
-                    <LimitsCard/>
+                    <LimitsCard limits/>
                     {manage.then(|| view! {
                         <section class="card">
                             <h2>{if k.secret_key.is_some() { "Change or rotate keys" } else { "Set keys" }}</h2>
@@ -249,49 +266,35 @@ pub fn KeysTab() -> impl IntoView {
             })}
         </Transition>
     }
+    .into_any()
 }
 
 /// The target API's pacing for this migration, read-only here (set it with the REST API).
 #[component]
-fn LimitsCard() -> impl IntoView {
-    let id = use_id();
-    let limits = Resource::new(
-        move || id.get(),
-        |id| async move {
-            match id {
-                Some(id) => get_limits(id).await,
-                None => Ok(vec![]),
-            }
-        },
-    );
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match limits.await {
-                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                    Ok(rows) if rows.is_empty() => ().into_any(),
-                    Ok(rows) => view! {
-                        <section class="card" data-testid="limits">
-                            <h2>"Quotas and batch sizes"</h2>
-                            <p class="hint">"The provider's documented defaults; imports and sync pace themselves to these. Override per API with "<code>"PUT /api/v1/migrations/{id}/limits"</code>" (lower to spare a shared app, higher for a raised quota)."</p>
-                            <table class="table">
-                                <thead><tr><th>"API"</th><th>"Requests / s"</th><th>"Items / request"</th></tr></thead>
-                                <tbody>
-                                {rows.into_iter().map(|l| view! {
-                                    <tr class:overridden=l.overridden>
-                                        <td><code>{l.api}</code></td>
-                                        <td>{l.qps}{(l.qps != l.default_qps).then(|| format!(" (default {})", l.default_qps))}</td>
-                                        <td>{l.batch.map(|b| b.to_string()).unwrap_or_else(|| "1".into())}
-                                            {(l.batch != l.default_batch).then(|| format!(" (default {})", l.default_batch.unwrap_or(1)))}</td>
-                                    </tr>
-                                }).collect_view()}
-                                </tbody>
-                            </table>
-                        </section>
-                    }.into_any(),
-                }
-            })}
-        </Transition>
+fn LimitsCard(limits: Result<Vec<ApiLimitView>, ApiError>) -> impl IntoView {
+    match limits {
+        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+        Ok(rows) if rows.is_empty() => ().into_any(),
+        Ok(rows) => view! {
+            <section class="card" data-testid="limits">
+                <h2>"Quotas and batch sizes"</h2>
+                <p class="hint">"The provider's documented defaults; imports and sync pace themselves to these. Override per API with "<code>"PUT /api/v1/migrations/{id}/limits"</code>" (lower to spare a shared app, higher for a raised quota)."</p>
+                <table class="table">
+                    <thead><tr><th>"API"</th><th>"Requests / s"</th><th>"Items / request"</th></tr></thead>
+                    <tbody>
+                    {rows.into_iter().map(|l| view! {
+                        <tr class:overridden=l.overridden>
+                            <td><code>{l.api}</code></td>
+                            <td>{l.qps}{(l.qps != l.default_qps).then(|| format!(" (default {})", l.default_qps))}</td>
+                            <td>{l.batch.map(|b| b.to_string()).unwrap_or_else(|| "1".into())}
+                                {(l.batch != l.default_batch).then(|| format!(" (default {})", l.default_batch.unwrap_or(1)))}</td>
+                        </tr>
+                    }).collect_view()}
+                    </tbody>
+                </table>
+            </section>
+        }
+        .into_any(),
     }
 }
 
@@ -302,4 +305,5 @@ pub fn LaterTab(title: &'static str, body: &'static str) -> impl IntoView {
             <EmptyState title=title><p>{body}</p></EmptyState>
         </section>
     }
+    .into_any()
 }

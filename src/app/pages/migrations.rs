@@ -1,7 +1,9 @@
 //! The migration list, with each migration's state at a glance, and the form to start one.
 
 use crate::app::calls_migrations::{list_migrations, CreateMigration};
-use crate::app::components::{action_error, can, when, EmptyState, ErrorNote, PageHeader};
+use crate::app::components::{
+    action_error, can, resource, when, EmptyState, ErrorNote, PageHeader,
+};
 use crate::model::{Permission, SourceKind, Strategy, TargetKind};
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -9,7 +11,7 @@ use leptos_router::components::A;
 #[component]
 pub fn MigrationsPage() -> impl IntoView {
     let create = ServerAction::<CreateMigration>::new();
-    let list = Resource::new(move || create.version().get(), |_| list_migrations(None));
+    let list = resource(move || create.version().get(), |_| list_migrations(None));
     let may_create = can(Permission::RunMigrations);
     view! {
         <PageHeader title="Migrations" subtitle="Each migration moves one app from its old IM system to a new one."/>
@@ -73,4 +75,5 @@ pub fn MigrationsPage() -> impl IntoView {
             </Transition>
         </section>
     }
+    .into_any()
 }

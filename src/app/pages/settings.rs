@@ -2,7 +2,7 @@
 
 use crate::app::calls::{list_tokens, ChangePassword, CreateToken, RevokeToken};
 use crate::app::components::{
-    action_error, use_me, when, CopyOnce, EmptyState, ErrorNote, PageHeader,
+    action_error, resource, use_me, when, CopyOnce, EmptyState, ErrorNote, PageHeader,
 };
 use leptos::prelude::*;
 
@@ -12,7 +12,7 @@ pub fn SettingsPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(
+    let tokens = resource(
         move || (create.version().get(), revoke.version().get()),
         |_| list_tokens(),
     );
@@ -92,4 +92,5 @@ pub fn SettingsPage() -> impl IntoView {
             </Transition>
         </section>
     }
+    .into_any()
 }
