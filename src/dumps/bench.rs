@@ -250,7 +250,7 @@ pub const HOSTILE: [(&str, &str); 5] = [
     ("bomb-1g.gz", "1 GiB of zero bytes, gzip"),
     (
         "bomb-records-1g.gz",
-        "1 GiB of one account line repeated, gzip",
+        "1 GiB of one friend line repeated, gzip",
     ),
 ];
 
@@ -306,7 +306,8 @@ pub fn write_hostile(dir: &Path, name: &str, scale: f64) -> std::io::Result<std:
         }
         "bomb-1g.gz" => gz_repeat(&mut out, &vec![0u8; MIB], n(1024))?,
         "bomb-records-1g.gz" => {
-            let line = b"{\"kind\":\"account\",\"id\":\"u1\"}\n";
+            // Friends: the shortest lines `imshift validate` must keep until the end.
+            let line = b"{\"kind\":\"friend\",\"owner\":\"u1\",\"friend\":\"u2\"}\n";
             gz_repeat(&mut out, &line.repeat(MIB / line.len()), n(1024))?
         }
         other => {

@@ -8,11 +8,12 @@
 
 use super::canonical::{Kind, Refs};
 use super::formats::Format;
-use super::read::{Event, LineReader};
+use super::read::{Event, LineReader, RuleCap};
 use super::{container, severity_of, Finding, Limits, Report, Severity};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// A target whose rules apply on top of the format's.
@@ -292,25 +293,249 @@ pub fn finding(kind: Kind, file: &str, line: u64, (code, message): Problem) -> F
     }
 }
 
+/// The strings the validator keeps, each once; records refer to them by number.
+#[derive(Default)]
+struct Syms {
+    ids: HashMap<Rc<str>, u32>,
+    strs: Vec<Rc<str>>,
+}
+
+impl Syms {
+    fn of(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.strs.len() as u32;
+        let s: Rc<str> = Rc::from(s);
+        self.strs.push(s.clone());
+        self.ids.insert(s, i);
+        i
+    }
+
+    fn get(&self, i: u32) -> &str {
+        &self.strs[i as usize]
+    }
+
+    fn string(&self, i: u32) -> String {
+        self.get(i).to_string()
+    }
+}
+
+/// A record's references, compact: what the cross-record checks need, strings by number.
+/// Accounts are judged as they are read and never kept.
+enum Rec {
+    Friend {
+        owner: u32,
+        friend: u32,
+    },
+    Block {
+        owner: u32,
+        blocked: u32,
+    },
+    Group {
+        id: u32,
+        owner: u32,
+        group_type: u32,
+    },
+    Member {
+        group: u32,
+        account: u32,
+        role: u32,
+        joined_at: Option<i64>,
+    },
+    Message {
+        id: u32,
+        from: u32,
+        to: u32,
+        group: bool,
+        body_bytes: u32,
+        sent_at: i64,
+    },
+    GroupEvent {
+        group: u32,
+        actor: Option<u32>,
+        target: Option<u32>,
+        at: i64,
+    },
+    Conversation {
+        owner: u32,
+        peer: u32,
+        group: bool,
+    },
+}
+
+impl Rec {
+    fn new(refs: &Refs, s: &mut Syms) -> Option<Rec> {
+        Some(match refs {
+            Refs::Account { .. } => return None,
+            Refs::Friend { owner, friend } => Rec::Friend {
+                owner: s.of(owner),
+                friend: s.of(friend),
+            },
+            Refs::Block { owner, blocked } => Rec::Block {
+                owner: s.of(owner),
+                blocked: s.of(blocked),
+            },
+            Refs::Group {
+                id,
+                owner,
+                group_type,
+            } => Rec::Group {
+                id: s.of(id),
+                owner: s.of(owner),
+                group_type: s.of(group_type),
+            },
+            Refs::Member {
+                group,
+                account,
+                role,
+                joined_at,
+            } => Rec::Member {
+                group: s.of(group),
+                account: s.of(account),
+                role: s.of(role),
+                joined_at: *joined_at,
+            },
+            Refs::Message {
+                id,
+                group,
+                from,
+                to,
+                sent_at,
+                body_bytes,
+            } => Rec::Message {
+                id: s.of(id),
+                from: s.of(from),
+                to: s.of(to),
+                group: *group,
+                body_bytes: u32::try_from(*body_bytes).unwrap_or(u32::MAX),
+                sent_at: *sent_at,
+            },
+            Refs::GroupEvent {
+                group,
+                actor,
+                target,
+                at,
+            } => Rec::GroupEvent {
+                group: s.of(group),
+                actor: actor.as_deref().map(|a| s.of(a)),
+                target: target.as_deref().map(|t| s.of(t)),
+                at: *at,
+            },
+            Refs::Conversation { owner, peer, group } => Rec::Conversation {
+                owner: s.of(owner),
+                peer: s.of(peer),
+                group: *group,
+            },
+        })
+    }
+
+    fn kind(&self) -> Kind {
+        match self {
+            Rec::Friend { .. } => Kind::Friend,
+            Rec::Block { .. } => Kind::Block,
+            Rec::Group { .. } => Kind::Group,
+            Rec::Member { .. } => Kind::Member,
+            Rec::Message { .. } => Kind::Message,
+            Rec::GroupEvent { .. } => Kind::GroupEvent,
+            Rec::Conversation { .. } => Kind::Conversation,
+        }
+    }
+
+    /// The references again, for [`Index::check`] (one record at a time).
+    fn refs(&self, s: &Syms) -> Refs {
+        match *self {
+            Rec::Friend { owner, friend } => Refs::Friend {
+                owner: s.string(owner),
+                friend: s.string(friend),
+            },
+            Rec::Block { owner, blocked } => Refs::Block {
+                owner: s.string(owner),
+                blocked: s.string(blocked),
+            },
+            Rec::Group {
+                id,
+                owner,
+                group_type,
+            } => Refs::Group {
+                id: s.string(id),
+                owner: s.string(owner),
+                group_type: s.string(group_type),
+            },
+            Rec::Member {
+                group,
+                account,
+                role,
+                joined_at,
+            } => Refs::Member {
+                group: s.string(group),
+                account: s.string(account),
+                role: s.string(role),
+                joined_at,
+            },
+            Rec::Message {
+                id,
+                from,
+                to,
+                group,
+                body_bytes,
+                sent_at,
+            } => Refs::Message {
+                id: s.string(id),
+                group,
+                from: s.string(from),
+                to: s.string(to),
+                sent_at,
+                body_bytes: body_bytes as usize,
+            },
+            Rec::GroupEvent {
+                group,
+                actor,
+                target,
+                at,
+            } => Refs::GroupEvent {
+                group: s.string(group),
+                actor: actor.map(|a| s.string(a)),
+                target: target.map(|t| s.string(t)),
+                at,
+            },
+            Rec::Conversation { owner, peer, group } => Refs::Conversation {
+                owner: s.string(owner),
+                peer: s.string(peer),
+                group,
+            },
+        }
+    }
+}
+
 struct Seen {
-    kind: Kind,
-    refs: Refs,
-    file: usize,
+    rec: Rec,
     line: u64,
+    file: u32,
     rejected: bool,
 }
 
-/// The whole-dump validator of `imshift validate`: keeps every record's references in memory
-/// (the console's ingest keeps them in PostgreSQL instead), and of the findings the first
-/// [`Limits::findings_per_rule`] of each rule, without excerpts (the report prints none).
+/// The whole-dump validator of `imshift validate`. Accounts are judged as they are read; every
+/// other record's references are kept, compactly, until the end (the console's ingest keeps
+/// them in PostgreSQL instead), and of the findings the first [`Limits::findings_per_rule`] of
+/// each rule, without excerpts (the report prints none).
 #[derive(Default)]
 pub struct Validator {
     target: Option<Target>,
     files: Vec<String>,
     records: Vec<Seen>,
+    syms: Syms,
     reader: LineReader,
     counts: BTreeMap<String, u64>,
     order: GroupOrder,
+    index: Index,
+    /// Where each account was first defined, for `account.duplicate`.
+    accounts_at: HashMap<u32, (u32, u64)>,
+    /// Accounts accepted and rejected.
+    accounts: (u64, u64),
+    /// Findings across records (their codes are never a line's), and their cap.
+    cross: Vec<Finding>,
+    cap: RuleCap,
 }
 
 impl Validator {
@@ -324,6 +549,7 @@ impl Validator {
         Self {
             target,
             reader,
+            cap: RuleCap::new(limits.findings_per_rule),
             ..Default::default()
         }
     }
@@ -335,24 +561,67 @@ impl Validator {
 
     /// Reads one stream in `format` (`None`: tell from its first line).
     pub fn read_as(&mut self, name: &str, reader: &mut dyn BufRead, format: Option<Format>) {
-        let file = self.files.len();
+        let file = self.files.len() as u32;
         self.files.push(name.to_string());
-        let (records, counts, order) = (&mut self.records, &mut self.counts, &mut self.order);
-        let tencent = self.target == Some(Target::Tencent);
-        self.reader.read(name, reader, format, |event| {
+        let Validator {
+            target,
+            files,
+            records,
+            syms,
+            reader: lines,
+            counts,
+            order,
+            index,
+            accounts_at,
+            accounts,
+            cross,
+            cap,
+        } = self;
+        let tencent = *target == Some(Target::Tencent);
+        lines.read(name, reader, format, |event| {
             // Findings stay with the reader (capped per rule) until the report.
-            if let Event::Record(line, p) = event {
-                *counts.entry(p.kind.as_str().into()).or_default() += 1;
-                if tencent {
-                    order.observe(&p.refs, name, line);
-                }
-                records.push(Seen {
-                    kind: p.kind,
-                    refs: p.refs,
-                    file,
+            let Event::Record(line, p) = event else {
+                return true;
+            };
+            *counts.entry(p.kind.as_str().into()).or_default() += 1;
+            if tencent {
+                order.observe(&p.refs, name, line);
+            }
+            match Rec::new(&p.refs, syms) {
+                Some(rec) => records.push(Seen {
+                    rec,
                     line,
+                    file,
                     rejected: false,
-                });
+                }),
+                None => {
+                    // An account needs nothing else to be judged: judge it now, keep nothing.
+                    let Refs::Account { id } = &p.refs else {
+                        return true;
+                    };
+                    index.add_account(id);
+                    let mut problems = index.check(&p.refs, *target);
+                    let sym = syms.of(id);
+                    if let Some((f, l)) = accounts_at.insert(sym, (file, line)) {
+                        let at = format!("{}:{l}", files[f as usize]);
+                        problems.push((
+                            "account.duplicate",
+                            format!("`{id}` was already defined at {at}; this line wins"),
+                        ));
+                    }
+                    let mut rejected = false;
+                    for p in problems {
+                        rejected |= severity_of(p.0) == Severity::Error;
+                        if cap.admit(p.0) {
+                            cross.push(finding(Kind::Account, name, line, p));
+                        }
+                    }
+                    if rejected {
+                        accounts.1 += 1;
+                    } else {
+                        accounts.0 += 1;
+                    }
+                }
             }
             true
         });
@@ -366,75 +635,73 @@ impl Validator {
     /// The cross-record and target checks, then the report.
     pub fn finish(mut self) -> Report {
         let files = std::mem::take(&mut self.files);
+        let syms = &self.syms;
         let mut findings = std::mem::take(&mut self.reader.findings);
-        let cap = &mut self.reader.cap;
-        let mut index = Index::default();
-        // Accounts and groups, with duplicates (the later line wins).
-        let mut first_at: HashMap<(Kind, String), usize> = HashMap::new();
-        for i in 0..self.records.len() {
-            let (key, code) = match &self.records[i].refs {
-                Refs::Account { id } => {
-                    index.add_account(id);
-                    (id.clone(), "account.duplicate")
-                }
-                Refs::Group { id, owner, .. } => {
-                    index.add_group(id, owner);
-                    (id.clone(), "group.duplicate")
-                }
-                _ => continue,
+        findings.append(&mut self.cross);
+        let cap = &mut self.cap;
+        let index = &mut self.index;
+        // Groups, with duplicates (the later line wins).
+        let mut groups_at: HashMap<u32, (u32, u64)> = HashMap::new();
+        for s in &self.records {
+            let Rec::Group { id, owner, .. } = s.rec else {
+                continue;
             };
-            let kind = self.records[i].kind;
-            if let Some(prev) = first_at.insert((kind, key.clone()), i) {
-                let at = format!(
-                    "{}:{}",
-                    files[self.records[prev].file], self.records[prev].line
-                );
-                let s = &self.records[i];
-                if !cap.admit(code) {
-                    continue;
+            index.add_group(syms.get(id), syms.get(owner));
+            if let Some((f, l)) = groups_at.insert(id, (s.file, s.line)) {
+                let code = "group.duplicate";
+                if cap.admit(code) {
+                    let at = format!("{}:{l}", files[f as usize]);
+                    findings.push(finding(
+                        Kind::Group,
+                        &files[s.file as usize],
+                        s.line,
+                        (
+                            code,
+                            format!(
+                                "`{}` was already defined at {at}; this line wins",
+                                syms.get(id)
+                            ),
+                        ),
+                    ));
                 }
-                findings.push(finding(
-                    kind,
-                    &files[s.file],
-                    s.line,
-                    (
-                        code,
-                        format!("`{key}` was already defined at {at}; this line wins"),
-                    ),
-                ));
             }
         }
         for s in &self.records {
-            if let Refs::Member {
+            if let Rec::Member {
                 group,
                 account,
                 role,
                 joined_at,
-            } = &s.refs
+            } = s.rec
             {
-                index.add_member(group, account, role, *joined_at);
+                index.add_member(
+                    syms.get(group),
+                    syms.get(account),
+                    syms.get(role),
+                    joined_at,
+                );
             }
         }
-        let mut message_ids: HashMap<(String, String, String, i64), (usize, u64)> = HashMap::new();
+        let mut message_ids: HashMap<(u32, u32, u32, i64), (u32, u64)> = HashMap::new();
         for s in &mut self.records {
-            let mut problems = index.check(&s.refs, self.target);
-            if let Refs::Message {
+            let refs = s.rec.refs(syms);
+            let mut problems = index.check(&refs, self.target);
+            if let Rec::Message {
                 id,
                 from,
                 to,
                 sent_at,
                 ..
-            } = &s.refs
+            } = s.rec
             {
-                if let Some((f, l)) = message_ids.insert(
-                    (id.clone(), from.clone(), to.clone(), *sent_at),
-                    (s.file, s.line),
-                ) {
+                if let Some((f, l)) = message_ids.insert((id, from, to, sent_at), (s.file, s.line))
+                {
                     problems.push((
                         "message.duplicate",
                         format!(
-                            "the same message (id {id:?}) was at {}:{l}; this line wins",
-                            files[f]
+                            "the same message (id {:?}) was at {}:{l}; this line wins",
+                            syms.get(id),
+                            files[f as usize]
                         ),
                     ));
                 }
@@ -442,7 +709,7 @@ impl Validator {
             for p in problems {
                 s.rejected |= severity_of(p.0) == Severity::Error;
                 if cap.admit(p.0) {
-                    findings.push(finding(s.kind, &files[s.file], s.line, p));
+                    findings.push(finding(s.rec.kind(), &files[s.file as usize], s.line, p));
                 }
             }
         }
@@ -457,17 +724,24 @@ impl Validator {
             not_listed: cap
                 .not_kept()
                 .iter()
+                .chain(self.reader.cap.not_kept())
                 .map(|(c, n)| (c.to_string(), *n))
                 .collect(),
             ..Default::default()
         };
+        let (ok, bad) = self.accounts;
+        for (side, n) in [(&mut report.accepted, ok), (&mut report.rejected, bad)] {
+            if n > 0 {
+                side.insert(Kind::Account.as_str().into(), n);
+            }
+        }
         for s in &self.records {
             let side = if s.rejected {
                 &mut report.rejected
             } else {
                 &mut report.accepted
             };
-            *side.entry(s.kind.as_str().into()).or_default() += 1;
+            *side.entry(s.rec.kind().as_str().into()).or_default() += 1;
         }
         if self.reader.rejected_lines > 0 {
             *report
@@ -518,4 +792,34 @@ pub fn validate_files_with(
         }
     }
     Ok(v.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_record_is_small() {
+        // `imshift validate` keeps one of these per record (accounts aside): a few tens of
+        // bytes, so that a decompression bomb stopped at 64 MiB of tiny lines stays in bounds.
+        assert!(
+            std::mem::size_of::<Seen>() <= 48,
+            "{}",
+            std::mem::size_of::<Seen>()
+        );
+    }
+
+    #[test]
+    fn accounts_are_judged_as_read_and_duplicates_still_found() {
+        let mut v = Validator::new(Some(Target::Tencent));
+        let text = "{\"kind\":\"account\",\"id\":\"u1\"}\n{\"kind\":\"account\",\"id\":\"u1\"}\n{\"kind\":\"account\",\"id\":\"bad id\\u0001\"}\n{\"kind\":\"friend\",\"owner\":\"u1\",\"friend\":\"u9\"}\n";
+        v.read("f", &mut std::io::Cursor::new(text));
+        assert!(v.records.len() == 1, "only the friend is kept");
+        let r = v.finish();
+        let got: Vec<_> = r.findings.iter().map(|f| (f.line, f.code)).collect();
+        assert!(got.contains(&(2, "account.duplicate")), "{got:?}");
+        assert!(got.contains(&(4, "ref.account_missing")), "{got:?}");
+        assert_eq!(r.accepted["account"], 2);
+        assert_eq!(r.rejected["friend"], 1);
+    }
 }
