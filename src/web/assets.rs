@@ -83,3 +83,101 @@ pub async fn pages_no_cache(req: Request, next: Next) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING};
+    use axum::http::StatusCode;
+    use tower::ServiceExt;
+
+    /// A site root with one front file, as cargo-leptos leaves it (`.br` only when precompressed).
+    fn site(brotli: bool) -> (LeptosOptions, PathBuf) {
+        let root = std::env::temp_dir().join(format!("imshift-assets-{}", uuid::Uuid::new_v4()));
+        let pkg = root.join("pkg");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(pkg.join("imshift.abc123.wasm"), vec![0u8; 64 * 1024]).unwrap();
+        if brotli {
+            std::fs::write(pkg.join("imshift.abc123.wasm.br"), b"precompressed").unwrap();
+        }
+        let options = LeptosOptions::builder()
+            .output_name("imshift")
+            .site_root(root.to_string_lossy().to_string())
+            .site_pkg_dir("pkg")
+            .build();
+        (options, root)
+    }
+
+    async fn get(options: &LeptosOptions, accept: &str) -> axum::response::Response {
+        let request = axum::http::Request::get("/imshift.abc123.wasm")
+            .header(ACCEPT_ENCODING, accept)
+            .body(Body::empty())
+            .unwrap();
+        pkg(options).oneshot(request).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn hashed_front_files_are_kept_a_year_and_sent_precompressed() {
+        let (mut options, root) = site(true);
+        options.hash_files = true;
+        let response = get(&options, "gzip, br").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[CONTENT_ENCODING], "br");
+        assert_eq!(response.headers()[CACHE_CONTROL], IMMUTABLE);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"precompressed");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[tokio::test]
+    async fn without_precompressed_files_the_front_is_gzipped_and_revalidated() {
+        let (options, root) = site(false);
+        let response = get(&options, "gzip").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[CONTENT_ENCODING], "gzip");
+        // Not built with hashed names (no hash.txt beside the test binary): asked about again.
+        assert_eq!(response.headers()[CACHE_CONTROL], REVALIDATE);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(
+            body.len() < 64 * 1024 / 10,
+            "64 KB of zeros gzip to {} bytes",
+            body.len()
+        );
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[tokio::test]
+    async fn pages_are_revalidated_and_other_answers_left_alone() {
+        let app = axum::Router::new()
+            .route(
+                "/page",
+                axum::routing::get(|| async { axum::response::Html("<p>hi</p>") }),
+            )
+            .route("/json", axum::routing::get(|| async { axum::Json(1) }))
+            .layer(axum::middleware::from_fn(pages_no_cache));
+        let page = app
+            .clone()
+            .oneshot(
+                axum::http::Request::get("/page")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.headers()[CACHE_CONTROL], REVALIDATE);
+        let json = app
+            .oneshot(
+                axum::http::Request::get("/json")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(!json.headers().contains_key(CACHE_CONTROL));
+    }
+}
