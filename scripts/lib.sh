@@ -75,6 +75,20 @@ ensure_postgres() {
   e.g. DATABASE_URL=postgres://user:pass@host:5432/imshift"
 }
 
+# The local database's runtime role: the console migrates as the owner (postgres) and runs as
+# this role, which owns no table, so the audit log's triggers cannot be switched off from the
+# console's own connection. $1 = base URL of the server (postgres://user@host:port).
+ensure_runtime_role() {
+  case "$1" in
+    *@127.0.0.1:5432|*@localhost:5432) ;;
+    *) return 0 ;;  # another server's roles are its operator's to set up (README, Deploy)
+  esac
+  if ! psql -qtA "$1/postgres" -c "SELECT 1 FROM pg_roles WHERE rolname = 'imshift_app'" | grep -q 1; then
+    say "creating the console's runtime role imshift_app (local database)"
+    psql -q "$1/postgres" -c "CREATE ROLE imshift_app LOGIN" >/dev/null
+  fi
+}
+
 ensure_chromium() {
   need_apt chromium chromium
 }

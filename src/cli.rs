@@ -193,6 +193,11 @@ struct FixturesArgs {
 
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// PostgreSQL URL of the schema's owner, for migrations. When set, the console migrates
+    /// with it, grants DATABASE_URL's role what it needs (the audit log: INSERT and SELECT
+    /// only), and then runs as that role, which owns no table.
+    #[arg(long, env = "IMSHIFT_MIGRATE_DATABASE_URL", hide_env_values = true)]
+    migrate_database_url: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "IMSHIFT_LISTEN", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
@@ -539,14 +544,17 @@ async fn reset_password(url: &str, email: &str) -> Res {
 async fn create_token(url: &str, email: &str, name: &str, can_mint_tokens: bool) -> Res {
     let pool = db::connect(url).await?;
     db::migrate(&pool).await?;
-    let created =
-        crate::auth::tokens::create_from_cli(&pool, email, name, can_mint_tokens).await?;
+    let created = crate::auth::tokens::create_from_cli(&pool, email, name, can_mint_tokens).await?;
     // The secret alone on stdout, so `TOKEN=$(imshift token create …)` works; the rest on stderr.
     eprintln!(
         "created API token {} ({}…) for {email}{}; it is shown only now",
         created.token.name,
         created.token.prefix,
-        if can_mint_tokens { ", allowed to create tokens" } else { "" }
+        if can_mint_tokens {
+            ", allowed to create tokens"
+        } else {
+            ""
+        }
     );
     println!("{}", created.secret);
     Ok(())
@@ -670,7 +678,15 @@ fn bench_hostile(url: &str, dir: &std::path::Path, only: &[String]) -> Res {
     let exe = std::env::current_exe()?;
     println!(
         "{:<19} {:>9} | validate: {:>4} {:>10} {:>7} | console: {:<7} {:>8} {:>9} {:>7}",
-        "input", "file KB", "exit", "report KB", "peak MB", "upload", "stored", "not kept", "peak MB"
+        "input",
+        "file KB",
+        "exit",
+        "report KB",
+        "peak MB",
+        "upload",
+        "stored",
+        "not kept",
+        "peak MB"
     );
     for (name, what) in HOSTILE {
         if !only.is_empty() && !only.iter().any(|o| o == name) {
@@ -857,8 +873,29 @@ fn leptos_options(listen: SocketAddr) -> leptos::config::LeptosOptions {
 }
 
 async fn serve(url: &str, args: ServeArgs) -> Res {
-    let pool = db::connect(url).await?;
-    db::migrate(&pool).await?;
+    let pool = match &args.migrate_database_url {
+        Some(owner_url) => {
+            let owner = db::connect(owner_url).await?;
+            db::migrate(&owner).await?;
+            db::migrate_sessions(&owner).await?;
+            let role = db::user_of(url).ok_or("DATABASE_URL names no user")?;
+            if Some(&role) == db::user_of(owner_url).as_ref() {
+                return Err(
+                    "IMSHIFT_MIGRATE_DATABASE_URL and DATABASE_URL name the same role; \
+                            give the console a role of its own (see the README, Deploy)"
+                        .into(),
+                );
+            }
+            db::grant_runtime(&owner, &role).await?;
+            owner.close().await;
+            db::connect(url).await?
+        }
+        None => {
+            let pool = db::connect(url).await?;
+            db::migrate(&pool).await?;
+            pool
+        }
+    };
     let public_url = args
         .public_url
         .unwrap_or_else(|| format!("http://{}", args.listen));

@@ -68,7 +68,9 @@ pub async fn grant_runtime(owner: &PgPool, role: &str) -> Result<(), sqlx::Error
         format!("REVOKE ALL ON _sqlx_migrations FROM {r}"),
         format!("GRANT SELECT ON _sqlx_migrations TO {r}"),
         format!("GRANT USAGE ON SCHEMA tower_sessions TO {r}"),
-        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA tower_sessions TO {r}"),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA tower_sessions TO {r}"
+        ),
     ] {
         sqlx::query(&sql).execute(owner).await?;
     }

@@ -181,10 +181,21 @@ pub async fn launch(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResul
     if !p.blockers.is_empty() {
         return Err(AppError::Conflict(p.blockers.join(" ")));
     }
-    let uploads = plan::staged_uploads(&s.pool, migration_id).await?;
     let id = Uuid::new_v4();
     let m = crate::migration::get(&s.pool, actor, migration_id).await?;
     let mut tx = s.pool.begin().await?;
+    // An ingest commits under this lock too: what is staged cannot change between reading the
+    // uploads the run takes and the run existing.
+    sqlx::query("SELECT 1 FROM im_migrations WHERE id = $1 FOR UPDATE")
+        .bind(migration_id)
+        .execute(&mut *tx)
+        .await?;
+    let uploads: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM dump_uploads WHERE migration_id = $1 AND state = 'staged' ORDER BY seq",
+    )
+    .bind(migration_id)
+    .fetch_all(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO import_runs (id, migration_id, target, plan, created_by)
          VALUES ($1, $2, $3, $4, $5)",
@@ -319,7 +330,7 @@ async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
         let qps = limits.qps(&p.api).unwrap_or(0) as f64;
         let batch = limits.batch(&p.api).unwrap_or(1).max(1) as f64;
         let pending = (p.total - p.sent - p.failed - p.skipped).max(0);
-        let left = if qps > 0.0 && p.state != "skipped" {
+        let left = if qps > 0.0 && (p.state == "running" || p.state == "waiting") {
             (pending as f64 / batch).ceil() / qps
         } else {
             0.0
@@ -578,8 +589,8 @@ pub async fn retry_failed(
     }
     let mut tasks = 0;
     for p in &phases {
-        tasks += supervisor::plan_tasks(&mut tx, run_id, migration_id, *p, &uploads, true, None)
-            .await?;
+        tasks +=
+            supervisor::plan_tasks(&mut tx, run_id, migration_id, *p, &uploads, true, None).await?;
         sqlx::query(
             "UPDATE import_phases SET state = 'running', finished_at = NULL
              WHERE run_id = $1 AND phase = $2 AND state IN ('done', 'failed')",

@@ -179,9 +179,10 @@ impl Phase {
             Phase::Blocks => &[(Phase::Accounts, "s.owner"), (Phase::Accounts, "s.blocked")],
             Phase::C2cHistory => &[(Phase::Accounts, "s.from_id"), (Phase::Accounts, "s.to_id")],
             Phase::Groups => &[(Phase::Accounts, "s.owner")],
-            Phase::Members | Phase::Unread => {
-                &[(Phase::Groups, "s.group_id"), (Phase::Accounts, "s.account")]
-            }
+            Phase::Members | Phase::Unread => &[
+                (Phase::Groups, "s.group_id"),
+                (Phase::Accounts, "s.account"),
+            ],
             Phase::GroupHistory => &[(Phase::Groups, "s.to_id"), (Phase::Accounts, "s.from_id")],
             Phase::Accounts | Phase::Conversations | Phase::GroupEvents => &[],
         }
@@ -244,7 +245,10 @@ impl PhaseSize {
     pub fn requests(&self, phase: Phase, batch: usize) -> i64 {
         let b = batch.max(1) as i64;
         if phase.key_in_request() {
-            self.per_key.iter().map(|(n, k)| k * ((n + b - 1) / b)).sum()
+            self.per_key
+                .iter()
+                .map(|(n, k)| k * ((n + b - 1) / b))
+                .sum()
         } else {
             (self.records + b - 1) / b
         }
@@ -252,7 +256,10 @@ impl PhaseSize {
 }
 
 /// The staged size of every phase.
-pub async fn sizes(pool: &PgPool, uploads: &[Uuid]) -> Result<HashMap<Phase, PhaseSize>, sqlx::Error> {
+pub async fn sizes(
+    pool: &PgPool,
+    uploads: &[Uuid],
+) -> Result<HashMap<Phase, PhaseSize>, sqlx::Error> {
     let mut out = HashMap::new();
     for phase in Phase::ALL {
         let size = if phase.key_in_request() {

@@ -190,7 +190,7 @@ async fn fetch(
     pool: &PgPool,
     p: &TaskPayload,
     uploads: &[Uuid],
-) -> Result<Vec<(Item, Option<String>)>, sqlx::Error> {
+) -> Result<Vec<(Item, Option<String>, Vec<String>)>, sqlx::Error> {
     let phase = p.phase;
     let selector = match &p.selector {
         Selector::Ords { .. } => "s.upload_id = $4 AND s.ord BETWEEN $5 AND $6".to_string(),
@@ -294,9 +294,13 @@ async fn missing_needs(
                 continue;
             }
             if let Some(id) = r.get(i).filter(|id| !imported.contains(*id)) {
-                let what = if *dep == Phase::Groups { "group" } else { "account" };
+                let what = if *dep == Phase::Groups {
+                    "group"
+                } else {
+                    "account"
+                };
                 *slot = Some(format!(
-                    "not sent: it needs the {what} `{id}`, which this run did not import (see the {} phase, or the Dumps tab if validation kept it aside)",
+                    "not sent: it needs the {what} `{id}`, which was not imported in this run (see the {} phase, or the Dumps tab if validation kept it aside)",
                     dep.label().to_lowercase()
                 ));
             }

@@ -3,13 +3,13 @@
 use super::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
-use std::net::SocketAddr;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Instant;
 

@@ -56,7 +56,17 @@ pub async fn build_with_state(
     ops::init_metrics();
 
     let store = PostgresStore::new(pool.clone());
-    store.migrate().await?;
+    // A console running as a restricted role (migrations by the owner) cannot create the
+    // schema; the owner did (`db::migrate_sessions`).
+    if let Err(e) = store.migrate().await {
+        let ready: bool =
+            sqlx::query_scalar("SELECT to_regclass('tower_sessions.session') IS NOT NULL")
+                .fetch_one(&pool)
+                .await?;
+        if !ready {
+            return Err(e);
+        }
+    }
     let sessions = SessionManagerLayer::new(store)
         .with_name("imshift_session")
         .with_secure(state.config.secure_cookies)
@@ -75,7 +85,10 @@ pub async fn build_with_state(
             generate_route_list(App),
             {
                 let state = state.clone();
-                move || { provide_context(state.clone()); super::headers::provide_nonce() }
+                move || {
+                    provide_context(state.clone());
+                    super::headers::provide_nonce()
+                }
             },
             {
                 let leptos = state.leptos.clone();
@@ -100,7 +113,10 @@ pub async fn build_with_state(
         >(
             {
                 let state = state.clone();
-                move || { provide_context(state.clone()); super::headers::provide_nonce() }
+                move || {
+                    provide_context(state.clone());
+                    super::headers::provide_nonce()
+                }
             },
             shell,
         ))

@@ -25,7 +25,10 @@ async fn refused(pool: &PgPool, sql: &str) -> String {
 #[sqlx::test]
 async fn the_runtime_role_cannot_rewrite_or_unguard_the_audit_log(owner: PgPool) {
     imshift::db::migrate_sessions(&owner).await.unwrap();
-    let role = format!("imshift_rt_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let role = format!(
+        "imshift_rt_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     sqlx::query(&format!("CREATE ROLE {role} LOGIN"))
         .execute(&owner)
         .await
@@ -49,7 +52,12 @@ async fn the_runtime_role_cannot_rewrite_or_unguard_the_audit_log(owner: PgPool)
             Some(json!({"name": "Roles", "strategy": "forced_upgrade", "source": "self_built", "target": "tencent"})),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
     let audit = b.api(Method::GET, "/api/v1/audit", None).await;
     assert_eq!(audit.status(), StatusCode::OK);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
@@ -64,7 +72,11 @@ async fn the_runtime_role_cannot_rewrite_or_unguard_the_audit_log(owner: PgPool)
     refused(&runtime, "TRUNCATE audit_log").await;
     refused(&runtime, "ALTER TABLE audit_log DISABLE TRIGGER ALL").await;
     refused(&runtime, "SET session_replication_role = replica").await;
-    refused(&runtime, "DROP TRIGGER audit_log_no_update_delete ON audit_log").await;
+    refused(
+        &runtime,
+        "DROP TRIGGER audit_log_no_update_delete ON audit_log",
+    )
+    .await;
     let after: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'forged'")
         .fetch_one(&owner)
         .await
