@@ -419,7 +419,33 @@ pub async fn list(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResult
 const UNPAUSE: &str =
     "paused_secs = paused_secs + coalesce(extract(epoch FROM now() - paused_at), 0), paused_at = NULL";
 
+/// A pause, resume or cancel races the run's workers (result flushes, heartbeats) on the same
+/// rows; PostgreSQL breaks a rare deadlock by failing one side, so that side tries again.
 async fn change(
+    pool: &PgPool,
+    actor: &Actor,
+    migration_id: Uuid,
+    run_id: Uuid,
+    action: &str,
+) -> AppResult<ImportRun> {
+    let mut tries = 0;
+    loop {
+        match change_once(pool, actor, migration_id, run_id, action).await {
+            Err(AppError::Internal(e)) if tries < 3 && retryable_db(e.as_ref()) => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// A deadlock or serialization failure: the transaction did nothing and may run again.
+fn retryable_db(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "40P01" || c == "40001")
+}
+
+async fn change_once(
     pool: &PgPool,
     actor: &Actor,
     migration_id: Uuid,
