@@ -85,22 +85,13 @@ pub async fn run(
         out.flush()?;
     }
     let file_bytes = std::fs::metadata(&path)?.len();
-    let migration = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO im_migrations (id, name, strategy, source, target) VALUES ($1, $2, 'forced_upgrade', 'self_built', 'tencent')",
+    let migration = queued_upload(
+        pool,
+        &format!("bench {messages} {upload}"),
+        upload,
+        "bench.jsonl",
+        file_bytes as i64,
     )
-    .bind(migration)
-    .bind(format!("bench {messages} {upload}"))
-    .execute(pool)
-    .await?;
-    sqlx::query(
-        "INSERT INTO dump_uploads (id, migration_id, file_name, size_bytes, received_bytes, state)
-         VALUES ($1, $2, 'bench.jsonl', $3, $3, 'queued')",
-    )
-    .bind(upload)
-    .bind(migration)
-    .bind(file_bytes as i64)
-    .execute(pool)
     .await?;
     let handlers: Vec<Arc<dyn Handler>> = vec![
         Arc::new(Ingest {
@@ -352,7 +343,6 @@ pub async fn ingest_file(
     let uploads = dir.join("uploads");
     std::fs::create_dir_all(&uploads)?;
     let upload = Uuid::new_v4();
-    let migration = Uuid::new_v4();
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -360,22 +350,13 @@ pub async fn ingest_file(
     // Where an upload that arrived whole waits (see `jobs::Ingest`); copied by the kernel.
     std::fs::copy(file, super::uploads::part_path(&uploads, upload))?;
     let size = std::fs::metadata(file)?.len() as i64;
-    sqlx::query(
-        "INSERT INTO im_migrations (id, name, strategy, source, target) VALUES ($1, $2, 'forced_upgrade', 'self_built', 'tencent')",
+    let migration = queued_upload(
+        pool,
+        &format!("hostile {name} {upload}"),
+        upload,
+        &name,
+        size,
     )
-    .bind(migration)
-    .bind(format!("hostile {name} {upload}"))
-    .execute(pool)
-    .await?;
-    sqlx::query(
-        "INSERT INTO dump_uploads (id, migration_id, file_name, size_bytes, received_bytes, state)
-         VALUES ($1, $2, $3, $4, $4, 'queued')",
-    )
-    .bind(upload)
-    .bind(migration)
-    .bind(&name)
-    .bind(size)
-    .execute(pool)
     .await?;
     let node = format!("hostile-{upload}");
     let handlers: Vec<Arc<dyn Handler>> = vec![
@@ -453,4 +434,33 @@ pub async fn forget(pool: &PgPool, o: &IngestOutcome) -> Result<(), sqlx::Error>
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// A scratch migration with one upload whose bytes have all arrived, queued for the ingest.
+async fn queued_upload(
+    pool: &PgPool,
+    migration_name: &str,
+    upload: Uuid,
+    file_name: &str,
+    size: i64,
+) -> Result<Uuid, sqlx::Error> {
+    let migration = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO im_migrations (id, name, strategy, source, target) VALUES ($1, $2, 'forced_upgrade', 'self_built', 'tencent')",
+    )
+    .bind(migration)
+    .bind(migration_name)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO dump_uploads (id, migration_id, file_name, size_bytes, received_bytes, state)
+         VALUES ($1, $2, $3, $4, $4, 'queued')",
+    )
+    .bind(upload)
+    .bind(migration)
+    .bind(file_name)
+    .bind(size)
+    .execute(pool)
+    .await?;
+    Ok(migration)
 }

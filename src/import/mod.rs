@@ -190,12 +190,7 @@ pub async fn launch(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResul
         .bind(migration_id)
         .execute(&mut *tx)
         .await?;
-    let uploads: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM dump_uploads WHERE migration_id = $1 AND state = 'staged' ORDER BY seq",
-    )
-    .bind(migration_id)
-    .fetch_all(&mut *tx)
-    .await?;
+    let uploads = plan::staged_uploads(&mut *tx, migration_id).await?;
     sqlx::query(
         "INSERT INTO import_runs (id, migration_id, target, plan, created_by)
          VALUES ($1, $2, $3, $4, $5)",

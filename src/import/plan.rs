@@ -219,12 +219,15 @@ impl Phase {
 }
 
 /// The staged uploads an import takes (its data is frozen while the run lasts).
-pub async fn staged_uploads(pool: &PgPool, migration_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn staged_uploads<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    migration_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM dump_uploads WHERE migration_id = $1 AND state = 'staged' ORDER BY seq",
     )
     .bind(migration_id)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }
 

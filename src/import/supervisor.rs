@@ -290,24 +290,19 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
             }
             Support::Api { api, batch, qps } => {
                 let pace = Some(Pace { batch, qps });
-                let tasks =
-                    plan_tasks(&mut tx, run_id, migration_id, phase, &uploads, false, pace).await?;
+                plan_tasks(&mut tx, run_id, migration_id, phase, &uploads, false, pace).await?;
                 // Even with no task, the phase ends through `finish_phase`, which checks that
                 // nothing of it is pending (records that vanished from the staged data).
-                let _ = tasks;
-                let state = "running";
                 sqlx::query(
-                    "UPDATE import_phases SET state = $3, api = $4, started_at = now(),
-                            finished_at = CASE WHEN $3 = 'done' THEN now() END
+                    "UPDATE import_phases SET state = 'running', api = $3, started_at = now()
                      WHERE run_id = $1 AND phase = $2",
                 )
                 .bind(run_id)
                 .bind(phase.as_str())
-                .bind(state)
                 .bind(api)
                 .execute(&mut *tx)
                 .await?;
-                state
+                "running"
             }
         };
         states.insert(p.phase.clone(), new_state.into());
