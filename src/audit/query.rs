@@ -4,8 +4,10 @@ use crate::auth::Actor;
 use crate::model::{AuditEntry, AuditFacets, AuditPage, AuditQuery, Permission};
 use crate::web::{AppError, AppResult};
 use sqlx::{PgPool, Postgres, QueryBuilder};
+use std::collections::HashMap;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, Time};
+use uuid::Uuid;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
@@ -80,10 +82,77 @@ pub async fn page(pool: &PgPool, actor: &Actor, q: &AuditQuery) -> AppResult<Aud
     } else {
         None
     };
+    name_targets(pool, &mut entries).await?;
     Ok(AuditPage {
         entries,
         next_cursor,
     })
+}
+
+/// The id after `prefix:` in a target such as `migration:<uuid>`.
+fn target_id(target: &str, prefix: &str) -> Option<Uuid> {
+    target.strip_prefix(prefix)?.strip_prefix(':')?.parse().ok()
+}
+
+/// Gives each entry its target's name and page: migrations by name, tokens by name, people
+/// by email (already the target). One query per kind of target for the whole page; the CSV
+/// export keeps the raw targets.
+async fn name_targets(pool: &PgPool, entries: &mut [AuditEntry]) -> AppResult<()> {
+    let ids = |prefix: &str| -> Vec<Uuid> {
+        let mut v: Vec<Uuid> = entries
+            .iter()
+            .filter_map(|e| target_id(&e.target, prefix))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let (migrations, tokens) = (ids("migration"), ids("token"));
+    let names = |rows: Vec<(Uuid, String)>| rows.into_iter().collect::<HashMap<_, _>>();
+    let migration_names = if migrations.is_empty() {
+        HashMap::new()
+    } else {
+        names(
+            sqlx::query_as("SELECT id, name FROM im_migrations WHERE id = ANY($1)")
+                .bind(&migrations)
+                .fetch_all(pool)
+                .await?,
+        )
+    };
+    let token_names = if tokens.is_empty() {
+        HashMap::new()
+    } else {
+        names(
+            sqlx::query_as("SELECT id, name FROM api_tokens WHERE id = ANY($1)")
+                .bind(&tokens)
+                .fetch_all(pool)
+                .await?,
+        )
+    };
+    for e in entries {
+        if let Some(id) = target_id(&e.target, "migration") {
+            match migration_names.get(&id) {
+                Some(name) => {
+                    e.target_name = Some(name.clone());
+                    e.target_link = Some(format!("/migrations/{id}"));
+                }
+                // Deleted since: its name is in the deletion's details.
+                None => {
+                    e.target_name = e.details["name"].as_str().map(|n| format!("{n} (deleted)"));
+                }
+            }
+        } else if let Some(id) = target_id(&e.target, "token") {
+            let name = token_names
+                .get(&id)
+                .map(String::as_str)
+                .or(e.details["name"].as_str());
+            e.target_name = name.map(|n| format!("token “{n}”"));
+            e.target_link = Some("/settings".into());
+        } else if e.target.contains('@') {
+            e.target_link = Some("/team".into());
+        }
+    }
+    Ok(())
 }
 
 pub async fn facets(pool: &PgPool, actor: &Actor) -> AppResult<AuditFacets> {

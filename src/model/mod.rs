@@ -209,6 +209,15 @@ pub struct AuditEntry {
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub details: serde_json::Value,
     pub ip: Option<String>,
+    /// The target as people name it (a migration's name, a token's name), when it is not
+    /// already readable; absent for an email or a target that no longer exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    pub target_name: Option<String>,
+    /// The console page of the target (and of the upload or run in the details).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    pub target_link: Option<String>,
 }
 
 /// Audit log filters; every field is optional. Times are RFC 3339 or `YYYY-MM-DD`.

@@ -242,3 +242,67 @@ async fn the_audit_log_filters_pages_and_exports(pool: PgPool) {
     assert_eq!(lines.len(), 8);
     assert!(lines[1].contains("p6@example.com"));
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn audit_targets_read_as_names_linked_to_their_pages(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let r = owner
+        .api(
+            Method::POST,
+            "/api/v1/migrations",
+            Some(json!({"name": "Chat → Tencent", "strategy": "forced_upgrade", "source": "self_built", "target": "tencent"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    owner
+        .api(
+            Method::POST,
+            "/api/v1/invites",
+            Some(json!({"email": "v@example.com", "role": "viewer"})),
+        )
+        .await;
+    let page: Value = owner
+        .api(Method::GET, "/api/v1/audit", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = |action: &str| {
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action}: {page}"))
+            .clone()
+    };
+    // A migration by its name, linked; the raw target is still there for scripts.
+    let created = entry("migration.created");
+    assert_eq!(created["target"], format!("migration:{id}"));
+    assert_eq!(created["target_name"], "Chat → Tencent");
+    assert_eq!(created["target_link"], format!("/migrations/{id}"));
+    // People are their email, linked to the team.
+    let invited = entry("team.invite_created");
+    assert_eq!(invited["target"], "v@example.com");
+    assert!(invited.get("target_name").is_none(), "{invited}");
+    assert_eq!(invited["target_link"], "/team");
+
+    // The CSV keeps the raw target.
+    let csv = owner
+        .api(
+            Method::GET,
+            "/api/v1/audit/export.csv?action=migration.created",
+            None,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains(&format!("migration:{id}")), "{csv}");
+    assert!(!csv.contains("/migrations/"), "{csv}");
+}

@@ -54,7 +54,7 @@ pub fn PageHeader(title: &'static str, #[prop(optional)] subtitle: &'static str)
 /// A secret or link shown once, with a button to copy it.
 #[component]
 pub fn CopyOnce(
-    label: &'static str,
+    #[prop(into)] label: String,
     value: String,
     #[prop(optional)] testid: &'static str,
 ) -> impl IntoView {
@@ -73,7 +73,7 @@ pub fn CopyOnce(
     };
     view! {
         <div class="copy-once">
-            <div class="copy-label">{label}</div>
+            <div class="copy-label" data-testid=format!("{testid}-label")>{label}</div>
             <div class="copy-row">
                 <input type="text" readonly value=value.clone() data-testid=testid on:focus=|ev| {
                     #[cfg(feature = "hydrate")]
@@ -119,5 +119,67 @@ pub fn duration(secs: f64) -> String {
         0..60 => format!("{s} s"),
         60..3600 => format!("{} min {:02} s", s / 60, s % 60),
         _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// `1,234,567`: every count a page shows, grouped by thousands.
+pub fn count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1 line`, `2 lines`, `12,000 lines`: a count with its noun agreeing.
+pub fn plural(n: i64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
+/// `2026-11-22 14:05:09 UTC`: to the second (the audit log's times).
+pub fn when_secs(t: &OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
+
+/// `2026-11-22T14:05:09.123456Z (UTC)`: the whole timestamp, for a hover title.
+pub fn when_full(t: &OffsetDateTime) -> String {
+    let s = t
+        .to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    format!("{s} (UTC)")
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn counts_have_thousands_separators_and_nouns_agree() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(count(-12345), "-12,345");
+        assert_eq!(plural(1, "line", "lines"), "1 line");
+        assert_eq!(plural(0, "line", "lines"), "0 lines");
+        assert_eq!(plural(25000, "record", "records"), "25,000 records");
+    }
+
+    #[test]
+    fn times_to_the_second_and_in_full() {
+        let t = time::macros::datetime!(2026-11-22 14:05:09.5 +01:00);
+        assert_eq!(when_secs(&t), "2026-11-22 13:05:09 UTC");
+        assert_eq!(when_full(&t), "2026-11-22T13:05:09.5Z (UTC)");
     }
 }

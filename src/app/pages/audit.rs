@@ -1,11 +1,12 @@
 //! The audit log: who did what, newest first, filterable, exportable.
 
 use crate::app::calls::{load_audit_facets, load_audit_page};
-use crate::app::components::{resource, when, EmptyState, ErrorNote, PageHeader};
-use crate::model::AuditQuery;
+use crate::app::components::{resource, when_full, when_secs, EmptyState, ErrorNote, PageHeader};
+use crate::model::{AuditEntry, AuditQuery};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
+use serde_json::Value;
 
 const FILTERS: [&str; 5] = ["actor", "action", "target", "from", "to"];
 
@@ -118,17 +119,31 @@ pub fn AuditPage() -> impl IntoView {
                                 <table class="table audit" data-testid="audit-table">
                                     <thead><tr><th>"When"</th><th>"Who"</th><th>"Action"</th><th>"Target"</th><th>"Details"</th><th>"IP"</th></tr></thead>
                                     <tbody>
-                                    {p.entries.into_iter().map(|e| view! {
-                                        <tr>
-                                            <td class="nowrap">{when(&e.at)}</td>
-                                            <td>{e.actor}</td>
-                                            <td><code>{e.action}</code></td>
-                                            <td>{e.target}</td>
-                                            <td class="details"><code>{
-                                                if e.details.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { e.details.to_string() }
-                                            }</code></td>
-                                            <td class="muted">{e.ip.unwrap_or_default()}</td>
-                                        </tr>
+                                    {p.entries.into_iter().map(|e| {
+                                        let lines = detail_lines(&e.details);
+                                        let json = (!e.details.as_object().is_some_and(|o| o.is_empty()))
+                                            .then(|| serde_json::to_string_pretty(&e.details).unwrap_or_default());
+                                        view! {
+                                            <tr data-testid="audit-row">
+                                                <td class="nowrap" title=when_full(&e.at)>{when_secs(&e.at)}</td>
+                                                <td>{e.actor.clone()}</td>
+                                                <td><code>{e.action.clone()}</code></td>
+                                                <td data-testid="audit-target">{target_view(&e)}</td>
+                                                <td class="details">
+                                                    {(!lines.is_empty()).then(|| view! {
+                                                        <ul class="detail-lines">
+                                                            {lines.into_iter().map(|(k, v)| view! {
+                                                                <li>{(!k.is_empty()).then(|| view! { <span class="detail-key">{k}": "</span> })}{v}</li>
+                                                            }).collect_view()}
+                                                        </ul>
+                                                    })}
+                                                    {json.map(|j| view! {
+                                                        <details class="detail-json"><summary>"JSON"</summary><pre>{j}</pre></details>
+                                                    })}
+                                                </td>
+                                                <td class="muted">{e.ip.clone().unwrap_or_default()}</td>
+                                            </tr>
+                                        }
                                     }).collect_view()}
                                     </tbody>
                                 </table>
@@ -146,4 +161,122 @@ pub fn AuditPage() -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// The first eight characters of an id: enough to tell uploads and runs apart on a page.
+fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+/// The target by its name, linked to its page; an upload or run in the details by its
+/// migration and short id. The raw target stays in the title (and in the CSV).
+fn target_view(e: &AuditEntry) -> AnyView {
+    let raw = e.target.clone();
+    let name = e.target_name.clone().unwrap_or_else(|| e.target.clone());
+    let main = match e.target_link.clone() {
+        Some(href) => view! { <a href=href title=raw.clone()>{name}</a> }.into_any(),
+        None => view! { <span title=raw.clone()>{name}</span> }.into_any(),
+    };
+    let part = |key: &str, noun: &'static str, tab: &'static str| {
+        let id = e.details[key].as_str().map(str::to_string)?;
+        let href = e
+            .target_link
+            .as_ref()
+            .filter(|l| l.starts_with("/migrations/"))
+            .map(|l| format!("{l}/{tab}"));
+        let text = format!("{noun} {}", short_id(&id));
+        Some(match href {
+            Some(href) => {
+                view! { <span class="target-part">" · "<a href=href title=id>{text}</a></span> }
+                    .into_any()
+            }
+            None => view! { <span class="target-part" title=id>" · "{text}</span> }.into_any(),
+        })
+    };
+    let upload = part("upload", "upload", "dumps");
+    let run = part("run", "run", "import");
+    view! { {main}{upload}{run} }.into_any()
+}
+
+/// A detail value as a person reads it: strings bare, times (`…_at` in seconds) as times.
+fn detail_value(key: &str, v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "—".into(),
+        Value::Number(n) if key.ends_with("_at") => n
+            .as_i64()
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+            .map(|t| when_secs(&t))
+            .unwrap_or_else(|| n.to_string()),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| detail_value("", x))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// `{from, to}` as `old → new`, when an object has both.
+fn change(v: &Value) -> Option<String> {
+    let o = v.as_object()?;
+    let (from, to) = (o.get("from")?, o.get("to")?);
+    Some(format!(
+        "{} → {}",
+        detail_value("from", from),
+        detail_value("to", to)
+    ))
+}
+
+/// The details as `key: value` lines; a change (`{from, to}`) as `old → new`.
+fn detail_lines(details: &Value) -> Vec<(String, String)> {
+    let Some(o) = details.as_object() else {
+        return match details {
+            Value::Null => vec![],
+            v => vec![(String::new(), detail_value("", v))],
+        };
+    };
+    if let Some(c) = change(details) {
+        let mut lines = vec![(String::new(), c)];
+        lines.extend(
+            o.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "from" | "to"))
+                .map(|(k, v)| (k.replace('_', " "), detail_value(k, v))),
+        );
+        return lines;
+    }
+    o.iter()
+        .map(|(k, v)| {
+            let value = change(v).unwrap_or_else(|| detail_value(k, v));
+            (k.replace('_', " "), value)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn details_read_as_lines_with_changes() {
+        let lines = detail_lines(&json!({"from": "viewer", "to": "operator"}));
+        assert_eq!(
+            lines,
+            vec![(String::new(), "viewer → operator".to_string())]
+        );
+        let lines = detail_lines(
+            &json!({"name": {"from": "Old", "to": "New"}, "notes": {"from": "", "to": "x"}}),
+        );
+        assert_eq!(lines[0], ("name".into(), "Old → New".into()));
+        let lines = detail_lines(
+            &json!({"role": "viewer", "expires_at": 1_800_000_000, "tokens_revoked": 2}),
+        );
+        assert!(
+            lines.contains(&("expires at".into(), "2027-01-15 08:00:00 UTC".into())),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&("tokens revoked".into(), "2".into())));
+        assert!(detail_lines(&json!({})).is_empty());
+    }
 }

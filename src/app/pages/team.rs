@@ -91,10 +91,20 @@ pub fn TeamPage() -> impl IntoView {
 
 #[component]
 fn InviteCard(invite: ServerAction<CreateInvite>) -> impl IntoView {
+    let form = NodeRef::<leptos::html::Form>::new();
+    // A link made: the form starts over, so the next invite is not sent to the same email.
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = invite.value().get() {
+            #[cfg(feature = "hydrate")]
+            if let Some(f) = form.get_untracked() {
+                f.reset();
+            }
+        }
+    });
     view! {
         <section class="card" data-testid="invite-form">
             <h2>"Invite someone"</h2>
-            <ActionForm action=invite attr:class="row-form">
+            <ActionForm action=invite node_ref=form attr:class="row-form">
                 <label>"Email"<input type="email" name="email" required placeholder="name@example.com"/></label>
                 <label>"Role"
                     <select name="role">
@@ -107,12 +117,21 @@ fn InviteCard(invite: ServerAction<CreateInvite>) -> impl IntoView {
             </ActionForm>
             {action_error(invite.value())}
             {move || invite.value().get().and_then(Result::ok).map(|c| view! {
-                <CopyOnce label="Send this link to the invitee (expires in 72 hours, works once):"
-                    value=c.link testid="invite-link"/>
+                <CopyOnce label=invite_label(&c.invite) value=c.link testid="invite-link"/>
             })}
         </section>
     }
     .into_any()
+}
+
+/// Whom a fresh link is for, as what, and until when: the box outlives the cleared form.
+fn invite_label(i: &Invite) -> String {
+    format!(
+        "Invite link for {} ({}), valid until {}; it works once. Send it to them:",
+        i.email,
+        i.role.as_str(),
+        when(&i.expires_at)
+    )
 }
 
 #[component]
