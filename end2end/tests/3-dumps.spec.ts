@@ -44,7 +44,7 @@ test("upload a dump with errors in the browser and read the validation report", 
   const row = page.getByTestId("upload-row").first();
   await expect(row).toHaveAttribute("data-state", "staged", { timeout: 30_000 });
   await expect(row).toContainText("dump.jsonl");
-  await expect(row).toContainText("4 records, 1 lines unreadable");
+  await expect(row).toContainText("4 records, 1 line unreadable");
 
   const report = page.getByTestId("report");
   await expect(page.getByTestId("report-state")).toHaveText("up to date", { timeout: 30_000 });

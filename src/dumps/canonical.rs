@@ -172,6 +172,7 @@ impl Sink<'_> {
             line,
             message,
             excerpt: String::new(),
+            converted: String::new(),
         });
     }
 }
@@ -189,6 +190,9 @@ pub struct Parsed<'a> {
     pub record: Cow<'a, str>,
     /// `body.type` of a message.
     pub body_type: Option<&'static str>,
+    /// The user's own line when the record was converted from a vendor format (set by the
+    /// reader, cut to a few KB); `None` for a canonical line, which is its record.
+    pub raw: Option<Cow<'a, str>>,
 }
 
 /// A value the parser accepted in a lenient form and writes back in the canonical one.
@@ -683,6 +687,7 @@ pub fn parse_line<'a>(
         refs,
         record,
         body_type,
+        raw: None,
     }))
 }
 

@@ -557,7 +557,10 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
     for kind in Kind::ALL {
         let (table, _) = super::stage::table(kind);
         sqlx::query(&format!(
-            "UPDATE dump_findings f SET excerpt = left(s.record::text, 500)
+            // A converted line shows as the user wrote it, beside its canonical record.
+            "UPDATE dump_findings f
+             SET excerpt = CASE WHEN s.raw IS NULL THEN left(s.record::text, 500) ELSE left(s.raw, 2000) END,
+                 converted = CASE WHEN s.raw IS NULL THEN NULL ELSE left(s.record::text, 2000) END
              FROM {table} s
              WHERE f.id IN (
                  SELECT x.id FROM (SELECT DISTINCT code FROM dump_findings

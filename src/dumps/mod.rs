@@ -41,10 +41,15 @@ pub struct Finding {
     /// 1-based; 0 when the finding is about the whole file.
     pub line: u64,
     pub message: String,
-    /// The offending text, for the console; not part of `imshift validate`'s JSON.
-    #[serde(skip)]
+    /// The offending text: the line as it is in the file (cut if very long). `imshift
+    /// validate` prints it (as `line_text`) only for lines it converted, with `converted`.
+    #[serde(rename = "line_text", skip_serializing_if = "String::is_empty")]
     pub excerpt: String,
 }
+    /// For a line of a vendor format: the canonical record(s) it was converted to, which the
+    /// message's field names refer to. Empty otherwise.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub converted: String,
 
 /// The validation report: `imshift validate` prints it as JSON.
 #[derive(Clone, Debug, Default, Serialize)]

@@ -18,6 +18,11 @@ use std::io::{BufRead, ErrorKind};
 /// How much of a line a finding keeps: a rejected line whole (up to this), else a glimpse.
 const REJECTED_EXCERPT_BYTES: usize = 64 * 1024;
 const WARNING_EXCERPT_BYTES: usize = 500;
+/// What a staged record keeps of the vendor line it was converted from, and what a finding
+/// keeps of the canonical record a line was converted to: enough to read, bounded.
+pub const RAW_KEEP_BYTES: usize = 4096;
+/// Lines `imshift validate` shows, with their conversion, per rule (it keeps no other text).
+pub const EXAMPLES_PER_RULE: u64 = 20;
 /// What is kept of a line too long to read: enough to show it and to tell its format.
 const HEAD_BYTES: usize = 4096;
 /// Format detection looks at no more of the first line than this.
@@ -81,6 +86,12 @@ pub struct LineReader {
     /// Keep the offending text with each finding (the console shows it; `imshift validate`
     /// prints no excerpts and so keeps none).
     pub excerpts: bool,
+    /// Without excerpts, the first this many findings of each rule on a converted line still
+    /// keep the line and its conversion (`imshift validate` shows them).
+    pub examples: u64,
+    examples_kept: HashMap<&'static str, u64>,
+    /// The canonical records the current line was converted to (empty: not converted).
+    converted: String,
     pub cap: RuleCap,
     /// Why the last stream stopped before its end (damaged, or past a decompression limit).
     pub stopped: Option<Finding>,
@@ -104,6 +115,72 @@ fn cut(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// A line as a finding of `imshift validate` shows it: cut at a character past a few KB.
+pub fn cut_line(text: &str) -> String {
+    cut(text, RAW_KEEP_BYTES)
+}
+
+/// A vendor line as a staged record keeps it: whole when short, else cut at a character.
+fn keep_raw(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= RAW_KEEP_BYTES {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(cut(text, RAW_KEEP_BYTES))
+    }
+}
+
+/// Converted records as a finding shows them: one JSON object a line.
+fn converted_text(values: &[serde_json::Value]) -> String {
+    let text = values
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    cut(&text, RAW_KEEP_BYTES)
+}
+
+/// One vendor line converted as [`LineReader`] converts it, for showing: `None` when it does
+/// not convert (or is not a line-by-line vendor format).
+pub fn convert_for_display(format: Format, line: &str) -> Option<String> {
+    let values = match format {
+        Format::Netease => netease::convert_line(line),
+        Format::Easemob => easemob::convert_line(line),
+        Format::Csv | Format::Canonical => return None,
+    };
+    values.ok().map(|v| converted_text(&v))
+}
+
+/// The lines numbered in `wanted` (1-based) of a stream, each as text (lossy UTF-8, its line
+/// break dropped); lines longer than `max` are skipped unread. Stops after the last one.
+pub fn lines_at(
+    reader: &mut dyn BufRead,
+    wanted: &std::collections::BTreeSet<u64>,
+    max: usize,
+) -> BTreeMap<u64, String> {
+    let mut out = BTreeMap::new();
+    let Some(&last) = wanted.last() else {
+        return out;
+    };
+    let mut buf = Vec::with_capacity(4096);
+    let mut line = 0u64;
+    while line < last {
+        match next_line(reader, &mut buf, max) {
+            Ok(Got::Line) => {}
+            Ok(Got::TooLong(_)) => {
+                line += 1;
+                continue;
+            }
+            Ok(Got::Eof) | Err(_) => break,
+        }
+        line += 1;
+        if wanted.contains(&line) {
+            let text = String::from_utf8_lossy(&buf);
+            out.insert(line, text.trim_end_matches(['\r', '\n']).to_string());
+        }
+    }
+    out
 }
 
 /// How one line ended.
@@ -166,6 +243,9 @@ impl LineReader {
             rejected_lines: 0,
             limits,
             excerpts: true,
+            examples: 0,
+            examples_kept: HashMap::new(),
+            converted: String::new(),
             cap: RuleCap::new(limits.findings_per_rule),
             stopped: None,
             unknown_seen: HashSet::new(),
@@ -228,7 +308,7 @@ impl LineReader {
             } else {
                 match format {
                     Some(Format::Canonical) | None => {
-                        !self.parse(name, &buf, line, &mut each, &mut go_on)
+                        !self.parse(name, &buf, line, &mut each, &mut go_on, None)
                     }
                     Some(Format::Csv) => match self.csv_header(name, &buf, line) {
                         Some(conv) => {
@@ -247,10 +327,17 @@ impl LineReader {
                             .iter()
                             .any(|f| f.severity == Severity::Error),
                         Some(values) => {
+                            // The user's line goes with each record it became, and the
+                            // records with the line's findings.
+                            self.converted = converted_text(&values);
+                            let raw = std::str::from_utf8(&buf)
+                                .ok()
+                                .map(|t| t.trim_end_matches(['\r', '\n']));
                             let mut rejected = false;
                             for v in values {
                                 let bytes = serde_json::to_vec(&v).unwrap_or_default();
-                                rejected |= !self.parse(name, &bytes, line, &mut each, &mut go_on);
+                                rejected |=
+                                    !self.parse(name, &bytes, line, &mut each, &mut go_on, raw);
                             }
                             rejected
                         }
@@ -271,6 +358,7 @@ impl LineReader {
     /// Applies the per-rule cap to the findings made since `before` and gives the survivors
     /// the offending text.
     fn settle(&mut self, before: usize, text: &[u8]) {
+        let converted = std::mem::take(&mut self.converted);
         if self.findings.len() == before {
             return;
         }
@@ -291,11 +379,27 @@ impl LineReader {
                         WARNING_EXCERPT_BYTES
                     };
                     f.excerpt = cut(text, max);
+                    f.converted.clone_from(&converted);
+                }
+            }
+        } else if self.examples > 0 && !converted.is_empty() {
+            // No excerpts kept, but the first lines of each rule that were converted are shown
+            // beside their conversion: the message names canonical fields.
+            let text = &text[..text.len().min(REJECTED_EXCERPT_BYTES + 4)];
+            let text = String::from_utf8_lossy(text);
+            let text = text.trim_end_matches(['\r', '\n']);
+            for f in &mut self.findings[before..] {
+                let kept = self.examples_kept.entry(f.code).or_default();
+                if *kept < self.examples && f.code != "csv.mapping" {
+                    *kept += 1;
+                    f.excerpt = cut(text, RAW_KEEP_BYTES);
+                    f.converted.clone_from(&converted);
                 }
             }
         }
         for f in &self.findings[before..] {
-            self.pending_bytes += f.message.len() + f.excerpt.len() + f.file.len() + 64;
+            self.pending_bytes +=
+                f.message.len() + f.excerpt.len() + f.converted.len() + f.file.len() + 64;
         }
     }
 
@@ -329,6 +433,7 @@ impl LineReader {
             line,
             message,
             excerpt: String::new(),
+            converted: String::new(),
         };
         // Never capped: it says why everything after it is missing.
         self.stopped = Some(f.clone());
@@ -343,6 +448,7 @@ impl LineReader {
         line: u64,
         each: &mut impl FnMut(Event<'_>) -> bool,
         go_on: &mut bool,
+        raw: Option<&str>,
     ) -> bool {
         let full = self.unknown_seen.len() >= UNKNOWN_FIELDS_MAX;
         if full {
@@ -358,7 +464,8 @@ impl LineReader {
             },
         };
         match parse_line(bytes, line, &mut sink) {
-            Ok(Some(p)) => {
+            Ok(Some(mut p)) => {
+                p.raw = raw.map(keep_raw);
                 *go_on &= each(Event::Record(line, p));
                 true
             }
@@ -540,8 +647,8 @@ impl LineReader {
                         self.csv_record(
                             name,
                             conv,
-                            &out[..nout],
-                            &ends[..nend],
+                            (&out[..nout], &ends[..nend]),
+                            &raw,
                             line,
                             each,
                             &mut go_on,
@@ -561,15 +668,15 @@ impl LineReader {
         }
     }
 
-    /// One CSV record's cells (`data` split at `ends`) through the converter and the parser;
-    /// true when it was rejected.
+    /// One CSV record's cells (`data` split at `ends`) through the converter and the parser,
+    /// `raw` the record as written; true when it was rejected.
     #[allow(clippy::too_many_arguments)]
     fn csv_record(
         &mut self,
         name: &str,
         conv: &CsvConverter,
-        data: &[u8],
-        ends: &[usize],
+        (data, ends): (&[u8], &[usize]),
+        raw: &[u8],
         line: u64,
         each: &mut impl FnMut(Event<'_>) -> bool,
         go_on: &mut bool,
@@ -600,10 +707,14 @@ impl LineReader {
         }
         match conv.convert_cells(&cells) {
             Ok(values) => {
+                self.converted = converted_text(&values);
+                let raw = std::str::from_utf8(raw)
+                    .ok()
+                    .map(|t| t.trim_end_matches(['\r', '\n']));
                 let mut rejected = false;
                 for v in values {
                     let bytes = serde_json::to_vec(&v).unwrap_or_default();
-                    rejected |= !self.parse(name, &bytes, line, each, go_on);
+                    rejected |= !self.parse(name, &bytes, line, each, go_on, raw);
                 }
                 rejected
             }
@@ -622,6 +733,7 @@ impl LineReader {
             line,
             message,
             excerpt: String::new(),
+            converted: String::new(),
         });
     }
 }

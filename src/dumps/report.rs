@@ -36,7 +36,7 @@ struct StoredRule {
 }
 
 const FINDING_COLUMNS: &str =
-    "SELECT id, code, severity, file, line, message, excerpt FROM dump_findings";
+    "SELECT id, code, severity, file, line, message, excerpt, converted FROM dump_findings";
 
 pub async fn report(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResult<DumpReport> {
     actor.require(Permission::Read)?;

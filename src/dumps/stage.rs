@@ -25,20 +25,20 @@ const SLACK: usize = 128 * 1024;
 /// The staging table of each kind and its columns after the common four.
 pub fn table(kind: Kind) -> (&'static str, &'static str) {
     match kind {
-        Kind::Account => ("staged_accounts", "account_id, record"),
-        Kind::Friend => ("staged_friends", "owner, friend, record"),
-        Kind::Block => ("staged_blocks", "owner, blocked, record"),
-        Kind::Group => ("staged_groups", "group_id, owner, group_type, record"),
+        Kind::Account => ("staged_accounts", "account_id, record, raw"),
+        Kind::Friend => ("staged_friends", "owner, friend, record, raw"),
+        Kind::Block => ("staged_blocks", "owner, blocked, record, raw"),
+        Kind::Group => ("staged_groups", "group_id, owner, group_type, record, raw"),
         Kind::Member => (
             "staged_members",
-            "group_id, account, role, joined_at, record",
+            "group_id, account, role, joined_at, record, raw",
         ),
         Kind::Message => (
             "staged_messages",
-            "msg_id, conv, from_id, to_id, sent_at, ident, body_bytes, record",
+            "msg_id, conv, from_id, to_id, sent_at, ident, body_bytes, record, raw",
         ),
-        Kind::GroupEvent => ("staged_group_events", "group_id, actor, target, at, record"),
-        Kind::Conversation => ("staged_conversations", "owner, conv, peer, record"),
+        Kind::GroupEvent => ("staged_group_events", "group_id, actor, target, at, record, raw"),
+        Kind::Conversation => ("staged_conversations", "owner, conv, peer, record, raw"),
     }
 }
 
@@ -202,6 +202,8 @@ pub fn encode_row(out: &mut Vec<u8>, upload: &str, ord: u32, file_no: u32, line:
     sep(out);
     field(out, &p.record);
     out.push(b'\n');
+    sep(out);
+    opt(out, p.raw.as_deref());
 }
 
 /// A finding in COPY text format for `dump_findings`.
@@ -245,11 +247,13 @@ pub fn encode_finding(
     sep(out);
     field(out, &f.excerpt);
     out.push(b'\n');
+    sep(out);
+    opt(out, (!f.converted.is_empty()).then_some(f.converted.as_str()));
 }
 
 pub const PENDING_COPY: &str = "COPY staged_pending (upload_id, ord) FROM STDIN";
 
-pub const FINDINGS_COPY: &str = "COPY dump_findings (migration_id, upload_id, scope, kind, ord, code, severity, file, line, message, excerpt) FROM STDIN";
+pub const FINDINGS_COPY: &str = "COPY dump_findings (migration_id, upload_id, scope, kind, ord, code, severity, file, line, message, excerpt, converted) FROM STDIN";
 
 /// Sends one COPY batch on the transaction's connection.
 pub async fn copy(
@@ -591,6 +595,7 @@ pub async fn stage(
             message: format!("no scratch space next to the upload: {e}"),
             excerpt: String::new(),
         })
+            converted: String::new(),
     })?;
     let thread_progress = progress.clone();
     let reading = tokio::task::spawn_blocking(move || {
@@ -690,6 +695,7 @@ pub async fn stage(
             message: format!("reading {} stopped: {e}", input.name),
             excerpt: String::new(),
         })
+            converted: String::new(),
     })?;
     if stopped {
         return Err(StageError::Stopped);

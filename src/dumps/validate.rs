@@ -290,6 +290,7 @@ pub fn finding(kind: Kind, file: &str, line: u64, (code, message): Problem) -> F
         line,
         message: format!("{}: {message}", kind.as_str()),
         excerpt: String::new(),
+        converted: String::new(),
     }
 }
 
@@ -536,6 +537,8 @@ pub struct Validator {
     /// Findings across records (their codes are never a line's), and their cap.
     cross: Vec<Finding>,
     cap: RuleCap,
+    /// Streams read as a vendor format (converted line by line), and which.
+    vendor: HashMap<String, Format>,
 }
 
 impl Validator {
@@ -546,6 +549,7 @@ impl Validator {
     pub fn with_limits(target: Option<Target>, limits: Limits) -> Self {
         let mut reader = LineReader::new(limits);
         reader.excerpts = false;
+        reader.examples = super::read::EXAMPLES_PER_RULE;
         Self {
             target,
             reader,
@@ -576,9 +580,10 @@ impl Validator {
             accounts,
             cross,
             cap,
+            vendor,
         } = self;
         let tencent = *target == Some(Target::Tencent);
-        lines.read(name, reader, format, |event| {
+        let read_as = lines.read(name, reader, format, |event| {
             // Findings stay with the reader (capped per rule) until the report.
             let Event::Record(line, p) = event else {
                 return true;
@@ -625,6 +630,9 @@ impl Validator {
             }
             true
         });
+        if matches!(read_as, Format::Netease | Format::Easemob) {
+            vendor.insert(name.to_string(), read_as);
+        }
     }
 
     /// Adds a finding about a whole file (a container's), under the per-rule cap.
@@ -774,7 +782,7 @@ pub fn validate_files_with(
     limits: Limits,
 ) -> Result<Report, Finding> {
     let mut v = Validator::with_limits(target, limits);
-    for path in paths {
+    for path in paths.iter().copied() {
         let name = path.display().to_string();
         let found = container::read_streams(
             path,
@@ -791,7 +799,72 @@ pub fn validate_files_with(
             v.add(f);
         }
     }
-    Ok(v.finish())
+    let vendor = std::mem::take(&mut v.vendor);
+    let mut report = v.finish();
+    if !vendor.is_empty() {
+        show_converted_lines(paths, &limits, &vendor, &mut report);
+    }
+    Ok(report)
+}
+
+/// Gives the first findings of each rule about a converted line (those found across records,
+/// which keep no text while the dump is read) the user's line and its conversion, read again
+/// from the files: only those lines are kept, so memory stays flat whatever the dump's size.
+fn show_converted_lines(
+    paths: &[&Path],
+    limits: &Limits,
+    vendor: &HashMap<String, Format>,
+    report: &mut Report,
+) {
+    let mut per_rule: HashMap<&'static str, u64> = HashMap::new();
+    // file → line → the findings about it
+    let mut wanted: HashMap<String, BTreeMap<u64, Vec<usize>>> = HashMap::new();
+    for (i, f) in report.findings.iter().enumerate() {
+        if f.line == 0 || !f.excerpt.is_empty() || !vendor.contains_key(&f.file) {
+            continue;
+        }
+        let n = per_rule.entry(f.code).or_default();
+        if *n < super::read::EXAMPLES_PER_RULE {
+            *n += 1;
+            wanted
+                .entry(f.file.clone())
+                .or_default()
+                .entry(f.line)
+                .or_default()
+                .push(i);
+        }
+    }
+    if wanted.is_empty() {
+        return;
+    }
+    for path in paths {
+        let name = path.display().to_string();
+        let _ = container::read_streams(
+            path,
+            &name,
+            container::DEFAULT_MAX_BYTES,
+            limits,
+            Arc::default(),
+            |entry, reader| {
+                let (Some(lines), Some(format)) = (wanted.get(entry), vendor.get(entry)) else {
+                    return Ok::<(), ()>(());
+                };
+                let numbers: std::collections::BTreeSet<u64> = lines.keys().copied().collect();
+                let texts = super::read::lines_at(reader, &numbers, limits.max_line_bytes);
+                for (line, text) in texts {
+                    let converted =
+                        super::read::convert_for_display(*format, &text).unwrap_or_default();
+                    let shown = super::read::cut_line(&text);
+                    for &i in &lines[&line] {
+                        let f = &mut report.findings[i];
+                        f.excerpt.clone_from(&shown);
+                        f.converted.clone_from(&converted);
+                    }
+                }
+                Ok(())
+            },
+        );
+    }
 }
 
 #[cfg(test)]

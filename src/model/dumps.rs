@@ -95,8 +95,13 @@ pub struct FindingRow {
     /// 1-based; 0 for a finding about the whole file.
     pub line: i64,
     pub message: String,
-    /// The offending text.
+    /// The offending text: the line as it is in the file (cut if very long).
     pub excerpt: String,
+    /// For a line of a vendor format (Easemob, NetEase, CSV): the canonical record it was
+    /// converted to, which the message's field names refer to. Absent for canonical lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", sqlx(default))]
+    pub converted: Option<String>,
 }
 
 /// A page of findings; pass `next` as `after` for the following page.

@@ -4,7 +4,7 @@
 
 use crate::app::calls_dumps::{dump_findings, load_dumps, DiscardUpload};
 use crate::app::components::{
-    action_error, bytes, can, duration, resource, when, EmptyState, ErrorNote,
+    action_error, bytes, can, count, duration, plural, resource, when, EmptyState, ErrorNote,
 };
 use crate::model::{DumpReport, FindingRow, Permission, Upload};
 use leptos::prelude::*;
@@ -408,6 +408,33 @@ enum Feed {
     Stopped(f64),
 }
 
+/// A format as its writer calls it.
+fn format_label(f: &str) -> &str {
+    match f {
+        "canonical" => "imshift canonical JSON Lines",
+        "netease" => "NetEase Yunxin export",
+        "easemob" => "Easemob export",
+        "csv" => "CSV",
+        other => other,
+    }
+}
+
+/// What the upload was read as: "Easemob export (detected)" when the format was told from the
+/// content, "(chosen)" when the uploader named it.
+fn format_words(u: &Upload) -> String {
+    let mut read: Vec<&str> = u.files.iter().map(|f| format_label(&f.format)).collect();
+    read.sort_unstable();
+    read.dedup();
+    if u.format != "auto" {
+        return format!("{} (chosen)", format_label(&u.format));
+    }
+    if read.is_empty() {
+        "format told from the content once read".into()
+    } else {
+        format!("{} (detected)", read.join(", "))
+    }
+}
+
 #[component]
 fn UploadRow(u: Upload, rows: Rows) -> impl IntoView {
     let Rows {
@@ -431,12 +458,12 @@ fn UploadRow(u: Upload, rows: Rows) -> impl IntoView {
         <tr data-testid="upload-row" data-state=u.state.clone()>
             <td>
                 <div class="file-name">{u.file_name.clone()}</div>
-                <div class="hint">{format!("{} · {}", u.format, if u.mode == "replace" { "replaces earlier uploads" } else { "adds" })}</div>
+                <div class="hint" data-testid="upload-format-read">{format!("{} · {}", format_words(&u), if u.mode == "replace" { "replaces earlier uploads" } else { "adds to what is staged" })}</div>
                 {(files.len() > 1).then(|| view! { <div class="hint">{files.join(", ")}</div> })}
             </td>
             <td><span class=format!("status upload-{}", u.state)>{u.state.clone()}</span></td>
             <td class="progress-cell">{progress}{move || resume_error.get().map(|e| view! { <p class="alert alert-error">{e}</p> })}</td>
-            <td>{(u.state == "staged").then(|| format!("{} records{}", u.records, if u.rejected > 0 { format!(", {} lines unreadable", u.rejected) } else { String::new() }))}</td>
+            <td>{(u.state == "staged").then(|| format!("{}{}", plural(u.records, "record", "records"), if u.rejected > 0 { format!(", {}", plural(u.rejected, "line unreadable", "lines unreadable")) } else { String::new() }))}</td>
             <td class="nowrap">{when(&u.created_at)}<div class="hint">{u.created_by.clone()}</div></td>
             <td class="actions">
                 {(may_upload && u.state == "uploading").then(|| view! { <ResumeButton u=u.clone() rows resume_error/> })}
@@ -560,13 +587,16 @@ fn staged_progress(u: &Upload) -> AnyView {
                 .map(|t| (time::OffsetDateTime::now_utc() - t).as_seconds_f64())
                 .unwrap_or(0.0);
             let rate = if elapsed > 0.5 {
-                format!(" · {:.0} records/s", u.records as f64 / elapsed)
+                format!(
+                    " · {} records/s",
+                    count((u.records as f64 / elapsed) as i64)
+                )
             } else {
                 String::new()
             };
             view! {
                 <Progress done=u.read_bytes as f64 total=u.size_bytes as f64 testid="ingest-progress"/>
-                <div class="hint">{format!("Reading: {} records staged, {}{rate}", u.records, rate_line(u.read_bytes as f64, u.size_bytes as f64, elapsed))}</div>
+                <div class="hint">{format!("Reading: {} staged, {}{rate}", plural(u.records, "record", "records"), rate_line(u.read_bytes as f64, u.size_bytes as f64, elapsed))}</div>
             }.into_any()
         }
         "failed" => {
@@ -656,7 +686,17 @@ fn ReportView(r: DumpReport, id: Uuid) -> impl IntoView {
     })
     .collect();
     let unreadable = n(&r.rejected, "unreadable_lines");
+    let kept_aside: i64 = r.rejected.values().sum();
     let codes: Vec<String> = r.rules.iter().map(|x| x.code.clone()).collect();
+    let browse = Browse::default();
+    let (errors, warnings) = (r.errors, r.warnings);
+    let show_errors = move |_| {
+        browse.severity.set("error".into());
+        browse.code.set(String::new());
+        browse.pages.set(vec![None]);
+        browse.shown.set(true);
+        scroll_to("all-findings-browser");
+    };
     view! {
         <section class="card" data-testid="report">
             <div class="card-head">
@@ -665,24 +705,34 @@ fn ReportView(r: DumpReport, id: Uuid) -> impl IntoView {
                     {if r.state == "validating" { "checking across records…" } else { "up to date" }}
                 </span>
             </div>
-            <p class="lead">
-                {format!("{} errors (those records are kept aside, never imported) and {} warnings (reported; the records are imported).", r.errors, r.warnings)}
+            <p class="lead" data-testid="report-summary">
+                {format!("{} and {}: records kept aside are never imported; warned records are imported.", plural(errors, "error", "errors"), plural(warnings, "warning", "warnings"))}
                 {r.validated_at.map(|t| format!(" Checked {}.", when(&t)))}
             </p>
-            <table class="table counts" data-testid="report-counts">
+            {(errors > 0 || kept_aside > 0).then(|| view! {
+                <p class="hint errors-vs-kept" data-testid="errors-vs-kept">
+                    {format!("{} kept {} aside. ", plural(errors, "error", "errors"), plural(kept_aside, "record", "records"))}
+                    "The numbers differ because an error keeps aside the one record (or unreadable line) it is about, several errors may hit the same record, and some errors keep nothing aside (a damaged file, a rule about many records at once). "
+                    <button type="button" class="linklike" data-testid="show-errors" on:click=show_errors>
+                        {format!("Show the {}", plural(errors, "error", "errors"))}
+                    </button>
+                </p>
+            })}
+            <table class="table counts" data-testid="report-counts" id="report-counts">
                 <thead><tr><th>"Kind"</th><th>"Read"</th><th>"Will be imported"</th><th>"Kept aside"</th><th>"Replaced by a later line"</th></tr></thead>
                 <tbody>
                     {kinds.into_iter().map(|(label, read, ok, bad, sup)| view! {
-                        <tr><td>{label}</td><td>{read}</td><td class="ok">{ok}</td><td class={if bad > 0 { "bad" } else { "" }}>{bad}</td><td>{sup}</td></tr>
+                        <tr><td>{label}</td><td>{count(read)}</td><td class="ok">{count(ok)}</td>
+                            <td class={if bad > 0 { "bad" } else { "" }}>{kept_cell(bad, show_errors)}</td><td>{count(sup)}</td></tr>
                     }).collect_view()}
                     {(unreadable > 0).then(|| view! {
-                        <tr><td>"Lines that are no record"</td><td>{unreadable}</td><td>"0"</td><td class="bad">{unreadable}</td><td>"0"</td></tr>
+                        <tr><td>"Lines that are no record"</td><td>{count(unreadable)}</td><td>"0"</td><td class="bad">{kept_cell(unreadable, show_errors)}</td><td>"0"</td></tr>
                     })}
                 </tbody>
             </table>
             {(n(&r.counts, "message") > 0).then(|| view! {
-                <p class="hint">{format!("Messages: {} one-to-one, {} group · ", n(&r.counts, "message.c2c"), n(&r.counts, "message.group"))}
-                    {bodies.iter().map(|(t, c)| format!("{c} {t}")).collect::<Vec<_>>().join(", ")}</p>
+                <p class="hint">{format!("Messages: {} one-to-one, {} group · ", count(n(&r.counts, "message.c2c")), count(n(&r.counts, "message.group")))}
+                    {bodies.iter().map(|(t, c)| format!("{} {t}", count(*c))).collect::<Vec<_>>().join(", ")}</p>
             })}
         </section>
         {(!r.rules.is_empty()).then(|| view! {
@@ -696,16 +746,16 @@ fn ReportView(r: DumpReport, id: Uuid) -> impl IntoView {
                         <div class="rule-head">
                             <span class=format!("sev sev-{}", rule.severity)>{rule.severity.clone()}</span>
                             <code>{rule.code.clone()}</code>
-                            <span class="rule-count">{format!("{} ×", rule.count)}</span>
+                            <span class="rule-count">{format!("{} ×", count(rule.count))}</span>
                         </div>
                         {(rule.not_kept > 0).then(|| view! {
-                            <p class="hint" data-testid="rule-not-kept">{format!("{} of them were counted but not kept: past the first findings of a rule in one upload (IMSHIFT_FINDINGS_PER_RULE), only the number is stored, so they are not in the list or the CSV.", rule.not_kept)}</p>
+                            <p class="hint" data-testid="rule-not-kept">{format!("{} counted but not kept: past the first findings of a rule in one upload (IMSHIFT_FINDINGS_PER_RULE), only the number is stored, so they are not in the list or the CSV.", if rule.not_kept == 1 { "1 of them was".to_string() } else { format!("{} of them were", count(rule.not_kept)) })}</p>
                         })}
                         <p class="rule-explain">{rule.explanation.clone()}</p>
                         <FindingTable rows=rule.examples/>
                     </div>
                 }).collect_view()}
-                <FindingsBrowser id codes/>
+                <FindingsBrowser id codes browse kept_aside/>
             </section>
         })}
     }
@@ -720,7 +770,7 @@ fn FindingTable(rows: Vec<FindingRow>) -> impl IntoView {
             {rows.into_iter().map(|f| view! {
                 <tr>
                     <td class="nowrap where">{format!("{}:{}", f.file, f.line)}</td>
-                    <td>{f.message}{(!f.excerpt.is_empty()).then(|| view! { <pre class="excerpt">{f.excerpt}</pre> })}</td>
+                    <td>{f.message}<LineSeen excerpt=f.excerpt converted=f.converted/></td>
                 </tr>
             }).collect_view()}
             </tbody>
@@ -731,11 +781,84 @@ fn FindingTable(rows: Vec<FindingRow>) -> impl IntoView {
 
 /// Every finding, filtered by rule and severity, fifty at a time.
 #[component]
-fn FindingsBrowser(id: Uuid, codes: Vec<String>) -> impl IntoView {
-    let code = RwSignal::new(String::new());
-    let severity = RwSignal::new(String::new());
-    let pages = RwSignal::new(vec![None::<i64>]);
-    let shown = RwSignal::new(false);
+fn FindingsBrowser(id: Uuid, codes: Vec<String>, browse: Browse, kept_aside: i64) -> impl IntoView {
+    let Browse {
+        code,
+        severity,
+        pages,
+        shown,
+    } = browse;
+/// The findings browser's filters, shared with the report's links into it.
+#[derive(Clone, Copy)]
+struct Browse {
+    code: RwSignal<String>,
+    severity: RwSignal<String>,
+    pages: RwSignal<Vec<Option<i64>>>,
+    shown: RwSignal<bool>,
+}
+
+impl Default for Browse {
+    fn default() -> Self {
+        Browse {
+            code: RwSignal::new(String::new()),
+            severity: RwSignal::new(String::new()),
+            pages: RwSignal::new(vec![None]),
+            shown: RwSignal::new(false),
+        }
+    }
+}
+
+/// Brings an element of the page into view (after a click that opened it).
+fn scroll_to(id: &'static str) {
+    #[cfg(feature = "hydrate")]
+    request_animation_frame(move || {
+        if let Some(el) = document().get_element_by_id(id) {
+            el.scroll_into_view();
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = id;
+}
+
+/// A "kept aside" count, a link to the errors that kept them aside.
+fn kept_cell(n: i64, show: impl Fn(leptos::ev::MouseEvent) + 'static) -> AnyView {
+    if n == 0 {
+        return "0".into_any();
+    }
+    view! {
+        <button type="button" class="linklike" data-testid="kept-aside" title="Show the errors that kept these aside" on:click=show>{count(n)}</button>
+    }
+    .into_any()
+}
+
+/// The line as it is in the user's file and, for a vendor format, the canonical record it
+/// became (the message's field names are the canonical ones), on demand.
+#[component]
+fn LineSeen(excerpt: String, converted: Option<String>) -> impl IntoView {
+    let line = (!excerpt.is_empty()).then(|| {
+        let label = if converted.is_some() {
+            "Your line"
+        } else {
+            "The line"
+        };
+        view! {
+            <div class="line-seen" data-testid="finding-line">
+                <span class="line-label">{label}</span>
+                <pre class="excerpt">{excerpt}</pre>
+            </div>
+        }
+    });
+    let conv = converted.map(|c| {
+        view! {
+            <details class="converted" data-testid="finding-converted">
+                <summary>"As imshift converted it (canonical record)"</summary>
+                <pre class="excerpt">{c}</pre>
+            </details>
+        }
+    });
+    view! { {line}{conv} }.into_any()
+}
+
     let filter = move || (code.get(), severity.get(), pages.get());
     let loaded = resource(
         move || (shown.get(), filter()),
@@ -758,7 +881,7 @@ fn FindingsBrowser(id: Uuid, codes: Vec<String>) -> impl IntoView {
         },
     );
     view! {
-        <div class="browser">
+        <div class="browser" id="all-findings-browser">
             {move || (!shown.get()).then(|| view! {
                 <button class="btn" on:click=move |_| shown.set(true) data-testid="show-all-findings">"Browse every finding"</button>
             })}
@@ -767,13 +890,13 @@ fn FindingsBrowser(id: Uuid, codes: Vec<String>) -> impl IntoView {
                 view! {
                     <div class="filters">
                         <label>"Rule"
-                            <select on:change=move |ev| { code.set(event_target_value(&ev)); pages.set(vec![None]); }>
+                            <select prop:value=move || code.get() on:change=move |ev| { code.set(event_target_value(&ev)); pages.set(vec![None]); }>
                                 <option value="">"Every rule"</option>
                                 {codes.into_iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
                             </select>
                         </label>
                         <label>"Severity"
-                            <select on:change=move |ev| { severity.set(event_target_value(&ev)); pages.set(vec![None]); }>
+                            <select data-testid="findings-severity" prop:value=move || severity.get() on:change=move |ev| { severity.set(event_target_value(&ev)); pages.set(vec![None]); }>
                                 <option value="">"Both"</option>
                                 <option value="error">"Errors"</option>
                                 <option value="warning">"Warnings"</option>
@@ -787,6 +910,12 @@ fn FindingsBrowser(id: Uuid, codes: Vec<String>) -> impl IntoView {
                                 Ok(pages_loaded) => {
                                     let next = pages_loaded.last().and_then(|p| p.next);
                                     let rows: Vec<FindingRow> = pages_loaded.into_iter().flat_map(|p| p.findings).collect();
+                    {move || (severity.get() == "error" && kept_aside > 0).then(|| view! {
+                        <p class="hint" data-testid="errors-keep-aside">
+                            {format!("These errors keep {} aside: ", plural(kept_aside, "record", "records"))}
+                            <button type="button" class="linklike" on:click=move |_| scroll_to("report-counts")>"see Kept aside, by kind"</button>
+                        </p>
+                    })}
                                     view! {
                                         <table class="table examples" data-testid="all-findings">
                                             <tbody>
@@ -795,7 +924,7 @@ fn FindingsBrowser(id: Uuid, codes: Vec<String>) -> impl IntoView {
                                                     <td><span class=format!("sev sev-{}", f.severity)>{f.severity.clone()}</span></td>
                                                     <td><code>{f.code}</code></td>
                                                     <td class="nowrap where">{format!("{}:{}", f.file, f.line)}</td>
-                                                    <td>{f.message}</td>
+                                                    <td>{f.message}<LineSeen excerpt=f.excerpt converted=f.converted/></td>
                                                 </tr>
                                             }).collect_view()}
                                             </tbody>
