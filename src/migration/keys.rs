@@ -316,7 +316,7 @@ pub async fn test_connection(
         Err(e) => ConnectionCheck {
             ok: false,
             code: e.code(),
-            message: e.to_string(),
+            message: e.for_test_connection(),
             latency_ms,
         },
     };

@@ -4,5 +4,6 @@
 mod callbacks;
 mod calls;
 mod common;
+mod friends;
 mod outbound;
 mod rules;

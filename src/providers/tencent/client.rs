@@ -388,6 +388,27 @@ impl TencentClient {
         self.call("sns", "black_list_add", req).await
     }
 
+    /// Which of `to` are on `from`'s friend list (and, with [`CheckType::Both`], which have
+    /// `from` on theirs). At most 1000 accounts a request.
+    pub async fn friend_check(
+        &self,
+        from: &str,
+        to: &[String],
+        check: CheckType,
+    ) -> Result<FriendCheckResponse, TencentError> {
+        self.check_batch("sns/friend_check", to.len())?;
+        self.call(
+            "sns",
+            "friend_check",
+            &FriendCheckRequest {
+                from_account: from.into(),
+                to_account: to.to_vec(),
+                check_type: check,
+            },
+        )
+        .await
+    }
+
     // ---- C2C messages ----
 
     pub async fn importmsg(&self, req: &ImportMsgRequest) -> Result<(), TencentError> {
@@ -870,6 +891,59 @@ pub struct FriendResultItem {
 pub struct FriendResultResponse {
     #[serde(rename = "ResultItem", default)]
     pub result_item: Vec<FriendResultItem>,
+    #[serde(rename = "Fail_Account", default)]
+    pub fail_account: Vec<String>,
+}
+
+/// friend_check's `CheckType`: one direction (is B on A's list) or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckType {
+    #[serde(rename = "CheckResult_Type_Single")]
+    Single,
+    #[serde(rename = "CheckResult_Type_Both")]
+    Both,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FriendCheckRequest {
+    #[serde(rename = "From_Account")]
+    pub from_account: String,
+    #[serde(rename = "To_Account")]
+    pub to_account: Vec<String>,
+    #[serde(rename = "CheckType")]
+    pub check_type: CheckType,
+}
+
+/// `Relation` of a friend_check item.
+pub const RELATION_A_WITH_B: &str = "CheckResult_Type_AWithB";
+pub const RELATION_BOTH_WAY: &str = "CheckResult_Type_BothWay";
+pub const RELATION_B_WITH_A: &str = "CheckResult_Type_BWithA";
+pub const RELATION_NONE: &str = "CheckResult_Type_NoRelation";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FriendCheckItem {
+    #[serde(rename = "To_Account")]
+    pub to_account: String,
+    #[serde(rename = "Relation", default)]
+    pub relation: String,
+    #[serde(rename = "ResultCode", default)]
+    pub result_code: i64,
+    #[serde(rename = "ResultInfo", default)]
+    pub result_info: String,
+}
+
+impl FriendCheckItem {
+    /// B (`To_Account`) is on A's (`From_Account`'s) friend list.
+    pub fn on_from_list(&self) -> bool {
+        self.result_code == 0
+            && (self.relation == RELATION_A_WITH_B || self.relation == RELATION_BOTH_WAY)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FriendCheckResponse {
+    #[serde(rename = "InfoItem", default)]
+    pub info_item: Vec<FriendCheckItem>,
     #[serde(rename = "Fail_Account", default)]
     pub fail_account: Vec<String>,
 }

@@ -3,16 +3,17 @@
 //! one request per batch, and reading group history back to see what a lost answer did.
 
 use super::client::{
-    AccountItem, BlackListAddRequest, FriendImportRequest, GroupMsgGetSimpleRequest, GroupMsgItem,
-    ImportFriendItem, ImportGroupMemberRequest, ImportGroupMsgRequest, ImportGroupRequest,
-    ImportMember, ImportMsgRequest, PortraitSetRequest, SetUnreadMsgNumRequest, TagValue,
-    TencentClient,
+    AccountItem, BlackListAddRequest, CheckType, FriendImportRequest, GroupMsgGetSimpleRequest,
+    GroupMsgItem, ImportFriendItem, ImportGroupMemberRequest, ImportGroupMsgRequest,
+    ImportGroupRequest, ImportMember, ImportMsgRequest, PortraitSetRequest, SetUnreadMsgNumRequest,
+    TagValue, TencentClient,
 };
 use super::convert::{self, CanonicalGroup, CanonicalMessage};
 use super::errors::{explain, TencentError};
 use crate::import::plan::Phase;
 use crate::import::target::{Failure, ImportTarget, Item, Outcome, Prepared, Support};
 use serde_json::{json, Value};
+use std::collections::HashSet;
 
 pub struct TencentImport {
     client: TencentClient,
@@ -38,6 +39,16 @@ impl TencentImport {
             Phase::Conversations | Phase::GroupEvents => return None,
         })
     }
+}
+
+/// The account a friend or block part is about.
+fn to_of(p: &Prepared) -> String {
+    p.part
+        .get("To_Account")
+        .and_then(Value::as_str)
+        .or_else(|| p.part.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn failure(e: TencentError) -> Failure {
@@ -75,10 +86,17 @@ fn failed(code: Option<i64>, message: impl Into<String>) -> Outcome {
     }
 }
 
+/// A record the answer refused with `code`. Per-record answers are final in a run, even for
+/// codes that are transient: the words say so.
 fn code_failed(code: i64) -> Outcome {
+    let next = if super::classify(code).is_retryable() {
+        " This run does not send it again: Retry sends it again."
+    } else {
+        ""
+    };
     failed(
         Some(code),
-        format!("Tencent IM error {code}: {}", explain(code)),
+        format!("Tencent IM error {code}: {}{next}", explain(code)),
     )
 }
 
@@ -195,6 +213,35 @@ fn now_secs() -> u64 {
 }
 
 impl TencentImport {
+    /// Which of `to` are on `from`'s friend list, asked with friend_check (its batch at most a
+    /// request).
+    async fn on_friend_list(
+        &self,
+        from: &str,
+        to: &[String],
+    ) -> Result<HashSet<String>, TencentError> {
+        let batch = self
+            .client
+            .limits()
+            .batch("sns/friend_check")
+            .unwrap_or(1000)
+            .max(1);
+        let mut found = HashSet::new();
+        for chunk in to.chunks(batch) {
+            let r = self
+                .client
+                .friend_check(from, chunk, CheckType::Single)
+                .await?;
+            found.extend(
+                r.info_item
+                    .into_iter()
+                    .filter(|i| i.on_from_list())
+                    .map(|i| i.to_account),
+            );
+        }
+        Ok(found)
+    }
+
     fn prepare_one(&self, phase: Phase, i: usize, item: &Item) -> Result<Prepared, Outcome> {
         let r = &item.record;
         let conv = |e: convert::ConvertError| failed(None, e.0);
@@ -453,13 +500,19 @@ impl ImportTarget for TencentImport {
                     .await
                 }
                 .map_err(failure)?;
-                let to_of = |p: &Prepared| -> String {
-                    p.part
-                        .get("To_Account")
-                        .and_then(Value::as_str)
-                        .or_else(|| p.part.as_str())
-                        .unwrap_or_default()
-                        .to_string()
+                // friend_import answers 30001 both for a bad parameter and for a friend already
+                // on the list (a repeat after a lost answer or a crash): friend_check tells
+                // which. If the check itself fails, the whole request goes again.
+                let refused: Vec<String> = r
+                    .result_item
+                    .iter()
+                    .filter(|x| x.result_code == 30001)
+                    .map(|x| x.to_account.clone())
+                    .collect();
+                let already = if phase == Phase::Friends && !refused.is_empty() {
+                    self.on_friend_list(key, &refused).await.map_err(failure)?
+                } else {
+                    HashSet::new()
                 };
                 Ok(parts
                     .iter()
@@ -467,6 +520,13 @@ impl ImportTarget for TencentImport {
                         let to = to_of(p);
                         match r.result_item.iter().find(|x| x.to_account == to) {
                             Some(x) if x.result_code == 0 => Outcome::Sent(json!({})),
+                            Some(x) if x.result_code == 30001 && already.contains(&to) => {
+                                Outcome::Sent(json!({"note": "already on the friend list on the target (30001, checked with friend_check)"}))
+                            }
+                            Some(x) if x.result_code == 30001 && phase == Phase::Friends => failed(
+                                Some(30001),
+                                "Tencent IM error 30001: a friend request parameter is invalid; friend_check found the friend is not on the list, so it is not a repeat",
+                            ),
                             Some(x) => code_failed(x.result_code),
                             None if r.fail_account.contains(&to) => {
                                 failed(None, "Tencent IM listed it in Fail_Account")
@@ -549,6 +609,19 @@ impl ImportTarget for TencentImport {
         key: &str,
         parts: &[&Prepared],
     ) -> Result<Vec<Option<Outcome>>, Failure> {
+        if phase == Phase::Friends {
+            // A repeat would be refused with 30001: ask which friends are already there.
+            let to: Vec<String> = parts.iter().map(|p| to_of(p)).collect();
+            let found = self.on_friend_list(key, &to).await.map_err(failure)?;
+            return Ok(to
+                .iter()
+                .map(|t| {
+                    found.contains(t).then(|| {
+                        Outcome::Sent(json!({"note": "found on the target's friend list after an uncertain answer (friend_check)"}))
+                    })
+                })
+                .collect());
+        }
         if phase != Phase::GroupHistory {
             // Every other import is idempotent on Tencent: a repeat changes nothing.
             return Ok(vec![None; parts.len()]);

@@ -98,6 +98,8 @@ pub const LIMITS: &[(&str, u32, Option<usize>)] = &[
     ("profile/portrait_set", 200, None),
     ("profile/portrait_get", 200, Some(100)),
     ("sns/friend_import", 200, Some(1000)),
+    // friend_check: 200/s, at most 1000 To_Account (CN-1646).
+    ("sns/friend_check", 200, Some(1000)),
     // friend_add's item cap is UNCONFIRMED; 100 is the stricter guess.
     ("sns/friend_add", 200, Some(100)),
     ("sns/black_list_add", 200, Some(1000)),

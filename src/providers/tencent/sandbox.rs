@@ -11,6 +11,7 @@ use super::Limits;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -104,6 +105,12 @@ pub struct SandboxConfig {
     pub limits: Limits,
     /// Fraction (0..=1) of authenticated requests answered with a retryable error.
     pub fault_rate: f64,
+    /// Fraction (0..=1) of requests carried out whose answer is then lost: the connection is
+    /// cut in the middle of the answer, as when a gateway or the network drops it. The
+    /// caller cannot tell whether the request took effect.
+    pub lost_answer_rate: f64,
+    /// The APIs (`service/command`) whose answers may be lost; every API when empty.
+    pub lost_answer_apis: Vec<String>,
     /// Delay added to every request.
     pub latency_ms: u64,
     /// Seed for fault injection, so a run can be replayed.
@@ -134,6 +141,8 @@ impl SandboxConfig {
             admins: vec![admin.to_string()],
             limits: Limits::default(),
             fault_rate: 0.0,
+            lost_answer_rate: 0.0,
+            lost_answer_apis: Vec::new(),
             latency_ms: 0,
             seed: 0,
             callback_url: None,
@@ -155,6 +164,8 @@ impl fmt::Debug for SandboxConfig {
             .field("key", &"<redacted>")
             .field("admins", &self.admins)
             .field("fault_rate", &self.fault_rate)
+            .field("lost_answer_rate", &self.lost_answer_rate)
+            .field("lost_answer_apis", &self.lost_answer_apis)
             .field("latency_ms", &self.latency_ms)
             .field("seed", &self.seed)
             .field("callback_url", &self.callback_url)
@@ -270,6 +281,8 @@ struct ApiStats {
     calls: u64,
     rejected: u64,
     codes: BTreeMap<i64, u64>,
+    /// Requests carried out whose answer the sandbox cut (fault injection).
+    lost: u64,
 }
 
 struct Shared {
@@ -671,6 +684,12 @@ fn friend_write(ctx: &mut Ctx, d: &mut Data, v: &Value, api: &str, both: bool) -
             30003
         } else if !source_ok || to == from {
             30001
+        } else if api == "sns/friend_import"
+            && d.friends.get(&from).is_some_and(|f| f.contains(&to))
+        {
+            // Tencent answers a friend already on the list with 30001, the code it also
+            // uses for a bad parameter (spec: "30001 ... also: already friend").
+            30001
         } else {
             d.friends
                 .entry(from.clone())
@@ -700,6 +719,49 @@ fn friend_write(ctx: &mut Ctx, d: &mut Data, v: &Value, api: &str, both: bool) -
         );
     }
     Ok(sns_result(results, fail))
+}
+
+/// friend_check (CN-1646): which of `To_Account` are on `From_Account`'s list, and with
+/// `CheckResult_Type_Both` which have `From_Account` on theirs. At most 1000 accounts.
+fn friend_check(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
+    let from = get_str(v, "From_Account", 30001)?;
+    if !ctx.account_exists(d, &from) {
+        return Err(rej(30003, format!("account {from:?} does not exist")));
+    }
+    let to = string_list(v, "To_Account", 30001)?;
+    if to.is_empty() {
+        return Err(rej(30001, "To_Account is empty"));
+    }
+    batch(ctx, "sns/friend_check", to.len(), 30001)?;
+    let both = match get_str(v, "CheckType", 30001)?.as_str() {
+        "CheckResult_Type_Single" => false,
+        "CheckResult_Type_Both" => true,
+        other => {
+            return Err(rej(
+                30001,
+                format!(
+                "CheckType {other:?} is neither CheckResult_Type_Single nor CheckResult_Type_Both"
+            ),
+            ))
+        }
+    };
+    let on = |a: &str, b: &str| d.friends.get(a).is_some_and(|f| f.contains(b));
+    let items: Vec<Value> = to
+        .iter()
+        .map(|t| {
+            let relation = match (on(&from, t), both && on(t, &from)) {
+                (true, true) => "CheckResult_Type_BothWay",
+                (true, false) => "CheckResult_Type_AWithB",
+                (false, true) => "CheckResult_Type_BWithA",
+                (false, false) => "CheckResult_Type_NoRelation",
+            };
+            json!({"To_Account": t, "Relation": relation, "ResultCode": 0, "ResultInfo": ""})
+        })
+        .collect();
+    let mut out = Map::new();
+    out.insert("InfoItem".into(), Value::Array(items));
+    out.insert("Fail_Account".into(), json!([]));
+    Ok(out)
 }
 
 fn black_list_add(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
@@ -1487,6 +1549,7 @@ fn handler_for(api: &str) -> Option<(Handler, bool)> {
             |c, d, v| friend_write(c, d, v, "sns/friend_add", true),
             true,
         ),
+        "sns/friend_check" => (friend_check, false),
         "sns/black_list_add" => (black_list_add, true),
         "openim/importmsg" => (importmsg, true),
         "openim/sendmsg" => (sendmsg, true),
@@ -1539,11 +1602,13 @@ impl Shared {
         if config.key.expose_secret().is_empty() {
             return Err(invalid("the sandbox needs a non-empty secret key".into()));
         }
-        if !(0.0..=1.0).contains(&config.fault_rate) {
-            return Err(invalid(format!(
-                "fault_rate {} must be between 0 and 1",
-                config.fault_rate
-            )));
+        for (name, rate) in [
+            ("fault_rate", config.fault_rate),
+            ("lost_answer_rate", config.lost_answer_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(invalid(format!("{name} {rate} must be between 0 and 1")));
+            }
         }
         let limiters = config
             .limits
@@ -1592,6 +1657,27 @@ impl Shared {
             s.rejected += 1;
             *s.codes.entry(code).or_default() += 1;
         }
+    }
+
+    /// Whether the answer of this carried-out request is to be lost (fault injection).
+    fn loses_answer(&self, api: &str) -> bool {
+        let c = &self.config;
+        if c.lost_answer_rate <= 0.0
+            || !(c.lost_answer_apis.is_empty() || c.lost_answer_apis.iter().any(|a| a == api))
+        {
+            return false;
+        }
+        let lost = self
+            .rng
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .random::<f64>()
+            < c.lost_answer_rate;
+        if lost {
+            let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            stats.entry(api.to_string()).or_default().lost += 1;
+        }
+        lost
     }
 
     /// Note a change; saved now, or soon by the background saver.
@@ -1759,7 +1845,7 @@ async fn handle(
     Path((service, command)): Path<(String, String)>,
     uri: Uri,
     body: Bytes,
-) -> Json<Value> {
+) -> Response {
     if sh.config.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(sh.config.latency_ms)).await;
     }
@@ -1775,7 +1861,24 @@ async fn handle(
     };
     let code = result.as_ref().err().map_or(0, |r| r.code);
     sh.record(known.unwrap_or("unknown"), code);
-    Json(envelope(&path, result))
+    let answer = envelope(&path, result);
+    if code == 0 && known.is_some_and(|api| sh.loses_answer(api)) {
+        // Done, but the caller gets half an answer and a cut connection.
+        let bytes = serde_json::to_vec(&answer).unwrap_or_default();
+        let half = Bytes::from(bytes[..bytes.len() / 2].to_vec());
+        let cut = futures_util::stream::iter([
+            Ok(half),
+            Err(std::io::Error::other(
+                "sandbox: answer lost (fault injection)",
+            )),
+        ]);
+        return (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            axum::body::Body::from_stream(cut),
+        )
+            .into_response();
+    }
+    Json(answer).into_response()
 }
 
 fn run_api(sh: &Shared, api: &'static str, admin: &str, body: &[u8]) -> Out {
