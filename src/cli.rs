@@ -125,6 +125,15 @@ enum BenchCommand {
         #[arg(long, hide = true)]
         row_only: bool,
     },
+    /// Stage a generated dump with MESSAGES messages, then time the Import tab's preflight
+    /// sizes: counted from the staged rows (as its first load did) and read as the validation
+    /// stored them.
+    Preflight {
+        #[arg(long, default_value_t = 2_000_000)]
+        messages: u64,
+        #[arg(long, default_value = "/tmp/imshift-bench-preflight")]
+        dir: std::path::PathBuf,
+    },
     /// Feed hostile inputs (a few KB of gzip that expand to millions of bad lines, one huge
     /// line, a decompression bomb) to `imshift validate` and to the console's ingest, each in
     /// its own process, and report what each did and its peak memory.
@@ -150,6 +159,9 @@ enum BenchCommand {
     },
     /// Import into a Tencent IM sandbox (its own process, quota set) for MINUTES and report
     /// the achieved rate against the quota, throttle answers and the console's CPU use.
+    /// With --mixed: the whole mixed migration of issue 11 (accounts, friends, groups,
+    /// members, both histories) into an in-process sandbox at Tencent's quotas times SCALE,
+    /// launch to done, against the quota bound (the longest chain of phases at their quotas).
     Import {
         #[arg(long, default_value_t = 10.0)]
         minutes: f64,
@@ -158,6 +170,14 @@ enum BenchCommand {
         qps: u32,
         #[arg(long, default_value = "/tmp/imshift-bench-import")]
         dir: std::path::PathBuf,
+        #[arg(long)]
+        mixed: bool,
+        /// --mixed: every quota is Tencent's documented one times this (0.5: twice the time).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// --mixed: the console's workers.
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
     },
 }
 
@@ -381,7 +401,22 @@ pub async fn run() -> ExitCode {
                 },
         } => bench_ingest(&cli.database_url, &messages, &dir, row_only).await,
         Command::Bench {
-            command: BenchCommand::Import { minutes, qps, dir },
+            command: BenchCommand::Preflight { messages, dir },
+        } => bench_preflight(&cli.database_url, messages, &dir).await,
+        Command::Bench {
+            command:
+                BenchCommand::Import {
+                    mixed: true,
+                    scale,
+                    workers,
+                    dir,
+                    ..
+                },
+        } => bench_mixed(&cli.database_url, scale, workers, &dir).await,
+        Command::Bench {
+            command: BenchCommand::Import {
+                minutes, qps, dir, ..
+            },
         } => bench_import(&cli.database_url, minutes, qps, &dir).await,
         Command::Bench {
             command: BenchCommand::Hostile { dir, only },
@@ -428,6 +463,18 @@ fn validate(args: ValidateArgs) -> ExitCode {
     ExitCode::from(validate_to(args, &mut std::io::stdout().lock()))
 }
 
+/// `imshift validate`'s JSON: the report's `state` as the console's REST report says it
+/// (`current` once every file was read and checked; `failed`, with `error`, when the run could
+/// not finish), then the report.
+#[derive(serde::Serialize)]
+struct StatedReport<'a> {
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(flatten)]
+    report: Option<&'a crate::dumps::Report>,
+}
+
 /// `imshift validate`, writing the report to `out` as it is serialized (never whole in
 /// memory). Returns the exit status: 0 no errors, 1 errors, 2 could not run.
 fn validate_to(args: ValidateArgs, out: &mut dyn std::io::Write) -> u8 {
@@ -453,7 +500,12 @@ fn validate_to(args: ValidateArgs, out: &mut dyn std::io::Write) -> u8 {
     match validate_files_with(&paths, format, target, args.limits.limits()) {
         Ok(report) => {
             let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-            let written = serde_json::to_writer_pretty(&mut out, &report)
+            let stated = StatedReport {
+                state: "current",
+                error: None,
+                report: Some(&report),
+            };
+            let written = serde_json::to_writer_pretty(&mut out, &stated)
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out))
                 .and_then(|()| out.flush());
@@ -469,6 +521,12 @@ fn validate_to(args: ValidateArgs, out: &mut dyn std::io::Write) -> u8 {
         }
         Err(finding) => {
             eprintln!("imshift validate: {}", finding.message);
+            let stated = StatedReport {
+                state: "failed",
+                error: Some(&finding.message),
+                report: None,
+            };
+            let _ = serde_json::to_writer_pretty(&mut *out, &stated).map(|()| writeln!(out));
             2
         }
     }
@@ -603,6 +661,39 @@ fn scratch_only(url: &str) -> Res {
         return Err("give the benchmark a scratch database, e.g. \
                     DATABASE_URL=postgres://postgres@127.0.0.1:5432/imshift_bench"
             .into());
+    }
+    Ok(())
+}
+
+async fn bench_preflight(url: &str, messages: u64, dir: &std::path::Path) -> Res {
+    scratch_only(url)?;
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let f = crate::dumps::bench::preflight(&pool, messages, dir).await?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{} messages, {} records staged; upload → report current {:.1} s",
+        f.messages,
+        f.records,
+        f.total.as_secs_f64()
+    );
+    println!(
+        "preflight sizes, counted from the staged rows: first {:.0} ms, then {:.0} ms (median of 3)",
+        ms(f.counted_first),
+        ms(f.counted_warm)
+    );
+    println!(
+        "preflight sizes, read as stored by the validation: {:.2} ms (median of 7); equal to the count: {}",
+        ms(f.stored),
+        f.equal
+    );
+    println!(
+        "their cost in the validation: counting the upload's keys once {:.0} ms, adding up {:.0} ms",
+        ms(f.count_upload),
+        ms(f.add_up)
+    );
+    if !f.equal {
+        return Err("the stored sizes differ from the count".into());
     }
     Ok(())
 }
@@ -794,6 +885,51 @@ async fn bench_import(url: &str, minutes: f64, qps: u32, dir: &std::path::Path) 
         f.cpu * 100.0,
         f.records_sent
     );
+    Ok(())
+}
+
+async fn bench_mixed(url: &str, scale: f64, workers: usize, dir: &std::path::Path) -> Res {
+    scratch_only(url)?;
+    if !(scale > 0.0 && scale <= 10.0) {
+        return Err(format!("--scale {scale}: give a factor above 0 and at most 10").into());
+    }
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let f = crate::import::bench::run_mixed(pool, scale, workers, dir).await?;
+    println!(
+        "mixed migration at {scale}x Tencent's quotas, {} workers: {:.1} s launch to done; quota bound {:.1} s; {:+.1} % over the bound; {} records sent, {} failed, {} throttle answers (60007)",
+        f.workers,
+        f.seconds,
+        f.bound,
+        (f.seconds / f.bound - 1.0) * 100.0,
+        f.sent,
+        f.failed,
+        f.throttles
+    );
+    println!(
+        "{:<14} {:<40} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "phase", "api", "records", "reqs", "quota", "bound s", "start s", "end s", "took s", "rate/quota"
+    );
+    for p in &f.phases {
+        let took = p.end - p.start;
+        println!(
+            "{:<14} {:<40} {:>7} {:>6} {:>6.0} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.3}",
+            p.phase,
+            p.api,
+            p.records,
+            p.requests,
+            p.qps,
+            p.bound_secs,
+            p.start,
+            p.end,
+            took,
+            if took > 0.0 && p.qps > 0.0 {
+                p.requests as f64 / took / p.qps
+            } else {
+                0.0
+            }
+        );
+    }
     Ok(())
 }
 

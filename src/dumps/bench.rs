@@ -62,11 +62,23 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-pub async fn run(
+/// A generated dump staged through the real jobs.
+struct Generated {
+    migration: Uuid,
+    upload: Uuid,
+    file_bytes: u64,
+    /// Upload queued → report current.
+    total: Duration,
+    peak_rss_kb: u64,
+}
+
+/// Generates a dump of `messages` messages (and the same people and groups at every size), and
+/// stages it through the real upload → ingest → validate jobs on a settled database.
+async fn stage_generated(
     pool: &PgPool,
     messages: u64,
     dir: &Path,
-) -> Result<Figures, Box<dyn std::error::Error>> {
+) -> Result<Generated, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir.join("uploads"))?;
     // The same people and groups at every size, so only the history grows.
     let spec = Spec {
@@ -99,7 +111,9 @@ pub async fn run(
             max_bytes: u64::MAX,
             limits: super::Limits::default(),
         }),
-        Arc::new(Validate),
+        Arc::new(Validate {
+            findings_per_rule: super::DEFAULT_FINDINGS_PER_RULE,
+        }),
     ];
     settle(pool).await?;
     let workers = WorkerPool::start(pool.clone(), WorkerConfig::new("bench"), handlers).await?;
@@ -140,6 +154,27 @@ pub async fn run(
     let total = started.elapsed();
     let peak_rss_kb = proc_status("VmHWM:");
     workers.shutdown().await;
+    Ok(Generated {
+        migration,
+        upload,
+        file_bytes,
+        total,
+        peak_rss_kb,
+    })
+}
+
+pub async fn run(
+    pool: &PgPool,
+    messages: u64,
+    dir: &Path,
+) -> Result<Figures, Box<dyn std::error::Error>> {
+    let Generated {
+        migration,
+        upload,
+        file_bytes,
+        total,
+        peak_rss_kb,
+    } = stage_generated(pool, messages, dir).await?;
     let (records, staging): (i64, f64) = sqlx::query_as(
         "SELECT records, extract(epoch FROM ingest_finished_at - ingest_started_at)::float8
          FROM dump_uploads WHERE id = $1",
@@ -225,6 +260,96 @@ pub async fn run(
         plain_copy,
         plain_rows,
         peak_rss_kb,
+    })
+}
+
+/// What `imshift bench preflight` measured: the import sizes the Import tab's preflight shows,
+/// counted from the staged rows (what its first load after staging did) and read as stored by
+/// the validation (what it does now).
+pub struct PreflightFigures {
+    pub messages: u64,
+    pub records: i64,
+    /// Upload queued → report current (staging and the validation, its counting included).
+    pub total: Duration,
+    /// Counting the staged rows (`plan::sizes`), the first time after staging.
+    pub counted_first: Duration,
+    /// Counting them again, their pages now cached (median of 3).
+    pub counted_warm: Duration,
+    /// Reading the stored sizes (`plan::cached_sizes`), median of 7.
+    pub stored: Duration,
+    /// What the validation spends on them: counting the upload's keys once, then adding up
+    /// (measured again in a transaction that is rolled back).
+    pub count_upload: Duration,
+    pub add_up: Duration,
+    /// The stored sizes equal the count.
+    pub equal: bool,
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+pub async fn preflight(
+    pool: &PgPool,
+    messages: u64,
+    dir: &Path,
+) -> Result<PreflightFigures, Box<dyn std::error::Error>> {
+    use crate::import::plan;
+    let g = stage_generated(pool, messages, dir).await?;
+    let uploads = plan::staged_uploads(pool, g.migration).await?;
+    let records: i64 = sqlx::query_scalar("SELECT records FROM dump_uploads WHERE id = $1")
+        .bind(g.upload)
+        .fetch_one(pool)
+        .await?;
+    let t = Instant::now();
+    let counted = plan::sizes(pool, &uploads).await?;
+    let counted_first = t.elapsed();
+    let mut warm = vec![];
+    for _ in 0..3 {
+        let t = Instant::now();
+        plan::sizes(pool, &uploads).await?;
+        warm.push(t.elapsed());
+    }
+    let mut reads = vec![];
+    let mut stored = Default::default();
+    for _ in 0..7 {
+        let t = Instant::now();
+        stored = plan::cached_sizes(pool, g.migration, &uploads).await?;
+        reads.push(t.elapsed());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE dump_uploads SET phase_keys_counted = false WHERE id = $1")
+        .bind(g.upload)
+        .execute(&mut *tx)
+        .await?;
+    let t = Instant::now();
+    super::counts::count_uploads(&mut tx, &uploads).await?;
+    let count_upload = t.elapsed();
+    let t = Instant::now();
+    super::counts::phase_sizes(&mut tx, &uploads).await?;
+    let add_up = t.elapsed();
+    tx.rollback().await?;
+    let o = IngestOutcome {
+        migration: g.migration,
+        upload: g.upload,
+        state: String::new(),
+        error: None,
+        records,
+        findings_stored: 0,
+        findings_not_kept: 0,
+    };
+    forget(pool, &o).await?;
+    Ok(PreflightFigures {
+        messages,
+        records,
+        total: g.total,
+        counted_first,
+        counted_warm: median(warm),
+        stored: median(reads),
+        count_upload,
+        add_up,
+        equal: stored == counted,
     })
 }
 
@@ -365,7 +490,9 @@ pub async fn ingest_file(
             max_bytes: u64::MAX,
             limits,
         }),
-        Arc::new(Validate),
+        Arc::new(Validate {
+            findings_per_rule: limits.findings_per_rule,
+        }),
     ];
     let workers =
         WorkerPool::start(pool.clone(), WorkerConfig::new(node.clone()), handlers).await?;

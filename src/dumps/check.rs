@@ -5,9 +5,10 @@
 //! transaction, then the report's numbers are stored for the pages to read.
 
 use super::canonical::{Kind, Refs};
+use super::read::RuleCap;
 use super::stage::{copy, encode_finding, FINDINGS_COPY};
 use super::validate::{finding, Index, Problem, Target};
-use super::{Severity, RULES};
+use super::{severity_of, Severity, RULES};
 use crate::jobs::{JobContext, JobError};
 use futures_util::TryStreamExt;
 use serde_json::json;
@@ -27,6 +28,11 @@ struct Out<'t> {
     findings: Vec<u8>,
     holds: Vec<u8>,
     pending: Vec<u8>,
+    /// The first findings of each rule are stored; the rest only counted, by the upload they
+    /// are about (as staging does for line findings), so a dump with millions of broken
+    /// references writes thousands of rows, not millions.
+    cap: RuleCap,
+    not_kept: BTreeMap<(Uuid, &'static str), i64>,
 }
 
 impl Out<'_> {
@@ -66,14 +72,18 @@ impl Out<'_> {
         let mut held = held;
         for p in problems {
             let f = finding(kind, file, at.line as u64, p);
-            encode_finding(
-                &mut self.findings,
-                &self.migration,
-                &at.upload.to_string(),
-                "cross",
-                Some((kind, at.ord as u32)),
-                &f,
-            );
+            if self.cap.admit(f.code) {
+                encode_finding(
+                    &mut self.findings,
+                    &self.migration,
+                    &at.upload.to_string(),
+                    "cross",
+                    Some((kind, at.ord as u32)),
+                    &f,
+                );
+            } else {
+                *self.not_kept.entry((at.upload, f.code)).or_default() += 1;
+            }
             if f.severity == Severity::Error && !held {
                 held = true;
                 self.hold(at.upload, at.ord, kind, f.code);
@@ -142,10 +152,16 @@ struct DupRow {
     sent_at: i64,
 }
 
-pub async fn validate_migration(ctx: &JobContext, migration_id: Uuid) -> Result<(), JobError> {
+/// Validates the migration's staged records across uploads, keeping `findings_per_rule`
+/// findings of each rule (the rest counted), and stores the report and the import sizes.
+pub async fn validate_migration(
+    ctx: &JobContext,
+    migration_id: Uuid,
+    findings_per_rule: u64,
+) -> Result<(), JobError> {
     let pool = &ctx.pool;
     let lock = validation_lock(pool, migration_id).await?;
-    let result = run(ctx, pool, migration_id).await;
+    let result = run(ctx, pool, migration_id, findings_per_rule).await;
     // Ending the transaction releases the lock; so does dropping it (a panic, a cancelled
     // future: the rollback runs before the connection is reused) or losing the connection.
     let _ = lock.rollback().await;
@@ -167,13 +183,21 @@ pub async fn validation_lock(
     Ok(tx)
 }
 
-async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), JobError> {
-    sqlx::query(
+async fn run(
+    ctx: &JobContext,
+    pool: &PgPool,
+    migration_id: Uuid,
+    findings_per_rule: u64,
+) -> Result<(), JobError> {
+    // The data as of this generation is what this validation reads; a change after it (an
+    // ingest's commit, a discard) bumps it and queues the next validation.
+    let generation: i64 = sqlx::query_scalar(
         "INSERT INTO dump_reports (migration_id, state) VALUES ($1, 'validating')
-         ON CONFLICT (migration_id) DO UPDATE SET state = 'validating', updated_at = now()",
+         ON CONFLICT (migration_id) DO UPDATE SET state = 'validating', error = NULL, updated_at = now()
+         RETURNING generation",
     )
     .bind(migration_id)
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
     let target_kind: Option<String> =
         sqlx::query_scalar("SELECT target FROM im_migrations WHERE id = $1")
@@ -226,12 +250,20 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         .bind(&ids)
         .execute(&mut *tx)
         .await?;
+    // Every cross finding is written again below (messages: those still pending), and counted
+    // again past the cap.
+    sqlx::query("DELETE FROM dump_findings_not_kept WHERE upload_id = ANY($1) AND scope = 'cross'")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
     let mut out = Out {
         tx,
         migration: migration_id.to_string(),
         findings: Vec::new(),
         holds: Vec::new(),
         pending: Vec::new(),
+        cap: RuleCap::new(findings_per_rule),
+        not_kept: BTreeMap::new(),
     };
     let mut index = Index::default();
     let mut held: HashSet<(Uuid, i32)> = HashSet::new();
@@ -542,6 +574,23 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         }
     }
     out.flush(true).await?;
+    for ((upload, code), n) in std::mem::take(&mut out.not_kept) {
+        let severity = match severity_of(code) {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        sqlx::query(
+            "INSERT INTO dump_findings_not_kept (upload_id, migration_id, scope, code, severity, count)
+             VALUES ($1, $2, 'cross', $3, $4, $5)",
+        )
+        .bind(upload)
+        .bind(migration_id)
+        .bind(code)
+        .bind(severity)
+        .bind(n)
+        .execute(&mut *out.tx)
+        .await?;
+    }
     sqlx::query(
         "INSERT INTO staged_holds (upload_id, ord, kind, code)
          SELECT u, o, 'message', 'message.duplicate' FROM unnest($1::uuid[], $2::int[]) AS t(u, o)
@@ -630,9 +679,18 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
         .into_iter()
         .map(|(code, severity, count)| json!({"code": code, "severity": severity, "count": count}))
         .collect();
+    // The import phases' sizes, for the preflight: new uploads' keys counted once, then added
+    // up less what is now kept aside.
+    super::counts::count_uploads(&mut *out.tx, &ids).await?;
+    let sizes = super::counts::phase_sizes(&mut *out.tx, &ids).await?;
+    tracing::debug!(elapsed = ?t0.elapsed(), "validate: import sizes");
+    // Current only if nothing changed since this validation began; otherwise the next one,
+    // already queued, will say so.
     sqlx::query(
-        "UPDATE dump_reports SET state = 'current', full_recheck = false, counts = $2, accepted = $3, rejected = $4,
-                superseded = $5, rules = $6, validated_at = now(), updated_at = now()
+        "UPDATE dump_reports SET state = CASE WHEN generation = $8 THEN 'current' ELSE 'validating' END,
+                error = NULL, full_recheck = full_recheck AND generation <> $8, counts = $2, accepted = $3, rejected = $4,
+                superseded = $5, rules = $6, import_sizes = $7, sizes_for = now(), validated_at = now(),
+                updated_at = now()
          WHERE migration_id = $1",
     )
     .bind(migration_id)
@@ -641,6 +699,8 @@ async fn run(ctx: &JobContext, pool: &PgPool, migration_id: Uuid) -> Result<(), 
     .bind(json!(rejected))
     .bind(json!(superseded))
     .bind(json!(rules))
+    .bind(json!(sizes))
+    .bind(generation)
     .execute(&mut *out.tx)
     .await?;
     ctx.check()?;

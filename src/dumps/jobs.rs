@@ -19,17 +19,19 @@ pub const INGEST: &str = "dump.ingest";
 pub const VALIDATE: &str = "dump.validate";
 
 /// Queues a validation of the migration's staged data, unless one is already waiting (it will
-/// see this change too), and marks the report as being redone. `removed`: staged records went
-/// away, so every message must be checked again.
+/// see this change too), and marks the report as being redone: a new generation, so that a
+/// validation already running (it read the data before this change) does not end `current`.
+/// `removed`: staged records went away, so every message must be checked again.
 pub async fn enqueue_validate(
     tx: &mut Transaction<'_, Postgres>,
     migration_id: Uuid,
     removed: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO dump_reports (migration_id, state, full_recheck) VALUES ($1, 'validating', $2)
+        "INSERT INTO dump_reports (migration_id, state, full_recheck, generation) VALUES ($1, 'validating', $2, 1)
          ON CONFLICT (migration_id) DO UPDATE
-            SET state = 'validating', full_recheck = dump_reports.full_recheck OR $2, updated_at = now()",
+            SET state = 'validating', error = NULL, generation = dump_reports.generation + 1,
+                full_recheck = dump_reports.full_recheck OR $2, updated_at = now()",
     )
     .bind(migration_id)
     .bind(removed)
@@ -398,7 +400,10 @@ async fn refuse(pool: &sqlx::PgPool, id: Uuid, state: &str) -> Result<(), JobErr
     Ok(())
 }
 
-pub struct Validate;
+pub struct Validate {
+    /// Cross-record findings kept per rule (`IMSHIFT_FINDINGS_PER_RULE`); the rest are counted.
+    pub findings_per_rule: u64,
+}
 
 #[async_trait::async_trait]
 impl Handler for Validate {
@@ -411,6 +416,6 @@ impl Handler for Validate {
             .job
             .migration_id
             .ok_or_else(|| JobError::Failed("the job names no migration".into()))?;
-        super::check::validate_migration(&ctx, migration_id).await
+        super::check::validate_migration(&ctx, migration_id, self.findings_per_rule).await
     }
 }

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod canonical;
 pub mod check;
 pub mod container;
+pub mod counts;
 pub mod fixtures;
 pub mod formats;
 pub mod jobs;

@@ -26,6 +26,20 @@ struct Stored {
     superseded: sqlx::types::Json<BTreeMap<String, i64>>,
     rules: sqlx::types::Json<Vec<StoredRule>>,
     validated_at: Option<OffsetDateTime>,
+    error: Option<String>,
+}
+
+/// Where the report stands, as scripts wait on it: `pending` (nothing checked yet), `validating`
+/// (a check is queued or running), `current`, `stale` (an upload is being staged since the
+/// last check; a check follows it) or `failed` (the check gave up; `error` says why).
+fn state(stored: Option<&str>, staging: bool) -> &'static str {
+    match (stored, staging) {
+        (None, _) => "pending",
+        (Some("validating"), _) => "validating",
+        (Some(_), true) => "stale",
+        (Some("failed"), false) => "failed",
+        (Some(_), false) => "current",
+    }
 }
 
 #[derive(Deserialize)]
@@ -42,15 +56,22 @@ pub async fn report(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResu
     actor.require(Permission::Read)?;
     crate::migration::get(pool, actor, migration_id).await?;
     let stored: Option<Stored> = sqlx::query_as(
-        "SELECT state, counts, accepted, rejected, superseded, rules, validated_at
+        "SELECT state, counts, accepted, rejected, superseded, rules, validated_at, error
          FROM dump_reports WHERE migration_id = $1",
     )
     .bind(migration_id)
     .fetch_optional(pool)
     .await?;
+    let staging: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM dump_uploads WHERE migration_id = $1 AND state IN ('queued', 'ingesting'))",
+    )
+    .bind(migration_id)
+    .fetch_one(pool)
+    .await?;
     let Some(s) = stored else {
         return Ok(DumpReport {
-            state: "current".into(),
+            state: state(None, staging).into(),
+            error: None,
             counts: BTreeMap::new(),
             accepted: BTreeMap::new(),
             rejected: BTreeMap::new(),
@@ -112,7 +133,10 @@ pub async fn report(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResu
         (b.severity == "error", b.count, &a.code).cmp(&(a.severity == "error", a.count, &b.code))
     });
     Ok(DumpReport {
-        state: s.state,
+        state: state(Some(&s.state), staging).into(),
+        // Said only while it is the report's state: a failed check's numbers are the last
+        // good ones, and a later upload's check may still fix it.
+        error: (s.state == "failed").then_some(s.error).flatten(),
         counts: s.counts.0,
         accepted: s.accepted.0,
         rejected: s.rejected.0,

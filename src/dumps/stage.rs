@@ -49,6 +49,7 @@ pub fn upload_tables() -> impl Iterator<Item = &'static str> {
         "staged_holds",
         "staged_pending",
         "staged_idents",
+        "staged_phase_keys",
         "dump_findings",
         "dump_findings_not_kept",
     ])

@@ -122,10 +122,15 @@ pub async fn preflight(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppRe
             .push("Nothing is staged yet: upload the old system's dumps on the Dumps tab.".into());
     }
     let report = crate::dumps::report::report(&s.pool, actor, migration_id).await?;
-    if report.state == "validating" {
-        p.blockers.push(
+    match report.state.as_str() {
+        "current" | "pending" => {}
+        "failed" => p.blockers.push(format!(
+            "Checking the dumps failed; launch once a check has finished. {}",
+            report.error.as_deref().unwrap_or_default()
+        )),
+        _ => p.blockers.push(
             "The dumps are still being checked; launch when the report is up to date.".into(),
-        );
+        ),
     }
     if ensure_no_active_run(&s.pool, migration_id).await.is_err() {
         p.blockers

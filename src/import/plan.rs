@@ -299,35 +299,14 @@ pub async fn sizes(
     Ok(out)
 }
 
-/// [`sizes`], counted once per validation of the staged data and kept with the report, so
-/// opening the Import tab does not count millions of rows each time.
+/// [`sizes`] as the last validation counted them (`dumps::counts`, stored with the report), so
+/// opening the Import tab never counts staged rows.
 pub async fn cached_sizes(
     pool: &PgPool,
     migration_id: Uuid,
-    uploads: &[Uuid],
+    _uploads: &[Uuid],
 ) -> Result<HashMap<Phase, PhaseSize>, sqlx::Error> {
-    let row: Option<(Option<serde_json::Value>, bool)> = sqlx::query_as(
-        "SELECT import_sizes, sizes_for IS NOT DISTINCT FROM validated_at AND state = 'current'
-         FROM dump_reports WHERE migration_id = $1",
-    )
-    .bind(migration_id)
-    .fetch_optional(pool)
-    .await?;
-    if let Some((Some(v), true)) = &row {
-        // Sizes cached by an earlier release have another shape: count them again.
-        if let Ok(m) = serde_json::from_value::<HashMap<Phase, PhaseSize>>(v.clone()) {
-            return Ok(m);
-        }
-    }
-    let sizes = sizes(pool, uploads).await?;
-    sqlx::query(
-        "UPDATE dump_reports SET import_sizes = $2, sizes_for = validated_at WHERE migration_id = $1",
-    )
-    .bind(migration_id)
-    .bind(serde_json::to_value(&sizes).unwrap_or_default())
-    .execute(pool)
-    .await?;
-    Ok(sizes)
+    crate::dumps::counts::stored(pool, migration_id).await
 }
 
 /// The preflight's phases and the time the quotas make them take; phases that do not wait on

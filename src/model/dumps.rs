@@ -116,8 +116,14 @@ pub struct FindingsPage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DumpReport {
-    /// validating (a check is under way; the numbers are from the last one) or current.
+    /// Where the report stands: `pending` (nothing checked yet), `validating` (a check is
+    /// queued or running; the numbers are from the last one), `current` (the numbers are the
+    /// staged data's), `stale` (an upload is being staged since; a check follows it) or
+    /// `failed` (the check gave up; `error` says why). Scripts poll until `current` or `failed`.
     pub state: String,
+    /// Why the check failed (state `failed` only).
+    #[serde(default)]
+    pub error: Option<String>,
     /// Records read, by kind and by message conversation and body type.
     pub counts: BTreeMap<String, i64>,
     /// Records that will be imported, by kind.

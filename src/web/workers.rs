@@ -15,7 +15,9 @@ pub fn handlers(state: &AppState) -> Vec<Arc<dyn Handler>> {
             max_bytes: state.config.max_upload_bytes,
             limits: state.config.dump_limits,
         }),
-        Arc::new(crate::dumps::jobs::Validate),
+        Arc::new(crate::dumps::jobs::Validate {
+            findings_per_rule: state.config.dump_limits.findings_per_rule,
+        }),
         Arc::new(crate::import::runner::ImportTask {
             targets: targets.clone(),
             pacer: crate::jobs::pacer::Pacer::new(state.pool.clone()),

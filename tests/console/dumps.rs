@@ -1326,3 +1326,323 @@ async fn a_validation_that_panics_midway_does_not_block_the_next(pool: PgPool) {
     let rep = report(&app, &token, &mid).await;
     assert_eq!(rep["accepted"]["account"], 3);
 }
+
+// ---- The report's state, the import sizes it stores, the cross-record findings cap --------
+
+/// Polls the report as a script would, until `current` or `failed`.
+async fn settled_report(app: &TestApp, token: &str, mid: &str) -> Value {
+    let path = format!("/api/v1/migrations/{mid}/dumps/report");
+    for _ in 0..600 {
+        let r = get(app, token, &path).await;
+        if r["state"] == "current" || r["state"] == "failed" {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the report never settled");
+}
+
+async fn staged(app: &TestApp, token: &str, mid: &str, name: &str, text: &str) -> String {
+    let u: Value = post_dump(app, token, mid, name, "", text.as_bytes().to_vec())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = u["id"].as_str().unwrap().to_string();
+    assert_eq!(settled(app, token, mid, &id).await["state"], "staged");
+    id
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn the_report_says_pending_validating_current_stale_or_failed_and_why(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let path = format!("/api/v1/migrations/{mid}/dumps/report");
+
+    // Nothing checked yet: not "current with empty counts".
+    let r = get(&app, &token, &path).await;
+    assert_eq!(r["state"], "pending", "{r:#}");
+    assert!(r["validated_at"].is_null());
+
+    // Staged, its check waiting (the test holds the validation's lock): validating.
+    use sqlx::Connection;
+    let mut lock = sqlx::PgConnection::connect_with(&app.pool.connect_options())
+        .await
+        .unwrap();
+    let key = format!("validate:{mid}");
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind(&key)
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let a = String::from_utf8(accounts(3, "a")).unwrap();
+    staged(&app, &token, &mid, "a.jsonl", &a).await;
+    assert_eq!(get(&app, &token, &path).await["state"], "validating");
+    sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+        .bind(&key)
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let r = settled_report(&app, &token, &mid).await;
+    assert_eq!(r["state"], "current", "{r:#}");
+    assert_eq!(r["accepted"]["account"], 3);
+    assert!(r["error"].is_null());
+
+    // Another upload being staged (its commit waits on the report row the test holds): the
+    // numbers are stale, still the last check's.
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM dump_reports WHERE migration_id = $1::uuid FOR UPDATE")
+        .bind(&mid)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let b: Value = post_dump(&app, &token, &mid, "b.jsonl", "", accounts(2, "b"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    wait_for_waiters(&app, 1).await;
+    let r = get(&app, &token, &path).await;
+    assert_eq!(r["state"], "stale", "{r:#}");
+    assert_eq!(r["accepted"]["account"], 3);
+    hold.commit().await.unwrap();
+    settled(&app, &token, &mid, b["id"].as_str().unwrap()).await;
+    let r = settled_report(&app, &token, &mid).await;
+    assert_eq!(r["state"], "current", "{r:#}");
+    assert_eq!(r["accepted"]["account"], 5);
+
+    // A check that gives up (a staged row it cannot read makes it panic; one attempt) says so
+    // and why, instead of validating forever.
+    sqlx::query("ALTER TABLE staged_accounts ALTER COLUMN account_id DROP NOT NULL")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE staged_accounts SET account_id = NULL WHERE account_id = 'a1'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let m: uuid::Uuid = mid.parse().unwrap();
+    let mut tx = app.pool.begin().await.unwrap();
+    imshift::dumps::jobs::enqueue_validate(&mut tx, m, false)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE jobs SET max_attempts = 1 WHERE migration_id = $1 AND kind = 'dump.validate' AND state = 'queued'",
+    )
+    .bind(m)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let r = settled_report(&app, &token, &mid).await;
+    assert_eq!(r["state"], "failed", "{r:#}");
+    let why = r["error"].as_str().unwrap();
+    assert!(
+        why.contains("1 attempt") && why.contains("panicked"),
+        "{why}"
+    );
+    assert_eq!(r["accepted"]["account"], 5, "the last good numbers stay");
+    let p = get(
+        &app,
+        &token,
+        &format!("/api/v1/migrations/{mid}/imports/preflight"),
+    )
+    .await;
+    assert!(
+        p["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b.as_str().unwrap().contains("Checking the dumps failed")),
+        "{p:#}"
+    );
+
+    // Fixed, the next change is checked through: current again, no error.
+    sqlx::query("UPDATE staged_accounts SET account_id = 'a1' WHERE account_id IS NULL")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let c = String::from_utf8(accounts(1, "c")).unwrap();
+    staged(&app, &token, &mid, "c.jsonl", &c).await;
+    let r = settled_report(&app, &token, &mid).await;
+    assert_eq!(r["state"], "current", "{r:#}");
+    assert!(r["error"].is_null());
+    assert_eq!(r["accepted"]["account"], 6);
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn import_sizes_are_stored_by_validation_and_equal_a_cold_count(pool: PgPool) {
+    use imshift::import::plan::{self, Phase};
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let m: uuid::Uuid = mid.parse().unwrap();
+    let msg = |id: &str, conv: &str, from: &str, to: &str, t: i64| {
+        format!(
+            r#"{{"kind":"message","id":"{id}","conv":"{conv}","from":"{from}","to":"{to}","sent_at":{t},"body":{{"type":"text","text":"x"}}}}"#
+        )
+    };
+    let mut first = vec![
+        r#"{"kind":"account","id":"u1","nick":"A","gender":"female"}"#.to_string(),
+        r#"{"kind":"account","id":"u2","nick":"B"}"#.to_string(),
+        r#"{"kind":"account","id":"u3","signature":"hi"}"#.to_string(),
+        r#"{"kind":"friend","owner":"u1","friend":"u2"}"#.to_string(),
+        r#"{"kind":"friend","owner":"u1","friend":"u3"}"#.to_string(),
+        r#"{"kind":"friend","owner":"u2","friend":"ghost"}"#.to_string(),
+        r#"{"kind":"block","owner":"u3","blocked":"u1"}"#.to_string(),
+        r#"{"kind":"group","id":"g1","name":"G","owner":"u1","created_at":1590000000000}"#
+            .to_string(),
+        r#"{"kind":"member","group":"g1","account":"u2","unread":4}"#.to_string(),
+        r#"{"kind":"member","group":"g1","account":"u3"}"#.to_string(),
+        r#"{"kind":"conversation","owner":"u1","conv":"c2c","peer":"u2"}"#.to_string(),
+    ];
+    for i in 0..7 {
+        first.push(msg(&format!("c{i}"), "c2c", "u1", "u2", 1600000000000 + i));
+    }
+    for i in 0..5 {
+        first.push(msg(
+            &format!("g{i}"),
+            "group",
+            "u2",
+            "g1",
+            1600000100000 + i,
+        ));
+    }
+    first.push(msg("x1", "c2c", "u2", "ghost", 1600000200000));
+    let a = staged(&app, &token, &mid, "a.jsonl", &first.join("\n")).await;
+    // More of the same keys, a duplicate of a message of the first file, a held group message.
+    let second = [
+        r#"{"kind":"account","id":"u4","location":"x"}"#.to_string(),
+        r#"{"kind":"friend","owner":"u1","friend":"u4"}"#.to_string(),
+        msg("c0", "c2c", "u1", "u2", 1600000000000),
+        msg("c9", "c2c", "u4", "u1", 1600000300000),
+        msg("g9", "group", "u3", "g1", 1600000400000),
+        msg("g8", "group", "u2", "g404", 1600000400001),
+    ];
+    staged(&app, &token, &mid, "b.jsonl", &second.join("\n")).await;
+
+    let exact = |why: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            let uploads = plan::staged_uploads(&pool, m).await.unwrap();
+            let stored = plan::cached_sizes(&pool, m, &uploads).await.unwrap();
+            let cold = plan::sizes(&pool, &uploads).await.unwrap();
+            assert_eq!(stored, cold, "{why}");
+            stored
+        }
+    };
+    report(&app, &token, &mid).await;
+    // Stored by the validation itself, before any page asked.
+    let kept: Option<Value> =
+        sqlx::query_scalar("SELECT import_sizes FROM dump_reports WHERE migration_id = $1")
+            .bind(m)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(kept.is_some(), "the validation stores the sizes");
+    let s = exact("after staging").await;
+    // The duplicate c0 and the message to ghost are not sent; c9 and g9 are.
+    assert_eq!(s[&Phase::C2cHistory].records, 8);
+    assert_eq!(s[&Phase::C2cHistory].keys, 2);
+    assert_eq!(s[&Phase::GroupHistory].per_key, vec![(6, 1)]);
+    assert_eq!(s[&Phase::Friends].per_key, vec![(3, 1)]);
+    assert_eq!(s[&Phase::Profiles].records, 3);
+    assert_eq!(s[&Phase::Unread].records, 1);
+
+    // The preflight reads what is stored: it does not count the staged rows.
+    sqlx::query("ALTER TABLE staged_messages RENAME TO staged_messages_away")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let uploads = plan::staged_uploads(&app.pool, m).await.unwrap();
+    assert_eq!(plan::cached_sizes(&app.pool, m, &uploads).await.unwrap(), s);
+    sqlx::query("ALTER TABLE staged_messages_away RENAME TO staged_messages")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    // The first upload discarded: only the second's records, checked again.
+    let r = app
+        .with_token(
+            Method::DELETE,
+            &format!("/api/v1/migrations/{mid}/uploads/{a}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    report(&app, &token, &mid).await;
+    let s = exact("after a discard").await;
+    assert_eq!(
+        s[&Phase::C2cHistory].records,
+        0,
+        "u1, u2 are gone with a.jsonl"
+    );
+    assert_eq!(s[&Phase::Accounts].records, 1);
+
+    // Re-validated (every message again) and re-added: still exact.
+    let mut tx = app.pool.begin().await.unwrap();
+    imshift::dumps::jobs::enqueue_validate(&mut tx, m, true)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    report(&app, &token, &mid).await;
+    exact("after a re-validation").await;
+    staged(&app, &token, &mid, "a2.jsonl", &first.join("\n")).await;
+    report(&app, &token, &mid).await;
+    let s = exact("after adding the first file again").await;
+    assert_eq!(s[&Phase::Accounts].records, 4);
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn cross_record_findings_are_capped_per_rule_and_the_rest_counted(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| c.dump_limits.findings_per_rule = 2).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let mut lines = vec![r#"{"kind":"account","id":"u1"}"#.to_string()];
+    for i in 0..7 {
+        lines.push(format!(
+            r#"{{"kind":"friend","owner":"u1","friend":"ghost{i}"}}"#
+        ));
+    }
+    staged(&app, &token, &mid, "f.jsonl", &lines.join("\n")).await;
+    let rep = report(&app, &token, &mid).await;
+    let r = rule(&rep, "ref.account_missing");
+    assert_eq!(r["count"], 7, "{rep:#}");
+    assert_eq!(r["not_kept"], 5);
+    assert_eq!(rep["errors"], 7);
+    // Every one is still kept aside; only two are stored with their line.
+    assert_eq!(rep["rejected"]["friend"], 7);
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM dump_findings WHERE code = 'ref.account_missing'"
+        )
+        .await,
+        2
+    );
+    // Checked again, the counts are rewritten, not added to.
+    let mut tx = app.pool.begin().await.unwrap();
+    imshift::dumps::jobs::enqueue_validate(&mut tx, mid.parse().unwrap(), true)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let rep = report(&app, &token, &mid).await;
+    assert_eq!(rule(&rep, "ref.account_missing")["count"], 7, "{rep:#}");
+    // Three of the ghosts arrive: four findings left, two of them counted only.
+    let ghosts: Vec<String> = (0..3)
+        .map(|i| format!(r#"{{"kind":"account","id":"ghost{i}"}}"#))
+        .collect();
+    staged(&app, &token, &mid, "g.jsonl", &ghosts.join("\n")).await;
+    let rep = report(&app, &token, &mid).await;
+    let r = rule(&rep, "ref.account_missing");
+    assert_eq!(
+        (r["count"].as_i64(), r["not_kept"].as_i64()),
+        (Some(4), Some(2)),
+        "{rep:#}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The canonical dump validator, through the library and through `imshift validate`.
 
 mod hostile;
+mod report_state;
 mod words;
 
 use imshift::dumps::validate::{validate_files, Target};

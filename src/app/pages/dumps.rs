@@ -659,7 +659,7 @@ fn n(map: &BTreeMap<String, i64>, k: &str) -> i64 {
 
 #[component]
 fn ReportView(r: DumpReport, id: Uuid) -> impl IntoView {
-    if r.counts.is_empty() && r.rules.is_empty() {
+    if r.counts.is_empty() && r.rules.is_empty() && r.error.is_none() {
         return ().into_any();
     }
     let kinds: Vec<_> = KINDS
@@ -701,10 +701,17 @@ fn ReportView(r: DumpReport, id: Uuid) -> impl IntoView {
         <section class="card" data-testid="report">
             <div class="card-head">
                 <h2>"Validation report"</h2>
-                <span class=if r.state == "validating" { "status status-pending" } else { "status status-accepted" } data-testid="report-state">
-                    {if r.state == "validating" { "checking across records…" } else { "up to date" }}
+                <span class=if r.state == "current" { "status status-accepted" } else { "status status-pending" } data-testid="report-state">
+                    {match r.state.as_str() {
+                        "current" => "up to date",
+                        "stale" => "a file is being staged…",
+                        "failed" => "check failed",
+                        "pending" => "not checked yet",
+                        _ => "checking across records…",
+                    }}
                 </span>
             </div>
+            {r.error.clone().map(|e| view! { <p class="alert alert-error" data-testid="report-error">{e}</p> })}
             <p class="lead" data-testid="report-summary">
                 {format!("{} and {}: records kept aside are never imported; warned records are imported.", plural(errors, "error", "errors"), plural(warnings, "warning", "warnings"))}
                 {r.validated_at.map(|t| format!(" Checked {}.", when(&t)))}
