@@ -4,7 +4,7 @@
 use super::{ApiJson, ApiPath, ErrorBody};
 use crate::auth::Actor;
 use crate::import;
-use crate::model::{ImportFailuresPage, ImportRun, Preflight};
+use crate::model::{ImportFailuresPage, ImportRun, ImportThroughput, Preflight};
 use crate::web::{AppError, AppResult, AppState};
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_import))
         .routes(routes!(retry_import))
         .routes(routes!(list_failures))
+        .routes(routes!(get_throughput))
         .routes(routes!(export_failures))
 }
 
@@ -59,19 +60,38 @@ async fn list_imports(
     Ok(ApiJson(import::list(&s.pool, &actor, id).await?))
 }
 
+#[derive(Deserialize, IntoParams)]
+struct LaunchQuery {
+    /// Under an earlier run of the migration: `all` sends every staged record again (the
+    /// default), `failed_or_new` only those no earlier run sent (failed, skipped or new).
+    resend: Option<String>,
+}
+
 /// Launch an import of everything staged (operator or higher). 409 says what stands in the way.
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/imports", tag = "imports",
-    params(("id" = Uuid, Path, description = "Migration id")),
+    params(("id" = Uuid, Path, description = "Migration id"), LaunchQuery),
     responses((status = 201, body = ImportRun), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 async fn launch_import(
     State(s): State<AppState>,
     actor: Actor,
     ApiPath(id): ApiPath<Uuid>,
+    q: Result<Query<LaunchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<(StatusCode, ApiJson<ImportRun>)> {
+    let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
+    let resend = q
+        .resend
+        .as_deref()
+        .map(|r| {
+            import::plan::Resend::parse(r).ok_or_else(|| {
+                AppError::validation("resend", format!("`{r}` is not all or failed_or_new"))
+            })
+        })
+        .transpose()?;
     Ok((
         StatusCode::CREATED,
-        ApiJson(import::launch(&s, &actor, id).await?),
+        ApiJson(import::launch_with(&s, &actor, id, resend).await?),
     ))
 }
 
@@ -88,8 +108,23 @@ async fn get_import(
     Ok(ApiJson(import::status(&s.pool, &actor, id, run).await?))
 }
 
+/// The run's throughput over its whole length: per API, requests per bucket of `bucket_secs`
+/// against the API's quota, throttle answers and records recorded as failed.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/imports/{run}/throughput", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id"), ("run" = Uuid, Path, description = "Run id")),
+    responses((status = 200, body = ImportThroughput), (status = 404, body = ErrorBody)))]
+async fn get_throughput(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath((id, run)): Ids,
+) -> AppResult<ApiJson<ImportThroughput>> {
+    Ok(ApiJson(
+        import::throughput::read(&s.pool, &actor, id, run).await?,
+    ))
+}
+
 /// The run's status as server-sent events (`event: status`, data: the run as JSON), once a
-/// second until it is done or cancelled.
+/// second until it has ended and the answers still in flight after a pause or cancel are in.
 #[utoipa::path(get, path = "/api/v1/migrations/{id}/imports/{run}/events", tag = "imports",
     params(("id" = Uuid, Path, description = "Migration id"), ("run" = Uuid, Path, description = "Run id")),
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody)))]
@@ -108,7 +143,8 @@ async fn import_events(
             // Re-checked each tick: a removed member or a revoked token stops receiving.
             let actor = actor.refresh(&s.pool).await.ok()?;
             let status = import::status(&s.pool, &actor, id, run).await.ok()?;
-            let done = status.state == "done" || status.state == "cancelled";
+            let done =
+                !matches!(status.state.as_str(), "running" | "paused") && status.in_flight == 0;
             let event = Event::default()
                 .event("status")
                 .json_data(&status)
@@ -191,16 +227,29 @@ struct FailureQuery {
     after: Option<String>,
     /// Page size, at most 500 (default 100).
     limit: Option<i64>,
+    /// `skipped` lists the skipped records, with why, instead of the failed ones.
+    state: Option<String>,
 }
 
 impl FailureQuery {
-    fn filter(&self, default_limit: i64) -> import::FailureFilter {
-        import::FailureFilter {
+    fn filter(&self, default_limit: i64) -> AppResult<import::FailureFilter> {
+        let skipped = match self.state.as_deref() {
+            None | Some("failed") => false,
+            Some("skipped") => true,
+            Some(other) => {
+                return Err(AppError::validation(
+                    "state",
+                    format!("`{other}` is not failed or skipped"),
+                ))
+            }
+        };
+        Ok(import::FailureFilter {
             phase: self.phase.clone(),
             code: self.code,
             after: self.after.clone(),
             limit: self.limit.unwrap_or(default_limit),
-        }
+            skipped,
+        })
     }
 }
 
@@ -216,7 +265,7 @@ async fn list_failures(
 ) -> AppResult<ApiJson<ImportFailuresPage>> {
     let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
     Ok(ApiJson(
-        import::failures(&s.pool, &actor, id, run, &q.filter(100)).await?,
+        import::failures(&s.pool, &actor, id, run, &q.filter(100)?).await?,
     ))
 }
 
@@ -232,7 +281,7 @@ async fn export_failures(
 ) -> AppResult<impl IntoResponse> {
     let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
     // The first page now, so a wrong id or filter is a status code.
-    let mut filter = q.filter(500);
+    let mut filter = q.filter(500)?;
     filter.after = None;
     filter.limit = 500;
     let first = import::failures(&s.pool, &actor, id, run, &filter).await?;

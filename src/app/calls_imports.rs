@@ -25,19 +25,33 @@ pub async fn import_failures(
     phase: Option<String>,
     code: Option<i64>,
     after: Option<String>,
+    skipped: bool,
 ) -> Result<ImportFailuresPage, ApiError> {
     let filter = crate::import::FailureFilter {
         phase: phase.filter(|p| !p.is_empty()),
         code,
         after,
         limit: 50,
+        skipped,
     };
     Ok(crate::import::failures(&state().pool, &actor().await?, id, run, &filter).await?)
 }
 
+/// `resend` under an earlier run: `all` or `failed_or_new`.
 #[server(prefix = "/_fn", endpoint = "launch_import")]
-pub async fn launch_import(id: Uuid) -> Result<ImportRun, ApiError> {
-    Ok(crate::import::launch(&state(), &actor().await?, id).await?)
+pub async fn launch_import(id: Uuid, resend: Option<String>) -> Result<ImportRun, ApiError> {
+    let resend = match resend.as_deref().filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => Some(crate::import::plan::Resend::parse(r).ok_or_else(|| {
+            crate::web::AppError::validation("resend", format!("`{r}` is not all or failed_or_new"))
+        })?),
+    };
+    Ok(crate::import::launch_with(&state(), &actor().await?, id, resend).await?)
+}
+
+#[server(prefix = "/_fn", endpoint = "import_throughput")]
+pub async fn run_throughput(id: Uuid, run: Uuid) -> Result<ImportThroughput, ApiError> {
+    Ok(crate::import::throughput::read(&state().pool, &actor().await?, id, run).await?)
 }
 
 /// Pause, resume or cancel a run.

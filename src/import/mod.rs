@@ -9,17 +9,18 @@ pub mod runner;
 pub mod supervisor;
 pub mod target;
 pub mod targets;
+pub mod throughput;
 
 use crate::audit;
 use crate::auth::Actor;
 use crate::jobs::{self, NewJob};
 use crate::migration::state::Change;
 use crate::model::{
-    ImportFailure, ImportFailuresPage, ImportRun, MigrationState, Permission, PhaseStatus,
-    Preflight,
+    EarlierRuns, ImportFailure, ImportFailuresPage, ImportRun, MigrationState, Permission,
+    PhaseStatus, Preflight, PreflightPhase, SkipReason,
 };
 use crate::web::{AppError, AppResult, AppState};
-use plan::Phase;
+use plan::{Phase, Resend};
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -175,14 +176,127 @@ pub async fn preflight(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppRe
         p.records = phases.iter().map(|x| x.records).sum();
         p.phases = phases;
         p.estimate_secs = total;
+        p.earlier = earlier_runs(&s.pool, migration_id, &uploads, &mut p.phases).await?;
+        if let Some(e) = &p.earlier {
+            p.warnings.push(format!(
+                "An earlier run of this migration ({}) already sent {} of these {} records. Launching sends everything again unless you choose to send only the {} that failed or are new.",
+                e.last_state, e.sent_before, p.records, e.failed_or_new
+            ));
+        }
     }
     Ok(p)
 }
 
-/// Launches a run with the preflight as its plan.
+/// The reason a `failed_or_new` relaunch gives for each record it leaves out.
+pub const SENT_BEFORE: &str =
+    "sent by an earlier run of this migration; this launch sends only what failed or is new";
+
+/// SQL (over `r`, a result of this run) for "the target has this record": this run sent it, or
+/// it is left out because an earlier run did.
+pub fn sent_sql() -> String {
+    format!("(r.state = 'sent' OR (r.state = 'skipped' AND r.message = '{SENT_BEFORE}'))")
+}
+
+/// The migration's finished runs.
+async fn finished_runs<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    migration_id: Uuid,
+) -> Result<Vec<(Uuid, String, Option<OffsetDateTime>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, state, finished_at FROM import_runs
+         WHERE migration_id = $1 AND state IN ('done', 'failed', 'cancelled')
+         ORDER BY created_at DESC",
+    )
+    .bind(migration_id)
+    .fetch_all(db)
+    .await
+}
+
+/// SQL for "an earlier run (`$2`, their ids) sent this staged record (`s`) in phase `$3`".
+const SENT_EARLIER: &str = "EXISTS (SELECT 1 FROM import_results x WHERE x.run_id = ANY($2)
+    AND x.phase = $3 AND x.upload_id = s.upload_id AND x.ord = s.ord AND x.state = 'sent')";
+
+/// What earlier runs sent of what is staged now (per phase, into `phases`), and what sending
+/// only the failed or new records would take.
+async fn earlier_runs(
+    pool: &PgPool,
+    migration_id: Uuid,
+    uploads: &[Uuid],
+    phases: &mut [PreflightPhase],
+) -> Result<Option<EarlierRuns>, sqlx::Error> {
+    let runs = finished_runs(pool, migration_id).await?;
+    let Some((last_run, last_state, last_finished_at)) = runs.first().cloned() else {
+        return Ok(None);
+    };
+    let ids: Vec<Uuid> = runs.iter().map(|r| r.0).collect();
+    for ph in phases.iter_mut() {
+        let Some(phase) = Phase::parse(&ph.phase) else {
+            continue;
+        };
+        if ph.note.is_some() || ph.records == 0 {
+            continue;
+        }
+        ph.sent_before = sqlx::query_scalar(&format!(
+            "SELECT count(*) {} AND {SENT_EARLIER}",
+            phase.from_where()
+        ))
+        .bind(uploads)
+        .bind(&ids)
+        .bind(phase.as_str())
+        .fetch_one(pool)
+        .await?;
+    }
+    let sent_before = phases.iter().map(|p| p.sent_before).sum::<i64>();
+    let records = phases.iter().map(|p| p.records).sum::<i64>();
+    Ok(Some(EarlierRuns {
+        last_run,
+        last_state,
+        last_finished_at,
+        runs: runs.len() as i64,
+        sent_before,
+        failed_or_new: records - sent_before,
+        failed_or_new_secs: chain_secs(phases, |p| p.secs * share_left(p)),
+    }))
+}
+
+/// The share of a phase's records a `failed_or_new` run sends.
+fn share_left(p: &PreflightPhase) -> f64 {
+    if p.records > 0 {
+        (p.records - p.sent_before).max(0) as f64 / p.records as f64
+    } else {
+        0.0
+    }
+}
+
+/// The time of the longest chain of dependent phases, each taking `secs`.
+fn chain_secs(phases: &[PreflightPhase], secs: impl Fn(&PreflightPhase) -> f64) -> f64 {
+    let mut finish: HashMap<&str, f64> = HashMap::new();
+    for p in phases {
+        let start = p
+            .depends_on
+            .iter()
+            .map(|d| finish.get(d.as_str()).copied().unwrap_or(0.0))
+            .fold(0.0, f64::max);
+        finish.insert(p.phase.as_str(), start + secs(p));
+    }
+    finish.values().copied().fold(0.0, f64::max)
+}
+
+/// Launches a run with the preflight as its plan, sending everything staged.
 pub async fn launch(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResult<ImportRun> {
+    launch_with(s, actor, migration_id, None).await
+}
+
+/// Launches a run; under an earlier run, `resend` chooses between sending everything again
+/// (the default) and only what failed or is new.
+pub async fn launch_with(
+    s: &AppState,
+    actor: &Actor,
+    migration_id: Uuid,
+    resend: Option<Resend>,
+) -> AppResult<ImportRun> {
     actor.require(Permission::RunMigrations)?;
-    let p = preflight(s, actor, migration_id).await?;
+    let mut p = preflight(s, actor, migration_id).await?;
     if !p.blockers.is_empty() {
         return Err(AppError::Conflict(p.blockers.join(" ")));
     }
@@ -196,15 +310,27 @@ pub async fn launch(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResul
         .execute(&mut *tx)
         .await?;
     let uploads = plan::staged_uploads(&mut *tx, migration_id).await?;
+    // Under an earlier run the choice is recorded (sending everything again when none was made).
+    let resend = p.earlier.as_ref().map(|_| resend.unwrap_or(Resend::All));
+    if resend == Some(Resend::FailedOrNew) {
+        // The plan is what this run sends: each phase's time shrinks with what it leaves out.
+        for ph in &mut p.phases {
+            let share = share_left(ph);
+            ph.secs *= share;
+            ph.requests = (ph.requests as f64 * share).ceil() as i64;
+        }
+        p.estimate_secs = chain_secs(&p.phases, |ph| ph.secs);
+    }
     sqlx::query(
-        "INSERT INTO import_runs (id, migration_id, target, plan, created_by)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO import_runs (id, migration_id, target, plan, created_by, resend)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id)
     .bind(migration_id)
     .bind(m.target.as_str())
     .bind(json!({ "uploads": uploads, "preflight": p }))
     .bind(actor.user_id)
+    .bind(resend.map(Resend::as_str))
     .execute(&mut *tx)
     .await
     .map_err(|e| match e.as_database_error().and_then(|d| d.code()) {
@@ -228,6 +354,10 @@ pub async fn launch(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResul
         .execute(&mut *tx)
         .await?;
     }
+    let mut left_out = 0;
+    if resend == Some(Resend::FailedOrNew) {
+        left_out = leave_out_sent(&mut tx, id, migration_id, &uploads, &p.phases).await?;
+    }
     supervise(&mut tx, id, migration_id).await?;
     crate::migration::state::settle(&mut tx, migration_id, Change::Follow).await?;
     audit::record(
@@ -235,11 +365,62 @@ pub async fn launch(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResul
         &actor.into(),
         "import.launched",
         &format!("migration:{migration_id}"),
-        json!({ "run": id, "records": p.records, "estimate_secs": p.estimate_secs.round(), "target": p.target }),
+        json!({
+            "run": id, "records": p.records, "estimate_secs": p.estimate_secs.round(), "target": p.target,
+            "resend": resend.map(Resend::as_str), "left_out": left_out,
+        }),
     )
     .await?;
     tx.commit().await?;
     status(&s.pool, actor, migration_id, id).await
+}
+
+/// A `failed_or_new` run leaves out what an earlier run sent: its phases' rows no longer take
+/// those records, and each has a skipped result saying why (with what the earlier run sent, so
+/// what depends on it finds it). Returns how many were left out.
+async fn leave_out_sent(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run_id: Uuid,
+    migration_id: Uuid,
+    uploads: &[Uuid],
+    phases: &[PreflightPhase],
+) -> Result<i64, sqlx::Error> {
+    let earlier: Vec<Uuid> = finished_runs(&mut **tx, migration_id)
+        .await?
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    for ph in phases.iter().filter(|p| p.sent_before > 0) {
+        let Some(phase) = Phase::parse(&ph.phase) else {
+            continue;
+        };
+        sqlx::query(&format!(
+            "INSERT INTO import_sent_before (run_id, phase, upload_id, ord)
+             SELECT $4, $3, s.upload_id, s.ord {} AND {SENT_EARLIER}",
+            phase.from_where()
+        ))
+        .bind(uploads)
+        .bind(&earlier)
+        .bind(phase.as_str())
+        .bind(run_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let r = sqlx::query(
+        "INSERT INTO import_results (run_id, phase, upload_id, ord, state, sent, message, attempts)
+         SELECT $1, b.phase, b.upload_id, b.ord, 'skipped',
+                (SELECT x.sent FROM import_results x WHERE x.run_id = ANY($2) AND x.phase = b.phase
+                    AND x.upload_id = b.upload_id AND x.ord = b.ord AND x.state = 'sent'
+                  ORDER BY x.at DESC LIMIT 1),
+                $3, 0
+         FROM import_sent_before b WHERE b.run_id = $1",
+    )
+    .bind(run_id)
+    .bind(&earlier)
+    .bind(SENT_BEFORE)
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected() as i64)
 }
 
 async fn supervise(
@@ -274,6 +455,10 @@ struct RunRow {
     created_at: OffsetDateTime,
     finished_at: Option<OffsetDateTime>,
     elapsed: f64,
+    preflight_secs: Option<f64>,
+    plan_phases: Option<serde_json::Value>,
+    resend: Option<String>,
+    in_flight: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -289,23 +474,101 @@ struct PhaseRow {
     requests: i64,
     throttled: i64,
     elapsed: f64,
+    started_at: Option<OffsetDateTime>,
+    finished_at: Option<OffsetDateTime>,
 }
 
+/// `in_flight`: the run's tasks still working. After Pause or Cancel a task finishes the
+/// requests it has out and records their answers before it stops, so the counters move until
+/// this is 0.
 const RUN_SELECT: &str = "SELECT r.id, r.migration_id, r.state, r.target, r.error, u.email AS created_by,
         r.created_at, r.finished_at,
-        greatest(0, extract(epoch FROM coalesce(r.finished_at, r.paused_at, now()) - r.created_at) - r.paused_secs)::float8 AS elapsed
+        greatest(0, extract(epoch FROM coalesce(r.finished_at, r.paused_at, now()) - r.created_at) - r.paused_secs)::float8 AS elapsed,
+        (r.plan->'preflight'->>'estimate_secs')::float8 AS preflight_secs,
+        r.plan->'preflight'->'phases' AS plan_phases, r.resend,
+        (SELECT count(*) FROM jobs j WHERE j.scope = r.id::text AND j.kind = 'import.task'
+            AND j.state = 'running') AS in_flight
     FROM import_runs r LEFT JOIN users u ON u.id = r.created_by";
+
+/// Seconds of work in a phase before its own rate is trusted over the quota.
+const MEASURE_AFTER_SECS: f64 = 3.0;
+
+/// A phase's time left and how it was figured: from the records per second it achieved over
+/// its working time once it has worked a few seconds, before that from the preflight's time at
+/// the quota for the share still pending.
+fn phase_left(
+    p: &PhaseRow,
+    pending: i64,
+    planned: Option<&PreflightPhase>,
+    qps: f64,
+    batch: f64,
+) -> (f64, &'static str) {
+    if pending == 0 || !(p.state == "running" || p.state == "waiting") {
+        return (0.0, "");
+    }
+    let sent_before = planned.map_or(0, |x| x.sent_before);
+    let worked = (p.sent + p.failed + p.skipped - sent_before).max(0);
+    if p.state == "running" && p.elapsed >= MEASURE_AFTER_SECS && worked > 0 {
+        return (pending as f64 * p.elapsed / worked as f64, "measured");
+    }
+    let to_send = (p.total - sent_before).max(1) as f64;
+    let secs = match planned {
+        Some(x) if x.secs > 0.0 => x.secs * pending as f64 / to_send,
+        _ if qps > 0.0 => (pending as f64 / batch).ceil() / qps,
+        _ => 0.0,
+    };
+    (secs, "quota")
+}
 
 async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
     let phases: Vec<PhaseRow> = sqlx::query_as(
-        "SELECT phase, state, api, note, total, sent, failed, skipped, requests, throttled,
-                greatest(0, extract(epoch FROM coalesce(finished_at, now()) - coalesce(started_at, now())))::float8 AS elapsed
-         FROM import_phases WHERE run_id = $1 ORDER BY position",
+        "SELECT p.phase, p.state, p.api, p.note, p.total, p.sent, p.failed, p.skipped, p.requests,
+                p.throttled, p.started_at, p.finished_at,
+                coalesce(greatest(0,
+                    extract(epoch FROM coalesce(p.finished_at, r.paused_at, now()) - p.started_at)
+                    - (coalesce(p.paused_end, r.paused_secs) - coalesce(p.paused_start, p.paused_end, r.paused_secs))), 0)::float8 AS elapsed
+         FROM import_phases p JOIN import_runs r ON r.id = p.run_id
+         WHERE p.run_id = $1 ORDER BY p.position",
     )
     .bind(r.id)
     .fetch_all(pool)
     .await?;
+    let planned: Vec<PreflightPhase> = r
+        .plan_phases
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    // Why records were skipped, for the phases that skipped some on their own (a phase the
+    // target cannot take says why in its note).
+    let asked: Vec<&str> = phases
+        .iter()
+        .filter(|p| p.skipped > 0 && p.state != "skipped")
+        .map(|p| p.phase.as_str())
+        .collect();
+    let mut reasons: HashMap<String, Vec<SkipReason>> = HashMap::new();
+    if !asked.is_empty() {
+        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT phase, message, count(*) FROM import_results
+             WHERE run_id = $1 AND state = 'skipped' AND phase = ANY($2)
+             GROUP BY 1, 2 ORDER BY 3 DESC, 2",
+        )
+        .bind(r.id)
+        .bind(&asked)
+        .fetch_all(pool)
+        .await?;
+        for (phase, reason, count) in rows {
+            reasons.entry(phase).or_default().push(SkipReason {
+                reason: reason.unwrap_or_else(|| "no reason recorded".into()),
+                count,
+            });
+        }
+    }
     let limits = crate::migration::limits::effective(pool, r.migration_id).await?;
+    let settling = match r.state.as_str() {
+        "paused" if r.in_flight > 0 => Some("pausing".to_string()),
+        "cancelled" if r.in_flight > 0 => Some("cancelling".to_string()),
+        _ => None,
+    };
+    let preflight_secs = r.preflight_secs.unwrap_or(0.0);
     let mut out = ImportRun {
         id: r.id,
         migration_id: r.migration_id,
@@ -323,18 +586,34 @@ async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
         skipped: 0,
         pending: 0,
         phases: vec![],
+        preflight_secs,
+        preflight_error_pct: (r.state == "done" && preflight_secs > 0.0)
+            .then(|| (r.elapsed - preflight_secs) / preflight_secs * 100.0),
+        in_flight: r.in_flight,
+        settling,
+        resend: r.resend,
     };
     let mut finish: HashMap<String, f64> = HashMap::new();
+    let now = OffsetDateTime::now_utc();
+    // When each phase worked, to say which ran side by side.
+    let spans: Vec<(String, OffsetDateTime, OffsetDateTime)> = phases
+        .iter()
+        .filter(|p| p.state != "skipped")
+        .filter_map(|p| Some((p.phase.clone(), p.started_at?, p.finished_at.unwrap_or(now))))
+        .collect();
+    let label = |name: &str| {
+        Phase::parse(name)
+            .map(|x| x.label())
+            .unwrap_or("?")
+            .to_string()
+    };
     for p in phases {
         let phase = Phase::parse(&p.phase);
         let qps = limits.qps(&p.api).unwrap_or(0) as f64;
         let batch = limits.batch(&p.api).unwrap_or(1).max(1) as f64;
         let pending = (p.total - p.sent - p.failed - p.skipped).max(0);
-        let left = if qps > 0.0 && (p.state == "running" || p.state == "waiting") {
-            (pending as f64 / batch).ceil() / qps
-        } else {
-            0.0
-        };
+        let plan = planned.iter().find(|x| x.phase == p.phase);
+        let (left, estimate) = phase_left(&p, pending, plan, qps, batch);
         let start = phase
             .map(|ph| {
                 ph.depends_on()
@@ -344,14 +623,35 @@ async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
             })
             .unwrap_or(0.0);
         finish.insert(p.phase.clone(), start + left);
+        let alongside = spans
+            .iter()
+            .find(|s| s.0 == p.phase)
+            .map(|(me, a, b)| {
+                spans
+                    .iter()
+                    .filter(|(other, c, d)| other != me && c < b && a < d)
+                    .map(|(other, ..)| label(other))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let skip_reasons = if p.state == "skipped" && p.skipped > 0 {
+            vec![SkipReason {
+                reason: p
+                    .note
+                    .clone()
+                    .unwrap_or_else(|| "the target does not take them".into()),
+                count: p.skipped,
+            }]
+        } else {
+            reasons.remove(&p.phase).unwrap_or_default()
+        };
         out.total += p.total;
         out.sent += p.sent;
         out.failed += p.failed;
         out.skipped += p.skipped;
         out.pending += pending;
         out.phases.push(PhaseStatus {
-            label: phase.map(|x| x.label()).unwrap_or("?").to_string(),
-            phase: p.phase,
+            label: label(&p.phase),
             state: p.state,
             api: p.api,
             note: p.note,
@@ -370,6 +670,13 @@ async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
             },
             elapsed_secs: p.elapsed,
             secs_left: left,
+            estimate: estimate.into(),
+            preflight_secs: plan.map_or(0.0, |x| x.secs),
+            started_at: p.started_at,
+            finished_at: p.finished_at,
+            alongside,
+            skip_reasons,
+            phase: p.phase,
         });
     }
     out.secs_left = if out.state == "running" || out.state == "paused" {
@@ -648,6 +955,8 @@ pub struct FailureFilter {
     /// The `next` of the previous page.
     pub after: Option<String>,
     pub limit: i64,
+    /// `skipped` lists the skipped records (with why) instead of the failed ones.
+    pub skipped: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -704,7 +1013,7 @@ pub async fn failures(
     let limit = filter.limit.clamp(1, 500);
     let rows: Vec<FailedRow> = sqlx::query_as(
         "SELECT phase, upload_id, ord, code, message, attempts, at FROM import_results
-             WHERE run_id = $1 AND state = 'failed'
+             WHERE run_id = $1 AND state = $8
                AND ($2::text IS NULL OR phase = $2) AND ($3::bigint IS NULL OR code = $3)
                AND ($4::text IS NULL OR (phase, upload_id, ord) > ($4, $5, $6))
              ORDER BY phase, upload_id, ord LIMIT $7",
@@ -716,6 +1025,7 @@ pub async fn failures(
     .bind(after_upload)
     .bind(after_ord)
     .bind(limit + 1)
+    .bind(if filter.skipped { "skipped" } else { "failed" })
     .fetch_all(pool)
     .await?;
     let more = rows.len() as i64 > limit;

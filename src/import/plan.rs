@@ -207,14 +207,46 @@ impl Phase {
         )
     }
 
-    /// The staged rows of this phase among `$1` (uploads), without records kept aside.
+    /// The staged rows of this phase among `$1` (uploads), without records kept aside, nor
+    /// those a `failed_or_new` relaunch running now leaves out because an earlier run sent them
+    /// (so its tasks, their spacing and its counts cover only what it sends).
     pub fn from_where(self) -> String {
         let (table, _) = crate::dumps::stage::table(self.kind());
         format!(
             "FROM {table} s WHERE s.upload_id = ANY($1) AND {}
-               AND NOT EXISTS (SELECT 1 FROM staged_holds h WHERE h.upload_id = s.upload_id AND h.ord = s.ord)",
-            self.filter()
+               AND NOT EXISTS (SELECT 1 FROM staged_holds h WHERE h.upload_id = s.upload_id AND h.ord = s.ord)
+               AND NOT EXISTS (SELECT 1 FROM import_sent_before b JOIN import_runs br ON br.id = b.run_id
+                   AND br.state IN ('running', 'paused')
+                   WHERE b.upload_id = s.upload_id AND b.ord = s.ord AND b.phase = '{}')",
+            self.filter(),
+            self.as_str()
         )
+    }
+}
+
+/// What a launch under an earlier run sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resend {
+    /// Every staged record again (the target's dedupe absorbs what it already has).
+    All,
+    /// Only records no earlier run of the migration sent: those that failed, were skipped or
+    /// are new since.
+    FailedOrNew,
+}
+
+impl Resend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resend::All => "all",
+            Resend::FailedOrNew => "failed_or_new",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Resend> {
+        [Resend::All, Resend::FailedOrNew]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 }
 
@@ -351,6 +383,7 @@ pub fn estimate(
                 .map(|d| d.as_str().to_string())
                 .collect(),
             note,
+            sent_before: 0,
         });
     }
     let total = finish.values().copied().fold(0.0, f64::max);
@@ -368,5 +401,6 @@ pub fn preflight(target: String, base_url: String, sandbox: bool) -> Preflight {
         estimate_secs: 0.0,
         warnings: vec![],
         blockers: vec![],
+        earlier: None,
     }
 }

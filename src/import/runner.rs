@@ -69,12 +69,14 @@ struct Pending {
     rows: Vec<ResultRow>,
     requests: i64,
     throttled: i64,
+    samples: super::throughput::Samples,
 }
 
 struct Run {
     pool: PgPool,
     run_id: Uuid,
     phase: Phase,
+    api: String,
     pending: Mutex<Pending>,
     last_flush: Mutex<Instant>,
 }
@@ -83,6 +85,8 @@ impl Run {
     async fn push(&self, rows: Vec<ResultRow>) -> Result<(), sqlx::Error> {
         let due = {
             let mut p = self.pending.lock().await;
+            let failed = rows.iter().filter(|r| r.state == "failed").count() as i64;
+            p.samples.add(0, 0, failed);
             p.rows.extend(rows);
             p.rows.len() >= 200
                 || self.last_flush.lock().await.elapsed() > Duration::from_millis(500)
@@ -97,6 +101,7 @@ impl Run {
         let mut p = self.pending.lock().await;
         p.requests += requests;
         p.throttled += throttled;
+        p.samples.add(requests, throttled, 0);
     }
 
     /// Writes what is pending: the results (each a checkpoint) and the phase's counters.
@@ -146,6 +151,7 @@ impl Run {
             .execute(&mut *tx)
             .await?;
         }
+        p.samples.write(&mut tx, self.run_id, &self.api).await?;
         if p.requests > 0 || p.throttled > 0 {
             sqlx::query(
                 "UPDATE import_phases SET requests = requests + $3, throttled = throttled + $4
@@ -278,8 +284,9 @@ async fn missing_needs(
             "SELECT x FROM unnest($3::text[]) AS x WHERE EXISTS (
                  SELECT 1 FROM {table} s JOIN import_results r
                      ON r.run_id = $1 AND r.phase = $4 AND r.upload_id = s.upload_id AND r.ord = s.ord
-                 WHERE s.upload_id = ANY($2) AND {key} = x AND r.state = 'sent')",
+                 WHERE s.upload_id = ANY($2) AND {key} = x AND {sent})",
             key = dep.key(),
+            sent = super::sent_sql(),
         ))
         .bind(run_id)
         .bind(uploads)
@@ -332,11 +339,12 @@ async fn context(
         .fetch_all(pool)
         .await?,
         // History follows the creation time the groups phase gave the group.
-        Phase::GroupHistory => sqlx::query_as(
+        Phase::GroupHistory => sqlx::query_as(&format!(
             "SELECT g.group_id, json_build_object('create_time', (r.sent->>'CreateTime')::bigint)::jsonb
              FROM import_results r JOIN staged_groups g ON g.upload_id = r.upload_id AND g.ord = r.ord
-             WHERE r.run_id = $1 AND r.phase = 'groups' AND r.state = 'sent' AND g.group_id = ANY($2)",
-        )
+             WHERE r.run_id = $1 AND r.phase = 'groups' AND {} AND g.group_id = ANY($2)",
+            super::sent_sql()
+        ))
         .bind(run_id)
         .bind(&keys)
         .fetch_all(pool)
@@ -395,6 +403,7 @@ impl Handler for ImportTask {
             pool: pool.clone(),
             run_id: p.run_id,
             phase: p.phase,
+            api: api.to_string(),
             pending: Mutex::default(),
             last_flush: Mutex::new(Instant::now()),
         });

@@ -21,6 +21,31 @@ pub struct PreflightPhase {
     pub depends_on: Vec<String>,
     /// Why the phase is skipped on this target.
     pub note: Option<String>,
+    /// Of `records`, those an earlier run of the migration sent (a `failed_or_new` relaunch
+    /// leaves them out).
+    #[serde(default)]
+    pub sent_before: i64,
+}
+
+/// What the migration's earlier runs did with what is staged now, so a launch under them says
+/// it would send everything again and offers to send only what failed or is new.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct EarlierRuns {
+    /// The newest finished run.
+    pub last_run: Uuid,
+    /// done, failed or cancelled.
+    pub last_state: String,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub last_finished_at: Option<OffsetDateTime>,
+    /// Runs of this migration before this launch.
+    pub runs: i64,
+    /// Staged records that an earlier run sent.
+    pub sent_before: i64,
+    /// Staged records that failed, were skipped or are new: what `failed_or_new` sends.
+    pub failed_or_new: i64,
+    /// The quotas' time for `failed_or_new` (the preflight's `estimate_secs` is for `all`).
+    pub failed_or_new_secs: f64,
 }
 
 /// What Launch will do, before it does it.
@@ -39,6 +64,18 @@ pub struct Preflight {
     pub warnings: Vec<String>,
     /// Why Launch is not possible now.
     pub blockers: Vec<String>,
+    /// Set when an earlier run of the migration exists: Launch then takes a choice
+    /// (`resend`: `all` or `failed_or_new`).
+    #[serde(default)]
+    pub earlier: Option<EarlierRuns>,
+}
+
+/// Why some of a phase's records were skipped, and how many.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SkipReason {
+    pub reason: String,
+    pub count: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,9 +99,28 @@ pub struct PhaseStatus {
     pub qps: f64,
     /// Requests per second achieved, over the phase's working time.
     pub rate: f64,
+    /// Working time (the run's pauses left out).
     pub elapsed_secs: f64,
-    /// At the quota, for what is pending.
+    /// For what is pending: at the rate measured in this phase once there is one, before that
+    /// at the quota.
     pub secs_left: f64,
+    /// How `secs_left` was figured: `measured` (this phase's own rate), `quota` (not started
+    /// or too early to measure) or empty (nothing left).
+    #[serde(default)]
+    pub estimate: String,
+    /// The preflight's time for this phase.
+    #[serde(default)]
+    pub preflight_secs: f64,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub finished_at: Option<OffsetDateTime>,
+    /// Labels of the phases that ran (or run) at the same time as this one.
+    #[serde(default)]
+    pub alongside: Vec<String>,
+    /// Why records were skipped, per reason (a skipped phase's reason is its note).
+    #[serde(default)]
+    pub skip_reasons: Vec<SkipReason>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,6 +147,60 @@ pub struct ImportRun {
     pub skipped: i64,
     pub pending: i64,
     pub phases: Vec<PhaseStatus>,
+    /// What the preflight said the run would take.
+    #[serde(default)]
+    pub preflight_secs: f64,
+    /// For a finished run: how far the preflight was off, in percent of its figure
+    /// (positive: the run took longer).
+    #[serde(default)]
+    pub preflight_error_pct: Option<f64>,
+    /// Tasks still waiting on answers from the target. A paused or cancelled run goes on
+    /// counting until they are in: `pausing` / `cancelling` until this is 0.
+    #[serde(default)]
+    pub in_flight: i64,
+    /// `pausing` or `cancelling` while answers are still coming in after Pause or Cancel.
+    #[serde(default)]
+    pub settling: Option<String>,
+    /// For a launch under an earlier run: `all` or `failed_or_new`.
+    #[serde(default)]
+    pub resend: Option<String>,
+}
+
+/// A run's throughput over its whole length, in buckets of `bucket_secs`: per API, requests
+/// (and throttles, and records recorded as failed) against the API's quota.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ImportThroughput {
+    pub run: Uuid,
+    /// Unix second of the first bucket.
+    pub start: i64,
+    /// Seconds from `start` to the end of the last bucket.
+    pub span_secs: i64,
+    pub bucket_secs: i64,
+    pub series: Vec<ThroughputSeries>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ThroughputSeries {
+    pub api: String,
+    /// The quota in force now (requests per second).
+    pub qps: f64,
+    pub requests: i64,
+    pub throttled: i64,
+    pub failed: i64,
+    /// Buckets with something in them, in order.
+    pub points: Vec<ThroughputPoint>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ThroughputPoint {
+    /// Seconds from `start`.
+    pub at: i64,
+    pub requests: i64,
+    pub throttled: i64,
+    pub failed: i64,
 }
 
 /// A record the target refused, with why.

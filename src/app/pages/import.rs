@@ -1,13 +1,17 @@
 //! A migration's Import tab: the preflight (what will be sent where, how long the quotas make
 //! it take, what validation left aside), Launch, then live per-phase progress with the rate
 //! against the quota and the time left, pause / resume / cancel, retry of failed records, the
-//! failures table and the finished run's summary.
+//! failures table and the finished run's summary (each phase's start, end and duration, and
+//! how far the preflight was off), the throughput chart, and why records were skipped.
 
 use crate::app::calls_imports::{
-    import_failures, import_preflight, import_runs, ControlImport, LaunchImport, RetryImport,
+    import_failures, import_preflight, import_runs, run_throughput, ControlImport, LaunchImport,
+    RetryImport,
 };
-use crate::app::components::{action_error, can, duration, resource, when, EmptyState, ErrorNote};
-use crate::model::{ImportRun, Permission, PhaseStatus, Preflight};
+use crate::app::components::{
+    action_error, can, count, duration, resource, when, when_secs, EmptyState, ErrorNote, Res,
+};
+use crate::model::{ImportRun, ImportThroughput, Permission, PhaseStatus, Preflight};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use uuid::Uuid;
@@ -15,6 +19,11 @@ use uuid::Uuid;
 fn use_id() -> Memo<Option<Uuid>> {
     let params = use_params_map();
     Memo::new(move |_| params.read().get("id").and_then(|s| s.parse().ok()))
+}
+
+/// A run that still changes: running, paused, or stopping with answers in flight.
+fn moving(r: &ImportRun) -> bool {
+    r.state == "running" || r.state == "paused" || r.settling.is_some()
 }
 
 fn pct(done: i64, total: i64) -> f64 {
@@ -58,6 +67,43 @@ pub fn ImportTab() -> impl IntoView {
     );
     // The newest run, kept current by the server's events while it moves.
     let live = RwSignal::new(None::<ImportRun>);
+    // The chart is fetched again every five working seconds while the run moves, and once
+    // more when it stops.
+    let chart_key = Memo::new(move |_| {
+        live.with(|r| {
+            r.as_ref().map(|r| {
+                let tick = if moving(r) {
+                    (r.elapsed_secs / 5.0) as i64
+                } else {
+                    -1
+                };
+                (r.migration_id, r.id, tick, r.state.clone())
+            })
+        })
+    });
+    // The failures table is made again only when the run or its phases with failures change.
+    let failed_key = Memo::new(move |_| {
+        live.with(|r| {
+            r.as_ref().map(|r| {
+                let phases: Vec<String> = r
+                    .phases
+                    .iter()
+                    .filter(|p| p.failed > 0)
+                    .map(|p| p.phase.clone())
+                    .collect();
+                (r.migration_id, r.id, phases)
+            })
+        })
+    });
+    let throughput = resource(
+        move || chart_key.get(),
+        |key| async move {
+            match key {
+                Some((m, r, ..)) => run_throughput(m, r).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
     Effect::new(move |_| {
         if let Some(Ok(list)) = runs.get() {
             live.set(list.first().cloned());
@@ -69,11 +115,11 @@ pub fn ImportTab() -> impl IntoView {
         let watching = RwSignal::new(None::<Uuid>);
         Effect::new(move |_| {
             let run = live.get();
-            let moving = run
+            let watch = run
                 .as_ref()
-                .filter(|r| r.state == "running" || r.state == "paused")
+                .filter(|r| moving(r))
                 .map(|r| (r.migration_id, r.id));
-            let want = moving.map(|(_, r)| r);
+            let want = watch.map(|(_, r)| r);
             if want == watching.get_untracked() {
                 return;
             }
@@ -82,7 +128,7 @@ pub fn ImportTab() -> impl IntoView {
             }
             source.set_value(None);
             watching.set(want);
-            if let Some((mid, rid)) = moving {
+            if let Some((mid, rid)) = watch {
                 use leptos::wasm_bindgen::closure::Closure;
                 use leptos::wasm_bindgen::JsCast;
                 let url = format!("/api/v1/migrations/{mid}/imports/{rid}/events");
@@ -92,7 +138,7 @@ pub fn ImportTab() -> impl IntoView {
                             if let Some(text) = e.data().as_string() {
                                 if let Ok(r) = serde_json::from_slice::<ImportRun>(text.as_bytes())
                                 {
-                                    let over = r.state == "done" || r.state == "cancelled";
+                                    let over = !moving(&r);
                                     live.set(Some(r));
                                     if over {
                                         runs.refetch();
@@ -124,7 +170,7 @@ pub fn ImportTab() -> impl IntoView {
         {action_error(retry.value())}
         {move || {
             let run = live.get();
-            let active = run.as_ref().is_some_and(|r| r.state == "running" || r.state == "paused");
+            let active = run.as_ref().is_some_and(moving);
             view! {
                 {run.clone().map(|r| view! { <RunCard r control retry may_run/> })}
                 {(!active).then(|| view! {
@@ -138,8 +184,11 @@ pub fn ImportTab() -> impl IntoView {
                         })}
                     </Transition>
                 })}
-                {run.map(|r| view! { <Failures id=r.migration_id run=r.id phases=r.phases.iter().filter(|p| p.failed > 0).map(|p| p.phase.clone()).collect()/> })}
             }
+        }}
+        <ThroughputCard data=throughput/>
+        {move || {
+            failed_key.get().map(|(id, run, phases)| view! { <Failures id run phases/> })
         }}
     }
     .into_any()
@@ -153,6 +202,45 @@ fn PreflightCard(
     id: Uuid,
 ) -> impl IntoView {
     let blocked = !p.blockers.is_empty();
+    // Under an earlier run, Launch waits for the team to say what to send.
+    let resend = RwSignal::new(String::new());
+    let must_choose = p.earlier.is_some();
+    let earlier = p.earlier.clone().map(|e| {
+        let all = format!(
+            "Send everything again: {} records, about {}",
+            count(p.records),
+            duration(p.estimate_secs)
+        );
+        let some = format!(
+            "Send only what failed or is new: {} records, about {}",
+            count(e.failed_or_new),
+            duration(e.failed_or_new_secs)
+        );
+        view! {
+            <fieldset class="relaunch" data-testid="relaunch">
+                <legend>"This migration was imported before"</legend>
+                <p class="alert alert-warn">{format!(
+                    "The last run ({}{}) and the {} before it already sent {} of the {} records staged now. Launching as before sends all of them again; the target's deduplication absorbs most repeats, but not all (messages without an id, changed profiles).",
+                    e.last_state,
+                    e.last_finished_at.as_ref().map(|t| format!(", ended {}", when(t))).unwrap_or_default(),
+                    if e.runs > 1 { format!("{} runs", e.runs) } else { "run".to_string() },
+                    count(e.sent_before),
+                    count(p.records),
+                )}</p>
+                <label class="radio">
+                    <input type="radio" name="resend" value="failed_or_new" data-testid="resend-failed-or-new"
+                        on:change=move |_| resend.set("failed_or_new".into())/>
+                    {some}
+                </label>
+                <label class="radio">
+                    <input type="radio" name="resend" value="all" data-testid="resend-all"
+                        on:change=move |_| resend.set("all".into())/>
+                    {all}
+                </label>
+            </fieldset>
+        }
+    });
+    let has_earlier = must_choose;
     view! {
         <section class="card" data-testid="preflight">
             <div class="card-head">
@@ -160,7 +248,7 @@ fn PreflightCard(
                 {p.sandbox.then(|| view! { <span class="status state-ready">"sandbox rehearsal"</span> })}
             </div>
             <p class="lead">
-                {format!("{} records to {} at ", p.records, p.target)}<code>{p.base_url.clone()}</code>
+                {format!("{} records to {} at ", count(p.records), p.target)}<code>{p.base_url.clone()}</code>
                 {format!(" · about {} at the quotas (independent phases run at the same time).", duration(p.estimate_secs))}
             </p>
             {p.blockers.iter().map(|b| view! { <p class="alert alert-error" data-testid="blocker">{b.clone()}</p> }).collect_view()}
@@ -169,29 +257,84 @@ fn PreflightCard(
                 <thead><tr><th>"Phase"</th><th>"API"</th><th>"Records"</th><th>"Requests"</th><th>"Quota"</th><th>"Time"</th></tr></thead>
                 <tbody>
                 {p.phases.into_iter().map(|ph| view! {
-                    <tr class={if ph.note.is_some() { "muted" } else { "" }}>
+                    <tr class={if ph.note.is_some() { "muted" } else { "" }} data-testid="preflight-phase" data-phase=ph.phase.clone()>
                         <td>{ph.label.clone()}</td>
                         <td>{match ph.note.clone() {
-                            Some(n) => view! { <span class="hint">{format!("skipped: {n}")}</span> }.into_any(),
+                            Some(n) => view! { <span class="hint" data-testid="skip-reason">{format!("skipped: {n}")}</span> }.into_any(),
                             None => view! { <code>{ph.api.clone()}</code> }.into_any(),
                         }}</td>
-                        <td>{ph.records}</td>
-                        <td>{ph.requests}</td>
+                        <td>{count(ph.records)}
+                            {(has_earlier && ph.sent_before > 0).then(|| view! {
+                                <div class="hint">{format!("{} sent before", count(ph.sent_before))}</div>
+                            })}
+                        </td>
+                        <td>{count(ph.requests)}</td>
                         <td>{(ph.qps > 0.0).then(|| format!("{:.0}/s × {}", ph.qps, ph.batch))}</td>
                         <td>{(ph.secs > 0.0).then(|| duration(ph.secs))}</td>
                     </tr>
                 }).collect_view()}
                 </tbody>
             </table>
+            {earlier}
             {may_run.then(|| view! {
                 <div class="button-row">
-                    <button class="btn btn-primary" disabled=blocked data-testid="launch"
-                        on:click=move |_| { launch.dispatch(LaunchImport { id }); }>
+                    <button class="btn btn-primary" data-testid="launch"
+                        disabled=move || blocked || (must_choose && resend.get().is_empty())
+                        on:click=move |_| {
+                            let r = resend.get_untracked();
+                            launch.dispatch(LaunchImport { id, resend: (!r.is_empty()).then_some(r) });
+                        }>
                         {move || if launch.pending().get() { "Launching…" } else { "Launch import" }}
                     </button>
+                    {(must_choose && !blocked).then(|| view! {
+                        <span class="hint" hidden=move || !resend.get().is_empty()>"Choose what to send first."</span>
+                    })}
                 </div>
             })}
         </section>
+    }
+    .into_any()
+}
+
+/// `+1 min 05 s`: a time as an offset from the run's start.
+fn offset(t: &time::OffsetDateTime, start: &time::OffsetDateTime) -> String {
+    format!("+{}", duration((*t - *start).as_seconds_f64()))
+}
+
+/// How the time left was figured, in words.
+fn how_left(estimate: &str) -> &'static str {
+    match estimate {
+        "measured" => "at its measured rate",
+        "quota" => "at the quota (not measured yet)",
+        _ => "",
+    }
+}
+
+/// Why records were skipped, per reason, with a link to the records themselves.
+#[component]
+fn SkipReasons(p: PhaseStatus, id: Uuid, run: Uuid) -> impl IntoView {
+    if p.skipped == 0 {
+        return view! { <span>"0"</span> }.into_any();
+    }
+    let csv = format!(
+        "/api/v1/migrations/{id}/imports/{run}/failures.csv?phase={}&state=skipped",
+        p.phase
+    );
+    let first = p
+        .skip_reasons
+        .first()
+        .map(|r| r.reason.clone())
+        .unwrap_or_default();
+    view! {
+        <details class="skip-reasons" data-testid="skip-reasons">
+            <summary title=first>{count(p.skipped)}<span class="why">" why?"</span></summary>
+            <ul>
+                {p.skip_reasons.into_iter().map(|r| view! {
+                    <li data-testid="skip-reason"><b>{count(r.count)}</b>{format!(" {}", r.reason)}</li>
+                }).collect_view()}
+            </ul>
+            <a rel="external" download="imshift-skipped-records.csv" href=csv>"The skipped records (CSV)"</a>
+        </details>
     }
     .into_any()
 }
@@ -211,20 +354,29 @@ fn PhaseRow(
         String::new()
     };
     let phase = p.phase.clone();
-    let left = if p.state == "running" && p.secs_left > 0.0 {
-        format!(" · {} left", duration(p.secs_left))
+    let left = if (p.state == "running" || p.state == "waiting") && p.secs_left > 0.0 {
+        format!(
+            " · {} left {}",
+            duration(p.secs_left),
+            how_left(&p.estimate)
+        )
     } else {
         String::new()
     };
+    // Phases of independent branches work at the same time, each at its own API's quota.
+    let alongside = (p.state == "running" && !p.alongside.is_empty())
+        .then(|| format!("side by side with {}", p.alongside.join(", ")));
+    let skipped = view! { <SkipReasons p=p.clone() id run/> };
     // Eight columns, time left under the bar and Retry beside the failures: the table fits
     // the card at 1280 px.
     view! {
         <tr data-testid="phase" data-phase=p.phase.clone() data-state=p.state.clone()>
             <td>{p.label.clone()}<div class="hint">{p.note.clone().unwrap_or_else(|| p.api.clone())}</div></td>
-            <td><span class=format!("status phase-{}", p.state)>{p.state.clone()}</span></td>
+            <td><span class=format!("status phase-{}", p.state)>{p.state.clone()}</span>
+                {alongside.map(|a| view! { <div class="hint" data-testid="alongside">{a}</div> })}</td>
             <td class="progress-cell">
                 <div class="progress"><span style=format!("width: {:.1}%", pct(done, p.total))></span></div>
-                <div class="hint" data-testid="phase-left">{format!("{done} of {}{left}", p.total)}</div>
+                <div class="hint" data-testid="phase-left">{format!("{} of {}{left}", count(done), count(p.total))}</div>
             </td>
             <td class="ok">{p.sent}</td>
             <td class={if p.failed > 0 { "bad" } else { "" }}>
@@ -233,10 +385,78 @@ fn PhaseRow(
                     <button class="btn btn-small retry" on:click=move |_| { retry.dispatch(RetryImport { id, run, phase: Some(phase.clone()) }); }>"Retry"</button>
                 })}
             </td>
-            <td>{p.skipped}</td>
+            <td>{skipped}</td>
             <td>{p.pending}</td>
             <td>{rate}{(p.throttled > 0).then(|| view! { <div class="hint">{format!("{} throttled", p.throttled)}</div> })}</td>
         </tr>
+    }
+    .into_any()
+}
+
+/// When each phase worked, as bars on the run's time line, and as a table.
+#[component]
+fn PhaseTimes(r: ImportRun) -> impl IntoView {
+    let start = r.created_at;
+    let end = r
+        .finished_at
+        .or_else(|| r.phases.iter().filter_map(|p| p.finished_at).max())
+        .unwrap_or(start);
+    let span = (end - start).as_seconds_f64().max(1.0);
+    let worked: Vec<PhaseStatus> = r
+        .phases
+        .into_iter()
+        .filter(|p| p.started_at.is_some() && p.state != "skipped")
+        .collect();
+    let (w, row, label_w) = (720.0, 18.0, 150.0);
+    let h = row * worked.len() as f64 + 18.0;
+    let x = move |t: &time::OffsetDateTime| {
+        label_w + ((*t - start).as_seconds_f64() / span).clamp(0.0, 1.0) * (w - label_w - 10.0)
+    };
+    let bars = worked
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (a, b) = (p.started_at.unwrap_or(start), p.finished_at.unwrap_or(end));
+            let (x0, x1) = (x(&a), x(&b));
+            let y = i as f64 * row;
+            view! {
+                <g data-testid="timeline-phase" data-phase=p.phase.clone()>
+                    <text x="0" y=format!("{:.1}", y + 13.0) class="chart-label">{p.label.clone()}</text>
+                    <rect x=format!("{x0:.1}") y=format!("{:.1}", y + 3.0) width=format!("{:.1}", (x1 - x0).max(2.0)) height="12"
+                        rx="3" class=format!("timeline-bar timeline-{}", p.state)>
+                        <title>{format!("{}: {} → {} ({})", p.label, offset(&a, &start), offset(&b, &start), duration(p.elapsed_secs))}</title>
+                    </rect>
+                </g>
+            }
+        })
+        .collect_view();
+    let rows = worked
+        .iter()
+        .map(|p| {
+            let (a, b) = (p.started_at.unwrap_or(start), p.finished_at);
+            view! {
+                <tr data-testid="phase-time" data-phase=p.phase.clone()>
+                    <td>{p.label.clone()}</td>
+                    <td title=when_secs(&a)>{offset(&a, &start)}</td>
+                    <td title=b.as_ref().map(when_secs)>{b.as_ref().map(|b| offset(b, &start)).unwrap_or_else(|| "—".into())}</td>
+                    <td>{duration(p.elapsed_secs)}
+                        {(p.preflight_secs > 0.0).then(|| view! { <div class="hint">{format!("preflight {}", duration(p.preflight_secs))}</div> })}</td>
+                    <td class="hint">{p.alongside.join(", ")}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg class="timeline" data-testid="timeline" viewBox=format!("0 0 {w} {h}") role="img"
+            aria-label="When each phase worked, from the start of the run">
+            {bars}
+            <text x=format!("{label_w}") y=format!("{:.1}", h - 2.0) class="chart-label">"start"</text>
+            <text x=format!("{:.1}", w - 10.0) y=format!("{:.1}", h - 2.0) class="chart-label" text-anchor="end">{duration(span)}</text>
+        </svg>
+        <table class="table phase-times" data-testid="phase-times">
+            <thead><tr><th>"Phase"</th><th>"Started"</th><th>"Ended"</th><th>"Took"</th><th>"Side by side with"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
     }
     .into_any()
 }
@@ -249,7 +469,7 @@ fn RunCard(
     may_run: bool,
 ) -> impl IntoView {
     let (id, run) = (r.migration_id, r.id);
-    let finished = r.state == "done" || r.state == "cancelled";
+    let finished = !(r.state == "running" || r.state == "paused");
     let done = r.sent + r.failed + r.skipped;
     let act = move |action: &'static str| {
         move |_| {
@@ -260,16 +480,49 @@ fn RunCard(
             });
         }
     };
+    // Pause and Cancel take effect at once, but answers to requests already out still arrive
+    // and are counted: the state says so until the last one is in.
+    let shown_state = match r.settling.as_deref() {
+        Some(s) => format!("{s}…"),
+        None => r.state.clone(),
+    };
+    let status_class = format!(
+        "status run-{}",
+        if r.settling.is_some() {
+            "settling"
+        } else {
+            r.state.as_str()
+        }
+    );
+    let measured = r
+        .phases
+        .iter()
+        .filter(|p| p.secs_left > 0.0)
+        .all(|p| p.estimate == "measured");
     let summary = finished.then(|| {
         let sent_phases: Vec<_> = r.phases.iter().filter(|p| p.requests > 0).cloned().collect();
+        let verdict = r.preflight_error_pct.map(|e| {
+            format!(
+                "The preflight said {}; it took {}, {}{:.0}%.",
+                duration(r.preflight_secs),
+                duration(r.elapsed_secs),
+                if e >= 0.0 { "+" } else { "−" },
+                e.abs()
+            )
+        });
         view! {
             <div class="summary" data-testid="run-summary">
                 <p class="lead">{format!(
                     "{} in {}: {} sent, {} failed, {} skipped{}.",
-                    if r.state == "done" { "Finished" } else { "Cancelled" },
+                    match r.state.as_str() { "done" => "Finished", "failed" => "Failed", _ => "Cancelled" },
                     duration(r.elapsed_secs), r.sent, r.failed, r.skipped,
                     if r.pending > 0 { format!(", {} never sent", r.pending) } else { String::new() }
                 )}</p>
+                {verdict.map(|v| view! { <p data-testid="preflight-error">{v}</p> })}
+                {(r.resend.as_deref() == Some("failed_or_new")).then(|| view! {
+                    <p class="hint">"This run sent only what failed or was new; the records earlier runs sent are counted as skipped."</p>
+                })}
+                <PhaseTimes r=r.clone()/>
                 <table class="table">
                     <thead><tr><th>"API"</th><th>"Requests"</th><th>"Achieved"</th><th>"Quota"</th><th>"Of quota"</th></tr></thead>
                     <tbody>
@@ -287,14 +540,32 @@ fn RunCard(
             </div>
         }
     });
+    let timing = (!finished).then(|| {
+        let mut t = format!(" · {} elapsed", duration(r.elapsed_secs));
+        if r.state == "running" && r.secs_left > 0.0 {
+            t.push_str(&format!(
+                " · about {} left {}",
+                duration(r.secs_left),
+                if measured {
+                    "at the measured rates"
+                } else {
+                    "(phases not yet measured at their quotas)"
+                }
+            ));
+        }
+        if r.preflight_secs > 0.0 {
+            t.push_str(&format!(" · preflight said {}", duration(r.preflight_secs)));
+        }
+        t
+    });
     view! {
         <section class="card" data-testid="run" data-state=r.state.clone()>
             <div class="card-head">
                 <h2>{if finished { "Last import" } else { "Import in progress" }}</h2>
-                <span class=format!("status run-{}", r.state) data-testid="run-state">{r.state.clone()}</span>
+                <span class=status_class data-testid="run-state" title=r.settling.as_ref().map(|_| format!("{} requests were still out; their answers are being counted", r.in_flight))>{shown_state}</span>
             </div>
-            <p class="hint">{format!("Started {} by {}", when(&r.created_at), r.created_by.clone().unwrap_or_default())}
-                {(!finished).then(|| format!(" · {} elapsed · about {} left", duration(r.elapsed_secs), duration(r.secs_left)))}</p>
+            <p class="hint" data-testid="run-timing">{format!("Started {} by {}", when(&r.created_at), r.created_by.clone().unwrap_or_default())}
+                {timing}</p>
             {r.error.clone().map(|e| view! { <p class="alert alert-error" data-testid="run-error">{e}</p> })}
             <div class="progress big"><span style=format!("width: {:.1}%", pct(done, r.total))></span></div>
             <p class="hint" data-testid="run-counts">{format!("{done} of {} records: {} sent, {} failed, {} skipped, {} pending", r.total, r.sent, r.failed, r.skipped, r.pending)}</p>
@@ -305,7 +576,7 @@ fn RunCard(
                     <button class="btn btn-danger" on:click=act("cancel") data-testid="cancel">"Cancel"</button>
                 </div>
             })}
-            {(may_run && r.failed > 0).then(|| view! {
+            {(may_run && r.failed > 0 && r.state != "cancelled").then(|| view! {
                 <div class="button-row">
                     <button class="btn" on:click=move |_| { retry.dispatch(RetryImport { id, run, phase: None }); }>"Retry every failed record"</button>
                 </div>
@@ -318,6 +589,170 @@ fn RunCard(
                 </tbody>
             </table>
         </section>
+    }
+    .into_any()
+}
+
+/// Colours of the chart's series, in order.
+const SERIES_COLOURS: [&str; 8] = [
+    "#3538cd", "#039855", "#dc6803", "#7a5af8", "#0086c9", "#c11574", "#4e5ba6", "#667085",
+];
+
+/// Requests per second of each API against its quota (as a share of it, so APIs of different
+/// quotas share one scale with the quota at 100 %), and failures, over the whole run.
+#[component]
+fn ThroughputChart(t: ImportThroughput) -> impl IntoView {
+    let (w, top, plot_h, fail_h, left, right) = (720.0, 8.0, 140.0, 36.0, 44.0, 8.0);
+    let plot_w = w - left - right;
+    let span = t.span_secs.max(1) as f64;
+    let bucket = t.bucket_secs.max(1) as f64;
+    let share = |requests: i64, qps: f64| {
+        if qps > 0.0 {
+            requests as f64 / bucket / qps
+        } else {
+            0.0
+        }
+    };
+    let peak = t
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(move |p| share(p.requests, s.qps)))
+        .fold(1.2f64, f64::max)
+        .min(3.0);
+    let x = move |at: i64| left + (at as f64 + bucket / 2.0) / span * plot_w;
+    let y = move |v: f64| top + plot_h - (v.min(peak) / peak) * plot_h;
+    let quota_y = y(1.0);
+    let lines = t
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            // Buckets with nothing between the series' first and last are zeros.
+            let (first, last) = (
+                s.points.first().map_or(0, |p| p.at),
+                s.points.last().map_or(0, |p| p.at),
+            );
+            let mut pts = vec![];
+            let mut it = s.points.iter().peekable();
+            let mut at = first;
+            while at <= last {
+                let v = match it.peek() {
+                    Some(p) if p.at == at => {
+                        let v = share(p.requests, s.qps);
+                        it.next();
+                        v
+                    }
+                    _ => 0.0,
+                };
+                pts.push(format!("{:.1},{:.1}", x(at), y(v)));
+                at += t.bucket_secs.max(1);
+            }
+            let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+            view! {
+                <polyline data-testid="series" data-api=s.api.clone() points=pts.join(" ") fill="none"
+                    stroke=colour stroke-width="1.5" stroke-linejoin="round">
+                    <title>{s.api.clone()}</title>
+                </polyline>
+            }
+        })
+        .collect_view();
+    // Failures (records recorded as failed) and throttle answers per bucket, every API together.
+    let mut fails: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
+    for s in &t.series {
+        for p in &s.points {
+            let e = fails.entry(p.at).or_default();
+            e.0 += p.failed;
+            e.1 += p.throttled;
+        }
+    }
+    let fail_peak = fails
+        .values()
+        .map(|(f, th)| f + th)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let fail_top = top + plot_h + 14.0;
+    let bar_w = (plot_w * bucket / span).max(1.0);
+    let fail_bars = fails
+        .iter()
+        .filter(|(_, (f, th))| f + th > 0)
+        .map(|(at, (f, th))| {
+            let x0 = left + *at as f64 / span * plot_w;
+            let hf = *f as f64 / fail_peak * fail_h;
+            let ht = *th as f64 / fail_peak * fail_h;
+            view! {
+                <rect x=format!("{x0:.1}") y=format!("{:.1}", fail_top + fail_h - hf) width=format!("{bar_w:.1}") height=format!("{hf:.1}") class="fail-bar">
+                    <title>{format!("+{}: {f} failed, {th} throttled", duration(*at as f64))}</title>
+                </rect>
+                <rect x=format!("{x0:.1}") y=format!("{:.1}", fail_top + fail_h - hf - ht) width=format!("{bar_w:.1}") height=format!("{ht:.1}") class="throttle-bar"/>
+            }
+        })
+        .collect_view();
+    let total_failed: i64 = t.series.iter().map(|s| s.failed).sum();
+    let total_throttled: i64 = t.series.iter().map(|s| s.throttled).sum();
+    let h = fail_top + fail_h + 16.0;
+    let legend = t
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let active = s.points.len() as f64 * bucket;
+            let mean = if active > 0.0 { s.requests as f64 / active } else { 0.0 };
+            let peak_rate = s.points.iter().map(|p| p.requests).max().unwrap_or(0) as f64 / bucket;
+            view! {
+                <li data-testid="series-legend" data-api=s.api.clone()>
+                    <span class="swatch" style=format!("background: {}", SERIES_COLOURS[i % SERIES_COLOURS.len()])></span>
+                    <code>{s.api.clone()}</code>
+                    {format!(" · quota {:.0}/s · {:.1}/s while sending, peak {:.1}/s · {} requests", s.qps, mean, peak_rate, count(s.requests))}
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg class="chart" data-testid="throughput-chart" viewBox=format!("0 0 {w} {h:.0}") role="img"
+            aria-label="Requests per second of each API as a share of its quota, and failures, over the run">
+            <line x1=format!("{left}") x2=format!("{:.1}", w - right) y1=format!("{:.1}", top + plot_h) y2=format!("{:.1}", top + plot_h) class="axis"/>
+            <line data-testid="quota-line" x1=format!("{left}") x2=format!("{:.1}", w - right) y1=format!("{quota_y:.1}") y2=format!("{quota_y:.1}") class="quota-line"/>
+            <text x=format!("{:.1}", left - 4.0) y=format!("{:.1}", quota_y + 4.0) text-anchor="end" class="chart-label">"quota"</text>
+            <text x=format!("{:.1}", left - 4.0) y=format!("{:.1}", top + plot_h) text-anchor="end" class="chart-label">"0"</text>
+            <text x=format!("{:.1}", left - 4.0) y=format!("{:.1}", top + 8.0) text-anchor="end" class="chart-label">{format!("{:.0}%", peak * 100.0)}</text>
+            {lines}
+            <g data-testid="failures-chart">
+                <text x=format!("{:.1}", left - 4.0) y=format!("{:.1}", fail_top + fail_h) text-anchor="end" class="chart-label">"fails"</text>
+                {fail_bars}
+            </g>
+            <text x=format!("{left}") y=format!("{:.1}", h - 2.0) class="chart-label">"start"</text>
+            <text x=format!("{:.1}", w - right) y=format!("{:.1}", h - 2.0) text-anchor="end" class="chart-label">{duration(span)}</text>
+        </svg>
+        <ul class="chart-legend">
+            {legend}
+            <li><span class="swatch fail"></span>{format!("failed records: {} · ", count(total_failed))}<span class="swatch throttle"></span>{format!("throttle answers: {}", count(total_throttled))}</li>
+        </ul>
+    }
+    .into_any()
+}
+
+/// The run's throughput chart, kept current while the run moves.
+#[component]
+fn ThroughputCard(
+    data: Res<Result<Option<ImportThroughput>, crate::model::ApiError>>,
+) -> impl IntoView {
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(Some(t)) if !t.series.is_empty() => view! {
+                        <section class="card" data-testid="throughput">
+                            <div class="card-head"><h2>"Throughput"</h2>
+                                <span class="hint">{format!("requests per second per API against its quota, {}-second steps", t.bucket_secs)}</span></div>
+                            <ThroughputChart t/>
+                        </section>
+                    }.into_any(),
+                    Ok(_) => ().into_any(),
+                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
     }
     .into_any()
 }
@@ -343,6 +778,7 @@ fn Failures(id: Uuid, run: Uuid, phases: Vec<String>) -> impl IntoView {
                         (!phase.is_empty()).then_some(phase.clone()),
                         code.trim().parse().ok(),
                         after,
+                        false,
                     )
                     .await?,
                 );
