@@ -210,6 +210,8 @@ async fn fetch(
         "SELECT s.upload_id, s.ord, {key} AS key, s.record::text AS record,
                 (SELECT r.state FROM import_results r WHERE r.run_id = $2 AND r.phase = $3
                    AND r.upload_id = s.upload_id AND r.ord = s.ord) AS done,
+                coalesce((SELECT r.attempts FROM import_results r WHERE r.run_id = $2
+                   AND r.phase = $3 AND r.upload_id = s.upload_id AND r.ord = s.ord), 0) AS tries,
                 ARRAY[{refs}]::text[] AS refs
          {from_where} AND {selector}
          ORDER BY {order}",
@@ -223,19 +225,20 @@ async fn fetch(
         Selector::Keys { keys } => (None, 0, 0, keys.clone()),
     };
     #[allow(clippy::type_complexity)]
-    let rows: Vec<(Uuid, i32, String, String, Option<String>, Vec<String>)> = sqlx::query_as(&sql)
-        .bind(uploads)
-        .bind(p.run_id)
-        .bind(phase.as_str())
-        .bind(upload)
-        .bind(from)
-        .bind(to)
-        .bind(&keys)
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<(Uuid, i32, String, String, Option<String>, i32, Vec<String>)> =
+        sqlx::query_as(&sql)
+            .bind(uploads)
+            .bind(p.run_id)
+            .bind(phase.as_str())
+            .bind(upload)
+            .bind(from)
+            .bind(to)
+            .bind(&keys)
+            .fetch_all(pool)
+            .await?;
     Ok(rows
         .into_iter()
-        .map(|(upload_id, ord, key, record, state, refs)| {
+        .map(|(upload_id, ord, key, record, state, tries_before, refs)| {
             let done = matches!(state.as_deref(), Some("sent") | Some("skipped"));
             (
                 Item {
@@ -245,6 +248,7 @@ async fn fetch(
                     record: serde_json::from_str(&record).unwrap_or(Value::Null),
                     context: Value::Null,
                     done,
+                    tries_before,
                 },
                 state,
                 refs,
@@ -504,6 +508,62 @@ impl Handler for ImportTask {
     }
 }
 
+fn times(n: i32) -> String {
+    match n {
+        1 => "once".into(),
+        2 => "twice".into(),
+        n => format!("{n} times"),
+    }
+}
+
+/// What `throttles` throttles and the other failures among `n` answers were, in words
+/// (`every`: all `n` answers, the last one included).
+fn answers(n: i32, throttles: usize, every: bool) -> String {
+    let throttled = (throttles as i32).min(n);
+    let every = every && n > 1;
+    match (throttled, n - throttled) {
+        (t, 0) if t == n && every => "throttled every time".into(),
+        (t, 0) => format!("throttled {}", times(t)),
+        (0, f) if f == n && every => "failing every time".into(),
+        (0, f) => format!("failing {}", times(f)),
+        (t, f) => format!("throttled {} and failing {}", times(t), times(f)),
+    }
+}
+
+/// How a request that got an answer went before it (`tries` requests, `throttles` of them
+/// throttled): the TRIES column counts the same requests.
+fn history(tries: i32, throttles: usize) -> String {
+    format!(
+        "its request was sent {}: {} before this answer; imshift waited and sent it again each time",
+        times(tries),
+        answers(tries - 1, throttles, false)
+    )
+}
+
+/// The words of a record this run stops sending after `tries` requests in this attempt
+/// (`before` in earlier ones: the TRIES column shows both together), whose last answer was
+/// `f`: what happened, and that only Retry sends it again.
+fn gave_up(f: &Failure, before: i32, tries: i32, throttles: usize) -> String {
+    let sent = if before > 0 {
+        format!(
+            "sent {} in this run ({before} before the last Retry, {tries} since)",
+            times(before + tries)
+        )
+    } else {
+        format!("sent {}", times(tries))
+    };
+    match f.class {
+        ErrorClass::RateLimited | ErrorClass::Retryable => format!(
+            "{sent}, {}; imshift waited and sent it again {} ({}); this run does not send it again: Retry sends it again",
+            answers(tries, throttles, true),
+            times(tries - 1),
+            f.message
+        ),
+        _ if tries > 1 => format!("{} ({})", f.message, history(tries, throttles)),
+        _ => f.message.clone(),
+    }
+}
+
 struct Env {
     target: Arc<dyn ImportTarget>,
     pacer: Pacer,
@@ -578,7 +638,16 @@ impl Env {
                     let rows = batch
                         .iter()
                         .zip(outcomes)
-                        .map(|(prep, o)| row(&self.items[prep.item], Some(prep), o, tries))
+                        .map(|(prep, o)| {
+                            let o = match o {
+                                Outcome::Failed { code, message } if tries > 1 => Outcome::Failed {
+                                    code,
+                                    message: format!("{message} ({})", history(tries, throttles)),
+                                },
+                                o => o,
+                            };
+                            row(&self.items[prep.item], Some(prep), o, tries)
+                        })
                         .collect();
                     self.run.push(rows).await?;
                     // An ordered lane's next request must know this one is recorded.
@@ -593,29 +662,24 @@ impl Env {
                         self.ctx.sleep(delay).await?;
                     }
                     None => {
-                        let message = match f.class {
-                            ErrorClass::RateLimited => format!(
-                                "sent {tries} times and throttled every time ({}); this run does not send it again: Retry does",
-                                f.message
-                            ),
-                            ErrorClass::Retryable => format!(
-                                "sent {tries} times, failing each time ({}); this run does not send it again: Retry does",
-                                f.message
-                            ),
-                            _ => f.message.clone(),
-                        };
+                        // The last answer was lost: what arrived is not a failure.
+                        let mut found = vec![None; batch.len()];
+                        if f.ambiguous {
+                            let parts: Vec<&Prepared> = batch.iter().collect();
+                            if let Ok(f) = self.target.reconcile(self.phase, key, &parts).await {
+                                found = f;
+                            }
+                        }
                         let rows = batch
                             .iter()
-                            .map(|prep| {
-                                row(
-                                    &self.items[prep.item],
-                                    Some(prep),
-                                    Outcome::Failed {
-                                        code: f.code,
-                                        message: message.clone(),
-                                    },
-                                    tries,
-                                )
+                            .zip(found)
+                            .map(|(prep, found)| {
+                                let item = &self.items[prep.item];
+                                let outcome = found.unwrap_or_else(|| Outcome::Failed {
+                                    code: f.code,
+                                    message: gave_up(&f, item.tries_before, tries, throttles),
+                                });
+                                row(item, Some(prep), outcome, tries)
                             })
                             .collect();
                         self.run.push(rows).await?;
@@ -668,5 +732,61 @@ impl Env {
             }
             ErrorClass::Permanent | ErrorClass::Ok => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(class: ErrorClass) -> Failure {
+        Failure {
+            class,
+            code: Some(60007),
+            message: "Tencent IM openim/importmsg error 60007: too fast".into(),
+            ambiguous: false,
+        }
+    }
+
+    #[test]
+    fn the_words_count_the_requests_the_tries_column_counts() {
+        let m = gave_up(&failure(ErrorClass::Retryable), 0, 8, 0);
+        assert!(
+            m.starts_with(
+                "sent 8 times, failing every time; imshift waited and sent it again 7 times ("
+            ),
+            "{m}"
+        );
+        assert!(
+            m.ends_with("this run does not send it again: Retry sends it again"),
+            "{m}"
+        );
+        // Throttled mid-run: the waits and retries are said as such.
+        let m = gave_up(&failure(ErrorClass::RateLimited), 0, 41, 41);
+        assert!(
+            m.starts_with(
+                "sent 41 times, throttled every time; imshift waited and sent it again 40 times"
+            ),
+            "{m}"
+        );
+        let m = gave_up(&failure(ErrorClass::Retryable), 0, 10, 2);
+        assert!(m.contains("throttled twice and failing 8 times"), "{m}");
+        // After a Retry the TRIES column holds both attempts: so do the words.
+        let m = gave_up(&failure(ErrorClass::Retryable), 8, 8, 0);
+        assert!(
+            m.starts_with("sent 16 times in this run (8 before the last Retry, 8 since)"),
+            "{m}"
+        );
+        // A refusal after throttles says why TRIES is above one.
+        let m = gave_up(&failure(ErrorClass::Permanent), 0, 3, 2);
+        assert!(m.ends_with("(its request was sent 3 times: throttled twice before this answer; imshift waited and sent it again each time)"), "{m}");
+        assert_eq!(
+            gave_up(&failure(ErrorClass::Permanent), 0, 1, 0),
+            failure(ErrorClass::Permanent).message
+        );
+        assert_eq!(
+            history(2, 0),
+            "its request was sent twice: failing once before this answer; imshift waited and sent it again each time"
+        );
     }
 }

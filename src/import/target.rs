@@ -20,6 +20,9 @@ pub struct Item {
     pub context: Value,
     /// Already sent or skipped in this run (kept for phases whose requests depend on order).
     pub done: bool,
+    /// Requests that carried this record earlier in this run (before a Retry or a crash): the
+    /// failures table's TRIES counts these and this attempt's together.
+    pub tries_before: i32,
 }
 
 /// One record's part of a request, built the same way every time for the same record, so a

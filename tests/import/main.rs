@@ -9,3 +9,4 @@ mod crash;
 mod expect;
 mod harness;
 mod runs;
+mod uncertain;
