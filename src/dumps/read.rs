@@ -329,13 +329,13 @@ impl LineReader {
                         Some(values) => {
                             // The user's line goes with each record it became, and the
                             // records with the line's findings.
-                            self.converted = converted_text(&values);
                             let raw = std::str::from_utf8(&buf)
                                 .ok()
                                 .map(|t| t.trim_end_matches(['\r', '\n']));
                             let mut rejected = false;
                             for v in values {
                                 let bytes = serde_json::to_vec(&v).unwrap_or_default();
+                                self.note_converted(&bytes);
                                 rejected |=
                                     !self.parse(name, &bytes, line, &mut each, &mut go_on, raw);
                             }
@@ -358,10 +358,11 @@ impl LineReader {
     /// Applies the per-rule cap to the findings made since `before` and gives the survivors
     /// the offending text.
     fn settle(&mut self, before: usize, text: &[u8]) {
-        let converted = std::mem::take(&mut self.converted);
         if self.findings.len() == before {
+            self.converted.clear();
             return;
         }
+        let converted = cut(&std::mem::take(&mut self.converted), RAW_KEEP_BYTES);
         for f in self.findings.split_off(before) {
             if self.cap.admit(f.code) {
                 self.findings.push(f);
@@ -401,6 +402,19 @@ impl LineReader {
             self.pending_bytes +=
                 f.message.len() + f.excerpt.len() + f.converted.len() + f.file.len() + 64;
         }
+    }
+
+    /// Keeps a record the current line was converted to, in case the line has findings (a
+    /// copy of bytes already made, up to what a finding shows).
+    fn note_converted(&mut self, record: &[u8]) {
+        if self.converted.len() > RAW_KEEP_BYTES {
+            return;
+        }
+        if !self.converted.is_empty() {
+            self.converted.push('\n');
+        }
+        self.converted
+            .push_str(std::str::from_utf8(record).unwrap_or_default());
     }
 
     /// Hands the waiting findings on once there are enough of them; false: stop reading.
@@ -707,13 +721,13 @@ impl LineReader {
         }
         match conv.convert_cells(&cells) {
             Ok(values) => {
-                self.converted = converted_text(&values);
                 let raw = std::str::from_utf8(raw)
                     .ok()
                     .map(|t| t.trim_end_matches(['\r', '\n']));
                 let mut rejected = false;
                 for v in values {
                     let bytes = serde_json::to_vec(&v).unwrap_or_default();
+                    self.note_converted(&bytes);
                     rejected |= !self.parse(name, &bytes, line, each, go_on, raw);
                 }
                 rejected
