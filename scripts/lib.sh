@@ -129,6 +129,20 @@ report_bundle() {
   say "front bundle $(basename "$wasm"): $raw bytes, $gz bytes gzipped$br"
 }
 
+# What cargo-leptos gives wasm-opt for release builds: Cargo.toml's wasm-opt-features, else its
+# default flags. Read from Cargo.toml so scripts/wasm-size measures what the release ships.
+wasm_opt_flags() {
+  local flags
+  flags=$(awk -F= '/^wasm-opt-features *=/ { gsub(/[][",]/, " ", $2); print $2 }' Cargo.toml)
+  echo "${flags:--Oz --enable-bulk-memory --enable-nontrapping-float-to-int}"
+}
+
+# The cfg cargo-leptos sets for a release front: erase_components when Cargo.toml asks for it
+# in every profile (always-erase-components).
+front_rustflags() {
+  if grep -q '^always-erase-components *= *true' Cargo.toml; then echo "--cfg erase_components"; fi
+}
+
 build_site() {
   say "building the console (server + WASM front) with cargo-leptos $*"
   cargo leptos build "$@"
