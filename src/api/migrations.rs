@@ -1,9 +1,10 @@
 use super::{ApiJson, ApiPath, ErrorBody};
 use crate::auth::Actor;
-use crate::migration::limits;
 use crate::migration::{self, keys};
+use crate::migration::{limits, overview};
 use crate::model::{
-    ApiLimitView, ConnectionCheck, Migration, MigrationInput, SetTencentKeys, TargetKeys,
+    ApiLimitView, ConnectionCheck, Migration, MigrationInput, MigrationOverview, SetTencentKeys,
+    TargetKeys,
 };
 use crate::web::{AppError, AppResult, AppState};
 use axum::extract::{Query, State};
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(test_keys))
         .routes(routes!(rehearse))
         .routes(routes!(get_limits, set_limits))
+        .routes(routes!(get_overview))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -198,4 +200,18 @@ async fn set_limits(
     actor.require(crate::model::Permission::RunMigrations)?;
     let ApiJson(body) = body?;
     Ok(ApiJson(limits::set(&s.pool, &actor, id, body).await?))
+}
+
+/// Where the migration stands: its state, the newest run's progress, what is staged, and the
+/// next step (`next`: set_keys, upload_dumps, wait_validation, review_errors, launch, running,
+/// resume, retry_failures, sync, done or restore).
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/overview", tag = "migrations",
+    params(("id" = Uuid, Path, description = "Migration id")),
+    responses((status = 200, body = MigrationOverview), (status = 404, body = ErrorBody)))]
+async fn get_overview(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<ApiJson<MigrationOverview>> {
+    Ok(ApiJson(overview::overview(&s.pool, &actor, id).await?))
 }

@@ -106,3 +106,48 @@ pub async fn rehearse(id: Uuid) -> Result<TargetKeys, ApiError> {
 pub async fn get_limits(id: Uuid) -> Result<Vec<ApiLimitView>, ApiError> {
     Ok(crate::migration::limits::view(&state().pool, &actor().await?, id).await?)
 }
+
+#[server(prefix = "/_fn", endpoint = "overview")]
+pub async fn get_overview(id: Uuid) -> Result<MigrationOverview, ApiError> {
+    Ok(crate::migration::overview::overview(&state().pool, &actor().await?, id).await?)
+}
+
+/// One migration's pulse (`id`), or every live migration's; polled by the pages.
+#[server(prefix = "/_fn", endpoint = "pulses")]
+pub async fn get_pulses(id: Option<Uuid>) -> Result<Vec<MigrationPulse>, ApiError> {
+    Ok(crate::migration::overview::pulses(&state().pool, &actor().await?, id).await?)
+}
+
+/// One API's rate and batch size as typed in the quota table; `reset` puts the defaults back.
+#[server(prefix = "/_fn", endpoint = "set_limit")]
+pub async fn set_limit(
+    id: Uuid,
+    api: String,
+    qps: Option<String>,
+    batch: Option<String>,
+    reset: Option<bool>,
+) -> Result<Vec<ApiLimitView>, ApiError> {
+    let actor = actor().await?;
+    // Refuse a viewer before judging what they typed.
+    actor.require(Permission::RunMigrations)?;
+    let number = |what: &str, v: Option<String>| -> Result<Option<u32>, crate::web::AppError> {
+        match v.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(t) => t.parse().map(Some).map_err(|_| {
+                crate::web::AppError::validation(
+                    &api,
+                    format!("{what} `{t}` is not a whole number; leave it empty for the default"),
+                )
+            }),
+        }
+    };
+    let o = if reset.unwrap_or(false) {
+        None
+    } else {
+        Some(LimitOverride {
+            qps: number("requests per second", qps)?,
+            batch: number("items per request", batch)?,
+        })
+    };
+    Ok(crate::migration::limits::set_one(&state().pool, &actor, id, &api, o).await?)
+}

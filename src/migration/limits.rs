@@ -6,7 +6,7 @@ use super::get;
 use crate::audit;
 use crate::auth::Actor;
 use crate::model::{ApiLimitView, LimitOverride, Permission, TargetKind};
-use crate::providers::tencent::Limits;
+use crate::providers::tencent::{ApiLimit, Limits};
 use crate::web::{AppError, AppResult};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -68,13 +68,69 @@ pub async fn view(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Vec<ApiLi
         .collect())
 }
 
-/// Replaces this migration's overrides (an empty map goes back to the defaults).
-pub async fn set(
-    pool: &PgPool,
-    actor: &Actor,
-    id: Uuid,
-    new: Overrides,
-) -> AppResult<Vec<ApiLimitView>> {
+/// Checks one API's override against the provider's table.
+fn check(defaults: &Limits, api: &str, o: &LimitOverride) -> AppResult<ApiLimit> {
+    let Some(d) = defaults.get(api) else {
+        return Err(AppError::validation(
+            api,
+            format!(
+                "`{api}` is not a Tencent IM API imshift calls; use one of the names GET returns"
+            ),
+        ));
+    };
+    if let Some(q) = o.qps {
+        if q == 0 || q > MAX_QPS {
+            return Err(AppError::validation(
+                api,
+                format!("qps {q}: use 1 to {MAX_QPS} requests per second"),
+            ));
+        }
+    }
+    if let Some(b) = o.batch {
+        if d.batch.is_none() {
+            return Err(AppError::validation(
+                api,
+                "this API takes one item per request; it has no batch size",
+            ));
+        }
+        if b == 0 || b > MAX_BATCH {
+            return Err(AppError::validation(
+                api,
+                format!("batch {b}: use 1 to {MAX_BATCH} items per request"),
+            ));
+        }
+    }
+    Ok(d)
+}
+
+/// Per API whose values change, the values in force before and after (override or default):
+/// `{"openim/importmsg": {"qps": {"from": 200, "to": 50}}}`.
+fn changes(before: &Overrides, after: &Overrides) -> serde_json::Value {
+    let (old, new) = (apply(before), apply(after));
+    let mut out = serde_json::Map::new();
+    for (api, d) in &Limits::default().apis {
+        let (o, n) = (old.get(api).unwrap_or(*d), new.get(api).unwrap_or(*d));
+        let mut c = serde_json::Map::new();
+        if o.qps != n.qps {
+            c.insert(
+                "qps".into(),
+                serde_json::json!({ "from": o.qps, "to": n.qps }),
+            );
+        }
+        if o.batch != n.batch {
+            c.insert(
+                "batch".into(),
+                serde_json::json!({ "from": o.batch, "to": n.batch }),
+            );
+        }
+        if !c.is_empty() {
+            out.insert(api.to_string(), c.into());
+        }
+    }
+    out.into()
+}
+
+async fn tencent_only(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<()> {
     actor.require(Permission::RunMigrations)?;
     let m = get(pool, actor, id).await?;
     if m.target != TargetKind::Tencent {
@@ -83,52 +139,85 @@ pub async fn set(
             format!("{} has no pacing table yet", m.target.label()),
         ));
     }
-    let defaults = Limits::default();
-    for (api, o) in &new {
-        let Some(d) = defaults.get(api) else {
-            return Err(AppError::validation(
-                api,
-                format!("`{api}` is not a Tencent IM API imshift calls; use one of the names GET returns"),
-            ));
-        };
-        if let Some(q) = o.qps {
-            if q == 0 || q > MAX_QPS {
-                return Err(AppError::validation(
-                    api,
-                    format!("qps {q}: use 1 to {MAX_QPS} requests per second"),
-                ));
-            }
-        }
-        if let Some(b) = o.batch {
-            if d.batch.is_none() {
-                return Err(AppError::validation(
-                    api,
-                    "this API takes one item per request; it has no batch size",
-                ));
-            }
-            if b == 0 || b > MAX_BATCH {
-                return Err(AppError::validation(
-                    api,
-                    format!("batch {b}: use 1 to {MAX_BATCH} items per request"),
-                ));
-            }
-        }
-    }
-    let before = overrides(pool, id).await?;
+    Ok(())
+}
+
+/// Stores `edit(current overrides)` under the row lock and audits what changed (nothing is
+/// written when nothing changes). A running import reads the new values within seconds.
+async fn store(
+    pool: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+    edit: impl FnOnce(&Overrides) -> Overrides,
+) -> AppResult<Vec<ApiLimitView>> {
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE im_migrations SET limits = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(serde_json::to_value(&new).map_err(AppError::internal)?)
-        .execute(&mut *tx)
+    let v: serde_json::Value =
+        sqlx::query_scalar("SELECT limits FROM im_migrations WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let before: Overrides = serde_json::from_value(v).map_err(AppError::internal)?;
+    let new = edit(&before);
+    if new != before {
+        sqlx::query("UPDATE im_migrations SET limits = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(serde_json::to_value(&new).map_err(AppError::internal)?)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut *tx,
+            &actor.into(),
+            "migration.limits_set",
+            &format!("migration:{id}"),
+            serde_json::json!({ "changes": changes(&before, &new), "from": before, "to": new }),
+        )
         .await?;
-    audit::record(
-        &mut *tx,
-        &actor.into(),
-        "migration.limits_set",
-        &format!("migration:{id}"),
-        serde_json::json!({ "from": before, "to": new }),
-    )
-    .await?;
+    }
     tx.commit().await?;
     view(pool, actor, id).await
+}
+
+/// Replaces this migration's overrides (an empty map goes back to the defaults).
+pub async fn set(
+    pool: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+    new: Overrides,
+) -> AppResult<Vec<ApiLimitView>> {
+    tencent_only(pool, actor, id).await?;
+    let defaults = Limits::default();
+    for (api, o) in &new {
+        check(&defaults, api, o)?;
+    }
+    store(pool, actor, id, |_| new).await
+}
+
+/// Sets one API's rate and batch size, or puts it back to the defaults (`None`); the other
+/// APIs' overrides stay. A value equal to the default is no override.
+pub async fn set_one(
+    pool: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+    api: &str,
+    o: Option<LimitOverride>,
+) -> AppResult<Vec<ApiLimitView>> {
+    tencent_only(pool, actor, id).await?;
+    let defaults = Limits::default();
+    let o = o.unwrap_or_default();
+    let d = check(&defaults, api, &o)?;
+    let o = LimitOverride {
+        qps: o.qps.filter(|q| *q != d.qps),
+        batch: o.batch.filter(|b| Some(*b as usize) != d.batch),
+    };
+    let api = api.to_string();
+    store(pool, actor, id, move |before| {
+        let mut new = before.clone();
+        if o == LimitOverride::default() {
+            new.remove(&api);
+        } else {
+            new.insert(api, o);
+        }
+        new
+    })
+    .await
 }

@@ -4,6 +4,7 @@
 
 pub mod keys;
 pub mod limits;
+pub mod overview;
 pub mod state;
 
 use crate::audit;

@@ -216,3 +216,88 @@ pub struct LimitOverride {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<u32>,
 }
+
+/// The newest import run's progress, in numbers (the run that decides the migration's state:
+/// a running or paused one first, else the latest).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RunProgress {
+    pub id: Uuid,
+    /// running, paused, done, cancelled or failed.
+    pub state: String,
+    pub total: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    /// Why the run stopped or failed, when it says.
+    pub error: Option<String>,
+}
+
+impl RunProgress {
+    /// Records dealt with (sent, failed or skipped).
+    pub fn done(&self) -> i64 {
+        self.sent + self.failed + self.skipped
+    }
+
+    /// Share of the records dealt with, 0 to 100 (100 for a run with nothing to send).
+    pub fn percent(&self) -> f64 {
+        if self.total <= 0 {
+            100.0
+        } else {
+            (self.done() as f64 / self.total as f64 * 100.0).clamp(0.0, 100.0)
+        }
+    }
+
+    pub fn moving(&self) -> bool {
+        self.state == "running" || self.state == "paused"
+    }
+}
+
+/// A migration's state and its newest run's progress: what the pages poll to stay live.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MigrationPulse {
+    pub id: Uuid,
+    pub state: MigrationState,
+    pub run: Option<RunProgress>,
+}
+
+string_enum!(
+    /// What a migration needs next, decided by `migration::overview::next_step`.
+    NextStep {
+        Restore => "restore", "Restore the migration";
+        SetKeys => "set_keys", "Set the target's keys";
+        UploadDumps => "upload_dumps", "Upload the old system's dumps";
+        WaitValidation => "wait_validation", "Wait for the dumps to be checked";
+        ReviewErrors => "review_errors", "Review the validation errors";
+        Launch => "launch", "Launch the import";
+        Running => "running", "The import is running";
+        Resume => "resume", "Resume the paused import";
+        RetryFailures => "retry_failures", "Retry the failed records";
+        Sync => "sync", "Keep both systems in sync";
+        Done => "done", "Nothing left to import";
+    }
+);
+
+/// Where a migration stands and what it needs next: the Overview tab.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MigrationOverview {
+    pub pulse: MigrationPulse,
+    pub keys_set: bool,
+    /// The keys point at the console's sandbox.
+    pub sandbox: bool,
+    /// Uploads staged for import.
+    pub staged_uploads: i64,
+    /// Records that will be imported, by kind (from the dumps' report).
+    pub staged: std::collections::BTreeMap<String, i64>,
+    /// Records validation kept aside with an error (they will not be sent).
+    pub kept_aside: i64,
+    pub errors: i64,
+    pub warnings: i64,
+    /// A check of the dumps is under way.
+    pub validating: bool,
+    /// Uploads staged after the newest finished run took its plan.
+    pub staged_since_run: i64,
+    pub next: NextStep,
+}

@@ -1,13 +1,15 @@
 //! One migration: tabs for its overview, target keys, and (as they arrive) dumps, import, sync
 //! and verification.
 
+use crate::app::calls_imports::ControlImport;
 use crate::app::calls_migrations::{
-    get_keys, get_limits, get_migration, ArchiveMigration, Rehearse, SetKeys, TestKeys,
-    UpdateMigration,
+    get_keys, get_limits, get_migration, get_overview, get_pulses, ArchiveMigration, Rehearse,
+    SetKeys, SetLimit, TestKeys, UpdateMigration,
 };
 use crate::app::components::{action_error, can, resource, when, EmptyState, ErrorNote, Res};
 use crate::model::{
-    ApiError, ApiLimitView, Migration, Permission, SecretHint, SourceKind, Strategy, TargetKind,
+    ApiError, ApiLimitView, Migration, MigrationOverview, MigrationPulse, MigrationState, NextStep,
+    Permission, RunProgress, SecretHint, SourceKind, Strategy, TargetKind,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -22,6 +24,70 @@ fn use_id() -> Memo<Option<Uuid>> {
 
 #[derive(Clone, Copy)]
 struct Current(Res<Result<Migration, crate::model::ApiError>>);
+
+/// The migration's state and newest run as last polled (None until the first answer).
+#[derive(Clone, Copy)]
+struct Live(RwSignal<Option<MigrationPulse>>);
+
+/// Every two seconds while the page is visible, asks `fetch` and keeps a `Some` answer in
+/// `into`; a failed ask keeps the last answer. The pages follow the migration's state this way
+/// (one short query a tick) rather than holding a stream open per tab: browsers allow six
+/// connections to a host, and a few tabs of streams would stall every other request.
+pub(super) fn poll<T, Fut>(fetch: impl Fn() -> Fut + 'static, into: RwSignal<Option<T>>)
+where
+    T: Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Option<T>, ApiError>> + 'static,
+{
+    #[cfg(feature = "hydrate")]
+    {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        let busy = Rc::new(Cell::new(false));
+        let fetch = Rc::new(fetch);
+        if let Ok(h) = set_interval_with_handle(
+            move || {
+                let hidden = web_sys::window()
+                    .and_then(|w| w.document())
+                    .is_some_and(|d| d.hidden());
+                if hidden || busy.get() {
+                    return;
+                }
+                busy.set(true);
+                let (busy, fetch) = (busy.clone(), fetch.clone());
+                leptos::task::spawn_local(async move {
+                    if let Ok(Some(v)) = fetch().await {
+                        // The page may have gone meanwhile.
+                        let _ = into.try_set(Some(v));
+                    }
+                    busy.set(false);
+                });
+            },
+            std::time::Duration::from_secs(2),
+        ) {
+            on_cleanup(move || h.clear());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (fetch, into);
+}
+
+/// A state badge.
+pub(super) fn state_badge(state: MigrationState) -> impl IntoView {
+    view! { <span class=format!("status state-{state}") data-testid="migration-state" data-state=state.as_str()>{state.label()}</span> }
+}
+
+/// A run's progress bar and its numbers.
+pub(super) fn run_line(r: &RunProgress) -> String {
+    format!(
+        "{:.0} % · {} of {} records: {} sent, {} failed, {} skipped",
+        r.percent().floor(),
+        r.done(),
+        r.total,
+        r.sent,
+        r.failed,
+        r.skipped
+    )
+}
 
 #[component]
 pub fn MigrationPage() -> impl IntoView {
@@ -40,7 +106,18 @@ pub fn MigrationPage() -> impl IntoView {
             }
         },
     );
+    let live = RwSignal::new(None::<MigrationPulse>);
+    poll(
+        move || async move {
+            match id.try_get_untracked().flatten() {
+                Some(id) => get_pulses(Some(id)).await.map(|v| v.into_iter().next()),
+                None => Ok(None),
+            }
+        },
+        live,
+    );
     provide_context(Current(migration));
+    provide_context(Live(live));
     provide_context(update);
     provide_context(archive);
     let tab = move |path: &'static str, label: &'static str| {
@@ -54,17 +131,22 @@ pub fn MigrationPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match migration.await {
                     Err(e) => view! { <ErrorNote error=e/> <A href="/">"Back to migrations"</A> }.into_any(),
-                    Ok(m) => view! {
+                    Ok(m) => {
+                        let (mid, loaded) = (m.id, m.state);
+                        // The polled state once it answers for this migration, else the loaded one.
+                        let state = move || live.get().filter(|p| p.id == mid).map_or(loaded, |p| p.state);
+                        view! {
                         <Title text=m.name.clone()/>
                         <div class="page-header">
                             <p class="crumb"><A href="/">"Migrations"</A>" /"</p>
                             <h1>{m.name.clone()}</h1>
                             <p class="subtitle">
                                 {m.source.label()}" → "{m.target.label()}" · "{m.strategy.label()}" · "
-                                <span class=format!("status state-{}", m.state)>{m.state.label()}</span>
+                                {move || state_badge(state())}
                             </p>
                         </div>
-                    }.into_any(),
+                    }.into_any()
+                    }
                 }
             })}
         </Transition>
@@ -81,13 +163,50 @@ pub fn MigrationPage() -> impl IntoView {
     .into_any()
 }
 
+/// What decides whether the Overview's numbers are stale: the state and which run in which state.
+fn pulse_key(p: &MigrationPulse) -> (MigrationState, Option<(uuid::Uuid, String)>) {
+    (p.state, p.run.as_ref().map(|r| (r.id, r.state.clone())))
+}
+
 #[component]
 pub fn OverviewTab() -> impl IntoView {
     let Current(migration) = expect_context::<Current>();
+    let Live(live) = expect_context::<Live>();
     let update = expect_context::<ServerAction<UpdateMigration>>();
     let archive = expect_context::<ServerAction<ArchiveMigration>>();
+    let control = ServerAction::<ControlImport>::new();
+    let id = use_id();
+    let overview = resource(
+        move || (id.get(), archive.version().get(), control.version().get()),
+        |(id, _, _)| async move {
+            match id {
+                Some(id) => get_overview(id).await,
+                None => Err(ApiError::new("not_found", "This is not a migration id.")),
+            }
+        },
+    );
+    // When the polled state or run moves on, the next step and the staged numbers are read again.
+    Effect::new(move |_| {
+        let Some(p) = live.get() else { return };
+        let stale = overview
+            .get_untracked()
+            .and_then(Result::ok)
+            .is_some_and(|o| o.pulse.id == p.id && pulse_key(&o.pulse) != pulse_key(&p));
+        if stale {
+            overview.refetch();
+        }
+    });
     let may_edit = can(Permission::RunMigrations);
     view! {
+        {action_error(control.value())}
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match overview.await {
+                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                    Ok(o) => view! { <StandingCard o=o.clone()/> <NextStepCard o archive control/> }.into_any(),
+                }
+            })}
+        </Transition>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 let Ok(m) = migration.await else { return ().into_any() };
@@ -100,7 +219,6 @@ pub fn OverviewTab() -> impl IntoView {
                             <dt>"Strategy"</dt><dd>{m.strategy.label()}</dd>
                             <dt>"Source"</dt><dd>{m.source.label()}</dd>
                             <dt>"Target"</dt><dd>{m.target.label()}</dd>
-                            <dt>"Target keys"</dt><dd>{if m.keys_set { "set" } else { "not set yet — see the Keys tab" }}</dd>
                             <dt>"Created"</dt><dd>{when(&m.created_at)}{m.created_by.clone().map(|b| format!(" by {b}"))}</dd>
                         </dl>
                         {(!m.notes.is_empty()).then(|| view! { <p class="notes">{m.notes.clone()}</p> })}
@@ -141,6 +259,198 @@ pub fn OverviewTab() -> impl IntoView {
     .into_any()
 }
 
+/// "10 accounts, 40 messages"
+fn kinds(counts: &std::collections::BTreeMap<String, i64>) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{n} {}", k.replace('_', " ")))
+        .collect();
+    parts.join(", ")
+}
+
+/// Where the migration stands: keys, what is staged, validation, and the newest run, live.
+#[component]
+fn StandingCard(o: MigrationOverview) -> impl IntoView {
+    let Live(live) = expect_context::<Live>();
+    let mid = o.pulse.id;
+    let loaded = o.pulse.clone();
+    let pulse = move || {
+        live.get()
+            .filter(|p| p.id == mid)
+            .unwrap_or_else(|| loaded.clone())
+    };
+    let run_pulse = pulse.clone();
+    let records: i64 = o.staged.values().sum();
+    let staged = if o.staged_uploads == 0 {
+        "nothing staged yet".to_string()
+    } else {
+        format!(
+            "{records} records from {} upload{}{}",
+            o.staged_uploads,
+            if o.staged_uploads == 1 { "" } else { "s" },
+            if o.staged.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", kinds(&o.staged))
+            }
+        )
+    };
+    let validation = if o.validating {
+        "the dumps are being checked…".to_string()
+    } else if o.staged_uploads == 0 {
+        "—".to_string()
+    } else if o.errors == 0 && o.warnings == 0 {
+        "no findings".to_string()
+    } else {
+        format!(
+            "{} errors ({} records kept aside, not sent), {} warnings",
+            o.errors, o.kept_aside, o.warnings
+        )
+    };
+    view! {
+        <section class="card" data-testid="standing">
+            <div class="card-head">
+                <h2>"Where it stands"</h2>
+                {move || state_badge(pulse().state)}
+            </div>
+            <dl class="facts">
+                <dt>"Target keys"</dt>
+                <dd>{match (o.keys_set, o.sandbox) {
+                    (true, true) => "set: a local sandbox (rehearsal)",
+                    (true, false) => "set",
+                    (false, _) => "not set yet",
+                }}</dd>
+                <dt>"Staged"</dt><dd data-testid="staged">{staged}</dd>
+                <dt>"Validation"</dt><dd>{validation}</dd>
+                <dt>"Last import"</dt>
+                <dd data-testid="last-run">{move || match run_pulse().run {
+                    None => view! { <span>"none yet"</span> }.into_any(),
+                    Some(r) => view! {
+                        <div class="run-line" data-state=r.state.clone()>
+                            <span class=format!("status run-{}", r.state)>{r.state.clone()}</span>
+                            <div class="progress"><span style=format!("width: {:.1}%", r.percent())></span></div>
+                            <span class="hint">{run_line(&r)}</span>
+                            {r.error.clone().map(|e| view! { <p class="hint">{e}</p> })}
+                        </div>
+                    }.into_any(),
+                }}</dd>
+            </dl>
+        </section>
+    }
+    .into_any()
+}
+
+/// What stands before the next step, and the button for it when this person may take it.
+#[component]
+fn NextStepCard(
+    o: MigrationOverview,
+    archive: ServerAction<ArchiveMigration>,
+    control: ServerAction<ControlImport>,
+) -> impl IntoView {
+    let id = o.pulse.id;
+    let tab = move |t: &str| format!("/migrations/{id}{t}");
+    let run = o.pulse.run.clone();
+    let (run_id, failed, error) = run
+        .as_ref()
+        .map_or((None, 0, None), |r| (Some(r.id), r.failed, r.error.clone()));
+    let records: i64 = o.staged.values().sum();
+    let operate = can(Permission::RunMigrations);
+    let link = |href: String, label: &'static str, primary: bool| {
+        view! { <A href=href attr:class=if primary { "btn btn-primary" } else { "btn" }>{label}</A> }.into_any()
+    };
+    let (detail, buttons): (String, Vec<AnyView>) = match o.next {
+        NextStep::Restore => (
+            "Archived: it is out of the list and nothing runs. Restore it to work on it again.".into(),
+            operate.then(|| view! {
+                <button class="btn btn-primary" on:click=move |_| { archive.dispatch(ArchiveMigration { id, archived: false }); }>"Restore"</button>
+            }.into_any()).into_iter().collect(),
+        ),
+        NextStep::SetKeys => (
+            if can(Permission::ManageCredentials) {
+                "The target's keys come first: your app's, or a local sandbox to rehearse with.".into()
+            } else {
+                "The target's keys come first; an admin or the owner sets them on the Keys tab.".into()
+            },
+            can(Permission::ManageCredentials).then(|| link(tab("/keys"), "Set keys", true)).into_iter().collect(),
+        ),
+        NextStep::UploadDumps => (
+            "Nothing is staged: upload the old system's export on the Dumps tab.".into(),
+            operate.then(|| link(tab("/dumps"), "Upload dumps", true)).into_iter().collect(),
+        ),
+        NextStep::WaitValidation => (
+            "The dumps are being checked across records; this page follows when the check ends.".into(),
+            vec![],
+        ),
+        NextStep::ReviewErrors => (
+            format!(
+                "Validation found {} errors: {} records are kept aside and would not be sent. Fix the export and upload it again, or launch without them.",
+                o.errors, o.kept_aside
+            ),
+            if operate {
+                vec![link(tab("/dumps"), "Review on Dumps", true), link(tab("/import"), "Launch without them", false)]
+            } else {
+                vec![]
+            },
+        ),
+        NextStep::Launch => (
+            match (run.as_ref(), o.staged_since_run) {
+                (_, n) if n > 0 => format!("{n} uploads were staged after the last import: launch to send them."),
+                (Some(r), _) if r.state != "done" => format!(
+                    "The last import was {}{}. {records} records are staged.",
+                    r.state,
+                    error.clone().map(|e| format!(": {e}")).unwrap_or_default()
+                ),
+                _ => format!("{records} records are staged: check the preflight and launch."),
+            },
+            operate.then(|| link(tab("/import"), "Go to launch", true)).into_iter().collect(),
+        ),
+        NextStep::Running => (
+            "The import is sending; the numbers above follow it. Pace it with the quotas on the Keys tab.".into(),
+            if operate {
+                vec![link(tab("/import"), "Watch the import", true), link(tab("/keys"), "Adjust quotas", false)]
+            } else {
+                vec![]
+            },
+        ),
+        NextStep::Resume => (
+            format!(
+                "The import is paused{}. Nothing is sent until it resumes.",
+                error.clone().map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+            match (operate, run_id) {
+                (true, Some(run)) => vec![view! {
+                    <button class="btn btn-primary" data-testid="next-resume" on:click=move |_| {
+                        control.dispatch(ControlImport { id, run, action: "resume".into() });
+                    }>"Resume"</button>
+                }.into_any()],
+                _ => vec![],
+            },
+        ),
+        NextStep::RetryFailures => (
+            format!("The import is done, but the target refused {failed} records: see why, fix, and retry them."),
+            operate.then(|| link(tab("/import"), "See the failures", true)).into_iter().collect(),
+        ),
+        NextStep::Sync => (
+            "Everything staged is imported. Two-way sync for coexistence is not built yet.".into(),
+            vec![],
+        ),
+        NextStep::Done => (
+            "Everything staged is imported and the target took every record.".into(),
+            vec![],
+        ),
+    };
+    view! {
+        <section class="card next-step" data-testid="next-step" data-step=o.next.as_str()>
+            <h2>"Next step"</h2>
+            <p class="lead">{o.next.label()}</p>
+            <p class="hint">{detail}</p>
+            {(!buttons.is_empty()).then(|| view! { <div class="button-row">{buttons}</div> })}
+        </section>
+    }
+    .into_any()
+}
+
 fn secret_line(h: Option<SecretHint>) -> String {
     match h {
         Some(h) => format!(
@@ -159,6 +469,7 @@ pub fn KeysTab() -> impl IntoView {
     let set = ServerAction::<SetKeys>::new();
     let test = ServerAction::<TestKeys>::new();
     let rehearse = ServerAction::<Rehearse>::new();
+    let save_limit = ServerAction::<SetLimit>::new();
     let keys = resource(
         move || (id.get(), set.version().get(), rehearse.version().get()),
         |(id, _, _)| async move {
@@ -175,8 +486,8 @@ pub fn KeysTab() -> impl IntoView {
     // is streamed on its own, and hydrating the page then found other nodes than it rendered
     // (a panic on every direct load of this tab).
     let limits = resource(
-        move || id.get(),
-        |id| async move {
+        move || (id.get(), save_limit.version().get()),
+        |(id, _)| async move {
             match id {
                 Some(id) => get_limits(id).await,
                 None => Ok(vec![]),
@@ -236,7 +547,7 @@ pub fn KeysTab() -> impl IntoView {
                             </p>
                         })}
                     </section>
-                    <LimitsCard limits/>
+                    <LimitsCard limits save=save_limit id=id.get_untracked().unwrap_or_default()/>
                     {manage.then(|| view! {
                         <section class="card">
                             <h2>{if k.secret_key.is_some() { "Change or rotate keys" } else { "Set keys" }}</h2>
@@ -269,33 +580,106 @@ pub fn KeysTab() -> impl IntoView {
     .into_any()
 }
 
-/// The target API's pacing for this migration, read-only here (set it with the REST API).
+/// The target API's pacing for this migration: per API the rate and batch size in force,
+/// editable by whoever may run migrations (a running import follows within seconds).
 #[component]
-fn LimitsCard(limits: Result<Vec<ApiLimitView>, ApiError>) -> impl IntoView {
+fn LimitsCard(
+    limits: Result<Vec<ApiLimitView>, ApiError>,
+    save: ServerAction<SetLimit>,
+    id: uuid::Uuid,
+) -> impl IntoView {
+    let may_edit = can(Permission::RunMigrations);
     match limits {
         Err(e) => view! { <ErrorNote error=e/> }.into_any(),
         Ok(rows) if rows.is_empty() => ().into_any(),
         Ok(rows) => view! {
             <section class="card" data-testid="limits">
                 <h2>"Quotas and batch sizes"</h2>
-                <p class="hint">"The provider's documented defaults; imports and sync pace themselves to these. Override per API with "<code>"PUT /api/v1/migrations/{id}/limits"</code>" (lower to spare a shared app, higher for a raised quota)."</p>
-                <table class="table">
-                    <thead><tr><th>"API"</th><th>"Requests / s"</th><th>"Items / request"</th></tr></thead>
+                <p class="hint">{if may_edit {
+                    "The provider's documented defaults unless changed here; imports and sync pace themselves to these, and a running import follows a change within seconds. Lower to spare a shared app, higher for a raised quota."
+                } else {
+                    "The provider's documented defaults unless an operator changed them; imports and sync pace themselves to these."
+                }}</p>
+                {action_error(save.value())}
+                {move || save.value().get().and_then(Result::ok).map(|_| view! {
+                    <p class="alert alert-ok" data-testid="limits-saved">"Saved. A running import uses the new values within seconds."</p>
+                })}
+                <table class="table limits">
+                    <thead><tr><th>"API"</th><th>"Requests / s"</th><th>"Items / request"</th>{may_edit.then(|| view! { <th></th> })}</tr></thead>
                     <tbody>
-                    {rows.into_iter().map(|l| view! {
-                        <tr class:overridden=l.overridden>
-                            <td><code>{l.api}</code></td>
-                            <td>{l.qps}{(l.qps != l.default_qps).then(|| format!(" (default {})", l.default_qps))}</td>
-                            <td>{l.batch.map(|b| b.to_string()).unwrap_or_else(|| "1".into())}
-                                {(l.batch != l.default_batch).then(|| format!(" (default {})", l.default_batch.unwrap_or(1)))}</td>
-                        </tr>
-                    }).collect_view()}
+                    {rows.into_iter().map(|l| view! { <LimitRow l save id may_edit/> }).collect_view()}
                     </tbody>
                 </table>
             </section>
         }
         .into_any(),
     }
+}
+
+#[component]
+fn LimitRow(
+    l: ApiLimitView,
+    save: ServerAction<SetLimit>,
+    id: uuid::Uuid,
+    may_edit: bool,
+) -> impl IntoView {
+    let qps = RwSignal::new(l.qps.to_string());
+    let batch = RwSignal::new(l.batch.map(|b| b.to_string()).unwrap_or_default());
+    let has_batch = l.default_batch.is_some();
+    let api = l.api.clone();
+    let qps_default = (l.qps != l.default_qps).then(|| format!("default {}", l.default_qps));
+    let batch_default =
+        (l.batch != l.default_batch).then(|| format!("default {}", l.default_batch.unwrap_or(1)));
+    let qps_cell = if may_edit {
+        view! {
+            <input type="number" class="num" min="1" max="100000" required value=l.qps.to_string()
+                aria-label=format!("Requests per second for {api}")
+                on:input=move |ev| qps.set(event_target_value(&ev))/>
+        }
+        .into_any()
+    } else {
+        view! { <span>{l.qps}</span> }.into_any()
+    };
+    let batch_cell = match (may_edit, has_batch) {
+        (true, true) => view! {
+            <input type="number" class="num" min="1" max="10000" required value=batch.get_untracked()
+                aria-label=format!("Items per request for {api}")
+                on:input=move |ev| batch.set(event_target_value(&ev))/>
+        }
+        .into_any(),
+        (_, true) => view! { <span>{batch.get_untracked()}</span> }.into_any(),
+        (_, false) => view! { <span title="This API takes one item per request">"1"</span> }.into_any(),
+    };
+    let buttons = may_edit.then(|| {
+        let (a1, a2) = (api.clone(), api.clone());
+        view! {
+            <td class="nowrap">
+                <button class="btn btn-small" aria-label=format!("Save {a1}") on:click=move |_| {
+                    save.dispatch(SetLimit {
+                        id,
+                        api: a1.clone(),
+                        qps: Some(qps.get_untracked()),
+                        batch: has_batch.then(|| batch.get_untracked()),
+                        reset: None,
+                    });
+                }>"Save"</button>
+                {l.overridden.then(|| view! {
+                    <button class="btn btn-small btn-quiet" aria-label=format!("Reset {a2} to default") on:click=move |_| {
+                        save.dispatch(SetLimit { id, api: a2.clone(), qps: None, batch: None, reset: Some(true) });
+                    }>"Reset to default"</button>
+                })}
+            </td>
+        }
+    });
+    view! {
+        <tr class:overridden=l.overridden data-testid="limit" data-api=api.clone()>
+            <td><code>{api.clone()}</code></td>
+            <td>{qps_cell}{qps_default.map(|d| view! { <div class="hint">{d}</div> })}</td>
+            <td>{batch_cell}{batch_default.map(|d| view! { <div class="hint">{d}</div> })}</td>
+            {buttons}
+        </tr>
+    }
+    .into_any()
 }
 
 #[component]

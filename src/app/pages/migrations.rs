@@ -1,10 +1,11 @@
 //! The migration list, with each migration's state at a glance, and the form to start one.
 
-use crate::app::calls_migrations::{list_migrations, CreateMigration};
+use super::migration::{poll, run_line, state_badge};
+use crate::app::calls_migrations::{get_pulses, list_migrations, CreateMigration};
 use crate::app::components::{
     action_error, can, resource, when, EmptyState, ErrorNote, PageHeader,
 };
-use crate::model::{Permission, SourceKind, Strategy, TargetKind};
+use crate::model::{MigrationPulse, Permission, SourceKind, Strategy, TargetKind};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -12,6 +13,10 @@ use leptos_router::components::A;
 pub fn MigrationsPage() -> impl IntoView {
     let create = ServerAction::<CreateMigration>::new();
     let list = resource(move || create.version().get(), |_| list_migrations(None));
+    // Each migration's state and newest run, loaded with the list and then polled.
+    let pulses = resource(move || create.version().get(), |_| get_pulses(None));
+    let live = RwSignal::new(None::<Vec<MigrationPulse>>);
+    poll(|| async { get_pulses(None).await.map(Some) }, live);
     let may_create = can(Permission::RunMigrations);
     view! {
         <PageHeader title="Migrations" subtitle="Each migration moves one app from its old IM system to a new one."/>
@@ -43,6 +48,7 @@ pub fn MigrationsPage() -> impl IntoView {
         <section class="card">
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
+                    let pulses = pulses.await.unwrap_or_default();
                     match list.await {
                         Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                         Ok(list) if list.is_empty() => view! {
@@ -56,17 +62,26 @@ pub fn MigrationsPage() -> impl IntoView {
                         }.into_any(),
                         Ok(list) => view! {
                             <table class="table" data-testid="migrations">
-                                <thead><tr><th>"Name"</th><th>"Move"</th><th>"Strategy"</th><th>"State"</th><th>"Created"</th></tr></thead>
+                                <thead><tr><th>"Name"</th><th>"Move"</th><th>"Strategy"</th><th>"State"</th><th>"Last import"</th><th>"Created"</th></tr></thead>
                                 <tbody>
-                                {list.into_iter().map(|m| view! {
-                                    <tr>
+                                {list.into_iter().map(|m| {
+                                    let id = m.id;
+                                    let loaded = pulses.iter().find(|p| p.id == id).cloned().unwrap_or(MigrationPulse { id, state: m.state, run: None });
+                                    let pulse = move || live.with(|l| l.as_ref().and_then(|l| l.iter().find(|p| p.id == id).cloned())).unwrap_or_else(|| loaded.clone());
+                                    let p2 = pulse.clone();
+                                    view! {
+                                    <tr data-testid="migration-row" data-id=id.to_string()>
                                         <td><A href=format!("/migrations/{}", m.id)>{m.name.clone()}</A></td>
                                         <td>{m.source.label()}" → "{m.target.label()}</td>
                                         <td>{m.strategy.label()}</td>
-                                        <td><span class=format!("status state-{}", m.state)>{m.state.label()}</span></td>
+                                        <td>{move || state_badge(pulse().state)}</td>
+                                        <td class="progress-cell" data-testid="migration-progress">{move || p2().run.map(|r| view! {
+                                            <div class="progress"><span style=format!("width: {:.1}%", r.percent())></span></div>
+                                            <div class="hint" title=run_line(&r)>{format!("{:.0} % · {}", r.percent().floor(), r.state)}</div>
+                                        })}</td>
                                         <td>{when(&m.created_at)}{m.created_by.map(|b| format!(" by {b}"))}</td>
                                     </tr>
-                                }).collect_view()}
+                                }}).collect_view()}
                                 </tbody>
                             </table>
                         }.into_any(),

@@ -1,0 +1,242 @@
+//! Where a migration stands and what it needs next: its state and newest run's progress (the
+//! "pulse" pages poll to stay live), what is staged, and the next step.
+
+use crate::auth::Actor;
+use crate::model::{
+    MigrationOverview, MigrationPulse, MigrationState, NextStep, Permission, RunProgress, Strategy,
+};
+use crate::web::AppResult;
+use sqlx::PgPool;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+type PulseRow = (
+    Uuid,
+    String,
+    Option<Uuid>,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+
+/// The pulse of one migration (archived or not), or of every live one when `id` is None.
+pub async fn pulses(
+    pool: &PgPool,
+    actor: &Actor,
+    id: Option<Uuid>,
+) -> AppResult<Vec<MigrationPulse>> {
+    actor.require(Permission::Read)?;
+    // The run picked as `state::settle` picks it, so the numbers belong to the state shown.
+    let rows: Vec<PulseRow> = sqlx::query_as(
+        "SELECT m.id, m.state, r.id, r.state, r.error,
+                coalesce(sum(p.total), 0)::bigint, coalesce(sum(p.sent), 0)::bigint,
+                coalesce(sum(p.failed), 0)::bigint, coalesce(sum(p.skipped), 0)::bigint
+         FROM im_migrations m
+         LEFT JOIN LATERAL (
+             SELECT r.id, r.state, r.error FROM import_runs r WHERE r.migration_id = m.id
+             ORDER BY (r.state IN ('running', 'paused')) DESC, r.created_at DESC LIMIT 1
+         ) r ON true
+         LEFT JOIN import_phases p ON p.run_id = r.id
+         WHERE CASE WHEN $1::uuid IS NULL THEN m.state <> 'archived' ELSE m.id = $1 END
+         GROUP BY m.id, m.state, r.id, r.state, r.error, m.created_at
+         ORDER BY m.created_at DESC",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, state, run, run_state, error, total, sent, failed, skipped)| MigrationPulse {
+                id,
+                state: state.parse().unwrap_or(MigrationState::Draft),
+                run: run.map(|id| RunProgress {
+                    id,
+                    state: run_state.unwrap_or_default(),
+                    total,
+                    sent,
+                    failed,
+                    skipped,
+                    error,
+                }),
+            },
+        )
+        .collect())
+}
+
+/// What the next step is decided from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Situation {
+    pub archived: bool,
+    pub keys_set: bool,
+    pub coexistence: bool,
+    /// The newest run's state and failed records.
+    pub run: Option<(String, i64)>,
+    pub staged_uploads: i64,
+    pub validating: bool,
+    pub errors: i64,
+    pub staged_since_run: i64,
+}
+
+/// The one thing that stands before the migration moves on, in the order a team meets them.
+pub fn next_step(s: &Situation) -> NextStep {
+    if s.archived {
+        return NextStep::Restore;
+    }
+    let run = s
+        .run
+        .as_ref()
+        .map(|(state, failed)| (state.as_str(), *failed));
+    match run {
+        Some(("running", _)) => return NextStep::Running,
+        Some(("paused", _)) => return NextStep::Resume,
+        _ => {}
+    }
+    if !s.keys_set {
+        return NextStep::SetKeys;
+    }
+    if s.validating {
+        return NextStep::WaitValidation;
+    }
+    if let Some(("done", failed)) = run {
+        if s.staged_since_run == 0 {
+            return if failed > 0 {
+                NextStep::RetryFailures
+            } else if s.coexistence {
+                NextStep::Sync
+            } else {
+                NextStep::Done
+            };
+        }
+    }
+    if s.staged_uploads == 0 {
+        return NextStep::UploadDumps;
+    }
+    // Records kept aside are not sent: worth a look before the first import of them.
+    if s.errors > 0 && !matches!(run, Some(("done", _))) {
+        return NextStep::ReviewErrors;
+    }
+    NextStep::Launch
+}
+
+pub async fn overview(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<MigrationOverview> {
+    let m = super::get(pool, actor, id).await?;
+    let pulse = pulses(pool, actor, Some(id))
+        .await?
+        .pop()
+        .ok_or_else(|| crate::web::AppError::NotFound(format!("No migration has id {id}.")))?;
+    let sandbox = super::keys::view(pool, actor, id).await?.sandbox;
+    let staged_ids = crate::import::plan::staged_uploads(pool, id).await?;
+    let report = crate::dumps::report::report(pool, actor, id).await?;
+    // Uploads the newest finished run did not take (staged after it launched).
+    let run_uploads: Option<serde_json::Value> = match &pulse.run {
+        Some(r) if r.state == "done" => {
+            sqlx::query_scalar("SELECT plan->'uploads' FROM import_runs WHERE id = $1")
+                .bind(r.id)
+                .fetch_optional(pool)
+                .await?
+        }
+        _ => None,
+    };
+    let taken: HashSet<Uuid> = run_uploads
+        .and_then(|v| serde_json::from_value::<Vec<Uuid>>(v).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let staged_since_run = if pulse.run.as_ref().is_some_and(|r| r.state == "done") {
+        staged_ids.iter().filter(|u| !taken.contains(u)).count() as i64
+    } else {
+        0
+    };
+    let validating = report.state == "validating";
+    let situation = Situation {
+        archived: m.state == MigrationState::Archived,
+        keys_set: m.keys_set,
+        coexistence: m.strategy == Strategy::Coexistence,
+        run: pulse.run.as_ref().map(|r| (r.state.clone(), r.failed)),
+        staged_uploads: staged_ids.len() as i64,
+        validating,
+        errors: report.errors,
+        staged_since_run,
+    };
+    Ok(MigrationOverview {
+        next: next_step(&situation),
+        pulse,
+        keys_set: m.keys_set,
+        sandbox,
+        staged_uploads: staged_ids.len() as i64,
+        staged: report.accepted,
+        kept_aside: report.rejected.values().sum(),
+        errors: report.errors,
+        warnings: report.warnings,
+        validating,
+        staged_since_run,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready() -> Situation {
+        Situation {
+            keys_set: true,
+            staged_uploads: 1,
+            ..Situation::default()
+        }
+    }
+
+    #[test]
+    fn a_new_migration_needs_keys_then_dumps_then_a_launch() {
+        assert_eq!(next_step(&Situation::default()), NextStep::SetKeys);
+        let keys = Situation {
+            keys_set: true,
+            ..Situation::default()
+        };
+        assert_eq!(next_step(&keys), NextStep::UploadDumps);
+        assert_eq!(next_step(&ready()), NextStep::Launch);
+        let checking = Situation {
+            validating: true,
+            ..ready()
+        };
+        assert_eq!(next_step(&checking), NextStep::WaitValidation);
+        let errors = Situation {
+            errors: 3,
+            ..ready()
+        };
+        assert_eq!(next_step(&errors), NextStep::ReviewErrors);
+    }
+
+    #[test]
+    fn a_run_decides_while_it_moves_and_after_it_is_done() {
+        let run = |state: &str, failed| Situation {
+            run: Some((state.into(), failed)),
+            ..ready()
+        };
+        assert_eq!(next_step(&run("running", 0)), NextStep::Running);
+        assert_eq!(next_step(&run("paused", 0)), NextStep::Resume);
+        assert_eq!(next_step(&run("done", 2)), NextStep::RetryFailures);
+        assert_eq!(next_step(&run("done", 0)), NextStep::Done);
+        // A cancelled or failed run leaves the staged records to launch again.
+        assert_eq!(next_step(&run("cancelled", 0)), NextStep::Launch);
+        let coexist = Situation {
+            coexistence: true,
+            ..run("done", 0)
+        };
+        assert_eq!(next_step(&coexist), NextStep::Sync);
+        // Dumps staged after the run are the next thing to import.
+        let more = Situation {
+            staged_since_run: 1,
+            ..run("done", 0)
+        };
+        assert_eq!(next_step(&more), NextStep::Launch);
+        let archived = Situation {
+            archived: true,
+            ..run("running", 0)
+        };
+        assert_eq!(next_step(&archived), NextStep::Restore);
+    }
+}
