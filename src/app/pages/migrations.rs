@@ -75,7 +75,7 @@ pub fn MigrationsPage() -> impl IntoView {
                                         <td>{m.source.label()}" → "{m.target.label()}</td>
                                         <td>{m.strategy.label()}</td>
                                         <td>{move || state_badge(pulse().state)}</td>
-                                        <td class="progress-cell" data-testid="migration-progress">{move || p2().run.map(|r| view! {
+                                        <td class="run-cell" data-testid="migration-progress">{move || p2().run.map(|r| view! {
                                             <div class="progress"><span style=format!("width: {:.1}%", r.percent())></span></div>
                                             <div class="hint" title=run_line(&r)>{format!("{:.0} % · {}", r.percent().floor(), r.state)}</div>
                                         })}</td>
