@@ -8,5 +8,6 @@ mod common;
 mod crash;
 mod expect;
 mod harness;
+mod insight;
 mod runs;
 mod uncertain;
