@@ -172,7 +172,7 @@ impl Sink<'_> {
             line,
             message,
             excerpt: String::new(),
-            converted: String::new(),
+            converted: None,
         });
     }
 }

@@ -20,7 +20,7 @@ fn finding(code: &'static str, file: &str, message: String) -> Finding {
         line: 0,
         message,
         excerpt: String::new(),
-        converted: String::new(),
+        converted: None,
     }
 }
 

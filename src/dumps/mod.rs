@@ -46,11 +46,11 @@ pub struct Finding {
     /// validate` prints it (as `line_text`) only for lines it converted, with `converted`.
     #[serde(rename = "line_text", skip_serializing_if = "String::is_empty")]
     pub excerpt: String,
-}
     /// For a line of a vendor format: the canonical record(s) it was converted to, which the
-    /// message's field names refer to. Empty otherwise.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub converted: String,
+    /// message's field names refer to. Boxed: findings travel in `Result`s and stay small.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub converted: Option<Box<str>>,
+}
 
 /// The validation report: `imshift validate` prints it as JSON.
 #[derive(Clone, Debug, Default, Serialize)]

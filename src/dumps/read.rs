@@ -362,7 +362,7 @@ impl LineReader {
             self.converted.clear();
             return;
         }
-        let converted = cut(&std::mem::take(&mut self.converted), RAW_KEEP_BYTES);
+        let converted: Box<str> = cut(&std::mem::take(&mut self.converted), RAW_KEEP_BYTES).into();
         for f in self.findings.split_off(before) {
             if self.cap.admit(f.code) {
                 self.findings.push(f);
@@ -380,7 +380,7 @@ impl LineReader {
                         WARNING_EXCERPT_BYTES
                     };
                     f.excerpt = cut(text, max);
-                    f.converted.clone_from(&converted);
+                    f.converted = (!converted.is_empty()).then(|| converted.clone());
                 }
             }
         } else if self.examples > 0 && !converted.is_empty() {
@@ -394,13 +394,16 @@ impl LineReader {
                 if *kept < self.examples && f.code != "csv.mapping" {
                     *kept += 1;
                     f.excerpt = cut(text, RAW_KEEP_BYTES);
-                    f.converted.clone_from(&converted);
+                    f.converted = Some(converted.clone());
                 }
             }
         }
         for f in &self.findings[before..] {
-            self.pending_bytes +=
-                f.message.len() + f.excerpt.len() + f.converted.len() + f.file.len() + 64;
+            self.pending_bytes += f.message.len()
+                + f.excerpt.len()
+                + f.converted.as_ref().map_or(0, |c| c.len())
+                + f.file.len()
+                + 64;
         }
     }
 
@@ -447,7 +450,7 @@ impl LineReader {
             line,
             message,
             excerpt: String::new(),
-            converted: String::new(),
+            converted: None,
         };
         // Never capped: it says why everything after it is missing.
         self.stopped = Some(f.clone());
@@ -747,7 +750,7 @@ impl LineReader {
             line,
             message,
             excerpt: String::new(),
-            converted: String::new(),
+            converted: None,
         });
     }
 }

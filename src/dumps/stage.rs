@@ -202,9 +202,9 @@ pub fn encode_row(out: &mut Vec<u8>, upload: &str, ord: u32, file_no: u32, line:
     }
     sep(out);
     field(out, &p.record);
-    out.push(b'\n');
     sep(out);
     opt(out, p.raw.as_deref());
+    out.push(b'\n');
 }
 
 /// A finding in COPY text format for `dump_findings`.
@@ -247,9 +247,9 @@ pub fn encode_finding(
     field(out, &f.message);
     sep(out);
     field(out, &f.excerpt);
-    out.push(b'\n');
     sep(out);
-    opt(out, (!f.converted.is_empty()).then_some(f.converted.as_str()));
+    opt(out, f.converted.as_deref());
+    out.push(b'\n');
 }
 
 pub const PENDING_COPY: &str = "COPY staged_pending (upload_id, ord) FROM STDIN";
@@ -595,8 +595,8 @@ pub async fn stage(
             line: 0,
             message: format!("no scratch space next to the upload: {e}"),
             excerpt: String::new(),
+            converted: None,
         })
-            converted: String::new(),
     })?;
     let thread_progress = progress.clone();
     let reading = tokio::task::spawn_blocking(move || {
@@ -695,8 +695,8 @@ pub async fn stage(
             line: 0,
             message: format!("reading {} stopped: {e}", input.name),
             excerpt: String::new(),
+            converted: None,
         })
-            converted: String::new(),
     })?;
     if stopped {
         return Err(StageError::Stopped);

@@ -290,7 +290,7 @@ pub fn finding(kind: Kind, file: &str, line: u64, (code, message): Problem) -> F
         line,
         message: format!("{}: {message}", kind.as_str()),
         excerpt: String::new(),
-        converted: String::new(),
+        converted: None,
     }
 }
 
@@ -852,8 +852,8 @@ fn show_converted_lines(
                 let numbers: std::collections::BTreeSet<u64> = lines.keys().copied().collect();
                 let texts = super::read::lines_at(reader, &numbers, limits.max_line_bytes);
                 for (line, text) in texts {
-                    let converted =
-                        super::read::convert_for_display(*format, &text).unwrap_or_default();
+                    let converted: Option<Box<str>> =
+                        super::read::convert_for_display(*format, &text).map(Into::into);
                     let shown = super::read::cut_line(&text);
                     for &i in &lines[&line] {
                         let f = &mut report.findings[i];

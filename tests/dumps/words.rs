@@ -50,7 +50,7 @@ fn validate_shows_the_easemob_line_beside_its_canonical_record() {
         .find(|f| f.code == "ref.account_missing" && f.line == 1)
         .expect("a finding across records on line 1");
     assert_eq!(missing.excerpt, TEXT, "the user's line, as in the file");
-    let c = canonical(&missing.converted);
+    let c = canonical(missing.converted.as_deref().unwrap());
     assert_eq!(
         (c["kind"].as_str(), c["from"].as_str()),
         (Some("message"), Some("alice"))
@@ -61,7 +61,10 @@ fn validate_shows_the_easemob_line_beside_its_canonical_record() {
         .find(|f| f.code == "field.value" && f.line == 2)
         .expect("the location off the globe");
     assert_eq!(off.excerpt, SWAPPED);
-    assert_eq!(canonical(&off.converted)["body"]["type"], "location");
+    assert_eq!(
+        canonical(off.converted.as_deref().unwrap())["body"]["type"],
+        "location"
+    );
 
     // `imshift validate` prints both; a canonical line prints neither (it is its record).
     let (_, out) = cli(&[f.to_str().unwrap()]);

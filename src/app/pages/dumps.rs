@@ -786,15 +786,6 @@ fn FindingTable(rows: Vec<FindingRow>) -> impl IntoView {
     .into_any()
 }
 
-/// Every finding, filtered by rule and severity, fifty at a time.
-#[component]
-fn FindingsBrowser(id: Uuid, codes: Vec<String>, browse: Browse, kept_aside: i64) -> impl IntoView {
-    let Browse {
-        code,
-        severity,
-        pages,
-        shown,
-    } = browse;
 /// The findings browser's filters, shared with the report's links into it.
 #[derive(Clone, Copy)]
 struct Browse {
@@ -866,6 +857,15 @@ fn LineSeen(excerpt: String, converted: Option<String>) -> impl IntoView {
     view! { {line}{conv} }.into_any()
 }
 
+/// Every finding, filtered by rule and severity, fifty at a time.
+#[component]
+fn FindingsBrowser(id: Uuid, codes: Vec<String>, browse: Browse, kept_aside: i64) -> impl IntoView {
+    let Browse {
+        code,
+        severity,
+        pages,
+        shown,
+    } = browse;
     let filter = move || (code.get(), severity.get(), pages.get());
     let loaded = resource(
         move || (shown.get(), filter()),
@@ -910,6 +910,12 @@ fn LineSeen(excerpt: String, converted: Option<String>) -> impl IntoView {
                             </select>
                         </label>
                     </div>
+                    {move || (severity.get() == "error" && kept_aside > 0).then(|| view! {
+                        <p class="hint" data-testid="errors-keep-aside">
+                            {format!("These errors keep {} aside: ", plural(kept_aside, "record", "records"))}
+                            <button type="button" class="linklike" on:click=move |_| scroll_to("report-counts")>"see Kept aside, by kind"</button>
+                        </p>
+                    })}
                     <Transition fallback=|| view! { <p>"Loading…"</p> }>
                         {move || Suspend::new(async move {
                             match loaded.await {
@@ -917,12 +923,6 @@ fn LineSeen(excerpt: String, converted: Option<String>) -> impl IntoView {
                                 Ok(pages_loaded) => {
                                     let next = pages_loaded.last().and_then(|p| p.next);
                                     let rows: Vec<FindingRow> = pages_loaded.into_iter().flat_map(|p| p.findings).collect();
-                    {move || (severity.get() == "error" && kept_aside > 0).then(|| view! {
-                        <p class="hint" data-testid="errors-keep-aside">
-                            {format!("These errors keep {} aside: ", plural(kept_aside, "record", "records"))}
-                            <button type="button" class="linklike" on:click=move |_| scroll_to("report-counts")>"see Kept aside, by kind"</button>
-                        </p>
-                    })}
                                     view! {
                                         <table class="table examples" data-testid="all-findings">
                                             <tbody>
