@@ -6,10 +6,22 @@ pub use super::layout::can;
 
 /// `2026-11-22 14:05 UTC`
 pub fn when(t: &OffsetDateTime) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&f)
-        .unwrap_or_default()
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{} {:02}:{:02} UTC", ymd(&t), t.hour(), t.minute())
+}
+
+// The three layouts below are written with `format!` rather than time's formatter: its generic
+// format-description interpreter would be compiled into the WASM for them alone.
+
+/// `2026-11-22`, as time's `[year]-[month]-[day]` writes it.
+fn ymd(t: &OffsetDateTime) -> String {
+    let (y, m, d) = (t.year(), t.month() as u8, t.day());
+    let sign = match y {
+        ..0 => "-",
+        10000.. => "+",
+        _ => "",
+    };
+    format!("{sign}{:04}-{m:02}-{d:02}", y.unsigned_abs())
 }
 
 /// The outcome of a server action: the error's sentence, or nothing.
@@ -145,19 +157,25 @@ pub fn plural(n: i64, one: &str, many: &str) -> String {
 
 /// `2026-11-22 14:05:09 UTC`: to the second (the audit log's times).
 pub fn when_secs(t: &OffsetDateTime) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&f)
-        .unwrap_or_default()
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let (h, m, s) = (t.hour(), t.minute(), t.second());
+    format!("{} {h:02}:{m:02}:{s:02} UTC", ymd(&t))
 }
 
 /// `2026-11-22T14:05:09.123456Z (UTC)`: the whole timestamp, for a hover title.
 pub fn when_full(t: &OffsetDateTime) -> String {
-    let s = t
-        .to_offset(time::UtcOffset::UTC)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    format!("{s} (UTC)")
+    let t = t.to_offset(time::UtcOffset::UTC);
+    // RFC 3339 has four-digit years only (time's formatter refuses others: nothing is shown).
+    if !(0..=9999).contains(&t.year()) {
+        return " (UTC)".to_string();
+    }
+    // A fraction only when there is one, without trailing zeros, as time writes RFC 3339.
+    let fraction = match t.nanosecond() {
+        0 => String::new(),
+        ns => format!(".{ns:09}").trim_end_matches('0').to_string(),
+    };
+    let (h, m, s) = (t.hour(), t.minute(), t.second());
+    format!("{}T{h:02}:{m:02}:{s:02}{fraction}Z (UTC)", ymd(&t))
 }
 
 #[cfg(test)]
@@ -181,5 +199,28 @@ mod format_tests {
         let t = time::macros::datetime!(2026-11-22 14:05:09.5 +01:00);
         assert_eq!(when_secs(&t), "2026-11-22 13:05:09 UTC");
         assert_eq!(when_full(&t), "2026-11-22T13:05:09.5Z (UTC)");
+    }
+
+    #[test]
+    fn times_read_as_times_formatter_writes_them() {
+        use time::format_description::well_known::Rfc3339;
+        let minutes = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+        let seconds =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+        for t in [
+            time::macros::datetime!(2026-01-02 03:04:05 UTC),
+            time::macros::datetime!(2026-12-31 23:59:59.999999999 -08:00),
+            time::macros::datetime!(0999-07-08 09:10:11.000123 +05:30),
+            time::macros::datetime!(1970-01-01 00:00:00.1 UTC),
+            time::macros::datetime!(9999-12-31 23:59:59 UTC),
+        ] {
+            let utc = t.to_offset(time::UtcOffset::UTC);
+            assert_eq!(when(&t), utc.format(&minutes).unwrap());
+            assert_eq!(when_secs(&t), utc.format(&seconds).unwrap());
+            assert_eq!(
+                when_full(&t),
+                format!("{} (UTC)", utc.format(&Rfc3339).unwrap())
+            );
+        }
     }
 }
