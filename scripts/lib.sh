@@ -133,7 +133,7 @@ report_bundle() {
 # default flags. Read from Cargo.toml so scripts/wasm-size measures what the release ships.
 wasm_opt_flags() {
   local flags
-  flags=$(awk -F= '/^wasm-opt-features *=/ { gsub(/[][",]/, " ", $2); print $2 }' Cargo.toml)
+  flags=$(awk -F= '/^wasm-opt-features *=/ { gsub(/[][",]/, " ", $2); print $2 }' Cargo.toml | xargs)
   echo "${flags:--Oz --enable-bulk-memory --enable-nontrapping-float-to-int}"
 }
 
