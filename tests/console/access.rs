@@ -63,7 +63,7 @@ fn any_body() -> Value {
     })
 }
 
-const ANY_FORM: [(&str, &str); 18] = [
+const ANY_FORM: [(&str, &str); 19] = [
     ("upload", SOME_ID),
     ("run", SOME_ID),
     ("action", "pause"),
@@ -82,6 +82,7 @@ const ANY_FORM: [(&str, &str); 18] = [
     ("region", "china"),
     ("admin_identifier", "administrator"),
     ("archived", "true"),
+    ("api", "openim/importmsg"),
 ];
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
@@ -164,7 +165,7 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 15] = [
+const READ_CALLS: [&str; 17] = [
     "/_fn/import_preflight",
     "/_fn/import_runs",
     "/_fn/import_failures",
@@ -180,6 +181,8 @@ const READ_CALLS: [&str; 15] = [
     "/_fn/migration",
     "/_fn/keys",
     "/_fn/limits",
+    "/_fn/overview",
+    "/_fn/pulses",
 ];
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]

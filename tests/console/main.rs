@@ -7,6 +7,7 @@ mod common;
 mod dumps;
 mod migrations;
 mod ops;
+mod overview;
 mod roles;
 mod security;
 mod team;
