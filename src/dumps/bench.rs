@@ -277,9 +277,12 @@ pub struct PreflightFigures {
     pub counted_warm: Duration,
     /// Reading the stored sizes (`plan::cached_sizes`), median of 7.
     pub stored: Duration,
-    /// What the validation spends on them: counting the upload's keys once, then adding up
-    /// (measured again in a transaction that is rolled back).
-    pub count_upload: Duration,
+    /// What staging spends on them besides counting messages as it reads them: counting the
+    /// smaller kinds' tables per phase and key (measured again in a rolled-back transaction).
+    pub count_small_kinds: Duration,
+    /// What counting the messages from their table would cost instead (the same way).
+    pub count_messages_table: Duration,
+    /// What each validation spends: adding the keys up, less the records kept aside.
     pub add_up: Duration,
     /// The stored sizes equal the count.
     pub equal: bool,
@@ -319,16 +322,19 @@ pub async fn preflight(
         reads.push(t.elapsed());
     }
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE dump_uploads SET phase_keys_counted = false WHERE id = $1")
+    let t = Instant::now();
+    super::counts::phase_sizes(&mut tx, &uploads).await?;
+    let add_up = t.elapsed();
+    sqlx::query("DELETE FROM staged_phase_keys WHERE upload_id = $1")
         .bind(g.upload)
         .execute(&mut *tx)
         .await?;
     let t = Instant::now();
-    super::counts::count_uploads(&mut tx, &uploads).await?;
-    let count_upload = t.elapsed();
+    super::counts::count_kinds(&mut tx, &uploads, super::counts::ALL_BUT_MESSAGES).await?;
+    let count_small_kinds = t.elapsed();
     let t = Instant::now();
-    super::counts::phase_sizes(&mut tx, &uploads).await?;
-    let add_up = t.elapsed();
+    super::counts::count_kinds(&mut tx, &uploads, &[super::canonical::Kind::Message]).await?;
+    let count_messages_table = t.elapsed();
     tx.rollback().await?;
     let o = IngestOutcome {
         migration: g.migration,
@@ -347,7 +353,8 @@ pub async fn preflight(
         counted_first,
         counted_warm: median(warm),
         stored: median(reads),
-        count_upload,
+        count_small_kinds,
+        count_messages_table,
         add_up,
         equal: stored == counted,
     })

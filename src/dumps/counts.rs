@@ -2,8 +2,10 @@
 //! stored with the report, so the Import tab's preflight reads one row instead of counting
 //! millions of staged rows (5.2 s for 2M messages on its first load).
 //!
-//! Each upload's records are counted per phase and key once (`staged_phase_keys`), by the
-//! first validation that sees it: uploads never change once staged. Every validation then adds
+//! Each upload's records are counted per phase and key once (`staged_phase_keys`) while it is
+//! staged: its messages as they are read (by sender and by group, in memory a bounded number
+//! of keys at a time), the smaller kinds from their tables on the staging transaction. Uploads
+//! staged by an earlier release are counted by the next validation. Every validation then adds
 //! the uploads' keys up and takes away the records it kept aside (`staged_holds`, a few), which
 //! gives exactly what counting the staged rows would: [`crate::import::plan::sizes`].
 
@@ -13,6 +15,22 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::canonical::Kind;
+
+/// The message phases, in the order staging counts them: one-to-one history by sender
+/// (`conv` c2c), group history by group (`conv` group), as [`Phase::key`] and
+/// [`Phase::filter`] say.
+pub const MESSAGE_PHASES: [&str; 2] = ["c2c_history", "group_history"];
+
+/// Every kind but messages: what staging counts from the tables.
+pub const ALL_BUT_MESSAGES: &[Kind] = &[
+    Kind::Account,
+    Kind::Friend,
+    Kind::Block,
+    Kind::Group,
+    Kind::Member,
+    Kind::GroupEvent,
+    Kind::Conversation,
+];
 
 /// `(phase, key)` of each of the kind's phases for the staged row `s` (the key is NULL where
 /// the row is not the phase's), for a lateral `VALUES`.
@@ -33,10 +51,10 @@ fn phase_keys(kind: Kind) -> Option<String> {
 }
 
 /// Counts the records per phase and key of the staged uploads among `uploads` not counted yet
-/// (one scan of each table per upload, in the caller's transaction).
+/// (staged by an earlier release): one scan of each table, in the caller's transaction.
 pub async fn count_uploads(conn: &mut PgConnection, uploads: &[Uuid]) -> Result<(), sqlx::Error> {
     let todo: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM dump_uploads WHERE id = ANY($1) AND NOT phase_keys_counted FOR UPDATE",
+        "SELECT id FROM dump_uploads WHERE id = ANY($1) AND NOT phase_keys_counted",
     )
     .bind(uploads)
     .fetch_all(&mut *conn)
@@ -44,31 +62,70 @@ pub async fn count_uploads(conn: &mut PgConnection, uploads: &[Uuid]) -> Result<
     if todo.is_empty() {
         return Ok(());
     }
-    // A count an earlier, unfinished attempt left cannot be there (it was rolled back), but a
-    // row of a discarded-then-restaged id would collide: start clean.
     sqlx::query("DELETE FROM staged_phase_keys WHERE upload_id = ANY($1)")
         .bind(&todo)
         .execute(&mut *conn)
         .await?;
-    for kind in Kind::ALL {
-        let Some(values) = phase_keys(kind) else {
-            continue;
-        };
-        let (table, _) = super::stage::table(kind);
-        sqlx::query(&format!(
-            "INSERT INTO staged_phase_keys (upload_id, phase, key, records)
-             SELECT s.upload_id, p.phase, p.key, count(*) FROM {table} s CROSS JOIN LATERAL {values}
-             WHERE s.upload_id = ANY($1) AND p.key IS NOT NULL
-             GROUP BY 1, 2, 3"
-        ))
-        .bind(&todo)
-        .execute(&mut *conn)
-        .await?;
-    }
+    count_kinds(conn, &todo, &Kind::ALL).await?;
     sqlx::query("UPDATE dump_uploads SET phase_keys_counted = true WHERE id = ANY($1)")
         .bind(&todo)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// Adds the records per phase and key of `kinds` in `uploads` to `staged_phase_keys`.
+pub async fn count_kinds(
+    conn: &mut PgConnection,
+    uploads: &[Uuid],
+    kinds: &[Kind],
+) -> Result<(), sqlx::Error> {
+    for kind in kinds {
+        let Some(values) = phase_keys(*kind) else {
+            continue;
+        };
+        let (table, _) = super::stage::table(*kind);
+        sqlx::query(&format!(
+            "INSERT INTO staged_phase_keys (upload_id, phase, key, records)
+             SELECT s.upload_id, p.phase, p.key, count(*) FROM {table} s CROSS JOIN LATERAL {values}
+             WHERE s.upload_id = ANY($1) AND p.key IS NOT NULL
+             GROUP BY 1, 2, 3
+             ON CONFLICT (upload_id, phase, key) DO UPDATE
+                SET records = staged_phase_keys.records + EXCLUDED.records"
+        ))
+        .bind(uploads)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Adds counts made while reading (`(phase, key, records)`) to the upload's.
+pub async fn add_keys(
+    conn: &mut PgConnection,
+    upload: Uuid,
+    counts: Vec<(&'static str, String, i64)>,
+) -> Result<(), sqlx::Error> {
+    let mut phases = Vec::with_capacity(counts.len());
+    let mut keys = Vec::with_capacity(counts.len());
+    let mut records = Vec::with_capacity(counts.len());
+    for (p, k, n) in counts {
+        phases.push(p);
+        keys.push(k);
+        records.push(n);
+    }
+    sqlx::query(
+        "INSERT INTO staged_phase_keys (upload_id, phase, key, records)
+         SELECT $1, p, k, n FROM unnest($2::text[], $3::text[], $4::bigint[]) AS t(p, k, n)
+         ON CONFLICT (upload_id, phase, key) DO UPDATE
+            SET records = staged_phase_keys.records + EXCLUDED.records",
+    )
+    .bind(upload)
+    .bind(&phases)
+    .bind(&keys)
+    .bind(&records)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

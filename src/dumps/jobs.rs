@@ -323,7 +323,8 @@ impl Handler for Ingest {
         let read_bytes = progress.read_bytes.load(Ordering::Relaxed) as i64;
         sqlx::query(
             "UPDATE dump_uploads SET state = 'staged', records = $2, rejected = $3, counts = $4,
-                    read_bytes = $5, verified_for = $6, ingest_finished_at = clock_timestamp(), updated_at = now()
+                    read_bytes = $5, verified_for = $6, phase_keys_counted = true,
+                    ingest_finished_at = clock_timestamp(), updated_at = now()
              WHERE id = $1",
         )
         .bind(id)

@@ -10,7 +10,7 @@ use super::validate::{GroupOrder, Index, Target};
 use super::{container, Finding, Limits};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Postgres, Transaction};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -347,6 +347,8 @@ enum Msg {
     NotKept(Vec<(&'static str, &'static str, u64)>),
     Pending(Vec<u8>),
     Idents(usize, Vec<u8>),
+    /// Messages per import phase and key (sender, group), added to `staged_phase_keys`.
+    PhaseKeys(Vec<(&'static str, String, i64)>),
     File {
         file_no: u32,
         name: String,
@@ -427,12 +429,34 @@ struct Reader {
     target: Option<Target>,
     order: GroupOrder,
     idents: Option<IdentSpill>,
+    /// One-to-one messages by sender and group messages by group, counted as they are read
+    /// for the import's preflight (`dumps::counts`), so nothing scans the message table for
+    /// them; handed on whenever [`PHASE_KEYS_MAX`] keys wait, so memory stays bounded.
+    msg_keys: [HashMap<String, i64>; 2],
     progress: Arc<Progress>,
     errors: u64,
     warnings: u64,
 }
 
+/// Keys counted in memory before their counts are added to the table.
+const PHASE_KEYS_MAX: usize = 65_536;
+
 impl Reader {
+    /// Hands the message counts per phase and key on to be added to `staged_phase_keys`.
+    fn flush_msg_keys(&mut self) -> Result<(), ()> {
+        let mut out = Vec::new();
+        for (phase, map) in super::counts::MESSAGE_PHASES
+            .iter()
+            .zip(self.msg_keys.iter_mut())
+        {
+            out.extend(map.drain().map(|(k, n)| (*phase, k, n)));
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.send(Msg::PhaseKeys(out))
+    }
+
     fn send(&self, m: Msg) -> Result<(), ()> {
         self.tx.blocking_send(m).map_err(|_| ())
     }
@@ -488,6 +512,21 @@ impl Reader {
                     self.tally.group += 1;
                 } else {
                     self.tally.c2c += 1;
+                }
+                // The phase's key: one-to-one history by sender, group history by group.
+                let (map, key) = if *group {
+                    (&mut self.msg_keys[1], to)
+                } else {
+                    (&mut self.msg_keys[0], from)
+                };
+                match map.get_mut(key.as_str()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        map.insert(key.clone(), 1);
+                        if self.msg_keys[0].len() + self.msg_keys[1].len() >= PHASE_KEYS_MAX {
+                            self.flush_msg_keys()?;
+                        }
+                    }
                 }
                 if let Some(i) = p
                     .body_type
@@ -618,6 +657,7 @@ pub async fn stage(
                 index,
                 target,
                 idents: Some(idents),
+                msg_keys: Default::default(),
                 order: GroupOrder::default(),
                 file_name: String::new(),
                 progress: thread_progress,
@@ -658,6 +698,7 @@ pub async fn stage(
                 }
             }
             Msg::Pending(data) => copy(tx, PENDING_COPY, &data).await?,
+            Msg::PhaseKeys(counts) => super::counts::add_keys(tx, upload_id, counts).await?,
             Msg::Idents(part, data) => {
                 sqlx::query(
                     "INSERT INTO staged_idents (upload_id, part, data) VALUES ($1, $2, $3)",
@@ -704,6 +745,9 @@ pub async fn stage(
     let staged = outcome
         .map_err(StageError::Unreadable)?
         .ok_or(StageError::Interrupted)?;
+    // Messages were counted per phase and key as they were read; the other kinds' tables are
+    // small next to them, and are counted here, on this transaction's fresh rows.
+    super::counts::count_kinds(tx, &[upload_id], super::counts::ALL_BUT_MESSAGES).await?;
     progress.records.store(staged.records, Ordering::Relaxed);
     *progress.counts.lock().unwrap_or_else(|p| p.into_inner()) = staged.counts.clone();
     Ok(staged)
@@ -823,6 +867,9 @@ fn read_file(
         })
         .collect();
     if !not_kept.is_empty() && r.send(Msg::NotKept(not_kept)).is_err() {
+        return Ok(None);
+    }
+    if r.flush_msg_keys().is_err() {
         return Ok(None);
     }
     for (kind, buf) in std::mem::take(&mut r.bufs) {
