@@ -1646,3 +1646,74 @@ async fn cross_record_findings_are_capped_per_rule_and_the_rest_counted(pool: Pg
         "{rep:#}"
     );
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_validation_overtaken_by_a_change_does_not_end_current(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let mid = migration(&app, &token).await;
+    let m: uuid::Uuid = mid.parse().unwrap();
+    let dump = concat!(
+        r#"{"kind":"account","id":"u1"}"#,
+        "\n",
+        r#"{"kind":"friend","owner":"u1","friend":"ghost"}"#,
+        "\n"
+    );
+    staged(&app, &token, &mid, "a.jsonl", dump).await;
+    assert_eq!(settled_report(&app, &token, &mid).await["state"], "current");
+
+    // A validation that has read the data stops at the holds it rewrites (the test holds them)...
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM staged_holds FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let mut tx = app.pool.begin().await.unwrap();
+    imshift::dumps::jobs::enqueue_validate(&mut tx, m, false)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    wait_for_waiters(&app, 1).await;
+    let job: i64 = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE migration_id = $1 AND kind = 'dump.validate' AND state = 'running'",
+    )
+    .bind(m)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // ...when the staged data changes (what enqueue_validate does to the report).
+    sqlx::query("UPDATE dump_reports SET generation = generation + 1 WHERE migration_id = $1")
+        .bind(m)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    hold.commit().await.unwrap();
+    let start = std::time::Instant::now();
+    while scalar(
+        &app,
+        &format!("SELECT count(*) FROM jobs WHERE id = {job} AND state = 'done'"),
+    )
+    .await
+        == 0
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "never done");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Its numbers are stored, but it does not claim to be current: a script keeps waiting.
+    let r = get(
+        &app,
+        &token,
+        &format!("/api/v1/migrations/{mid}/dumps/report"),
+    )
+    .await;
+    assert_eq!(r["state"], "validating", "{r:#}");
+    assert!(!r["validated_at"].is_null());
+    // The next validation (queued with every change) ends current.
+    let mut tx = app.pool.begin().await.unwrap();
+    imshift::dumps::jobs::enqueue_validate(&mut tx, m, false)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(settled_report(&app, &token, &mid).await["state"], "current");
+}
