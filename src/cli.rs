@@ -159,6 +159,9 @@ enum BenchCommand {
     },
     /// Import into a Tencent IM sandbox (its own process, quota set) for MINUTES and report
     /// the achieved rate against the quota, throttle answers and the console's CPU use.
+    /// With --mixed: the whole mixed migration of issue 11 (accounts, friends, groups,
+    /// members, both histories) into an in-process sandbox at Tencent's quotas times SCALE,
+    /// launch to done, against the quota bound (the longest chain of phases at their quotas).
     Import {
         #[arg(long, default_value_t = 10.0)]
         minutes: f64,
@@ -167,6 +170,14 @@ enum BenchCommand {
         qps: u32,
         #[arg(long, default_value = "/tmp/imshift-bench-import")]
         dir: std::path::PathBuf,
+        #[arg(long)]
+        mixed: bool,
+        /// --mixed: every quota is Tencent's documented one times this (0.5: twice the time).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// --mixed: the console's workers.
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
     },
 }
 
@@ -393,7 +404,19 @@ pub async fn run() -> ExitCode {
             command: BenchCommand::Preflight { messages, dir },
         } => bench_preflight(&cli.database_url, messages, &dir).await,
         Command::Bench {
-            command: BenchCommand::Import { minutes, qps, dir },
+            command:
+                BenchCommand::Import {
+                    mixed: true,
+                    scale,
+                    workers,
+                    dir,
+                    ..
+                },
+        } => bench_mixed(&cli.database_url, scale, workers, &dir).await,
+        Command::Bench {
+            command: BenchCommand::Import {
+                minutes, qps, dir, ..
+            },
         } => bench_import(&cli.database_url, minutes, qps, &dir).await,
         Command::Bench {
             command: BenchCommand::Hostile { dir, only },
@@ -863,6 +886,51 @@ async fn bench_import(url: &str, minutes: f64, qps: u32, dir: &std::path::Path) 
         f.cpu * 100.0,
         f.records_sent
     );
+    Ok(())
+}
+
+async fn bench_mixed(url: &str, scale: f64, workers: usize, dir: &std::path::Path) -> Res {
+    scratch_only(url)?;
+    if !(scale > 0.0 && scale <= 10.0) {
+        return Err(format!("--scale {scale}: give a factor above 0 and at most 10").into());
+    }
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let f = crate::import::bench::run_mixed(pool, scale, workers, dir).await?;
+    println!(
+        "mixed migration at {scale}x Tencent's quotas, {} workers: {:.1} s launch to done; quota bound {:.1} s; {:+.1} % over the bound; {} records sent, {} failed, {} throttle answers (60007)",
+        f.workers,
+        f.seconds,
+        f.bound,
+        (f.seconds / f.bound - 1.0) * 100.0,
+        f.sent,
+        f.failed,
+        f.throttles
+    );
+    println!(
+        "{:<14} {:<40} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "phase", "api", "records", "reqs", "quota", "bound s", "start s", "end s", "took s", "rate/quota"
+    );
+    for p in &f.phases {
+        let took = p.end - p.start;
+        println!(
+            "{:<14} {:<40} {:>7} {:>6} {:>6.0} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.3}",
+            p.phase,
+            p.api,
+            p.records,
+            p.requests,
+            p.qps,
+            p.bound_secs,
+            p.start,
+            p.end,
+            took,
+            if took > 0.0 && p.qps > 0.0 {
+                p.requests as f64 / took / p.qps
+            } else {
+                0.0
+            }
+        );
+    }
     Ok(())
 }
 

@@ -192,3 +192,251 @@ pub async fn run(
     let _ = sandbox.wait();
     result
 }
+
+/// The mixed migration of issue 11: 1,911 accounts, 5,477 friend edges, 87 groups with 6,627
+/// members, 27,339 one-to-one and 16,264 group messages (the generator's nearest shape).
+pub fn mixed_spec() -> Spec {
+    Spec {
+        accounts: 1911,
+        // Mutual: about three friend records an account.
+        friends: 3,
+        groups: 87,
+        members: 76,
+        messages: 27_339 + 16_264,
+        group_share: 16_264.0 / (27_339.0 + 16_264.0),
+        seed: 11,
+        ..Spec::default()
+    }
+}
+
+/// An error with its causes (the console's internal errors say only "internal error").
+fn chain(e: crate::web::AppError) -> String {
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
+}
+
+/// One phase of a whole migration, as measured.
+pub struct PhaseFigures {
+    pub phase: String,
+    pub api: String,
+    pub records: i64,
+    pub requests: i64,
+    pub throttled: i64,
+    pub qps: f64,
+    /// What its quota alone needs (the preflight's figure).
+    pub bound_secs: f64,
+    /// Seconds after launch it started and ended.
+    pub start: f64,
+    pub end: f64,
+}
+
+pub struct MixedFigures {
+    pub seconds: f64,
+    /// The longest chain of phases, each at its API's quota (the preflight's estimate).
+    pub bound: f64,
+    pub phases: Vec<PhaseFigures>,
+    pub sent: i64,
+    pub failed: i64,
+    /// 60007 answers of the sandbox over the whole run.
+    pub throttles: u64,
+    pub workers: usize,
+}
+
+/// `imshift bench import --mixed`: the whole mixed migration into the Tencent sandbox in this
+/// process, whose quotas are Tencent's documented ones times `scale` (imshift is told the same),
+/// from launch to done; its time against the quota bound.
+pub async fn run_mixed(
+    pool: PgPool,
+    scale: f64,
+    workers: usize,
+    dir: &Path,
+) -> Result<MixedFigures, Box<dyn std::error::Error>> {
+    use crate::providers::tencent::{sandbox, Limits};
+    let key = "bench-mixed-sandbox-key-5e1d";
+    let sdkappid = 1_400_000_998u64;
+    let mut limits = Limits::default();
+    let apis: Vec<&'static str> = limits.apis.keys().copied().collect();
+    for api in &apis {
+        let qps = limits.qps(api).unwrap_or(1);
+        limits.set_qps(api, ((qps as f64 * scale).round() as u32).max(1));
+    }
+    let mut sc = sandbox::SandboxConfig::new(sdkappid, key, "administrator");
+    sc.limits = limits.clone();
+    let sb = sandbox::spawn(sc, "127.0.0.1:0".parse()?).await?;
+    let base = sb.base_url();
+    let mut config = Config::for_url("http://127.0.0.1:0");
+    config.data_dir = dir.to_path_buf();
+    config.workers = workers;
+    std::fs::create_dir_all(dir.join("uploads"))?;
+    let leptos = leptos::config::LeptosOptions::builder()
+        .output_name("imshift")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .build();
+    let (_, state) =
+        web::build_with_state(pool.clone(), config, leptos, MasterKey::generate()).await?;
+    let running = web::workers::start(&state).await?;
+    let email = format!("bench-{}@example.com", &Uuid::new_v4().to_string()[..8]);
+    let user =
+        crate::auth::users::create_from_cli(&pool, &email, Role::Admin, "bench password 1234")
+            .await?;
+    let actor = Actor {
+        user_id: user.id,
+        email,
+        role: Role::Admin,
+        token_id: None,
+        ip: None,
+    };
+    let m = crate::migration::create(
+        &pool,
+        &actor,
+        &MigrationInput {
+            name: format!("bench mixed {}", Uuid::new_v4()),
+            strategy: Strategy::ForcedUpgrade,
+            source: SourceKind::SelfBuilt,
+            target: TargetKind::Tencent,
+            notes: String::new(),
+        },
+    )
+    .await?;
+    crate::migration::keys::set_tencent(
+        &state,
+        &actor,
+        m.id,
+        &SetTencentKeys {
+            sdkappid: sdkappid as i64,
+            region: "custom".into(),
+            base_url: Some(base.clone()),
+            admin_identifier: "administrator".into(),
+            secret_key: Some(key.into()),
+            callback_token: None,
+        },
+    )
+    .await?;
+    // imshift is told the quotas the sandbox enforces.
+    let overrides: serde_json::Map<String, Value> = apis
+        .iter()
+        .map(|a| (a.to_string(), json!({"qps": limits.qps(a).unwrap_or(1)})))
+        .collect();
+    crate::migration::limits::set(
+        &pool,
+        &actor,
+        m.id,
+        serde_json::from_value(Value::Object(overrides))?,
+    )
+    .await?;
+    let upload = Uuid::new_v4();
+    let path = dir.join("uploads").join(format!("{upload}.part"));
+    {
+        let mut out = BufWriter::new(std::fs::File::create(&path)?);
+        fixtures::generate(&mixed_spec(), &mut out)?;
+        out.flush()?;
+    }
+    let size = std::fs::metadata(&path)?.len() as i64;
+    sqlx::query(
+        "INSERT INTO dump_uploads (id, migration_id, file_name, size_bytes, received_bytes, state)
+         VALUES ($1, $2, 'mixed.jsonl', $3, $3, 'queued')",
+    )
+    .bind(upload)
+    .bind(m.id)
+    .bind(size)
+    .execute(&pool)
+    .await?;
+    crate::jobs::enqueue(
+        &pool,
+        &crate::jobs::NewJob {
+            kind: crate::dumps::jobs::INGEST,
+            migration_id: Some(m.id),
+            node: Some(state.node.clone()),
+            payload: json!({ "upload_id": upload }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    // The preflight may fail while the ingest and validation still hold the upload.
+    let staged = Instant::now();
+    let pre = loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        match crate::import::preflight(&state, &actor, m.id).await {
+            Ok(p) if p.blockers.is_empty() => break p,
+            Ok(p) if staged.elapsed() > Duration::from_secs(300) => {
+                return Err(format!("not ready after 5 minutes: {}", p.blockers.join(" ")).into())
+            }
+            Err(e) if staged.elapsed() > Duration::from_secs(300) => return Err(chain(e).into()),
+            _ => {}
+        }
+    };
+    let t0 = Instant::now();
+    let run = crate::import::launch(&state, &actor, m.id)
+        .await
+        .map_err(chain)?;
+    let status = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s = crate::import::status(&pool, &actor, m.id, run.id)
+            .await
+            .map_err(chain)?;
+        if s.state != "running" && s.state != "paused" {
+            break s;
+        }
+    };
+    let seconds = t0.elapsed().as_secs_f64();
+    // Phase times from the database clock, relative to the run's creation.
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(String, Option<String>, i64, i64, Option<f64>, Option<f64>)> = sqlx::query_as(
+        "SELECT p.phase, p.api, p.requests, p.throttled,
+                extract(epoch FROM p.started_at - r.created_at)::float8,
+                extract(epoch FROM p.finished_at - r.created_at)::float8
+         FROM import_phases p JOIN import_runs r ON r.id = p.run_id
+         WHERE p.run_id = $1 ORDER BY p.position",
+    )
+    .bind(run.id)
+    .fetch_all(&pool)
+    .await?;
+    let phases = rows
+        .into_iter()
+        .filter_map(|(phase, api, requests, throttled, start, end)| {
+            let plan = pre.phases.iter().find(|p| p.phase == phase)?;
+            api.as_ref()?;
+            Some(PhaseFigures {
+                phase,
+                api: api.unwrap_or_default(),
+                records: plan.records,
+                requests,
+                throttled,
+                qps: plan.qps,
+                bound_secs: plan.secs,
+                start: start.unwrap_or(0.0),
+                end: end.unwrap_or(0.0),
+            })
+        })
+        .collect();
+    let throttles = sb.state()["apis"]
+        .as_object()
+        .map(|apis| {
+            apis.values()
+                .map(|a| a["codes"]["60007"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    if status.state != "done" {
+        return Err(format!("the run ended {}: {:?}", status.state, status.error).into());
+    }
+    if let Some(w) = running {
+        w.shutdown().await;
+    }
+    sb.shutdown().await;
+    Ok(MixedFigures {
+        seconds,
+        bound: pre.estimate_secs,
+        phases,
+        sent: status.sent,
+        failed: status.failed,
+        throttles,
+        workers,
+    })
+}

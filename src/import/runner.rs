@@ -40,8 +40,12 @@ pub struct TaskPayload {
     pub retry: bool,
 }
 
-/// Requests of one task in flight at once (the limiter paces them; this only hides latency).
-const LANES: usize = 8;
+/// Requests of one task in flight at once (the limiter paces them; this only hides latency):
+/// enough for the quota at 100 ms a request, so one task alone keeps its API at its quota
+/// on a distant target or a busy machine, and at least 8, at most 32.
+fn in_flight(qps: f64) -> usize {
+    ((qps * 0.1).ceil() as usize).clamp(8, 32)
+}
 /// Attempts of one request before its records are failed.
 const MAX_ATTEMPTS: usize = 8;
 const MAX_THROTTLES: usize = 40;
@@ -496,7 +500,7 @@ impl Handler for ImportTask {
                     Ok(())
                 }
             })
-            .buffer_unordered(LANES)
+            .buffer_unordered(in_flight(qps))
             .collect()
             .await;
         // Whatever happened, keep what was done.

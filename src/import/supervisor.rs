@@ -21,18 +21,65 @@ pub struct Supervise {
     pub targets: Targets,
 }
 
-/// The quota a phase's tasks are scheduled at: its batch size and requests per second.
+/// The quota a phase's tasks are scheduled at: its batch size and requests per second, and
+/// whether the phase is on the run's longest chain (its tasks are claimed first).
 #[derive(Clone, Copy, Debug)]
 pub struct Pace {
     pub batch: usize,
     pub qps: f64,
+    pub critical: bool,
 }
 
-/// Tasks become claimable a little ahead of the time the quota lets them start, so the
-/// workers are not all taken by one phase's tasks waiting on its limiter while another
-/// phase, under another quota, waits in the queue behind them: independent phases progress
-/// side by side, each at its own API's quota.
-const AHEAD: f64 = 0.8;
+/// Each task becomes claimable this long before the quota lets it start: the next task of a
+/// phase is running when the one before it ends, and the workers are not all taken by one
+/// phase's tasks waiting on its limiter while another phase, under another quota, waits in
+/// the queue behind them (a lead proportional to the phase, as it was, grows without bound
+/// over a long phase and ends up holding every worker). Independent phases progress side by
+/// side, each at its own API's quota.
+const LEAD_SECS: f64 = 1.5;
+
+/// A phase whose slack is at most this share of the run's quota bound is on its longest
+/// chain: its tasks are claimed before others, so the run ends at the bound when workers or
+/// CPU are scarce.
+const CRITICAL_SLACK: f64 = 0.05;
+
+/// Tasks of phases on the longest chain (the supervisor's own job is 10).
+const CRITICAL_PRIORITY: i32 = 1;
+
+/// The phases on the longest chain of the plan (each phase's quota time and what it waits on,
+/// as the preflight had them): those whose latest finish, not delaying the whole, is their
+/// earliest finish.
+pub fn critical_phases(plan: &[(Phase, f64)]) -> Vec<Phase> {
+    let secs = |p: Phase| {
+        plan.iter()
+            .find(|(q, _)| *q == p)
+            .map_or(0.0, |(_, s)| s.max(0.0))
+    };
+    let mut earliest: HashMap<Phase, f64> = HashMap::new();
+    // Phase::ALL is in dependency order.
+    for p in Phase::ALL {
+        let start = p
+            .depends_on()
+            .iter()
+            .map(|d| earliest.get(d).copied().unwrap_or(0.0))
+            .fold(0.0, f64::max);
+        earliest.insert(p, start + secs(p));
+    }
+    let total = earliest.values().copied().fold(0.0, f64::max);
+    let mut latest: HashMap<Phase, f64> = HashMap::new();
+    for p in Phase::ALL.into_iter().rev() {
+        let end = Phase::ALL
+            .into_iter()
+            .filter(|s| s.depends_on().contains(&p))
+            .map(|s| latest.get(&s).copied().unwrap_or(total) - secs(s))
+            .fold(total, f64::min);
+        latest.insert(p, end);
+    }
+    Phase::ALL
+        .into_iter()
+        .filter(|p| secs(*p) > 0.0 && latest[p] - earliest[p] <= CRITICAL_SLACK * total)
+        .collect()
+}
 
 /// Adds the tasks for `phase` (only its failed records when `retry`), spaced by `pace`.
 pub async fn plan_tasks(
@@ -112,15 +159,20 @@ pub async fn plan_tasks(
             selector,
             retry
         }));
-        delays.push(at);
+        delays.push((at - LEAD_SECS).max(0.0));
         if let Some(p) = pace.filter(|p| p.qps > 0.0) {
-            at += AHEAD * requests as f64 / p.qps;
+            at += requests as f64 / p.qps;
         }
     }
     let n = payloads.len();
+    let priority = if pace.is_some_and(|p| p.critical) {
+        CRITICAL_PRIORITY
+    } else {
+        0
+    };
     sqlx::query(
-        "INSERT INTO jobs (kind, migration_id, scope, payload, run_after)
-         SELECT $1, $2, $3, p, now() + make_interval(secs => d)
+        "INSERT INTO jobs (kind, migration_id, scope, payload, run_after, priority)
+         SELECT $1, $2, $3, p, now() + make_interval(secs => d), $6
          FROM unnest($4::jsonb[], $5::float8[]) AS t(p, d)",
     )
     .bind(TASK)
@@ -128,6 +180,7 @@ pub async fn plan_tasks(
     .bind(run_id.to_string())
     .bind(&payloads)
     .bind(&delays)
+    .bind(priority)
     .execute(&mut **tx)
     .await?;
     crate::jobs::notify(&mut **tx).await?;
@@ -239,6 +292,7 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
         }
         states.insert(p.phase.clone(), "done".into());
     }
+    let mut critical: Option<Vec<Phase>> = None;
     for p in &phases {
         if p.state != "waiting" {
             continue;
@@ -289,7 +343,15 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
                 "skipped"
             }
             Support::Api { api, batch, qps } => {
-                let pace = Some(Pace { batch, qps });
+                let critical = critical.get_or_insert_with(Vec::new);
+                if critical.is_empty() {
+                    *critical = critical_of(&mut tx, run_id).await?;
+                }
+                let pace = Some(Pace {
+                    batch,
+                    qps,
+                    critical: critical.contains(&phase),
+                });
                 plan_tasks(&mut tx, run_id, migration_id, phase, &uploads, false, pace).await?;
                 // Even with no task, the phase ends through `finish_phase`, which checks that
                 // nothing of it is pending (records that vanished from the staged data).
@@ -326,6 +388,31 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
     }
     tx.commit().await?;
     Ok(over)
+}
+
+/// The critical phases of a run's plan (the preflight it launched with).
+async fn critical_of(
+    tx: &mut Transaction<'_, Postgres>,
+    run_id: Uuid,
+) -> Result<Vec<Phase>, sqlx::Error> {
+    let phases: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT plan->'preflight'->'phases' FROM import_runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let plan: Vec<(Phase, f64)> = phases
+        .as_ref()
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| {
+                    let phase = Phase::parse(p.get("phase")?.as_str()?)?;
+                    Some((phase, p.get("secs")?.as_f64()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(critical_phases(&plan))
 }
 
 /// A phase whose tasks all ended. Any record a failed task never reached is recorded as
@@ -447,4 +534,43 @@ async fn fail_run(
     .map_err(JobError::retry)?;
     tracing::warn!(run = %run_id, "import failed: {why}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_chain_is_critical_and_phases_with_slack_are_not() {
+        // The mixed migration of issue 11 at Tencent's quotas.
+        let plan = [
+            (Phase::Accounts, 0.2),
+            (Phase::Profiles, 3.8),
+            (Phase::Friends, 9.6),
+            (Phase::Blocks, 0.2),
+            (Phase::C2cHistory, 136.7),
+            (Phase::Groups, 0.4),
+            (Phase::Members, 1.7),
+            (Phase::GroupHistory, 11.8),
+            (Phase::Unread, 26.5),
+        ];
+        assert_eq!(
+            critical_phases(&plan),
+            vec![Phase::Accounts, Phase::C2cHistory]
+        );
+        // Group history long enough to be the chain.
+        let mut plan = plan.to_vec();
+        plan[7].1 = 200.0;
+        assert_eq!(
+            critical_phases(&plan),
+            vec![
+                Phase::Accounts,
+                Phase::Groups,
+                Phase::Members,
+                Phase::GroupHistory,
+                Phase::Unread
+            ]
+        );
+        assert!(critical_phases(&[]).is_empty());
+    }
 }
