@@ -20,6 +20,8 @@ type PulseRow = (
     i64,
     i64,
     i64,
+    i64,
+    bool,
 );
 
 /// The pulse of one migration (archived or not), or of every live one when `id` is None.
@@ -33,7 +35,9 @@ pub async fn pulses(
     let rows: Vec<PulseRow> = sqlx::query_as(
         "SELECT m.id, m.state, r.id, r.state, r.error,
                 coalesce(sum(p.total), 0)::bigint, coalesce(sum(p.sent), 0)::bigint,
-                coalesce(sum(p.failed), 0)::bigint, coalesce(sum(p.skipped), 0)::bigint
+                coalesce(sum(p.failed), 0)::bigint, coalesce(sum(p.skipped), 0)::bigint,
+                (SELECT count(*) FROM dump_uploads u WHERE u.migration_id = m.id AND u.state = 'staged'),
+                coalesce((SELECT d.state = 'validating' FROM dump_reports d WHERE d.migration_id = m.id), false)
          FROM im_migrations m
          LEFT JOIN LATERAL (
              SELECT r.id, r.state, r.error FROM import_runs r WHERE r.migration_id = m.id
@@ -50,18 +54,22 @@ pub async fn pulses(
     Ok(rows
         .into_iter()
         .map(
-            |(id, state, run, run_state, error, total, sent, failed, skipped)| MigrationPulse {
-                id,
-                state: state.parse().unwrap_or(MigrationState::Draft),
-                run: run.map(|id| RunProgress {
+            |(id, state, run, run_state, error, total, sent, failed, skipped, staged, checking)| {
+                MigrationPulse {
                     id,
-                    state: run_state.unwrap_or_default(),
-                    total,
-                    sent,
-                    failed,
-                    skipped,
-                    error,
-                }),
+                    state: state.parse().unwrap_or(MigrationState::Draft),
+                    run: run.map(|id| RunProgress {
+                        id,
+                        state: run_state.unwrap_or_default(),
+                        total,
+                        sent,
+                        failed,
+                        skipped,
+                        error,
+                    }),
+                    staged_uploads: staged,
+                    checking,
+                }
             },
         )
         .collect())

@@ -260,6 +260,10 @@ pub struct MigrationPulse {
     pub id: Uuid,
     pub state: MigrationState,
     pub run: Option<RunProgress>,
+    /// Uploads staged for import.
+    pub staged_uploads: i64,
+    /// A check of the dumps is under way.
+    pub checking: bool,
 }
 
 string_enum!(

@@ -164,8 +164,13 @@ pub fn MigrationPage() -> impl IntoView {
 }
 
 /// What decides whether the Overview's numbers are stale: the state and which run in which state.
-fn pulse_key(p: &MigrationPulse) -> (MigrationState, Option<(uuid::Uuid, String)>) {
-    (p.state, p.run.as_ref().map(|r| (r.id, r.state.clone())))
+fn pulse_key(p: &MigrationPulse) -> impl PartialEq {
+    (
+        p.state,
+        p.run.as_ref().map(|r| (r.id, r.state.clone())),
+        p.staged_uploads,
+        p.checking,
+    )
 }
 
 #[component]

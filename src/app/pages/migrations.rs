@@ -66,7 +66,7 @@ pub fn MigrationsPage() -> impl IntoView {
                                 <tbody>
                                 {list.into_iter().map(|m| {
                                     let id = m.id;
-                                    let loaded = pulses.iter().find(|p| p.id == id).cloned().unwrap_or(MigrationPulse { id, state: m.state, run: None });
+                                    let loaded = pulses.iter().find(|p| p.id == id).cloned().unwrap_or(MigrationPulse { id, state: m.state, run: None, staged_uploads: 0, checking: false });
                                     let pulse = move || live.with(|l| l.as_ref().and_then(|l| l.iter().find(|p| p.id == id).cloned())).unwrap_or_else(|| loaded.clone());
                                     let p2 = pulse.clone();
                                     view! {
