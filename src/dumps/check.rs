@@ -681,8 +681,8 @@ async fn run(
         .collect();
     // The import phases' sizes, for the preflight: new uploads' keys counted once, then added
     // up less what is now kept aside.
-    super::counts::count_uploads(&mut *out.tx, &ids).await?;
-    let sizes = super::counts::phase_sizes(&mut *out.tx, &ids).await?;
+    super::counts::count_uploads(&mut out.tx, &ids).await?;
+    let sizes = super::counts::phase_sizes(&mut out.tx, &ids).await?;
     tracing::debug!(elapsed = ?t0.elapsed(), "validate: import sizes");
     // Current only if nothing changed since this validation began; otherwise the next one,
     // already queued, will say so.
