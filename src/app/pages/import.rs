@@ -109,6 +109,13 @@ pub fn ImportTab() -> impl IntoView {
             live.set(list.first().cloned());
         }
     });
+    // What Pause or Cancel answered is shown at once: `pausing…` while the answers to the
+    // requests already out are still coming in.
+    Effect::new(move |_| {
+        if let Some(Ok(r)) = control.value().get() {
+            live.set(Some(r));
+        }
+    });
     #[cfg(feature = "hydrate")]
     {
         let source = StoredValue::new_local(None::<web_sys::EventSource>);
