@@ -225,8 +225,8 @@ fn PreflightCard(
         );
         view! {
             <fieldset class="relaunch" data-testid="relaunch">
-                <legend>"This migration was imported before"</legend>
-                <p class="alert alert-warn">{format!(
+                <legend>"This migration was imported before: choose what to send"</legend>
+                <p class="hint">{format!(
                     "The last run ({}{}) and the {} before it already sent {} of the {} records staged now. Launching as before sends all of them again; the target's deduplication absorbs most repeats, but not all (messages without an id, changed profiles).",
                     e.last_state,
                     e.last_finished_at.as_ref().map(|t| format!(", ended {}", when(t))).unwrap_or_default(),
@@ -508,13 +508,18 @@ fn RunCard(
         .all(|p| p.estimate == "measured");
     let summary = finished.then(|| {
         let sent_phases: Vec<_> = r.phases.iter().filter(|p| p.requests > 0).cloned().collect();
+        // A percentage of a preflight under ten seconds says little: the difference does.
         let verdict = r.preflight_error_pct.map(|e| {
+            let off = if r.preflight_secs >= 10.0 {
+                format!("{}{:.0}%", if e >= 0.0 { "+" } else { "−" }, e.abs())
+            } else {
+                let d = r.elapsed_secs - r.preflight_secs;
+                format!("{}{}", if d >= 0.0 { "+" } else { "−" }, duration(d.abs()))
+            };
             format!(
-                "The preflight said {}; it took {}, {}{:.0}%.",
+                "The preflight said {}; it took {}, {off}.",
                 duration(r.preflight_secs),
                 duration(r.elapsed_secs),
-                if e >= 0.0 { "+" } else { "−" },
-                e.abs()
             )
         });
         view! {
