@@ -123,12 +123,15 @@ test("the audit log names targets, links them, reads details and shows seconds",
   const link = created.getByTestId("audit-target").getByRole("link", { name });
   await expect(link).toHaveAttribute("href", /^\/migrations\/[0-9a-f-]{36}$/);
   await expect(created.getByTestId("audit-target")).not.toContainText("migration:");
-  const uploaded = table.getByTestId("audit-row").filter({ hasText: "dump.uploaded" }).filter({ hasText: name }).first();
+  const uploaded = table.getByTestId("audit-row").filter({ hasText: "dump.uploaded" }).filter({ hasText: name }).filter({ hasText: "history-2024031508.jsonl" }).first();
   const upload = uploaded.getByTestId("audit-target").getByRole("link", { name: /^upload [0-9a-f]{8}$/ });
   await expect(upload).toHaveAttribute("href", /^\/migrations\/[0-9a-f-]{36}\/dumps$/);
 
   // Details as lines, the JSON on demand; times to the second, in full on hover.
   await expect(uploaded.locator(".detail-lines")).toContainText("file: history-2024031508.jsonl");
+  // Counts in the details grouped by thousands (the accounts file is 37,290 bytes).
+  const accounts = table.getByTestId("audit-row").filter({ hasText: "dump.uploaded" }).filter({ hasText: name }).filter({ hasText: "accounts.jsonl" }).first();
+  await expect(accounts.locator(".detail-lines")).toContainText("bytes: 37,290");
   const json = uploaded.locator("details.detail-json");
   await expect(json.locator("pre")).toBeHidden();
   await json.locator("summary").click();

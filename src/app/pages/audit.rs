@@ -1,7 +1,9 @@
 //! The audit log: who did what, newest first, filterable, exportable.
 
 use crate::app::calls::{load_audit_facets, load_audit_page};
-use crate::app::components::{resource, when_full, when_secs, EmptyState, ErrorNote, PageHeader};
+use crate::app::components::{
+    count, resource, when_full, when_secs, EmptyState, ErrorNote, PageHeader,
+};
 use crate::model::{AuditEntry, AuditQuery};
 use leptos::prelude::*;
 use leptos_router::components::Form;
@@ -208,6 +210,8 @@ fn detail_value(key: &str, v: &Value) -> String {
             .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
             .map(|t| when_secs(&t))
             .unwrap_or_else(|| n.to_string()),
+        // Counts grouped by thousands; ids (`sdkappid`, …) as they are.
+        Value::Number(n) if !key.contains("id") => n.as_i64().map_or_else(|| n.to_string(), count),
         Value::Array(a) => a
             .iter()
             .map(|x| detail_value("", x))
@@ -277,6 +281,16 @@ mod tests {
             "{lines:?}"
         );
         assert!(lines.contains(&("tokens revoked".into(), "2".into())));
+        // Counts grouped by thousands, ids as they are.
+        let lines = detail_lines(&json!({"bytes": 1_234_567, "sdkappid": 1_400_000_000}));
+        assert!(
+            lines.contains(&("bytes".into(), "1,234,567".into())),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&("sdkappid".into(), "1400000000".into())),
+            "{lines:?}"
+        );
         assert!(detail_lines(&json!({})).is_empty());
     }
 }
