@@ -447,7 +447,7 @@ fn UploadRow(u: Upload, rows: Rows) -> impl IntoView {
     let files: Vec<String> = u
         .files
         .iter()
-        .map(|f| format!("{} ({})", f.name, f.format))
+        .map(|f| format!("{} ({})", f.name, format_label(&f.format)))
         .collect();
     let progress = if u.state == "uploading" {
         view! { <Receiving u=u.clone() rows/> }.into_any()
@@ -558,7 +558,7 @@ fn ResumeButton(u: Upload, rows: Rows, resume_error: RwSignal<Option<String>>) -
                 let input: web_sys::HtmlInputElement = event_target(&ev);
                 if let Some(file) = input.files().and_then(|f| f.get(0)) {
                     if file.name() != name || file.size() as i64 != size {
-                        resume_error.set(Some(format!("That is {} ({} bytes), not {name} ({size} bytes).", file.name(), file.size() as i64)));
+                        resume_error.set(Some(format!("That is {} ({}), not {name} ({}).", file.name(), plural(file.size() as i64, "byte", "bytes"), plural(size, "byte", "bytes"))));
                     } else {
                         resume_error.set(None);
                         resume(mid, uid, file, received, sending, tick);
