@@ -898,14 +898,17 @@ async fn bench_mixed(url: &str, scale: f64, workers: usize, dir: &std::path::Pat
     db::migrate(&pool).await?;
     let f = crate::import::bench::run_mixed(pool, scale, workers, dir).await?;
     println!(
-        "mixed migration at {scale}x Tencent's quotas, {} workers: {:.1} s launch to done; quota bound {:.1} s; {:+.1} % over the bound; {} records sent, {} failed, {} throttle answers (60007)",
+        "mixed migration at {scale}x Tencent's quotas, {} workers: {:.1} s launch to done; quota bound {:.1} s; {:+.1} % over the bound; {} records sent, {} failed, {} throttle answers (60007); load average {:.1} (1 min), {:.1} (5 min) on {} cores",
         f.workers,
         f.seconds,
         f.bound,
         (f.seconds / f.bound - 1.0) * 100.0,
         f.sent,
         f.failed,
-        f.throttles
+        f.throttles,
+        f.load.0,
+        f.load.1,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
         "{:<14} {:<40} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9}",

@@ -220,6 +220,12 @@ fn chain(e: crate::web::AppError) -> String {
     s
 }
 
+fn load_average() -> (f64, f64) {
+    let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut f = s.split_whitespace().map(|x| x.parse().unwrap_or(0.0));
+    (f.next().unwrap_or(0.0), f.next().unwrap_or(0.0))
+}
+
 /// One phase of a whole migration, as measured.
 pub struct PhaseFigures {
     pub phase: String,
@@ -236,6 +242,9 @@ pub struct PhaseFigures {
 }
 
 pub struct MixedFigures {
+    /// The machine's load average over the last minute and five, at the end (other work on
+    /// the machine slows the console down: the figure says how busy it was).
+    pub load: (f64, f64),
     pub seconds: f64,
     /// The longest chain of phases, each at its API's quota (the preflight's estimate).
     pub bound: f64,
@@ -375,16 +384,23 @@ pub async fn run_mixed(
     let run = crate::import::launch(&state, &actor, m.id)
         .await
         .map_err(chain)?;
-    let status = loop {
+    // Watched through its state alone: the full status reads every result of the run, which
+    // ten times a second would slow the run it measures.
+    loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let s = crate::import::status(&pool, &actor, m.id, run.id)
-            .await
-            .map_err(chain)?;
-        if s.state != "running" && s.state != "paused" {
-            break s;
+        let state: String = sqlx::query_scalar("SELECT state FROM import_runs WHERE id = $1")
+            .bind(run.id)
+            .fetch_one(&pool)
+            .await?;
+        if state != "running" && state != "paused" {
+            break;
         }
-    };
+    }
     let seconds = t0.elapsed().as_secs_f64();
+    let load = load_average();
+    let status = crate::import::status(&pool, &actor, m.id, run.id)
+        .await
+        .map_err(chain)?;
     // Phase times from the database clock, relative to the run's creation.
     #[allow(clippy::type_complexity)]
     let rows: Vec<(String, Option<String>, i64, i64, Option<f64>, Option<f64>)> = sqlx::query_as(
@@ -431,6 +447,7 @@ pub async fn run_mixed(
     }
     sb.shutdown().await;
     Ok(MixedFigures {
+        load,
         seconds,
         bound: pre.estimate_secs,
         phases,

@@ -42,8 +42,13 @@ pub struct TaskPayload {
 
 /// Requests of one task in flight at once (the limiter paces them; this only hides latency):
 /// enough for the quota at 100 ms a request, so one task alone keeps its API at its quota
-/// on a distant target or a busy machine, and at least 8, at most 32.
-fn in_flight(qps: f64) -> usize {
+/// on a distant target or a busy machine, and at least 8, at most 32. Ordered phases stay at
+/// 8: each of their requests commits its results before the next, and more of those at once
+/// only queue on the phase's counters and the connection pool.
+fn in_flight(qps: f64, ordered: bool) -> usize {
+    if ordered {
+        return 8;
+    }
     ((qps * 0.1).ceil() as usize).clamp(8, 32)
 }
 /// Attempts of one request before its records are failed.
@@ -500,7 +505,7 @@ impl Handler for ImportTask {
                     Ok(())
                 }
             })
-            .buffer_unordered(in_flight(qps))
+            .buffer_unordered(in_flight(qps, sequential))
             .collect()
             .await;
         // Whatever happened, keep what was done.

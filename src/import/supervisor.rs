@@ -22,7 +22,7 @@ pub struct Supervise {
 }
 
 /// The quota a phase's tasks are scheduled at: its batch size and requests per second, and
-/// whether the phase is on the run's longest chain (its tasks are claimed first).
+/// whether the phase is on the run's longest chain (its tasks are claimable earlier).
 #[derive(Clone, Copy, Debug)]
 pub struct Pace {
     pub batch: usize,
@@ -35,16 +35,18 @@ pub struct Pace {
 /// phase's tasks waiting on its limiter while another phase, under another quota, waits in
 /// the queue behind them (a lead proportional to the phase, as it was, grows without bound
 /// over a long phase and ends up holding every worker). Independent phases progress side by
-/// side, each at its own API's quota.
-const LEAD_SECS: f64 = 1.5;
+/// side, each at its own API's quota. Workers claim by this time, oldest first: a phase that
+/// fell behind takes its turn with the others instead of every worker (a priority would).
+const LEAD_SECS: f64 = 0.5;
+
+/// The lead of a phase on the run's longest chain: its tasks are ahead in the queue, so the
+/// run ends at the bound when workers or CPU are scarce, and the other phases, which have
+/// slack, wait a little instead.
+const CRITICAL_LEAD_SECS: f64 = 2.0;
 
 /// A phase whose slack is at most this share of the run's quota bound is on its longest
-/// chain: its tasks are claimed before others, so the run ends at the bound when workers or
-/// CPU are scarce.
+/// chain.
 const CRITICAL_SLACK: f64 = 0.05;
-
-/// Tasks of phases on the longest chain (the supervisor's own job is 10).
-const CRITICAL_PRIORITY: i32 = 1;
 
 /// The phases on the longest chain of the plan (each phase's quota time and what it waits on,
 /// as the preflight had them): those whose latest finish, not delaying the whole, is their
@@ -159,20 +161,20 @@ pub async fn plan_tasks(
             selector,
             retry
         }));
-        delays.push((at - LEAD_SECS).max(0.0));
+        let lead = if pace.is_some_and(|p| p.critical) {
+            CRITICAL_LEAD_SECS
+        } else {
+            LEAD_SECS
+        };
+        delays.push((at - lead).max(0.0));
         if let Some(p) = pace.filter(|p| p.qps > 0.0) {
             at += requests as f64 / p.qps;
         }
     }
     let n = payloads.len();
-    let priority = if pace.is_some_and(|p| p.critical) {
-        CRITICAL_PRIORITY
-    } else {
-        0
-    };
     sqlx::query(
-        "INSERT INTO jobs (kind, migration_id, scope, payload, run_after, priority)
-         SELECT $1, $2, $3, p, now() + make_interval(secs => d), $6
+        "INSERT INTO jobs (kind, migration_id, scope, payload, run_after)
+         SELECT $1, $2, $3, p, now() + make_interval(secs => d)
          FROM unnest($4::jsonb[], $5::float8[]) AS t(p, d)",
     )
     .bind(TASK)
@@ -180,7 +182,6 @@ pub async fn plan_tasks(
     .bind(run_id.to_string())
     .bind(&payloads)
     .bind(&delays)
-    .bind(priority)
     .execute(&mut **tx)
     .await?;
     crate::jobs::notify(&mut **tx).await?;
