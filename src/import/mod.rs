@@ -493,31 +493,67 @@ const RUN_SELECT: &str = "SELECT r.id, r.migration_id, r.state, r.target, r.erro
 /// Seconds of work in a phase before its own rate is trusted over the quota.
 const MEASURE_AFTER_SECS: f64 = 3.0;
 
+/// How much slower than their quotas the run's phases have worked so far (1.0: at the quotas):
+/// their working time over the preflight's time for what they did, over the phases that did a
+/// measurable amount. None before any has.
+fn slowness(phases: &[PhaseRow], planned: &[PreflightPhase]) -> Option<f64> {
+    let (mut took, mut said) = (0.0, 0.0);
+    for p in phases {
+        let Some(x) = planned.iter().find(|x| x.phase == p.phase) else {
+            continue;
+        };
+        let to_send = (p.total - x.sent_before).max(1) as f64;
+        let worked = (p.sent + p.failed + p.skipped - x.sent_before).max(0) as f64;
+        let expected = x.secs * worked / to_send;
+        let measured =
+            p.state == "done" || (p.state == "running" && p.elapsed >= MEASURE_AFTER_SECS);
+        if measured && expected >= 1.0 {
+            took += p.elapsed;
+            said += expected;
+        }
+    }
+    (said > 0.0).then(|| (took / said).clamp(0.5, 20.0))
+}
+
 /// A phase's time left and how it was figured: from the records per second it achieved over
-/// its working time once it has worked a few seconds, before that from the preflight's time at
-/// the quota for the share still pending.
+/// its working time once it has worked a few seconds; before that from the preflight's time at
+/// the quota for the share still pending, times how much slower than their quotas the run's
+/// other phases have worked (`scaled`), or as it is before any has (`quota`).
 fn phase_left(
     p: &PhaseRow,
     pending: i64,
     planned: Option<&PreflightPhase>,
     qps: f64,
     batch: f64,
+    slow: Option<f64>,
+    recent: Option<f64>,
 ) -> (f64, &'static str) {
     if pending == 0 || !(p.state == "running" || p.state == "waiting") {
         return (0.0, "");
     }
     let sent_before = planned.map_or(0, |x| x.sent_before);
     let worked = (p.sent + p.failed + p.skipped - sent_before).max(0);
-    if p.state == "running" && p.elapsed >= MEASURE_AFTER_SECS && worked > 0 {
-        return (pending as f64 * p.elapsed / worked as f64, "measured");
-    }
     let to_send = (p.total - sent_before).max(1) as f64;
+    if p.state == "running" && p.elapsed >= MEASURE_AFTER_SECS && worked > 0 {
+        // The requests still to make at the API's rate of the last seconds (a phase's pace
+        // changes as the phases beside it start and end); the phase's average until then.
+        let requests_left = planned.map_or(0.0, |x| x.requests as f64 * pending as f64 / to_send);
+        // The window holds only the seconds since the phase started, when that is less.
+        let window = (p.elapsed - 1.0).clamp(1.0, 10.0);
+        return match recent {
+            Some(n) if requests_left > 0.0 => (requests_left * window / n, "measured"),
+            _ => (pending as f64 * p.elapsed / worked as f64, "measured"),
+        };
+    }
     let secs = match planned {
         Some(x) if x.secs > 0.0 => x.secs * pending as f64 / to_send,
         _ if qps > 0.0 => (pending as f64 / batch).ceil() / qps,
         _ => 0.0,
     };
-    (secs, "quota")
+    match slow {
+        Some(k) => (secs * k, "scaled"),
+        None => (secs, "quota"),
+    }
 }
 
 async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
@@ -594,6 +630,23 @@ async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
         resend: r.resend,
     };
     let mut finish: HashMap<String, f64> = HashMap::new();
+    let slow = slowness(&phases, &planned);
+    // Each API's requests over the last ten whole seconds the run worked (samples of the
+    // second now and the one before may still be on their way).
+    let recent_rates: HashMap<String, f64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT t.api, sum(t.requests)::bigint FROM import_throughput t JOIN import_runs r ON r.id = t.run_id
+         WHERE t.run_id = $1
+           AND t.sec >= extract(epoch FROM coalesce(r.paused_at, now()))::bigint - 11
+           AND t.sec < extract(epoch FROM coalesce(r.paused_at, now()))::bigint - 1
+         GROUP BY 1",
+    )
+    .bind(r.id)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .filter(|(_, n)| *n >= 5)
+    .map(|(api, n)| (api, n as f64))
+    .collect();
     let now = OffsetDateTime::now_utc();
     // When each phase worked, to say which ran side by side.
     let spans: Vec<(String, OffsetDateTime, OffsetDateTime)> = phases
@@ -613,7 +666,8 @@ async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
         let batch = limits.batch(&p.api).unwrap_or(1).max(1) as f64;
         let pending = (p.total - p.sent - p.failed - p.skipped).max(0);
         let plan = planned.iter().find(|x| x.phase == p.phase);
-        let (left, estimate) = phase_left(&p, pending, plan, qps, batch);
+        let recent = recent_rates.get(&p.api).copied();
+        let (left, estimate) = phase_left(&p, pending, plan, qps, batch, slow, recent);
         let start = phase
             .map(|ph| {
                 ph.depends_on()

@@ -104,8 +104,9 @@ pub struct PhaseStatus {
     /// For what is pending: at the rate measured in this phase once there is one, before that
     /// at the quota.
     pub secs_left: f64,
-    /// How `secs_left` was figured: `measured` (this phase's own rate), `quota` (not started
-    /// or too early to measure) or empty (nothing left).
+    /// How `secs_left` was figured: `measured` (this phase's own rate), `scaled` (not started
+    /// or too early to measure: the quota's time, times how much slower than their quotas the
+    /// run's measured phases worked), `quota` (nothing measured yet) or empty (nothing left).
     #[serde(default)]
     pub estimate: String,
     /// The preflight's time for this phase.

@@ -312,6 +312,7 @@ fn offset(t: &time::OffsetDateTime, start: &time::OffsetDateTime) -> String {
 fn how_left(estimate: &str) -> &'static str {
     match estimate {
         "measured" => "at its measured rate",
+        "scaled" => "at the quota, slowed as the measured phases were",
         "quota" => "at the quota (not measured yet)",
         _ => "",
     }
