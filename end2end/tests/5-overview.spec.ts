@@ -190,6 +190,8 @@ test("the Overview, the badge and the list follow a run live; quotas edited duri
   expect(created.status()).toBe(201);
   waiting = (await created.json()).id;
   expect((await page.request.post(`/api/v1/migrations/${waiting}/sandbox`, { headers })).ok()).toBeTruthy();
+  // The list open in the other tab shows it without a reload.
+  await expect(list.locator(`[data-testid=migration-row][data-id="${waiting}"] [data-testid=migration-state]`)).toHaveText("Keys set", { timeout: 15_000 });
   await page.goto(`/migrations/${waiting}`);
   await hydrated(page);
   await expect(nextStep(page)).toHaveAttribute("data-step", "upload_dumps");

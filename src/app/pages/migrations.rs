@@ -17,6 +17,28 @@ pub fn MigrationsPage() -> impl IntoView {
     let pulses = resource(move || create.version().get(), |_| get_pulses(None));
     let live = RwSignal::new(None::<Vec<MigrationPulse>>);
     poll(|| async { get_pulses(None).await.map(Some) }, live);
+    // A migration created, archived or restored elsewhere: the polled set differs from the
+    // listed one, so the list is read again.
+    Effect::new(move |_| {
+        let Some(ids) = live.with(|l| {
+            l.as_ref().map(|l| {
+                l.iter()
+                    .map(|p| p.id)
+                    .collect::<std::collections::BTreeSet<_>>()
+            })
+        }) else {
+            return;
+        };
+        let listed = list.get_untracked().and_then(Result::ok).map(|l| {
+            l.iter()
+                .map(|m| m.id)
+                .collect::<std::collections::BTreeSet<_>>()
+        });
+        if listed.is_some_and(|listed| listed != ids) {
+            list.refetch();
+            pulses.refetch();
+        }
+    });
     let may_create = can(Permission::RunMigrations);
     view! {
         <PageHeader title="Migrations" subtitle="Each migration moves one app from its old IM system to a new one."/>
