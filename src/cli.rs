@@ -912,7 +912,16 @@ async fn bench_mixed(url: &str, scale: f64, workers: usize, dir: &std::path::Pat
     );
     println!(
         "{:<14} {:<40} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9}",
-        "phase", "api", "records", "reqs", "quota", "bound s", "start s", "end s", "took s", "rate/quota"
+        "phase",
+        "api",
+        "records",
+        "reqs",
+        "quota",
+        "bound s",
+        "start s",
+        "end s",
+        "took s",
+        "rate/quota"
     );
     for p in &f.phases {
         let took = p.end - p.start;

@@ -37,7 +37,10 @@ pub fn table(kind: Kind) -> (&'static str, &'static str) {
             "staged_messages",
             "msg_id, conv, from_id, to_id, sent_at, ident, body_bytes, record, raw",
         ),
-        Kind::GroupEvent => ("staged_group_events", "group_id, actor, target, at, record, raw"),
+        Kind::GroupEvent => (
+            "staged_group_events",
+            "group_id, actor, target, at, record, raw",
+        ),
         Kind::Conversation => ("staged_conversations", "owner, conv, peer, record, raw"),
     }
 }
