@@ -63,7 +63,8 @@ fn any_body() -> Value {
     })
 }
 
-const ANY_FORM: [(&str, &str); 19] = [
+const ANY_FORM: [(&str, &str); 20] = [
+    ("skipped", "false"),
     ("upload", SOME_ID),
     ("run", SOME_ID),
     ("action", "pause"),
@@ -165,8 +166,9 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 17] = [
+const READ_CALLS: [&str; 18] = [
     "/_fn/import_preflight",
+    "/_fn/import_throughput",
     "/_fn/import_runs",
     "/_fn/import_failures",
     "/_fn/dumps",
