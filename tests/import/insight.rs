@@ -33,8 +33,9 @@ fn f(v: &Value) -> f64 {
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn time_left_follows_the_rate_measured_not_the_quota(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    // Answers take 100 ms, so the run achieves far less than the 2,000 a second it may send.
-    let sb = sandbox(|c| c.latency_ms = 100).await;
+    // Answers take a second: even with every worker keeping its requests in flight (8 workers,
+    // up to 32 each) the run achieves far less than the 2,000 a second it may send.
+    let sb = sandbox(|c| c.latency_ms = 1000).await;
     let m = migration(&app, &sb, 2000).await;
     let spec = Spec {
         accounts: 100,
