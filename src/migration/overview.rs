@@ -37,7 +37,7 @@ pub async fn pulses(
                 coalesce(sum(p.total), 0)::bigint, coalesce(sum(p.sent), 0)::bigint,
                 coalesce(sum(p.failed), 0)::bigint, coalesce(sum(p.skipped), 0)::bigint,
                 (SELECT count(*) FROM dump_uploads u WHERE u.migration_id = m.id AND u.state = 'staged'),
-                coalesce((SELECT d.state = 'validating' FROM dump_reports d WHERE d.migration_id = m.id), false)
+                coalesce((SELECT d.state IN ('validating', 'stale') FROM dump_reports d WHERE d.migration_id = m.id), false)
          FROM im_migrations m
          LEFT JOIN LATERAL (
              SELECT r.id, r.state, r.error FROM import_runs r WHERE r.migration_id = m.id
@@ -159,7 +159,8 @@ pub async fn overview(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migra
     } else {
         0
     };
-    let validating = report.state == "validating";
+    // Stale: data staged since the last check, whose own check is on its way.
+    let validating = matches!(report.state.as_str(), "validating" | "stale");
     let situation = Situation {
         archived: m.state == MigrationState::Archived,
         keys_set: m.keys_set,
