@@ -38,6 +38,46 @@ fn cpu_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Writes the dump `spec` describes as a received upload of migration `m` and queues its
+/// ingest, as an upload through the console would end.
+async fn queue_dump(
+    state: &web::AppState,
+    m: Uuid,
+    spec: &Spec,
+    name: &str,
+) -> Result<Uuid, Box<dyn std::error::Error>> {
+    let upload = Uuid::new_v4();
+    let path = state.uploads_dir().join(format!("{upload}.part"));
+    {
+        let mut out = BufWriter::new(std::fs::File::create(&path)?);
+        fixtures::generate(spec, &mut out)?;
+        out.flush()?;
+    }
+    let size = std::fs::metadata(&path)?.len() as i64;
+    sqlx::query(
+        "INSERT INTO dump_uploads (id, migration_id, file_name, size_bytes, received_bytes, state)
+         VALUES ($1, $2, $3, $4, $4, 'queued')",
+    )
+    .bind(upload)
+    .bind(m)
+    .bind(name)
+    .bind(size)
+    .execute(&state.pool)
+    .await?;
+    crate::jobs::enqueue(
+        &state.pool,
+        &crate::jobs::NewJob {
+            kind: crate::dumps::jobs::INGEST,
+            migration_id: Some(m),
+            node: Some(state.node.clone()),
+            payload: json!({ "upload_id": upload }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(upload)
+}
+
 async fn sandbox_state(base: &str) -> Value {
     match reqwest::get(format!("{base}/_sandbox/state")).await {
         Ok(r) => r.json().await.unwrap_or(Value::Null),
@@ -92,58 +132,60 @@ pub async fn run(
             .site_root("target/site")
             .site_pkg_dir("pkg")
             .build();
-        let (_, state) = web::build_with_state(pool.clone(), config, leptos, MasterKey::generate()).await?;
+        let (_, state) =
+            web::build_with_state(pool.clone(), config, leptos, MasterKey::generate()).await?;
         let workers = web::workers::start(&state).await?;
         let email = format!("bench-{}@example.com", &Uuid::new_v4().to_string()[..8]);
-        let user = crate::auth::users::create_from_cli(&pool, &email, Role::Admin, "bench password 1234").await?;
-        let actor = Actor { user_id: user.id, email, role: Role::Admin, token_id: None, ip: None };
-        let m = crate::migration::create(&pool, &actor, &MigrationInput {
-            name: format!("bench import {}", Uuid::new_v4()),
-            strategy: Strategy::ForcedUpgrade,
-            source: SourceKind::SelfBuilt,
-            target: TargetKind::Tencent,
-            notes: String::new(),
-        })
+        let user =
+            crate::auth::users::create_from_cli(&pool, &email, Role::Admin, "bench password 1234")
+                .await?;
+        let actor = Actor {
+            user_id: user.id,
+            email,
+            role: Role::Admin,
+            token_id: None,
+            ip: None,
+        };
+        let m = crate::migration::create(
+            &pool,
+            &actor,
+            &MigrationInput {
+                name: format!("bench import {}", Uuid::new_v4()),
+                strategy: Strategy::ForcedUpgrade,
+                source: SourceKind::SelfBuilt,
+                target: TargetKind::Tencent,
+                notes: String::new(),
+            },
+        )
         .await?;
-        crate::migration::keys::set_tencent(&state, &actor, m.id, &SetTencentKeys {
-            sdkappid: sdkappid as i64,
-            region: "custom".into(),
-            base_url: Some(base.clone()),
-            admin_identifier: "administrator".into(),
-            secret_key: Some(key.into()),
-            callback_token: None,
-        })
+        crate::migration::keys::set_tencent(
+            &state,
+            &actor,
+            m.id,
+            &SetTencentKeys {
+                sdkappid: sdkappid as i64,
+                region: "custom".into(),
+                base_url: Some(base.clone()),
+                admin_identifier: "administrator".into(),
+                secret_key: Some(key.into()),
+                callback_token: None,
+            },
+        )
         .await?;
         let overrides = serde_json::from_value(json!({ API: {"qps": qps} }))?;
         crate::migration::limits::set(&pool, &actor, m.id, overrides).await?;
         // Enough one-to-one history to keep importmsg at its quota for the whole run.
         let messages = (qps as f64 * minutes * 60.0 * 1.1) as u64;
-        let spec = Spec { accounts: 2000, friends: 6, groups: 20, members: 10, messages, group_share: 0.0, ..Spec::default() };
-        let upload = Uuid::new_v4();
-        let path = dir.join("uploads").join(format!("{upload}.part"));
-        {
-            let mut out = BufWriter::new(std::fs::File::create(&path)?);
-            fixtures::generate(&spec, &mut out)?;
-            out.flush()?;
-        }
-        let size = std::fs::metadata(&path)?.len() as i64;
-        sqlx::query(
-            "INSERT INTO dump_uploads (id, migration_id, file_name, size_bytes, received_bytes, state)
-             VALUES ($1, $2, 'bench.jsonl', $3, $3, 'queued')",
-        )
-        .bind(upload)
-        .bind(m.id)
-        .bind(size)
-        .execute(&pool)
-        .await?;
-        crate::jobs::enqueue(&pool, &crate::jobs::NewJob {
-            kind: crate::dumps::jobs::INGEST,
-            migration_id: Some(m.id),
-            node: Some(state.node.clone()),
-            payload: json!({ "upload_id": upload }),
-            ..Default::default()
-        })
-        .await?;
+        let spec = Spec {
+            accounts: 2000,
+            friends: 6,
+            groups: 20,
+            members: 10,
+            messages,
+            group_share: 0.0,
+            ..Spec::default()
+        };
+        queue_dump(&state, m.id, &spec, "bench.jsonl").await?;
         loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let p = crate::import::preflight(&state, &actor, m.id).await?;
@@ -166,10 +208,18 @@ pub async fn run(
         }
         // Let the first second settle, then measure the steady state.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (r0, t0, c0) = (requests(pool.clone(), run.id).await?, Instant::now(), cpu_secs());
+        let (r0, t0, c0) = (
+            requests(pool.clone(), run.id).await?,
+            Instant::now(),
+            cpu_secs(),
+        );
         let before = sandbox_state(&base).await;
         tokio::time::sleep(Duration::from_secs_f64(minutes * 60.0)).await;
-        let (r1, secs, c1) = (requests(pool.clone(), run.id).await?, t0.elapsed().as_secs_f64(), cpu_secs());
+        let (r1, secs, c1) = (
+            requests(pool.clone(), run.id).await?,
+            t0.elapsed().as_secs_f64(),
+            cpu_secs(),
+        );
         let after = sandbox_state(&base).await;
         let throttles = |s: &Value| s["apis"][API]["codes"]["60007"].as_u64().unwrap_or(0);
         let status = crate::import::status(&pool, &actor, m.id, run.id).await?;
@@ -339,34 +389,7 @@ pub async fn run_mixed(
         serde_json::from_value(Value::Object(overrides))?,
     )
     .await?;
-    let upload = Uuid::new_v4();
-    let path = dir.join("uploads").join(format!("{upload}.part"));
-    {
-        let mut out = BufWriter::new(std::fs::File::create(&path)?);
-        fixtures::generate(&mixed_spec(), &mut out)?;
-        out.flush()?;
-    }
-    let size = std::fs::metadata(&path)?.len() as i64;
-    sqlx::query(
-        "INSERT INTO dump_uploads (id, migration_id, file_name, size_bytes, received_bytes, state)
-         VALUES ($1, $2, 'mixed.jsonl', $3, $3, 'queued')",
-    )
-    .bind(upload)
-    .bind(m.id)
-    .bind(size)
-    .execute(&pool)
-    .await?;
-    crate::jobs::enqueue(
-        &pool,
-        &crate::jobs::NewJob {
-            kind: crate::dumps::jobs::INGEST,
-            migration_id: Some(m.id),
-            node: Some(state.node.clone()),
-            payload: json!({ "upload_id": upload }),
-            ..Default::default()
-        },
-    )
-    .await?;
+    queue_dump(&state, m.id, &mixed_spec(), "mixed.jsonl").await?;
     // The preflight may fail while the ingest and validation still hold the upload.
     let staged = Instant::now();
     let pre = loop {
