@@ -752,7 +752,7 @@ mod tests {
         Failure {
             class,
             code: Some(60007),
-            message: "Tencent IM openim/importmsg error 60007: too fast".into(),
+            message: "the target throttled openim/importmsg (60007): too fast".into(),
             ambiguous: false,
         }
     }

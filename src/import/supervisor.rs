@@ -543,7 +543,7 @@ mod tests {
 
     #[test]
     fn the_longest_chain_is_critical_and_phases_with_slack_are_not() {
-        // The mixed migration of issue 11 at Tencent's quotas.
+        // The mixed migration of issue 11 at its target's documented quotas.
         let plan = [
             (Phase::Accounts, 0.2),
             (Phase::Profiles, 3.8),
