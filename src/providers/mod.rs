@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 pub mod outbound;
+pub mod retry;
 pub mod tencent;
 
 /// What a caller should do about a provider answer, whatever the provider.
