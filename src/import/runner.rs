@@ -9,6 +9,7 @@ use super::target::{Failure, ImportTarget, Item, Outcome, Prepared, Support};
 use super::targets::Targets;
 use crate::jobs::pacer::Pacer;
 use crate::jobs::{Handler, JobContext, JobError};
+use crate::providers::retry::{self, Decision};
 use crate::providers::ErrorClass;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -51,9 +52,6 @@ fn in_flight(qps: f64, ordered: bool) -> usize {
     }
     ((qps * 0.1).ceil() as usize).clamp(8, 32)
 }
-/// Attempts of one request before its records are failed.
-const MAX_ATTEMPTS: usize = 8;
-const MAX_THROTTLES: usize = 40;
 
 pub struct ImportTask {
     pub targets: Targets,
@@ -712,22 +710,14 @@ impl Env {
                 *throttles += 1;
                 self.run.count(0, 1).await;
                 self.pacer.throttled(&self.rate_key).await?;
-                if *throttles > MAX_THROTTLES {
-                    return Ok(None);
-                }
-                Ok(Some(Duration::from_millis(1000)))
             }
-            ErrorClass::Retryable => {
-                *attempt += 1;
-                if *attempt >= MAX_ATTEMPTS {
-                    return Ok(None);
-                }
-                // Exponential from 200 ms with full jitter, at most 20 s.
-                let base = 200u64 << (*attempt).min(7);
-                let jitter = rand::random::<u64>() % base;
-                Ok(Some(Duration::from_millis((base + jitter).min(20_000))))
-            }
-            ErrorClass::Auth => {
+            ErrorClass::Retryable => *attempt += 1,
+            ErrorClass::Auth | ErrorClass::Permanent | ErrorClass::Ok => {}
+        }
+        match retry::Policy::STANDARD.decide(f.class, *attempt, *throttles) {
+            Decision::Wait(delay) => Ok(Some(delay)),
+            Decision::GiveUp => Ok(None),
+            Decision::NeedsPerson => {
                 super::pause_for(
                     &self.run.pool,
                     self.run.run_id,
@@ -739,7 +729,6 @@ impl Env {
                 .await?;
                 Err(JobError::Stopped(crate::jobs::worker::Stop::Pause))
             }
-            ErrorClass::Permanent | ErrorClass::Ok => Ok(None),
         }
     }
 }
