@@ -270,8 +270,9 @@ struct ValidateArgs {
     /// The dump's format; `auto` tells from the content.
     #[arg(long, default_value = "auto", value_parser = ["auto", "canonical", "netease", "easemob", "csv"])]
     format: String,
-    /// Also check the target IM's own rules (ids, group types, message size).
-    #[arg(long, value_parser = ["tencent", "netease", "rongcloud"])]
+    /// Also check this target provider's own rules (ids, group types, message size), by its
+    /// registry name (as `GET /api/v1/providers` lists them).
+    #[arg(long)]
     target: Option<String>,
     /// Files: JSON Lines, plain, .gz or .zip.
     #[arg(required = true)]
@@ -479,7 +480,7 @@ struct StatedReport<'a> {
 /// memory). Returns the exit status: 0 no errors, 1 errors, 2 could not run.
 fn validate_to(args: ValidateArgs, out: &mut dyn std::io::Write) -> u8 {
     use crate::dumps::formats::Format;
-    use crate::dumps::validate::{validate_files_with, Target};
+    use crate::dumps::validate::{target_rules, validate_files_with};
     use std::io::Write as _;
     let format = match args.format.as_str() {
         "canonical" => Some(Format::Canonical),
@@ -488,12 +489,17 @@ fn validate_to(args: ValidateArgs, out: &mut dyn std::io::Write) -> u8 {
         "csv" => Some(Format::Csv),
         _ => None,
     };
+    let providers = crate::providers::Registry::builtin();
     let target = match args.target.as_deref() {
-        Some("tencent") => Some(Target::Tencent),
-        Some(other) => {
-            eprintln!("imshift validate: no {other}-specific rules yet; checking the format only");
-            None
-        }
+        Some(name) => match target_rules(&providers, name) {
+            Some(rules) => Some(rules),
+            None => {
+                eprintln!(
+                    "imshift validate: no {name}-specific rules yet; checking the format only"
+                );
+                None
+            }
+        },
         None => None,
     };
     let paths: Vec<&std::path::Path> = args.files.iter().map(|p| p.as_path()).collect();

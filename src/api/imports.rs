@@ -57,7 +57,7 @@ async fn list_imports(
     actor: Actor,
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<ApiJson<Vec<ImportRun>>> {
-    Ok(ApiJson(import::list(&s.pool, &actor, id).await?))
+    Ok(ApiJson(import::list(&s, &actor, id).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -105,7 +105,7 @@ async fn get_import(
     actor: Actor,
     ApiPath((id, run)): Ids,
 ) -> AppResult<ApiJson<ImportRun>> {
-    Ok(ApiJson(import::status(&s.pool, &actor, id, run).await?))
+    Ok(ApiJson(import::status(&s, &actor, id, run).await?))
 }
 
 /// The run's throughput over its whole length: per API, requests per bucket of `bucket_secs`
@@ -119,7 +119,7 @@ async fn get_throughput(
     ApiPath((id, run)): Ids,
 ) -> AppResult<ApiJson<ImportThroughput>> {
     Ok(ApiJson(
-        import::throughput::read(&s.pool, &actor, id, run).await?,
+        import::throughput::read(&s, &actor, id, run).await?,
     ))
 }
 
@@ -134,7 +134,7 @@ async fn import_events(
     ApiPath((id, run)): Ids,
 ) -> AppResult<impl IntoResponse> {
     // Refuse a wrong id now, while a status code can still say so.
-    import::status(&s.pool, &actor, id, run).await?;
+    import::status(&s, &actor, id, run).await?;
     let stream =
         futures_util::stream::unfold((s, actor, false), move |(s, actor, over)| async move {
             if over {
@@ -142,7 +142,7 @@ async fn import_events(
             }
             // Re-checked each tick: a removed member or a revoked token stops receiving.
             let actor = actor.refresh(&s.pool).await.ok()?;
-            let status = import::status(&s.pool, &actor, id, run).await.ok()?;
+            let status = import::status(&s, &actor, id, run).await.ok()?;
             let done =
                 !matches!(status.state.as_str(), "running" | "paused") && status.in_flight == 0;
             let event = Event::default()
@@ -169,7 +169,7 @@ macro_rules! control {
             actor: Actor,
             ApiPath((id, run)): Ids,
         ) -> AppResult<ApiJson<ImportRun>> {
-            Ok(ApiJson($f(&s.pool, &actor, id, run).await?))
+            Ok(ApiJson($f(&s, &actor, id, run).await?))
         }
     };
 }
@@ -213,7 +213,7 @@ async fn retry_import(
     actor.require(crate::model::Permission::RunMigrations)?;
     let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
     Ok(ApiJson(
-        import::retry_failed(&s.pool, &actor, id, run, q.phase.as_deref()).await?,
+        import::retry_failed(&s, &actor, id, run, q.phase.as_deref()).await?,
     ))
 }
 
@@ -265,7 +265,7 @@ async fn list_failures(
 ) -> AppResult<ApiJson<ImportFailuresPage>> {
     let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
     Ok(ApiJson(
-        import::failures(&s.pool, &actor, id, run, &q.filter(100)?).await?,
+        import::failures(&s, &actor, id, run, &q.filter(100)?).await?,
     ))
 }
 
@@ -284,7 +284,7 @@ async fn export_failures(
     let mut filter = q.filter(500)?;
     filter.after = None;
     filter.limit = 500;
-    let first = import::failures(&s.pool, &actor, id, run, &filter).await?;
+    let first = import::failures(&s, &actor, id, run, &filter).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         let line = |f: &crate::model::ImportFailure| {
@@ -317,7 +317,7 @@ async fn export_failures(
                 return;
             };
             filter.after = Some(next);
-            match import::failures(&s.pool, &actor, id, run, &filter).await {
+            match import::failures(&s, &actor, id, run, &filter).await {
                 Ok(p) => page = p,
                 Err(e) => {
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;

@@ -37,7 +37,8 @@ pub const PREFIX: &str = "/api/v1";
         (name = "team", description = "Members, roles and invites"),
         (name = "tokens", description = "Your personal API tokens"),
         (name = "audit", description = "The append-only audit log"),
-        (name = "migrations", description = "Migrations, their target keys, Test connection and sandbox rehearsals"),
+        (name = "migrations", description = "Migrations, the providers they can name, and their quotas"),
+        (name = "connections", description = "Both sides of a migration as connections: fields, write-only secrets, Test connection and sandbox rehearsals"),
         (name = "dumps", description = "Uploading the old system's dumps, staging, and the validation report"),
         (name = "imports", description = "Import runs into the target: preflight, launch, progress, pause, resume, cancel, retry, failures"),
     )

@@ -15,7 +15,7 @@ pub async fn import_preflight(id: Uuid) -> Result<Preflight, ApiError> {
 
 #[server(prefix = "/_fn", endpoint = "import_runs")]
 pub async fn import_runs(id: Uuid) -> Result<Vec<ImportRun>, ApiError> {
-    Ok(crate::import::list(&state().pool, &actor().await?, id).await?)
+    Ok(crate::import::list(&state(), &actor().await?, id).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "import_failures")]
@@ -34,7 +34,7 @@ pub async fn import_failures(
         limit: 50,
         skipped,
     };
-    Ok(crate::import::failures(&state().pool, &actor().await?, id, run, &filter).await?)
+    Ok(crate::import::failures(&state(), &actor().await?, id, run, &filter).await?)
 }
 
 /// `resend` under an earlier run: `all` or `failed_or_new`.
@@ -51,17 +51,17 @@ pub async fn launch_import(id: Uuid, resend: Option<String>) -> Result<ImportRun
 
 #[server(prefix = "/_fn", endpoint = "import_throughput")]
 pub async fn run_throughput(id: Uuid, run: Uuid) -> Result<ImportThroughput, ApiError> {
-    Ok(crate::import::throughput::read(&state().pool, &actor().await?, id, run).await?)
+    Ok(crate::import::throughput::read(&state(), &actor().await?, id, run).await?)
 }
 
 /// Pause, resume or cancel a run.
 #[server(prefix = "/_fn", endpoint = "control_import")]
 pub async fn control_import(id: Uuid, run: Uuid, action: String) -> Result<ImportRun, ApiError> {
-    let (pool, a) = (state().pool, actor().await?);
+    let (s, a) = (state(), actor().await?);
     Ok(match action.as_str() {
-        "pause" => crate::import::pause(&pool, &a, id, run).await?,
-        "resume" => crate::import::resume(&pool, &a, id, run).await?,
-        "cancel" => crate::import::cancel(&pool, &a, id, run).await?,
+        "pause" => crate::import::pause(&s, &a, id, run).await?,
+        "resume" => crate::import::resume(&s, &a, id, run).await?,
+        "cancel" => crate::import::cancel(&s, &a, id, run).await?,
         other => {
             return Err(crate::web::AppError::validation(
                 "action",
@@ -79,8 +79,5 @@ pub async fn retry_import(
     phase: Option<String>,
 ) -> Result<ImportRun, ApiError> {
     let phase = phase.filter(|p| !p.is_empty());
-    Ok(
-        crate::import::retry_failed(&state().pool, &actor().await?, id, run, phase.as_deref())
-            .await?,
-    )
+    Ok(crate::import::retry_failed(&state(), &actor().await?, id, run, phase.as_deref()).await?)
 }

@@ -1,4 +1,4 @@
-//! Server functions for migrations and their keys; thin doors to `crate::migration`.
+//! Server functions for migrations and their connections; thin doors to `crate::migration`.
 
 use crate::model::*;
 use leptos::prelude::*;
@@ -9,20 +9,32 @@ use super::calls::ssr::{actor, state};
 
 #[server(prefix = "/_fn", endpoint = "migrations")]
 pub async fn list_migrations(archived: Option<bool>) -> Result<Vec<Migration>, ApiError> {
-    Ok(crate::migration::list(&state().pool, &actor().await?, archived.unwrap_or(false)).await?)
+    Ok(crate::migration::list(
+        &state().pool,
+        &state().config.providers,
+        &actor().await?,
+        archived.unwrap_or(false),
+    )
+    .await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "migration")]
 pub async fn get_migration(id: Uuid) -> Result<Migration, ApiError> {
-    Ok(crate::migration::get(&state().pool, &actor().await?, id).await?)
+    Ok(crate::migration::describe(
+        &state().pool,
+        &state().config.providers,
+        &actor().await?,
+        id,
+    )
+    .await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "create_migration")]
 pub async fn create_migration(
     name: String,
     strategy: Strategy,
-    source: SourceKind,
-    target: TargetKind,
+    source: String,
+    target: String,
     notes: Option<String>,
 ) -> Result<(), ApiError> {
     let input = MigrationInput {
@@ -32,7 +44,13 @@ pub async fn create_migration(
         target,
         notes: notes.unwrap_or_default(),
     };
-    let m = crate::migration::create(&state().pool, &actor().await?, &input).await?;
+    let m = crate::migration::create(
+        &state().pool,
+        &state().config.providers,
+        &actor().await?,
+        &input,
+    )
+    .await?;
     leptos_axum::redirect(&format!("/migrations/{}", m.id));
     Ok(())
 }
@@ -42,8 +60,8 @@ pub async fn update_migration(
     id: Uuid,
     name: String,
     strategy: Strategy,
-    source: SourceKind,
-    target: TargetKind,
+    source: String,
+    target: String,
     notes: Option<String>,
 ) -> Result<Migration, ApiError> {
     let input = MigrationInput {
@@ -53,58 +71,76 @@ pub async fn update_migration(
         target,
         notes: notes.unwrap_or_default(),
     };
-    Ok(crate::migration::update(&state().pool, &actor().await?, id, &input).await?)
+    Ok(crate::migration::update(
+        &state().pool,
+        &state().config.providers,
+        &actor().await?,
+        id,
+        &input,
+    )
+    .await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "archive_migration")]
 pub async fn archive_migration(id: Uuid, archived: bool) -> Result<Migration, ApiError> {
-    Ok(crate::migration::set_archived(&state().pool, &actor().await?, id, archived).await?)
+    Ok(crate::migration::set_archived(
+        &state().pool,
+        &state().config.providers,
+        &actor().await?,
+        id,
+        archived,
+    )
+    .await?)
 }
 
-#[server(prefix = "/_fn", endpoint = "keys")]
-pub async fn get_keys(id: Uuid) -> Result<(TargetKeys, Vec<RegionChoice>), ApiError> {
-    let keys = crate::migration::keys::view(&state().pool, &actor().await?, id).await?;
-    let regions = crate::migration::keys::regions(keys.target);
-    Ok((keys, regions))
+/// Both sides' connections: source first, then target.
+#[server(prefix = "/_fn", endpoint = "connections")]
+pub async fn get_connections(id: Uuid) -> Result<Vec<ConnectionView>, ApiError> {
+    let (s, actor) = (state(), actor().await?);
+    let mut out = vec![];
+    for side in Side::ALL {
+        out.push(crate::migration::connections::view(&s, &actor, id, *side).await?);
+    }
+    Ok(out)
 }
 
-#[server(prefix = "/_fn", endpoint = "set_keys")]
-pub async fn set_keys(
+/// One side's fields as typed in its card (`fields[<id>]=…`); an empty secret keeps its value.
+#[server(prefix = "/_fn", endpoint = "set_connection")]
+pub async fn set_connection(
     id: Uuid,
-    sdkappid: String,
-    region: String,
-    base_url: Option<String>,
-    admin_identifier: String,
-    secret_key: Option<String>,
-    callback_token: Option<String>,
-) -> Result<TargetKeys, ApiError> {
-    let sdkappid = sdkappid.trim().parse().map_err(|_| {
-        crate::web::AppError::validation("sdkappid", "the SDKAppID is a number, such as 1400000000")
-    })?;
-    let input = SetTencentKeys {
-        sdkappid,
-        region,
-        base_url,
-        admin_identifier,
-        secret_key,
-        callback_token,
+    side: Side,
+    fields: Option<std::collections::BTreeMap<String, String>>,
+) -> Result<ConnectionView, ApiError> {
+    let input = ConnectionInput {
+        fields: fields
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect(),
     };
-    Ok(crate::migration::keys::set_tencent(&state(), &actor().await?, id, &input).await?)
+    Ok(crate::migration::connections::set(&state(), &actor().await?, id, side, &input).await?)
 }
 
-#[server(prefix = "/_fn", endpoint = "test_keys")]
-pub async fn test_keys(id: Uuid) -> Result<ConnectionCheck, ApiError> {
-    Ok(crate::migration::keys::test_connection(&state(), &actor().await?, id).await?)
+#[server(prefix = "/_fn", endpoint = "test_connection")]
+pub async fn test_connection(id: Uuid, side: Side) -> Result<ConnectionCheck, ApiError> {
+    Ok(crate::migration::connections::test(&state(), &actor().await?, id, side).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "rehearse")]
-pub async fn rehearse(id: Uuid) -> Result<TargetKeys, ApiError> {
-    Ok(crate::migration::keys::rehearse(&state(), &actor().await?, id).await?)
+pub async fn rehearse(id: Uuid, side: Side) -> Result<ConnectionView, ApiError> {
+    Ok(crate::migration::connections::rehearse(&state(), &actor().await?, id, side).await?)
+}
+
+/// What each side of a new migration can be.
+#[server(prefix = "/_fn", endpoint = "providers")]
+pub async fn get_providers() -> Result<Vec<ProviderInfo>, ApiError> {
+    actor().await?.require(Permission::Read)?;
+    Ok(state().config.providers.list())
 }
 
 #[server(prefix = "/_fn", endpoint = "limits")]
 pub async fn get_limits(id: Uuid) -> Result<Vec<ApiLimitView>, ApiError> {
-    Ok(crate::migration::limits::view(&state().pool, &actor().await?, id).await?)
+    Ok(crate::migration::limits::view(&state(), &actor().await?, id).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "overview")]
@@ -149,5 +185,5 @@ pub async fn set_limit(
             batch: number("items per request", batch)?,
         })
     };
-    Ok(crate::migration::limits::set_one(&state().pool, &actor, id, &api, o).await?)
+    Ok(crate::migration::limits::set_one(&state(), &actor, id, &api, o).await?)
 }

@@ -52,7 +52,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=pages::MigrationsPage/>
                     <ParentRoute path=path!("/migrations/:id") view=pages::MigrationPage>
                         <Route path=path!("") view=pages::OverviewTab/>
-                        <Route path=path!("/keys") view=pages::KeysTab/>
+                        <Route path=path!("/connections") view=pages::ConnectionsTab/>
+                        // The tab's old address, for links shared before it was renamed.
+                        <Route path=path!("/keys") view=pages::ConnectionsTab/>
                         <Route path=path!("/dumps") view=pages::DumpsTab/>
                         <Route path=path!("/import") view=pages::ImportTab/>
                         <Route path=path!("/sync") view=|| view! { <pages::LaterTab title="Sync" body="Two-way sync for coexistence arrives after import."/> }/>

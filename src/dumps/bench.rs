@@ -110,9 +110,11 @@ async fn stage_generated(
             uploads_dir: dir.join("uploads"),
             max_bytes: u64::MAX,
             limits: super::Limits::default(),
+            providers: crate::providers::Registry::builtin(),
         }),
         Arc::new(Validate {
             findings_per_rule: super::DEFAULT_FINDINGS_PER_RULE,
+            providers: crate::providers::Registry::builtin(),
         }),
     ];
     settle(pool).await?;
@@ -496,9 +498,11 @@ pub async fn ingest_file(
             uploads_dir: uploads,
             max_bytes: u64::MAX,
             limits,
+            providers: crate::providers::Registry::builtin(),
         }),
         Arc::new(Validate {
             findings_per_rule: limits.findings_per_rule,
+            providers: crate::providers::Registry::builtin(),
         }),
     ];
     let workers =

@@ -158,10 +158,11 @@ pub async fn validate_migration(
     ctx: &JobContext,
     migration_id: Uuid,
     findings_per_rule: u64,
+    providers: &crate::providers::Registry,
 ) -> Result<(), JobError> {
     let pool = &ctx.pool;
     let lock = validation_lock(pool, migration_id).await?;
-    let result = run(ctx, pool, migration_id, findings_per_rule).await;
+    let result = run(ctx, pool, migration_id, findings_per_rule, providers).await;
     // Ending the transaction releases the lock; so does dropping it (a panic, a cancelled
     // future: the rollback runs before the connection is reused) or losing the connection.
     let _ = lock.rollback().await;
@@ -188,6 +189,7 @@ async fn run(
     pool: &PgPool,
     migration_id: Uuid,
     findings_per_rule: u64,
+    providers: &crate::providers::Registry,
 ) -> Result<(), JobError> {
     // The data as of this generation is what this validation reads; a change after it (an
     // ingest's commit, a discard) bumps it and queues the next validation.
@@ -207,7 +209,7 @@ async fn run(
     let Some(target_kind) = target_kind else {
         return Ok(());
     };
-    let target = target_kind.parse().ok().and_then(Target::for_migration);
+    let target = super::validate::target_rules(providers, &target_kind);
     let uploads: Vec<StagedUpload> = sqlx::query_as(
         "SELECT id, counts, rejected, verified_for FROM dump_uploads
          WHERE migration_id = $1 AND state = 'staged' ORDER BY seq",
@@ -718,10 +720,9 @@ pub fn explanation(code: &str) -> &'static str {
         .unwrap_or("")
 }
 
+/// Which target's rules staged records were judged by (`dump_uploads.verified_for`).
 pub fn target_name(t: Target) -> &'static str {
-    match t {
-        Target::Tencent => "tencent",
-    }
+    t.name()
 }
 
 /// The accounts, groups and memberships of the migration's staged uploads, in upload order:

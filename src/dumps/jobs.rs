@@ -55,6 +55,8 @@ pub struct Ingest {
     pub uploads_dir: PathBuf,
     pub max_bytes: u64,
     pub limits: super::Limits,
+    /// Where the migration's target rules come from.
+    pub providers: crate::providers::Registry,
 }
 
 #[derive(sqlx::FromRow)]
@@ -260,10 +262,7 @@ impl Handler for Ingest {
                 .bind(up.migration_id)
                 .fetch_one(pool)
                 .await?;
-        let target = target_kind
-            .parse()
-            .ok()
-            .and_then(super::validate::Target::for_migration);
+        let target = super::validate::target_rules(&self.providers, &target_kind);
         let known = super::check::known_index(pool, up.migration_id).await?;
         let mut tx = pool.begin().await?;
         let result = stage::stage(
@@ -404,6 +403,7 @@ async fn refuse(pool: &sqlx::PgPool, id: Uuid, state: &str) -> Result<(), JobErr
 pub struct Validate {
     /// Cross-record findings kept per rule (`IMSHIFT_FINDINGS_PER_RULE`); the rest are counted.
     pub findings_per_rule: u64,
+    pub providers: crate::providers::Registry,
 }
 
 #[async_trait::async_trait]
@@ -417,6 +417,12 @@ impl Handler for Validate {
             .job
             .migration_id
             .ok_or_else(|| JobError::Failed("the job names no migration".into()))?;
-        super::check::validate_migration(&ctx, migration_id, self.findings_per_rule).await
+        super::check::validate_migration(
+            &ctx,
+            migration_id,
+            self.findings_per_rule,
+            &self.providers,
+        )
+        .await
     }
 }

@@ -537,7 +537,7 @@ impl Reader {
                 {
                     self.tally.bodies[i] += 1;
                 }
-                if self.target == Some(Target::Tencent) {
+                if self.target.is_some_and(|t| t.strict_group_order()) {
                     self.order.observe(&p.refs, &self.file_name, line);
                 }
                 if !self.index.check(&p.refs, self.target).is_empty() {
@@ -846,7 +846,7 @@ fn read_file(
     };
     for f in container_findings
         .into_iter()
-        .chain(std::mem::take(&mut r.order).findings())
+        .chain(std::mem::take(&mut r.order).findings(r.target.map_or("the target", |t| t.label())))
     {
         lines.add(f);
     }

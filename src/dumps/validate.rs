@@ -16,26 +16,17 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// A target whose rules apply on top of the format's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    Tencent,
-}
+/// The target whose rules apply on top of the format's (its provider's
+/// [`crate::providers::TargetRules`]).
+pub type Target = &'static dyn crate::providers::TargetRules;
 
-impl Target {
-    pub fn for_migration(target: crate::model::TargetKind) -> Option<Target> {
-        match target {
-            crate::model::TargetKind::Tencent => Some(Target::Tencent),
-            _ => None,
-        }
-    }
+/// The rules of the migration's target, from the registry.
+pub fn target_rules(providers: &crate::providers::Registry, target: &str) -> Option<Target> {
+    providers.get(target).and_then(|p| p.rules())
 }
-
-/// Tencent IM refuses message JSON over 8 KB (80002 / 93000); the body is most of it.
-const TENCENT_MAX_BODY_BYTES: usize = 8 * 1024;
 
 /// A problem with one record: its code and what exactly is wrong.
-pub type Problem = (&'static str, String);
+pub use crate::providers::Problem;
 
 /// What the cross-record rules look things up in. Add accounts and groups first, then members
 /// (a member's claim to own a group is judged against the group).
@@ -163,49 +154,14 @@ impl Index {
                 }
             }
         }
-        if let Some(Target::Tencent) = target {
-            tencent_rules(refs, p);
+        if let Some(t) = target {
+            t.check(refs, p);
         }
         problems
     }
 }
 
-fn tencent_rules(refs: &Refs, problems: &mut Vec<Problem>) {
-    use crate::providers::tencent::convert::{check_group_id, check_user_id};
-    let user = |field: &str, id: &str, problems: &mut Vec<Problem>| {
-        if let Err(why) = check_user_id(id) {
-            problems.push((
-                "target.user_id",
-                format!("`{field}` = {id:?}: Tencent IM UserID rule: {why}"),
-            ));
-        }
-    };
-    match refs {
-        Refs::Account { id } => user("id", id, problems),
-        Refs::Group { id, group_type, .. } => {
-            if let Err(why) = check_group_id(id) {
-                problems.push((
-                    "target.group_id",
-                    format!("`id` = {id:?}: Tencent IM GroupId rule: {why}"),
-                ));
-            }
-            if group_type == "broadcast" {
-                problems.push(("target.group_type", "a broadcast group becomes an AVChatRoom, which Tencent IM cannot import (error 10007): create it live after the move, without history".into()));
-            }
-        }
-        Refs::Message { body_bytes, .. } if *body_bytes > TENCENT_MAX_BODY_BYTES => {
-            problems.push((
-                "target.message_size",
-                format!(
-                "the body is {body_bytes} bytes; Tencent IM takes at most 8 KB per message (80002)"
-            ),
-            ))
-        }
-        _ => {}
-    }
-}
-
-/// Group history as Tencent must take it: strictly increasing send times in seconds. Watches
+/// Group history as a strict target must take it: strictly increasing send times in seconds. Watches
 /// each group's messages in the order they are read (exports write them in time order) and
 /// reports, once per group, how many share a second with the one before and so will move.
 #[derive(Default)]
@@ -257,8 +213,8 @@ impl GroupOrder {
         }
     }
 
-    /// One warning per group whose history will move.
-    pub fn findings(self) -> Vec<Finding> {
+    /// One warning per group whose history will move, worded for the target `label`.
+    pub fn findings(self, label: &str) -> Vec<Finding> {
         let mut out: Vec<Finding> = self
             .groups
             .into_iter()
@@ -271,7 +227,7 @@ impl GroupOrder {
                     line,
                     (
                         "target.group_order",
-                        format!("{moved} messages of group {g:?} share a second with an earlier one; Tencent IM takes each group's history in strictly increasing seconds, so they will be sent up to {moved} s later, in order"),
+                        format!("{moved} messages of group {g:?} share a second with an earlier one; {label} takes each group's history in strictly increasing seconds, so they will be sent up to {moved} s later, in order"),
                     ),
                 ))
             })
@@ -582,14 +538,14 @@ impl Validator {
             cap,
             vendor,
         } = self;
-        let tencent = *target == Some(Target::Tencent);
+        let ordered = target.is_some_and(|t| t.strict_group_order());
         let read_as = lines.read(name, reader, format, |event| {
             // Findings stay with the reader (capped per rule) until the report.
             let Event::Record(line, p) = event else {
                 return true;
             };
             *counts.entry(p.kind.as_str().into()).or_default() += 1;
-            if tencent {
+            if ordered {
                 order.observe(&p.refs, name, line);
             }
             match Rec::new(&p.refs, syms) {
@@ -721,7 +677,8 @@ impl Validator {
                 }
             }
         }
-        for f in self.order.findings() {
+        let label = self.target.map_or("the target", |t| t.label());
+        for f in self.order.findings(label) {
             if cap.admit(f.code) {
                 findings.push(f);
             }
@@ -884,7 +841,7 @@ mod tests {
 
     #[test]
     fn accounts_are_judged_as_read_and_duplicates_still_found() {
-        let mut v = Validator::new(Some(Target::Tencent));
+        let mut v = Validator::new(None);
         let text = "{\"kind\":\"account\",\"id\":\"u1\"}\n{\"kind\":\"account\",\"id\":\"u1\"}\n{\"kind\":\"account\",\"id\":\"bad id\\u0001\"}\n{\"kind\":\"friend\",\"owner\":\"u1\",\"friend\":\"u9\"}\n";
         v.read("f", &mut std::io::Cursor::new(text));
         assert!(v.records.len() == 1, "only the friend is kept");

@@ -5,7 +5,7 @@
 
 use crate::auth::Actor;
 use crate::dumps::fixtures::{self, Spec};
-use crate::model::{MigrationInput, Role, SetTencentKeys, SourceKind, Strategy, TargetKind};
+use crate::model::{ConnectionInput, MigrationInput, Role, Side, Strategy};
 use crate::secrets::MasterKey;
 use crate::web::{self, Config};
 use serde_json::{json, Value};
@@ -148,32 +148,35 @@ pub async fn run(
         };
         let m = crate::migration::create(
             &pool,
+            &state.config.providers,
             &actor,
             &MigrationInput {
                 name: format!("bench import {}", Uuid::new_v4()),
                 strategy: Strategy::ForcedUpgrade,
-                source: SourceKind::SelfBuilt,
-                target: TargetKind::Tencent,
+                source: "self_built".into(),
+                target: "tencent".into(),
                 notes: String::new(),
             },
         )
         .await?;
-        crate::migration::keys::set_tencent(
+        crate::migration::connections::set(
             &state,
             &actor,
             m.id,
-            &SetTencentKeys {
-                sdkappid: sdkappid as i64,
-                region: "custom".into(),
-                base_url: Some(base.clone()),
-                admin_identifier: "administrator".into(),
-                secret_key: Some(key.into()),
-                callback_token: None,
+            Side::Target,
+            &ConnectionInput {
+                fields: serde_json::from_value(json!({
+                    "sdkappid": sdkappid,
+                    "region": "custom",
+                    "base_url": base,
+                    "admin_identifier": "administrator",
+                    "secret_key": key,
+                }))?,
             },
         )
         .await?;
         let overrides = serde_json::from_value(json!({ API: {"qps": qps} }))?;
-        crate::migration::limits::set(&pool, &actor, m.id, overrides).await?;
+        crate::migration::limits::set(&state, &actor, m.id, overrides).await?;
         // Enough one-to-one history to keep importmsg at its quota for the whole run.
         let messages = (qps as f64 * minutes * 60.0 * 1.1) as u64;
         let spec = Spec {
@@ -222,8 +225,8 @@ pub async fn run(
         );
         let after = sandbox_state(&base).await;
         let throttles = |s: &Value| s["apis"][API]["codes"]["60007"].as_u64().unwrap_or(0);
-        let status = crate::import::status(&pool, &actor, m.id, run.id).await?;
-        crate::import::cancel(&pool, &actor, m.id, run.id).await?;
+        let status = crate::import::status(&state, &actor, m.id, run.id).await?;
+        crate::import::cancel(&state, &actor, m.id, run.id).await?;
         if let Some(w) = workers {
             w.shutdown().await;
         }
@@ -353,27 +356,30 @@ pub async fn run_mixed(
     };
     let m = crate::migration::create(
         &pool,
+        &state.config.providers,
         &actor,
         &MigrationInput {
             name: format!("bench mixed {}", Uuid::new_v4()),
             strategy: Strategy::ForcedUpgrade,
-            source: SourceKind::SelfBuilt,
-            target: TargetKind::Tencent,
+            source: "self_built".into(),
+            target: "tencent".into(),
             notes: String::new(),
         },
     )
     .await?;
-    crate::migration::keys::set_tencent(
+    crate::migration::connections::set(
         &state,
         &actor,
         m.id,
-        &SetTencentKeys {
-            sdkappid: sdkappid as i64,
-            region: "custom".into(),
-            base_url: Some(base.clone()),
-            admin_identifier: "administrator".into(),
-            secret_key: Some(key.into()),
-            callback_token: None,
+        Side::Target,
+        &ConnectionInput {
+            fields: serde_json::from_value(json!({
+                "sdkappid": sdkappid,
+                "region": "custom",
+                "base_url": base,
+                "admin_identifier": "administrator",
+                "secret_key": key,
+            }))?,
         },
     )
     .await?;
@@ -383,7 +389,7 @@ pub async fn run_mixed(
         .map(|a| (a.to_string(), json!({"qps": limits.qps(a).unwrap_or(1)})))
         .collect();
     crate::migration::limits::set(
-        &pool,
+        &state,
         &actor,
         m.id,
         serde_json::from_value(Value::Object(overrides))?,
@@ -421,7 +427,7 @@ pub async fn run_mixed(
     }
     let seconds = t0.elapsed().as_secs_f64();
     let load = load_average();
-    let status = crate::import::status(&pool, &actor, m.id, run.id)
+    let status = crate::import::status(&state, &actor, m.id, run.id)
         .await
         .map_err(chain)?;
     // Phase times from the database clock, relative to the run's creation.

@@ -19,6 +19,7 @@ use crate::model::{
     EarlierRuns, ImportFailure, ImportFailuresPage, ImportRun, MigrationState, Permission,
     PhaseStatus, Preflight, PreflightPhase, SkipReason,
 };
+use crate::providers::Registry;
 use crate::web::{AppError, AppResult, AppState};
 use plan::{Phase, Resend};
 use serde_json::json;
@@ -107,10 +108,13 @@ pub(crate) async fn follow_run(
 pub async fn preflight(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResult<Preflight> {
     actor.require(Permission::Read)?;
     let m = crate::migration::get(&s.pool, actor, migration_id).await?;
-    let keys = crate::migration::keys::view(&s.pool, actor, migration_id).await?;
+    let keys =
+        crate::migration::connections::view(s, actor, migration_id, crate::model::Side::Target)
+            .await?;
+    let target_label = keys.provider_label.clone();
     let mut p = plan::preflight(
-        m.target.label().to_string(),
-        keys.base_url.clone().unwrap_or_default(),
+        target_label.clone(),
+        keys.endpoint.clone().unwrap_or_default(),
         keys.sandbox,
     );
     if m.state == MigrationState::Archived {
@@ -166,8 +170,7 @@ pub async fn preflight(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppRe
     if !keys.sandbox {
         p.warnings.push(format!(
             "This sends to the real {} app at {}; rehearse in the sandbox first if you have not.",
-            m.target.label(),
-            p.base_url
+            target_label, p.base_url
         ));
     }
     if let Some(t) = target {
@@ -327,7 +330,7 @@ pub async fn launch_with(
     )
     .bind(id)
     .bind(migration_id)
-    .bind(m.target.as_str())
+    .bind(&m.target)
     .bind(json!({ "uploads": uploads, "preflight": p }))
     .bind(actor.user_id)
     .bind(resend.map(Resend::as_str))
@@ -372,7 +375,7 @@ pub async fn launch_with(
     )
     .await?;
     tx.commit().await?;
-    status(&s.pool, actor, migration_id, id).await
+    status(s, actor, migration_id, id).await
 }
 
 /// A `failed_or_new` run leaves out what an earlier run sent: its phases' rows no longer take
@@ -556,7 +559,7 @@ fn phase_left(
     }
 }
 
-async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
+async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResult<ImportRun> {
     let phases: Vec<PhaseRow> = sqlx::query_as(
         "SELECT p.phase, p.state, p.api, p.note, p.total, p.sent, p.failed, p.skipped, p.requests,
                 p.throttled, p.started_at, p.finished_at,
@@ -598,7 +601,7 @@ async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
             });
         }
     }
-    let limits = crate::migration::limits::effective(pool, r.migration_id).await?;
+    let limits = crate::migration::limits::effective(pool, providers, r.migration_id).await?;
     let settling = match r.state.as_str() {
         "paused" if r.in_flight > 0 => Some("pausing".to_string()),
         "cancelled" if r.in_flight > 0 => Some("cancelling".to_string()),
@@ -742,11 +745,12 @@ async fn build_status(pool: &PgPool, r: RunRow) -> AppResult<ImportRun> {
 }
 
 pub async fn status(
-    pool: &PgPool,
+    s: &AppState,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
 ) -> AppResult<ImportRun> {
+    let pool = &s.pool;
     actor.require(Permission::Read)?;
     let r: RunRow = sqlx::query_as(&format!(
         "{RUN_SELECT} WHERE r.id = $1 AND r.migration_id = $2"
@@ -756,11 +760,12 @@ pub async fn status(
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| AppError::NotFound(format!("This migration has no import run {run_id}.")))?;
-    build_status(pool, r).await
+    build_status(pool, &s.config.providers, r).await
 }
 
 /// The migration's runs, newest first.
-pub async fn list(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResult<Vec<ImportRun>> {
+pub async fn list(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResult<Vec<ImportRun>> {
+    let pool = &s.pool;
     actor.require(Permission::Read)?;
     crate::migration::get(pool, actor, migration_id).await?;
     let rows: Vec<RunRow> = sqlx::query_as(&format!(
@@ -771,7 +776,7 @@ pub async fn list(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResult
     .await?;
     let mut out = vec![];
     for r in rows {
-        out.push(build_status(pool, r).await?);
+        out.push(build_status(pool, &s.config.providers, r).await?);
     }
     Ok(out)
 }
@@ -783,7 +788,7 @@ const UNPAUSE: &str =
 /// A pause, resume or cancel races the run's workers (result flushes, heartbeats) on the same
 /// rows; PostgreSQL breaks a rare deadlock by failing one side, so that side tries again.
 async fn change(
-    pool: &PgPool,
+    s: &AppState,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
@@ -791,7 +796,7 @@ async fn change(
 ) -> AppResult<ImportRun> {
     let mut tries = 0;
     loop {
-        match change_once(pool, actor, migration_id, run_id, action).await {
+        match change_once(s, actor, migration_id, run_id, action).await {
             Err(AppError::Internal(e)) if tries < 3 && retryable_db(e.as_ref()) => tries += 1,
             other => return other,
         }
@@ -807,14 +812,15 @@ fn retryable_db(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 async fn change_once(
-    pool: &PgPool,
+    s: &AppState,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
     action: &str,
 ) -> AppResult<ImportRun> {
+    let pool = &s.pool;
     actor.require(Permission::RunMigrations)?;
-    let before = status(pool, actor, migration_id, run_id).await?;
+    let before = status(s, actor, migration_id, run_id).await?;
     let scope = run_id.to_string();
     let mut tx = pool.begin().await?;
     // The state decided on is the one under the lock, not the one read before: a supervisor
@@ -897,31 +903,32 @@ async fn change_once(
     )
     .await?;
     tx.commit().await?;
-    status(pool, actor, migration_id, run_id).await
+    status(s, actor, migration_id, run_id).await
 }
 
-pub async fn pause(pool: &PgPool, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
-    change(pool, a, m, r, "pause").await
+pub async fn pause(s: &AppState, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+    change(s, a, m, r, "pause").await
 }
 
-pub async fn resume(pool: &PgPool, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
-    change(pool, a, m, r, "resume").await
+pub async fn resume(s: &AppState, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+    change(s, a, m, r, "resume").await
 }
 
-pub async fn cancel(pool: &PgPool, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
-    change(pool, a, m, r, "cancel").await
+pub async fn cancel(s: &AppState, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+    change(s, a, m, r, "cancel").await
 }
 
 /// Sends again the failed records of one phase (or every phase), as new tasks of the run.
 pub async fn retry_failed(
-    pool: &PgPool,
+    s: &AppState,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
     phase: Option<&str>,
 ) -> AppResult<ImportRun> {
+    let pool = &s.pool;
     actor.require(Permission::RunMigrations)?;
-    let before = status(pool, actor, migration_id, run_id).await?;
+    let before = status(s, actor, migration_id, run_id).await?;
     let phases: Vec<Phase> = match phase {
         Some(p) => vec![Phase::parse(p).ok_or_else(|| {
             AppError::validation("phase", format!("`{p}` is not a phase of an import"))
@@ -997,7 +1004,7 @@ pub async fn retry_failed(
     )
     .await?;
     tx.commit().await?;
-    status(pool, actor, migration_id, run_id).await
+    status(s, actor, migration_id, run_id).await
 }
 
 /// Which failures to list.
@@ -1026,19 +1033,20 @@ struct FailedRow {
 
 /// Failed records, filterable by phase and the provider's code, in pages.
 pub async fn failures(
-    pool: &PgPool,
+    s: &AppState,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
     filter: &FailureFilter,
 ) -> AppResult<ImportFailuresPage> {
+    let pool = &s.pool;
     let (phase, code, after) = (
         filter.phase.as_deref(),
         filter.code,
         filter.after.as_deref(),
     );
     actor.require(Permission::Read)?;
-    status(pool, actor, migration_id, run_id).await?;
+    status(s, actor, migration_id, run_id).await?;
     if let Some(p) = phase {
         Phase::parse(p).ok_or_else(|| {
             AppError::validation("phase", format!("`{p}` is not a phase of an import"))

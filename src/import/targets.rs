@@ -1,10 +1,10 @@
-//! The import target of each migration, built from its keys and quotas and kept a few seconds,
+//! The import target of each migration, built by its provider from the target connection and
+//! the quotas and kept a few seconds,
 //! so a quota changed during a run is in force within seconds and keys are not opened per
 //! request.
 
 use super::target::ImportTarget;
-use crate::model::TargetKind;
-use crate::providers::tencent::import::TencentImport;
+use crate::model::Side;
 use crate::web::AppState;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,28 +37,18 @@ impl Targets {
                 return Ok(t.clone());
             }
         }
-        let target: String = sqlx::query_scalar("SELECT target FROM im_migrations WHERE id = $1")
-            .bind(migration_id)
-            .fetch_optional(&self.state.pool)
-            .await
-            .map_err(|e| format!("database: {e}"))?
-            .ok_or("the migration is gone")?;
-        let t: Arc<dyn ImportTarget> = match target.parse::<TargetKind>() {
-            Ok(TargetKind::Tencent) => {
-                let (client, _admin, sdkappid) =
-                    crate::migration::keys::client(&self.state, migration_id)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                Arc::new(TencentImport::new(client, sdkappid as u64))
-            }
-            Ok(other) => {
-                return Err(format!(
-                    "imports into {} are not supported yet; Tencent IM is",
-                    other.label()
-                ))
-            }
-            Err(e) => return Err(e),
-        };
+        let (provider, conn) =
+            crate::migration::connections::open(&self.state, migration_id, Side::Target)
+                .await
+                .map_err(|e| e.to_string())?;
+        let limits = crate::migration::limits::effective(
+            &self.state.pool,
+            &self.state.config.providers,
+            migration_id,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let t = provider.import_target(&conn, limits)?;
         self.cache
             .lock()
             .await

@@ -7,7 +7,7 @@
 use crate::auth::Actor;
 use crate::model::{ImportThroughput, Permission, ThroughputPoint, ThroughputSeries};
 use crate::web::AppResult;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -91,14 +91,15 @@ pub fn bucket_secs(span: i64) -> i64 {
 
 /// The run's throughput from its start to its end (or now).
 pub async fn read(
-    pool: &PgPool,
+    s: &crate::web::AppState,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
 ) -> AppResult<ImportThroughput> {
+    let pool = &s.pool;
     actor.require(Permission::Read)?;
     // Refuses a run of another migration, or of a migration the caller may not see.
-    super::status(pool, actor, migration_id, run_id).await?;
+    super::status(s, actor, migration_id, run_id).await?;
     let (start, end): (i64, i64) = sqlx::query_as(
         "SELECT extract(epoch FROM created_at)::bigint,
                 greatest(extract(epoch FROM coalesce(finished_at, now()))::bigint,
@@ -121,7 +122,8 @@ pub async fn read(
     .bind(bucket)
     .fetch_all(pool)
     .await?;
-    let limits = crate::migration::limits::effective(pool, migration_id).await?;
+    let limits =
+        crate::migration::limits::effective(pool, &s.config.providers, migration_id).await?;
     let mut series: Vec<ThroughputSeries> = vec![];
     for (api, at, requests, throttled, failed) in rows {
         if series.last().is_none_or(|s| s.api != api) {

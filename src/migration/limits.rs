@@ -1,13 +1,13 @@
-//! Per-migration pacing: the provider's table of default quotas and batch sizes (one table in
-//! code, `providers::tencent::LIMITS`), with this migration's overrides on top — lower to
+//! Per-migration pacing: the target provider's table of default quotas and batch sizes
+//! ([`crate::providers::Provider::limits`]), with this migration's overrides on top — lower to
 //! protect a shared app, higher for a raised quota.
 
 use super::get;
 use crate::audit;
 use crate::auth::Actor;
-use crate::model::{ApiLimitView, LimitOverride, Permission, TargetKind};
-use crate::providers::tencent::{ApiLimit, Limits};
-use crate::web::{AppError, AppResult};
+use crate::model::{ApiLimitView, LimitOverride, Permission};
+use crate::providers::{ApiLimit, Limits, Registry};
+use crate::web::{AppError, AppResult, AppState};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -25,13 +25,25 @@ async fn overrides(pool: &PgPool, id: Uuid) -> AppResult<Overrides> {
     serde_json::from_value(v).map_err(AppError::internal)
 }
 
-/// The limits a client for this migration applies.
-pub async fn effective(pool: &PgPool, id: Uuid) -> AppResult<Limits> {
-    Ok(apply(&overrides(pool, id).await?))
+/// The target provider's defaults for this migration (none for a provider this build lacks).
+async fn defaults(pool: &PgPool, providers: &Registry, id: Uuid) -> AppResult<(Limits, String)> {
+    let target: String = sqlx::query_scalar("SELECT target FROM im_migrations WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+    Ok(match providers.get(&target) {
+        Some(p) => (p.limits(), p.label().to_string()),
+        None => (Limits::default(), target),
+    })
 }
 
-fn apply(set: &Overrides) -> Limits {
-    let mut limits = Limits::default();
+/// The limits a client for this migration applies.
+pub async fn effective(pool: &PgPool, providers: &Registry, id: Uuid) -> AppResult<Limits> {
+    let (defaults, _) = defaults(pool, providers, id).await?;
+    Ok(apply(defaults, &overrides(pool, id).await?))
+}
+
+fn apply(mut limits: Limits, set: &Overrides) -> Limits {
     for (api, o) in set {
         if let Some(q) = o.qps {
             limits.set_qps(api, q);
@@ -43,14 +55,11 @@ fn apply(set: &Overrides) -> Limits {
     limits
 }
 
-pub async fn view(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Vec<ApiLimitView>> {
-    let m = get(pool, actor, id).await?;
-    if m.target != TargetKind::Tencent {
-        return Ok(vec![]);
-    }
-    let defaults = Limits::default();
-    let set = overrides(pool, id).await?;
-    let used = apply(&set);
+pub async fn view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Vec<ApiLimitView>> {
+    get(&state.pool, actor, id).await?;
+    let (defaults, _) = defaults(&state.pool, &state.config.providers, id).await?;
+    let set = overrides(&state.pool, id).await?;
+    let used = apply(defaults.clone(), &set);
     Ok(defaults
         .apis
         .iter()
@@ -69,13 +78,11 @@ pub async fn view(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Vec<ApiLi
 }
 
 /// Checks one API's override against the provider's table.
-fn check(defaults: &Limits, api: &str, o: &LimitOverride) -> AppResult<ApiLimit> {
+fn check(defaults: &Limits, label: &str, api: &str, o: &LimitOverride) -> AppResult<ApiLimit> {
     let Some(d) = defaults.get(api) else {
         return Err(AppError::validation(
             api,
-            format!(
-                "`{api}` is not a Tencent IM API imshift calls; use one of the names GET returns"
-            ),
+            format!("`{api}` is not a {label} API imshift calls; use one of the names GET returns"),
         ));
     };
     if let Some(q) = o.qps {
@@ -105,10 +112,13 @@ fn check(defaults: &Limits, api: &str, o: &LimitOverride) -> AppResult<ApiLimit>
 
 /// Per API whose values change, the values in force before and after (override or default):
 /// `{"openim/importmsg": {"qps": {"from": 200, "to": 50}}}`.
-fn changes(before: &Overrides, after: &Overrides) -> serde_json::Value {
-    let (old, new) = (apply(before), apply(after));
+fn changes(defaults: &Limits, before: &Overrides, after: &Overrides) -> serde_json::Value {
+    let (old, new) = (
+        apply(defaults.clone(), before),
+        apply(defaults.clone(), after),
+    );
     let mut out = serde_json::Map::new();
-    for (api, d) in &Limits::default().apis {
+    for (api, d) in &defaults.apis {
         let (o, n) = (old.get(api).unwrap_or(*d), new.get(api).unwrap_or(*d));
         let mut c = serde_json::Map::new();
         if o.qps != n.qps {
@@ -130,27 +140,30 @@ fn changes(before: &Overrides, after: &Overrides) -> serde_json::Value {
     out.into()
 }
 
-async fn tencent_only(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<()> {
+/// The target's table, refusing a target without one.
+async fn table(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Limits, String)> {
     actor.require(Permission::RunMigrations)?;
-    let m = get(pool, actor, id).await?;
-    if m.target != TargetKind::Tencent {
+    get(&state.pool, actor, id).await?;
+    let (defaults, label) = defaults(&state.pool, &state.config.providers, id).await?;
+    if defaults.apis.is_empty() {
         return Err(AppError::validation(
             "target",
-            format!("{} has no pacing table yet", m.target.label()),
+            format!("{label} has no pacing table yet"),
         ));
     }
-    Ok(())
+    Ok((defaults, label))
 }
 
 /// Stores `edit(current overrides)` under the row lock and audits what changed (nothing is
 /// written when nothing changes). A running import reads the new values within seconds.
 async fn store(
-    pool: &PgPool,
+    state: &AppState,
     actor: &Actor,
     id: Uuid,
+    defaults: &Limits,
     edit: impl FnOnce(&Overrides) -> Overrides,
 ) -> AppResult<Vec<ApiLimitView>> {
-    let mut tx = pool.begin().await?;
+    let mut tx = state.pool.begin().await?;
     let v: serde_json::Value =
         sqlx::query_scalar("SELECT limits FROM im_migrations WHERE id = $1 FOR UPDATE")
             .bind(id)
@@ -169,48 +182,46 @@ async fn store(
             &actor.into(),
             "migration.limits_set",
             &format!("migration:{id}"),
-            serde_json::json!({ "changes": changes(&before, &new), "from": before, "to": new }),
+            serde_json::json!({ "changes": changes(defaults, &before, &new), "from": before, "to": new }),
         )
         .await?;
     }
     tx.commit().await?;
-    view(pool, actor, id).await
+    view(state, actor, id).await
 }
 
 /// Replaces this migration's overrides (an empty map goes back to the defaults).
 pub async fn set(
-    pool: &PgPool,
+    state: &AppState,
     actor: &Actor,
     id: Uuid,
     new: Overrides,
 ) -> AppResult<Vec<ApiLimitView>> {
-    tencent_only(pool, actor, id).await?;
-    let defaults = Limits::default();
+    let (defaults, label) = table(state, actor, id).await?;
     for (api, o) in &new {
-        check(&defaults, api, o)?;
+        check(&defaults, &label, api, o)?;
     }
-    store(pool, actor, id, |_| new).await
+    store(state, actor, id, &defaults, |_| new).await
 }
 
 /// Sets one API's rate and batch size, or puts it back to the defaults (`None`); the other
 /// APIs' overrides stay. A value equal to the default is no override.
 pub async fn set_one(
-    pool: &PgPool,
+    state: &AppState,
     actor: &Actor,
     id: Uuid,
     api: &str,
     o: Option<LimitOverride>,
 ) -> AppResult<Vec<ApiLimitView>> {
-    tencent_only(pool, actor, id).await?;
-    let defaults = Limits::default();
+    let (defaults, label) = table(state, actor, id).await?;
     let o = o.unwrap_or_default();
-    let d = check(&defaults, api, &o)?;
+    let d = check(&defaults, &label, api, &o)?;
     let o = LimitOverride {
         qps: o.qps.filter(|q| *q != d.qps),
         batch: o.batch.filter(|b| Some(*b as usize) != d.batch),
     };
     let api = api.to_string();
-    store(pool, actor, id, move |before| {
+    store(state, actor, id, &defaults, move |before| {
         let mut new = before.clone();
         if o == LimitOverride::default() {
             new.remove(&api);

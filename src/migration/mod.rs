@@ -2,14 +2,15 @@
 //! and sync that belong to it. Not to be confused with the database schema's migrations, which
 //! live in `db.rs` and `/migrations`; the table is named `im_migrations` for that reason.
 
-pub mod keys;
+pub mod connections;
 pub mod limits;
 pub mod overview;
 pub mod state;
 
 use crate::audit;
 use crate::auth::Actor;
-use crate::model::{Migration, MigrationInput, MigrationState, Permission};
+use crate::model::{Migration, MigrationInput, MigrationState, Permission, Side};
+use crate::providers::Registry;
 use crate::web::{AppError, AppResult};
 use serde_json::json;
 use sqlx::PgPool;
@@ -17,12 +18,25 @@ use uuid::Uuid;
 
 const SELECT: &str = "SELECT m.id, m.name, m.strategy, m.source, m.target, m.state, m.notes,
         u.email AS created_by, m.created_at, m.updated_at,
-        (k.secret_sealed IS NOT NULL) AS keys_set
+        coalesce(c.complete AND c.provider = m.target, false) AS keys_set
     FROM im_migrations m
     LEFT JOIN users u ON u.id = m.created_by
-    LEFT JOIN target_keys k ON k.migration_id = m.id";
+    LEFT JOIN connections c ON c.migration_id = m.id AND c.side = 'target'";
 
-fn check(input: &MigrationInput) -> AppResult<String> {
+/// Fills in what the providers call themselves.
+pub fn labelled(providers: &Registry, mut m: Migration) -> Migration {
+    m.source_label = providers.label(&m.source);
+    m.target_label = providers.label(&m.target);
+    m
+}
+
+fn check(providers: &Registry, input: &MigrationInput) -> AppResult<String> {
+    providers
+        .for_side(&input.source, Side::Source)
+        .map_err(|e| AppError::validation("source", e))?;
+    providers
+        .for_side(&input.target, Side::Target)
+        .map_err(|e| AppError::validation("target", e))?;
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 120 {
         return Err(AppError::validation(
@@ -52,14 +66,30 @@ fn name_taken(e: sqlx::Error, name: &str) -> AppError {
     }
 }
 
-pub async fn list(pool: &PgPool, actor: &Actor, archived: bool) -> AppResult<Vec<Migration>> {
+pub async fn list(
+    pool: &PgPool,
+    providers: &Registry,
+    actor: &Actor,
+    archived: bool,
+) -> AppResult<Vec<Migration>> {
     actor.require(Permission::Read)?;
-    Ok(sqlx::query_as(&format!(
+    let rows: Vec<Migration> = sqlx::query_as(&format!(
         "{SELECT} WHERE (m.state = 'archived') = $1 ORDER BY m.created_at DESC"
     ))
     .bind(archived)
     .fetch_all(pool)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(|m| labelled(providers, m)).collect())
+}
+
+/// One migration as its pages show it, with its providers' names.
+pub async fn describe(
+    pool: &PgPool,
+    providers: &Registry,
+    actor: &Actor,
+    id: Uuid,
+) -> AppResult<Migration> {
+    Ok(labelled(providers, get(pool, actor, id).await?))
 }
 
 pub async fn get(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migration> {
@@ -71,9 +101,14 @@ pub async fn get(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migration>
         .ok_or_else(|| AppError::NotFound(format!("No migration has id {id}.")))
 }
 
-pub async fn create(pool: &PgPool, actor: &Actor, input: &MigrationInput) -> AppResult<Migration> {
+pub async fn create(
+    pool: &PgPool,
+    providers: &Registry,
+    actor: &Actor,
+    input: &MigrationInput,
+) -> AppResult<Migration> {
     actor.require(Permission::RunMigrations)?;
-    let name = check(input)?;
+    let name = check(providers, input)?;
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
     sqlx::query(
@@ -83,8 +118,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MigrationInput) -> App
     .bind(id)
     .bind(&name)
     .bind(input.strategy.as_str())
-    .bind(input.source.as_str())
-    .bind(input.target.as_str())
+    .bind(&input.source)
+    .bind(&input.target)
     .bind(input.notes.trim())
     .bind(actor.user_id)
     .execute(&mut *tx)
@@ -99,17 +134,18 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MigrationInput) -> App
     )
     .await?;
     tx.commit().await?;
-    get(pool, actor, id).await
+    describe(pool, providers, actor, id).await
 }
 
 pub async fn update(
     pool: &PgPool,
+    providers: &Registry,
     actor: &Actor,
     id: Uuid,
     input: &MigrationInput,
 ) -> AppResult<Migration> {
     actor.require(Permission::RunMigrations)?;
-    let name = check(input)?;
+    let name = check(providers, input)?;
     let before = get(pool, actor, id).await?;
     if before.state == MigrationState::Archived {
         return Err(AppError::Conflict(
@@ -131,8 +167,8 @@ pub async fn update(
     .bind(id)
     .bind(&name)
     .bind(input.strategy.as_str())
-    .bind(input.source.as_str())
-    .bind(input.target.as_str())
+    .bind(&input.source)
+    .bind(&input.target)
     .bind(input.notes.trim())
     .execute(&mut *tx)
     .await
@@ -150,16 +186,8 @@ pub async fn update(
         before.strategy.to_string(),
         input.strategy.to_string(),
     );
-    note(
-        "source",
-        before.source.to_string(),
-        input.source.to_string(),
-    );
-    note(
-        "target",
-        before.target.to_string(),
-        input.target.to_string(),
-    );
+    note("source", before.source.clone(), input.source.clone());
+    note("target", before.target.clone(), input.target.clone());
     note(
         "notes",
         before.notes.clone(),
@@ -174,11 +202,12 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    get(pool, actor, id).await
+    describe(pool, providers, actor, id).await
 }
 
 pub async fn set_archived(
     pool: &PgPool,
+    providers: &Registry,
     actor: &Actor,
     id: Uuid,
     archived: bool,
@@ -203,5 +232,5 @@ pub async fn set_archived(
     )
     .await?;
     tx.commit().await?;
-    get(pool, actor, id).await
+    describe(pool, providers, actor, id).await
 }

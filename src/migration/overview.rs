@@ -136,7 +136,15 @@ pub async fn overview(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migra
         .await?
         .pop()
         .ok_or_else(|| crate::web::AppError::NotFound(format!("No migration has id {id}.")))?;
-    let sandbox = super::keys::view(pool, actor, id).await?.sandbox;
+    // The target connection points at a sandbox this console started.
+    let sandbox: bool = sqlx::query_scalar(
+        "SELECT coalesce(bool_or(c.sandbox), false) FROM connections c
+         JOIN im_migrations m ON m.id = c.migration_id AND c.provider = m.target
+         WHERE c.migration_id = $1 AND c.side = 'target'",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
     let staged_ids = crate::import::plan::staged_uploads(pool, id).await?;
     let report = crate::dumps::report::report(pool, actor, id).await?;
     // Uploads the newest finished run did not take (staged after it launched).

@@ -72,7 +72,8 @@ pub async fn settle(
 ) -> Result<Option<MigrationState>, sqlx::Error> {
     let row: Option<(String, String, bool, Option<String>)> = sqlx::query_as(
         "SELECT m.state, m.strategy,
-                EXISTS (SELECT 1 FROM target_keys k WHERE k.migration_id = m.id AND k.secret_sealed IS NOT NULL),
+                EXISTS (SELECT 1 FROM connections c WHERE c.migration_id = m.id AND c.side = 'target'
+                        AND c.provider = m.target AND c.complete),
                 (SELECT r.state FROM import_runs r WHERE r.migration_id = m.id
                   ORDER BY (r.state IN ('running', 'paused')) DESC, r.created_at DESC LIMIT 1)
          FROM im_migrations m WHERE m.id = $1 FOR UPDATE OF m",

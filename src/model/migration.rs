@@ -1,82 +1,14 @@
 //! A migration: the unit a team works on. Shared by the UI and the server.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal, $label:literal;)+ }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-            pub fn label(self) -> &'static str {
-                match self { $($name::$variant => $label),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s.trim() {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(format!(
-                        "`{other}` is not one of: {}",
-                        [$($text),+].join(", ")
-                    )),
-                }
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(s: String) -> Result<Self, String> {
-                s.parse()
-            }
-        }
-    };
-}
 
 string_enum!(
     /// How the old app is retired.
     Strategy {
         ForcedUpgrade => "forced_upgrade", "Forced upgrade";
         Coexistence => "coexistence", "Coexistence (two-way sync)";
-    }
-);
-
-string_enum!(
-    /// Where the old data comes from.
-    SourceKind {
-        SelfBuilt => "self_built", "Self-built IM (canonical dump)";
-        Easemob => "easemob", "Easemob";
-        Netease => "netease", "NetEase Yunxin";
-        Rongcloud => "rongcloud", "RongCloud";
-        Tencent => "tencent", "Tencent IM";
-    }
-);
-
-string_enum!(
-    /// The new IM.
-    TargetKind {
-        Tencent => "tencent", "Tencent IM";
-        Netease => "netease", "NetEase Yunxin";
-        Rongcloud => "rongcloud", "RongCloud";
     }
 );
 
@@ -100,10 +32,17 @@ pub struct Migration {
     pub name: String,
     #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub strategy: Strategy,
-    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
-    pub source: SourceKind,
-    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
-    pub target: TargetKind,
+    /// The old system's provider, by its registry name (`self_built`, `easemob`, …).
+    pub source: String,
+    /// The new IM's provider, by its registry name.
+    pub target: String,
+    /// The providers' own names for themselves.
+    #[cfg_attr(feature = "ssr", sqlx(default))]
+    #[serde(default)]
+    pub source_label: String,
+    #[cfg_attr(feature = "ssr", sqlx(default))]
+    #[serde(default)]
+    pub target_label: String,
     #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub state: MigrationState,
     pub notes: String,
@@ -112,7 +51,7 @@ pub struct Migration {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
-    /// Whether the target's keys are set (never the keys themselves).
+    /// Whether the target's connection is complete (never its secrets).
     pub keys_set: bool,
 }
 
@@ -122,8 +61,10 @@ pub struct Migration {
 pub struct MigrationInput {
     pub name: String,
     pub strategy: Strategy,
-    pub source: SourceKind,
-    pub target: TargetKind,
+    /// A provider that can be a source (`GET /api/v1/providers`).
+    pub source: String,
+    /// A provider that can be a target.
+    pub target: String,
     #[serde(default)]
     pub notes: String,
 }
@@ -138,39 +79,6 @@ pub struct SecretHint {
     pub set_at: OffsetDateTime,
 }
 
-/// A migration's target keys, without any secret.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-pub struct TargetKeys {
-    pub target: TargetKind,
-    pub sdkappid: Option<i64>,
-    /// A region id from the provider's list, or `custom`.
-    pub region: Option<String>,
-    /// The API's base URL, from the region or given for private deployments and sandboxes.
-    pub base_url: Option<String>,
-    pub admin_identifier: Option<String>,
-    pub secret_key: Option<SecretHint>,
-    pub callback_token: Option<SecretHint>,
-    /// The keys point at an in-process sandbox ("Rehearse in sandbox").
-    pub sandbox: bool,
-}
-
-/// Set or rotate a Tencent IM target's keys. Secrets are write-only: omit one to keep it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-pub struct SetTencentKeys {
-    pub sdkappid: i64,
-    /// A region id (`china`, `singapore`, …) or `custom` with `base_url`.
-    pub region: String,
-    #[serde(default)]
-    pub base_url: Option<String>,
-    pub admin_identifier: String,
-    #[serde(default)]
-    pub secret_key: Option<String>,
-    #[serde(default)]
-    pub callback_token: Option<String>,
-}
-
 /// The outcome of Test connection, in words.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -181,14 +89,6 @@ pub struct ConnectionCheck {
     /// What happened and what to do.
     pub message: String,
     pub latency_ms: u64,
-}
-
-/// A region a provider offers, for the keys form.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RegionChoice {
-    pub id: String,
-    pub label: String,
-    pub base_url: String,
 }
 
 /// One API's pacing for a migration: the provider's documented default and this migration's

@@ -1,4 +1,5 @@
-use crate::providers::tencent::sandbox::SandboxHandle;
+use crate::model::Side;
+use crate::providers::{Registry, RunningSandbox};
 use crate::secrets::MasterKey;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -51,6 +52,8 @@ pub struct Config {
     pub upload_expiry: Duration,
     /// Attempts a dump ingest gets before its upload is failed (IMSHIFT_INGEST_MAX_ATTEMPTS).
     pub ingest_max_attempts: i32,
+    /// The providers migrations can name (tests add their own).
+    pub providers: Registry,
 }
 
 impl Config {
@@ -73,6 +76,7 @@ impl Config {
             upload_quota_bytes: DEFAULT_UPLOAD_QUOTA_BYTES,
             upload_expiry: Duration::from_secs(7 * 24 * 3600),
             ingest_max_attempts: 3,
+            providers: Registry::builtin(),
         }
     }
 }
@@ -86,8 +90,8 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// Seals and opens app keys at rest.
     pub master_key: Arc<MasterKey>,
-    /// In-process Tencent sandboxes for rehearsals, by migration.
-    pub sandboxes: Arc<Mutex<HashMap<Uuid, SandboxHandle>>>,
+    /// In-process provider sandboxes for rehearsals, by migration and side.
+    pub sandboxes: Arc<Mutex<HashMap<(Uuid, Side), Box<dyn RunningSandbox>>>>,
     /// Uploads receiving bytes in this process right now (one writer per upload).
     pub receiving: Arc<std::sync::Mutex<HashSet<Uuid>>>,
     /// This machine, for jobs that need its disk (see `jobs.node`).

@@ -14,9 +14,11 @@ pub fn handlers(state: &AppState) -> Vec<Arc<dyn Handler>> {
             uploads_dir: state.uploads_dir(),
             max_bytes: state.config.max_upload_bytes,
             limits: state.config.dump_limits,
+            providers: state.config.providers.clone(),
         }),
         Arc::new(crate::dumps::jobs::Validate {
             findings_per_rule: state.config.dump_limits.findings_per_rule,
+            providers: state.config.providers.clone(),
         }),
         Arc::new(crate::import::runner::ImportTask {
             targets: targets.clone(),

@@ -32,7 +32,12 @@ fn fill_ids(path: &str) -> String {
     while let Some(open) = rest.find('{') {
         let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
         out.push_str(&rest[..open]);
-        out.push_str(SOME_ID);
+        // A side is a word, not an id.
+        out.push_str(if rest[open..close] == *"{side}" {
+            "target"
+        } else {
+            SOME_ID
+        });
         rest = &rest[close..];
     }
     out.push_str(rest);
@@ -63,7 +68,7 @@ fn any_body() -> Value {
     })
 }
 
-const ANY_FORM: [(&str, &str); 20] = [
+const ANY_FORM: [(&str, &str); 21] = [
     ("skipped", "false"),
     ("upload", SOME_ID),
     ("run", SOME_ID),
@@ -84,6 +89,7 @@ const ANY_FORM: [(&str, &str); 20] = [
     ("admin_identifier", "administrator"),
     ("archived", "true"),
     ("api", "openim/importmsg"),
+    ("side", "target"),
 ];
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
@@ -166,7 +172,7 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 18] = [
+const READ_CALLS: [&str; 19] = [
     "/_fn/import_preflight",
     "/_fn/import_throughput",
     "/_fn/import_runs",
@@ -181,7 +187,8 @@ const READ_CALLS: [&str; 18] = [
     "/_fn/api_operations",
     "/_fn/migrations",
     "/_fn/migration",
-    "/_fn/keys",
+    "/_fn/connections",
+    "/_fn/providers",
     "/_fn/limits",
     "/_fn/overview",
     "/_fn/pulses",

@@ -307,12 +307,18 @@ async fn keys_are_sealed_write_only_and_tested_against_the_sandbox(pool: PgPool)
         .fetch_all(&app.pool)
         .await
         .unwrap();
-    type Sealed = (Option<Vec<u8>>, Option<Vec<u8>>);
-    let stored: Vec<Sealed> =
-        sqlx::query_as("SELECT secret_sealed, callback_sealed FROM target_keys")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let stored: Vec<(Vec<u8>, Value)> = sqlx::query_as(
+        "SELECT s.sealed, c.public FROM connection_secrets s
+         JOIN connections c USING (migration_id, side)",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored.len(),
+        2,
+        "the secret key and the callback token are stored"
+    );
     let stored = format!("{stored:?}");
     let everything = format!("{bodies}\n{audit:?}\n{}", logs.text());
     for secret in [SECRET, TOKEN, &SECRET[..16]] {

@@ -78,9 +78,13 @@ async fn one_api_quota_is_edited_reset_and_audited_with_old_and_new_values(pool:
     // The quota a client of this migration applies is the new one (a running import reads it
     // again within seconds).
     let uid: uuid::Uuid = id.parse().unwrap();
-    let used = imshift::migration::limits::effective(&app.pool, uid)
-        .await
-        .unwrap();
+    let used = imshift::migration::limits::effective(
+        &app.pool,
+        &imshift::providers::Registry::builtin(),
+        uid,
+    )
+    .await
+    .unwrap();
     assert_eq!(used.qps(IMPORTMSG), Some(50));
     assert_eq!(used.batch(MEMBERS), Some(100));
 

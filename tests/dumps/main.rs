@@ -4,12 +4,17 @@ mod hostile;
 mod report_state;
 mod words;
 
-use imshift::dumps::validate::{validate_files, Target};
+use imshift::dumps::validate::{target_rules, validate_files, Target};
 use imshift::dumps::{Report, Severity};
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// Tencent IM's rules on records, as the registry gives them.
+fn tencent() -> Option<Target> {
+    target_rules(&imshift::providers::Registry::builtin(), "tencent")
+}
 
 fn scratch() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("imshift-dumps-{}", uuid::Uuid::new_v4()));
@@ -56,7 +61,7 @@ fn codes_at(report: &Report) -> Vec<(String, u64, &'static str)> {
 fn a_clean_dump_is_counted_and_accepted_whole() {
     let dir = scratch();
     let f = write(&dir, "good.jsonl", GOOD);
-    let report = validate_files(&[&f], None, Some(Target::Tencent)).unwrap();
+    let report = validate_files(&[&f], None, tencent()).unwrap();
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
     assert_eq!(report.counts["account"], 3);
     assert_eq!(report.counts["message"], 3);
@@ -92,7 +97,7 @@ fn every_line_rule_fails_with_its_code_and_line() {
         .join("\n")
     );
     let f = write(&dir, "bad.jsonl", &bad);
-    let report = validate_files(&[&f], None, Some(Target::Tencent)).unwrap();
+    let report = validate_files(&[&f], None, tencent()).unwrap();
     let got = codes_at(&report);
     let want = [
         (14, "account.duplicate"),
@@ -161,7 +166,7 @@ fn tencent_group_order_is_a_warning_once_per_group_and_only_for_tencent() {
         .collect::<Vec<_>>()
         .join("\n");
     let f = write(&dir, "burst.jsonl", &format!("{GOOD}{burst}\n"));
-    let report = validate_files(&[&f], None, Some(Target::Tencent)).unwrap();
+    let report = validate_files(&[&f], None, tencent()).unwrap();
     let order: Vec<_> = report
         .findings
         .iter()

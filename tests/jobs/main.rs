@@ -468,6 +468,7 @@ async fn an_ingest_worker_past_its_lease_does_not_commit(pool: PgPool) {
             uploads_dir: dir.clone(),
             max_bytes: 1 << 20,
             limits: Default::default(),
+            providers: Default::default(),
         })],
     )
     .await

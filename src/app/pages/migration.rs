@@ -1,15 +1,14 @@
-//! One migration: tabs for its overview, target keys, and (as they arrive) dumps, import, sync
+//! One migration: tabs for its overview, connections, and (as they arrive) dumps, import, sync
 //! and verification.
 
 use crate::app::calls_imports::ControlImport;
 use crate::app::calls_migrations::{
-    get_keys, get_limits, get_migration, get_overview, get_pulses, ArchiveMigration, Rehearse,
-    SetKeys, SetLimit, TestKeys, UpdateMigration,
+    get_migration, get_overview, get_providers, get_pulses, ArchiveMigration, UpdateMigration,
 };
 use crate::app::components::{action_error, can, resource, when, EmptyState, ErrorNote, Res};
 use crate::model::{
-    ApiError, ApiLimitView, Migration, MigrationOverview, MigrationPulse, MigrationState, NextStep,
-    Permission, RunProgress, SecretHint, SourceKind, Strategy, TargetKind,
+    ApiError, Migration, MigrationOverview, MigrationPulse, MigrationState, NextStep, Permission,
+    ProviderInfo, RunProgress, Strategy,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -141,7 +140,7 @@ pub fn MigrationPage() -> impl IntoView {
                             <p class="crumb"><A href="/">"Migrations"</A>" /"</p>
                             <h1>{m.name.clone()}</h1>
                             <p class="subtitle">
-                                {m.source.label()}" → "{m.target.label()}" · "{m.strategy.label()}" · "
+                                {m.source_label.clone()}" → "{m.target_label.clone()}" · "{m.strategy.label()}" · "
                                 {move || state_badge(state())}
                             </p>
                         </div>
@@ -152,7 +151,7 @@ pub fn MigrationPage() -> impl IntoView {
         </Transition>
         <nav class="tabs" aria-label="Migration">
             {tab("", "Overview")}
-            {tab("/keys", "Keys")}
+            {tab("/connections", "Connections")}
             {tab("/dumps", "Dumps")}
             {tab("/import", "Import")}
             {tab("/sync", "Sync")}
@@ -201,6 +200,8 @@ pub fn OverviewTab() -> impl IntoView {
             overview.refetch();
         }
     });
+    // Read in the same boundary as the migration (see the Connections tab for why).
+    let providers = resource(|| (), |_| get_providers());
     let may_edit = can(Permission::RunMigrations);
     view! {
         {action_error(control.value())}
@@ -214,6 +215,7 @@ pub fn OverviewTab() -> impl IntoView {
         </Transition>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
+                let providers = providers.await.unwrap_or_default();
                 let Ok(m) = migration.await else { return ().into_any() };
                 let id = m.id;
                 let archived = m.state == crate::model::MigrationState::Archived;
@@ -222,8 +224,8 @@ pub fn OverviewTab() -> impl IntoView {
                         <h2>"Details"</h2>
                         <dl class="facts">
                             <dt>"Strategy"</dt><dd>{m.strategy.label()}</dd>
-                            <dt>"Source"</dt><dd>{m.source.label()}</dd>
-                            <dt>"Target"</dt><dd>{m.target.label()}</dd>
+                            <dt>"Source"</dt><dd>{m.source_label.clone()}</dd>
+                            <dt>"Target"</dt><dd>{m.target_label.clone()}</dd>
                             <dt>"Created"</dt><dd>{when(&m.created_at)}{m.created_by.clone().map(|b| format!(" by {b}"))}</dd>
                         </dl>
                         {(!m.notes.is_empty()).then(|| view! { <p class="notes">{m.notes.clone()}</p> })}
@@ -237,12 +239,7 @@ pub fn OverviewTab() -> impl IntoView {
                                 <label>"Strategy"<select name="strategy">
                                     {Strategy::ALL.iter().map(|s| view! { <option value=s.as_str() selected=*s == m.strategy>{s.label()}</option> }).collect_view()}
                                 </select></label>
-                                <label>"Source"<select name="source">
-                                    {SourceKind::ALL.iter().map(|s| view! { <option value=s.as_str() selected=*s == m.source>{s.label()}</option> }).collect_view()}
-                                </select></label>
-                                <label>"Target"<select name="target">
-                                    {TargetKind::ALL.iter().map(|t| view! { <option value=t.as_str() selected=*t == m.target>{t.label()}</option> }).collect_view()}
-                                </select></label>
+                                {provider_selects(&providers, &m.source, &m.target)}
                                 <label>"Notes"<textarea name="notes" rows="3">{m.notes.clone()}</textarea></label>
                                 {action_error(update.value())}
                                 <button type="submit" class="btn btn-primary">"Save"</button>
@@ -375,9 +372,9 @@ fn NextStepCard(
             if can(Permission::ManageCredentials) {
                 "The target's keys come first: your app's, or a local sandbox to rehearse with.".into()
             } else {
-                "The target's keys come first; an admin or the owner sets them on the Keys tab.".into()
+                "The target's keys come first; an admin or the owner sets them on the Connections tab.".into()
             },
-            can(Permission::ManageCredentials).then(|| link(tab("/keys"), "Set keys", true)).into_iter().collect(),
+            can(Permission::ManageCredentials).then(|| link(tab("/connections"), "Set keys", true)).into_iter().collect(),
         ),
         NextStep::UploadDumps => (
             "Nothing is staged: upload the old system's export on the Dumps tab.".into(),
@@ -411,9 +408,9 @@ fn NextStepCard(
             operate.then(|| link(tab("/import"), "Go to launch", true)).into_iter().collect(),
         ),
         NextStep::Running => (
-            "The import is sending; the numbers above follow it. Pace it with the quotas on the Keys tab.".into(),
+            "The import is sending; the numbers above follow it. Pace it with the quotas on the Connections tab.".into(),
             if operate {
-                vec![link(tab("/import"), "Watch the import", true), link(tab("/keys"), "Adjust quotas", false)]
+                vec![link(tab("/import"), "Watch the import", true), link(tab("/connections"), "Adjust quotas", false)]
             } else {
                 vec![]
             },
@@ -456,235 +453,23 @@ fn NextStepCard(
     .into_any()
 }
 
-fn secret_line(h: Option<SecretHint>) -> String {
-    match h {
-        Some(h) => format!(
-            "set, ends in …{} (by {}, {})",
-            h.last4,
-            h.set_by,
-            when(&h.set_at)
-        ),
-        None => "not set".into(),
-    }
-}
-
-#[component]
-pub fn KeysTab() -> impl IntoView {
-    let id = use_id();
-    let set = ServerAction::<SetKeys>::new();
-    let test = ServerAction::<TestKeys>::new();
-    let rehearse = ServerAction::<Rehearse>::new();
-    let save_limit = ServerAction::<SetLimit>::new();
-    let keys = resource(
-        move || (id.get(), set.version().get(), rehearse.version().get()),
-        |(id, _, _)| async move {
-            match id {
-                Some(id) => get_keys(id).await,
-                None => Err(crate::model::ApiError::new(
-                    "not_found",
-                    "This is not a migration id.",
-                )),
-            }
-        },
-    );
-    // Read in the same loading boundary as the keys: a boundary nested in this one's content
-    // is streamed on its own, and hydrating the page then found other nodes than it rendered
-    // (a panic on every direct load of this tab).
-    let limits = resource(
-        move || (id.get(), save_limit.version().get()),
-        |(id, _)| async move {
-            match id {
-                Some(id) => get_limits(id).await,
-                None => Ok(vec![]),
-            }
-        },
-    );
-    let manage = can(Permission::ManageCredentials);
-    let may_test = can(Permission::RunMigrations);
-    view! {
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let limits = limits.await;
-                let (k, regions) = match keys.await {
-                    Ok(v) => v,
-                    Err(e) => return view! { <ErrorNote error=e/> }.into_any(),
-                };
-                if k.target != TargetKind::Tencent {
-                    return view! {
-                        <EmptyState title="Keys for this target arrive later">
-                            <p>{format!("{} targets are not supported yet; Tencent IM is.", k.target.label())}</p>
-                        </EmptyState>
-                    }.into_any();
-                }
-                let mid = id.get_untracked().map(|i| i.to_string()).unwrap_or_default();
-                let region = k.region.clone().unwrap_or_else(|| "china".into());
-                let custom_url = if region == "custom" { k.base_url.clone().unwrap_or_default() } else { String::new() };
-                view! {
-                    <section class="card" data-testid="keys-summary">
-                        <h2>"Tencent IM keys"</h2>
-                        {k.sandbox.then(|| view! {
-                            <p class="alert alert-ok">"These keys point at a local sandbox in this console: a rehearsal, not production."</p>
-                        })}
-                        <dl class="facts">
-                            <dt>"SDKAppID"</dt><dd>{k.sdkappid.map(|v| v.to_string()).unwrap_or_else(|| "not set".into())}</dd>
-                            <dt>"API address"</dt><dd><code>{k.base_url.clone().unwrap_or_else(|| "not set".into())}</code></dd>
-                            <dt>"Admin identifier"</dt><dd>{k.admin_identifier.clone().unwrap_or_else(|| "not set".into())}</dd>
-                            <dt>"Secret key"</dt><dd data-testid="secret-hint">{secret_line(k.secret_key.clone())}</dd>
-                            <dt>"Callback token"</dt><dd>{secret_line(k.callback_token.clone())}</dd>
-                        </dl>
-                        {may_test.then(|| view! {
-                            <div class="button-row">
-                                <button class="btn btn-primary" disabled=k.secret_key.is_none() on:click=move |_| {
-                                    if let Some(id) = id.get_untracked() { test.dispatch(TestKeys { id }); }
-                                }>{move || if test.pending().get() { "Testing…" } else { "Test connection" }}</button>
-                                {manage.then(|| view! {
-                                    <button class="btn" on:click=move |_| {
-                                        if let Some(id) = id.get_untracked() { rehearse.dispatch(Rehearse { id }); }
-                                    }>"Rehearse in sandbox"</button>
-                                })}
-                            </div>
-                        })}
-                        {action_error(test.value())}
-                        {action_error(rehearse.value())}
-                        {move || test.value().get().and_then(Result::ok).map(|c| view! {
-                            <p class=if c.ok { "alert alert-ok" } else { "alert alert-error" } data-testid="connection-result">
-                                {c.message}
-                            </p>
-                        })}
-                    </section>
-                    <LimitsCard limits save=save_limit id=id.get_untracked().unwrap_or_default()/>
-                    {manage.then(|| view! {
-                        <section class="card">
-                            <h2>{if k.secret_key.is_some() { "Change or rotate keys" } else { "Set keys" }}</h2>
-                            <p class="hint">"From the Tencent IM console: Applications → your app → Basic configuration. Secrets are encrypted at rest and never shown again; leave a secret empty to keep the stored one."</p>
-                            <ActionForm action=set attr:class="stack-form">
-                                <input type="hidden" name="id" value=mid.clone()/>
-                                <label>"SDKAppID"<input type="text" name="sdkappid" inputmode="numeric" required value=k.sdkappid.map(|v| v.to_string()).unwrap_or_default()/></label>
-                                <label>"Data center"
-                                    <select name="region">
-                                        {regions.into_iter().map(|r| {
-                                            let sel = r.id == region;
-                                            view! { <option value=r.id.clone() selected=sel>{format!("{} ({})", r.label, r.base_url)}</option> }
-                                        }).collect_view()}
-                                        <option value="custom" selected=region == "custom">"Custom URL (private deployment or sandbox)"</option>
-                                    </select>
-                                </label>
-                                <label>"Custom base URL"<input type="url" name="base_url" placeholder="https://… (only for Custom)" value=custom_url/></label>
-                                <label>"Admin identifier"<input type="text" name="admin_identifier" required value=k.admin_identifier.clone().unwrap_or_else(|| "administrator".into())/></label>
-                                <label>"Secret key"<input type="password" name="secret_key" autocomplete="off" placeholder=if k.secret_key.is_some() { "leave empty to keep" } else { "" }/></label>
-                                <label>"Callback token (optional)"<input type="password" name="callback_token" autocomplete="off" placeholder="leave empty to keep"/></label>
-                                {action_error(set.value())}
-                                <button type="submit" class="btn btn-primary">"Save keys"</button>
-                            </ActionForm>
-                        </section>
-                    })}
-                }.into_any()
-            })}
-        </Transition>
-    }
-    .into_any()
-}
-
-/// The target API's pacing for this migration: per API the rate and batch size in force,
-/// editable by whoever may run migrations (a running import follows within seconds).
-#[component]
-fn LimitsCard(
-    limits: Result<Vec<ApiLimitView>, ApiError>,
-    save: ServerAction<SetLimit>,
-    id: uuid::Uuid,
+/// The Source and Target selects of a migration form, from the providers the console has.
+pub(super) fn provider_selects(
+    providers: &[ProviderInfo],
+    source: &str,
+    target: &str,
 ) -> impl IntoView {
-    let may_edit = can(Permission::RunMigrations);
-    match limits {
-        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-        Ok(rows) if rows.is_empty() => ().into_any(),
-        Ok(rows) => view! {
-            <section class="card" data-testid="limits">
-                <h2>"Quotas and batch sizes"</h2>
-                <p class="hint">{if may_edit {
-                    "The provider's documented defaults unless changed here; imports and sync pace themselves to these, and a running import follows a change within seconds. Lower to spare a shared app, higher for a raised quota."
-                } else {
-                    "The provider's documented defaults unless an operator changed them; imports and sync pace themselves to these."
-                }}</p>
-                {action_error(save.value())}
-                {move || save.value().get().and_then(Result::ok).map(|_| view! {
-                    <p class="alert alert-ok" data-testid="limits-saved">"Saved. A running import uses the new values within seconds."</p>
-                })}
-                <table class="table limits">
-                    <thead><tr><th>"API"</th><th>"Requests / s"</th><th>"Items / request"</th>{may_edit.then(|| view! { <th></th> })}</tr></thead>
-                    <tbody>
-                    {rows.into_iter().map(|l| view! { <LimitRow l save id may_edit/> }).collect_view()}
-                    </tbody>
-                </table>
-            </section>
-        }
-        .into_any(),
-    }
-}
-
-#[component]
-fn LimitRow(
-    l: ApiLimitView,
-    save: ServerAction<SetLimit>,
-    id: uuid::Uuid,
-    may_edit: bool,
-) -> impl IntoView {
-    let qps = RwSignal::new(l.qps.to_string());
-    let batch = RwSignal::new(l.batch.map(|b| b.to_string()).unwrap_or_default());
-    let has_batch = l.default_batch.is_some();
-    let api = l.api.clone();
-    let qps_default = (l.qps != l.default_qps).then(|| format!("default {}", l.default_qps));
-    let batch_default =
-        (l.batch != l.default_batch).then(|| format!("default {}", l.default_batch.unwrap_or(1)));
-    let qps_cell = if may_edit {
-        view! {
-            <input type="number" class="num" min="1" max="100000" required value=l.qps.to_string()
-                aria-label=format!("Requests per second for {api}")
-                on:input=move |ev| qps.set(event_target_value(&ev))/>
-        }
-        .into_any()
-    } else {
-        view! { <span>{l.qps}</span> }.into_any()
+    let options = |side_ok: fn(&ProviderInfo) -> bool, chosen: &str| {
+        providers
+            .iter()
+            .filter(|p| side_ok(p))
+            .map(|p| view! { <option value=p.id.clone() selected=p.id == chosen>{p.label.clone()}</option> })
+            .collect_view()
     };
-    let batch_cell = match (may_edit, has_batch) {
-        (true, true) => view! {
-            <input type="number" class="num" min="1" max="10000" required value=batch.get_untracked()
-                aria-label=format!("Items per request for {api}")
-                on:input=move |ev| batch.set(event_target_value(&ev))/>
-        }
-        .into_any(),
-        (_, true) => view! { <span>{batch.get_untracked()}</span> }.into_any(),
-        (_, false) => view! { <span title="This API takes one item per request">"1"</span> }.into_any(),
-    };
-    let buttons = may_edit.then(|| {
-        let (a1, a2) = (api.clone(), api.clone());
-        view! {
-            <td class="nowrap">
-                <button class="btn btn-small" aria-label=format!("Save {a1}") on:click=move |_| {
-                    save.dispatch(SetLimit {
-                        id,
-                        api: a1.clone(),
-                        qps: Some(qps.get_untracked()),
-                        batch: has_batch.then(|| batch.get_untracked()),
-                        reset: None,
-                    });
-                }>"Save"</button>
-                {l.overridden.then(|| view! {
-                    <button class="btn btn-small btn-quiet" aria-label=format!("Reset {a2} to default") on:click=move |_| {
-                        save.dispatch(SetLimit { id, api: a2.clone(), qps: None, batch: None, reset: Some(true) });
-                    }>"Reset to default"</button>
-                })}
-            </td>
-        }
-    });
     view! {
-        <tr class:overridden=l.overridden data-testid="limit" data-api=api.clone()>
-            <td><code>{api.clone()}</code></td>
-            <td>{qps_cell}{qps_default.map(|d| view! { <div class="hint">{d}</div> })}</td>
-            <td>{batch_cell}{batch_default.map(|d| view! { <div class="hint">{d}</div> })}</td>
-            {buttons}
-        </tr>
+        <label>"Source"<select name="source">{options(|p| p.source, source)}</select></label>
+        <label>"Target"<select name="target">{options(|p| p.target, target)}</select></label>
     }
-    .into_any()
 }
 
 #[component]

@@ -1,11 +1,11 @@
 //! The migration list, with each migration's state at a glance, and the form to start one.
 
-use super::migration::{poll, run_line, state_badge};
-use crate::app::calls_migrations::{get_pulses, list_migrations, CreateMigration};
+use super::migration::{poll, provider_selects, run_line, state_badge};
+use crate::app::calls_migrations::{get_providers, get_pulses, list_migrations, CreateMigration};
 use crate::app::components::{
     action_error, can, resource, when, EmptyState, ErrorNote, PageHeader,
 };
-use crate::model::{MigrationPulse, Permission, SourceKind, Strategy, TargetKind};
+use crate::model::{MigrationPulse, Permission, Strategy};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -40,28 +40,25 @@ pub fn MigrationsPage() -> impl IntoView {
         }
     });
     let may_create = can(Permission::RunMigrations);
+    let providers = resource(|| (), |_| get_providers());
     view! {
         <PageHeader title="Migrations" subtitle="Each migration moves one app from its old IM system to a new one."/>
         {may_create.then(|| view! {
             <section class="card" data-testid="new-migration">
                 <h2>"New migration"</h2>
                 <ActionForm action=create attr:class="row-form">
-                    <label>"Name"<input type="text" name="name" required maxlength="120" placeholder="Chat app → Tencent IM"/></label>
+                    <label>"Name"<input type="text" name="name" required maxlength="120" placeholder="Chat app, 2027 move"/></label>
                     <label>"Strategy"
                         <select name="strategy">
                             {Strategy::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
                         </select>
                     </label>
-                    <label>"Source"
-                        <select name="source">
-                            {SourceKind::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
-                        </select>
-                    </label>
-                    <label>"Target"
-                        <select name="target">
-                            {TargetKind::ALL.iter().map(|t| view! { <option value=t.as_str()>{t.label()}</option> }).collect_view()}
-                        </select>
-                    </label>
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let providers = providers.await.unwrap_or_default();
+                            provider_selects(&providers, "", "")
+                        })}
+                    </Transition>
                     <button type="submit" class="btn btn-primary">"Create migration"</button>
                 </ActionForm>
                 {action_error(create.value())}
@@ -94,7 +91,7 @@ pub fn MigrationsPage() -> impl IntoView {
                                     view! {
                                     <tr data-testid="migration-row" data-id=id.to_string()>
                                         <td><A href=format!("/migrations/{}", m.id)>{m.name.clone()}</A></td>
-                                        <td>{m.source.label()}" → "{m.target.label()}</td>
+                                        <td>{m.source_label.clone()}" → "{m.target_label.clone()}</td>
                                         <td>{m.strategy.label()}</td>
                                         <td>{move || state_badge(pulse().state)}</td>
                                         <td class="run-cell" data-testid="migration-progress">{move || p2().run.map(|r| view! {

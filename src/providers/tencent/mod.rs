@@ -2,13 +2,12 @@
 //!
 //! Facts follow `shared/providers/tencent-im.md`; section numbers in comments refer to it.
 
-use std::collections::BTreeMap;
-
 pub mod callbacks;
 pub mod client;
 pub mod convert;
 pub mod errors;
 pub mod import;
+pub mod provider;
 pub mod sandbox;
 pub mod usersig;
 
@@ -120,75 +119,37 @@ pub const LIMITS: &[(&str, u32, Option<usize>)] = &[
     ("group_open_http_svc/group_msg_get_simple", 200, Some(20)),
 ];
 
-/// One API's effective limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApiLimit {
-    pub qps: u32,
-    pub batch: Option<usize>,
-}
+pub use crate::providers::limits::ApiLimit;
 
 /// The limits in force, starting from [`LIMITS`]; override per API (raised QPS plans, the
-/// import_group_member batch that has changed over time, low limits in tests).
+/// import_group_member batch that has changed over time, low limits in tests). A provider's
+/// table of the generic [`crate::providers::Limits`] whose default is Tencent's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    pub apis: BTreeMap<&'static str, ApiLimit>,
-}
+pub struct Limits(pub crate::providers::Limits);
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            apis: LIMITS
-                .iter()
-                .map(|&(path, qps, batch)| (path, ApiLimit { qps, batch }))
-                .collect(),
-        }
+        Limits(crate::providers::Limits::from_table(LIMITS))
+    }
+}
+
+impl std::ops::Deref for Limits {
+    type Target = crate::providers::Limits;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Limits {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 
 impl Limits {
-    /// The limits for `service/command`, or None for an API this adapter does not know.
-    pub fn get(&self, path: &str) -> Option<ApiLimit> {
-        self.apis.get(path).copied()
-    }
-
-    /// The canonical `&'static` path for a known API.
-    pub fn known_path(&self, path: &str) -> Option<&'static str> {
-        self.apis.get_key_value(path).map(|(k, _)| *k)
-    }
-
-    pub fn batch(&self, path: &str) -> Option<usize> {
-        self.get(path).and_then(|l| l.batch)
-    }
-
-    pub fn qps(&self, path: &str) -> Option<u32> {
-        self.get(path).map(|l| l.qps)
-    }
-
-    /// Set one API's QPS. Unknown paths are ignored and reported by the return value.
-    pub fn set_qps(&mut self, path: &str, qps: u32) -> bool {
-        match self.apis.get_mut(path) {
-            Some(l) => {
-                l.qps = qps;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Set one API's batch size. Unknown paths are ignored and reported by the return value.
-    pub fn set_batch(&mut self, path: &str, batch: usize) -> bool {
-        match self.apis.get_mut(path) {
-            Some(l) => {
-                l.batch = Some(batch);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Set every API's QPS at once (tests, raised plans).
     pub fn with_all_qps(mut self, qps: u32) -> Self {
-        for l in self.apis.values_mut() {
+        for l in self.0.apis.values_mut() {
             l.qps = qps;
         }
         self

@@ -1,0 +1,377 @@
+//! Tencent IM as a migration side: its connection fields, Test connection, quotas, target
+//! rules, import seam, sandbox and callback check, behind [`crate::providers::Provider`].
+
+use super::client::{TencentClient, TencentConfig};
+use super::convert::{check_group_id, check_user_id};
+use super::import::TencentImport;
+use super::{callbacks, sandbox, LIMITS, REGIONS};
+use crate::dumps::canonical::Refs;
+use crate::import::target::ImportTarget;
+use crate::model::{ConnectionCheck, FieldChoice, FieldKind, FieldSpec, Side};
+use crate::providers::{
+    outbound, CallbackRequest, Capabilities, Connection, FieldError, Limits, Problem, Provider,
+    RunningSandbox, Sandbox, TargetRules,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Tencent refuses message JSON over 8 KB (80002 / 93000); the body is most of it.
+const MAX_BODY_BYTES: usize = 8 * 1024;
+/// The sandbox's app admin in rehearsals.
+const SANDBOX_ADMIN: &str = "administrator";
+const SANDBOX_SDKAPPID: i64 = 1_400_000_000;
+
+pub struct Tencent;
+
+pub fn provider() -> Arc<dyn Provider> {
+    Arc::new(Tencent)
+}
+
+fn field(id: &str, label: &str, kind: FieldKind, required: bool, help: &str) -> FieldSpec {
+    FieldSpec {
+        id: id.into(),
+        label: label.into(),
+        kind,
+        required,
+        help: help.into(),
+        placeholder: String::new(),
+        choices: vec![],
+        only_when: None,
+    }
+}
+
+/// The client for a connection, secrets opened just for it.
+fn client(conn: &Connection, limits: Limits) -> Result<(TencentClient, String, u64), String> {
+    let sdkappid = conn
+        .number("sdkappid")
+        .ok_or_else(|| Connection::missing("sdkappid"))?;
+    let base_url = conn
+        .text("base_url")
+        .ok_or_else(|| Connection::missing("base_url"))?;
+    let admin = conn
+        .text("admin_identifier")
+        .ok_or_else(|| Connection::missing("admin_identifier"))?;
+    let secret = conn
+        .secret("secret_key")
+        .ok_or_else(|| Connection::missing("secret_key"))?;
+    let client = TencentClient::new(TencentConfig {
+        base_url: base_url.to_string(),
+        sdkappid: sdkappid as u64,
+        admin: admin.to_string(),
+        secret: secret.clone(),
+        usersig_ttl_secs: 86_400,
+    })
+    .map_err(|e| e.to_string())?
+    .with_limits(super::Limits(limits));
+    Ok((client, admin.to_string(), sdkappid as u64))
+}
+
+#[async_trait::async_trait]
+impl Provider for Tencent {
+    fn id(&self) -> &'static str {
+        "tencent"
+    }
+
+    fn label(&self) -> &'static str {
+        "Tencent IM"
+    }
+
+    fn can_be(&self, _side: Side) -> bool {
+        true
+    }
+
+    fn fields(&self, _side: Side) -> Vec<FieldSpec> {
+        let mut regions: Vec<FieldChoice> = REGIONS
+            .iter()
+            .map(|r| FieldChoice {
+                id: r.id.into(),
+                label: r.label.into(),
+                detail: r.base_url(),
+            })
+            .collect();
+        regions.push(FieldChoice {
+            id: "custom".into(),
+            label: "Custom base URL".into(),
+            detail: "a private deployment or a sandbox".into(),
+        });
+        vec![
+            FieldSpec {
+                placeholder: "1400000000".into(),
+                ..field("sdkappid", "SDKAppID", FieldKind::Number, true, "Applications → your app → Basic configuration.")
+            },
+            FieldSpec {
+                choices: regions,
+                ..field("region", "Region", FieldKind::Choice, true, "The data centre the app lives in; another one answers 70016/70020.")
+            },
+            FieldSpec {
+                placeholder: "https://…".into(),
+                only_when: Some(("region".into(), "custom".into())),
+                ..field("base_url", "Base URL", FieldKind::Url, true, "https:// to a public address; http:// only to this machine.")
+            },
+            FieldSpec {
+                placeholder: "administrator".into(),
+                ..field("admin_identifier", "Admin identifier", FieldKind::Text, true, "An app admin's UserID; the console calls it `administrator` by default.")
+            },
+            field("secret_key", "Secret key", FieldKind::Secret, true, "Basic configuration → Secret key. Encrypted at rest and never shown again."),
+            field("callback_token", "Callback token", FieldKind::Secret, false, "Callback configuration → Authentication token, for checking callbacks during coexistence."),
+        ]
+    }
+
+    fn check(&self, _side: Side, public: &mut Map<String, Value>) -> Result<(), FieldError> {
+        let sdkappid = match public.get("sdkappid") {
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .filter(|n| (1..=u32::MAX as i64).contains(n))
+        .ok_or_else(|| {
+            FieldError::new(
+                "sdkappid",
+                "the SDKAppID is a positive number, such as 1400000000",
+            )
+        })?;
+        public.insert("sdkappid".into(), sdkappid.into());
+        let region = public
+            .get("region")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let base_url = if region == "custom" {
+            let raw = public
+                .get("base_url")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            outbound::check_url(raw, outbound::Policy::from_env())
+                .map(|t| t.url)
+                .map_err(|r| FieldError::new("base_url", r.0))?
+        } else {
+            super::region(&region).map(|r| r.base_url()).ok_or_else(|| {
+                FieldError::new(
+                    "region",
+                    format!("`{region}` is not a Tencent IM region; choose one from the list or `custom`"),
+                )
+            })?
+        };
+        public.insert("region".into(), region.into());
+        public.insert("base_url".into(), base_url.into());
+        let admin = public
+            .get("admin_identifier")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        check_user_id(&admin).map_err(|why| {
+            FieldError::new(
+                "admin_identifier",
+                format!("an app admin's UserID ({why}); the Tencent console calls it `administrator` by default"),
+            )
+        })?;
+        public.insert("admin_identifier".into(), admin.into());
+        public.retain(|k, _| {
+            ["sdkappid", "region", "base_url", "admin_identifier"].contains(&k.as_str())
+        });
+        Ok(())
+    }
+
+    fn check_secret(&self, _side: Side, field: &str, _value: &str) -> Result<(), String> {
+        match field {
+            "secret_key" | "callback_token" => Ok(()),
+            _ => Err(format!("`{field}` is not a Tencent IM connection field")),
+        }
+    }
+
+    async fn test(&self, conn: &Connection) -> Option<ConnectionCheck> {
+        let started = Instant::now();
+        let (client, admin, sdkappid) = match client(conn, self.limits()) {
+            Ok(c) => c,
+            Err(e) => {
+                return Some(ConnectionCheck {
+                    ok: false,
+                    code: None,
+                    message: e,
+                    latency_ms: 0,
+                })
+            }
+        };
+        let outcome = client.account_check(std::slice::from_ref(&admin)).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        Some(match outcome {
+            Ok(_) => ConnectionCheck {
+                ok: true,
+                code: None,
+                message: format!(
+                    "OK: SDKAppID {sdkappid} answered as admin `{admin}` in {latency_ms} ms."
+                ),
+                latency_ms,
+            },
+            Err(e) => ConnectionCheck {
+                ok: false,
+                code: e.code(),
+                message: e.for_test_connection(),
+                latency_ms,
+            },
+        })
+    }
+
+    fn limits(&self) -> Limits {
+        Limits::from_table(LIMITS)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            import: true,
+            sync_receives: &[
+                "message.sent",
+                "group.created",
+                "group.updated",
+                "group.dismissed",
+                "group.members_joined",
+                "group.members_left",
+            ],
+            sync_sends: &[
+                "message.sent",
+                "group.created",
+                "group.members_joined",
+                "group.members_left",
+            ],
+            read_back: &[
+                "openim/admin_getroammsg",
+                "group_open_http_svc/group_msg_get_simple",
+                "profile/portrait_get",
+                "sns/friend_check",
+            ],
+        }
+    }
+
+    fn rules(&self) -> Option<&'static dyn TargetRules> {
+        Some(&Rules)
+    }
+
+    fn import_target(
+        &self,
+        conn: &Connection,
+        limits: Limits,
+    ) -> Result<Arc<dyn ImportTarget>, String> {
+        let (client, _admin, sdkappid) = client(conn, limits)?;
+        Ok(Arc::new(TencentImport::new(client, sdkappid)))
+    }
+
+    fn sandbox(&self) -> Option<&dyn Sandbox> {
+        Some(self)
+    }
+
+    fn verify_callback(&self, conn: &Connection, req: &CallbackRequest) -> Result<(), String> {
+        let token = conn
+            .secret("callback_token")
+            .ok_or_else(|| Connection::missing("callback_token"))?;
+        callbacks::verify(
+            token.expose_secret(),
+            req.query.get("Sign").map(String::as_str),
+            req.query.get("RequestTime").map(String::as_str),
+            req.now,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl RunningSandbox for sandbox::SandboxHandle {
+    fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+}
+
+#[async_trait::async_trait]
+impl Sandbox for Tencent {
+    async fn start(
+        &self,
+        keys: Option<&Connection>,
+        port: u16,
+    ) -> Result<
+        (
+            Box<dyn RunningSandbox>,
+            Map<String, Value>,
+            Vec<(String, SecretString)>,
+        ),
+        String,
+    > {
+        let sdkappid = keys
+            .and_then(|k| k.number("sdkappid"))
+            .unwrap_or(SANDBOX_SDKAPPID);
+        let admin = keys
+            .and_then(|k| k.text("admin_identifier"))
+            .filter(|_| keys.is_some_and(|k| k.secret("secret_key").is_some()))
+            .unwrap_or(SANDBOX_ADMIN)
+            .to_string();
+        let secret = match keys.and_then(|k| k.secret("secret_key")) {
+            Some(s) => s.clone(),
+            None => SecretString::from(crate::auth::secret::generate("sbx_")),
+        };
+        let config = sandbox::SandboxConfig::new(sdkappid as u64, secret.expose_secret(), &admin);
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let handle = sandbox::spawn(config, addr)
+            .await
+            .map_err(|e| format!("The sandbox could not start on {addr}: {e}"))?;
+        let mut public = Map::new();
+        public.insert("sdkappid".into(), sdkappid.into());
+        public.insert("region".into(), "custom".into());
+        public.insert("base_url".into(), format!("http://{}", handle.addr).into());
+        public.insert("admin_identifier".into(), admin.into());
+        Ok((
+            Box::new(handle),
+            public,
+            vec![("secret_key".into(), secret)],
+        ))
+    }
+}
+
+/// Tencent's rules on ids, group types and message sizes.
+struct Rules;
+
+impl TargetRules for Rules {
+    fn name(&self) -> &'static str {
+        "tencent"
+    }
+
+    fn label(&self) -> &'static str {
+        "Tencent IM"
+    }
+
+    fn check(&self, refs: &Refs, problems: &mut Vec<Problem>) {
+        let user = |field: &str, id: &str, problems: &mut Vec<Problem>| {
+            if let Err(why) = check_user_id(id) {
+                problems.push((
+                    "target.user_id",
+                    format!("`{field}` = {id:?}: Tencent IM UserID rule: {why}"),
+                ));
+            }
+        };
+        match refs {
+            Refs::Account { id } => user("id", id, problems),
+            Refs::Group { id, group_type, .. } => {
+                if let Err(why) = check_group_id(id) {
+                    problems.push((
+                        "target.group_id",
+                        format!("`id` = {id:?}: Tencent IM GroupId rule: {why}"),
+                    ));
+                }
+                if group_type == "broadcast" {
+                    problems.push(("target.group_type", "a broadcast group becomes an AVChatRoom, which Tencent IM cannot import (error 10007): create it live after the move, without history".into()));
+                }
+            }
+            Refs::Message { body_bytes, .. } if *body_bytes > MAX_BODY_BYTES => problems.push((
+                "target.message_size",
+                format!(
+                    "the body is {body_bytes} bytes; Tencent IM takes at most 8 KB per message (80002)"
+                ),
+            )),
+            _ => {}
+        }
+    }
+
+    fn strict_group_order(&self) -> bool {
+        true
+    }
+}
