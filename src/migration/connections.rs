@@ -155,7 +155,7 @@ pub async fn view(
             .collect(),
         complete: r.as_ref().is_some_and(|r| r.complete),
         sandbox: r.as_ref().is_some_and(|r| r.sandbox),
-        can_test: !p.fields(side).is_empty(),
+        can_test: p.can_test(side),
         can_sandbox: p.sandbox().is_some(),
         note: p.note(side),
     })

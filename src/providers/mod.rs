@@ -9,7 +9,7 @@
 //! provider. Everything else asks the [`Registry`] for the migration's provider and talks to it
 //! through these traits. Dump formats (`src/dumps/formats`) are named for the export file they
 //! read, not for a provider, and user-facing text that comes from the provider itself is
-//! exempt. `tests/console/providers.rs` greps the tree for this.
+//! exempt. `tests/console/layout.rs` greps the tree for this.
 
 use crate::import::target::ImportTarget;
 use crate::model::{ConnectionCheck, FieldSpec, ProviderInfo, Side};
@@ -167,6 +167,10 @@ pub trait Provider: Send + Sync + 'static {
     fn note(&self, _side: Side) -> Option<String> {
         None
     }
+    /// Test connection exists on `side` (then [`Provider::test`] answers).
+    fn can_test(&self, _side: Side) -> bool {
+        false
+    }
     /// A harmless signed call, said in words. `None`: this provider has no such call.
     async fn test(&self, _conn: &Connection) -> Option<ConnectionCheck> {
         None
@@ -214,6 +218,13 @@ impl dyn Provider {
 /// A sandbox answering like the provider, in this process.
 #[async_trait::async_trait]
 pub trait Sandbox: Send + Sync {
+    /// `imshift sandbox <provider> [ARGS]`: parses its own flags from `args` (clap, `--help`
+    /// included) and serves until Ctrl-C / SIGTERM.
+    async fn serve(&self, args: Vec<String>) -> Result<(), String> {
+        let _ = args;
+        Err("this provider's sandbox runs only inside the console".into())
+    }
+
     /// Starts an empty sandbox on `port` (0: any free one). With `keys`, it accepts those;
     /// without, it makes its own. Returns the running sandbox and the connection that reaches
     /// it (public fields and secrets).

@@ -81,6 +81,9 @@ impl Config {
     }
 }
 
+/// The sandboxes this process started for rehearsals, by migration and side.
+pub type Sandboxes = Arc<Mutex<HashMap<(Uuid, Side), Box<dyn RunningSandbox>>>>;
+
 /// What every handler can reach. The pool travels here (and into Leptos context), never
 /// through a global.
 #[derive(Clone)]
@@ -91,7 +94,7 @@ pub struct AppState {
     /// Seals and opens app keys at rest.
     pub master_key: Arc<MasterKey>,
     /// In-process provider sandboxes for rehearsals, by migration and side.
-    pub sandboxes: Arc<Mutex<HashMap<(Uuid, Side), Box<dyn RunningSandbox>>>>,
+    pub sandboxes: Sandboxes,
     /// Uploads receiving bytes in this process right now (one writer per upload).
     pub receiving: Arc<std::sync::Mutex<HashSet<Uuid>>>,
     /// This machine, for jobs that need its disk (see `jobs.node`).

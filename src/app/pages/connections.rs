@@ -253,22 +253,12 @@ fn field_input(f: &FieldSpec, c: &ConnectionView) -> AnyView {
                 FieldKind::Number => ("text", "numeric"),
                 _ => ("text", "text"),
             };
-            let value = if current.is_empty() {
-                f.placeholder.clone()
-            } else {
-                current
-            };
-            // A placeholder that is a real default (an admin's usual name) is prefilled; a
-            // URL's is only a hint.
-            let value = if kind == FieldKind::Url && c.values.get(&f.id).is_none() {
-                String::new()
-            } else {
-                value
-            };
-            let value = if kind == FieldKind::Number && c.values.get(&f.id).is_none() {
-                String::new()
-            } else {
-                value
+            // A Text field's placeholder is its usual value (an admin's default name) and is
+            // prefilled; a URL's or a number's is only a hint.
+            let unset = !c.values.contains_key(&f.id);
+            let value = match (unset, kind) {
+                (true, FieldKind::Text) => f.placeholder.clone(),
+                _ => current,
             };
             view! {
                 <label>{label}

@@ -183,6 +183,10 @@ impl Provider for Tencent {
         }
     }
 
+    fn can_test(&self, _side: Side) -> bool {
+        true
+    }
+
     async fn test(&self, conn: &Connection) -> Option<ConnectionCheck> {
         let started = Instant::now();
         let (client, admin, sdkappid) = match client(conn, self.limits()) {
