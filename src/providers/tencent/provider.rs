@@ -103,12 +103,12 @@ impl Provider for Tencent {
             },
             FieldSpec {
                 choices: regions,
-                ..field("region", "Region", FieldKind::Choice, true, "The data centre the app lives in; another one answers 70016/70020.")
+                ..field("region", "Data center", FieldKind::Choice, true, "The data centre the app lives in; another one answers 70016/70020.")
             },
             FieldSpec {
                 placeholder: "https://…".into(),
                 only_when: Some(("region".into(), "custom".into())),
-                ..field("base_url", "Base URL", FieldKind::Url, true, "https:// to a public address; http:// only to this machine.")
+                ..field("base_url", "Custom base URL", FieldKind::Url, true, "https:// to a public address; http:// only to this machine.")
             },
             FieldSpec {
                 placeholder: "administrator".into(),
