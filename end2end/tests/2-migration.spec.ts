@@ -25,29 +25,33 @@ test("a migration's keys: rehearse in a sandbox, test connection with right and 
   await page.getByLabel("Target").selectOption("tencent");
   await page.getByRole("button", { name: "Create migration" }).click();
   await expect(page.getByRole("heading", { name: "Chat app → Tencent IM" })).toBeVisible();
-  await expect(page.getByRole("navigation", { name: "Migration" })).toContainText("Keys");
+  await expect(page.getByRole("navigation", { name: "Migration" })).toContainText("Connections");
 
-  // Keys: rehearse in a sandbox started inside the console, then test the connection.
-  await page.getByRole("navigation", { name: "Migration" }).getByRole("link", { name: "Keys" }).click();
-  await expect(page.getByTestId("secret-hint")).toHaveText("not set");
+  // Connections: one card per side; the target is rehearsed in a sandbox started inside the
+  // console, then its connection tested. The NetEase source has nothing to connect yet.
+  await page.getByRole("navigation", { name: "Migration" }).getByRole("link", { name: "Connections" }).click();
+  await expect(page.getByTestId("connection-source")).toContainText("NetEase Yunxin");
+  const target = page.getByTestId("connection-target");
+  const secretHint = target.locator("[data-testid=secret-hint][data-field=secret_key]");
+  await expect(secretHint).toHaveText("not set");
   await hydrated(page);
   await page.getByRole("button", { name: "Rehearse in sandbox" }).click();
-  await expect(page.getByTestId("keys-summary")).toContainText("local sandbox");
-  await expect(page.getByTestId("secret-hint")).toContainText("ends in");
-  await page.getByRole("button", { name: "Test connection" }).click();
-  await expect(page.getByTestId("connection-result")).toContainText("OK");
+  await expect(target).toContainText("local sandbox");
+  await expect(secretHint).toContainText("ends in");
+  await target.getByRole("button", { name: "Test connection" }).click();
+  await expect(target.getByTestId("connection-result")).toContainText("OK");
 
   // A wrong secret key: the same sandbox says so, in words.
-  const baseUrl = (await page.getByTestId("keys-summary").locator("code").textContent())!.trim();
+  const baseUrl = (await target.getByTestId("keys-summary").locator("code").textContent())!.trim();
   expect(baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-  await page.getByLabel("Data center").selectOption("custom");
-  await page.getByLabel("Custom base URL").fill(baseUrl);
-  await page.getByLabel("Secret key").fill("this-is-not-the-key");
-  await page.getByRole("button", { name: "Save keys" }).click();
-  await expect(page.getByTestId("secret-hint")).toContainText("ends in …-key");
-  await page.getByRole("button", { name: "Test connection" }).click();
-  await expect(page.getByTestId("connection-result")).toContainText("70009");
-  await expect(page.getByTestId("connection-result")).toContainText(/secret key/i);
+  await target.getByLabel("Data center").selectOption("custom");
+  await target.getByLabel("Custom base URL").fill(baseUrl);
+  await target.getByLabel("Secret key").fill("this-is-not-the-key");
+  await target.getByRole("button", { name: "Save keys" }).click();
+  await expect(secretHint).toContainText("ends in …-key");
+  await target.getByRole("button", { name: "Test connection" }).click();
+  await expect(target.getByTestId("connection-result")).toContainText("70009");
+  await expect(target.getByTestId("connection-result")).toContainText(/secret key/i);
 
   // The secret never comes back to the browser.
   const html = await page.content();

@@ -45,11 +45,11 @@ test("launch an import against the sandbox, watch it move, pause and resume, rea
   await expect(page.getByRole("heading", { name: "Import rehearsal" })).toBeVisible();
   const id = page.url().match(/migrations\/([0-9a-f-]+)/)![1];
 
-  // Keys: a sandbox inside the console.
-  await page.getByRole("navigation", { name: "Migration" }).getByRole("link", { name: "Keys" }).click();
+  // Connections: the target in a sandbox inside the console.
+  await page.getByRole("navigation", { name: "Migration" }).getByRole("link", { name: "Connections" }).click();
   await hydrated(page);
   await page.getByRole("button", { name: "Rehearse in sandbox" }).click();
-  await expect(page.getByTestId("keys-summary")).toContainText("local sandbox");
+  await expect(page.getByTestId("connection-target")).toContainText("local sandbox");
   // Slow one-to-one history down so there is time to watch it (5 requests a second).
   const limits = await page.request.put(`/api/v1/migrations/${id}/limits`, {
     data: { "openim/importmsg": { qps: 5 } },

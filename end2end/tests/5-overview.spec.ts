@@ -93,14 +93,14 @@ test("the Overview, the badge and the list follow a run live; quotas edited duri
   await expect(nextStep(page)).toHaveAttribute("data-step", "set_keys");
   await expect(nextStep(page).getByRole("link", { name: "Set keys" })).toBeVisible();
 
-  // Keys: a sandbox. The badge follows without a reload.
+  // Connections: the target in a sandbox. The badge follows without a reload.
   await nextStep(page).getByRole("link", { name: "Set keys" }).click();
-  await expect(tabs(page).getByRole("link", { name: "Keys", exact: true })).toHaveAttribute("aria-current", "page");
+  await expect(tabs(page).getByRole("link", { name: "Connections", exact: true })).toHaveAttribute("aria-current", "page");
   await page.getByRole("button", { name: "Rehearse in sandbox" }).click();
-  await expect(page.getByTestId("keys-summary")).toContainText("local sandbox");
+  await expect(page.getByTestId("connection-target")).toContainText("local sandbox");
   await expect(badge(page)).toHaveText("Keys set");
 
-  // Quotas in the Keys tab: a bad value is refused in words, a good one is saved.
+  // Quotas on the Connections tab: a bad value is refused in words, a good one is saved.
   const importmsg = page.locator('[data-testid=limit][data-api="openim/importmsg"]');
   const rate = page.getByLabel("Requests per second for openim/importmsg");
   await rate.fill("0");
@@ -168,7 +168,7 @@ test("the Overview, the badge and the list follow a run live; quotas edited duri
   await expect(page.getByTestId("last-run").locator(".run-line")).toHaveAttribute("data-state", "done");
 
   // Reset to default, then the audit log has each change with its old and new values.
-  await tabs(page).getByRole("link", { name: "Keys", exact: true }).click();
+  await tabs(page).getByRole("link", { name: "Connections", exact: true }).click();
   await page.getByRole("button", { name: "Reset openim/importmsg to default" }).click();
   await expect(page.getByLabel("Requests per second for openim/importmsg")).toHaveValue("200");
   await expect(page.getByRole("button", { name: "Reset openim/importmsg to default" })).toHaveCount(0);
@@ -220,7 +220,7 @@ test("a viewer sees the state and the quotas without edit controls, and the serv
   await expect(nextStep(page).getByRole("link")).toHaveCount(0);
   await expect(page.getByRole("button", { name: "Archive this migration" })).toHaveCount(0);
 
-  await tabs(page).getByRole("link", { name: "Keys", exact: true }).click();
+  await tabs(page).getByRole("link", { name: "Connections", exact: true }).click();
   const limits = page.getByTestId("limits");
   await expect(limits).toContainText("openim/importmsg");
   await expect(limits.locator("input")).toHaveCount(0);

@@ -81,7 +81,9 @@ function pages(): { path: string; heading: RegExp; tab?: string }[] {
   return [
     { path: "/", heading: /^Migrations$/ },
     { path: m, heading: /Direct loads/, tab: "Overview" },
-    { path: `${m}/keys`, heading: /Direct loads/, tab: "Keys" },
+    { path: `${m}/connections`, heading: /Direct loads/, tab: "Connections" },
+    // The tab's address before it was renamed, from links shared then.
+    { path: `${m}/keys`, heading: /Direct loads/ },
     { path: `${m}/dumps`, heading: /Direct loads/, tab: "Dumps" },
     { path: `${m}/import`, heading: /Direct loads/, tab: "Import" },
     { path: `${m}/sync`, heading: /Direct loads/, tab: "Sync" },
@@ -214,20 +216,21 @@ for (const role of ROLES) {
         await expect(page.getByTestId("failures")).toBeVisible();
         if (role !== "viewer") await expect(page.getByRole("button", { name: "Retry" }).first()).toBeVisible();
       }
-      if (p.tab === "Keys" && role !== "viewer") {
+      if (p.tab === "Connections" && role !== "viewer") {
         // The tab's own buttons answer after a direct load (they did nothing once hydration died).
-        await page.getByRole("button", { name: "Test connection" }).click();
-        await expect(page.getByTestId("connection-result")).toContainText("OK");
+        const target = page.getByTestId("connection-target");
+        await target.getByRole("button", { name: "Test connection" }).click();
+        await expect(target.getByTestId("connection-result")).toContainText("OK");
       }
       if (p.tab) {
         // A tab link moves to another tab without reloading the page.
         const tabs = page.getByRole("navigation", { name: "Migration" });
         await expect(tabs.getByRole("link", { name: p.tab, exact: true })).toHaveAttribute("aria-current", "page");
-        const other = p.tab === "Keys" ? "Dumps" : "Keys";
+        const other = p.tab === "Connections" ? "Dumps" : "Connections";
         await tabs.getByRole("link", { name: other, exact: true }).click();
         await expect(page).toHaveURL(new RegExp(`/migrations/${migration}/${other.toLowerCase()}$`));
         await expect(tabs.getByRole("link", { name: other, exact: true })).toHaveAttribute("aria-current", "page");
-        await expect(other === "Keys" ? page.getByTestId("keys-summary") : page.getByTestId("uploads")).toBeVisible();
+        await expect(other === "Connections" ? page.getByTestId("connection-target").getByTestId("keys-summary") : page.getByTestId("uploads")).toBeVisible();
       }
       // A sidebar link goes to another page, rendered in the browser.
       const sidebar = page.getByRole("navigation").first();
