@@ -135,46 +135,7 @@ pub async fn run(
         let (_, state) =
             web::build_with_state(pool.clone(), config, leptos, MasterKey::generate()).await?;
         let workers = web::workers::start(&state).await?;
-        let email = format!("bench-{}@example.com", &Uuid::new_v4().to_string()[..8]);
-        let user =
-            crate::auth::users::create_from_cli(&pool, &email, Role::Admin, "bench password 1234")
-                .await?;
-        let actor = Actor {
-            user_id: user.id,
-            email,
-            role: Role::Admin,
-            token_id: None,
-            ip: None,
-        };
-        let m = crate::migration::create(
-            &pool,
-            &state.config.providers,
-            &actor,
-            &MigrationInput {
-                name: format!("bench import {}", Uuid::new_v4()),
-                strategy: Strategy::ForcedUpgrade,
-                source: "self_built".into(),
-                target: "tencent".into(),
-                notes: String::new(),
-            },
-        )
-        .await?;
-        crate::migration::connections::set(
-            &state,
-            &actor,
-            m.id,
-            Side::Target,
-            &ConnectionInput {
-                fields: serde_json::from_value(json!({
-                    "sdkappid": sdkappid,
-                    "region": "custom",
-                    "base_url": base,
-                    "admin_identifier": "administrator",
-                    "secret_key": key,
-                }))?,
-            },
-        )
-        .await?;
+        let (actor, m) = sandbox_migration(&state, "bench import", sdkappid, &base, key).await?;
         let overrides = serde_json::from_value(json!({ API: {"qps": qps} }))?;
         crate::migration::limits::set(&state, &actor, m.id, overrides).await?;
         // Enough one-to-one history to keep importmsg at its quota for the whole run.
@@ -343,46 +304,7 @@ pub async fn run_mixed(
     let (_, state) =
         web::build_with_state(pool.clone(), config, leptos, MasterKey::generate()).await?;
     let running = web::workers::start(&state).await?;
-    let email = format!("bench-{}@example.com", &Uuid::new_v4().to_string()[..8]);
-    let user =
-        crate::auth::users::create_from_cli(&pool, &email, Role::Admin, "bench password 1234")
-            .await?;
-    let actor = Actor {
-        user_id: user.id,
-        email,
-        role: Role::Admin,
-        token_id: None,
-        ip: None,
-    };
-    let m = crate::migration::create(
-        &pool,
-        &state.config.providers,
-        &actor,
-        &MigrationInput {
-            name: format!("bench mixed {}", Uuid::new_v4()),
-            strategy: Strategy::ForcedUpgrade,
-            source: "self_built".into(),
-            target: "tencent".into(),
-            notes: String::new(),
-        },
-    )
-    .await?;
-    crate::migration::connections::set(
-        &state,
-        &actor,
-        m.id,
-        Side::Target,
-        &ConnectionInput {
-            fields: serde_json::from_value(json!({
-                "sdkappid": sdkappid,
-                "region": "custom",
-                "base_url": base,
-                "admin_identifier": "administrator",
-                "secret_key": key,
-            }))?,
-        },
-    )
-    .await?;
+    let (actor, m) = sandbox_migration(&state, "bench mixed", sdkappid, &base, key).await?;
     // imshift is told the quotas the sandbox enforces.
     let overrides: serde_json::Map<String, Value> = apis
         .iter()
@@ -485,4 +407,59 @@ pub async fn run_mixed(
         throttles,
         workers,
     })
+}
+
+/// A bench user and a migration into the sandbox at `base` (keys `sdkappid`, `key`).
+async fn sandbox_migration(
+    state: &crate::web::AppState,
+    name: &str,
+    sdkappid: u64,
+    base: &str,
+    key: &str,
+) -> Result<(Actor, crate::model::Migration), Box<dyn std::error::Error>> {
+    let email = format!("bench-{}@example.com", &Uuid::new_v4().to_string()[..8]);
+    let user = crate::auth::users::create_from_cli(
+        &state.pool,
+        &email,
+        Role::Admin,
+        "bench password 1234",
+    )
+    .await?;
+    let actor = Actor {
+        user_id: user.id,
+        email,
+        role: Role::Admin,
+        token_id: None,
+        ip: None,
+    };
+    let m = crate::migration::create(
+        &state.pool,
+        &state.config.providers,
+        &actor,
+        &MigrationInput {
+            name: format!("{name} {}", Uuid::new_v4()),
+            strategy: Strategy::ForcedUpgrade,
+            source: "self_built".into(),
+            target: "tencent".into(),
+            notes: String::new(),
+        },
+    )
+    .await?;
+    crate::migration::connections::set(
+        state,
+        &actor,
+        m.id,
+        Side::Target,
+        &ConnectionInput {
+            fields: serde_json::from_value(json!({
+                "sdkappid": sdkappid,
+                "region": "custom",
+                "base_url": base,
+                "admin_identifier": "administrator",
+                "secret_key": key,
+            }))?,
+        },
+    )
+    .await?;
+    Ok((actor, m))
 }

@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub mod dump_only;
 pub mod easemob;
 pub mod limits;
 pub mod netease;
@@ -143,7 +144,7 @@ pub struct CallbackRequest<'a> {
 /// An IM system imshift can move from or into.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// The name stored on migrations (`tencent`, `self_built`).
+    /// The name stored on migrations (such as `self_built`).
     fn id(&self) -> &'static str;
     /// What people call it.
     fn label(&self) -> &'static str;
