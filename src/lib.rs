@@ -31,6 +31,8 @@ pub mod providers;
 #[cfg(feature = "ssr")]
 pub mod secrets;
 #[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
 pub mod web;
 
 #[cfg(feature = "hydrate")]

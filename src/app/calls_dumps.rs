@@ -13,7 +13,7 @@ use super::calls::ssr::{actor, state};
 /// report as being checked again).
 #[server(prefix = "/_fn", endpoint = "dumps")]
 pub async fn load_dumps(id: Uuid) -> Result<(Vec<Upload>, DumpReport), ApiError> {
-    let (pool, a) = (state().pool, actor().await?);
+    let (pool, a) = (state().pool.clone(), actor().await?);
     let uploads = crate::dumps::uploads::list(&pool, &a, id).await?;
     let report = crate::dumps::report::report(&pool, &a, id).await?;
     Ok((uploads, report))

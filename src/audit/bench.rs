@@ -46,7 +46,7 @@ pub async fn fill(pool: &PgPool, rows: i64) -> Result<i64, sqlx::Error> {
     Ok(added)
 }
 
-pub async fn run(pool: &PgPool) -> Result<Vec<Timing>, crate::web::AppError> {
+pub async fn run(pool: &PgPool) -> Result<Vec<Timing>, crate::service::AppError> {
     let actor = Actor {
         user_id: Uuid::nil(),
         email: "bench".into(),

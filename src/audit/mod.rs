@@ -10,7 +10,7 @@ mod query;
 pub use query::{csv_export, facets, page};
 
 use crate::auth::Actor;
-use crate::web::AppResult;
+use crate::service::AppResult;
 use serde_json::Value;
 use sqlx::PgExecutor;
 use uuid::Uuid;

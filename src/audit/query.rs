@@ -2,7 +2,7 @@
 
 use crate::auth::Actor;
 use crate::model::{AuditEntry, AuditFacets, AuditPage, AuditQuery, Permission};
-use crate::web::{AppError, AppResult};
+use crate::service::{AppError, AppResult};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use std::collections::HashMap;
 use time::format_description::well_known::Rfc3339;

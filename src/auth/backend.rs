@@ -111,10 +111,10 @@ impl AuthnBackend for Backend {
 pub type AuthSession = axum_login::AuthSession<Backend>;
 
 /// Argon2id via password-auth, off the async threads: a hash takes tens of milliseconds.
-pub async fn hash_password(password: String) -> Result<String, crate::web::AppError> {
+pub async fn hash_password(password: String) -> Result<String, crate::service::AppError> {
     tokio::task::spawn_blocking(move || password_auth::generate_hash(password))
         .await
-        .map_err(crate::web::AppError::internal)
+        .map_err(crate::service::AppError::internal)
 }
 
 pub async fn verify_password(password: String, hash: String) -> bool {

@@ -5,7 +5,7 @@ use super::backend::{hash_password, USER_COLUMNS};
 use super::{secret, validate_email, validate_password, Actor, User};
 use crate::audit::{self, Who};
 use crate::model::{CreatedInvite, Invite, InvitePreview, InviteStatus, Permission, Role};
-use crate::web::{AppError, AppResult, Config};
+use crate::service::{AppError, AppResult, Config};
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;

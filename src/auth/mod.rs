@@ -17,7 +17,7 @@ pub use backend::{AuthSession, Backend, Credentials, User};
 /// Shortest password accepted. Long passphrases beat complexity rules.
 pub const MIN_PASSWORD_LEN: usize = 10;
 
-pub fn validate_email(email: &str) -> Result<String, crate::web::AppError> {
+pub fn validate_email(email: &str) -> Result<String, crate::service::AppError> {
     let email = email.trim();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -30,22 +30,22 @@ pub fn validate_email(email: &str) -> Result<String, crate::web::AppError> {
     if valid {
         Ok(email.to_string())
     } else {
-        Err(crate::web::AppError::validation(
+        Err(crate::service::AppError::validation(
             "email",
             format!("`{email}` is not an email address (expected name@example.com)"),
         ))
     }
 }
 
-pub fn validate_password(password: &str) -> Result<(), crate::web::AppError> {
+pub fn validate_password(password: &str) -> Result<(), crate::service::AppError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(crate::web::AppError::validation(
+        return Err(crate::service::AppError::validation(
             "password",
             format!("use at least {MIN_PASSWORD_LEN} characters"),
         ));
     }
     if password.len() > 1024 {
-        return Err(crate::web::AppError::validation(
+        return Err(crate::service::AppError::validation(
             "password",
             "use at most 1024 bytes",
         ));

@@ -5,7 +5,7 @@ use super::backend::{Backend, Credentials};
 use super::throttle::{self, Failure};
 use super::User;
 use crate::audit::{self, Who};
-use crate::web::{AppError, AppResult, Config};
+use crate::service::{AppError, AppResult, Config};
 use axum_login::AuthnBackend;
 use serde_json::json;
 use sqlx::PgPool;

@@ -13,7 +13,7 @@
 //! parallel wrong passwords cost at most `login_max_failures` password checks.
 
 use crate::audit::{self, Who};
-use crate::web::{AppError, AppResult, Config};
+use crate::service::{AppError, AppResult, Config};
 use serde_json::json;
 use sqlx::PgPool;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 use super::{secret, Actor, User};
 use crate::audit;
 use crate::model::{ApiToken, CreatedToken, Permission};
-use crate::web::{AppError, AppResult};
+use crate::service::{AppError, AppResult};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;

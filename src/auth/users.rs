@@ -4,7 +4,7 @@ use super::backend::{hash_password, verify_password, USER_COLUMNS};
 use super::{validate_email, validate_password, Actor, User};
 use crate::audit::{self, Who};
 use crate::model::{Member, Permission, Role};
-use crate::web::{AppError, AppResult};
+use crate::service::{AppError, AppResult};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;

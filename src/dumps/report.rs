@@ -4,7 +4,7 @@
 use super::check::explanation;
 use crate::auth::Actor;
 use crate::model::{DumpReport, FindingRow, FindingsPage, Permission, RuleSummary};
-use crate::web::{AppError, AppResult};
+use crate::service::{AppError, AppResult};
 use axum::body::Bytes;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};

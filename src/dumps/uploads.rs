@@ -8,7 +8,7 @@ use crate::audit::{self, Who};
 use crate::auth::Actor;
 use crate::jobs::{self, NewJob};
 use crate::model::{NewUpload, Permission, Upload, UploadFile};
-use crate::web::{AppError, AppResult, AppState};
+use crate::service::{AppError, AppResult, Services};
 use axum::body::Body;
 use futures_util::StreamExt;
 use serde_json::json;
@@ -177,7 +177,7 @@ fn secs(d: std::time::Duration) -> f64 {
 
 /// Announces a file of `size_bytes`; its bytes follow with [`append`].
 pub async fn create(
-    s: &AppState,
+    s: &Services,
     actor: &Actor,
     migration_id: Uuid,
     input: &NewUpload,
@@ -300,7 +300,7 @@ pub fn human_bytes(n: u64) -> String {
 /// Stores one piece at `at` and moves `received_bytes` past it, in one transaction, only if
 /// the upload is still receiving and has exactly `at` bytes: a piece is never stored twice,
 /// never after a discard, and two processes sending to one upload cannot interleave.
-async fn save_piece(s: &AppState, id: Uuid, at: i64, data: &[u8]) -> AppResult<()> {
+async fn save_piece(s: &Services, id: Uuid, at: i64, data: &[u8]) -> AppResult<()> {
     let mut tx = s.pool.begin().await?;
     let moved = sqlx::query(
         "UPDATE dump_uploads SET received_bytes = $2 + $3, updated_at = now(),
@@ -343,7 +343,7 @@ async fn save_piece(s: &AppState, id: Uuid, at: i64, data: &[u8]) -> AppResult<(
 /// arrives the upload is queued for ingest. An interrupted request keeps what arrived: ask
 /// the upload for `received_bytes` and continue from there, on any console process.
 pub async fn append(
-    s: &AppState,
+    s: &Services,
     actor: &Actor,
     migration_id: Uuid,
     id: Uuid,
@@ -614,7 +614,7 @@ pub fn run_blocks(state: &str) -> String {
 /// Discards an upload: an unfinished one stops, a staged one's records leave the staged data.
 /// The file's bytes are deleted; the audit log keeps that it was there.
 pub async fn discard(
-    s: &AppState,
+    s: &Services,
     actor: &Actor,
     migration_id: Uuid,
     id: Uuid,

@@ -224,7 +224,7 @@ pub fn mixed_spec() -> Spec {
 }
 
 /// An error with its causes (the console's internal errors say only "internal error").
-fn chain(e: crate::web::AppError) -> String {
+fn chain(e: crate::service::AppError) -> String {
     let mut s = e.to_string();
     let mut cause = std::error::Error::source(&e);
     while let Some(c) = cause {
@@ -411,7 +411,7 @@ pub async fn run_mixed(
 
 /// A bench user and a migration into the sandbox at `base` (keys `sdkappid`, `key`).
 async fn sandbox_migration(
-    state: &crate::web::AppState,
+    state: &crate::service::Services,
     name: &str,
     sdkappid: u64,
     base: &str,

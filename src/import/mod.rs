@@ -20,7 +20,7 @@ use crate::model::{
     PhaseStatus, Preflight, PreflightPhase, SkipReason,
 };
 use crate::providers::Registry;
-use crate::web::{AppError, AppResult, AppState};
+use crate::service::{AppError, AppResult, Services};
 use plan::{Phase, Resend};
 use serde_json::json;
 use sqlx::PgPool;
@@ -105,7 +105,7 @@ pub(crate) async fn follow_run(
 }
 
 /// What Launch would do now, and what stands in its way.
-pub async fn preflight(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResult<Preflight> {
+pub async fn preflight(s: &Services, actor: &Actor, migration_id: Uuid) -> AppResult<Preflight> {
     actor.require(Permission::Read)?;
     let m = crate::migration::get(&s.pool, actor, migration_id).await?;
     let keys =
@@ -286,14 +286,14 @@ fn chain_secs(phases: &[PreflightPhase], secs: impl Fn(&PreflightPhase) -> f64) 
 }
 
 /// Launches a run with the preflight as its plan, sending everything staged.
-pub async fn launch(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResult<ImportRun> {
+pub async fn launch(s: &Services, actor: &Actor, migration_id: Uuid) -> AppResult<ImportRun> {
     launch_with(s, actor, migration_id, None).await
 }
 
 /// Launches a run; under an earlier run, `resend` chooses between sending everything again
 /// (the default) and only what failed or is new.
 pub async fn launch_with(
-    s: &AppState,
+    s: &Services,
     actor: &Actor,
     migration_id: Uuid,
     resend: Option<Resend>,
@@ -745,7 +745,7 @@ async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResu
 }
 
 pub async fn status(
-    s: &AppState,
+    s: &Services,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
@@ -764,7 +764,7 @@ pub async fn status(
 }
 
 /// The migration's runs, newest first.
-pub async fn list(s: &AppState, actor: &Actor, migration_id: Uuid) -> AppResult<Vec<ImportRun>> {
+pub async fn list(s: &Services, actor: &Actor, migration_id: Uuid) -> AppResult<Vec<ImportRun>> {
     let pool = &s.pool;
     actor.require(Permission::Read)?;
     crate::migration::get(pool, actor, migration_id).await?;
@@ -788,7 +788,7 @@ const UNPAUSE: &str =
 /// A pause, resume or cancel races the run's workers (result flushes, heartbeats) on the same
 /// rows; PostgreSQL breaks a rare deadlock by failing one side, so that side tries again.
 async fn change(
-    s: &AppState,
+    s: &Services,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
@@ -812,7 +812,7 @@ fn retryable_db(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 async fn change_once(
-    s: &AppState,
+    s: &Services,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
@@ -906,21 +906,21 @@ async fn change_once(
     status(s, actor, migration_id, run_id).await
 }
 
-pub async fn pause(s: &AppState, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+pub async fn pause(s: &Services, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
     change(s, a, m, r, "pause").await
 }
 
-pub async fn resume(s: &AppState, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+pub async fn resume(s: &Services, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
     change(s, a, m, r, "resume").await
 }
 
-pub async fn cancel(s: &AppState, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+pub async fn cancel(s: &Services, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
     change(s, a, m, r, "cancel").await
 }
 
 /// Sends again the failed records of one phase (or every phase), as new tasks of the run.
 pub async fn retry_failed(
-    s: &AppState,
+    s: &Services,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,
@@ -1033,7 +1033,7 @@ struct FailedRow {
 
 /// Failed records, filterable by phase and the provider's code, in pages.
 pub async fn failures(
-    s: &AppState,
+    s: &Services,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,

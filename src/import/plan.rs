@@ -199,7 +199,8 @@ impl Phase {
     }
 
     /// Requests of one key go one after another (group history must arrive in order; one
-    /// user's friends at once would conflict, Tencent 30008).
+    /// user's friends at once would conflict: a target answers such concurrent writes with an
+    /// error).
     pub fn one_key_at_a_time(self) -> bool {
         matches!(
             self,

@@ -5,7 +5,7 @@
 
 use super::target::ImportTarget;
 use crate::model::Side;
-use crate::web::AppState;
+use crate::service::Services;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,12 +18,12 @@ type Cached = (Instant, Arc<dyn ImportTarget>);
 
 #[derive(Clone)]
 pub struct Targets {
-    state: AppState,
+    state: Services,
     cache: Arc<Mutex<HashMap<Uuid, Cached>>>,
 }
 
 impl Targets {
-    pub fn new(state: AppState) -> Self {
+    pub fn new(state: Services) -> Self {
         Targets {
             state,
             cache: Arc::default(),

@@ -6,7 +6,7 @@
 
 use crate::auth::Actor;
 use crate::model::{ImportThroughput, Permission, ThroughputPoint, ThroughputSeries};
-use crate::web::AppResult;
+use crate::service::AppResult;
 use sqlx::{Postgres, Transaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -91,7 +91,7 @@ pub fn bucket_secs(span: i64) -> i64 {
 
 /// The run's throughput from its start to its end (or now).
 pub async fn read(
-    s: &crate::web::AppState,
+    s: &crate::service::Services,
     actor: &Actor,
     migration_id: Uuid,
     run_id: Uuid,

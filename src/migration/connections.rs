@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::providers::{outbound, Connection, Provider};
 use crate::secrets::last4;
-use crate::web::{AppError, AppResult, AppState};
+use crate::service::{AppError, AppResult, Services};
 use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
@@ -72,7 +72,7 @@ async fn secret_rows(pool: &PgPool, id: Uuid, side: Side) -> AppResult<Vec<Secre
 
 /// The provider the migration names for `side`.
 fn provider_of(
-    state: &AppState,
+    state: &Services,
     m: &crate::model::Migration,
     side: Side,
 ) -> AppResult<Arc<dyn Provider>> {
@@ -107,7 +107,7 @@ fn complete(p: &dyn Provider, side: Side, public: &Map<String, Value>, secrets: 
 }
 
 pub async fn view(
-    state: &AppState,
+    state: &Services,
     actor: &Actor,
     id: Uuid,
     side: Side,
@@ -164,7 +164,7 @@ pub async fn view(
 /// Stores public fields and newly given secrets, sealed, under one transaction.
 #[allow(clippy::too_many_arguments)]
 async fn store(
-    state: &AppState,
+    state: &Services,
     actor: &Actor,
     id: Uuid,
     side: Side,
@@ -267,7 +267,7 @@ async fn store(
 
 /// Set or rotate one side's connection. A secret left out (or empty) keeps its stored value.
 pub async fn set(
-    state: &AppState,
+    state: &Services,
     actor: &Actor,
     id: Uuid,
     side: Side,
@@ -348,7 +348,7 @@ pub async fn set(
 /// The side's connection with its secrets opened, for its provider; a sandbox connection
 /// whose sandbox is not running in this process (after a restart) gets it started again.
 pub async fn open(
-    state: &AppState,
+    state: &Services,
     id: Uuid,
     side: Side,
 ) -> AppResult<(Arc<dyn Provider>, Connection)> {
@@ -405,7 +405,7 @@ pub async fn open(
 
 /// Test connection on one side: the provider's harmless signed call, in words.
 pub async fn test(
-    state: &AppState,
+    state: &Services,
     actor: &Actor,
     id: Uuid,
     side: Side,
@@ -432,7 +432,7 @@ pub async fn test(
 
 /// Sandboxes live in this process: after a restart the first use starts the side's sandbox
 /// again, on the same port with the same keys (and empty).
-async fn ensure_sandbox(state: &AppState, p: &dyn Provider, conn: &Connection) -> AppResult<()> {
+async fn ensure_sandbox(state: &Services, p: &dyn Provider, conn: &Connection) -> AppResult<()> {
     let mut running = state.sandboxes.lock().await;
     if running.contains_key(&(conn.migration_id, conn.side)) {
         return Ok(());
@@ -456,7 +456,7 @@ async fn ensure_sandbox(state: &AppState, p: &dyn Provider, conn: &Connection) -
 
 /// Points one side at a fresh in-process sandbox of its provider, with keys made for it.
 pub async fn rehearse(
-    state: &AppState,
+    state: &Services,
     actor: &Actor,
     id: Uuid,
     side: Side,
@@ -501,7 +501,7 @@ pub async fn rehearse(
 
 /// `GET …/keys` (deprecated): the target connection, flattened as the keys routes answered
 /// before connections existed.
-pub async fn legacy_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Value> {
+pub async fn legacy_view(state: &Services, actor: &Actor, id: Uuid) -> AppResult<Value> {
     let v = view(state, actor, id, Side::Target).await?;
     let mut out = Map::new();
     out.insert("target".into(), json!(v.provider));

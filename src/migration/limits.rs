@@ -7,7 +7,7 @@ use crate::audit;
 use crate::auth::Actor;
 use crate::model::{ApiLimitView, LimitOverride, Permission};
 use crate::providers::{ApiLimit, Limits, Registry};
-use crate::web::{AppError, AppResult, AppState};
+use crate::service::{AppError, AppResult, Services};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -55,7 +55,7 @@ fn apply(mut limits: Limits, set: &Overrides) -> Limits {
     limits
 }
 
-pub async fn view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Vec<ApiLimitView>> {
+pub async fn view(state: &Services, actor: &Actor, id: Uuid) -> AppResult<Vec<ApiLimitView>> {
     get(&state.pool, actor, id).await?;
     let (defaults, _) = defaults(&state.pool, &state.config.providers, id).await?;
     let set = overrides(&state.pool, id).await?;
@@ -141,7 +141,7 @@ fn changes(defaults: &Limits, before: &Overrides, after: &Overrides) -> serde_js
 }
 
 /// The target's table, refusing a target without one.
-async fn table(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Limits, String)> {
+async fn table(state: &Services, actor: &Actor, id: Uuid) -> AppResult<(Limits, String)> {
     actor.require(Permission::RunMigrations)?;
     get(&state.pool, actor, id).await?;
     let (defaults, label) = defaults(&state.pool, &state.config.providers, id).await?;
@@ -157,7 +157,7 @@ async fn table(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Limits, 
 /// Stores `edit(current overrides)` under the row lock and audits what changed (nothing is
 /// written when nothing changes). A running import reads the new values within seconds.
 async fn store(
-    state: &AppState,
+    state: &Services,
     actor: &Actor,
     id: Uuid,
     defaults: &Limits,
@@ -192,7 +192,7 @@ async fn store(
 
 /// Replaces this migration's overrides (an empty map goes back to the defaults).
 pub async fn set(
-    state: &AppState,
+    state: &Services,
     actor: &Actor,
     id: Uuid,
     new: Overrides,
@@ -207,7 +207,7 @@ pub async fn set(
 /// Sets one API's rate and batch size, or puts it back to the defaults (`None`); the other
 /// APIs' overrides stay. A value equal to the default is no override.
 pub async fn set_one(
-    state: &AppState,
+    state: &Services,
     actor: &Actor,
     id: Uuid,
     api: &str,

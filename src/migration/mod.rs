@@ -11,7 +11,7 @@ use crate::audit;
 use crate::auth::Actor;
 use crate::model::{Migration, MigrationInput, MigrationState, Permission, Side};
 use crate::providers::Registry;
-use crate::web::{AppError, AppResult};
+use crate::service::{AppError, AppResult};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -41,7 +41,7 @@ fn check(providers: &Registry, input: &MigrationInput) -> AppResult<String> {
     if name.is_empty() || name.chars().count() > 120 {
         return Err(AppError::validation(
             "name",
-            "give the migration a name of 1 to 120 characters, such as `Chat app → Tencent IM`",
+            "give the migration a name of 1 to 120 characters, such as `Chat app, 2027 move`",
         ));
     }
     if input.notes.chars().count() > 4000 {

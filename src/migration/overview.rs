@@ -5,7 +5,7 @@ use crate::auth::Actor;
 use crate::model::{
     MigrationOverview, MigrationPulse, MigrationState, NextStep, Permission, RunProgress, Strategy,
 };
-use crate::web::AppResult;
+use crate::service::AppResult;
 use sqlx::PgPool;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -135,7 +135,7 @@ pub async fn overview(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migra
     let pulse = pulses(pool, actor, Some(id))
         .await?
         .pop()
-        .ok_or_else(|| crate::web::AppError::NotFound(format!("No migration has id {id}.")))?;
+        .ok_or_else(|| crate::service::AppError::NotFound(format!("No migration has id {id}.")))?;
     // The target connection points at a sandbox this console started.
     let sandbox: bool = sqlx::query_scalar(
         "SELECT coalesce(bool_or(c.sandbox), false) FROM connections c

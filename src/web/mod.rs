@@ -1,4 +1,5 @@
-//! The HTTP server: state, the one error type, the router and its layers, operations endpoints.
+//! The HTTP server: its state (the services' context plus Leptos options), how the services' error
+//! answers over HTTP, the router and its layers, operations endpoints.
 
 pub mod assets;
 mod error;

@@ -16,7 +16,6 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::PgPool;
-use std::sync::Arc;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
@@ -43,15 +42,9 @@ pub async fn build_with_state(
     leptos: LeptosOptions,
     master_key: MasterKey,
 ) -> Result<(Router, AppState), sqlx::Error> {
-    let config_data_dir = config.data_dir.clone();
     let state = AppState {
-        pool: pool.clone(),
-        config: Arc::new(config),
+        services: crate::service::Services::new(pool.clone(), config, master_key),
         leptos,
-        master_key: Arc::new(master_key),
-        sandboxes: Default::default(),
-        receiving: Default::default(),
-        node: super::state::node_name(&config_data_dir),
     };
     ops::init_metrics();
 

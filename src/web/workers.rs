@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// The handler of every job kind.
 pub fn handlers(state: &AppState) -> Vec<Arc<dyn Handler>> {
-    let targets = crate::import::targets::Targets::new(state.clone());
+    let targets = crate::import::targets::Targets::new(state.services.clone());
     vec![
         Arc::new(crate::dumps::jobs::Ingest {
             uploads_dir: state.uploads_dir(),
