@@ -10,6 +10,7 @@ mod migrations;
 mod ops;
 mod overview;
 mod providers;
+mod relay;
 mod roles;
 mod security;
 mod team;
