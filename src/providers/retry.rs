@@ -3,6 +3,10 @@
 //!
 //! The policy only decides. Counting the failures, slowing the pacer after a throttle and
 //! pausing for a person stay with the caller, which knows its own bookkeeping.
+//!
+//! Why not `backon`: it drives a retry loop around one future, keeping the attempt count in
+//! the loop. A record's attempts here outlive the loop (they are stored with its results and
+//! continue after a crash or in another worker), so the wait is a function of the count.
 
 use super::ErrorClass;
 use std::time::Duration;
