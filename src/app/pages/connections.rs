@@ -138,12 +138,21 @@ fn ConnectionCard(c: ConnectionView, actions: Actions, id: Uuid) -> impl IntoVie
                     <dd data-testid="secret-hint" data-field=f.id.clone()>{secret_line(c.secrets.get(&f.id))}</dd>
                 }
                 .into_any(),
+                FieldKind::Url if c.values.contains_key(&f.id) => view! {
+                    <dd data-field=f.id.clone()><code>{shown(f, c.values.get(&f.id))}</code></dd>
+                }
+                .into_any(),
                 _ => view! { <dd data-field=f.id.clone()>{shown(f, c.values.get(&f.id))}</dd> }.into_any(),
             };
             view! { <dt>{f.label.clone()}</dt> {value} }
         })
         .collect_view();
-    let endpoint = c.endpoint.clone();
+    // The address imshift calls, unless a field already shows it (a custom base URL).
+    let endpoint = c
+        .endpoint
+        .clone()
+        .filter(|e| !c.values.values().any(|v| v.as_str() == Some(e.as_str())));
+    let endpoint_missing = c.endpoint.is_none();
     let provider = c.provider.clone();
     let (sandbox, note, complete) = (c.sandbox, c.note.clone(), c.complete);
     let (can_test, can_sandbox) = (c.can_test, c.can_sandbox);
@@ -160,7 +169,8 @@ fn ConnectionCard(c: ConnectionView, actions: Actions, id: Uuid) -> impl IntoVie
             {has_fields.then(|| view! {
                 <dl class="facts" data-testid="keys-summary">
                     {facts}
-                    <dt>"API address"</dt><dd><code>{endpoint.unwrap_or_else(|| "not set".into())}</code></dd>
+                    {endpoint.map(|e| view! { <dt>"API address"</dt><dd><code>{e}</code></dd> })}
+                    {endpoint_missing.then(|| view! { <dt>"API address"</dt><dd>"not set"</dd> })}
                 </dl>
             })}
             {(may_test && (can_test || (manage && can_sandbox))).then(|| view! {
