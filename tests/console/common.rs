@@ -213,6 +213,15 @@ impl Browser {
 }
 
 /// The JSON error body's code, checking its shape on the way.
+/// The `id` of what an answer created, after checking its status (showing the body if not).
+pub async fn id_of(r: Response, status: StatusCode) -> String {
+    assert_eq!(r.status(), status, "{}", r.text().await.unwrap());
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 pub async fn error_code(r: Response) -> String {
     let v: Value = r.json().await.expect("error body is JSON");
     assert!(

@@ -1123,16 +1123,7 @@ async fn an_upload_completed_under_a_paused_import_is_refused_and_replaces_nothi
             None,
         )
         .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let run = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = id_of(r, StatusCode::CREATED).await;
     let r = app
         .with_token(
             Method::POST,

@@ -205,16 +205,7 @@ async fn overview(b: &Browser, id: &str) -> Value {
 
 async fn stage(app: &TestApp, token: &str, id: &str, name: &str, bytes: Vec<u8>) {
     let r = post_dump(app, token, id, name, "", bytes).await;
-    assert_eq!(
-        r.status(),
-        StatusCode::ACCEPTED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let upload = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let upload = id_of(r, StatusCode::ACCEPTED).await;
     assert_eq!(settled(app, token, id, &upload).await["state"], "staged");
     report(app, token, id).await;
 }

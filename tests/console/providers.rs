@@ -184,16 +184,7 @@ async fn new_migration(b: &Browser) -> String {
             })),
         )
         .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    id_of(r, StatusCode::CREATED).await
 }
 
 async fn put_target(b: &Browser, id: &str, fields: Value) -> reqwest::Response {
@@ -537,16 +528,7 @@ async fn an_import_runs_through_its_import_target(pool: PgPool) {
     let r = owner
         .api(Method::POST, &format!("{base}/imports"), None)
         .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let run = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = id_of(r, StatusCode::CREATED).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let run = loop {
         let r = get(&owner, &format!("{base}/imports/{run}")).await;
