@@ -56,6 +56,10 @@ enum Command {
         command: FixturesCommand,
     },
     /// Local emulators of target IM providers, for rehearsals and tests.
+    ///
+    /// `imshift sandbox <PROVIDER> --help` lists a provider's flags; an unknown PROVIDER is
+    /// answered with the ones that have a sandbox.
+    #[command(subcommand_value_name = "PROVIDER")]
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
@@ -64,45 +68,10 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SandboxCommand {
-    /// Emulate the Tencent IM REST API in memory until Ctrl-C / SIGTERM.
-    Tencent(TencentSandboxArgs),
-}
-
-#[derive(clap::Args)]
-struct TencentSandboxArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9100")]
-    listen: SocketAddr,
-    /// The SDKAppID the sandbox accepts.
-    #[arg(long)]
-    sdkappid: u64,
-    /// The app secret key UserSigs must be signed with.
-    #[arg(long, env = "IMSHIFT_SANDBOX_KEY", hide_env_values = true)]
-    key: String,
-    /// App admin identifier (repeat for several).
-    #[arg(long = "admin", required = true)]
-    admins: Vec<String>,
-    /// Fraction of requests answered with a retryable error (0 to 1).
-    #[arg(long, default_value_t = 0.0)]
-    fault_rate: f64,
-    /// Delay added to every request, in milliseconds.
-    #[arg(long, default_value_t = 0)]
-    latency_ms: u64,
-    /// Seed for fault injection, to replay a run.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Post Tencent-format callbacks to this URL.
-    #[arg(long, requires = "callback_token")]
-    callback_url: Option<String>,
-    /// Callback auth token (Sign = sha256(token + RequestTime)).
-    #[arg(long, env = "IMSHIFT_SANDBOX_CALLBACK_TOKEN", hide_env_values = true)]
-    callback_token: Option<String>,
-    /// Keep the sandbox's data in this JSON file across restarts.
-    #[arg(long)]
-    state_file: Option<std::path::PathBuf>,
-    /// Every API's quota, in requests per second (default: Tencent's documented ones).
-    #[arg(long)]
-    qps: Option<u32>,
+    /// The provider by its registry name, then its sandbox's own flags (an external
+    /// subcommand, so that `--help` after the provider reaches the provider's parser).
+    #[command(external_subcommand)]
+    Provider(Vec<String>),
 }
 
 #[derive(Subcommand)]
@@ -157,11 +126,12 @@ enum BenchCommand {
         #[arg(long)]
         dir: std::path::PathBuf,
     },
-    /// Import into a Tencent IM sandbox (its own process, quota set) for MINUTES and report
+    /// Import into a provider's sandbox (its own process, quota set) for MINUTES and report
     /// the achieved rate against the quota, throttle answers and the console's CPU use.
     /// With --mixed: the whole mixed migration of issue 11 (accounts, friends, groups,
-    /// members, both histories) into an in-process sandbox at Tencent's quotas times SCALE,
-    /// launch to done, against the quota bound (the longest chain of phases at their quotas).
+    /// members, both histories) into an in-process sandbox at the provider's documented quotas
+    /// times SCALE, launch to done, against the quota bound (the longest chain of phases at
+    /// their quotas).
     Import {
         #[arg(long, default_value_t = 10.0)]
         minutes: f64,
@@ -172,7 +142,7 @@ enum BenchCommand {
         dir: std::path::PathBuf,
         #[arg(long)]
         mixed: bool,
-        /// --mixed: every quota is Tencent's documented one times this (0.5: twice the time).
+        /// --mixed: every quota is the provider's documented one times this (0.5: twice the time).
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
         /// --mixed: the console's workers.
@@ -268,7 +238,7 @@ struct ServeArgs {
 #[derive(clap::Args)]
 struct ValidateArgs {
     /// The dump's format; `auto` tells from the content.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "canonical", "netease", "easemob", "csv"])]
+    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(crate::dumps::uploads::FORMATS))]
     format: String,
     /// Also check this target provider's own rules (ids, group types, message size), by its
     /// registry name (as `GET /api/v1/providers` lists them).
@@ -433,8 +403,8 @@ pub async fn run() -> ExitCode {
             command: BenchCommand::HostileIngest { file, dir },
         } => bench_hostile_ingest(&cli.database_url, &file, &dir).await,
         Command::Sandbox {
-            command: SandboxCommand::Tencent(args),
-        } => sandbox_tencent(args).await,
+            command: SandboxCommand::Provider(args),
+        } => sandbox(args).await,
         Command::Validate(_) | Command::Fixtures { .. } => unreachable!("handled above"),
     };
     match result {
@@ -479,16 +449,10 @@ struct StatedReport<'a> {
 /// `imshift validate`, writing the report to `out` as it is serialized (never whole in
 /// memory). Returns the exit status: 0 no errors, 1 errors, 2 could not run.
 fn validate_to(args: ValidateArgs, out: &mut dyn std::io::Write) -> u8 {
-    use crate::dumps::formats::Format;
     use crate::dumps::validate::{target_rules, validate_files_with};
     use std::io::Write as _;
-    let format = match args.format.as_str() {
-        "canonical" => Some(Format::Canonical),
-        "netease" => Some(Format::Netease),
-        "easemob" => Some(Format::Easemob),
-        "csv" => Some(Format::Csv),
-        _ => None,
-    };
+    // `auto`: told from the content.
+    let format = crate::dumps::stage::parse_format(&args.format);
     let providers = crate::providers::Registry::builtin();
     let target = match args.target.as_deref() {
         Some(name) => match target_rules(&providers, name) {
@@ -904,7 +868,7 @@ async fn bench_mixed(url: &str, scale: f64, workers: usize, dir: &std::path::Pat
     db::migrate(&pool).await?;
     let f = crate::import::bench::run_mixed(pool, scale, workers, dir).await?;
     println!(
-        "mixed migration at {scale}x Tencent's quotas, {} workers: {:.1} s launch to done; quota bound {:.1} s; {:+.1} % over the bound; {} records sent, {} failed, {} throttle answers (60007); load average {:.1} (1 min), {:.1} (5 min) on {} cores",
+        "mixed migration at {scale}x the documented quotas, {} workers: {:.1} s launch to done; quota bound {:.1} s; {:+.1} % over the bound; {} records sent, {} failed, {} throttle answers (60007); load average {:.1} (1 min), {:.1} (5 min) on {} cores",
         f.workers,
         f.seconds,
         f.bound,
@@ -977,35 +941,27 @@ async fn bench_audit(url: &str, rows: i64) -> Res {
     Ok(())
 }
 
-async fn sandbox_tencent(args: TencentSandboxArgs) -> Res {
-    use crate::providers::tencent::sandbox::{self, SandboxConfig};
-    let mut config = SandboxConfig::new(args.sdkappid, &args.key, &args.admins[0]);
-    config.admins = args.admins;
-    config.fault_rate = args.fault_rate;
-    config.latency_ms = args.latency_ms;
-    config.seed = args.seed;
-    config.callback_url = args.callback_url;
-    config.callback_token = args.callback_token.map(secrecy::SecretString::from);
-    config.state_file = args.state_file;
-    if let Some(q) = args.qps {
-        config.limits = crate::providers::tencent::Limits::default().with_all_qps(q);
-    }
-    let handle = sandbox::spawn(config, args.listen).await.map_err(|e| {
+/// `imshift sandbox <PROVIDER> [ARGS]`: the provider's sandbox parses ARGS itself.
+async fn sandbox(mut args: Vec<String>) -> Res {
+    // clap gives the provider first, then its arguments.
+    let name = args.remove(0);
+    let providers = crate::providers::Registry::builtin();
+    let with: Vec<&str> = providers
+        .all()
+        .filter(|p| p.sandbox().is_some())
+        .map(|p| p.id())
+        .collect();
+    let with = with.join(", ");
+    let provider = providers.get(&name).ok_or_else(|| {
+        format!("`{name}` is not a provider imshift knows; these have a sandbox: {with}")
+    })?;
+    let sandbox = provider.sandbox().ok_or_else(|| {
         format!(
-            "cannot start the Tencent IM sandbox on {}: {e}",
-            args.listen
+            "{} has no sandbox; these have one: {with}",
+            provider.label()
         )
     })?;
-    tracing::info!(
-        "Tencent IM sandbox on {} (SDKAppID {}; state at {}/_sandbox/state)",
-        handle.base_url(),
-        args.sdkappid,
-        handle.base_url()
-    );
-    shutdown_signal().await;
-    handle.shutdown().await;
-    tracing::info!("stopped");
-    Ok(())
+    Ok(sandbox.serve(args).await?)
 }
 
 /// The Leptos site settings: from cargo-leptos' environment when it runs us, else defaults
@@ -1100,7 +1056,7 @@ async fn serve(url: &str, args: ServeArgs) -> Res {
 }
 
 /// SIGTERM or Ctrl-C: stop accepting, finish what is in flight, exit.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

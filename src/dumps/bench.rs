@@ -583,11 +583,18 @@ async fn queued_upload(
     size: i64,
 ) -> Result<Uuid, sqlx::Error> {
     let migration = Uuid::new_v4();
+    // A target with rules of its own, so validation judges them as in a real migration.
+    let providers = crate::providers::Registry::builtin();
+    let target = providers
+        .all()
+        .find(|p| p.rules().is_some())
+        .map_or("self_built", |p| p.id());
     sqlx::query(
-        "INSERT INTO im_migrations (id, name, strategy, source, target) VALUES ($1, $2, 'forced_upgrade', 'self_built', 'tencent')",
+        "INSERT INTO im_migrations (id, name, strategy, source, target) VALUES ($1, $2, 'forced_upgrade', 'self_built', $3)",
     )
     .bind(migration)
     .bind(migration_name)
+    .bind(target)
     .execute(pool)
     .await?;
     sqlx::query(

@@ -143,7 +143,7 @@ pub const RULES: &[(&str, Severity, &str)] = &[
     ("target.group_id", Severity::Error, "The target IM does not accept this group id; map it to one that fits before importing."),
     ("target.group_type", Severity::Error, "The target IM cannot import this group type."),
     ("target.message_size", Severity::Error, "The message is larger than the target IM accepts."),
-    ("target.group_order", Severity::Warning, "Tencent IM imports a group's history only with strictly increasing send times in seconds: messages that share a second are sent a second apart, in their order, so some land slightly later than they were sent. Nothing to fix unless exact seconds matter."),
+    ("target.group_order", Severity::Warning, "The target IM imports a group's history only with strictly increasing send times in seconds: messages that share a second are sent a second apart, in their order, so some land slightly later than they were sent. Nothing to fix unless exact seconds matter."),
 ];
 
 pub fn severity_of(code: &str) -> Severity {

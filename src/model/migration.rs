@@ -32,7 +32,7 @@ pub struct Migration {
     pub name: String,
     #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub strategy: Strategy,
-    /// The old system's provider, by its registry name (`self_built`, `easemob`, …).
+    /// The old system's provider, by its registry name (`self_built`, …).
     pub source: String,
     /// The new IM's provider, by its registry name.
     pub target: String,
@@ -124,7 +124,7 @@ pub struct LimitOverride {
 pub struct RunProgress {
     pub id: Uuid,
     /// running, paused, done, cancelled or failed.
-    pub state: String,
+    pub state: super::RunState,
     pub total: i64,
     pub sent: i64,
     pub failed: i64,
@@ -149,7 +149,7 @@ impl RunProgress {
     }
 
     pub fn moving(&self) -> bool {
-        self.state == "running" || self.state == "paused"
+        self.state.live()
     }
 }
 

@@ -11,7 +11,8 @@ pub struct ApiLimit {
     pub batch: Option<usize>,
 }
 
-/// Every API a provider adapter calls, by its name (`service/command` for Tencent).
+/// Every API a provider adapter calls, by its name in the provider's API (such as
+/// `service/command`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
     pub apis: BTreeMap<&'static str, ApiLimit>,

@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-/// The largest provider answer read; Tencent IM's biggest documented answers (message pages)
+/// The largest provider answer read; the providers' biggest documented answers (message pages)
 /// are well under 1 MB.
 pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
@@ -333,7 +333,7 @@ pub fn check_addr(scheme: Scheme, addr: SocketAddr, policy: Policy) -> Result<()
         (Scheme::Https, Reach::Private | Reach::Loopback) if policy.allow_private => Ok(()),
         (Scheme::Https, Reach::Private | Reach::Loopback) => Err(Refused(format!(
             "{ip} is {why}, inside the operator's network; provider targets must be public \
-             addresses (set {ALLOW_PRIVATE_ENV}=1 if Tencent IM is reached through a gateway on \
+             addresses (set {ALLOW_PRIVATE_ENV}=1 if the provider is reached through a gateway on \
              your network)"
         ))),
         (Scheme::Https, Reach::LinkLocal | Reach::Unusable) => Err(Refused(format!(
@@ -390,7 +390,7 @@ pub fn check_url(raw: &str, policy: Policy) -> Result<Target, Refused> {
     {
         return Err(Refused(
             "the base URL must not contain a user name or password (user:password@host); \
-             Tencent IM is authenticated by the SDKAppID and secret key"
+             the provider is authenticated by the connection's keys"
                 .into(),
         ));
     }

@@ -3,6 +3,7 @@
 //! Facts follow `shared/providers/tencent-im.md`; section numbers in comments refer to it.
 
 pub mod callbacks;
+pub mod cli;
 pub mod client;
 pub mod convert;
 pub mod errors;

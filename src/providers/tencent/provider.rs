@@ -93,7 +93,7 @@ impl Provider for Tencent {
             .collect();
         regions.push(FieldChoice {
             id: "custom".into(),
-            label: "Custom base URL".into(),
+            label: "Custom URL".into(),
             detail: "a private deployment or a sandbox".into(),
         });
         vec![
@@ -289,6 +289,10 @@ impl RunningSandbox for sandbox::SandboxHandle {
 
 #[async_trait::async_trait]
 impl Sandbox for Tencent {
+    async fn serve(&self, args: Vec<String>) -> Result<(), String> {
+        super::cli::serve(args).await
+    }
+
     async fn start(
         &self,
         keys: Option<&Connection>,
