@@ -1,5 +1,5 @@
 //! A provider whose data arrives only as dumps: nothing to connect to, no API imshift calls.
-//! Its folder names it and says why (`netease/`, `rongcloud/`, `easemob/` until their APIs land).
+//! Each such provider's own folder builds one with its name and says why, until its API lands.
 
 use super::{FieldError, Provider};
 use crate::model::{FieldSpec, Side};

@@ -32,12 +32,7 @@ async fn every_action_writes_one_audit_row_without_secrets(pool: PgPool) {
         ],
     )
     .await;
-    let users: Value = owner
-        .api(Method::GET, "/api/v1/users", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let users: Value = owner.json(Method::GET, "/api/v1/users", None).await;
     let vid = users
         .as_array()
         .unwrap()
@@ -55,12 +50,7 @@ async fn every_action_writes_one_audit_row_without_secrets(pool: PgPool) {
         )
         .await;
     let token = app.token(&owner).await;
-    let tokens: Value = owner
-        .api(Method::GET, "/api/v1/tokens", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = owner.json(Method::GET, "/api/v1/tokens", None).await;
     owner
         .api(
             Method::DELETE,
@@ -164,12 +154,7 @@ async fn the_audit_log_filters_pages_and_exports(pool: PgPool) {
         if let Some(c) = cursor {
             path += &format!("&before={c}");
         }
-        let page: Value = owner
-            .api(Method::GET, &path, None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: Value = owner.json(Method::GET, &path, None).await;
         for e in page["entries"].as_array().unwrap() {
             seen.push(e["target"].as_str().unwrap().to_string());
         }
@@ -182,39 +167,27 @@ async fn the_audit_log_filters_pages_and_exports(pool: PgPool) {
     assert_eq!(seen, expected);
 
     let by_actor: Value = owner
-        .api(Method::GET, "/api/v1/audit?actor=admin%40example.com", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::GET, "/api/v1/audit?actor=admin%40example.com", None)
+        .await;
     assert_eq!(by_actor["entries"].as_array().unwrap().len(), 1);
     assert_eq!(by_actor["entries"][0]["action"], "auth.login");
 
     let by_target: Value = owner
-        .api(Method::GET, "/api/v1/audit?target=p3", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::GET, "/api/v1/audit?target=p3", None)
+        .await;
     assert_eq!(by_target["entries"].as_array().unwrap().len(), 1);
 
     let future: Value = owner
-        .api(Method::GET, "/api/v1/audit?from=2999-01-01", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::GET, "/api/v1/audit?from=2999-01-01", None)
+        .await;
     assert_eq!(future["entries"].as_array().unwrap().len(), 0);
     let today: Value = owner
-        .api(
+        .json(
             Method::GET,
             "/api/v1/audit?to=2999-01-01&from=2000-01-01",
             None,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     // owner_created, 7 invites, the admin's creation and sign-in.
     assert_eq!(today["entries"].as_array().unwrap().len(), 10);
 
@@ -266,12 +239,7 @@ async fn audit_targets_read_as_names_linked_to_their_pages(pool: PgPool) {
             Some(json!({"email": "v@example.com", "role": "viewer"})),
         )
         .await;
-    let page: Value = owner
-        .api(Method::GET, "/api/v1/audit", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = owner.json(Method::GET, "/api/v1/audit", None).await;
     let entry = |action: &str| {
         page["entries"]
             .as_array()

@@ -203,6 +203,11 @@ impl Browser {
         rb.send().await.unwrap()
     }
 
+    /// [`Browser::api`]'s answer as JSON, whatever its status.
+    pub async fn json(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        self.api(method, path, body).await.json().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.http
             .get(format!("{}{path}", self.base))

@@ -36,11 +36,7 @@ pub async fn migration(app: &TestApp, token: &str) -> String {
             Some(json!({"name": "dumps", "strategy": "forced_upgrade", "source": "self_built", "target": "tencent"})),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    id_of(r, StatusCode::CREATED).await
 }
 
 pub async fn post_dump(

@@ -29,10 +29,6 @@ const KNOWN: &[(&str, &str)] = &[
         "src/import/bench.rs",
         "the import benchmark drives the Tencent sandbox (its process and `--qps`, Tencent's quota table and `openim/*` APIs); a provider-neutral benchmark needs a sandbox seam for quotas and a standalone launch",
     ),
-    (
-        "src/providers/dump_only.rs",
-        "its doc comment lists the dump-only providers' folders as examples (one rewording away)",
-    ),
 ];
 
 /// Where naming a provider is the point: its own folder, the registry, and dump formats

@@ -19,11 +19,7 @@ async fn new_migration(b: &Browser, name: &str) -> String {
             })),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    id_of(r, StatusCode::CREATED).await
 }
 
 /// Everything written to the log while the guard lives (this test's thread and its tasks).
@@ -97,12 +93,7 @@ async fn migrations_are_created_edited_archived_and_audited(pool: PgPool) {
     assert_eq!(m["state"], "draft");
     assert_eq!(m["keys_set"], false);
 
-    let list: Value = owner
-        .api(Method::GET, "/api/v1/migrations", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = owner.json(Method::GET, "/api/v1/migrations", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     let r = op
         .api(
@@ -112,19 +103,11 @@ async fn migrations_are_created_edited_archived_and_audited(pool: PgPool) {
         )
         .await;
     assert_eq!(r.json::<Value>().await.unwrap()["state"], "archived");
-    let list: Value = owner
-        .api(Method::GET, "/api/v1/migrations", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = owner.json(Method::GET, "/api/v1/migrations", None).await;
     assert_eq!(list.as_array().unwrap().len(), 0);
     let archived: Value = owner
-        .api(Method::GET, "/api/v1/migrations?archived=true", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::GET, "/api/v1/migrations?archived=true", None)
+        .await;
     assert_eq!(archived.as_array().unwrap().len(), 1);
 
     // An operator runs migrations but does not hold the keys.
@@ -223,12 +206,7 @@ async fn keys_are_sealed_write_only_and_tested_against_the_sandbox(pool: PgPool)
         )
         .await;
     bodies += &r.text().await.unwrap();
-    let check: Value = owner
-        .api(Method::POST, &test_path, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let check: Value = owner.json(Method::POST, &test_path, None).await;
     assert_eq!(check["ok"], false);
     assert_eq!(check["code"], 70009, "{check}");
     assert!(
@@ -252,12 +230,7 @@ async fn keys_are_sealed_write_only_and_tested_against_the_sandbox(pool: PgPool)
         )
         .await;
     bodies += &r.text().await.unwrap();
-    let check: Value = owner
-        .api(Method::POST, &test_path, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let check: Value = owner.json(Method::POST, &test_path, None).await;
     assert_eq!(check["ok"], false);
     assert_eq!(check["code"], 60010, "{check}");
 
@@ -282,12 +255,7 @@ async fn keys_are_sealed_write_only_and_tested_against_the_sandbox(pool: PgPool)
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let check: Value = owner
-        .api(Method::POST, &test_path, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let check: Value = owner.json(Method::POST, &test_path, None).await;
     assert_eq!(check["ok"], false);
     assert!(check["code"].is_null());
 
@@ -354,22 +322,16 @@ async fn rehearsal_points_the_keys_at_a_running_sandbox(pool: PgPool) {
         .unwrap()
         .starts_with("http://127.0.0.1:"));
     let check: Value = owner
-        .api(
+        .json(
             Method::POST,
             &format!("/api/v1/migrations/{id}/keys/test"),
             None,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(check["ok"], true, "{check}");
     let m: Value = owner
-        .api(Method::GET, &format!("/api/v1/migrations/{id}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::GET, &format!("/api/v1/migrations/{id}"), None)
+        .await;
     assert_eq!(m["state"], "ready");
     assert!(app
         .audit_actions()
@@ -383,12 +345,7 @@ async fn pacing_defaults_come_from_the_table_and_can_be_overridden(pool: PgPool)
     let owner = app.owner().await;
     let id = new_migration(&owner, "pacing").await;
     let path = format!("/api/v1/migrations/{id}/limits");
-    let limits: Value = owner
-        .api(Method::GET, &path, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let limits: Value = owner.json(Method::GET, &path, None).await;
     let find = |v: &Value, api: &str| {
         v.as_array()
             .unwrap()

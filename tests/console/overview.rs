@@ -17,11 +17,7 @@ async fn new_migration(b: &Browser, name: &str) -> String {
             Some(json!({"name": name, "strategy": "forced_upgrade", "source": "self_built", "target": "tencent"})),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    id_of(r, StatusCode::CREATED).await
 }
 
 async fn json_of(r: reqwest::Response) -> Value {

@@ -46,11 +46,7 @@ async fn migration(owner: &Browser) -> String {
             Some(json!({"name": "relay", "strategy": "coexistence", "source": "self_built", "target": "tencent"})),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    id_of(r, StatusCode::CREATED).await
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
@@ -60,12 +56,7 @@ async fn a_self_built_source_is_set_sealed_and_tested_against_its_relay(pool: Pg
     let id = migration(&owner).await;
     let path = format!("/api/v1/migrations/{id}/connections/source");
 
-    let view: Value = owner
-        .api(Method::GET, &path, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let view: Value = owner.json(Method::GET, &path, None).await;
     assert_eq!(view["provider"], "self_built");
     let fields: Vec<&str> = view["fields"]
         .as_array()
@@ -106,11 +97,8 @@ async fn a_self_built_source_is_set_sealed_and_tested_against_its_relay(pool: Pg
 
     // The relay checks the signature made with the outbound secret.
     let check: Value = owner
-        .api(Method::POST, &format!("{path}/test"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::POST, &format!("{path}/test"), None)
+        .await;
     assert_eq!(check["ok"], true, "{check}");
     assert!(check["message"].as_str().unwrap().starts_with("OK"));
 
@@ -126,11 +114,8 @@ async fn a_self_built_source_is_set_sealed_and_tested_against_its_relay(pool: Pg
         &INBOUND[INBOUND.len() - 4..]
     );
     let check: Value = owner
-        .api(Method::POST, &format!("{path}/test"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::POST, &format!("{path}/test"), None)
+        .await;
     assert_eq!(check["ok"], false);
     assert!(
         check["message"]

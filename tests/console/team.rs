@@ -48,12 +48,7 @@ async fn an_invite_works_once_and_makes_a_member_with_its_role(pool: PgPool) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    let me: Value = vera
-        .api(Method::GET, "/api/v1/me", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = vera.json(Method::GET, "/api/v1/me", None).await;
     assert_eq!(me["role"], "viewer");
     assert_eq!(me["email"], "Vera@Example.com");
 
@@ -72,12 +67,7 @@ async fn an_invite_works_once_and_makes_a_member_with_its_role(pool: PgPool) {
     assert_eq!(again.status(), StatusCode::GONE);
     assert!(again.text().await.unwrap().contains("already used"));
 
-    let list: Value = owner
-        .api(Method::GET, "/api/v1/invites", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = owner.json(Method::GET, "/api/v1/invites", None).await;
     assert_eq!(list[0]["status"], "accepted");
     // The list never carries the link.
     assert!(!list.to_string().contains(&token));
@@ -185,12 +175,7 @@ async fn admins_change_roles_but_never_the_owners(pool: PgPool) {
     let owner = app.owner().await;
     let admin = app.member("admin@example.com", Role::Admin).await;
     let op = app.member("op@example.com", Role::Operator).await;
-    let users: Value = admin
-        .api(Method::GET, "/api/v1/users", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let users: Value = admin.json(Method::GET, "/api/v1/users", None).await;
     let id_of = |email: &str| {
         users
             .as_array()
@@ -213,12 +198,7 @@ async fn admins_change_roles_but_never_the_owners(pool: PgPool) {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     // The change applies to the operator's live session at once.
-    let me: Value = op
-        .api(Method::GET, "/api/v1/me", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = op.json(Method::GET, "/api/v1/me", None).await;
     assert_eq!(me["role"], "viewer");
     let r = op
         .api(

@@ -35,12 +35,7 @@ async fn api_tokens_authenticate_until_revoked(pool: PgPool) {
     assert_eq!(who, OWNER);
 
     // Listing shows the prefix only; the secret is stored as a hash.
-    let list: Value = owner
-        .api(Method::GET, "/api/v1/tokens", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = owner.json(Method::GET, "/api/v1/tokens", None).await;
     assert!(!list.to_string().contains(&secret));
     assert!(secret.starts_with(list[0]["prefix"].as_str().unwrap()));
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens WHERE position($1 in prefix) > 0 OR encode(token_hash, 'escape') LIKE '%' || $1 || '%'")
@@ -113,23 +108,13 @@ async fn tokens_need_a_name_and_are_personal(pool: PgPool) {
     let other = app
         .member("other@example.com", imshift::model::Role::Admin)
         .await;
-    let list: Value = other
-        .api(Method::GET, "/api/v1/tokens", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = other.json(Method::GET, "/api/v1/tokens", None).await;
     assert_eq!(
         list.as_array().unwrap().len(),
         0,
         "another member's tokens are not listed"
     );
-    let owners: Value = owner
-        .api(Method::GET, "/api/v1/tokens", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let owners: Value = owner.json(Method::GET, "/api/v1/tokens", None).await;
     let id = owners[0]["id"].as_str().unwrap();
     let r = other
         .api(Method::DELETE, &format!("/api/v1/tokens/{id}"), None)
