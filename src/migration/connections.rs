@@ -444,10 +444,11 @@ async fn ensure_sandbox(state: &Services, p: &dyn Provider, conn: &Connection) -
         .endpoint(conn.side, &conn.public)
         .and_then(|u| u.rsplit(':').next().and_then(|p| p.parse().ok()))
         .unwrap_or(0);
-    let (handle, _, _) = sandbox
+    let handle = sandbox
         .start(Some(conn), port)
         .await
-        .map_err(AppError::Conflict)?;
+        .map_err(AppError::Conflict)?
+        .sandbox;
     tracing::info!(migration = %conn.migration_id, side = %conn.side, addr = %handle.addr(), "sandbox started again");
     outbound::register_sandbox(handle.addr());
     running.insert((conn.migration_id, conn.side), handle);
@@ -482,10 +483,11 @@ pub async fn rehearse(
         secrets: HashMap::new(),
         sandbox: true,
     };
-    let (handle, public, secrets) = sandbox
+    let started = sandbox
         .start(Some(&seed), 0)
         .await
         .map_err(AppError::Conflict)?;
+    let (handle, public, secrets) = (started.sandbox, started.public, started.secrets);
     let addr = handle.addr();
     tracing::info!(migration = %id, side = %side, addr = %addr, "sandbox started");
     // The outbound guard admits the sandboxes this process started, whatever else it refuses.

@@ -227,20 +227,17 @@ pub trait Sandbox: Send + Sync {
     }
 
     /// Starts an empty sandbox on `port` (0: any free one). With `keys`, it accepts those;
-    /// without, it makes its own. Returns the running sandbox and the connection that reaches
-    /// it (public fields and secrets).
-    async fn start(
-        &self,
-        keys: Option<&Connection>,
-        port: u16,
-    ) -> Result<
-        (
-            Box<dyn RunningSandbox>,
-            Map<String, Value>,
-            Vec<(String, SecretString)>,
-        ),
-        String,
-    >;
+    /// without, it makes its own.
+    async fn start(&self, keys: Option<&Connection>, port: u16) -> Result<Started, String>;
+}
+
+/// A sandbox just started, and the connection that reaches it.
+pub struct Started {
+    pub sandbox: Box<dyn RunningSandbox>,
+    /// Public fields of the connection (its base URL among them).
+    pub public: Map<String, Value>,
+    /// The secrets it accepts, by field.
+    pub secrets: Vec<(String, SecretString)>,
 }
 
 /// A sandbox that runs until dropped.

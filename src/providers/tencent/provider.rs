@@ -10,7 +10,7 @@ use crate::import::target::ImportTarget;
 use crate::model::{ConnectionCheck, FieldChoice, FieldKind, FieldSpec, Side};
 use crate::providers::{
     outbound, CallbackRequest, Capabilities, Connection, FieldError, Limits, Problem, Provider,
-    RunningSandbox, Sandbox, TargetRules,
+    RunningSandbox, Sandbox, Started, TargetRules,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -293,18 +293,7 @@ impl Sandbox for Tencent {
         super::cli::serve(args).await
     }
 
-    async fn start(
-        &self,
-        keys: Option<&Connection>,
-        port: u16,
-    ) -> Result<
-        (
-            Box<dyn RunningSandbox>,
-            Map<String, Value>,
-            Vec<(String, SecretString)>,
-        ),
-        String,
-    > {
+    async fn start(&self, keys: Option<&Connection>, port: u16) -> Result<Started, String> {
         let sdkappid = keys
             .and_then(|k| k.number("sdkappid"))
             .unwrap_or(SANDBOX_SDKAPPID);
@@ -327,11 +316,11 @@ impl Sandbox for Tencent {
         public.insert("region".into(), "custom".into());
         public.insert("base_url".into(), format!("http://{}", handle.addr).into());
         public.insert("admin_identifier".into(), admin.into());
-        Ok((
-            Box::new(handle),
+        Ok(Started {
+            sandbox: Box::new(handle),
             public,
-            vec![("secret_key".into(), secret)],
-        ))
+            secrets: vec![("secret_key".into(), secret)],
+        })
     }
 }
 
