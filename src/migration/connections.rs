@@ -277,6 +277,14 @@ pub async fn set(
     let m = get(&state.pool, actor, id).await?;
     let p = provider_of(state, &m, side)?;
     let fields = p.fields(side);
+    // A side with nothing to connect stays unset (it would otherwise count as complete).
+    if fields.is_empty() {
+        return Err(AppError::validation(
+            side.as_str(),
+            p.note(side)
+                .unwrap_or_else(|| format!("{} has nothing to connect", p.label())),
+        ));
+    }
     if let Some(unknown) = input
         .fields
         .keys()

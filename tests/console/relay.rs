@@ -145,3 +145,44 @@ async fn a_self_built_source_is_set_sealed_and_tested_against_its_relay(pool: Pg
         .await
         .contains(&"migration.keys_tested".to_string()));
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_side_with_nothing_to_connect_says_so_and_stays_unset(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let r = owner
+        .api(
+            Method::POST,
+            "/api/v1/migrations",
+            Some(json!({"name": "dump only", "strategy": "forced_upgrade", "source": "netease", "target": "rongcloud"})),
+        )
+        .await;
+    let id = id_of(r, StatusCode::CREATED).await;
+    for side in ["source", "target"] {
+        let path = format!("/api/v1/migrations/{id}/connections/{side}");
+        let view = owner.json(Method::GET, &path, None).await;
+        assert_eq!(view["fields"], json!([]));
+        assert_eq!(view["can_test"], false);
+        assert!(view["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("Nothing to connect"));
+        let r = owner
+            .api(Method::PUT, &path, Some(json!({"fields": {}})))
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .split(": ")
+                .next(),
+            Some(side)
+        );
+    }
+    let m = owner
+        .json(Method::GET, &format!("/api/v1/migrations/{id}"), None)
+        .await;
+    assert_eq!(m["keys_set"], false);
+    assert_eq!(m["state"], "draft");
+}
