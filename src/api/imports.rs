@@ -143,8 +143,7 @@ async fn import_events(
             // Re-checked each tick: a removed member or a revoked token stops receiving.
             let actor = actor.refresh(&s.pool).await.ok()?;
             let status = import::status(&s, &actor, id, run).await.ok()?;
-            let done =
-                !matches!(status.state.as_str(), "running" | "paused") && status.in_flight == 0;
+            let done = !status.state.live() && status.in_flight == 0;
             let event = Event::default()
                 .event("status")
                 .json_data(&status)

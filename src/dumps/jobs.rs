@@ -6,6 +6,7 @@ use super::uploads::delete_staged;
 use crate::audit::{self, Who};
 use crate::jobs::worker::Stop;
 use crate::jobs::{self, Handler, JobContext, JobError, NewJob};
+use crate::model::UploadState;
 use serde_json::json;
 use sqlx::{Postgres, Transaction};
 use std::path::PathBuf;
@@ -66,7 +67,8 @@ struct UploadRow {
     file_name: String,
     format: String,
     mode: String,
-    state: String,
+    #[sqlx(try_from = "String")]
+    state: UploadState,
     size_bytes: i64,
 }
 
@@ -197,7 +199,7 @@ impl Handler for Ingest {
         else {
             return Ok(());
         };
-        if up.state != "queued" && up.state != "ingesting" {
+        if !matches!(up.state, UploadState::Queued | UploadState::Ingesting) {
             // Discarded while it waited.
             return Ok(());
         }
@@ -315,7 +317,11 @@ impl Handler for Ingest {
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if now.as_deref() != Some("ingesting") {
+        let now = now
+            .as_deref()
+            .map(crate::import::decode::<UploadState>)
+            .transpose()?;
+        if now != Some(UploadState::Ingesting) {
             // Discarded (or failed) while it was read: nothing of it stays.
             return Ok(());
         }

@@ -3,7 +3,7 @@
 
 use super::check::explanation;
 use crate::auth::Actor;
-use crate::model::{DumpReport, FindingRow, FindingsPage, Permission, RuleSummary};
+use crate::model::{DumpReport, FindingRow, FindingsPage, Permission, ReportState, RuleSummary};
 use crate::service::{AppError, AppResult};
 use axum::body::Bytes;
 use futures_util::TryStreamExt;
@@ -19,7 +19,9 @@ const PAGE_MAX: i64 = 500;
 
 #[derive(sqlx::FromRow)]
 struct Stored {
-    state: String,
+    /// validating, current or failed (the others are figured).
+    #[sqlx(try_from = "String")]
+    state: ReportState,
     counts: sqlx::types::Json<BTreeMap<String, i64>>,
     accepted: sqlx::types::Json<BTreeMap<String, i64>>,
     rejected: sqlx::types::Json<BTreeMap<String, i64>>,
@@ -32,13 +34,13 @@ struct Stored {
 /// Where the report stands, as scripts wait on it: `pending` (nothing checked yet), `validating`
 /// (a check is queued or running), `current`, `stale` (an upload is being staged since the
 /// last check; a check follows it) or `failed` (the check gave up; `error` says why).
-fn state(stored: Option<&str>, staging: bool) -> &'static str {
+fn state(stored: Option<ReportState>, staging: bool) -> ReportState {
     match (stored, staging) {
-        (None, _) => "pending",
-        (Some("validating"), _) => "validating",
-        (Some(_), true) => "stale",
-        (Some("failed"), false) => "failed",
-        (Some(_), false) => "current",
+        (None, _) => ReportState::Pending,
+        (Some(ReportState::Validating), _) => ReportState::Validating,
+        (Some(_), true) => ReportState::Stale,
+        (Some(ReportState::Failed), false) => ReportState::Failed,
+        (Some(_), false) => ReportState::Current,
     }
 }
 
@@ -70,7 +72,7 @@ pub async fn report(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResu
     .await?;
     let Some(s) = stored else {
         return Ok(DumpReport {
-            state: state(None, staging).into(),
+            state: state(None, staging),
             error: None,
             counts: BTreeMap::new(),
             accepted: BTreeMap::new(),
@@ -133,10 +135,12 @@ pub async fn report(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResu
         (b.severity == "error", b.count, &a.code).cmp(&(a.severity == "error", a.count, &b.code))
     });
     Ok(DumpReport {
-        state: state(Some(&s.state), staging).into(),
+        state: state(Some(s.state), staging),
         // Said only while it is the report's state: a failed check's numbers are the last
         // good ones, and a later upload's check may still fix it.
-        error: (s.state == "failed").then_some(s.error).flatten(),
+        error: (s.state == ReportState::Failed)
+            .then_some(s.error)
+            .flatten(),
         counts: s.counts.0,
         accepted: s.accepted.0,
         rejected: s.rejected.0,

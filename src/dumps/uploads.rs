@@ -6,8 +6,9 @@
 
 use crate::audit::{self, Who};
 use crate::auth::Actor;
+use crate::import::decode;
 use crate::jobs::{self, NewJob};
-use crate::model::{NewUpload, Permission, Upload, UploadFile};
+use crate::model::{NewUpload, Permission, Upload, UploadFile, UploadState};
 use crate::service::{AppError, AppResult, Services};
 use axum::body::Body;
 use futures_util::StreamExt;
@@ -37,7 +38,8 @@ struct Row {
     mode: String,
     size_bytes: i64,
     received_bytes: i64,
-    state: String,
+    #[sqlx(try_from = "String")]
+    state: UploadState,
     read_bytes: i64,
     records: i64,
     rejected: i64,
@@ -62,8 +64,10 @@ impl From<Row> for Upload {
             mode: r.mode,
             size_bytes: r.size_bytes,
             received_bytes: r.received_bytes,
-            expires_at: (r.state == "uploading").then_some(r.expires_at).flatten(),
-            received_at: (r.state == "uploading").then_some(r.received_at),
+            expires_at: (r.state == UploadState::Uploading)
+                .then_some(r.expires_at)
+                .flatten(),
+            received_at: (r.state == UploadState::Uploading).then_some(r.received_at),
             state: r.state,
             read_bytes: r.read_bytes,
             records: r.records,
@@ -321,11 +325,13 @@ async fn save_piece(s: &Services, id: Uuid, at: i64, data: &[u8]) -> AppResult<(
                 .bind(id)
                 .fetch_one(&s.pool)
                 .await?;
-        return Err(AppError::Conflict(if state != "uploading" {
-            format!("This upload is {state} and takes no more bytes; start a new upload to send the file again.")
-        } else {
-            format!("The server has {received} bytes of this upload; send the rest from offset {received}.")
-        }));
+        return Err(AppError::Conflict(
+            if decode::<UploadState>(&state)? != UploadState::Uploading {
+                format!("This upload is {state} and takes no more bytes; start a new upload to send the file again.")
+            } else {
+                format!("The server has {received} bytes of this upload; send the rest from offset {received}.")
+            },
+        ));
     }
     sqlx::query(
         "INSERT INTO dump_upload_pieces (upload_id, byte_offset, data) VALUES ($1, $2, $3)",
@@ -352,7 +358,7 @@ pub async fn append(
 ) -> AppResult<Upload> {
     actor.require(Permission::RunMigrations)?;
     let up = row(&s.pool, migration_id, id).await?;
-    if up.state != "uploading" {
+    if up.state != UploadState::Uploading {
         return Err(AppError::Conflict(format!(
             "This upload is {} and takes no more bytes; start a new upload to send the file again.",
             up.state
@@ -621,7 +627,7 @@ pub async fn discard(
 ) -> AppResult<Upload> {
     actor.require(Permission::RunMigrations)?;
     let up = row(&s.pool, migration_id, id).await?;
-    if up.state == "discarded" {
+    if up.state == UploadState::Discarded {
         return Ok(up);
     }
     let mut tx = s.pool.begin().await?;
@@ -637,7 +643,8 @@ pub async fn discard(
     .bind(migration_id)
     .fetch_one(&mut *tx)
     .await?;
-    if state == "discarded" {
+    let state = decode::<UploadState>(&state)?;
+    if state == UploadState::Discarded {
         drop(tx);
         return row(&s.pool, migration_id, id).await;
     }
@@ -659,7 +666,7 @@ pub async fn discard(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    if state == "staged" {
+    if state == UploadState::Staged {
         delete_staged(&mut tx, &[id]).await?;
         super::jobs::enqueue_validate(&mut tx, migration_id, true).await?;
     } else {

@@ -343,7 +343,7 @@ pub async fn run_mixed(
             .bind(run.id)
             .fetch_one(&pool)
             .await?;
-        if state != "running" && state != "paused" {
+        if !crate::import::decode::<crate::model::RunState>(&state)?.live() {
             break;
         }
     }
@@ -390,7 +390,7 @@ pub async fn run_mixed(
                 .sum()
         })
         .unwrap_or(0);
-    if status.state != "done" {
+    if status.state != crate::model::RunState::Done {
         return Err(format!("the run ended {}: {:?}", status.state, status.error).into());
     }
     if let Some(w) = running {

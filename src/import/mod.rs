@@ -17,7 +17,7 @@ use crate::jobs::{self, NewJob};
 use crate::migration::state::Change;
 use crate::model::{
     EarlierRuns, ImportFailure, ImportFailuresPage, ImportRun, MigrationState, Permission,
-    PhaseStatus, Preflight, PreflightPhase, SkipReason,
+    PhaseState, PhaseStatus, Preflight, PreflightPhase, ReportState, RunState, SkipReason,
 };
 use crate::providers::Registry;
 use crate::service::{AppError, AppResult, Services};
@@ -27,6 +27,12 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+/// A state word read from the database into its enum (the tables' CHECKs keep to the words).
+pub(crate) fn decode<T: std::str::FromStr<Err = String>>(word: &str) -> Result<T, sqlx::Error> {
+    word.parse()
+        .map_err(|e: String| sqlx::Error::Decode(e.into()))
+}
 
 /// Staged data may not change under a running or paused import.
 pub async fn ensure_no_active_run(pool: &PgPool, migration_id: Uuid) -> AppResult<()> {
@@ -54,8 +60,12 @@ pub async fn run_info(
             .bind(run_id)
             .fetch_optional(pool)
             .await?;
+    let row = match row {
+        Some((m, plan, state)) => Some((m, plan, decode::<RunState>(&state)?)),
+        None => None,
+    };
     Ok(row.and_then(|(m, plan, state)| {
-        (state != "cancelled").then(|| {
+        (state != RunState::Cancelled).then(|| {
             let uploads = plan["uploads"]
                 .as_array()
                 .map(|a| {
@@ -127,13 +137,13 @@ pub async fn preflight(s: &Services, actor: &Actor, migration_id: Uuid) -> AppRe
             .push("Nothing is staged yet: upload the old system's dumps on the Dumps tab.".into());
     }
     let report = crate::dumps::report::report(&s.pool, actor, migration_id).await?;
-    match report.state.as_str() {
-        "current" | "pending" => {}
-        "failed" => p.blockers.push(format!(
+    match report.state {
+        ReportState::Current | ReportState::Pending => {}
+        ReportState::Failed => p.blockers.push(format!(
             "Checking the dumps failed; launch once a check has finished. {}",
             report.error.as_deref().unwrap_or_default()
         )),
-        _ => p.blockers.push(
+        ReportState::Validating | ReportState::Stale => p.blockers.push(
             "The dumps are still being checked; launch when the report is up to date.".into(),
         ),
     }
@@ -231,6 +241,7 @@ async fn earlier_runs(
     let Some((last_run, last_state, last_finished_at)) = runs.first().cloned() else {
         return Ok(None);
     };
+    let last_state = decode::<RunState>(&last_state)?;
     let ids: Vec<Uuid> = runs.iter().map(|r| r.0).collect();
     for ph in phases.iter_mut() {
         let Some(phase) = Phase::parse(&ph.phase) else {
@@ -451,7 +462,8 @@ async fn supervise(
 struct RunRow {
     id: Uuid,
     migration_id: Uuid,
-    state: String,
+    #[sqlx(try_from = "String")]
+    state: RunState,
     target: String,
     error: Option<String>,
     created_by: Option<String>,
@@ -467,7 +479,8 @@ struct RunRow {
 #[derive(sqlx::FromRow)]
 struct PhaseRow {
     phase: String,
-    state: String,
+    #[sqlx(try_from = "String")]
+    state: PhaseState,
     api: String,
     note: Option<String>,
     total: i64,
@@ -508,8 +521,8 @@ fn slowness(phases: &[PhaseRow], planned: &[PreflightPhase]) -> Option<f64> {
         let to_send = (p.total - x.sent_before).max(1) as f64;
         let worked = (p.sent + p.failed + p.skipped - x.sent_before).max(0) as f64;
         let expected = x.secs * worked / to_send;
-        let measured =
-            p.state == "done" || (p.state == "running" && p.elapsed >= MEASURE_AFTER_SECS);
+        let measured = p.state == PhaseState::Done
+            || (p.state == PhaseState::Running && p.elapsed >= MEASURE_AFTER_SECS);
         if measured && expected >= 1.0 {
             took += p.elapsed;
             said += expected;
@@ -531,13 +544,13 @@ fn phase_left(
     slow: Option<f64>,
     recent: Option<f64>,
 ) -> (f64, &'static str) {
-    if pending == 0 || !(p.state == "running" || p.state == "waiting") {
+    if pending == 0 || !matches!(p.state, PhaseState::Running | PhaseState::Waiting) {
         return (0.0, "");
     }
     let sent_before = planned.map_or(0, |x| x.sent_before);
     let worked = (p.sent + p.failed + p.skipped - sent_before).max(0);
     let to_send = (p.total - sent_before).max(1) as f64;
-    if p.state == "running" && p.elapsed >= MEASURE_AFTER_SECS && worked > 0 {
+    if p.state == PhaseState::Running && p.elapsed >= MEASURE_AFTER_SECS && worked > 0 {
         // The requests still to make at the API's rate of the last seconds (a phase's pace
         // changes as the phases beside it start and end); the phase's average until then.
         let requests_left = planned.map_or(0.0, |x| x.requests as f64 * pending as f64 / to_send);
@@ -580,7 +593,7 @@ async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResu
     // target cannot take says why in its note).
     let asked: Vec<&str> = phases
         .iter()
-        .filter(|p| p.skipped > 0 && p.state != "skipped")
+        .filter(|p| p.skipped > 0 && p.state != PhaseState::Skipped)
         .map(|p| p.phase.as_str())
         .collect();
     let mut reasons: HashMap<String, Vec<SkipReason>> = HashMap::new();
@@ -602,16 +615,16 @@ async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResu
         }
     }
     let limits = crate::migration::limits::effective(pool, providers, r.migration_id).await?;
-    let settling = match r.state.as_str() {
-        "paused" if r.in_flight > 0 => Some("pausing".to_string()),
-        "cancelled" if r.in_flight > 0 => Some("cancelling".to_string()),
+    let settling = match r.state {
+        RunState::Paused if r.in_flight > 0 => Some("pausing".to_string()),
+        RunState::Cancelled if r.in_flight > 0 => Some("cancelling".to_string()),
         _ => None,
     };
     let preflight_secs = r.preflight_secs.unwrap_or(0.0);
     let mut out = ImportRun {
         id: r.id,
         migration_id: r.migration_id,
-        state: r.state.clone(),
+        state: r.state,
         target: r.target,
         error: r.error,
         created_by: r.created_by,
@@ -626,7 +639,7 @@ async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResu
         pending: 0,
         phases: vec![],
         preflight_secs,
-        preflight_error_pct: (r.state == "done" && preflight_secs > 0.0)
+        preflight_error_pct: (r.state == RunState::Done && preflight_secs > 0.0)
             .then(|| (r.elapsed - preflight_secs) / preflight_secs * 100.0),
         in_flight: r.in_flight,
         settling,
@@ -654,7 +667,7 @@ async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResu
     // When each phase worked, to say which ran side by side.
     let spans: Vec<(String, OffsetDateTime, OffsetDateTime)> = phases
         .iter()
-        .filter(|p| p.state != "skipped")
+        .filter(|p| p.state != PhaseState::Skipped)
         .filter_map(|p| Some((p.phase.clone(), p.started_at?, p.finished_at.unwrap_or(now))))
         .collect();
     let label = |name: &str| {
@@ -691,7 +704,7 @@ async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResu
                     .collect()
             })
             .unwrap_or_default();
-        let skip_reasons = if p.state == "skipped" && p.skipped > 0 {
+        let skip_reasons = if p.state == PhaseState::Skipped && p.skipped > 0 {
             vec![SkipReason {
                 reason: p
                     .note
@@ -736,7 +749,7 @@ async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResu
             phase: p.phase,
         });
     }
-    out.secs_left = if out.state == "running" || out.state == "paused" {
+    out.secs_left = if out.state.live() {
         finish.values().copied().fold(0.0, f64::max)
     } else {
         0.0
@@ -833,8 +846,9 @@ async fn change_once(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| AppError::NotFound(format!("This migration has no import run {run_id}.")))?;
+    let state = decode::<RunState>(&state)?;
     let ok = match action {
-        "pause" if state == "running" => {
+        "pause" if state == RunState::Running => {
             sqlx::query("UPDATE import_runs SET state = 'paused', paused_at = now() WHERE id = $1")
                 .bind(run_id)
                 .execute(&mut *tx)
@@ -842,7 +856,7 @@ async fn change_once(
             jobs::pause_scope(&mut *tx, &scope).await?;
             true
         }
-        "resume" if state == "paused" => {
+        "resume" if state == RunState::Paused => {
             sqlx::query(&format!(
                 "UPDATE import_runs SET state = 'running', error = NULL, {UNPAUSE} WHERE id = $1"
             ))
@@ -864,7 +878,7 @@ async fn change_once(
             jobs::notify(&mut *tx).await?;
             true
         }
-        "cancel" if state == "running" || state == "paused" => {
+        "cancel" if state.live() => {
             sqlx::query(&format!(
                 "UPDATE import_runs SET state = 'cancelled', finished_at = now(), {UNPAUSE} WHERE id = $1"
             ))
@@ -949,7 +963,7 @@ pub async fn retry_failed(
             "There are no failed records to retry.".into(),
         ));
     }
-    if before.state == "cancelled" {
+    if before.state == RunState::Cancelled {
         return Err(AppError::Conflict(
             "This import was cancelled; launch a new one.".into(),
         ));
@@ -963,12 +977,13 @@ pub async fn retry_failed(
             .bind(run_id)
             .fetch_one(&mut *tx)
             .await?;
+    let state = decode::<RunState>(&state)?;
     if state != before.state {
         return Err(AppError::Conflict(format!(
             "This import just became {state}; look again and retry."
         )));
     }
-    if state == "done" || state == "failed" {
+    if matches!(state, RunState::Done | RunState::Failed) {
         sqlx::query("UPDATE import_runs SET state = 'running', finished_at = NULL, error = NULL WHERE id = $1")
             .bind(run_id)
             .execute(&mut *tx)

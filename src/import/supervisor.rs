@@ -9,6 +9,7 @@ use super::target::Support;
 use super::targets::Targets;
 use crate::jobs::{Handler, JobContext, JobError};
 use crate::migration::state::Change;
+use crate::model::{PhaseState, RunState};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
@@ -191,7 +192,8 @@ pub async fn plan_tasks(
 #[derive(sqlx::FromRow)]
 struct PhaseRow {
     phase: String,
-    state: String,
+    #[sqlx(try_from = "String")]
+    state: PhaseState,
     depends_on: Vec<String>,
 }
 
@@ -254,9 +256,13 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
             .bind(run_id)
             .fetch_optional(&mut *tx)
             .await?;
-    match state.as_deref() {
-        Some("running") => {}
-        Some("paused") => return Ok(false),
+    let state = state
+        .as_deref()
+        .map(super::decode::<RunState>)
+        .transpose()?;
+    match state {
+        Some(RunState::Running) => {}
+        Some(RunState::Paused) => return Ok(false),
         _ => return Ok(true),
     }
     let phases: Vec<PhaseRow> = sqlx::query_as(
@@ -275,12 +281,10 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
     .await?
     .into_iter()
     .collect();
-    let mut states: HashMap<String, String> = phases
-        .iter()
-        .map(|p| (p.phase.clone(), p.state.clone()))
-        .collect();
+    let mut states: HashMap<String, PhaseState> =
+        phases.iter().map(|p| (p.phase.clone(), p.state)).collect();
     for p in &phases {
-        if p.state != "running" || open.get(&p.phase).copied().unwrap_or(0) > 0 {
+        if p.state != PhaseState::Running || open.get(&p.phase).copied().unwrap_or(0) > 0 {
             continue;
         }
         let Some(phase) = Phase::parse(&p.phase) else {
@@ -291,19 +295,17 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
             tx.commit().await?;
             return Ok(true);
         }
-        states.insert(p.phase.clone(), "done".into());
+        states.insert(p.phase.clone(), PhaseState::Done);
     }
     let mut critical: Option<Vec<Phase>> = None;
     for p in &phases {
-        if p.state != "waiting" {
+        if p.state != PhaseState::Waiting {
             continue;
         }
-        let ready = p.depends_on.iter().all(|d| {
-            matches!(
-                states.get(d).map(String::as_str),
-                Some("done") | Some("skipped")
-            )
-        });
+        let ready = p
+            .depends_on
+            .iter()
+            .all(|d| matches!(states.get(d), Some(PhaseState::Done | PhaseState::Skipped)));
         let Some(phase) = Phase::parse(&p.phase) else {
             continue;
         };
@@ -341,7 +343,7 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
                 .bind(&why)
                 .execute(&mut *tx)
                 .await?;
-                "skipped"
+                PhaseState::Skipped
             }
             Support::Api { api, batch, qps } => {
                 let critical = critical.get_or_insert_with(Vec::new);
@@ -365,12 +367,14 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
                 .bind(api)
                 .execute(&mut *tx)
                 .await?;
-                "running"
+                PhaseState::Running
             }
         };
-        states.insert(p.phase.clone(), new_state.into());
+        states.insert(p.phase.clone(), new_state);
     }
-    let over = states.values().all(|s| s == "done" || s == "skipped");
+    let over = states
+        .values()
+        .all(|s| matches!(s, PhaseState::Done | PhaseState::Skipped));
     if over {
         sqlx::query("UPDATE import_runs SET state = 'done', finished_at = now() WHERE id = $1")
             .bind(run_id)

@@ -3,7 +3,8 @@
 
 use crate::auth::Actor;
 use crate::model::{
-    MigrationOverview, MigrationPulse, MigrationState, NextStep, Permission, RunProgress, Strategy,
+    MigrationOverview, MigrationPulse, MigrationState, NextStep, Permission, ReportState,
+    RunProgress, RunState, Strategy,
 };
 use crate::service::AppResult;
 use sqlx::PgPool;
@@ -51,16 +52,21 @@ pub async fn pulses(
     .bind(id)
     .fetch_all(pool)
     .await?;
-    Ok(rows
+    let pulses = rows
         .into_iter()
         .map(
             |(id, state, run, run_state, error, total, sent, failed, skipped, staged, checking)| {
-                MigrationPulse {
+                // The run's row came with its id, so its state is there too.
+                let run_state = run_state
+                    .as_deref()
+                    .map(crate::import::decode::<RunState>)
+                    .transpose()?;
+                Ok(MigrationPulse {
                     id,
                     state: state.parse().unwrap_or(MigrationState::Draft),
-                    run: run.map(|id| RunProgress {
+                    run: run.zip(run_state).map(|(id, state)| RunProgress {
                         id,
-                        state: run_state.unwrap_or_default(),
+                        state,
                         total,
                         sent,
                         failed,
@@ -69,10 +75,11 @@ pub async fn pulses(
                     }),
                     staged_uploads: staged,
                     checking,
-                }
+                })
             },
         )
-        .collect())
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(pulses)
 }
 
 /// What the next step is decided from.
@@ -82,7 +89,7 @@ pub struct Situation {
     pub keys_set: bool,
     pub coexistence: bool,
     /// The newest run's state and failed records.
-    pub run: Option<(String, i64)>,
+    pub run: Option<(RunState, i64)>,
     pub staged_uploads: i64,
     pub validating: bool,
     pub errors: i64,
@@ -94,13 +101,10 @@ pub fn next_step(s: &Situation) -> NextStep {
     if s.archived {
         return NextStep::Restore;
     }
-    let run = s
-        .run
-        .as_ref()
-        .map(|(state, failed)| (state.as_str(), *failed));
+    let run = s.run;
     match run {
-        Some(("running", _)) => return NextStep::Running,
-        Some(("paused", _)) => return NextStep::Resume,
+        Some((RunState::Running, _)) => return NextStep::Running,
+        Some((RunState::Paused, _)) => return NextStep::Resume,
         _ => {}
     }
     if !s.keys_set {
@@ -109,7 +113,7 @@ pub fn next_step(s: &Situation) -> NextStep {
     if s.validating {
         return NextStep::WaitValidation;
     }
-    if let Some(("done", failed)) = run {
+    if let Some((RunState::Done, failed)) = run {
         if s.staged_since_run == 0 {
             return if failed > 0 {
                 NextStep::RetryFailures
@@ -124,7 +128,7 @@ pub fn next_step(s: &Situation) -> NextStep {
         return NextStep::UploadDumps;
     }
     // Records kept aside are not sent: worth a look before the first import of them.
-    if s.errors > 0 && !matches!(run, Some(("done", _))) {
+    if s.errors > 0 && !matches!(run, Some((RunState::Done, _))) {
         return NextStep::ReviewErrors;
     }
     NextStep::Launch
@@ -149,7 +153,7 @@ pub async fn overview(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migra
     let report = crate::dumps::report::report(pool, actor, id).await?;
     // Uploads the newest finished run did not take (staged after it launched).
     let run_uploads: Option<serde_json::Value> = match &pulse.run {
-        Some(r) if r.state == "done" => {
+        Some(r) if r.state == RunState::Done => {
             sqlx::query_scalar("SELECT plan->'uploads' FROM import_runs WHERE id = $1")
                 .bind(r.id)
                 .fetch_optional(pool)
@@ -162,18 +166,22 @@ pub async fn overview(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migra
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let staged_since_run = if pulse.run.as_ref().is_some_and(|r| r.state == "done") {
+    let staged_since_run = if pulse
+        .run
+        .as_ref()
+        .is_some_and(|r| r.state == RunState::Done)
+    {
         staged_ids.iter().filter(|u| !taken.contains(u)).count() as i64
     } else {
         0
     };
     // Stale: data staged since the last check, whose own check is on its way.
-    let validating = matches!(report.state.as_str(), "validating" | "stale");
+    let validating = matches!(report.state, ReportState::Validating | ReportState::Stale);
     let situation = Situation {
         archived: m.state == MigrationState::Archived,
         keys_set: m.keys_set,
         coexistence: m.strategy == Strategy::Coexistence,
-        run: pulse.run.as_ref().map(|r| (r.state.clone(), r.failed)),
+        run: pulse.run.as_ref().map(|r| (r.state, r.failed)),
         staged_uploads: staged_ids.len() as i64,
         validating,
         errors: report.errors,
@@ -229,30 +237,30 @@ mod tests {
 
     #[test]
     fn a_run_decides_while_it_moves_and_after_it_is_done() {
-        let run = |state: &str, failed| Situation {
-            run: Some((state.into(), failed)),
+        let run = |state: RunState, failed| Situation {
+            run: Some((state, failed)),
             ..ready()
         };
-        assert_eq!(next_step(&run("running", 0)), NextStep::Running);
-        assert_eq!(next_step(&run("paused", 0)), NextStep::Resume);
-        assert_eq!(next_step(&run("done", 2)), NextStep::RetryFailures);
-        assert_eq!(next_step(&run("done", 0)), NextStep::Done);
+        assert_eq!(next_step(&run(RunState::Running, 0)), NextStep::Running);
+        assert_eq!(next_step(&run(RunState::Paused, 0)), NextStep::Resume);
+        assert_eq!(next_step(&run(RunState::Done, 2)), NextStep::RetryFailures);
+        assert_eq!(next_step(&run(RunState::Done, 0)), NextStep::Done);
         // A cancelled or failed run leaves the staged records to launch again.
-        assert_eq!(next_step(&run("cancelled", 0)), NextStep::Launch);
+        assert_eq!(next_step(&run(RunState::Cancelled, 0)), NextStep::Launch);
         let coexist = Situation {
             coexistence: true,
-            ..run("done", 0)
+            ..run(RunState::Done, 0)
         };
         assert_eq!(next_step(&coexist), NextStep::Sync);
         // Dumps staged after the run are the next thing to import.
         let more = Situation {
             staged_since_run: 1,
-            ..run("done", 0)
+            ..run(RunState::Done, 0)
         };
         assert_eq!(next_step(&more), NextStep::Launch);
         let archived = Situation {
             archived: true,
-            ..run("running", 0)
+            ..run(RunState::Running, 0)
         };
         assert_eq!(next_step(&archived), NextStep::Restore);
     }

@@ -3,7 +3,7 @@
 //! finished or failed, archive and restore) calls [`settle`], which derives the state from the
 //! facts in the tables with [`derive`]. So the badge can never disagree with the runs.
 
-use crate::model::{MigrationState, Strategy};
+use crate::model::{MigrationState, RunState, Strategy};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -26,13 +26,13 @@ pub enum RunFact {
     Ended,
 }
 
-impl RunFact {
-    pub fn parse(s: &str) -> RunFact {
+impl From<RunState> for RunFact {
+    fn from(s: RunState) -> RunFact {
         match s {
-            "running" => RunFact::Running,
-            "paused" => RunFact::Paused,
-            "done" => RunFact::Done,
-            _ => RunFact::Ended,
+            RunState::Running => RunFact::Running,
+            RunState::Paused => RunFact::Paused,
+            RunState::Done => RunFact::Done,
+            RunState::Cancelled | RunState::Failed => RunFact::Ended,
         }
     }
 }
@@ -92,7 +92,11 @@ pub async fn settle(
         },
         keys_set,
         strategy: Strategy::try_from(strategy).unwrap_or(Strategy::ForcedUpgrade),
-        last_run: last_run.as_deref().map(RunFact::parse),
+        last_run: last_run
+            .as_deref()
+            .map(crate::import::decode::<RunState>)
+            .transpose()?
+            .map(RunFact::from),
     };
     let new = derive(&facts);
     if new.as_str() != state {

@@ -5,6 +5,29 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+string_enum!(
+    /// Where an upload stands (`dump_uploads.state`).
+    UploadState {
+        Uploading => "uploading", "uploading";
+        Queued => "queued", "queued";
+        Ingesting => "ingesting", "ingesting";
+        Staged => "staged", "staged";
+        Failed => "failed", "failed";
+        Discarded => "discarded", "discarded";
+    }
+);
+
+string_enum!(
+    /// Where the dumps report stands; `pending` and `stale` are figured, not stored.
+    ReportState {
+        Pending => "pending", "not checked yet";
+        Validating => "validating", "checking across records…";
+        Current => "current", "up to date";
+        Stale => "stale", "a file is being staged…";
+        Failed => "failed", "check failed";
+    }
+);
+
 /// One uploaded file and where its ingest stands.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -19,7 +42,7 @@ pub struct Upload {
     pub size_bytes: i64,
     pub received_bytes: i64,
     /// uploading, queued, ingesting, staged, failed or discarded.
-    pub state: String,
+    pub state: UploadState,
     /// Ingest progress: bytes of the file read, records staged, lines rejected.
     pub read_bytes: i64,
     pub records: i64,
@@ -120,7 +143,7 @@ pub struct DumpReport {
     /// queued or running; the numbers are from the last one), `current` (the numbers are the
     /// staged data's), `stale` (an upload is being staged since; a check follows it) or
     /// `failed` (the check gave up; `error` says why). Scripts poll until `current` or `failed`.
-    pub state: String,
+    pub state: ReportState,
     /// Why the check failed (state `failed` only).
     #[serde(default)]
     pub error: Option<String>,

@@ -4,6 +4,36 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+string_enum!(
+    /// Where an import run stands (`import_runs.state`).
+    RunState {
+        Running => "running", "Running";
+        Paused => "paused", "Paused";
+        Cancelled => "cancelled", "Cancelled";
+        Done => "done", "Finished";
+        Failed => "failed", "Failed";
+    }
+);
+
+impl RunState {
+    /// Running or paused: the run may still send.
+    pub fn live(self) -> bool {
+        matches!(self, RunState::Running | RunState::Paused)
+    }
+}
+
+string_enum!(
+    /// Where one phase of a run stands (`import_phases.state`).
+    PhaseState {
+        Waiting => "waiting", "Waiting";
+        Running => "running", "Running";
+        Done => "done", "Done";
+        Skipped => "skipped", "Skipped";
+        Cancelled => "cancelled", "Cancelled";
+        Failed => "failed", "Failed";
+    }
+);
+
 /// One phase of the preflight: what it will send and how long the quota makes it take.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -35,7 +65,7 @@ pub struct EarlierRuns {
     /// The newest finished run.
     pub last_run: Uuid,
     /// done, failed or cancelled.
-    pub last_state: String,
+    pub last_state: RunState,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub last_finished_at: Option<OffsetDateTime>,
     /// Runs of this migration before this launch.
@@ -83,8 +113,8 @@ pub struct SkipReason {
 pub struct PhaseStatus {
     pub phase: String,
     pub label: String,
-    /// waiting, running, done or skipped.
-    pub state: String,
+    /// waiting, running, done, skipped, cancelled or failed.
+    pub state: PhaseState,
     pub api: String,
     pub note: Option<String>,
     pub total: i64,
@@ -129,8 +159,8 @@ pub struct PhaseStatus {
 pub struct ImportRun {
     pub id: Uuid,
     pub migration_id: Uuid,
-    /// running, paused, cancelled or done.
-    pub state: String,
+    /// running, paused, cancelled, done or failed.
+    pub state: RunState,
     pub target: String,
     /// Why the run paused itself, in words.
     pub error: Option<String>,

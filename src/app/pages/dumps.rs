@@ -6,7 +6,7 @@ use crate::app::calls_dumps::{dump_findings, load_dumps, DiscardUpload};
 use crate::app::components::{
     action_error, bytes, can, count, duration, plural, resource, when, EmptyState, ErrorNote,
 };
-use crate::model::{DumpReport, FindingRow, Permission, Upload};
+use crate::model::{DumpReport, FindingRow, Permission, ReportState, Upload, UploadState};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use std::collections::BTreeMap;
@@ -42,7 +42,7 @@ fn use_id() -> Memo<Option<Uuid>> {
 }
 
 fn busy_upload(u: &Upload) -> bool {
-    matches!(u.state.as_str(), "queued" | "ingesting")
+    matches!(u.state, UploadState::Queued | UploadState::Ingesting)
 }
 
 fn pct(done: f64, total: f64) -> f64 {
@@ -104,7 +104,8 @@ pub fn DumpsTab() -> impl IntoView {
         if let Some(Ok(d)) = data.get() {
             let now = now_ms();
             server_busy.set(d.is_some_and(|(us, r)| {
-                us.iter().any(|u| busy_upload(u) || fed_recently(u, now)) || r.state == "validating"
+                us.iter().any(|u| busy_upload(u) || fed_recently(u, now))
+                    || r.state == ReportState::Validating
             }));
         }
     });
@@ -187,7 +188,7 @@ fn quiet_secs(u: &Upload, now_ms: f64) -> Option<f64> {
 }
 
 fn fed_recently(u: &Upload, now_ms: f64) -> bool {
-    u.state == "uploading" && quiet_secs(u, now_ms).is_some_and(|q| q < IDLE_SECS)
+    u.state == UploadState::Uploading && quiet_secs(u, now_ms).is_some_and(|q| q < IDLE_SECS)
 }
 
 /// The files this browser is sending right now, with speed and time left.
@@ -449,24 +450,24 @@ fn UploadRow(u: Upload, rows: Rows) -> impl IntoView {
         .iter()
         .map(|f| format!("{} ({})", f.name, format_label(&f.format)))
         .collect();
-    let progress = if u.state == "uploading" {
+    let progress = if u.state == UploadState::Uploading {
         view! { <Receiving u=u.clone() rows/> }.into_any()
     } else {
         staged_progress(&u)
     };
     view! {
-        <tr data-testid="upload-row" data-state=u.state.clone()>
+        <tr data-testid="upload-row" data-state=u.state.as_str()>
             <td>
                 <div class="file-name">{u.file_name.clone()}</div>
                 <div class="hint" data-testid="upload-format-read">{format!("{} · {}", format_words(&u), if u.mode == "replace" { "replaces earlier uploads" } else { "adds to what is staged" })}</div>
                 {(files.len() > 1).then(|| view! { <div class="hint">{files.join(", ")}</div> })}
             </td>
-            <td><span class=format!("status upload-{}", u.state)>{u.state.clone()}</span></td>
+            <td><span class=format!("status upload-{}", u.state)>{u.state.label()}</span></td>
             <td class="progress-cell">{progress}{move || resume_error.get().map(|e| view! { <p class="alert alert-error">{e}</p> })}</td>
-            <td>{(u.state == "staged").then(|| format!("{}{}", plural(u.records, "record", "records"), if u.rejected > 0 { format!(", {}", plural(u.rejected, "line unreadable", "lines unreadable")) } else { String::new() }))}</td>
+            <td>{(u.state == UploadState::Staged).then(|| format!("{}{}", plural(u.records, "record", "records"), if u.rejected > 0 { format!(", {}", plural(u.rejected, "line unreadable", "lines unreadable")) } else { String::new() }))}</td>
             <td class="nowrap">{when(&u.created_at)}<div class="hint">{u.created_by.clone()}</div></td>
             <td class="actions">
-                {(may_upload && u.state == "uploading").then(|| view! { <ResumeButton u=u.clone() rows resume_error/> })}
+                {(may_upload && u.state == UploadState::Uploading).then(|| view! { <ResumeButton u=u.clone() rows resume_error/> })}
                 {may_upload.then(|| view! {
                     <button class="btn btn-small btn-danger" data-testid="discard" on:click=move |_| {
                         discard.dispatch(DiscardUpload { id: mid, upload: uid });
@@ -579,9 +580,9 @@ fn ResumeButton(u: Upload, rows: Rows, resume_error: RwSignal<Option<String>>) -
 
 /// The progress cell of an upload past receiving: queued, ingesting, failed or staged.
 fn staged_progress(u: &Upload) -> AnyView {
-    match u.state.as_str() {
-        "queued" => view! { <div class="hint">"Waiting for a worker…"</div> }.into_any(),
-        "ingesting" => {
+    match u.state {
+        UploadState::Queued => view! { <div class="hint">"Waiting for a worker…"</div> }.into_any(),
+        UploadState::Ingesting => {
             let elapsed = u
                 .ingest_started_at
                 .map(|t| (time::OffsetDateTime::now_utc() - t).as_seconds_f64())
@@ -599,11 +600,11 @@ fn staged_progress(u: &Upload) -> AnyView {
                 <div class="hint">{format!("Reading: {} staged, {}{rate}", plural(u.records, "record", "records"), rate_line(u.read_bytes as f64, u.size_bytes as f64, elapsed))}</div>
             }.into_any()
         }
-        "failed" => {
+        UploadState::Failed => {
             view! { <p class="alert alert-error">{u.error.clone().unwrap_or_default()}</p> }
                 .into_any()
         }
-        _ => {
+        UploadState::Uploading | UploadState::Staged | UploadState::Discarded => {
             let took = match (u.ingest_started_at, u.ingest_finished_at) {
                 (Some(a), Some(b)) => format!(" in {}", duration((b - a).as_seconds_f64())),
                 _ => String::new(),
@@ -701,14 +702,8 @@ fn ReportView(r: DumpReport, id: Uuid) -> impl IntoView {
         <section class="card" data-testid="report">
             <div class="card-head">
                 <h2>"Validation report"</h2>
-                <span class=if r.state == "current" { "status status-accepted" } else { "status status-pending" } data-testid="report-state">
-                    {match r.state.as_str() {
-                        "current" => "up to date",
-                        "stale" => "a file is being staged…",
-                        "failed" => "check failed",
-                        "pending" => "not checked yet",
-                        _ => "checking across records…",
-                    }}
+                <span class=if r.state == ReportState::Current { "status status-accepted" } else { "status status-pending" } data-testid="report-state">
+                    {r.state.label()}
                 </span>
             </div>
             {r.error.clone().map(|e| view! { <p class="alert alert-error" data-testid="report-error">{e}</p> })}
@@ -956,7 +951,7 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
-    fn upload(state: &str, received_at: Option<time::OffsetDateTime>) -> Upload {
+    fn upload(state: UploadState, received_at: Option<time::OffsetDateTime>) -> Upload {
         Upload {
             id: Uuid::nil(),
             migration_id: Uuid::nil(),
@@ -965,7 +960,7 @@ mod tests {
             mode: "add".into(),
             size_bytes: 16 << 20,
             received_bytes: 0,
-            state: state.into(),
+            state,
             read_bytes: 0,
             records: 0,
             rejected: 0,
@@ -985,13 +980,16 @@ mod tests {
     fn an_upload_is_interrupted_only_after_a_quiet_while() {
         let last = datetime!(2026-12-02 12:00 UTC);
         let at = |secs: i64| (last.unix_timestamp() + secs) as f64 * 1000.0;
-        let u = upload("uploading", Some(last));
+        let u = upload(UploadState::Uploading, Some(last));
         assert!(fed_recently(&u, at(5)), "a piece 5 s ago: still receiving");
         assert!(fed_recently(&u, at(119)));
         assert!(!fed_recently(&u, at(121)), "two minutes quiet: interrupted");
         assert_eq!(quiet_secs(&u, at(90)), Some(90.0));
         // Staged uploads and uploads with no time at all are never "receiving".
-        assert!(!fed_recently(&upload("staged", Some(last)), at(5)));
-        assert!(!fed_recently(&upload("uploading", None), at(5)));
+        assert!(!fed_recently(
+            &upload(UploadState::Staged, Some(last)),
+            at(5)
+        ));
+        assert!(!fed_recently(&upload(UploadState::Uploading, None), at(5)));
     }
 }

@@ -11,7 +11,9 @@ use crate::app::calls_imports::{
 use crate::app::components::{
     action_error, can, count, duration, resource, when, when_secs, EmptyState, ErrorNote, Res,
 };
-use crate::model::{ImportRun, ImportThroughput, Permission, PhaseStatus, Preflight};
+use crate::model::{
+    ImportRun, ImportThroughput, Permission, PhaseState, PhaseStatus, Preflight, RunState,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use uuid::Uuid;
@@ -23,7 +25,7 @@ fn use_id() -> Memo<Option<Uuid>> {
 
 /// A run that still changes: running, paused, or stopping with answers in flight.
 fn moving(r: &ImportRun) -> bool {
-    r.state == "running" || r.state == "paused" || r.settling.is_some()
+    r.state.live() || r.settling.is_some()
 }
 
 fn pct(done: i64, total: i64) -> f64 {
@@ -77,7 +79,7 @@ pub fn ImportTab() -> impl IntoView {
                 } else {
                     -1
                 };
-                (r.migration_id, r.id, tick, r.state.clone())
+                (r.migration_id, r.id, tick, r.state)
             })
         })
     });
@@ -362,7 +364,8 @@ fn PhaseRow(
         String::new()
     };
     let phase = p.phase.clone();
-    let left = if (p.state == "running" || p.state == "waiting") && p.secs_left > 0.0 {
+    let left = if matches!(p.state, PhaseState::Running | PhaseState::Waiting) && p.secs_left > 0.0
+    {
         format!(
             " · {} left {}",
             duration(p.secs_left),
@@ -372,15 +375,15 @@ fn PhaseRow(
         String::new()
     };
     // Phases of independent branches work at the same time, each at its own API's quota.
-    let alongside = (p.state == "running" && !p.alongside.is_empty())
+    let alongside = (p.state == PhaseState::Running && !p.alongside.is_empty())
         .then(|| format!("side by side with {}", p.alongside.join(", ")));
     let skipped = view! { <SkipReasons p=p.clone() id run/> };
     // Eight columns, time left under the bar and Retry beside the failures: the table fits
     // the card at 1280 px.
     view! {
-        <tr data-testid="phase" data-phase=p.phase.clone() data-state=p.state.clone()>
+        <tr data-testid="phase" data-phase=p.phase.clone() data-state=p.state.as_str()>
             <td>{p.label.clone()}<div class="hint">{p.note.clone().unwrap_or_else(|| p.api.clone())}</div></td>
-            <td><span class=format!("status phase-{}", p.state)>{p.state.clone()}</span>
+            <td><span class=format!("status phase-{}", p.state)>{p.state.as_str()}</span>
                 {alongside.map(|a| view! { <div class="hint" data-testid="alongside">{a}</div> })}</td>
             <td class="progress-cell">
                 <div class="progress"><span style=format!("width: {:.1}%", pct(done, p.total))></span></div>
@@ -413,7 +416,7 @@ fn PhaseTimes(r: ImportRun) -> impl IntoView {
     let worked: Vec<PhaseStatus> = r
         .phases
         .into_iter()
-        .filter(|p| p.started_at.is_some() && p.state != "skipped")
+        .filter(|p| p.started_at.is_some() && p.state != PhaseState::Skipped)
         .collect();
     let (w, row, label_w) = (720.0, 18.0, 150.0);
     let h = row * worked.len() as f64 + 18.0;
@@ -477,7 +480,7 @@ fn RunCard(
     may_run: bool,
 ) -> impl IntoView {
     let (id, run) = (r.migration_id, r.id);
-    let finished = !(r.state == "running" || r.state == "paused");
+    let finished = !r.state.live();
     let done = r.sent + r.failed + r.skipped;
     let act = move |action: &'static str| {
         move |_| {
@@ -492,7 +495,7 @@ fn RunCard(
     // and are counted: the state says so until the last one is in.
     let shown_state = match r.settling.as_deref() {
         Some(s) => format!("{s}…"),
-        None => r.state.clone(),
+        None => r.state.to_string(),
     };
     let status_class = format!(
         "status run-{}",
@@ -527,7 +530,7 @@ fn RunCard(
             <div class="summary" data-testid="run-summary">
                 <p class="lead">{format!(
                     "{} in {}: {} sent, {} failed, {} skipped{}.",
-                    match r.state.as_str() { "done" => "Finished", "failed" => "Failed", _ => "Cancelled" },
+                    r.state.label(),
                     duration(r.elapsed_secs), r.sent, r.failed, r.skipped,
                     if r.pending > 0 { format!(", {} never sent", r.pending) } else { String::new() }
                 )}</p>
@@ -555,7 +558,7 @@ fn RunCard(
     });
     let timing = (!finished).then(|| {
         let mut t = format!(" · {} elapsed", duration(r.elapsed_secs));
-        if r.state == "running" && r.secs_left > 0.0 {
+        if r.state == RunState::Running && r.secs_left > 0.0 {
             t.push_str(&format!(
                 " · about {} left {}",
                 duration(r.secs_left),
@@ -572,7 +575,7 @@ fn RunCard(
         t
     });
     view! {
-        <section class="card" data-testid="run" data-state=r.state.clone()>
+        <section class="card" data-testid="run" data-state=r.state.as_str()>
             <div class="card-head">
                 <h2>{if finished { "Last import" } else { "Import in progress" }}</h2>
                 <span class=status_class data-testid="run-state" title=r.settling.as_ref().map(|_| format!("{} requests were still out; their answers are being counted", r.in_flight))>{shown_state}</span>
@@ -584,12 +587,12 @@ fn RunCard(
             <p class="hint" data-testid="run-counts">{format!("{done} of {} records: {} sent, {} failed, {} skipped, {} pending", r.total, r.sent, r.failed, r.skipped, r.pending)}</p>
             {(may_run && !finished).then(|| view! {
                 <div class="button-row">
-                    {(r.state == "running").then(|| view! { <button class="btn" on:click=act("pause") data-testid="pause">"Pause"</button> })}
-                    {(r.state == "paused").then(|| view! { <button class="btn btn-primary" on:click=act("resume") data-testid="resume">"Resume"</button> })}
+                    {(r.state == RunState::Running).then(|| view! { <button class="btn" on:click=act("pause") data-testid="pause">"Pause"</button> })}
+                    {(r.state == RunState::Paused).then(|| view! { <button class="btn btn-primary" on:click=act("resume") data-testid="resume">"Resume"</button> })}
                     <button class="btn btn-danger" on:click=act("cancel") data-testid="cancel">"Cancel"</button>
                 </div>
             })}
-            {(may_run && r.failed > 0 && r.state != "cancelled").then(|| view! {
+            {(may_run && r.failed > 0 && r.state != RunState::Cancelled).then(|| view! {
                 <div class="button-row">
                     <button class="btn" on:click=move |_| { retry.dispatch(RetryImport { id, run, phase: None }); }>"Retry every failed record"</button>
                 </div>

@@ -166,7 +166,7 @@ pub fn MigrationPage() -> impl IntoView {
 fn pulse_key(p: &MigrationPulse) -> impl PartialEq {
     (
         p.state,
-        p.run.as_ref().map(|r| (r.id, r.state.clone())),
+        p.run.as_ref().map(|r| (r.id, r.state)),
         p.staged_uploads,
         p.checking,
     )
@@ -329,8 +329,8 @@ fn StandingCard(o: MigrationOverview) -> impl IntoView {
                 <dd data-testid="last-run">{move || match run_pulse().run {
                     None => view! { <span>"none yet"</span> }.into_any(),
                     Some(r) => view! {
-                        <div class="run-line" data-state=r.state.clone()>
-                            <span class=format!("status run-{}", r.state)>{r.state.clone()}</span>
+                        <div class="run-line" data-state=r.state.as_str()>
+                            <span class=format!("status run-{}", r.state)>{r.state.as_str()}</span>
                             <div class="progress"><span style=format!("width: {:.1}%", r.percent())></span></div>
                             <span class="hint">{run_line(&r)}</span>
                             {r.error.clone().map(|e| view! { <p class="hint">{e}</p> })}
@@ -398,7 +398,7 @@ fn NextStepCard(
         NextStep::Launch => (
             match (run.as_ref(), o.staged_since_run) {
                 (_, n) if n > 0 => format!("{n} uploads were staged after the last import: launch to send them."),
-                (Some(r), _) if r.state != "done" => format!(
+                (Some(r), _) if r.state != crate::model::RunState::Done => format!(
                     "The last import was {}{}. {records} records are staged.",
                     r.state,
                     error.clone().map(|e| format!(": {e}")).unwrap_or_default()
