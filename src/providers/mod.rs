@@ -141,6 +141,20 @@ pub struct CallbackRequest<'a> {
     pub now: i64,
 }
 
+/// One event a provider told imshift about, in the relay protocol's words.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InboundEvent {
+    /// The provider's identity for it: a redelivery carries the same key and is not stored
+    /// twice.
+    pub key: String,
+    /// The relay event type (`message.sent`, `group.created`, …).
+    pub kind: String,
+    /// When it happened on the provider, Unix milliseconds.
+    pub at_ms: i64,
+    /// The event as the provider sent it.
+    pub data: Value,
+}
+
 /// An IM system imshift can move from or into.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync + 'static {
@@ -202,6 +216,19 @@ pub trait Provider: Send + Sync + 'static {
     /// Checks that a callback came from this connection's provider (signature, replay window).
     fn verify_callback(&self, _conn: &Connection, _req: &CallbackRequest) -> Result<(), String> {
         Err(format!("{} sends imshift no callbacks", self.label()))
+    }
+    /// The events in a callback [`Provider::verify_callback`] accepted; an error says what is
+    /// malformed and where.
+    fn inbound(
+        &self,
+        _conn: &Connection,
+        _req: &CallbackRequest,
+    ) -> Result<Vec<InboundEvent>, String> {
+        Err(format!("{} sends imshift no events", self.label()))
+    }
+    /// The body answering a callback whose events are stored.
+    fn inbound_answer(&self, accepted: usize, duplicates: usize) -> Value {
+        serde_json::json!({ "accepted": accepted, "duplicates": duplicates })
     }
 }
 

@@ -116,6 +116,9 @@ pub async fn build_with_state(
         .layer(from_fn(super::assets::pages_no_cache))
         .layer(from_fn(csrf::check))
         .layer(auth)
+        // Provider callbacks carry no session and no Origin: merged after those two layers,
+        // so neither applies; the provider's own signature check does instead.
+        .merge(crate::sync::router())
         .layer(Extension(state.clone()))
         .layer(from_fn(ops::track))
         .layer(from_fn(super::headers::security))

@@ -3,7 +3,9 @@
 //! relay URL signed with one secret, and it posts its events to imshift signed with another.
 
 use crate::model::{ConnectionCheck, FieldKind, FieldSpec, Side};
-use crate::providers::{outbound, CallbackRequest, Capabilities, Connection, FieldError, Provider};
+use crate::providers::{
+    outbound, CallbackRequest, Capabilities, Connection, FieldError, InboundEvent, Provider,
+};
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
@@ -13,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// Signatures older or newer than this are replays (relay protocol v1).
 const MAX_SKEW_SECS: i64 = 300;
+/// Events in one relay batch (relay protocol v1).
+const MAX_BATCH: usize = 100;
 
 pub struct SelfBuilt;
 
@@ -235,11 +239,80 @@ impl Provider for SelfBuilt {
             req.now,
         )
     }
+
+    fn inbound(
+        &self,
+        _conn: &Connection,
+        req: &CallbackRequest,
+    ) -> Result<Vec<InboundEvent>, String> {
+        events(req.body, self.capabilities().sync_receives)
+    }
+
+    fn inbound_answer(&self, accepted: usize, duplicates: usize) -> Value {
+        // Nothing is refused one by one yet: a malformed event refuses its whole batch.
+        serde_json::json!({ "accepted": accepted, "duplicates": duplicates, "rejected": [] })
+    }
+}
+
+/// The events of a relay batch, `{"events":[{id,type,at,data,origin}, …]}`, each checked.
+pub fn events(body: &[u8], known: &[&str]) -> Result<Vec<InboundEvent>, String> {
+    let body: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let list = body
+        .get("events")
+        .and_then(Value::as_array)
+        .ok_or("the body has no \"events\" array")?;
+    if list.is_empty() || list.len() > MAX_BATCH {
+        return Err(format!(
+            "a batch holds 1 to {MAX_BATCH} events; this one holds {}",
+            list.len()
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, e)| event(e, known).map_err(|why| format!("events[{i}]: {why}")))
+        .collect()
+}
+
+fn event(e: &Value, known: &[&str]) -> Result<InboundEvent, String> {
+    let text = |name: &str| match e.get(name) {
+        None => Err(format!("no \"{name}\"")),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(_) => Err(format!("\"{name}\" is not a non-empty string")),
+    };
+    if !e.is_object() {
+        return Err("not an object".into());
+    }
+    let id = text("id")?;
+    let kind = text("type")?;
+    if !known.contains(&kind.as_str()) {
+        return Err(format!("type {kind:?} is not one of: {}", known.join(", ")));
+    }
+    let at_ms = match e.get("at") {
+        None => return Err("no \"at\"".into()),
+        Some(v) => v
+            .as_i64()
+            .filter(|ms| *ms >= 0)
+            .ok_or("\"at\" is not a time in Unix milliseconds")?,
+    };
+    match e.get("data") {
+        None => return Err("no \"data\"".into()),
+        Some(Value::Object(_)) => {}
+        Some(_) => return Err("\"data\" is not an object".into()),
+    }
+    text("origin")?;
+    Ok(InboundEvent {
+        key: id,
+        kind,
+        at_ms,
+        data: e.clone(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_relay_signature_verifies_only_with_its_secret_body_and_time() {
@@ -251,5 +324,42 @@ mod tests {
         let stale = verify("s3cret-s3cret-s3cret", Some(&sig), body, 1_700_000_301).unwrap_err();
         assert!(stale.starts_with("stale"), "{stale}");
         assert!(verify("s3cret-s3cret-s3cret", None, body, 1_700_000_000).is_err());
+    }
+
+    #[test]
+    fn a_relay_batch_yields_its_events_or_says_what_is_wrong_where() {
+        let known = SelfBuilt.capabilities().sync_receives;
+        let ok = |id: &str| json!({"id": id, "type": "message.sent", "at": 1_700_000_000_000i64, "data": {"id": id}, "origin": "old"});
+        let body = json!({"events": [ok("a"), ok("b")]}).to_string();
+        let got = events(body.as_bytes(), known).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].key, "b");
+        assert_eq!(got[1].kind, "message.sent");
+        assert_eq!(got[1].at_ms, 1_700_000_000_000);
+        assert_eq!(got[1].data["origin"], "old");
+
+        let mut bad = ok("c");
+        bad.as_object_mut().unwrap().remove("id");
+        let body = json!({"events": [ok("a"), ok("b"), ok("x"), bad]}).to_string();
+        assert_eq!(
+            events(body.as_bytes(), known).unwrap_err(),
+            "events[3]: no \"id\""
+        );
+        let mut bad = ok("c");
+        bad["type"] = json!("message.exploded");
+        let err = events(json!({"events": [bad]}).to_string().as_bytes(), known).unwrap_err();
+        assert!(
+            err.starts_with("events[0]: type \"message.exploded\""),
+            "{err}"
+        );
+        let mut bad = ok("c");
+        bad["at"] = json!("yesterday");
+        assert!(events(json!({"events": [bad]}).to_string().as_bytes(), known).is_err());
+        assert!(events(br#"{"events":[]}"#, known)
+            .unwrap_err()
+            .contains("1 to 100"));
+        let many: Vec<Value> = (0..101).map(|i| ok(&i.to_string())).collect();
+        assert!(events(json!({"events": many}).to_string().as_bytes(), known).is_err());
+        assert!(events(b"not json", known).unwrap_err().contains("not JSON"));
     }
 }

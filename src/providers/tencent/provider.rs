@@ -9,11 +9,12 @@ use crate::dumps::canonical::Refs;
 use crate::import::target::ImportTarget;
 use crate::model::{ConnectionCheck, FieldChoice, FieldKind, FieldSpec, Side};
 use crate::providers::{
-    outbound, CallbackRequest, Capabilities, Connection, FieldError, Limits, Problem, Provider,
-    RunningSandbox, Sandbox, Started, TargetRules,
+    outbound, CallbackRequest, Capabilities, Connection, FieldError, InboundEvent, Limits, Problem,
+    Provider, RunningSandbox, Sandbox, Started, TargetRules,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -268,6 +269,7 @@ impl Provider for Tencent {
     }
 
     fn verify_callback(&self, conn: &Connection, req: &CallbackRequest) -> Result<(), String> {
+        check_app(conn, req)?;
         let token = conn
             .secret("callback_token")
             .ok_or_else(|| Connection::missing("callback_token"))?;
@@ -277,8 +279,123 @@ impl Provider for Tencent {
             req.query.get("RequestTime").map(String::as_str),
             req.now,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| match e {
+            // The receiver counts replays apart from bad signatures.
+            callbacks::CallbackAuthError::Stale { .. } => format!("stale: {e}"),
+            _ => e.to_string(),
+        })
     }
+
+    fn inbound(
+        &self,
+        conn: &Connection,
+        req: &CallbackRequest,
+    ) -> Result<Vec<InboundEvent>, String> {
+        check_app(conn, req)?;
+        inbound_events(req)
+    }
+
+    fn inbound_answer(&self, _accepted: usize, _duplicates: usize) -> Value {
+        callbacks::ok_response()
+    }
+}
+
+/// A callback names its app in `SdkAppid`; another app's callbacks are not this migration's.
+fn check_app(conn: &Connection, req: &CallbackRequest) -> Result<(), String> {
+    let want = conn
+        .number("sdkappid")
+        .ok_or_else(|| Connection::missing("sdkappid"))?;
+    match req.query.get("SdkAppid").map(|s| s.trim()) {
+        None => Err("the callback has no SdkAppid".into()),
+        Some(given) if given == want.to_string() => Ok(()),
+        Some(given) => Err(format!(
+            "the callback is for SDKAppID {given}, this connection is SDKAppID {want}"
+        )),
+    }
+}
+
+/// The events in a Tencent callback, its body told apart by the `CallbackCommand` query
+/// parameter. Commands imshift does not relay (and failed sends) yield none.
+fn inbound_events(req: &CallbackRequest) -> Result<Vec<InboundEvent>, String> {
+    use callbacks::CallbackEvent as E;
+    let command = req
+        .query
+        .get("CallbackCommand")
+        .ok_or("the callback has no CallbackCommand")?;
+    let mut body: Map<String, Value> = serde_json::from_slice(req.body)
+        .map_err(|e| format!("the {command} body is not a JSON object: {e}"))?;
+    // The query decides: a body naming another command is not trusted to pick its own type.
+    body.insert("CallbackCommand".into(), command.clone().into());
+    let data = Value::Object(body);
+    let event: E = serde_json::from_value(data.clone())
+        .map_err(|e| format!("the {command} body does not parse: {e}"))?;
+    let fallback_ms = req.now * 1000;
+    let at = |event_time: Option<i64>, secs: i64| {
+        event_time
+            .or((secs > 0).then_some(secs * 1000))
+            .unwrap_or(fallback_ms)
+    };
+    // Events without an id of their own: same command, group and time with the same body.
+    let hashed = |group: &str, event_time: Option<i64>| {
+        let digest = Sha256::digest(req.body);
+        format!(
+            "{command}:{group}:{}:{}",
+            event_time.unwrap_or(fallback_ms),
+            hex::encode(&digest[..8])
+        )
+    };
+    let (key, kind, at_ms) = match &event {
+        E::C2cAfterSendMsg(m) if m.send_msg_result != 0 => return Ok(vec![]),
+        E::C2cAfterSendMsg(m) => {
+            let key = if m.msg_key.is_empty() {
+                format!(
+                    "c2c:{}:{}:{}:{}:{}",
+                    m.from_account, m.to_account, m.msg_seq, m.msg_random, m.msg_time
+                )
+            } else {
+                format!("c2c:{}", m.msg_key)
+            };
+            (key, "message.sent", at(m.event_time, m.msg_time))
+        }
+        E::GroupAfterSendMsg(m) => (
+            format!("group:{}:{}", m.group_id, m.msg_seq),
+            "message.sent",
+            at(m.event_time, m.msg_time),
+        ),
+        E::GroupAfterCreate(g) => (
+            hashed(&g.group_id, g.event_time),
+            "group.created",
+            at(g.event_time, 0),
+        ),
+        E::GroupAfterNewMemberJoin(g) => (
+            hashed(&g.group_id, g.event_time),
+            "group.members_joined",
+            at(g.event_time, 0),
+        ),
+        E::GroupAfterMemberExit(g) => (
+            hashed(&g.group_id, g.event_time),
+            "group.members_left",
+            at(g.event_time, 0),
+        ),
+        E::GroupAfterDestroyed(g) => (
+            hashed(&g.group_id, g.event_time),
+            "group.dismissed",
+            at(g.event_time, 0),
+        ),
+        E::GroupAfterInfoChanged(g) => (
+            hashed(&g.group_id, g.event_time),
+            "group.updated",
+            at(g.event_time, 0),
+        ),
+        // Friend adds and every other command are acknowledged and not relayed.
+        E::SnsFriendAdd(_) | E::Other => return Ok(vec![]),
+    };
+    Ok(vec![InboundEvent {
+        key,
+        kind: kind.into(),
+        at_ms,
+        data,
+    }])
 }
 
 impl RunningSandbox for sandbox::SandboxHandle {
@@ -370,5 +487,79 @@ impl TargetRules for Rules {
 
     fn strict_group_order(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn conn() -> Connection {
+        let mut public = Map::new();
+        public.insert("sdkappid".into(), 1_400_000_001i64.into());
+        Connection {
+            migration_id: uuid::Uuid::nil(),
+            side: Side::Target,
+            public,
+            secrets: HashMap::new(),
+            sandbox: true,
+        }
+    }
+
+    fn events(command: &str, app: &str, body: &str) -> Result<Vec<InboundEvent>, String> {
+        let query: HashMap<String, String> = [("CallbackCommand", command), ("SdkAppid", app)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let headers = http::HeaderMap::new();
+        let req = CallbackRequest {
+            query: &query,
+            headers: &headers,
+            body: body.as_bytes(),
+            now: 1_700_000_000,
+        };
+        Tencent.inbound(&conn(), &req)
+    }
+
+    #[test]
+    fn callbacks_become_events_keyed_by_the_providers_identity() {
+        let c2c = r#"{"From_Account":"a","To_Account":"b","MsgSeq":7,"MsgRandom":9,"MsgTime":1700000000,"MsgKey":"7_9_1700000000","SendMsgResult":0,"MsgBody":[],"EventTime":1700000000123}"#;
+        let e = events("C2C.CallbackAfterSendMsg", "1400000001", c2c).unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].key, "c2c:7_9_1700000000");
+        assert_eq!(e[0].kind, "message.sent");
+        assert_eq!(e[0].at_ms, 1_700_000_000_123);
+        assert_eq!(e[0].data["CallbackCommand"], "C2C.CallbackAfterSendMsg");
+
+        let failed = c2c.replace("\"SendMsgResult\":0", "\"SendMsgResult\":20006");
+        assert!(events("C2C.CallbackAfterSendMsg", "1400000001", &failed)
+            .unwrap()
+            .is_empty());
+
+        let group =
+            r#"{"GroupId":"g1","From_Account":"a","MsgSeq":12,"MsgTime":1700000000,"MsgBody":[]}"#;
+        let e = events("Group.CallbackAfterSendMsg", "1400000001", group).unwrap();
+        assert_eq!(e[0].key, "group:g1:12");
+        assert_eq!(e[0].at_ms, 1_700_000_000_000);
+
+        let exit = r#"{"GroupId":"g1","ExitType":"Kicked","ExitMemberList":[{"Member_Account":"a"}],"EventTime":5}"#;
+        let e = events("Group.CallbackAfterMemberExit", "1400000001", exit).unwrap();
+        assert_eq!(e[0].kind, "group.members_left");
+        assert!(e[0].key.starts_with("Group.CallbackAfterMemberExit:g1:5:"));
+        let again = events("Group.CallbackAfterMemberExit", "1400000001", exit).unwrap();
+        assert_eq!(e[0].key, again[0].key);
+
+        assert!(events("State.StateChange", "1400000001", "{}")
+            .unwrap()
+            .is_empty());
+        let wrong_app = events("C2C.CallbackAfterSendMsg", "1400000002", c2c).unwrap_err();
+        assert!(wrong_app.contains("1400000002"), "{wrong_app}");
+        let broken = events(
+            "Group.CallbackAfterSendMsg",
+            "1400000001",
+            r#"{"MsgSeq":1}"#,
+        );
+        assert!(broken.unwrap_err().contains("Group.CallbackAfterSendMsg"));
     }
 }

@@ -1,0 +1,352 @@
+//! The inbound door of coexistence sync, over HTTP: `POST /hooks/{id}/{side}` takes a
+//! self-built system's signed relay batches and Tencent's signed callbacks without a session,
+//! stores each event once before answering, and refuses (and counts) everything else.
+
+use crate::common::*;
+use imshift::providers::{self_built, tencent::callbacks};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+const OUTBOUND: &str = "relay-outbound-secret-51f0c2";
+const INBOUND: &str = "relay-inbound-secret-9d3e77";
+const TOKEN: &str = "callback-token-for-tests";
+
+async fn migration(app: &TestApp) -> (Browser, String) {
+    let owner = app.owner().await;
+    let r = owner
+        .api(
+            Method::POST,
+            "/api/v1/migrations",
+            Some(json!({"name": "sync", "strategy": "coexistence", "source": "self_built", "target": "tencent"})),
+        )
+        .await;
+    let id = id_of(r, StatusCode::CREATED).await;
+    (owner, id)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+async fn stored(app: &TestApp, id: &str, side: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT key, kind FROM sync_inbound WHERE migration_id = $1::uuid AND side = $2 ORDER BY key",
+    )
+    .bind(id)
+    .bind(side)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn counts(app: &TestApp, id: &str, side: &str) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT outcome, n FROM sync_inbound_counts
+         WHERE migration_id = $1::uuid AND side = $2 ORDER BY outcome",
+    )
+    .bind(id)
+    .bind(side)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+fn relay_event(id: &str) -> Value {
+    json!({"id": id, "type": "message.sent", "at": 1_764_000_000_000i64,
+           "data": {"id": id, "conv": "c2c:alice:bob", "from": "alice", "to": "bob"}, "origin": "old-im"})
+}
+
+/// Posts a relay batch without a session or Origin, as a self-built system would.
+async fn post_relay(
+    app: &TestApp,
+    id: &str,
+    body: &str,
+    signature: Option<String>,
+) -> reqwest::Response {
+    let mut rb = app
+        .anon()
+        .post(format!("{}/hooks/{id}/source", app.base))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(s) = signature {
+        rb = rb.header("Imshift-Signature", s);
+    }
+    rb.send().await.unwrap()
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_relay_batch_is_stored_once_and_refusals_are_counted_not_stored(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, id) = migration(&app).await;
+
+    // No connection yet: the hook says so.
+    let r = post_relay(&app, &id, "{}", None).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = post_relay(&app, "00000000-0000-4000-8000-000000000001", "{}", None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    imshift::providers::outbound::register_sandbox("127.0.0.1:9".parse().unwrap());
+    let r = owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/connections/source"),
+            Some(json!({"fields": {"relay_url": "http://127.0.0.1:9/relay", "outbound_secret": OUTBOUND, "inbound_secret": INBOUND}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+
+    let body =
+        json!({"events": [relay_event("e1"), relay_event("e2"), relay_event("e3")]}).to_string();
+    let r = post_relay(
+        &app,
+        &id,
+        &body,
+        Some(self_built::signature(INBOUND, now(), body.as_bytes())),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        answer,
+        json!({"accepted": 3, "duplicates": 0, "rejected": []})
+    );
+
+    // A redelivery is acknowledged as duplicates, not stored again.
+    let r = post_relay(
+        &app,
+        &id,
+        &body,
+        Some(self_built::signature(INBOUND, now(), body.as_bytes())),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["accepted"], 0);
+    assert_eq!(answer["duplicates"], 3);
+    let rows = stored(&app, &id, "source").await;
+    assert_eq!(
+        rows,
+        ["e1", "e2", "e3"].map(|k| (k.to_string(), "message.sent".to_string()))
+    );
+
+    // Refused deliveries, each with its reason; none of their events is stored.
+    let other = json!({"events": [relay_event("x1")]}).to_string();
+    let r = post_relay(&app, &id, &other, None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("Imshift-Signature"));
+    let r = post_relay(
+        &app,
+        &id,
+        &other,
+        Some(self_built::signature(
+            "another-secret-entirely",
+            now(),
+            other.as_bytes(),
+        )),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("does not match"));
+    let r = post_relay(
+        &app,
+        &id,
+        &other,
+        Some(self_built::signature(
+            INBOUND,
+            now() - 301,
+            other.as_bytes(),
+        )),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "stale");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("stale"),
+        "{err}"
+    );
+    let mut broken = relay_event("x3");
+    broken.as_object_mut().unwrap().remove("id");
+    let malformed =
+        json!({"events": [relay_event("x1"), relay_event("x2"), relay_event("x4"), broken]})
+            .to_string();
+    let r = post_relay(
+        &app,
+        &id,
+        &malformed,
+        Some(self_built::signature(INBOUND, now(), malformed.as_bytes())),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["error"]["message"], "events[3]: no \"id\"");
+    let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024 + 1));
+    let r = post_relay(
+        &app,
+        &id,
+        &huge,
+        Some(self_built::signature(INBOUND, now(), huge.as_bytes())),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    assert_eq!(stored(&app, &id, "source").await.len(), 3);
+    let c = counts(&app, &id, "source").await;
+    let n = |o: &str| c.iter().find(|(k, _)| k == o).map_or(0, |(_, n)| *n);
+    assert_eq!(n("accepted"), 3, "{c:?}");
+    assert_eq!(n("duplicate"), 3, "{c:?}");
+    assert_eq!(n("bad_signature"), 2, "{c:?}");
+    assert_eq!(n("stale"), 1, "{c:?}");
+    assert_eq!(n("malformed"), 1, "{c:?}");
+    assert_eq!(n("too_large"), 1, "{c:?}");
+
+    // The same outcomes as a metric (the recorder is process-wide, so only its presence).
+    let metrics = app
+        .anon()
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("imshift_sync_inbound_total")
+                && l.contains("side=\"source\"")
+                && l.contains("outcome=\"stale\"")),
+        "{metrics}"
+    );
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn tencent_callbacks_are_checked_stored_once_and_failed_sends_are_not_relayed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, id) = migration(&app).await;
+    let path = format!("/api/v1/migrations/{id}/connections/target");
+    let r = owner
+        .api(Method::POST, &format!("{path}/sandbox"), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let view: Value = r.json().await.unwrap();
+    let values = &view["values"];
+    let sdkappid = values["sdkappid"].as_i64().unwrap();
+    // The token joins the sandbox's fields; the secret key already stored is kept.
+    let r = owner
+        .api(
+            Method::PUT,
+            &path,
+            Some(json!({"fields": {
+                "sdkappid": sdkappid, "region": values["region"], "base_url": values["base_url"],
+                "admin_identifier": values["admin_identifier"], "callback_token": TOKEN,
+            }})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+
+    let c2c = |result: i64, key: &str| {
+        json!({"CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "alice", "To_Account": "bob",
+               "MsgSeq": 1, "MsgRandom": 2, "MsgTime": 1_764_000_000, "MsgKey": key,
+               "SendMsgResult": result, "ErrorInfo": "", "UnreadMsgNum": 1,
+               "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}],
+               "EventTime": 1_764_000_000_123i64})
+        .to_string()
+    };
+    let post = |app_id: i64, sign: String, t: i64, body: String| {
+        let url = format!(
+            "{}/hooks/{id}/target?SdkAppid={app_id}&CallbackCommand=C2C.CallbackAfterSendMsg&contenttype=json&ClientIP=127.0.0.1&OptPlatform=iOS&Sign={sign}&RequestTime={t}",
+            app.base
+        );
+        let client = app.anon();
+        async move {
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = json!({"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0});
+
+    let t = now();
+    let r = post(
+        sdkappid,
+        callbacks::sign(TOKEN, t),
+        t,
+        c2c(0, "1_2_1764000000"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap(), ok);
+    // Redelivered: acknowledged the same way, stored once.
+    let r = post(
+        sdkappid,
+        callbacks::sign(TOKEN, t),
+        t,
+        c2c(0, "1_2_1764000000"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap(), ok);
+    assert_eq!(
+        stored(&app, &id, "target").await,
+        [("c2c:1_2_1764000000".to_string(), "message.sent".to_string())]
+    );
+
+    // A send that failed is answered OK and never relayed.
+    let r = post(
+        sdkappid,
+        callbacks::sign(TOKEN, t),
+        t,
+        c2c(20006, "3_4_1764000000"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap(), ok);
+
+    // Another app's callback, a bad Sign, a stale one: refused.
+    let r = post(
+        sdkappid + 1,
+        callbacks::sign(TOKEN, t),
+        t,
+        c2c(0, "5_6_1764000000"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("SDKAppID"));
+    let r = post(
+        sdkappid,
+        callbacks::sign("not-the-token", t),
+        t,
+        c2c(0, "5_6_1764000000"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = post(
+        sdkappid,
+        callbacks::sign(TOKEN, t - 120),
+        t - 120,
+        c2c(0, "5_6_1764000000"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    assert_eq!(stored(&app, &id, "target").await.len(), 1);
+    let c = counts(&app, &id, "target").await;
+    let n = |o: &str| c.iter().find(|(k, _)| k == o).map_or(0, |(_, n)| *n);
+    assert_eq!(
+        (
+            n("accepted"),
+            n("duplicate"),
+            n("ignored"),
+            n("bad_signature"),
+            n("stale")
+        ),
+        (1, 1, 1, 2, 1),
+        "{c:?}"
+    );
+}
