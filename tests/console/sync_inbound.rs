@@ -273,40 +273,46 @@ async fn tencent_callbacks_are_checked_stored_once_and_failed_sends_are_not_rela
     let ok = json!({"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0});
 
     let t = now();
-    let r = post(
-        sdkappid,
-        callbacks::sign(TOKEN, t),
-        t,
-        c2c(0, "1_2_1764000000"),
+    answered_ok(
+        post(
+            sdkappid,
+            callbacks::sign(TOKEN, t),
+            t,
+            c2c(0, "1_2_1764000000"),
+        )
+        .await,
+        &ok,
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap(), ok);
     // Redelivered: acknowledged the same way, stored once.
-    let r = post(
-        sdkappid,
-        callbacks::sign(TOKEN, t),
-        t,
-        c2c(0, "1_2_1764000000"),
+    answered_ok(
+        post(
+            sdkappid,
+            callbacks::sign(TOKEN, t),
+            t,
+            c2c(0, "1_2_1764000000"),
+        )
+        .await,
+        &ok,
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap(), ok);
     assert_eq!(
         stored(&app, &id, "target").await,
         [("c2c:1_2_1764000000".to_string(), "message.sent".to_string())]
     );
 
     // A send that failed is answered OK and never relayed.
-    let r = post(
-        sdkappid,
-        callbacks::sign(TOKEN, t),
-        t,
-        c2c(20006, "3_4_1764000000"),
+    answered_ok(
+        post(
+            sdkappid,
+            callbacks::sign(TOKEN, t),
+            t,
+            c2c(20006, "3_4_1764000000"),
+        )
+        .await,
+        &ok,
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap(), ok);
 
     // Another app's callback, a bad Sign, a stale one: refused.
     let r = post(
@@ -349,4 +355,10 @@ async fn tencent_callbacks_are_checked_stored_once_and_failed_sends_are_not_rela
         (1, 1, 1, 2, 1),
         "{c:?}"
     );
+}
+
+/// Tencent's OK, as a callback that was taken (or deliberately not relayed) gets.
+async fn answered_ok(r: reqwest::Response, ok: &Value) {
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(&r.json::<Value>().await.unwrap(), ok);
 }
