@@ -92,6 +92,8 @@ pub struct Situation {
     pub run: Option<(RunState, i64)>,
     pub staged_uploads: i64,
     pub validating: bool,
+    /// The last check of the dumps failed (a launch is refused until one succeeds).
+    pub check_failed: bool,
     pub errors: i64,
     pub staged_since_run: i64,
 }
@@ -112,6 +114,9 @@ pub fn next_step(s: &Situation) -> NextStep {
     }
     if s.validating {
         return NextStep::WaitValidation;
+    }
+    if s.check_failed && s.staged_uploads > 0 {
+        return NextStep::CheckFailed;
     }
     if let Some((RunState::Done, failed)) = run {
         if s.staged_since_run == 0 {
@@ -184,6 +189,7 @@ pub async fn overview(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migra
         run: pulse.run.as_ref().map(|r| (r.state, r.failed)),
         staged_uploads: staged_ids.len() as i64,
         validating,
+        check_failed: report.state == ReportState::Failed,
         errors: report.errors,
         staged_since_run,
     };
@@ -198,6 +204,8 @@ pub async fn overview(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migra
         errors: report.errors,
         warnings: report.warnings,
         validating,
+        check_error: (report.state == ReportState::Failed)
+            .then(|| report.error.clone().unwrap_or_default()),
         staged_since_run,
     })
 }
@@ -233,6 +241,19 @@ mod tests {
             ..ready()
         };
         assert_eq!(next_step(&errors), NextStep::ReviewErrors);
+        // A check that failed stands before a launch the preflight would refuse.
+        let failed = Situation {
+            check_failed: true,
+            errors: 3,
+            ..ready()
+        };
+        assert_eq!(next_step(&failed), NextStep::CheckFailed);
+        let nothing = Situation {
+            check_failed: true,
+            staged_uploads: 0,
+            ..ready()
+        };
+        assert_eq!(next_step(&nothing), NextStep::UploadDumps);
     }
 
     #[test]

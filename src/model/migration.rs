@@ -173,6 +173,7 @@ string_enum!(
         SetKeys => "set_keys", "Set the target's keys";
         UploadDumps => "upload_dumps", "Upload the old system's dumps";
         WaitValidation => "wait_validation", "Wait for the dumps to be checked";
+        CheckFailed => "check_failed", "Check the dumps again";
         ReviewErrors => "review_errors", "Review the validation errors";
         Launch => "launch", "Launch the import";
         Running => "running", "The import is running";
@@ -201,6 +202,9 @@ pub struct MigrationOverview {
     pub warnings: i64,
     /// A check of the dumps is under way.
     pub validating: bool,
+    /// Why the last check of the dumps failed, when it did.
+    #[serde(default)]
+    pub check_error: Option<String>,
     /// Uploads staged after the newest finished run took its plan.
     pub staged_since_run: i64,
     pub next: NextStep,

@@ -1445,6 +1445,25 @@ async fn the_report_says_pending_validating_current_stale_or_failed_and_why(pool
             .any(|b| b.as_str().unwrap().contains("Checking the dumps failed")),
         "{p:#}"
     );
+    // The Overview says why too, and once the keys are set (they come first) names checking
+    // again as the next step instead of offering a launch.
+    let overview = format!("/api/v1/migrations/{mid}/overview");
+    let o = get(&app, &token, &overview).await;
+    assert_eq!(o["next"], "set_keys", "{o:#}");
+    assert!(
+        o["check_error"].as_str().unwrap().contains("panicked"),
+        "{o:#}"
+    );
+    let r = app
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/migrations/{mid}/connections/target/sandbox"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(get(&app, &token, &overview).await["next"], "check_failed");
 
     // Fixed, the next change is checked through: current again, no error.
     sqlx::query("UPDATE staged_accounts SET account_id = 'a1' WHERE account_id IS NULL")
@@ -1457,6 +1476,8 @@ async fn the_report_says_pending_validating_current_stale_or_failed_and_why(pool
     assert_eq!(r["state"], "current", "{r:#}");
     assert!(r["error"].is_null());
     assert_eq!(r["accepted"]["account"], 6);
+    let o = get(&app, &token, &format!("/api/v1/migrations/{mid}/overview")).await;
+    assert!(o["check_error"].is_null(), "{o:#}");
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]

@@ -384,6 +384,13 @@ fn NextStepCard(
             "The dumps are being checked across records; this page follows when the check ends.".into(),
             vec![],
         ),
+        NextStep::CheckFailed => (
+            format!(
+                "Checking the dumps failed{}. A launch waits for a check that finishes: stage a file again (a new check starts), and if it keeps failing, the console's log says why.",
+                o.check_error.clone().filter(|e| !e.is_empty()).map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+            operate.then(|| link(tab("/dumps"), "Go to Dumps", true)).into_iter().collect(),
+        ),
         NextStep::ReviewErrors => (
             format!(
                 "Validation found {} errors: {} records are kept aside and would not be sent. Fix the export and upload it again, or launch without them.",
