@@ -1,7 +1,7 @@
 use imshift::model::Role;
 use imshift::web::{self, Config};
 use reqwest::{Client, Method, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::net::SocketAddr;
 
@@ -201,6 +201,21 @@ impl Browser {
             rb = rb.json(&body);
         }
         rb.send().await.unwrap()
+    }
+
+    /// Creates a migration (`strategy`, `source` → `target`) and answers its id.
+    pub async fn new_migration(
+        &self,
+        name: &str,
+        strategy: &str,
+        source: &str,
+        target: &str,
+    ) -> String {
+        let body = json!({"name": name, "strategy": strategy, "source": source, "target": target});
+        let r = self
+            .api(Method::POST, "/api/v1/migrations", Some(body))
+            .await;
+        id_of(r, StatusCode::CREATED).await
     }
 
     /// [`Browser::api`]'s answer as JSON, whatever its status.

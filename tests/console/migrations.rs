@@ -10,16 +10,8 @@ const SECRET: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1b
 const TOKEN: &str = "callback-token-xyzzy-0042";
 
 async fn new_migration(b: &Browser, name: &str) -> String {
-    let r = b
-        .api(
-            Method::POST,
-            "/api/v1/migrations",
-            Some(json!({
-                "name": name, "strategy": "coexistence", "source": "netease", "target": "tencent"
-            })),
-        )
-        .await;
-    id_of(r, StatusCode::CREATED).await
+    b.new_migration(name, "coexistence", "netease", "tencent")
+        .await
 }
 
 /// Everything written to the log while the guard lives (this test's thread and its tasks).

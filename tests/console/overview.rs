@@ -10,14 +10,8 @@ use sqlx::PgPool;
 use std::time::Duration;
 
 async fn new_migration(b: &Browser, name: &str) -> String {
-    let r = b
-        .api(
-            Method::POST,
-            "/api/v1/migrations",
-            Some(json!({"name": name, "strategy": "forced_upgrade", "source": "self_built", "target": "tencent"})),
-        )
-        .await;
-    id_of(r, StatusCode::CREATED).await
+    b.new_migration(name, "forced_upgrade", "self_built", "tencent")
+        .await
 }
 
 async fn json_of(r: reqwest::Response) -> Value {

@@ -174,17 +174,8 @@ async fn spawn(pool: PgPool) -> (TestApp, Received) {
 }
 
 async fn new_migration(b: &Browser) -> String {
-    let r = b
-        .api(
-            Method::POST,
-            "/api/v1/migrations",
-            Some(json!({
-                "name": "Into the fake", "strategy": "forced_upgrade",
-                "source": "self_built", "target": "fakeim"
-            })),
-        )
-        .await;
-    id_of(r, StatusCode::CREATED).await
+    b.new_migration("Into the fake", "forced_upgrade", "self_built", "fakeim")
+        .await
 }
 
 async fn put_target(b: &Browser, id: &str, fields: Value) -> reqwest::Response {

@@ -39,14 +39,9 @@ async fn relay(secret: &'static str) -> String {
 }
 
 async fn migration(owner: &Browser) -> String {
-    let r = owner
-        .api(
-            Method::POST,
-            "/api/v1/migrations",
-            Some(json!({"name": "relay", "strategy": "coexistence", "source": "self_built", "target": "tencent"})),
-        )
-        .await;
-    id_of(r, StatusCode::CREATED).await
+    owner
+        .new_migration("relay", "coexistence", "self_built", "tencent")
+        .await
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
@@ -150,14 +145,9 @@ async fn a_self_built_source_is_set_sealed_and_tested_against_its_relay(pool: Pg
 async fn a_side_with_nothing_to_connect_says_so_and_stays_unset(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.owner().await;
-    let r = owner
-        .api(
-            Method::POST,
-            "/api/v1/migrations",
-            Some(json!({"name": "dump only", "strategy": "forced_upgrade", "source": "netease", "target": "rongcloud"})),
-        )
+    let id = owner
+        .new_migration("dump only", "forced_upgrade", "netease", "rongcloud")
         .await;
-    let id = id_of(r, StatusCode::CREATED).await;
     for side in ["source", "target"] {
         let path = format!("/api/v1/migrations/{id}/connections/{side}");
         let view = owner.json(Method::GET, &path, None).await;

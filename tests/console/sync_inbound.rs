@@ -14,14 +14,9 @@ const TOKEN: &str = "callback-token-for-tests";
 
 async fn migration(app: &TestApp) -> (Browser, String) {
     let owner = app.owner().await;
-    let r = owner
-        .api(
-            Method::POST,
-            "/api/v1/migrations",
-            Some(json!({"name": "sync", "strategy": "coexistence", "source": "self_built", "target": "tencent"})),
-        )
+    let id = owner
+        .new_migration("sync", "coexistence", "self_built", "tencent")
         .await;
-    let id = id_of(r, StatusCode::CREATED).await;
     (owner, id)
 }
 
