@@ -357,3 +357,42 @@ async fn answered_ok(r: reqwest::Response, ok: &Value) {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(&r.json::<Value>().await.unwrap(), ok);
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn without_a_callback_token_only_the_app_id_is_checked(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, id) = migration(&app).await;
+    let view = owner
+        .json(
+            Method::POST,
+            &format!("/api/v1/migrations/{id}/connections/target/sandbox"),
+            None,
+        )
+        .await;
+    let sdkappid = view["values"]["sdkappid"].as_i64().unwrap();
+    assert!(view["secrets"].get("callback_token").is_none());
+    let body = json!({"CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "alice",
+        "To_Account": "bob", "MsgSeq": 1, "MsgRandom": 2, "MsgTime": 1_764_000_000,
+        "MsgKey": "9_9_1764000000", "SendMsgResult": 0, "ErrorInfo": "", "UnreadMsgNum": 1,
+        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]})
+    .to_string();
+    let deliver = |app_id: i64| {
+        app.anon()
+            .post(format!(
+                "{}/hooks/{id}/target?SdkAppid={app_id}&CallbackCommand=C2C.CallbackAfterSendMsg",
+                app.base
+            ))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(
+        deliver(sdkappid + 1).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(deliver(sdkappid).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        stored(&app, &id, "target").await,
+        [("c2c:9_9_1764000000".to_string(), "message.sent".to_string())]
+    );
+}
