@@ -171,6 +171,7 @@ async fn store(
     p: &dyn Provider,
     public: &Map<String, Value>,
     new_secrets: &[(String, SecretString)],
+    cleared: &[String],
     sandbox: bool,
 ) -> AppResult<()> {
     let mut tx = state.pool.begin().await?;
@@ -191,6 +192,14 @@ async fn store(
     .bind(p.id())
     .bind(Value::Object(public.clone()))
     .bind(sandbox)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM connection_secrets WHERE migration_id = $1 AND side = $2 AND field = ANY($3)",
+    )
+    .bind(id)
+    .bind(side.as_str())
+    .bind(cleared)
     .execute(&mut *tx)
     .await?;
     for (field, value) in new_secrets {
@@ -245,11 +254,14 @@ async fn store(
                 .iter()
                 .filter(|f| f.kind == FieldKind::Secret)
             {
-                let rotated = new_secrets.iter().any(|(n, _)| *n == f.id);
-                details.insert(
-                    f.id.clone(),
-                    json!(if rotated { "rotated" } else { "kept" }),
-                );
+                let what = if new_secrets.iter().any(|(n, _)| *n == f.id) {
+                    "rotated"
+                } else if cleared.contains(&f.id) {
+                    "cleared"
+                } else {
+                    "kept"
+                };
+                details.insert(f.id.clone(), json!(what));
             }
             audit::record(
                 &mut *tx,
@@ -302,6 +314,14 @@ pub async fn set(
     }
     let mut public = Map::new();
     let mut new_secrets = vec![];
+    // An optional secret given as `null` is removed (the end of a rotation, a token dropped);
+    // left out or empty, it is kept.
+    let cleared: Vec<String> = fields
+        .iter()
+        .filter(|f| f.kind == FieldKind::Secret && !f.required)
+        .filter(|f| input.fields.get(&f.id).is_some_and(Value::is_null))
+        .map(|f| f.id.clone())
+        .collect();
     for f in &fields {
         let Some(v) = input.fields.get(&f.id).filter(|v| is_set(v)) else {
             continue;
@@ -347,6 +367,7 @@ pub async fn set(
         p.as_ref(),
         &public,
         &new_secrets,
+        &cleared,
         false,
     )
     .await?;
@@ -505,7 +526,18 @@ pub async fn rehearse(
             outbound::forget_sandbox(old.addr());
         }
     }
-    store(state, actor, id, side, p.as_ref(), &public, &secrets, true).await?;
+    store(
+        state,
+        actor,
+        id,
+        side,
+        p.as_ref(),
+        &public,
+        &secrets,
+        &[],
+        true,
+    )
+    .await?;
     view(state, actor, id, side).await
 }
 

@@ -59,7 +59,15 @@ async fn a_self_built_source_is_set_sealed_and_tested_against_its_relay(pool: Pg
         .iter()
         .map(|f| f["id"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["relay_url", "outbound_secret", "inbound_secret"]);
+    assert_eq!(
+        fields,
+        [
+            "relay_url",
+            "outbound_secret",
+            "inbound_secret",
+            "previous_inbound_secret"
+        ]
+    );
     assert_eq!(view["can_test"], true);
     assert_eq!(view["can_sandbox"], false);
 

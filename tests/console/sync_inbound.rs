@@ -396,3 +396,72 @@ async fn without_a_callback_token_only_the_app_id_is_checked(pool: PgPool) {
         [("c2c:9_9_1764000000".to_string(), "message.sent".to_string())]
     );
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn during_a_rotation_both_inbound_secrets_are_accepted_until_the_old_one_is_cleared(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, id) = migration(&app).await;
+    imshift::providers::outbound::register_sandbox("127.0.0.1:9".parse().unwrap());
+    let path = format!("/api/v1/migrations/{id}/connections/source");
+    let put = |fields: Value| owner.api(Method::PUT, &path, Some(json!({ "fields": fields })));
+    let r = put(json!({"relay_url": "http://127.0.0.1:9/relay", "outbound_secret": OUTBOUND, "inbound_secret": INBOUND})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let signed = |secret: &str, n: &str| {
+        let body = json!({"events": [relay_event(n)]}).to_string();
+        let sig = self_built::signature(secret, now(), body.as_bytes());
+        (body, sig)
+    };
+
+    // A new inbound secret, the old one kept as previous: both sign acceptably.
+    const NEW: &str = "the-next-inbound-secret-77aa";
+    let r = put(json!({"relay_url": "http://127.0.0.1:9/relay", "inbound_secret": NEW, "previous_inbound_secret": INBOUND})).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    for (secret, n) in [(INBOUND, "r1"), (NEW, "r2")] {
+        let (body, sig) = signed(secret, n);
+        let r = post_relay(&app, &id, &body, Some(sig)).await;
+        assert_eq!(r.status(), StatusCode::OK, "signed with {secret}");
+    }
+    let (body, sig) = signed("neither-of-the-two-secrets", "r3");
+    assert_eq!(
+        post_relay(&app, &id, &body, Some(sig)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The rotation ends: the previous secret is cleared (null) and no longer accepted.
+    let view: Value =
+        put(json!({"relay_url": "http://127.0.0.1:9/relay", "previous_inbound_secret": null}))
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert!(
+        view["secrets"].get("previous_inbound_secret").is_none(),
+        "{view:#}"
+    );
+    assert!(view["secrets"].get("inbound_secret").is_some());
+    let (body, sig) = signed(INBOUND, "r4");
+    assert_eq!(
+        post_relay(&app, &id, &body, Some(sig)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (body, sig) = signed(NEW, "r5");
+    assert_eq!(
+        post_relay(&app, &id, &body, Some(sig)).await.status(),
+        StatusCode::OK
+    );
+    let audit = owner
+        .json(
+            Method::GET,
+            "/api/v1/audit?action=migration.keys_set&limit=10",
+            None,
+        )
+        .await;
+    assert!(
+        audit
+            .to_string()
+            .contains("\"previous_inbound_secret\":\"cleared\""),
+        "{audit:#}"
+    );
+}

@@ -91,6 +91,10 @@ impl Provider for SelfBuilt {
             },
             f("outbound_secret", "Outbound secret", FieldKind::Secret, "imshift signs what it posts to the relay URL with it; the old system checks the signature."),
             f("inbound_secret", "Inbound secret", FieldKind::Secret, "The old system signs what it posts to imshift with it; imshift refuses anything else."),
+            FieldSpec {
+                required: false,
+                ..f("previous_inbound_secret", "Previous inbound secret", FieldKind::Secret, "While rotating: the inbound secret being replaced, still accepted until the old system signs with the new one. Set it to the old value when you set a new inbound secret.")
+            },
         ]
     }
 
@@ -230,14 +234,19 @@ impl Provider for SelfBuilt {
         let secret = conn
             .secret("inbound_secret")
             .ok_or_else(|| Connection::missing("inbound_secret"))?;
-        verify(
-            secret.expose_secret(),
-            req.headers
-                .get("imshift-signature")
-                .and_then(|v| v.to_str().ok()),
-            req.body,
-            req.now,
-        )
+        let header = req
+            .headers
+            .get("imshift-signature")
+            .and_then(|v| v.to_str().ok());
+        let current = verify(secret.expose_secret(), header, req.body, req.now);
+        // During a rotation the secret being replaced is still good; a stale or malformed
+        // signature is said as such whichever secret it was made with.
+        match (current, conn.secret("previous_inbound_secret")) {
+            (Err(e), Some(previous)) if e.starts_with("the signature does not match") => {
+                verify(previous.expose_secret(), header, req.body, req.now).map_err(|_| e)
+            }
+            (result, _) => result,
+        }
     }
 
     fn inbound(
