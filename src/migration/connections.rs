@@ -161,19 +161,31 @@ pub async fn view(
     })
 }
 
+/// What one save writes to a side's connection.
+struct Write<'a> {
+    public: &'a Map<String, Value>,
+    /// Secrets given now, to seal (the others are kept).
+    new_secrets: &'a [(String, SecretString)],
+    /// Optional secrets to remove.
+    cleared: &'a [String],
+    /// The side now points at a sandbox this console started.
+    sandbox: bool,
+}
+
 /// Stores public fields and newly given secrets, sealed, under one transaction.
-#[allow(clippy::too_many_arguments)]
 async fn store(
     state: &Services,
     actor: &Actor,
-    id: Uuid,
-    side: Side,
+    (id, side): (Uuid, Side),
     p: &dyn Provider,
-    public: &Map<String, Value>,
-    new_secrets: &[(String, SecretString)],
-    cleared: &[String],
-    sandbox: bool,
+    w: Write<'_>,
 ) -> AppResult<()> {
+    let Write {
+        public,
+        new_secrets,
+        cleared,
+        sandbox,
+    } = w;
     let mut tx = state.pool.begin().await?;
     // The provider changed: what was stored for the old one goes.
     sqlx::query("DELETE FROM connections WHERE migration_id = $1 AND side = $2 AND provider <> $3")
@@ -359,18 +371,13 @@ pub async fn set(
             format!("paste the {} ({})", f.label.to_lowercase(), f.help),
         ));
     }
-    store(
-        state,
-        actor,
-        id,
-        side,
-        p.as_ref(),
-        &public,
-        &new_secrets,
-        &cleared,
-        false,
-    )
-    .await?;
+    let write = Write {
+        public: &public,
+        new_secrets: &new_secrets,
+        cleared: &cleared,
+        sandbox: false,
+    };
+    store(state, actor, (id, side), p.as_ref(), write).await?;
     view(state, actor, id, side).await
 }
 
@@ -526,18 +533,13 @@ pub async fn rehearse(
             outbound::forget_sandbox(old.addr());
         }
     }
-    store(
-        state,
-        actor,
-        id,
-        side,
-        p.as_ref(),
-        &public,
-        &secrets,
-        &[],
-        true,
-    )
-    .await?;
+    let write = Write {
+        public: &public,
+        new_secrets: &secrets,
+        cleared: &[],
+        sandbox: true,
+    };
+    store(state, actor, (id, side), p.as_ref(), write).await?;
     view(state, actor, id, side).await
 }
 
