@@ -913,6 +913,15 @@ async fn bench_mixed(url: &str, scale: f64, workers: usize, dir: &std::path::Pat
             }
         );
     }
+    let said: Vec<String> = f
+        .time_left
+        .iter()
+        .map(|(share, err)| format!("{:.0} %: {err:+.1} %", share * 100.0))
+        .collect();
+    println!(
+        "time left said during the run (elapsed + left against the real end), at: {}",
+        said.join(", ")
+    );
     Ok(())
 }
 

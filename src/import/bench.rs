@@ -268,6 +268,9 @@ pub struct MixedFigures {
     /// 60007 answers of the sandbox over the whole run.
     pub throttles: u64,
     pub workers: usize,
+    /// At a share of the run (0.1 = a tenth in), how far elapsed + the time left it said then
+    /// was from its real length, in %.
+    pub time_left: Vec<(f64, f64)>,
 }
 
 /// `imshift bench import --mixed`: the whole mixed migration into the Tencent sandbox in this
@@ -335,19 +338,37 @@ pub async fn run_mixed(
     let run = crate::import::launch(&state, &actor, m.id)
         .await
         .map_err(chain)?;
-    // Watched through its state alone: the full status reads every result of the run, which
-    // ten times a second would slow the run it measures.
+    // Watched through its state ten times a second; the full status (what the Import tab shows,
+    // with its time left) every five seconds only, as it reads every result of the run and
+    // would slow the run it measures.
+    let mut said = vec![];
+    let mut asked = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let state: String = sqlx::query_scalar("SELECT state FROM import_runs WHERE id = $1")
+        let run_state: String = sqlx::query_scalar("SELECT state FROM import_runs WHERE id = $1")
             .bind(run.id)
             .fetch_one(&pool)
             .await?;
-        if !crate::import::decode::<crate::model::RunState>(&state)?.live() {
+        if !crate::import::decode::<crate::model::RunState>(&run_state)?.live() {
             break;
+        }
+        if asked.elapsed() >= Duration::from_secs(5) {
+            asked = Instant::now();
+            let s = crate::import::status(&state, &actor, m.id, run.id)
+                .await
+                .map_err(chain)?;
+            said.push((t0.elapsed().as_secs_f64(), s.secs_left));
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
+    // What the run said of its end (elapsed + time left) at each share of it, against the end.
+    let time_left = [0.1, 0.25, 0.5, 0.75, 0.9]
+        .into_iter()
+        .filter_map(|share| {
+            let (at, left) = said.iter().find(|(at, _)| *at >= share * seconds)?;
+            Some((share, (at + left - seconds) / seconds * 100.0))
+        })
+        .collect();
     let load = load_average();
     let status = crate::import::status(&state, &actor, m.id, run.id)
         .await
@@ -406,6 +427,7 @@ pub async fn run_mixed(
         failed: status.failed,
         throttles,
         workers,
+        time_left,
     })
 }
 
