@@ -13,6 +13,8 @@ use sha2::Sha256;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod sandbox;
+
 /// Signatures older or newer than this are replays (relay protocol v1).
 const MAX_SKEW_SECS: i64 = 300;
 /// Events in one relay batch (relay protocol v1).
@@ -130,6 +132,10 @@ impl Provider for SelfBuilt {
 
     fn can_test(&self, _side: Side) -> bool {
         true
+    }
+
+    fn sandbox(&self) -> Option<&dyn crate::providers::Sandbox> {
+        Some(self)
     }
 
     /// Posts an empty, signed batch: the relay answers 400 (no events) or 200 when it is
