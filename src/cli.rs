@@ -958,12 +958,16 @@ async fn sandbox(mut args: Vec<String>) -> Res {
     let with: Vec<&str> = providers
         .all()
         .filter(|p| p.sandbox().is_some())
-        .map(|p| p.id())
+        .map(|p| p.sandbox_name())
         .collect();
     let with = with.join(", ");
-    let provider = providers.get(&name).ok_or_else(|| {
-        format!("`{name}` is not a provider imshift knows; these have a sandbox: {with}")
-    })?;
+    let provider = providers
+        .all()
+        .find(|p| p.sandbox_name() == name)
+        .or_else(|| providers.get(&name))
+        .ok_or_else(|| {
+            format!("`{name}` is not a provider imshift knows; these have a sandbox: {with}")
+        })?;
     let sandbox = provider.sandbox().ok_or_else(|| {
         format!(
             "{} has no sandbox; these have one: {with}",

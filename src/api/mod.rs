@@ -7,6 +7,7 @@ mod dumps;
 mod extract;
 mod imports;
 mod migrations;
+mod sync;
 mod team;
 mod tokens;
 
@@ -41,6 +42,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "connections", description = "Both sides of a migration as connections: fields, write-only secrets, Test connection and sandbox rehearsals"),
         (name = "dumps", description = "Uploading the old system's dumps, staging, and the validation report"),
         (name = "imports", description = "Import runs into the target: preflight, launch, progress, pause, resume, cancel, retry, failures"),
+        (name = "sync", description = "Coexistence: two-way sync between the sides, its health, event log and dead letters"),
     )
 )]
 struct ApiDoc;
@@ -77,6 +79,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(migrations::router())
         .merge(dumps::router())
         .merge(imports::router())
+        .merge(sync::router())
         .split_for_parts();
     let served = doc.clone();
     let router = router.route(

@@ -6,6 +6,7 @@ pub mod calls;
 pub mod calls_dumps;
 pub mod calls_imports;
 pub mod calls_migrations;
+pub mod calls_sync;
 mod components;
 mod pages;
 
@@ -57,7 +58,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/keys") view=pages::ConnectionsTab/>
                         <Route path=path!("/dumps") view=pages::DumpsTab/>
                         <Route path=path!("/import") view=pages::ImportTab/>
-                        <Route path=path!("/sync") view=|| view! { <pages::LaterTab title="Sync" body="Two-way sync for coexistence arrives after import."/> }/>
+                        <Route path=path!("/sync") view=pages::SyncTab/>
                         <Route path=path!("/verify") view=|| view! { <pages::LaterTab title="Verify" body="Reading the target back to compare it with the dumps is not built yet. What exists today: the Import tab keeps every record's result (sent, skipped, or failed with the target's code and why, listed and exported as CSV, retried from there), and a rehearsal's run summary counts the requests each API took in the sandbox."/> }/>
                     </ParentRoute>
                     <Route path=path!("/audit") view=pages::AuditPage/>

@@ -8,9 +8,10 @@ use crate::auth::Actor;
 use crate::model::{
     ConnectionCheck, ConnectionInput, ConnectionView, FieldKind, Permission, SecretHint, Side,
 };
-use crate::providers::{outbound, Connection, Provider};
+use crate::providers::{outbound, Connection, Provider, StartOptions};
 use crate::secrets::last4;
 use crate::service::{AppError, AppResult, Services};
+use crate::sync::inbound::hook_url;
 use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
@@ -480,8 +481,16 @@ async fn ensure_sandbox(state: &Services, p: &dyn Provider, conn: &Connection) -
         .endpoint(conn.side, &conn.public)
         .and_then(|u| u.rsplit(':').next().and_then(|p| p.parse().ok()))
         .unwrap_or(0);
+    let opts = StartOptions {
+        port,
+        hook_url: Some(hook_url(
+            &state.config.public_url,
+            conn.migration_id,
+            conn.side,
+        )),
+    };
     let handle = sandbox
-        .start(Some(conn), port)
+        .start(Some(conn), opts)
         .await
         .map_err(AppError::Conflict)?
         .sandbox;
@@ -519,8 +528,12 @@ pub async fn rehearse(
         secrets: HashMap::new(),
         sandbox: true,
     };
+    let opts = StartOptions {
+        port: 0,
+        hook_url: Some(hook_url(&state.config.public_url, id, side)),
+    };
     let started = sandbox
-        .start(Some(&seed), 0)
+        .start(Some(&seed), opts)
         .await
         .map_err(AppError::Conflict)?;
     let (handle, public, secrets) = (started.sandbox, started.public, started.secrets);

@@ -14,6 +14,16 @@ string_enum!(
     }
 );
 
+impl Side {
+    /// The other end: where sync sends this side's events.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Source => Side::Target,
+            Side::Target => Side::Source,
+        }
+    }
+}
+
 /// How a connection field is entered and kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -59,11 +59,13 @@ mod dumps;
 mod error;
 mod imports;
 mod migration;
+mod sync;
 pub use connections::*;
 pub use dumps::*;
 pub use error::ApiError;
 pub use imports::*;
 pub use migration::*;
+pub use sync::*;
 
 /// A team member's role. Ordered from most to least powerful.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -70,6 +70,17 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A side with nothing set yet.
+    pub fn empty(migration_id: Uuid, side: Side) -> Self {
+        Connection {
+            migration_id,
+            side,
+            public: Map::new(),
+            secrets: HashMap::new(),
+            sandbox: false,
+        }
+    }
+
     pub fn text(&self, field: &str) -> Option<&str> {
         self.public.get(field).and_then(Value::as_str)
     }
@@ -151,8 +162,84 @@ pub struct InboundEvent {
     pub kind: String,
     /// When it happened on the provider, Unix milliseconds.
     pub at_ms: i64,
-    /// The event as the provider sent it.
+    /// The event's data in the relay protocol's (canonical) form, whatever the provider's.
     pub data: Value,
+    /// Who made it, when the event says: [`ORIGIN`] marks what imshift itself sent there.
+    pub origin: Option<String>,
+}
+
+/// The origin tag imshift puts on everything it sends into a side (relay `origin`, a
+/// message's custom data), so that it is never sent back.
+pub const ORIGIN: &str = "imshift";
+
+/// One event on its way to a side, in the relay protocol's words.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncEvent {
+    /// Its identity on the side it came from: ids and randoms derived from it make a resend
+    /// land once.
+    pub key: String,
+    pub kind: String,
+    pub at_ms: i64,
+    pub data: Value,
+}
+
+/// What became of one event sent into a side.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivered {
+    /// Applied (or already there). `made` is its identity on that side when the provider
+    /// answered one: the id map, so that side's report of it is known as an echo.
+    Applied { made: Option<String> },
+    /// Not applied: what to do about it and why, with the provider's code.
+    Failed {
+        class: ErrorClass,
+        code: Option<String>,
+        message: String,
+    },
+}
+
+impl Delivered {
+    pub fn failed(class: ErrorClass, code: Option<String>, message: impl Into<String>) -> Self {
+        Delivered::Failed {
+            class,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The echo guards a sink applies besides the origin tag in the relay protocol. All on in
+/// production; tests turn one off to prove the next one catches what it let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoGuards {
+    /// The provider's own "fire no callback for this" flags (Tencent's
+    /// `ForbidCallbackControl`).
+    pub provider_flags: bool,
+    /// imshift's tag in a message's custom data.
+    pub origin_tag: bool,
+}
+
+impl Default for EchoGuards {
+    fn default() -> Self {
+        EchoGuards {
+            provider_flags: true,
+            origin_tag: true,
+        }
+    }
+}
+
+/// Where sync delivers one side's events: the other side's send APIs.
+#[async_trait::async_trait]
+pub trait SyncSink: Send + Sync {
+    /// Events one request carries; 1 sends each on its own.
+    fn batch(&self) -> usize {
+        1
+    }
+    /// The pacing key and quota (requests per second) of the API `event` goes through, shared
+    /// with imports of the same app; `None`: not paced.
+    fn pace(&self, event: &SyncEvent) -> Option<(String, f64)>;
+    /// Sends `events` (at most [`SyncSink::batch`], of different conversations); one answer
+    /// per event, in order.
+    async fn deliver(&self, events: &[SyncEvent]) -> Vec<Delivered>;
 }
 
 /// An IM system imshift can move from or into.
@@ -213,6 +300,10 @@ pub trait Provider: Send + Sync + 'static {
     fn sandbox(&self) -> Option<&dyn Sandbox> {
         None
     }
+    /// The word after `imshift sandbox` that runs it (its id unless it says otherwise).
+    fn sandbox_name(&self) -> &'static str {
+        self.id()
+    }
     /// Checks that a callback came from this connection's provider (signature, replay window).
     fn verify_callback(&self, _conn: &Connection, _req: &CallbackRequest) -> Result<(), String> {
         Err(format!("{} sends imshift no callbacks", self.label()))
@@ -225,6 +316,23 @@ pub trait Provider: Send + Sync + 'static {
         _req: &CallbackRequest,
     ) -> Result<Vec<InboundEvent>, String> {
         Err(format!("{} sends imshift no events", self.label()))
+    }
+    /// Where sync sends the other side's events into this one.
+    fn sync_sink(
+        &self,
+        _conn: &Connection,
+        _limits: Limits,
+        _guards: EchoGuards,
+    ) -> Result<Arc<dyn SyncSink>, String> {
+        Err(format!(
+            "imshift cannot send events into {} yet",
+            self.label()
+        ))
+    }
+    /// The values to paste into this side's own console so that it sends imshift its events
+    /// (`hook_url` is imshift's door for this side), as (what, value) pairs.
+    fn hook_setup(&self, _conn: &Connection, hook_url: &str) -> Vec<(String, String)> {
+        vec![("Events URL".into(), hook_url.into())]
     }
     /// The body answering a callback whose events are stored.
     fn inbound_answer(&self, accepted: usize, duplicates: usize) -> Value {
@@ -253,9 +361,19 @@ pub trait Sandbox: Send + Sync {
         Err("this provider's sandbox runs only inside the console".into())
     }
 
-    /// Starts an empty sandbox on `port` (0: any free one). With `keys`, it accepts those;
-    /// without, it makes its own.
-    async fn start(&self, keys: Option<&Connection>, port: u16) -> Result<Started, String>;
+    /// Starts an empty sandbox. With `keys`, it accepts those; without, it makes its own.
+    async fn start(&self, keys: Option<&Connection>, opts: StartOptions)
+        -> Result<Started, String>;
+}
+
+/// Where an in-process sandbox listens and where it sends what its users do.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// 0: any free port.
+    pub port: u16,
+    /// The console's inbound door for this migration and side (`…/hooks/{id}/{side}`): the
+    /// sandbox posts its callbacks or relay events there.
+    pub hook_url: Option<String>,
 }
 
 /// A sandbox just started, and the connection that reaches it.
@@ -268,8 +386,23 @@ pub struct Started {
 }
 
 /// A sandbox that runs until dropped.
+#[async_trait::async_trait]
 pub trait RunningSandbox: Send + Sync {
     fn addr(&self) -> SocketAddr;
+
+    /// Does what an app user does: `from` sends `text` to `to` (an account, or a group when
+    /// `group`), so the sandbox tells the console as the real service would. Answers the
+    /// message's id on this side.
+    async fn user_message(
+        &self,
+        from: &str,
+        to: &str,
+        group: bool,
+        text: &str,
+    ) -> Result<String, String> {
+        let _ = (from, to, group, text);
+        Err("this sandbox cannot send as a user".into())
+    }
 }
 
 /// One record's problem: its rule code and what exactly is wrong.

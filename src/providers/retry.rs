@@ -48,6 +48,17 @@ impl Policy {
         after_throttle: Duration::from_secs(1),
     };
 
+    /// Sync's numbers: a live event is never given up for a transient failure or a throttle
+    /// (the side may be down for a while; its conversation waits in order), exponential from
+    /// 200 ms up to a minute between tries.
+    pub const SYNC: Policy = Policy {
+        max_attempts: usize::MAX,
+        max_throttles: usize::MAX,
+        base_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(60),
+        after_throttle: Duration::from_secs(1),
+    };
+
     /// Decide after a failure of class `class`. `attempts` counts the request's retryable
     /// failures and `throttles` its throttles, this failure included.
     pub fn decide(&self, class: ErrorClass, attempts: usize, throttles: usize) -> Decision {

@@ -4,7 +4,7 @@
 //! holds it in its state beside what only the web needs (Leptos options).
 
 use crate::model::Side;
-use crate::providers::{Registry, RunningSandbox};
+use crate::providers::{EchoGuards, Registry, RunningSandbox};
 use crate::secrets::MasterKey;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
@@ -57,6 +57,9 @@ pub struct Config {
     pub ingest_max_attempts: i32,
     /// The providers migrations can name (tests add their own).
     pub providers: Registry,
+    /// Sync's echo guards besides the origin tag: all on, except in tests that prove the
+    /// next guard catches what one lets through.
+    pub sync_guards: EchoGuards,
 }
 
 impl Config {
@@ -80,6 +83,7 @@ impl Config {
             upload_expiry: Duration::from_secs(7 * 24 * 3600),
             ingest_max_attempts: 3,
             providers: Registry::builtin(),
+            sync_guards: EchoGuards::default(),
         }
     }
 }
@@ -101,6 +105,9 @@ pub struct Services {
     pub receiving: Arc<std::sync::Mutex<HashSet<Uuid>>>,
     /// This machine, for jobs that need its disk (see `jobs.node`).
     pub node: String,
+    /// Rung when sync events are stored, so this process's sender takes them at once
+    /// (other processes find them on their next look).
+    pub sync_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Services {
@@ -113,6 +120,7 @@ impl Services {
             sandboxes: Default::default(),
             receiving: Default::default(),
             node,
+            sync_wake: Default::default(),
         }
     }
 

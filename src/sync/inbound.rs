@@ -28,6 +28,11 @@ const MAX_KEY_BYTES: usize = 512;
 /// `at` up to the end of year 9999: the database's timestamps go no further.
 const MAX_AT_MS: i64 = 253_402_300_799_999;
 
+/// Where a side's provider (or a sandbox standing in for it) delivers this migration's events.
+pub fn hook_url(public_url: &str, id: Uuid, side: Side) -> String {
+    format!("{}/hooks/{id}/{side}", public_url.trim_end_matches('/'))
+}
+
 /// The hooks, for merging outside the session and cross-site layers.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,6 +55,8 @@ pub enum Outcome {
     Stale,
     Malformed,
     TooLarge,
+    /// Of the accepted: events imshift itself made on that side, kept and not sent back.
+    Echo,
 }
 
 impl Outcome {
@@ -62,6 +69,7 @@ impl Outcome {
             Outcome::Stale => "stale",
             Outcome::Malformed => "malformed",
             Outcome::TooLarge => "too_large",
+            Outcome::Echo => "echo",
         }
     }
 }
@@ -133,14 +141,19 @@ async fn handle(
             .await
         }
     };
-    let accepted = store(state, id, side, &events).await?;
+    let stored = store(state, id, side, &events).await?;
+    let accepted = stored.new;
     let duplicates = events.len() - accepted;
+    if stored.queued > 0 {
+        state.sync_wake.notify_one();
+    }
     let counted = if events.is_empty() {
         vec![(Outcome::Ignored, 1)]
     } else {
         vec![
             (Outcome::Accepted, accepted),
             (Outcome::Duplicate, duplicates),
+            (Outcome::Echo, stored.echo),
         ]
     };
     count(state, id, side, &counted).await?;
@@ -165,29 +178,64 @@ fn checked(events: Vec<InboundEvent>) -> Result<Vec<InboundEvent>, String> {
     Ok(events)
 }
 
-/// Stores a batch in one statement; answers how many were new (the rest were there already).
+/// What storing a batch did.
+#[derive(Debug, Default)]
+struct Stored {
+    /// Events not there before.
+    new: usize,
+    /// Of those, waiting to be sent.
+    queued: usize,
+    /// Of those, imshift's own (by origin or by the id map).
+    echo: usize,
+}
+
+/// Stores a batch in one statement (the rest were there already). An event imshift made
+/// (its origin tag, or an id in the id map) is kept as an echo and never sent; one arriving
+/// while its direction is off is kept as such.
 async fn store(
     state: &AppState,
     id: Uuid,
     side: Side,
     events: &[InboundEvent],
-) -> AppResult<usize> {
+) -> AppResult<Stored> {
     if events.is_empty() {
-        return Ok(0);
+        return Ok(Stored::default());
     }
-    let batch = serde_json::to_value(events).map_err(AppError::internal)?;
-    let done = sqlx::query(
-        "INSERT INTO sync_inbound (migration_id, side, key, kind, at, data)
-         SELECT $1, $2, e.key, e.kind, to_timestamp(e.at_ms::float8 / 1000), e.data
-         FROM jsonb_to_recordset($3) AS e(key text, kind text, at_ms bigint, data jsonb)
-         ON CONFLICT (migration_id, side, key) DO NOTHING",
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            json!({"key": e.key, "kind": e.kind, "at_ms": e.at_ms, "data": e.data,
+                   "origin": e.origin, "conv": super::conversation(&e.kind, &e.data)})
+        })
+        .collect();
+    let states: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO sync_inbound (migration_id, side, key, kind, at, data, conv, origin, state)
+         SELECT $1, $2, e.key, e.kind, to_timestamp(e.at_ms::float8 / 1000), e.data, e.conv,
+                e.origin,
+                CASE WHEN e.origin = $4 OR EXISTS (
+                          SELECT 1 FROM sync_ids m
+                          WHERE m.migration_id = $1 AND m.side = $2 AND m.id = e.key)
+                     THEN 'echo'
+                     WHEN COALESCE((SELECT d.enabled FROM sync_directions d
+                                    WHERE d.migration_id = $1 AND d.from_side = $2), false)
+                     THEN 'queued'
+                     ELSE 'off' END
+         FROM jsonb_to_recordset($3)
+              AS e(key text, kind text, at_ms bigint, data jsonb, origin text, conv text)
+         ON CONFLICT (migration_id, side, key) DO NOTHING
+         RETURNING state",
     )
     .bind(id)
     .bind(side.as_str())
-    .bind(batch)
-    .execute(&state.pool)
+    .bind(serde_json::Value::Array(rows))
+    .bind(crate::providers::ORIGIN)
+    .fetch_all(&state.pool)
     .await?;
-    Ok(done.rows_affected() as usize)
+    Ok(Stored {
+        new: states.len(),
+        queued: states.iter().filter(|s| *s == "queued").count(),
+        echo: states.iter().filter(|s| *s == "echo").count(),
+    })
 }
 
 /// Adds to the outcome counts (table and metrics), skipping zeros.

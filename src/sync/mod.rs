@@ -1,9 +1,69 @@
 //! Coexistence sync: events from either side of a migration, relayed to the other.
 //!
-//! This first slice is the inbound door: `POST /hooks/{migration_id}/{side}` receives a
-//! provider's callbacks (or a self-built system's relay batches), checks them through the
-//! side's [`crate::providers::Provider`], and stores each event durably before answering.
+//! - [`inbound`]: `POST /hooks/{migration_id}/{side}` receives a provider's callbacks (or a
+//!   self-built system's relay batches), checks them through the side's
+//!   [`crate::providers::Provider`], and stores each event before answering, marked as an
+//!   echo when imshift itself made it.
+//! - [`deliver`]: every console process sends stored events into the other side through its
+//!   provider's [`crate::providers::SyncSink`], in order within each conversation with one in
+//!   flight, paced with imports by the shared pacer, retried until applied or kept aside.
+//! - [`control`]: turning a direction on and off, health, the event log, replaying dead
+//!   letters, the test message.
+//!
+//! The relay protocol both sides speak is in `relay-protocol-v1.md` beside this file.
 
+pub mod control;
+pub mod deliver;
 pub mod inbound;
 
 pub use inbound::router;
+
+use serde_json::Value;
+
+/// The unit of ordering an event belongs to: `c2c:<a>:<b>` (the two accounts sorted),
+/// `group:<id>` or `account:<id>`. Events of one conversation are delivered in order, one at
+/// a time; different conversations go in parallel.
+pub fn conversation(kind: &str, data: &Value) -> String {
+    let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default();
+    match kind {
+        "message.sent" | "message.recalled" if s("conv") == "group" => format!("group:{}", s("to")),
+        "message.sent" | "message.recalled" => pair(s("from"), s("to")),
+        "friend.added" | "friend.removed" => pair(s("owner"), s("friend")),
+        "account.upserted" => format!("account:{}", s("id")),
+        "group.created" => format!("group:{}", s("id")),
+        _ => format!("group:{}", s("group")),
+    }
+}
+
+fn pair(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("c2c:{a}:{b}")
+    } else {
+        format!("c2c:{b}:{a}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_directions_of_a_chat_are_one_conversation() {
+        let ab = json!({"conv": "c2c", "from": "a", "to": "b"});
+        let ba = json!({"conv": "c2c", "from": "b", "to": "a"});
+        assert_eq!(conversation("message.sent", &ab), "c2c:a:b");
+        assert_eq!(conversation("message.sent", &ba), "c2c:a:b");
+        assert_eq!(conversation("message.recalled", &ba), "c2c:a:b");
+        let g = json!({"conv": "group", "from": "a", "to": "g1"});
+        assert_eq!(conversation("message.sent", &g), "group:g1");
+        assert_eq!(
+            conversation("group.created", &json!({"id": "g1"})),
+            "group:g1"
+        );
+        assert_eq!(
+            conversation("group.members_left", &json!({"group": "g1"})),
+            "group:g1"
+        );
+    }
+}

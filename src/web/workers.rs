@@ -39,6 +39,7 @@ pub async fn start(state: &AppState) -> Result<Option<WorkerPool>, sqlx::Error> 
     config.reap_every = (state.config.job_lease / 5).max(std::time::Duration::from_millis(500));
     let mut pool = WorkerPool::start(state.pool.clone(), config, handlers(state)).await?;
     pool.attach(tokio::spawn(sweep_uploads(state.clone())));
+    pool.attach(crate::sync::deliver::spawn(state.services.clone()));
     tracing::info!(worker = %pool.id, jobs = state.config.workers, "workers started");
     Ok(Some(pool))
 }

@@ -9,6 +9,7 @@ mod import;
 mod migration;
 mod migrations;
 mod settings;
+mod sync;
 mod team;
 
 pub use api_docs::ApiDocsPage;
@@ -20,6 +21,7 @@ pub use import::ImportTab;
 pub use migration::{LaterTab, MigrationPage, OverviewTab};
 pub use migrations::MigrationsPage;
 pub use settings::SettingsPage;
+pub use sync::SyncTab;
 pub use team::TeamPage;
 
 use leptos::prelude::*;

@@ -1,10 +1,11 @@
 //! A home-grown old IM system. Its history arrives as canonical dumps; during coexistence it
-//! speaks imshift's relay protocol (`docs/relay-protocol-v1.md`): imshift posts events to its
+//! speaks imshift's relay protocol (`src/sync/relay-protocol-v1.md`): imshift posts events to its
 //! relay URL signed with one secret, and it posts its events to imshift signed with another.
 
 use crate::model::{ConnectionCheck, FieldKind, FieldSpec, Side};
 use crate::providers::{
-    outbound, CallbackRequest, Capabilities, Connection, FieldError, InboundEvent, Provider,
+    outbound, CallbackRequest, Capabilities, Connection, EchoGuards, FieldError, InboundEvent,
+    Limits, Provider, SyncSink,
 };
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
@@ -12,6 +13,8 @@ use serde_json::{Map, Value};
 use sha2::Sha256;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod sync;
 
 pub mod sandbox;
 
@@ -136,6 +139,11 @@ impl Provider for SelfBuilt {
 
     fn sandbox(&self) -> Option<&dyn crate::providers::Sandbox> {
         Some(self)
+    }
+
+    /// `imshift sandbox relay`: it stands in for the old system's relay endpoint.
+    fn sandbox_name(&self) -> &'static str {
+        "relay"
     }
 
     /// Posts an empty, signed batch: the relay answers 400 (no events) or 200 when it is
@@ -263,6 +271,25 @@ impl Provider for SelfBuilt {
         events(req.body, self.capabilities().sync_receives)
     }
 
+    fn sync_sink(
+        &self,
+        conn: &Connection,
+        _limits: Limits,
+        _guards: EchoGuards,
+    ) -> Result<Arc<dyn SyncSink>, String> {
+        Ok(Arc::new(sync::RelaySink::new(conn)?))
+    }
+
+    fn hook_setup(&self, _conn: &Connection, hook_url: &str) -> Vec<(String, String)> {
+        vec![
+            ("Where the old system posts its events".into(), hook_url.into()),
+            (
+                "How it signs them".into(),
+                "Imshift-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(inbound secret, \"<t>.\" + body)>".into(),
+            ),
+        ]
+    }
+
     fn inbound_answer(&self, accepted: usize, duplicates: usize) -> Value {
         // Nothing is refused one by one yet: a malformed event refuses its whole batch.
         serde_json::json!({ "accepted": accepted, "duplicates": duplicates, "rejected": [] })
@@ -315,12 +342,13 @@ fn event(e: &Value, known: &[&str]) -> Result<InboundEvent, String> {
         Some(Value::Object(_)) => {}
         Some(_) => return Err("\"data\" is not an object".into()),
     }
-    text("origin")?;
+    let origin = text("origin")?;
     Ok(InboundEvent {
         key: id,
         kind,
         at_ms,
-        data: e.clone(),
+        data: e["data"].clone(),
+        origin: Some(origin),
     })
 }
 
@@ -351,7 +379,8 @@ mod tests {
         assert_eq!(got[1].key, "b");
         assert_eq!(got[1].kind, "message.sent");
         assert_eq!(got[1].at_ms, 1_700_000_000_000);
-        assert_eq!(got[1].data["origin"], "old");
+        assert_eq!(got[1].origin.as_deref(), Some("old"));
+        assert_eq!(got[1].data, json!({"id": "b"}));
 
         let mut bad = ok("c");
         bad.as_object_mut().unwrap().remove("id");

@@ -40,6 +40,9 @@ pub struct SandboxArgs {
     /// Callback auth token (Sign = sha256(token + RequestTime)).
     #[arg(long, env = "IMSHIFT_SANDBOX_CALLBACK_TOKEN", hide_env_values = true)]
     callback_token: Option<String>,
+    /// Fraction (0..=1) of callbacks never sent, as when Tencent's one attempt fails.
+    #[arg(long, default_value_t = 0.0)]
+    lost_callback_rate: f64,
     /// Keep the sandbox's data in this JSON file across restarts.
     #[arg(long)]
     state_file: Option<std::path::PathBuf>,
@@ -61,6 +64,7 @@ pub async fn serve(args: Vec<String>) -> Result<(), String> {
     config.callback_url = args.callback_url;
     config.callback_token = args.callback_token.map(secrecy::SecretString::from);
     config.state_file = args.state_file;
+    config.lost_callback_rate = args.lost_callback_rate;
     if let Some(q) = args.qps {
         config.limits = super::Limits::default().with_all_qps(q);
     }

@@ -10,6 +10,7 @@ pub mod errors;
 pub mod import;
 pub mod provider;
 pub mod sandbox;
+pub mod sync;
 pub mod usersig;
 
 pub use client::{TencentClient, TencentConfig};

@@ -9,8 +9,9 @@ use crate::dumps::canonical::Refs;
 use crate::import::target::ImportTarget;
 use crate::model::{ConnectionCheck, FieldChoice, FieldKind, FieldSpec, Side};
 use crate::providers::{
-    outbound, CallbackRequest, Capabilities, Connection, FieldError, InboundEvent, Limits, Problem,
-    Provider, RunningSandbox, Sandbox, Started, TargetRules,
+    outbound, CallbackRequest, Capabilities, Connection, EchoGuards, FieldError, InboundEvent,
+    Limits, Problem, Provider, RunningSandbox, Sandbox, StartOptions, Started, SyncSink,
+    TargetRules,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -297,6 +298,40 @@ impl Provider for Tencent {
         inbound_events(req)
     }
 
+    fn sync_sink(
+        &self,
+        conn: &Connection,
+        limits: Limits,
+        guards: EchoGuards,
+    ) -> Result<Arc<dyn SyncSink>, String> {
+        let (client, _, sdkappid) = client(conn, limits)?;
+        Ok(Arc::new(super::sync::TencentSink {
+            client,
+            sdkappid,
+            guards,
+        }))
+    }
+
+    fn hook_setup(&self, conn: &Connection, hook_url: &str) -> Vec<(String, String)> {
+        let mut out = vec![(
+            "Callback URL (IM console → Callback configuration)".to_string(),
+            hook_url.to_string(),
+        )];
+        out.push((
+            "Callbacks to turn on".into(),
+            "C2C.CallbackAfterSendMsg, Group.CallbackAfterSendMsg, Group.CallbackAfterCreateGroup, Group.CallbackAfterNewMemberJoin, Group.CallbackAfterMemberExit, Group.CallbackAfterGroupDestroyed, Group.CallbackAfterGroupInfoChanged".into(),
+        ));
+        out.push((
+            "Callback token".into(),
+            if conn.secret("callback_token").is_some() {
+                "the callback token set on this connection (not shown here)".into()
+            } else {
+                "none set: only the SDKAppID is checked; set a token on both sides".into()
+            },
+        ));
+        out
+    }
+
     fn inbound_answer(&self, _accepted: usize, _duplicates: usize) -> Value {
         callbacks::ok_response()
     }
@@ -328,8 +363,7 @@ fn inbound_events(req: &CallbackRequest) -> Result<Vec<InboundEvent>, String> {
         .map_err(|e| format!("the {command} body is not a JSON object: {e}"))?;
     // The query decides: a body naming another command is not trusted to pick its own type.
     body.insert("CallbackCommand".into(), command.clone().into());
-    let data = Value::Object(body);
-    let event: E = serde_json::from_value(data.clone())
+    let event: E = serde_json::from_value(Value::Object(body))
         .map_err(|e| format!("the {command} body does not parse: {e}"))?;
     let fallback_ms = req.now * 1000;
     let at = |event_time: Option<i64>, secs: i64| {
@@ -392,17 +426,32 @@ fn inbound_events(req: &CallbackRequest) -> Result<Vec<InboundEvent>, String> {
         // Friend adds and every other command are acknowledged and not relayed.
         E::SnsFriendAdd(_) | E::Other => return Ok(vec![]),
     };
+    let Some((data, tagged)) = super::sync::canonical(&event) else {
+        return Ok(vec![]);
+    };
     Ok(vec![InboundEvent {
         key,
         kind: kind.into(),
         at_ms,
         data,
+        origin: super::sync::origin(tagged),
     }])
 }
 
+#[async_trait::async_trait]
 impl RunningSandbox for sandbox::SandboxHandle {
     fn addr(&self) -> std::net::SocketAddr {
         self.addr
+    }
+
+    async fn user_message(
+        &self,
+        from: &str,
+        to: &str,
+        group: bool,
+        text: &str,
+    ) -> Result<String, String> {
+        sandbox::SandboxHandle::user_message(self, from, to, group, text)
     }
 }
 
@@ -412,7 +461,11 @@ impl Sandbox for Tencent {
         super::cli::serve(args).await
     }
 
-    async fn start(&self, keys: Option<&Connection>, port: u16) -> Result<Started, String> {
+    async fn start(
+        &self,
+        keys: Option<&Connection>,
+        opts: StartOptions,
+    ) -> Result<Started, String> {
         let sdkappid = keys
             .and_then(|k| k.number("sdkappid"))
             .unwrap_or(SANDBOX_SDKAPPID);
@@ -425,8 +478,12 @@ impl Sandbox for Tencent {
             Some(s) => s.clone(),
             None => SecretString::from(crate::auth::secret::generate("sbx_")),
         };
-        let config = sandbox::SandboxConfig::new(sdkappid as u64, secret.expose_secret(), &admin);
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut config =
+            sandbox::SandboxConfig::new(sdkappid as u64, secret.expose_secret(), &admin);
+        // Its callbacks go to the console's door, signed when the connection has a token.
+        config.callback_url = opts.hook_url.clone();
+        config.callback_token = keys.and_then(|k| k.secret("callback_token")).cloned();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], opts.port));
         let handle = sandbox::spawn(config, addr)
             .await
             .map_err(|e| format!("The sandbox could not start on {addr}: {e}"))?;
@@ -532,7 +589,11 @@ mod tests {
         assert_eq!(e[0].key, "c2c:7_9_1700000000");
         assert_eq!(e[0].kind, "message.sent");
         assert_eq!(e[0].at_ms, 1_700_000_000_123);
-        assert_eq!(e[0].data["CallbackCommand"], "C2C.CallbackAfterSendMsg");
+        // In the relay protocol's canonical words, whatever Tencent called them.
+        assert_eq!(e[0].data["from"], "a");
+        assert_eq!(e[0].data["conv"], "c2c");
+        assert_eq!(e[0].data["sent_at"], 1_700_000_000_000i64);
+        assert_eq!(e[0].origin, None);
 
         let failed = c2c.replace("\"SendMsgResult\":0", "\"SendMsgResult\":20006");
         assert!(events("C2C.CallbackAfterSendMsg", "1400000001", &failed)

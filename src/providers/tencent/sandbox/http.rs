@@ -148,12 +148,19 @@ impl Shared {
             return;
         };
         for cb in pending {
+            if self.config.lost_callback_rate > 0.0 {
+                let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+                if rng.random::<f64>() < self.config.lost_callback_rate {
+                    self.callbacks_lost.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
             let mut query: Vec<(&str, String)> = vec![
                 ("SdkAppid", self.config.sdkappid.to_string()),
                 ("CallbackCommand", cb.command.to_string()),
                 ("contenttype", "json".into()),
                 ("ClientIP", "127.0.0.1".into()),
-                ("OptPlatform", "RESTAPI".into()),
+                ("OptPlatform", cb.platform.into()),
             ];
             if let Some(token) = &self.config.callback_token {
                 query.push(("Sign", callbacks::sign(token.expose_secret(), now as i64)));
@@ -221,6 +228,17 @@ async fn handle(
 }
 
 fn run_api(sh: &Shared, api: &'static str, admin: &str, body: &[u8]) -> Out {
+    run_as(sh, api, admin, body, "RESTAPI")
+}
+
+/// Runs one API as if sent from `platform` (what callbacks say in `OptPlatform`).
+pub(super) fn run_as(
+    sh: &Shared,
+    api: &'static str,
+    admin: &str,
+    body: &[u8],
+    platform: &'static str,
+) -> Out {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(rej(
             60003,
@@ -235,6 +253,7 @@ fn run_api(sh: &Shared, api: &'static str, admin: &str, body: &[u8]) -> Out {
     let (handler, mutates) = handler_for(api).expect("only known APIs reach here");
     let mut ctx = Ctx {
         now: sh.config.clock.now(),
+        platform,
         admin,
         config: &sh.config,
         callbacks: Vec::new(),

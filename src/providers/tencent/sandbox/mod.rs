@@ -120,6 +120,9 @@ pub struct SandboxConfig {
     pub callback_url: Option<String>,
     /// Callback auth token; when set, callbacks carry `Sign` and `RequestTime`.
     pub callback_token: Option<SecretString>,
+    /// Fraction (0..=1) of callbacks never sent: Tencent does not retry an after-callback
+    /// that failed, so a receiver that was down loses it.
+    pub lost_callback_rate: f64,
     /// Load state from and save it to this JSON file.
     pub state_file: Option<PathBuf>,
     pub clock: Clock,
@@ -148,6 +151,7 @@ impl SandboxConfig {
             seed: 0,
             callback_url: None,
             callback_token: None,
+            lost_callback_rate: 0.0,
             state_file: None,
             clock: Clock::system(),
             rate_limit_code: 60007,
@@ -170,6 +174,7 @@ impl fmt::Debug for SandboxConfig {
             .field("latency_ms", &self.latency_ms)
             .field("seed", &self.seed)
             .field("callback_url", &self.callback_url)
+            .field("lost_callback_rate", &self.lost_callback_rate)
             .field(
                 "callback_token",
                 &self.callback_token.as_ref().map(|_| "<redacted>"),
@@ -285,6 +290,7 @@ struct Shared {
     data: Mutex<Data>,
     stats: Mutex<BTreeMap<String, ApiStats>>,
     callbacks_sent: Arc<AtomicU64>,
+    callbacks_lost: AtomicU64,
     http: reqwest::Client,
     /// Set by `spawn`: state is saved by a background task instead of on every request,
     /// so large imports do not rewrite the whole file per call.
@@ -311,12 +317,16 @@ type Out = Result<Map<String, Value>, Reject>;
 /// A callback to post once the state lock is released.
 struct PendingCallback {
     command: &'static str,
+    platform: &'static str,
     body: Value,
 }
 
 /// Per-request context handed to the API handlers.
 struct Ctx<'a> {
     now: u64,
+    /// `OptPlatform` of the callbacks this request fires: `RESTAPI` for REST calls, a client
+    /// platform for what a simulated user does.
+    platform: &'static str,
     admin: &'a str,
     config: &'a SandboxConfig,
     callbacks: Vec<PendingCallback>,
@@ -331,7 +341,11 @@ impl Ctx<'_> {
             o.insert("CallbackCommand".into(), json!(command));
             o.insert("EventTime".into(), json!(self.now * 1000));
         }
-        self.callbacks.push(PendingCallback { command, body });
+        self.callbacks.push(PendingCallback {
+            command,
+            platform: self.platform,
+            body,
+        });
     }
 
     /// Admins exist as accounts on a real app (they are created with it).
@@ -432,6 +446,7 @@ impl Shared {
             data: Mutex::new(data),
             stats: Mutex::new(BTreeMap::new()),
             callbacks_sent: Arc::new(AtomicU64::new(0)),
+            callbacks_lost: AtomicU64::new(0),
             http,
             save_in_background: std::sync::atomic::AtomicBool::new(false),
             dirty: std::sync::atomic::AtomicBool::new(false),
@@ -490,6 +505,7 @@ impl Shared {
             "c2c_messages": d.c2c.values().map(Vec::len).sum::<usize>(),
             "group_messages": d.groups.values().map(|g| g.messages.len()).sum::<usize>(),
             "callbacks_sent": self.callbacks_sent.load(Ordering::Relaxed),
+            "callbacks_lost": self.callbacks_lost.load(Ordering::Relaxed),
             "apis": stats,
         })
     }
@@ -539,6 +555,51 @@ impl SandboxHandle {
     /// message it holds.
     pub fn export(&self) -> Value {
         self.shared.export_json()
+    }
+
+    /// What an app user does: `from` sends `text` to an account or a group, from a phone
+    /// (callbacks say `OptPlatform=Android`). Answers the message's id: its `MsgKey`, or
+    /// `{group}:{MsgSeq}`.
+    pub fn user_message(
+        &self,
+        from: &str,
+        to: &str,
+        group: bool,
+        text: &str,
+    ) -> Result<String, String> {
+        let random: u32 = rand::random();
+        let body = json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]);
+        let (api, req) = if group {
+            (
+                "group_open_http_svc/send_group_msg",
+                json!({"GroupId": to, "From_Account": from, "Random": random, "MsgBody": body}),
+            )
+        } else {
+            (
+                "openim/sendmsg",
+                json!({"From_Account": from, "To_Account": to, "MsgRandom": random, "MsgBody": body}),
+            )
+        };
+        let admin = self.shared.config.admins[0].clone();
+        let out = http::run_as(
+            &self.shared,
+            api,
+            &admin,
+            req.to_string().as_bytes(),
+            "Android",
+        )
+        .map_err(|r| format!("{api} refused ({}): {}", r.code, r.info))?;
+        Ok(if group {
+            format!(
+                "{to}:{}",
+                out.get("MsgSeq").and_then(Value::as_u64).unwrap_or(0)
+            )
+        } else {
+            out.get("MsgKey")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        })
     }
 
     /// Stop accepting, finish requests in flight, and wait for the server to end.

@@ -1,0 +1,318 @@
+//! The Sync tab: per direction its switch, health (status, rates, lag, backlog, errors, echoes
+//! filtered, a 30-minute chart), the values to paste into the side's own console and a test
+//! message for sandbox sides; then the event log with each event's path and dead letters'
+//! replay. Figures follow live (polled every two seconds while the page is visible).
+
+use super::migration::poll;
+use crate::app::calls_sync::{get_sync, sync_events, SetSync, SyncReplay, SyncTest};
+use crate::app::components::{action_error, can, count, duration, resource, when, ErrorNote};
+use crate::model::{
+    ApiError, MinutePoint, Permission, SyncDirection, SyncEventState, SyncEventView, SyncView,
+};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use uuid::Uuid;
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        None => "—".into(),
+        Some(v) if v < 1000.0 => format!("{v:.0} ms"),
+        Some(v) => format!("{:.1} s", v / 1000.0),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Actions {
+    set: ServerAction<SetSync>,
+    test: ServerAction<SyncTest>,
+    replay: ServerAction<SyncReplay>,
+}
+
+#[component]
+pub fn SyncTab() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<Uuid>().ok()));
+    let actions = Actions {
+        set: ServerAction::new(),
+        test: ServerAction::new(),
+        replay: ServerAction::new(),
+    };
+    let sync = resource(
+        move || (id.get(), actions.set.version().get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => get_sync(id).await,
+                None => Err(ApiError::new("not_found", "This is not a migration id.")),
+            }
+        },
+    );
+    let live = RwSignal::new(None::<SyncView>);
+    poll(
+        move || async move {
+            match id.try_get_untracked().flatten() {
+                Some(id) => get_sync(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+        live,
+    );
+    // A switch answers with the new view: show it at once rather than at the next poll.
+    Effect::new(move |_| {
+        if let Some(Ok(v)) = actions.set.value().get() {
+            live.set(Some(v));
+        }
+    });
+    view! {
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let first = match sync.await {
+                    Ok(v) => v,
+                    Err(e) => return view! { <ErrorNote error=e/> }.into_any(),
+                };
+                let mid = id.get_untracked().unwrap_or_default();
+                let current = move || live.get().unwrap_or_else(|| first.clone());
+                view! {
+                    {move || current().directions.into_iter().map(|d| view! {
+                        <DirectionCard d actions id=mid/>
+                    }).collect_view()}
+                    {action_error(actions.set.value())}
+                    <EventLog id=mid actions live/>
+                }.into_any()
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn DirectionCard(d: SyncDirection, actions: Actions, id: Uuid) -> impl IntoView {
+    let may_run = can(Permission::RunMigrations);
+    let from = d.from;
+    let h = d.health.clone();
+    let title = format!("{} → {}", d.from_label, d.to_label);
+    let enabled = d.enabled;
+    let blocked = d.blocked.clone();
+    let switch = may_run.then(|| {
+        let label = if enabled { "Turn off" } else { "Turn on" };
+        view! {
+            <button class=if enabled { "btn" } else { "btn btn-primary" } data-testid="sync-switch"
+                disabled=move || actions.set.pending().get() || (!enabled && blocked.is_some())
+                on:click=move |_| { actions.set.dispatch(SetSync { id, from, enabled: !enabled }); }>
+                {label}
+            </button>
+        }
+    });
+    let test = (may_run && d.can_send_test && enabled).then(|| view! {
+        <button class="btn" data-testid="sync-test" on:click=move |_| {
+            actions.test.dispatch(SyncTest { id, from });
+        }>{move || if actions.test.pending().get() { "Sending…" } else { "Send a test message" }}</button>
+    });
+    let drain = h
+        .drain_secs
+        .map(|s| format!(" (about {} to send at the current rate)", duration(s)))
+        .unwrap_or_default();
+    let last = h
+        .last_event_secs
+        .map(|s| format!("{} ago", duration(s as f64)))
+        .unwrap_or_else(|| "none yet".into());
+    let errors = (!h.errors.is_empty()).then(|| view! {
+        <h3>"Errors"</h3>
+        <table class="table" data-testid="sync-errors">
+            <thead><tr><th>"Code"</th><th>"Events"</th><th>"What it means"</th></tr></thead>
+            <tbody>{h.errors.iter().map(|e| view! {
+                <tr><td><code>{e.code.clone()}</code></td><td>{count(e.events)}</td><td>{e.message.clone()}</td></tr>
+            }).collect_view()}</tbody>
+        </table>
+    });
+    let setup = d
+        .setup
+        .iter()
+        .map(|s| {
+            view! {
+                <dt>{s.what.clone()}</dt><dd><code class="wrap">{s.value.clone()}</code></dd>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card" data-testid=format!("sync-{from}")>
+            <div class="card-head">
+                <h2>{title}</h2>
+                <span class=format!("status sync-{}", h.status) data-testid="sync-status" data-status=h.status.as_str()>{h.status.label()}</span>
+            </div>
+            <p class="hint">{h.why.clone()}</p>
+            {d.blocked.clone().map(|b| view! { <p class="alert alert-warn" data-testid="sync-blocked">{b}</p> })}
+            <div class="button-row">{switch}{test}</div>
+            {move || actions.test.value().get().and_then(Result::ok).map(|made| view! {
+                <p class="alert alert-ok" data-testid="sync-test-result">
+                    {format!("Sent as a user of the sandbox (its id there: {made}). Watch it in the event log below.")}
+                </p>
+            })}
+            {action_error(actions.test.value())}
+            <dl class="facts" data-testid="sync-figures">
+                <dt>"Received"</dt><dd data-testid="sync-received">{count(h.received_total)}</dd>
+                <dt>"Applied on the other side"</dt><dd data-testid="sync-sent">{count(h.sent_total)}</dd>
+                <dt>"Events per minute"</dt><dd>{format!("{:.1} (last 5 min)", h.events_per_min)}</dd>
+                <dt>"Backlog"</dt><dd data-testid="sync-backlog">{format!("{}{drain}", count(h.backlog))}</dd>
+                <dt>"Capture lag"</dt><dd>{format!("p50 {} · p99 {} (event → received)", ms(h.capture_p50_ms), ms(h.capture_p99_ms))}</dd>
+                <dt>"Apply lag"</dt><dd>{format!("p50 {} · p99 {} (received → applied)", ms(h.apply_p50_ms), ms(h.apply_p99_ms))}</dd>
+                <dt>"Dead letters"</dt><dd data-testid="sync-dead">{count(h.dead)}</dd>
+                <dt>"Echoes filtered"</dt><dd data-testid="sync-echo">{count(h.echo_filtered)}</dd>
+                <dt>"Refused at the door"</dt><dd>{count(h.refused)}</dd>
+                <dt>"Last event"</dt><dd>{last}</dd>
+                {d.changed_by.clone().zip(d.changed_at).map(|(by, at)| view! {
+                    <dt>"Switched"</dt><dd>{format!("{} by {by}, {}", if enabled { "on" } else { "off" }, when(&at))}</dd>
+                })}
+            </dl>
+            <Chart minutes=h.minutes.clone()/>
+            {errors}
+            <details>
+                <summary>{format!("Set up {} to send its events", d.from_label)}</summary>
+                <dl class="facts" data-testid="sync-setup">{setup}</dl>
+            </details>
+        </section>
+    }
+}
+
+/// Received and applied per minute over the last 30 minutes, as bars.
+#[component]
+fn Chart(minutes: Vec<MinutePoint>) -> impl IntoView {
+    let top = minutes
+        .iter()
+        .map(|m| m.received.max(m.sent))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let (w, h) = (6.0, 60.0);
+    let bars = minutes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let x = i as f64 * (2.0 * w + 2.0);
+            let rh = m.received as f64 / top * h;
+            let sh = m.sent as f64 / top * h;
+            let tip = format!(
+                "{} min ago: {} received, {} applied",
+                m.ago, m.received, m.sent
+            );
+            view! {
+                <g>
+                    <title>{tip}</title>
+                    <rect x=x y=h - rh width=w height=rh class="bar-in"/>
+                    <rect x=x + w y=h - sh width=w height=sh class="bar-out"/>
+                </g>
+            }
+        })
+        .collect_view();
+    let width = minutes.len() as f64 * (2.0 * w + 2.0);
+    view! {
+        <figure class="chart" data-testid="sync-chart">
+            <svg viewBox=format!("0 0 {width} {h}") width="100%" height="64" preserveAspectRatio="none" role="img"
+                 aria-label="Events received and applied per minute, last 30 minutes">{bars}</svg>
+            <figcaption class="hint">"Last 30 minutes, per minute: "<span class="key-in">"received"</span>" · "<span class="key-out">"applied"</span></figcaption>
+        </figure>
+    }
+}
+
+#[component]
+fn EventLog(id: Uuid, actions: Actions, live: RwSignal<Option<SyncView>>) -> impl IntoView {
+    let may_run = can(Permission::RunMigrations);
+    let q = RwSignal::new(String::new());
+    let state = RwSignal::new(None::<SyncEventState>);
+    // The log follows the polled figures: a new poll answer refreshes it.
+    let tick = Memo::new(move |_| {
+        live.with(|v| {
+            v.as_ref().map(|v| {
+                v.directions
+                    .iter()
+                    .map(|d| d.health.received_total + d.health.sent_total + d.health.dead)
+                    .sum::<i64>()
+            })
+        })
+    });
+    let events = resource(
+        move || {
+            (
+                q.get(),
+                state.get(),
+                tick.get(),
+                actions.replay.version().get(),
+                actions.test.version().get(),
+            )
+        },
+        move |(q, state, _, _, _)| async move {
+            sync_events(id, Some(q).filter(|s| !s.is_empty()), state).await
+        },
+    );
+    let rows = move |list: Vec<SyncEventView>| {
+        if list.is_empty() {
+            return view! { <p class="hint" data-testid="sync-events-empty">"No events match."</p> }.into_any();
+        }
+        view! {
+            <table class="table" data-testid="sync-events">
+                <thead><tr><th>"Received"</th><th>"From"</th><th>"Event"</th><th>"Who → what"</th><th>"State"</th><th></th></tr></thead>
+                <tbody>{list.into_iter().map(|e| {
+                    let (side, key) = (e.side, e.key.clone());
+                    let dead = e.state == SyncEventState::Dead;
+                    let why = e.error.clone().map(|m| match &e.error_code {
+                        Some(c) => format!("{c}: {m}"),
+                        None => m,
+                    });
+                    view! {
+                        <tr data-testid="sync-event" data-state=e.state.as_str() data-key=e.key.clone()>
+                            <td>{when(&e.received_at)}</td>
+                            <td>{e.side.as_str()}</td>
+                            <td>{e.kind.clone()}<br/><small class="hint">{e.preview.clone()}</small></td>
+                            <td>{format!("{} → {}", e.actor, e.subject)}</td>
+                            <td>
+                                <span class=format!("status ev-{}", e.state)>{e.state.label()}</span>
+                                {(e.attempts > 0).then(|| view! { <small class="hint">{format!(" · {} failed tries", e.attempts)}</small> })}
+                                {why.map(|w| view! { <br/><small class="hint">{w}</small> })}
+                            </td>
+                            <td>{(dead && may_run).then(|| view! {
+                                <button class="btn btn-small" on:click=move |_| {
+                                    actions.replay.dispatch(SyncReplay { id, side: Some(side), key: Some(key.clone()) });
+                                }>"Replay"</button>
+                            })}</td>
+                        </tr>
+                    }
+                }).collect_view()}</tbody>
+            </table>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card" data-testid="sync-log">
+            <div class="card-head">
+                <h2>"Event log"</h2>
+                {may_run.then(|| view! {
+                    <button class="btn" data-testid="sync-replay-all" on:click=move |_| {
+                        actions.replay.dispatch(SyncReplay { id, side: None, key: None });
+                    }>"Replay all dead letters"</button>
+                })}
+            </div>
+            <div class="filters">
+                <label>"Account, group or message id"
+                    <input type="search" data-testid="sync-search" prop:value=q
+                        on:change=move |ev| q.set(event_target_value(&ev))/>
+                </label>
+                <label>"State"
+                    <select on:change=move |ev| state.set(event_target_value(&ev).parse().ok())>
+                        <option value="">"Any"</option>
+                        {SyncEventState::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
+                    </select>
+                </label>
+            </div>
+            {move || actions.replay.value().get().and_then(Result::ok).map(|n| view! {
+                <p class="alert alert-ok">{format!("{} dead letters went back to the queue.", count(n))}</p>
+            })}
+            {action_error(actions.replay.value())}
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match events.await {
+                        Ok(list) => rows(list),
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}

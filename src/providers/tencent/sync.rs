@@ -1,0 +1,482 @@
+//! Coexistence sync with Tencent IM: its callbacks in the relay protocol's canonical words,
+//! and the sink that applies the other side's events through the REST API.
+//!
+//! Echo guards, stacked (spec §4): one-to-one messages go in through `importmsg` with
+//! `SyncFromOldSystem: 5`, which fires no callback; group messages through `send_group_msg`
+//! with `ForbidCallbackControl`; every message carries imshift's tag in `CloudCustomData`;
+//! and the ids Tencent answers go to the id map. Randoms and sequence numbers derive from the
+//! source event, so a resend within Tencent's dedupe window lands once.
+
+use super::callbacks::CallbackEvent as E;
+use super::client::{
+    AccountImportRequest, AddGroupMemberRequest, CreateGroupRequest, CreateMember,
+    DeleteGroupMemberRequest, GroupBase, MemberAccountItem, ModifyGroupBaseInfoRequest,
+    SendGroupMsgRequest, SendMsgRequest, TencentClient,
+};
+use super::convert::{self, CanonicalMessage, MessageIdentity};
+use super::TencentError;
+use crate::providers::{Delivered, EchoGuards, ErrorClass, SyncEvent, SyncSink, ORIGIN};
+use serde_json::{json, Map, Value};
+
+/// The key imshift's tag takes in a message's `CloudCustomData` (a JSON object).
+const TAG: &str = "imshift";
+
+/// `CloudCustomData` with imshift's tag added: kept as the app's own data otherwise. Data that
+/// is not a JSON object cannot take a tag and goes as it is (the other guards still hold).
+fn tagged(ext: Option<&str>, key: &str) -> Option<String> {
+    match ext.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Some(json!({ TAG: key }).to_string()),
+        Some(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(mut o)) => {
+                o.insert(TAG.into(), key.into());
+                Some(Value::Object(o).to_string())
+            }
+            _ => Some(s.to_string()),
+        },
+    }
+}
+
+/// (the app's own custom data, whether imshift's tag was on it).
+fn untagged(cloud: Option<&str>) -> (Option<String>, bool) {
+    let Some(s) = cloud.map(str::trim).filter(|s| !s.is_empty()) else {
+        return (None, false);
+    };
+    match serde_json::from_str::<Value>(s) {
+        Ok(Value::Object(mut o)) if o.contains_key(TAG) => {
+            o.remove(TAG);
+            let rest = (!o.is_empty()).then(|| Value::Object(o).to_string());
+            (rest, true)
+        }
+        _ => (Some(s.to_string()), false),
+    }
+}
+
+/// Tencent `MsgBody` → a canonical body. One element of a known type maps field by field;
+/// anything else travels whole as a custom body, so nothing is dropped.
+pub fn canonical_body(elems: &[Value]) -> Value {
+    let whole = || json!({"type": "custom", "data": elems, "desc": "Tencent IM MsgBody"});
+    let [e] = elems else { return whole() };
+    let c = &e["MsgContent"];
+    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    let n = |k: &str| c.get(k).and_then(Value::as_u64);
+    match e.get("MsgType").and_then(Value::as_str).unwrap_or_default() {
+        "TIMTextElem" => json!({"type": "text", "text": s("Text").unwrap_or_default()}),
+        "TIMImageElem" => {
+            let info = &c["ImageInfoArray"][0];
+            json!({"type": "image", "url": info["URL"], "size": info["Size"],
+                   "width": info["Width"], "height": info["Height"]})
+        }
+        "TIMSoundElem" => json!({"type": "audio", "url": s("Url"), "size": n("Size"),
+                                 "duration_ms": n("Second").map(|x| x * 1000)}),
+        "TIMVideoFileElem" => json!({"type": "video", "url": s("VideoUrl"), "size": n("VideoSize"),
+                                     "duration_ms": n("VideoSecond").map(|x| x * 1000),
+                                     "format": s("VideoFormat"), "thumb_url": s("ThumbUrl")}),
+        "TIMFileElem" => json!({"type": "file", "url": s("Url"), "name": s("FileName"),
+                                "size": n("FileSize")}),
+        "TIMLocationElem" => json!({"type": "location", "lat": c["Latitude"],
+                                    "lng": c["Longitude"], "title": s("Desc")}),
+        "TIMFaceElem" => json!({"type": "face", "index": c["Index"], "data": s("Data")}),
+        "TIMCustomElem" => json!({"type": "custom", "data": s("Data"), "desc": s("Desc")}),
+        _ => whole(),
+    }
+}
+
+/// Canonical group type from Tencent's.
+fn group_type(t: &str) -> &'static str {
+    match t {
+        "Public" => "public",
+        "ChatRoom" | "Meeting" => "chatroom",
+        "AVChatRoom" => "broadcast",
+        _ => "private",
+    }
+}
+
+/// A callback's data in canonical words, and whether imshift's tag was on it.
+pub fn canonical(event: &E) -> Option<(Value, bool)> {
+    let accounts = |l: &[super::callbacks::MemberAccount]| {
+        l.iter()
+            .map(|m| m.member_account.clone())
+            .collect::<Vec<_>>()
+    };
+    Some(match event {
+        E::C2cAfterSendMsg(m) => {
+            let (ext, tag) = untagged(m.cloud_custom_data.as_deref());
+            let id = if m.msg_key.is_empty() {
+                format!("{}_{}_{}", m.msg_seq, m.msg_random, m.msg_time)
+            } else {
+                m.msg_key.clone()
+            };
+            let data = json!({"id": id, "conv": "c2c", "from": m.from_account, "to": m.to_account,
+                   "sent_at": m.msg_time * 1000, "body": canonical_body(&m.msg_body), "ext": ext});
+            (data, tag)
+        }
+        E::GroupAfterSendMsg(m) => {
+            let (ext, tag) = untagged(m.cloud_custom_data.as_deref());
+            let data = json!({"id": format!("{}:{}", m.group_id, m.msg_seq), "conv": "group",
+                   "from": m.from_account, "to": m.group_id, "sent_at": m.msg_time * 1000,
+                   "body": canonical_body(&m.msg_body), "ext": ext});
+            (data, tag)
+        }
+        E::GroupAfterCreate(g) => {
+            let members: Vec<Value> = accounts(&g.member_list)
+                .into_iter()
+                .map(|a| {
+                    let role = if a == g.owner_account {
+                        "owner"
+                    } else {
+                        "member"
+                    };
+                    json!({"group": g.group_id, "account": a, "role": role})
+                })
+                .collect();
+            let data = json!({"id": g.group_id, "type": group_type(&g.group_type), "name": g.name,
+                   "owner": g.owner_account, "members": members});
+            (data, false)
+        }
+        E::GroupAfterNewMemberJoin(g) => (
+            json!({"group": g.group_id, "by": g.operator_account,
+                   "accounts": accounts(&g.new_member_list)}),
+            false,
+        ),
+        E::GroupAfterMemberExit(g) => (
+            json!({"group": g.group_id, "by": g.operator_account,
+                   "accounts": accounts(&g.exit_member_list), "kicked": g.exit_type == "Kicked"}),
+            false,
+        ),
+        E::GroupAfterDestroyed(g) => (json!({"group": g.group_id, "by": g.owner_account}), false),
+        E::GroupAfterInfoChanged(g) => {
+            let mut changes = Map::new();
+            for (k, v) in [
+                ("name", &g.name),
+                ("intro", &g.introduction),
+                ("notice", &g.notification),
+                ("avatar", &g.face_url),
+            ] {
+                if let Some(v) = v {
+                    changes.insert(k.into(), v.clone().into());
+                }
+            }
+            (
+                json!({"group": g.group_id, "by": g.operator_account, "changes": changes}),
+                false,
+            )
+        }
+        E::SnsFriendAdd(_) | E::Other => return None,
+    })
+}
+
+/// The origin a callback's tag says, for [`crate::providers::InboundEvent::origin`].
+pub fn origin(tagged: bool) -> Option<String> {
+    tagged.then(|| ORIGIN.to_string())
+}
+
+/// Applies the other side's events to one Tencent app.
+pub struct TencentSink {
+    pub client: TencentClient,
+    pub sdkappid: u64,
+    pub guards: EchoGuards,
+}
+
+/// Tencent's answers meaning "that account is not registered here".
+const NO_ACCOUNT: [i64; 3] = [90048, 90012, 20003];
+
+fn failed(e: &TencentError) -> Delivered {
+    Delivered::failed(e.class(), e.code().map(|c| c.to_string()), e.to_string())
+}
+
+fn refused(message: String) -> Delivered {
+    Delivered::failed(ErrorClass::Permanent, None, message)
+}
+
+impl TencentSink {
+    fn api(&self, e: &SyncEvent) -> Option<&'static str> {
+        Some(match e.kind.as_str() {
+            "message.sent" if e.data["conv"] == "group" => "group_open_http_svc/send_group_msg",
+            "message.sent" if self.guards.provider_flags => "openim/importmsg",
+            "message.sent" => "openim/sendmsg",
+            "account.upserted" => "im_open_login_svc/account_import",
+            "group.created" => "group_open_http_svc/create_group",
+            "group.updated" => "group_open_http_svc/modify_group_base_info",
+            "group.dismissed" => "group_open_http_svc/destroy_group",
+            "group.members_joined" => "group_open_http_svc/add_group_member",
+            "group.members_left" => "group_open_http_svc/delete_group_member",
+            _ => return None,
+        })
+    }
+
+    async fn apply(&self, e: &SyncEvent) -> Delivered {
+        let text = |k: &str| {
+            e.data
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let accounts = || -> Vec<String> {
+            e.data["accounts"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let done = |r: Result<(), TencentError>| match r {
+            Ok(()) => Delivered::Applied { made: None },
+            Err(err) => failed(&err),
+        };
+        match e.kind.as_str() {
+            "message.sent" => self.message(e).await,
+            "account.upserted" => done(
+                self.client
+                    .account_import(&AccountImportRequest {
+                        user_id: text("id"),
+                        nick: e.data["nick"].as_str().map(str::to_string),
+                        face_url: e.data["avatar"].as_str().map(str::to_string),
+                    })
+                    .await,
+            ),
+            "group.created" => {
+                let ty = match convert::group_type(e.data["type"].as_str().unwrap_or("private")) {
+                    Ok(t) => t,
+                    Err(err) => return refused(err.0),
+                };
+                let owner = e.data["owner"].as_str().map(str::to_string);
+                let members = e.data["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m["account"].as_str())
+                    .filter(|a| Some(*a) != owner.as_deref())
+                    .map(|a| CreateMember {
+                        member_account: a.to_string(),
+                        role: None,
+                    })
+                    .collect();
+                let req = CreateGroupRequest {
+                    base: GroupBase {
+                        owner_account: owner,
+                        group_type: ty.to_string(),
+                        group_id: Some(text("id")),
+                        name: text("name"),
+                        introduction: e.data["intro"].as_str().map(str::to_string),
+                        notification: e.data["notice"].as_str().map(str::to_string),
+                        face_url: e.data["avatar"].as_str().map(str::to_string),
+                        ..Default::default()
+                    },
+                    member_list: members,
+                };
+                match self.client.create_group(&req).await {
+                    Ok(_) => Delivered::Applied { made: None },
+                    // Created by an earlier attempt whose answer was lost.
+                    Err(err) if err.code() == Some(10021) => Delivered::Applied { made: None },
+                    Err(err) => failed(&err),
+                }
+            }
+            "group.updated" => {
+                let c = &e.data["changes"];
+                let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+                done(
+                    self.client
+                        .modify_group_base_info(&ModifyGroupBaseInfoRequest {
+                            group_id: text("group"),
+                            name: s("name"),
+                            introduction: s("intro"),
+                            notification: s("notice"),
+                            face_url: s("avatar"),
+                            ..Default::default()
+                        })
+                        .await,
+                )
+            }
+            "group.dismissed" => match self.client.destroy_group(&text("group")).await {
+                // Already gone: what the event asked for holds.
+                Err(err) if err.code() == Some(10010) => Delivered::Applied { made: None },
+                r => done(r),
+            },
+            "group.members_joined" => done(
+                self.client
+                    .add_group_member(&AddGroupMemberRequest {
+                        group_id: text("group"),
+                        silence: Some(1),
+                        member_list: accounts()
+                            .into_iter()
+                            .map(|a| MemberAccountItem { member_account: a })
+                            .collect(),
+                    })
+                    .await
+                    .map(|_| ()),
+            ),
+            "group.members_left" => done(
+                self.client
+                    .delete_group_member(&DeleteGroupMemberRequest {
+                        group_id: text("group"),
+                        silence: Some(1),
+                        reason: None,
+                        member_to_del_account: accounts(),
+                    })
+                    .await,
+            ),
+            other => refused(format!(
+                "{other} events are not applied to Tencent IM yet; the event is kept here"
+            )),
+        }
+    }
+
+    async fn message(&self, e: &SyncEvent) -> Delivered {
+        let msg: CanonicalMessage = match serde_json::from_value(e.data.clone()) {
+            Ok(m) => m,
+            Err(err) => return refused(format!("the message is not a canonical message: {err}")),
+        };
+        let first = self.send(e, &msg).await;
+        // An account the old system has and Tencent does not yet (registered after the
+        // import): register it, then send once more.
+        let missing = match &first {
+            Delivered::Failed { code: Some(c), .. } => {
+                NO_ACCOUNT.iter().any(|n| n.to_string() == *c)
+            }
+            _ => false,
+        };
+        if !missing {
+            return first;
+        }
+        let mut ids = vec![msg.from.clone()];
+        if msg.conv == "c2c" {
+            ids.push(msg.to.clone());
+        }
+        for id in ids {
+            let req = AccountImportRequest {
+                user_id: id,
+                nick: None,
+                face_url: None,
+            };
+            if let Err(err) = self.client.account_import(&req).await {
+                return failed(&err);
+            }
+        }
+        self.send(e, &msg).await
+    }
+
+    async fn send(&self, e: &SyncEvent, msg: &CanonicalMessage) -> Delivered {
+        let ext = if self.guards.origin_tag {
+            tagged(msg.ext.as_deref(), &e.key)
+        } else {
+            msg.ext.clone()
+        };
+        let ident: MessageIdentity = msg.identity();
+        let forbid = if self.guards.provider_flags {
+            vec![
+                "ForbidBeforeSendMsgCallback".to_string(),
+                "ForbidAfterSendMsgCallback".to_string(),
+            ]
+        } else {
+            vec![]
+        };
+        if msg.conv == "group" {
+            let req = SendGroupMsgRequest {
+                group_id: msg.to.clone(),
+                from_account: Some(msg.from.clone()),
+                random: ident.random(),
+                msg_body: convert::msg_body(&msg.body),
+                cloud_custom_data: ext,
+                online_only_flag: None,
+                forbid_callback_control: forbid,
+            };
+            return match self.client.send_group_msg(&req).await {
+                Ok(r) => Delivered::Applied {
+                    made: Some(format!("group:{}:{}", msg.to, r.msg_seq)),
+                },
+                Err(err) => failed(&err),
+            };
+        }
+        let mut req = match convert::import_c2c(msg, true) {
+            Ok(r) => r,
+            Err(err) => return refused(err.0),
+        };
+        req.cloud_custom_data = ext;
+        if self.guards.provider_flags {
+            // importmsg fires no callback: nothing comes back to map.
+            return match self.client.importmsg(&req).await {
+                Ok(()) => Delivered::Applied { made: None },
+                Err(err) => failed(&err),
+            };
+        }
+        let send = SendMsgRequest {
+            sync_other_machine: Some(2),
+            from_account: Some(req.from_account),
+            to_account: req.to_account,
+            msg_seq: req.msg_seq,
+            msg_random: req.msg_random,
+            msg_body: req.msg_body,
+            cloud_custom_data: req.cloud_custom_data,
+            msg_life_time: None,
+            forbid_callback_control: vec![],
+            send_msg_control: vec![],
+        };
+        match self.client.sendmsg(&send).await {
+            Ok(r) => Delivered::Applied {
+                made: Some(format!("c2c:{}", r.msg_key)),
+            },
+            Err(err) => failed(&err),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SyncSink for TencentSink {
+    fn pace(&self, event: &SyncEvent) -> Option<(String, f64)> {
+        let api = self.api(event)?;
+        let qps = self.client.limits().qps(api).unwrap_or(1) as f64;
+        Some((format!("tencent:{}:{api}", self.sdkappid), qps))
+    }
+
+    async fn deliver(&self, events: &[SyncEvent]) -> Vec<Delivered> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            out.push(self.apply(e).await);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tag_rides_along_the_apps_own_custom_data_and_comes_off_again() {
+        let t = tagged(None, "c2c:k1").unwrap();
+        assert_eq!(untagged(Some(&t)), (None, true));
+        let t = tagged(Some(r#"{"vip":true}"#), "k2").unwrap();
+        assert_eq!(untagged(Some(&t)), (Some(r#"{"vip":true}"#.into()), true));
+        // Data that is not an object cannot carry the tag; it is kept as it was.
+        assert_eq!(tagged(Some("plain"), "k3").as_deref(), Some("plain"));
+        assert_eq!(untagged(Some("plain")), (Some("plain".into()), false));
+    }
+
+    #[test]
+    fn callbacks_read_as_canonical_messages() {
+        let cb: E = serde_json::from_value(json!({
+            "CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "a", "To_Account": "b",
+            "MsgSeq": 1, "MsgRandom": 2, "MsgTime": 1_700_000_000, "MsgKey": "K",
+            "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}],
+            "CloudCustomData": "{\"imshift\":\"x\"}"
+        }))
+        .unwrap();
+        let (data, tag) = canonical(&cb).unwrap();
+        assert!(tag);
+        assert_eq!(data["id"], "K");
+        assert_eq!(data["sent_at"], 1_700_000_000_000i64);
+        assert_eq!(data["body"], json!({"type": "text", "text": "hi"}));
+        assert_eq!(data["ext"], Value::Null);
+        let msg: CanonicalMessage = serde_json::from_value(data).unwrap();
+        assert_eq!(msg.from, "a");
+        // Two elements travel whole.
+        let two = [
+            json!({"MsgType": "TIMTextElem"}),
+            json!({"MsgType": "TIMFaceElem"}),
+        ];
+        assert_eq!(canonical_body(&two)["type"], "custom");
+    }
+}

@@ -1,0 +1,323 @@
+//! The sender: takes stored events and applies them to the other side of their migration.
+//!
+//! Claiming is one statement over `sync_inbound`: only the head of each conversation (its
+//! oldest event not yet applied or set aside) can be taken, and taking it marks it `sending`
+//! with a lease. So one conversation never has two events in flight and never overtakes
+//! itself, across every console process, and a process that dies mid-send leaves a lease
+//! that expires and lets another take the event again (the sinks' deterministic ids make
+//! that resend land once). A failed event stays the head of its conversation and blocks it
+//! until it is applied or set aside as dead: order is kept through outages.
+
+use crate::jobs::pacer::Pacer;
+use crate::migration::{connections, limits};
+use crate::model::Side;
+use crate::providers::retry::{Decision, Policy};
+use crate::providers::{Delivered, ErrorClass, SyncEvent, SyncSink};
+use crate::service::Services;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, Semaphore};
+use uuid::Uuid;
+
+/// Events this process has in flight at most (each conversation has at most one).
+const IN_FLIGHT: usize = 64;
+/// A sender that stops answering frees its events after this long.
+const LEASE: Duration = Duration::from_secs(60);
+/// How often the queue is looked at when nothing woke the sender.
+const POLL: Duration = Duration::from_millis(250);
+/// A sink is rebuilt after this long, so that a changed connection is picked up.
+const SINK_TTL: Duration = Duration::from_secs(30);
+/// The wait before an event whose side cannot be opened (an incomplete connection) is tried
+/// again.
+const NO_SINK_WAIT: Duration = Duration::from_secs(30);
+
+/// One claimed event.
+struct Claimed {
+    migration_id: Uuid,
+    /// The side it came from; it goes to the other.
+    side: Side,
+    event: SyncEvent,
+    attempts: i32,
+}
+
+pub struct Sender {
+    services: Services,
+    pacer: Pacer,
+    sinks: Mutex<HashMap<(Uuid, Side), (Instant, Arc<dyn SyncSink>)>>,
+    slots: Arc<Semaphore>,
+}
+
+/// Starts this process's sender; it runs until the task is aborted.
+pub fn spawn(services: Services) -> tokio::task::JoinHandle<()> {
+    let sender = Arc::new(Sender {
+        pacer: Pacer::new(services.pool.clone()),
+        services,
+        sinks: Mutex::default(),
+        slots: Arc::new(Semaphore::new(IN_FLIGHT)),
+    });
+    tokio::spawn(sender.run())
+}
+
+impl Sender {
+    async fn run(self: Arc<Self>) {
+        loop {
+            // Wait for room before claiming: claimed events start their lease at once.
+            let Ok(first) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let room = self.slots.available_permits() + 1;
+            let claimed = match claim(&self.services, room).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sync: claiming events failed");
+                    drop(first);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                drop(first);
+                tokio::select! {
+                    () = self.services.sync_wake.notified() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                }
+                continue;
+            }
+            let extra = claimed.len().saturating_sub(1) as u32;
+            let Ok(more) = self.slots.clone().acquire_many_owned(extra).await else {
+                return;
+            };
+            let mut groups: HashMap<(Uuid, Side), Vec<Claimed>> = HashMap::new();
+            for c in claimed {
+                groups.entry((c.migration_id, c.side)).or_default().push(c);
+            }
+            // The permits travel with the events and are freed as each one ends.
+            let mut permits = vec![first];
+            permits.extend(split(more));
+            for ((id, from), events) in groups {
+                let held: Vec<_> = permits.drain(..events.len()).collect();
+                let me = self.clone();
+                tokio::spawn(async move {
+                    me.deliver(id, from, events).await;
+                    drop(held);
+                });
+            }
+        }
+    }
+
+    async fn sink(&self, id: Uuid, to: Side) -> Result<Arc<dyn SyncSink>, String> {
+        if let Some((at, sink)) = self.sinks.lock().await.get(&(id, to)) {
+            if at.elapsed() < SINK_TTL {
+                return Ok(sink.clone());
+            }
+        }
+        let (provider, conn) = connections::open(&self.services, id, to)
+            .await
+            .map_err(|e| e.to_string())?;
+        let limits = match to {
+            Side::Target => {
+                limits::effective(&self.services.pool, &self.services.config.providers, id)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            Side::Source => provider.limits(),
+        };
+        let sink = provider.sync_sink(&conn, limits, self.services.config.sync_guards)?;
+        self.sinks
+            .lock()
+            .await
+            .insert((id, to), (Instant::now(), sink.clone()));
+        Ok(sink)
+    }
+
+    async fn deliver(&self, id: Uuid, from: Side, events: Vec<Claimed>) {
+        let to = from.other();
+        let sink = match self.sink(id, to).await {
+            Ok(s) => s,
+            Err(why) => {
+                let failed = Delivered::failed(
+                    ErrorClass::Auth,
+                    Some("no_connection".into()),
+                    format!("the {to} side cannot be reached: {why}"),
+                );
+                for c in &events {
+                    self.record(c, &failed, Some(NO_SINK_WAIT)).await;
+                }
+                return;
+            }
+        };
+        if sink.batch() > 1 {
+            for chunk in events.chunks(sink.batch()) {
+                let batch: Vec<SyncEvent> = chunk.iter().map(|c| c.event.clone()).collect();
+                let results = sink.deliver(&batch).await;
+                for (c, r) in chunk.iter().zip(results) {
+                    self.record(c, &r, None).await;
+                }
+            }
+            return;
+        }
+        // One request per event: conversations are independent, so they go side by side.
+        let sends = events.iter().map(|c| {
+            let sink = sink.clone();
+            async move {
+                if let Some((key, qps)) = sink.pace(&c.event) {
+                    if let Err(e) = self.pacer.wait(&key, qps).await {
+                        tracing::warn!(error = %e, "sync: pacing failed; sending unpaced");
+                    }
+                }
+                let r = sink
+                    .deliver(std::slice::from_ref(&c.event))
+                    .await
+                    .pop()
+                    .unwrap_or_else(|| Delivered::failed(ErrorClass::Retryable, None, "no answer"));
+                if let (
+                    Delivered::Failed {
+                        class: ErrorClass::RateLimited,
+                        ..
+                    },
+                    Some((key, _)),
+                ) = (&r, sink.pace(&c.event))
+                {
+                    let _ = self.pacer.throttled(&key).await;
+                }
+                self.record(c, &r, None).await;
+            }
+        });
+        futures_util::future::join_all(sends).await;
+    }
+
+    /// Writes what became of one event. `wait` overrides the policy's wait.
+    async fn record(&self, c: &Claimed, result: &Delivered, wait: Option<Duration>) {
+        let pool = &self.services.pool;
+        let key = (c.migration_id, c.side.as_str(), c.event.key.as_str());
+        let direction = c.side.as_str();
+        let written = match result {
+            Delivered::Applied { made } => {
+                metrics::counter!("imshift_sync_delivered_total", "from" => direction, "outcome" => "sent").increment(1);
+                let done = sqlx::query(
+                    "UPDATE sync_inbound SET state = 'sent', sent_at = now(), made = $4,
+                            lease_until = NULL, error_code = NULL, error = NULL
+                     WHERE migration_id = $1 AND side = $2 AND key = $3",
+                )
+                .bind(key.0)
+                .bind(key.1)
+                .bind(key.2)
+                .bind(made)
+                .execute(pool)
+                .await;
+                if let (Ok(_), Some(made)) = (&done, made) {
+                    // The id map: when the other side reports this event back, it is an echo.
+                    let _ = sqlx::query(
+                        "INSERT INTO sync_ids (migration_id, side, id, event_key)
+                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(c.migration_id)
+                    .bind(c.side.other().as_str())
+                    .bind(made)
+                    .bind(&c.event.key)
+                    .execute(pool)
+                    .await;
+                }
+                done
+            }
+            Delivered::Failed {
+                class,
+                code,
+                message,
+            } => {
+                let attempts = c.attempts as usize + 1;
+                let decision = Policy::SYNC.decide(*class, attempts, attempts);
+                let (state, wait) = match (decision, wait) {
+                    (_, Some(w)) => ("queued", w),
+                    (Decision::Wait(w), None) => ("queued", w),
+                    // A person must fix the credentials: try again now and then meanwhile.
+                    (Decision::NeedsPerson, None) => ("queued", NO_SINK_WAIT),
+                    (Decision::GiveUp, None) => ("dead", Duration::ZERO),
+                };
+                metrics::counter!("imshift_sync_delivered_total", "from" => direction, "outcome" => if state == "dead" { "dead" } else { "retry" }).increment(1);
+                sqlx::query(
+                    "UPDATE sync_inbound SET state = $4, attempts = attempts + 1,
+                            next_at = now() + make_interval(secs => $5), lease_until = NULL,
+                            error_code = $6, error = $7
+                     WHERE migration_id = $1 AND side = $2 AND key = $3",
+                )
+                .bind(key.0)
+                .bind(key.1)
+                .bind(key.2)
+                .bind(state)
+                .bind(wait.as_secs_f64())
+                .bind(code)
+                .bind(message)
+                .execute(pool)
+                .await
+            }
+        };
+        if let Err(e) = written {
+            // The lease expires and the event is sent again: the sink's ids absorb the repeat.
+            tracing::warn!(error = %e, migration = %c.migration_id, "sync: recording a delivery failed");
+        }
+    }
+}
+
+fn split(p: tokio::sync::OwnedSemaphorePermit) -> Vec<tokio::sync::OwnedSemaphorePermit> {
+    let mut out = Vec::new();
+    let mut p = p;
+    while p.num_permits() > 1 {
+        if let Some(one) = p.split(1) {
+            out.push(one);
+        }
+    }
+    if p.num_permits() == 1 {
+        out.push(p);
+    }
+    out
+}
+
+/// Takes up to `n` conversation heads that are due, in directions that are on.
+async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, String, String, i64, Value, i32)> = sqlx::query_as(
+        "WITH heads AS (
+             SELECT DISTINCT ON (i.migration_id, i.side, i.conv)
+                    i.migration_id, i.side, i.key, i.state, i.next_at, i.lease_until
+             FROM sync_inbound i
+             JOIN sync_directions d
+               ON d.migration_id = i.migration_id AND d.from_side = i.side AND d.enabled
+             WHERE i.state IN ('queued', 'sending')
+             ORDER BY i.migration_id, i.side, i.conv, i.at, i.seq
+         ), due AS (
+             SELECT migration_id, side, key FROM heads
+             WHERE (state = 'queued' AND next_at <= now())
+                OR (state = 'sending' AND lease_until < now())
+             LIMIT $1
+         )
+         UPDATE sync_inbound s
+         SET state = 'sending', lease_until = now() + make_interval(secs => $2)
+         FROM due
+         WHERE s.migration_id = due.migration_id AND s.side = due.side AND s.key = due.key
+           AND (s.state = 'queued' OR (s.state = 'sending' AND s.lease_until < now()))
+         RETURNING s.migration_id, s.side, s.key, s.kind,
+                   (extract(epoch FROM s.at) * 1000)::bigint, s.data, s.attempts",
+    )
+    .bind(n as i64)
+    .bind(LEASE.as_secs_f64())
+    .fetch_all(&services.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(migration_id, side, key, kind, at_ms, data, attempts)| {
+            Some(Claimed {
+                migration_id,
+                side: side.parse().ok()?,
+                event: SyncEvent {
+                    key,
+                    kind,
+                    at_ms,
+                    data,
+                },
+                attempts,
+            })
+        })
+        .collect())
+}
