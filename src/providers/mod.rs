@@ -166,6 +166,9 @@ pub struct InboundEvent {
     pub data: Value,
     /// Who made it, when the event says: [`ORIGIN`] marks what imshift itself sent there.
     pub origin: Option<String>,
+    /// A second identity the provider derives from the content (a message's sender and
+    /// random), known to the sink before it sends: the id map matches it too.
+    pub alias: Option<String>,
 }
 
 /// The origin tag imshift puts on everything it sends into a side (relay `origin`, a
@@ -211,8 +214,7 @@ impl Delivered {
 /// production; tests turn one off to prove the next one catches what it let through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EchoGuards {
-    /// The provider's own "fire no callback for this" flags (Tencent's
-    /// `ForbidCallbackControl`).
+    /// The provider's own "fire no callback for this" flags and callback-free APIs.
     pub provider_flags: bool,
     /// imshift's tag in a message's custom data.
     pub origin_tag: bool,
@@ -237,6 +239,12 @@ pub trait SyncSink: Send + Sync {
     /// The pacing key and quota (requests per second) of the API `event` goes through, shared
     /// with imports of the same app; `None`: not paced.
     fn pace(&self, event: &SyncEvent) -> Option<(String, f64)>;
+    /// The identities `event` will have on this side, known before it is sent (an inbound
+    /// event's key or alias): written to the id map first, so that the side reporting it back
+    /// at once is known as an echo even before the answer is recorded.
+    fn expected_ids(&self, _event: &SyncEvent) -> Vec<String> {
+        vec![]
+    }
     /// Sends `events` (at most [`SyncSink::batch`], of different conversations); one answer
     /// per event, in order.
     async fn deliver(&self, events: &[SyncEvent]) -> Vec<Delivered>;

@@ -134,6 +134,13 @@ impl Sender {
 
     async fn deliver(&self, id: Uuid, from: Side, events: Vec<Claimed>) {
         let to = from.other();
+        let events = match self.drop_echoes(id, from, events).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "sync: checking for echoes failed; the lease will expire");
+                return;
+            }
+        };
         let sink = match self.sink(id, to).await {
             Ok(s) => s,
             Err(why) => {
@@ -148,6 +155,10 @@ impl Sender {
                 return;
             }
         };
+        if let Err(e) = self.expect(id, to, &sink, &events).await {
+            tracing::warn!(error = %e, "sync: writing the id map failed; the lease will expire");
+            return;
+        }
         if sink.batch() > 1 {
             for chunk in events.chunks(sink.batch()) {
                 let batch: Vec<SyncEvent> = chunk.iter().map(|c| c.event.clone()).collect();
@@ -186,6 +197,76 @@ impl Sender {
             }
         });
         futures_util::future::join_all(sends).await;
+    }
+
+    /// Events whose id reached the id map after they were stored (the side reported imshift's
+    /// own write back before imshift recorded it) are echoes: set aside, not sent.
+    async fn drop_echoes(
+        &self,
+        id: Uuid,
+        from: Side,
+        events: Vec<Claimed>,
+    ) -> Result<Vec<Claimed>, sqlx::Error> {
+        let keys: Vec<&str> = events.iter().map(|c| c.event.key.as_str()).collect();
+        let echoes: Vec<String> = sqlx::query_scalar(
+            "UPDATE sync_inbound s SET state = 'echo', lease_until = NULL
+             WHERE s.migration_id = $1 AND s.side = $2 AND s.key = ANY($3)
+               AND EXISTS (SELECT 1 FROM sync_ids m
+                           WHERE m.migration_id = $1 AND m.side = $2 AND m.id = s.key)
+             RETURNING s.key",
+        )
+        .bind(id)
+        .bind(from.as_str())
+        .bind(&keys)
+        .fetch_all(&self.services.pool)
+        .await?;
+        if !echoes.is_empty() {
+            metrics::counter!("imshift_sync_inbound_total", "side" => from.as_str(), "outcome" => "echo")
+                .increment(echoes.len() as u64);
+        }
+        Ok(events
+            .into_iter()
+            .filter(|c| !echoes.contains(&c.event.key))
+            .collect())
+    }
+
+    /// Writes the identities these events will have on `to` before they are sent.
+    async fn expect(
+        &self,
+        id: Uuid,
+        to: Side,
+        sink: &Arc<dyn SyncSink>,
+        events: &[Claimed],
+    ) -> Result<(), sqlx::Error> {
+        let mut ids = vec![];
+        let mut keys = vec![];
+        for c in events {
+            let fp = super::fingerprint(&c.event.kind, &c.event.data);
+            for made in sink.expected_ids(&c.event).into_iter().chain(fp) {
+                // One statement may not touch a row twice.
+                if ids.contains(&made) {
+                    continue;
+                }
+                ids.push(made);
+                keys.push(c.event.key.clone());
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // A fingerprint written again starts its window again.
+        sqlx::query(
+            "INSERT INTO sync_ids (migration_id, side, id, event_key)
+             SELECT $1, $2, u.id, u.key FROM UNNEST($3::text[], $4::text[]) AS u(id, key)
+             ON CONFLICT (migration_id, side, id) DO UPDATE SET made_at = now()",
+        )
+        .bind(id)
+        .bind(to.as_str())
+        .bind(&ids)
+        .bind(&keys)
+        .execute(&self.services.pool)
+        .await?;
+        Ok(())
     }
 
     /// Writes what became of one event. `wait` overrides the policy's wait.

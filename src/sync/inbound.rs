@@ -205,7 +205,8 @@ async fn store(
         .iter()
         .map(|e| {
             json!({"key": e.key, "kind": e.kind, "at_ms": e.at_ms, "data": e.data,
-                   "origin": e.origin, "conv": super::conversation(&e.kind, &e.data)})
+                   "origin": e.origin, "conv": super::conversation(&e.kind, &e.data),
+                   "alias": e.alias, "fp": super::fingerprint(&e.kind, &e.data)})
         })
         .collect();
     let states: Vec<String> = sqlx::query_scalar(
@@ -214,14 +215,18 @@ async fn store(
                 e.origin,
                 CASE WHEN e.origin = $4 OR EXISTS (
                           SELECT 1 FROM sync_ids m
-                          WHERE m.migration_id = $1 AND m.side = $2 AND m.id = e.key)
+                          WHERE m.migration_id = $1 AND m.side = $2
+                            AND (m.id = e.key OR m.id = e.alias
+                                 OR (m.id = e.fp
+                                     AND m.made_at > now() - make_interval(secs => $5))))
                      THEN 'echo'
                      WHEN COALESCE((SELECT d.enabled FROM sync_directions d
                                     WHERE d.migration_id = $1 AND d.from_side = $2), false)
                      THEN 'queued'
                      ELSE 'off' END
          FROM jsonb_to_recordset($3)
-              AS e(key text, kind text, at_ms bigint, data jsonb, origin text, conv text)
+              AS e(key text, kind text, at_ms bigint, data jsonb, origin text, conv text,
+                   alias text, fp text)
          ON CONFLICT (migration_id, side, key) DO NOTHING
          RETURNING state",
     )
@@ -229,6 +234,7 @@ async fn store(
     .bind(side.as_str())
     .bind(serde_json::Value::Array(rows))
     .bind(crate::providers::ORIGIN)
+    .bind(super::FINGERPRINT_WINDOW_SECS as f64)
     .fetch_all(&state.pool)
     .await?;
     Ok(Stored {

@@ -10,7 +10,7 @@
 //! - [`control`]: turning a direction on and off, health, the event log, replaying dead
 //!   letters, the test message.
 //!
-//! The relay protocol both sides speak is in `relay-protocol-v1.md` beside this file.
+//! The relay protocol a self-built side speaks is `src/providers/self_built/relay-protocol-v1.md`.
 
 pub mod control;
 pub mod deliver;
@@ -34,6 +34,38 @@ pub fn conversation(kind: &str, data: &Value) -> String {
         _ => format!("group:{}", s("group")),
     }
 }
+
+/// What a group or account event did, the same whichever side reports it: imshift writes it
+/// to the id map when it sends such an event into a side, and the side reporting the same
+/// change back within [`FINGERPRINT_WINDOW_SECS`] is an echo. Messages have ids instead.
+pub fn fingerprint(kind: &str, data: &Value) -> Option<String> {
+    let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default();
+    let accounts = || {
+        let mut a: Vec<&str> = data
+            .get("accounts")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        a.sort_unstable();
+        a.join(",")
+    };
+    Some(match kind {
+        "group.created" => format!("fp:{kind}:{}", s("id")),
+        "group.dismissed" => format!("fp:{kind}:{}", s("group")),
+        "group.members_joined" | "group.members_left" => {
+            format!("fp:{kind}:{}:{}", s("group"), accounts())
+        }
+        // serde_json keeps object keys sorted, so equal changes print alike.
+        "group.updated" => format!("fp:{kind}:{}:{}", s("group"), data["changes"]),
+        "account.upserted" => format!("fp:{kind}:{}", s("id")),
+        _ => return None,
+    })
+}
+
+/// How long a fingerprint in the id map marks the same change from the other side as an
+/// echo: long enough for a side's callback, short enough that a person doing the same thing
+/// again later is not mistaken for one.
+pub const FINGERPRINT_WINDOW_SECS: i64 = 600;
 
 fn pair(a: &str, b: &str) -> String {
     if a <= b {

@@ -13,6 +13,7 @@ mod providers;
 mod relay;
 mod roles;
 mod security;
+mod sync;
 mod sync_inbound;
 mod team;
 mod tokens;

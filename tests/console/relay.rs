@@ -69,7 +69,8 @@ async fn a_self_built_source_is_set_sealed_and_tested_against_its_relay(pool: Pg
         ]
     );
     assert_eq!(view["can_test"], true);
-    assert_eq!(view["can_sandbox"], false);
+    // The relay sandbox stands in for the old system (`imshift sandbox relay`).
+    assert_eq!(view["can_sandbox"], true);
 
     // A short secret and a URL into the private network are refused, naming the field.
     let url = relay(OUTBOUND).await;

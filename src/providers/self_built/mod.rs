@@ -1,5 +1,5 @@
 //! A home-grown old IM system. Its history arrives as canonical dumps; during coexistence it
-//! speaks imshift's relay protocol (`src/sync/relay-protocol-v1.md`): imshift posts events to its
+//! speaks imshift's relay protocol (`relay-protocol-v1.md` beside this file): imshift posts events to its
 //! relay URL signed with one secret, and it posts its events to imshift signed with another.
 
 use crate::model::{ConnectionCheck, FieldKind, FieldSpec, Side};
@@ -349,6 +349,7 @@ fn event(e: &Value, known: &[&str]) -> Result<InboundEvent, String> {
         at_ms,
         data: e["data"].clone(),
         origin: Some(origin),
+        alias: None,
     })
 }
 

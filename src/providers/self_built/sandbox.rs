@@ -24,7 +24,7 @@ use std::time::Duration;
 const ORIGIN: &str = "relay-sandbox";
 
 /// What a relay sandbox accepts and where it sends.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RelayConfig {
     /// imshift signs its posts with it (the connection's outbound secret).
     pub verify_secret: String,

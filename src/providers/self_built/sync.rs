@@ -125,6 +125,11 @@ impl SyncSink for RelaySink {
         None
     }
 
+    /// A relay that posts imshift's event back uses its id.
+    fn expected_ids(&self, event: &SyncEvent) -> Vec<String> {
+        vec![event.key.clone()]
+    }
+
     async fn deliver(&self, events: &[SyncEvent]) -> Vec<Delivered> {
         let answer = match self.post(events).await {
             Ok(a) => a,

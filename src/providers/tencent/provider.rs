@@ -433,6 +433,7 @@ fn inbound_events(req: &CallbackRequest) -> Result<Vec<InboundEvent>, String> {
         key,
         kind: kind.into(),
         at_ms,
+        alias: super::sync::alias(&event),
         data,
         origin: super::sync::origin(tagged),
     }])

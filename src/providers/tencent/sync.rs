@@ -165,6 +165,26 @@ pub fn canonical(event: &E) -> Option<(Value, bool)> {
     })
 }
 
+/// A message's identity from its sender and random, which imshift chooses when it sends (so
+/// the id map holds it before Tencent answers).
+fn random_id(conv: &str, from: &str, to: &str, random: u64) -> String {
+    format!("rnd:{conv}:{from}:{to}:{random}")
+}
+
+/// The alias of a callback: messages by sender and random.
+pub fn alias(event: &E) -> Option<String> {
+    match event {
+        E::C2cAfterSendMsg(m) => Some(random_id(
+            "c2c",
+            &m.from_account,
+            &m.to_account,
+            m.msg_random,
+        )),
+        E::GroupAfterSendMsg(m) => Some(random_id("group", &m.from_account, &m.group_id, m.random)),
+        _ => None,
+    }
+}
+
 /// The origin a callback's tag says, for [`crate::providers::InboundEvent::origin`].
 pub fn origin(tagged: bool) -> Option<String> {
     tagged.then(|| ORIGIN.to_string())
@@ -178,7 +198,33 @@ pub struct TencentSink {
 }
 
 /// Tencent's answers meaning "that account is not registered here".
-const NO_ACCOUNT: [i64; 3] = [90048, 90012, 20003];
+const NO_ACCOUNT: [i64; 4] = [90048, 90012, 20003, 10019];
+
+/// The accounts an event names (who acts and who it is about), for registering the ones
+/// Tencent does not have yet.
+fn accounts_named(e: &SyncEvent) -> Vec<String> {
+    let d = &e.data;
+    let mut out: Vec<String> = vec![];
+    let mut add = |v: &Value| {
+        if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
+            if !out.iter().any(|o| o == s) {
+                out.push(s.to_string());
+            }
+        }
+    };
+    add(&d["from"]);
+    if d["conv"] != "group" {
+        add(&d["to"]);
+    }
+    add(&d["owner"]);
+    for m in d["members"].as_array().into_iter().flatten() {
+        add(&m["account"]);
+    }
+    for a in d["accounts"].as_array().into_iter().flatten() {
+        add(a);
+    }
+    out
+}
 
 fn failed(e: &TencentError) -> Delivered {
     Delivered::failed(e.class(), e.code().map(|c| c.to_string()), e.to_string())
@@ -329,32 +375,6 @@ impl TencentSink {
             Ok(m) => m,
             Err(err) => return refused(format!("the message is not a canonical message: {err}")),
         };
-        let first = self.send(e, &msg).await;
-        // An account the old system has and Tencent does not yet (registered after the
-        // import): register it, then send once more.
-        let missing = match &first {
-            Delivered::Failed { code: Some(c), .. } => {
-                NO_ACCOUNT.iter().any(|n| n.to_string() == *c)
-            }
-            _ => false,
-        };
-        if !missing {
-            return first;
-        }
-        let mut ids = vec![msg.from.clone()];
-        if msg.conv == "c2c" {
-            ids.push(msg.to.clone());
-        }
-        for id in ids {
-            let req = AccountImportRequest {
-                user_id: id,
-                nick: None,
-                face_url: None,
-            };
-            if let Err(err) = self.client.account_import(&req).await {
-                return failed(&err);
-            }
-        }
         self.send(e, &msg).await
     }
 
@@ -431,10 +451,45 @@ impl SyncSink for TencentSink {
         Some((format!("tencent:{}:{api}", self.sdkappid), qps))
     }
 
+    fn expected_ids(&self, event: &SyncEvent) -> Vec<String> {
+        if event.kind != "message.sent" {
+            return vec![];
+        }
+        match serde_json::from_value::<CanonicalMessage>(event.data.clone()) {
+            Ok(m) => vec![random_id(
+                if m.conv == "group" { "group" } else { "c2c" },
+                &m.from,
+                &m.to,
+                u64::from(m.identity().random()),
+            )],
+            Err(_) => vec![],
+        }
+    }
+
     async fn deliver(&self, events: &[SyncEvent]) -> Vec<Delivered> {
         let mut out = Vec::with_capacity(events.len());
         for e in events {
-            out.push(self.apply(e).await);
+            let first = self.apply(e).await;
+            // Accounts the old system has and Tencent does not yet (registered after the
+            // import): register them, then apply once more.
+            let missing = matches!(&first, Delivered::Failed { code: Some(c), .. }
+                if NO_ACCOUNT.iter().any(|n| n.to_string() == *c));
+            if !missing {
+                out.push(first);
+                continue;
+            }
+            let accounts: Vec<AccountImportRequest> = accounts_named(e)
+                .into_iter()
+                .map(|id| AccountImportRequest {
+                    user_id: id,
+                    nick: None,
+                    face_url: None,
+                })
+                .collect();
+            out.push(match self.client.multiaccount_import(&accounts).await {
+                Ok(_) => self.apply(e).await,
+                Err(err) => failed(&err),
+            });
         }
         out
     }

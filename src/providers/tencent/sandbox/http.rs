@@ -288,11 +288,32 @@ async fn export(State(sh): State<Arc<Shared>>) -> Json<Value> {
     Json(sh.export_json())
 }
 
+/// `POST /_sandbox/user_message {"from","to","group","text"}`: an app user sends a message
+/// (callbacks fire as for a phone's send). Answers `{"id"}` or 400 with why.
+async fn user_message(State(sh): State<Arc<Shared>>, Json(v): Json<Value>) -> Response {
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let group = v.get("group").and_then(Value::as_bool).unwrap_or(false);
+    match sh.user_message(&s("from"), &s("to"), group, &s("text")) {
+        Ok(id) => Json(json!({ "id": id })).into_response(),
+        Err(e) => (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({ "error": e })),
+        )
+            .into_response(),
+    }
+}
+
 pub(super) fn router_from(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v4/{service}/{command}", any(handle))
         .route("/_sandbox/state", get(state))
         .route("/_sandbox/export", get(export))
+        .route("/_sandbox/user_message", axum::routing::post(user_message))
         .fallback(not_found)
         .with_state(shared)
 }

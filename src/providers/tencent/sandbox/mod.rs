@@ -488,6 +488,54 @@ impl Shared {
     }
 
     /// Everything the sandbox holds, for comparing with what was meant to arrive.
+    /// What an app user does: `from` sends `text` to an account or a group, from a phone
+    /// (callbacks say `OptPlatform=Android`). Answers the message's id: its `MsgKey`, or
+    /// `{group}:{MsgSeq}`.
+    pub fn user_message(
+        &self,
+        from: &str,
+        to: &str,
+        group: bool,
+        text: &str,
+    ) -> Result<String, String> {
+        let random: u32 = rand::random();
+        let body = json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]);
+        let (api, req) = if group {
+            (
+                "group_open_http_svc/send_group_msg",
+                json!({"GroupId": to, "From_Account": from, "Random": random, "MsgBody": body}),
+            )
+        } else {
+            (
+                "openim/sendmsg",
+                json!({"From_Account": from, "To_Account": to, "MsgRandom": random, "MsgBody": body}),
+            )
+        };
+        let admin = self.config.admins[0].clone();
+        // A user who sends exists: the sandbox registers the sender (and a one-to-one peer)
+        // the way the app's sign-up would have.
+        {
+            let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());
+            data.accounts.entry(from.to_string()).or_default();
+            if !group {
+                data.accounts.entry(to.to_string()).or_default();
+            }
+        }
+        let out = http::run_as(self, api, &admin, req.to_string().as_bytes(), "Android")
+            .map_err(|r| format!("{api} refused ({}): {}", r.code, r.info))?;
+        Ok(if group {
+            format!(
+                "{to}:{}",
+                out.get("MsgSeq").and_then(Value::as_u64).unwrap_or(0)
+            )
+        } else {
+            out.get("MsgKey")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        })
+    }
+
     fn export_json(&self) -> Value {
         let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
         serde_json::to_value(&*d).unwrap_or(Value::Null)
@@ -558,8 +606,7 @@ impl SandboxHandle {
     }
 
     /// What an app user does: `from` sends `text` to an account or a group, from a phone
-    /// (callbacks say `OptPlatform=Android`). Answers the message's id: its `MsgKey`, or
-    /// `{group}:{MsgSeq}`.
+    /// (callbacks say `OptPlatform=Android`). Answers the message's id.
     pub fn user_message(
         &self,
         from: &str,
@@ -567,39 +614,7 @@ impl SandboxHandle {
         group: bool,
         text: &str,
     ) -> Result<String, String> {
-        let random: u32 = rand::random();
-        let body = json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]);
-        let (api, req) = if group {
-            (
-                "group_open_http_svc/send_group_msg",
-                json!({"GroupId": to, "From_Account": from, "Random": random, "MsgBody": body}),
-            )
-        } else {
-            (
-                "openim/sendmsg",
-                json!({"From_Account": from, "To_Account": to, "MsgRandom": random, "MsgBody": body}),
-            )
-        };
-        let admin = self.shared.config.admins[0].clone();
-        let out = http::run_as(
-            &self.shared,
-            api,
-            &admin,
-            req.to_string().as_bytes(),
-            "Android",
-        )
-        .map_err(|r| format!("{api} refused ({}): {}", r.code, r.info))?;
-        Ok(if group {
-            format!(
-                "{to}:{}",
-                out.get("MsgSeq").and_then(Value::as_u64).unwrap_or(0)
-            )
-        } else {
-            out.get("MsgKey")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        })
+        self.shared.user_message(from, to, group, text)
     }
 
     /// Stop accepting, finish requests in flight, and wait for the server to end.

@@ -1,0 +1,523 @@
+//! Coexistence sync end to end over HTTP: a migration rehearses both sides in sandboxes (the
+//! relay sandbox standing in for a self-built old system, the Tencent IM sandbox for the new
+//! one), turns both directions on, and messages and group changes travel each way exactly
+//! once, with no echo, in order, through faults and outages, with dead letters replayable.
+
+use crate::common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::time::Duration;
+
+struct Sides {
+    id: String,
+    /// The relay sandbox's address (ends with `/`).
+    relay: String,
+    /// The Tencent sandbox's base URL.
+    tencent: String,
+}
+
+async fn coexisting(app: &TestApp, owner: &Browser) -> Sides {
+    let id = owner
+        .new_migration("coexist", "coexistence", "self_built", "tencent")
+        .await;
+    let source = owner
+        .json(
+            Method::POST,
+            &format!("/api/v1/migrations/{id}/connections/source/sandbox"),
+            None,
+        )
+        .await;
+    let target = owner
+        .json(
+            Method::POST,
+            &format!("/api/v1/migrations/{id}/connections/target/sandbox"),
+            None,
+        )
+        .await;
+    let relay = source["values"]["relay_url"]
+        .as_str()
+        .expect("relay_url")
+        .to_string();
+    let tencent = target["values"]["base_url"]
+        .as_str()
+        .expect("base_url")
+        .to_string();
+    let _ = app;
+    Sides { id, relay, tencent }
+}
+
+async fn switch(owner: &Browser, id: &str, side: &str, on: bool) -> reqwest::Response {
+    owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/sync/{side}"),
+            Some(json!({ "enabled": on })),
+        )
+        .await
+}
+
+/// What the relay sandbox received from imshift.
+async fn relay_received(sides: &Sides) -> Vec<Value> {
+    let v: Value = reqwest::get(format!("{}events", sides.relay))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// Sends events as the old system, through the relay sandbox (it signs them).
+async fn old_system_sends(sides: &Sides, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}send", sides.relay))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], 200, "imshift's answer: {v}");
+    v
+}
+
+async fn tencent_export(sides: &Sides) -> Value {
+    reqwest::get(format!("{}/_sandbox/export", sides.tencent))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn c2c_texts(export: &Value) -> Vec<String> {
+    export["c2c"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .flat_map(|l| l.as_array().cloned().unwrap_or_default())
+        .map(|m| {
+            m["body"][0]["MsgContent"]["Text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+fn group_texts(export: &Value, group: &str) -> Vec<String> {
+    export["groups"][group]["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            m["body"][0]["MsgContent"]["Text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Polls `f` until it answers `Some`, for up to 20 s.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+async fn sync_view(owner: &Browser, id: &str) -> Value {
+    owner
+        .json(Method::GET, &format!("/api/v1/migrations/{id}/sync"), None)
+        .await
+}
+
+fn direction<'a>(view: &'a Value, from: &str) -> &'a Value {
+    view["directions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["from"] == from)
+        .unwrap()
+}
+
+fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() * 1000
+}
+
+fn group_created(group: &str, owner: &str, members: &[&str]) -> Value {
+    let members: Vec<Value> = members
+        .iter()
+        .map(|a| json!({"group": group, "account": a, "role": if *a == owner { "owner" } else { "member" }}))
+        .collect();
+    json!({"type": "group.created", "at": now_ms(),
+           "data": {"id": group, "type": "private", "name": "Team", "owner": owner, "members": members}})
+}
+
+fn text(id: &str, conv: &str, from: &str, to: &str, body: &str) -> Value {
+    json!({"id": id, "type": "message.sent", "at": now_ms(),
+           "data": {"id": id, "conv": conv, "from": from, "to": to, "sent_at": now_ms(),
+                    "body": {"type": "text", "text": body}}})
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_message_each_way_in_each_conversation_kind_arrives_once_with_no_echo(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&app, &owner).await;
+    let id = sides.id.clone();
+
+    // Off by default: what arrives is kept, not sent.
+    let view = sync_view(&owner, &id).await;
+    assert_eq!(direction(&view, "source")["health"]["status"], "off");
+    assert!(direction(&view, "source")["blocked"].is_null(), "{view}");
+    for side in ["source", "target"] {
+        assert_eq!(
+            switch(&owner, &id, side, true).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&"sync.enabled".to_string()));
+
+    // Old → new: a group with its first message, and a one-to-one message.
+    old_system_sends(
+        &sides,
+        json!({"events": [
+            group_created("g1", "alice", &["alice", "bob"]),
+            text("old-g-1", "group", "alice", "g1", "hello group from the old app"),
+            text("old-c-1", "c2c", "alice", "bob", "hello bob from the old app"),
+        ]}),
+    )
+    .await;
+    let export = eventually("both messages in Tencent", || async {
+        let e = tencent_export(&sides).await;
+        (group_texts(&e, "g1").len() == 1 && c2c_texts(&e).len() == 1).then_some(e)
+    })
+    .await;
+    assert_eq!(group_texts(&export, "g1"), ["hello group from the old app"]);
+    assert_eq!(c2c_texts(&export), ["hello bob from the old app"]);
+
+    // New → old: bob answers from the new app, in the group and one to one.
+    for (group, body) in [
+        (true, "hi group from the new app"),
+        (false, "hi alice from the new app"),
+    ] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/_sandbox/user_message", sides.tencent))
+            .json(&json!({"from": "bob", "to": if group { "g1" } else { "alice" }, "group": group, "text": body}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    }
+    let received = eventually("both answers at the old system", || async {
+        let r = relay_received(&sides).await;
+        (r.len() >= 2).then_some(r)
+    })
+    .await;
+    // Let any echo that was going to come back come back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = {
+        let again = relay_received(&sides).await;
+        assert_eq!(again.len(), received.len(), "more arrived later: {again:?}");
+        again
+    };
+    let texts: Vec<&str> = received
+        .iter()
+        .map(|e| e["data"]["body"]["text"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert!(texts.contains(&"hi group from the new app"), "{texts:?}");
+    assert!(texts.contains(&"hi alice from the new app"), "{texts:?}");
+    assert!(received.iter().all(|e| e["origin"] == "imshift"));
+    // Nothing travelled twice into Tencent either.
+    let export = tencent_export(&sides).await;
+    assert_eq!(group_texts(&export, "g1").len(), 2, "{export}");
+    assert_eq!(c2c_texts(&export).len(), 2);
+
+    let view = sync_view(&owner, &id).await;
+    let old_to_new = &direction(&view, "source")["health"];
+    assert_eq!(old_to_new["sent_total"], 3, "{view}");
+    assert_eq!(old_to_new["status"], "healthy");
+    assert_eq!(
+        direction(&view, "target")["health"]["sent_total"],
+        2,
+        "{view}"
+    );
+    // The event log finds an account's events on both sides, each with its path.
+    let log = owner
+        .json(
+            Method::GET,
+            &format!("/api/v1/migrations/{id}/sync/events?q=bob"),
+            None,
+        )
+        .await;
+    let states: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.len() >= 3 && states.iter().all(|s| *s == "sent"),
+        "{log}"
+    );
+}
+
+/// Sends as a user of the Tencent sandbox (callbacks fire as for a phone's send).
+async fn new_app_user_sends(sides: &Sides, from: &str, to: &str, group: bool, body: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/_sandbox/user_message", sides.tencent))
+        .json(&json!({"from": from, "to": to, "group": group, "text": body}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+async fn echo_guard_run(pool: PgPool, guards: imshift::providers::EchoGuards) -> i64 {
+    let app = TestApp::spawn_with(pool, |c| c.sync_guards = guards).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&app, &owner).await;
+    for side in ["source", "target"] {
+        assert_eq!(
+            switch(&owner, &sides.id, side, true).await.status(),
+            StatusCode::OK
+        );
+    }
+    old_system_sends(
+        &sides,
+        json!({"events": [
+            group_created("g1", "alice", &["alice", "bob"]),
+            text("old-g-1", "group", "alice", "g1", "to the group"),
+            text("old-c-1", "c2c", "alice", "bob", "to bob"),
+        ]}),
+    )
+    .await;
+    // With a guard off, Tencent reports imshift's own sends back; the next guard keeps
+    // them from travelling back to the old system.
+    let echoes = eventually("the echoes counted", || async {
+        let view = sync_view(&owner, &sides.id).await;
+        let h = &direction(&view, "target")["health"];
+        let n = h["echo_filtered"].as_i64().unwrap();
+        (n >= 3).then_some(n)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        relay_received(&sides).await.is_empty(),
+        "an echo travelled back"
+    );
+    let export = tencent_export(&sides).await;
+    assert_eq!(group_texts(&export, "g1"), ["to the group"]);
+    assert_eq!(c2c_texts(&export), ["to bob"]);
+    echoes
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn with_callbacks_not_suppressed_the_origin_tag_stops_the_echo(pool: PgPool) {
+    let guards = imshift::providers::EchoGuards {
+        provider_flags: false,
+        origin_tag: true,
+    };
+    // The group's creation and both messages come back; none goes on.
+    assert_eq!(echo_guard_run(pool, guards).await, 3);
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn without_flags_or_tag_the_id_map_stops_the_echo(pool: PgPool) {
+    let guards = imshift::providers::EchoGuards {
+        provider_flags: false,
+        origin_tag: false,
+    };
+    assert_eq!(echo_guard_run(pool, guards).await, 3);
+}
+
+const OUTBOUND: &str = "relay-outbound-secret-for-sync";
+const INBOUND: &str = "relay-inbound-secret-for-sync";
+
+/// A relay of the test's own on `port` (0: any), as the old system's server.
+async fn own_relay(
+    app: &TestApp,
+    id: &str,
+    port: u16,
+    reject: &[&str],
+) -> imshift::providers::self_built::sandbox::RelayHandle {
+    use imshift::providers::self_built::sandbox::{spawn, RelayConfig};
+    let config = RelayConfig {
+        verify_secret: OUTBOUND.into(),
+        send_secret: Some(INBOUND.into()),
+        hook_url: Some(format!("{}/hooks/{id}/source", app.base)),
+        reject_accounts: reject.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    // The port of a relay just stopped is free again once its last connection closes.
+    for _ in 0..100 {
+        match spawn(config.clone(), ([127, 0, 0, 1], port).into()).await {
+            Ok(r) => return r,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("port {port} stayed in use");
+}
+
+async fn point_source_at(owner: &Browser, id: &str, url: &str) {
+    let r = owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/connections/source"),
+            Some(json!({"fields": {"relay_url": url, "outbound_secret": OUTBOUND, "inbound_secret": INBOUND}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn while_the_old_system_is_down_events_wait_and_then_arrive_in_order_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&app, &owner).await;
+    let id = sides.id.clone();
+    let relay = own_relay(&app, &id, 0, &[]).await;
+    let addr = relay.addr;
+    point_source_at(&owner, &id, &relay.base_url()).await;
+    assert_eq!(
+        switch(&owner, &id, "target", true).await.status(),
+        StatusCode::OK
+    );
+    // The old system goes down.
+    drop(relay);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent: Vec<String> = (1..=5).map(|i| format!("message {i}")).collect();
+    for t in &sent {
+        new_app_user_sends(&sides, "bob", "alice", false, t).await;
+        new_app_user_sends(&sides, "carol", "dave", false, &format!("{t} (other chat)")).await;
+    }
+    let view = eventually("the direction failing with its backlog", || async {
+        let v = sync_view(&owner, &id).await;
+        let h = direction(&v, "target")["health"].clone();
+        (h["status"] == "failing" && h["backlog"] == 10).then_some(h)
+    })
+    .await;
+    assert_eq!(view["errors"][0]["code"], "unreachable", "{view}");
+    // One conversation never has more than one event in flight: the rest wait untried.
+    let tried: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sync_inbound WHERE migration_id = $1::uuid AND attempts > 0",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(tried, 2, "only each conversation's head is tried");
+
+    // It comes back on the same address: everything arrives, in order, once.
+    let relay = own_relay(&app, &id, addr.port(), &[]).await;
+    let got = eventually("all ten at the old system", || async {
+        let r = relay.received();
+        (r.len() >= 10).then_some(r)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(relay.received().len(), 10, "nothing twice");
+    let chat = |peer: &str| -> Vec<String> {
+        got.iter()
+            .filter(|e| e["data"]["from"] == peer)
+            .map(|e| e["data"]["body"]["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(chat("bob"), sent);
+    assert_eq!(chat("carol").len(), 5);
+    let view = sync_view(&owner, &id).await;
+    assert_eq!(direction(&view, "target")["health"]["backlog"], 0);
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_refused_event_is_a_dead_letter_with_its_reason_and_can_be_replayed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&app, &owner).await;
+    let id = sides.id.clone();
+    // The old system does not know mallory yet.
+    let relay = own_relay(&app, &id, 0, &["mallory"]).await;
+    let addr = relay.addr;
+    point_source_at(&owner, &id, &relay.base_url()).await;
+    assert_eq!(
+        switch(&owner, &id, "target", true).await.status(),
+        StatusCode::OK
+    );
+    new_app_user_sends(&sides, "mallory", "alice", false, "hello from mallory").await;
+    new_app_user_sends(&sides, "bob", "alice", false, "hello from bob").await;
+    let dead = eventually("one dead letter, the other sent", || async {
+        let v = sync_view(&owner, &id).await;
+        let h = direction(&v, "target")["health"].clone();
+        (h["dead"] == 1 && h["sent_total"] == 1).then_some(h)
+    })
+    .await;
+    assert_eq!(dead["errors"][0]["code"], "unknown_account", "{dead}");
+    assert!(dead["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("mallory"));
+    let log = owner
+        .json(
+            Method::GET,
+            &format!("/api/v1/migrations/{id}/sync/events?state=dead"),
+            None,
+        )
+        .await;
+    assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
+    assert_eq!(log[0]["actor"], "mallory");
+
+    // A viewer may look, not replay.
+    let viewer = app
+        .member("viewer@example.com", imshift::model::Role::Viewer)
+        .await;
+    let r = viewer
+        .api(
+            Method::POST,
+            &format!("/api/v1/migrations/{id}/sync/replay"),
+            Some(json!({"all": true})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The old system learns mallory; the operator replays.
+    drop(relay);
+    let relay = own_relay(&app, &id, addr.port(), &[]).await;
+    let r = owner
+        .json(
+            Method::POST,
+            &format!("/api/v1/migrations/{id}/sync/replay"),
+            Some(json!({"all": true})),
+        )
+        .await;
+    assert_eq!(r["replayed"], 1);
+    eventually("the replayed letter at the old system", || async {
+        relay
+            .received()
+            .iter()
+            .any(|e| e["data"]["from"] == "mallory")
+            .then_some(())
+    })
+    .await;
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&"sync.replayed".to_string()));
+}
