@@ -496,7 +496,7 @@ async fn ensure_sandbox(state: &Services, p: &dyn Provider, conn: &Connection) -
         .sandbox;
     tracing::info!(migration = %conn.migration_id, side = %conn.side, addr = %handle.addr(), "sandbox started again");
     outbound::register_sandbox(handle.addr());
-    running.insert((conn.migration_id, conn.side), handle);
+    running.insert((conn.migration_id, conn.side), Arc::from(handle));
     Ok(())
 }
 
@@ -541,7 +541,12 @@ pub async fn rehearse(
     tracing::info!(migration = %id, side = %side, addr = %addr, "sandbox started");
     // The outbound guard admits the sandboxes this process started, whatever else it refuses.
     outbound::register_sandbox(addr);
-    if let Some(old) = state.sandboxes.lock().await.insert((id, side), handle) {
+    if let Some(old) = state
+        .sandboxes
+        .lock()
+        .await
+        .insert((id, side), Arc::from(handle))
+    {
         if old.addr() != addr {
             outbound::forget_sandbox(old.addr());
         }

@@ -89,7 +89,9 @@ impl Config {
 }
 
 /// The sandboxes this process started for rehearsals, by migration and side.
-pub type Sandboxes = Arc<Mutex<HashMap<(Uuid, Side), Box<dyn RunningSandbox>>>>;
+/// Shared handles, so a caller can use one without holding the map's lock (a sandbox's user
+/// message comes back to this console, which opens the same map).
+pub type Sandboxes = Arc<Mutex<HashMap<(Uuid, Side), Arc<dyn RunningSandbox>>>>;
 
 /// What the services reach. The pool travels here (and into Leptos context through the web
 /// state), never through a global.

@@ -285,26 +285,46 @@ async fn health(pool: &PgPool, id: Uuid, from: Side, enabled: bool) -> AppResult
     .bind(from.as_str())
     .fetch_one(pool)
     .await?;
-    let minutes: Vec<(i32, i64, i64, Option<f64>)> = sqlx::query_as(
-        "WITH m AS (SELECT generate_series(0, 29) AS ago)
-         SELECT m.ago,
-                (SELECT count(*) FROM sync_inbound i WHERE i.migration_id = $1 AND i.side = $2
-                   AND i.received_at >= date_trunc('minute', now()) - make_interval(mins => m.ago)
-                   AND i.received_at < date_trunc('minute', now()) - make_interval(mins => m.ago - 1)),
-                (SELECT count(*) FROM sync_inbound i WHERE i.migration_id = $1 AND i.side = $2
-                   AND i.sent_at >= date_trunc('minute', now()) - make_interval(mins => m.ago)
-                   AND i.sent_at < date_trunc('minute', now()) - make_interval(mins => m.ago - 1)),
-                (SELECT percentile_cont(0.99) WITHIN GROUP
-                        (ORDER BY extract(epoch FROM i.sent_at - i.received_at) * 1000)
-                   FROM sync_inbound i WHERE i.migration_id = $1 AND i.side = $2
-                   AND i.sent_at >= date_trunc('minute', now()) - make_interval(mins => m.ago)
-                   AND i.sent_at < date_trunc('minute', now()) - make_interval(mins => m.ago - 1))
-         FROM m ORDER BY m.ago DESC",
+    // Bucketed in one pass each (received, applied), by whole minutes before this one.
+    let received: Vec<(i32, i64)> = sqlx::query_as(
+        "SELECT (extract(epoch FROM date_trunc('minute', now()) - date_trunc('minute', received_at)) / 60)::int,
+                count(*)
+         FROM sync_inbound
+         WHERE migration_id = $1 AND side = $2
+           AND received_at >= date_trunc('minute', now()) - interval '29 minutes'
+         GROUP BY 1",
     )
     .bind(id)
     .bind(from.as_str())
     .fetch_all(pool)
     .await?;
+    let applied: Vec<(i32, i64, Option<f64>)> = sqlx::query_as(
+        "SELECT (extract(epoch FROM date_trunc('minute', now()) - date_trunc('minute', sent_at)) / 60)::int,
+                count(*),
+                percentile_cont(0.99) WITHIN GROUP
+                    (ORDER BY extract(epoch FROM sent_at - received_at) * 1000)
+         FROM sync_inbound
+         WHERE migration_id = $1 AND side = $2
+           AND received_at > now() - interval '1 day'
+           AND sent_at >= date_trunc('minute', now()) - interval '29 minutes'
+         GROUP BY 1",
+    )
+    .bind(id)
+    .bind(from.as_str())
+    .fetch_all(pool)
+    .await?;
+    let minutes: Vec<MinutePoint> = (0..30)
+        .rev()
+        .map(|ago| {
+            let a = applied.iter().find(|r| r.0 == ago);
+            MinutePoint {
+                ago,
+                received: received.iter().find(|r| r.0 == ago).map_or(0, |r| r.1),
+                sent: a.map_or(0, |r| r.1),
+                apply_p99_ms: a.and_then(|r| r.2),
+            }
+        })
+        .collect();
     let per_min = t.recent as f64 / 5.0;
     let send_rate = t.sent_recent as f64 / 300.0;
     let drain_secs = (t.backlog > 0 && send_rate > 0.0).then(|| t.backlog as f64 / send_rate);
@@ -341,15 +361,7 @@ async fn health(pool: &PgPool, id: Uuid, from: Side, enabled: bool) -> AppResult
                 events,
             })
             .collect(),
-        minutes: minutes
-            .into_iter()
-            .map(|(ago, received, sent, apply_p99_ms)| MinutePoint {
-                ago,
-                received,
-                sent,
-                apply_p99_ms,
-            })
-            .collect(),
+        minutes,
     })
 }
 
@@ -559,9 +571,14 @@ pub async fn send_test(s: &Services, actor: &Actor, id: Uuid, from: Side) -> App
             "The {from} side is not a sandbox of this console: send a message from a real app instead."
         )));
     }
-    let sandboxes = s.sandboxes.lock().await;
-    let sandbox = sandboxes
+    // Cloned out of the map: the message comes back to this console's door, which opens the
+    // map again.
+    let sandbox = s
+        .sandboxes
+        .lock()
+        .await
         .get(&(id, from))
+        .cloned()
         .ok_or_else(|| AppError::Conflict(format!("The {from} sandbox is not running.")))?;
     let text = format!(
         "imshift test message {}",
@@ -571,7 +588,6 @@ pub async fn send_test(s: &Services, actor: &Actor, id: Uuid, from: Side) -> App
         .user_message(TEST_FROM, TEST_TO, false, &text)
         .await
         .map_err(AppError::Conflict)?;
-    drop(sandboxes);
     audit::record(
         &s.pool,
         &actor.into(),
@@ -581,4 +597,45 @@ pub async fn send_test(s: &Services, actor: &Actor, id: Uuid, from: Side) -> App
     )
     .await?;
     Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_direction_is_judged_against_its_own_traffic() {
+        let busy = Summary {
+            received: 100,
+            last_secs: Some(3.0),
+            ..Summary::default()
+        };
+        assert_eq!(judge(false, &busy, None).0, SyncHealth::Off);
+        assert_eq!(judge(true, &Summary::default(), None).0, SyncHealth::Idle);
+        assert_eq!(judge(true, &busy, Some(40.0)).0, SyncHealth::Healthy);
+        // Applying slowly, or a backlog that has waited a minute: delayed.
+        assert_eq!(judge(true, &busy, Some(12_000.0)).0, SyncHealth::Delayed);
+        let waiting = Summary {
+            backlog: 5,
+            oldest_waiting_secs: Some(90.0),
+            sent_recent: 3,
+            ..busy
+        };
+        assert_eq!(judge(true, &waiting, None).0, SyncHealth::Delayed);
+        // Failed tries and nothing applied for five minutes: failing, whatever else.
+        let down = Summary {
+            failing: 2,
+            sent_recent: 0,
+            ..waiting
+        };
+        let (status, why) = judge(true, &down, None);
+        assert_eq!(status, SyncHealth::Failing);
+        assert!(why.contains("2 events"), "{why}");
+        // Quiet for half an hour after traffic: silent; with no traffic ever: idle.
+        let quiet = Summary {
+            last_secs: Some(2_000.0),
+            ..busy
+        };
+        assert_eq!(judge(true, &quiet, None).0, SyncHealth::Silent);
+    }
 }

@@ -275,6 +275,29 @@ async fn a_message_each_way_in_each_conversation_kind_arrives_once_with_no_echo(
         states.len() >= 3 && states.iter().all(|s| *s == "sent"),
         "{log}"
     );
+
+    // The test message of each sandbox side goes round through the console's own door.
+    for side in ["source", "target"] {
+        let r = owner
+            .api(
+                Method::POST,
+                &format!("/api/v1/migrations/{id}/sync/{side}/test"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    }
+    eventually("both test messages applied", || async {
+        let v = sync_view(&owner, &id).await;
+        (direction(&v, "source")["health"]["sent_total"] == 4
+            && direction(&v, "target")["health"]["sent_total"] == 3)
+            .then_some(())
+    })
+    .await;
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&"sync.test_sent".to_string()));
 }
 
 /// Sends as a user of the Tencent sandbox (callbacks fire as for a phone's send).

@@ -7,7 +7,7 @@ use super::migration::poll;
 use crate::app::calls_sync::{get_sync, sync_events, SetSync, SyncReplay, SyncTest};
 use crate::app::components::{action_error, can, count, duration, resource, when, ErrorNote};
 use crate::model::{
-    ApiError, MinutePoint, Permission, SyncDirection, SyncEventState, SyncEventView, SyncView,
+    ApiError, MinutePoint, Permission, Side, SyncDirection, SyncEventState, SyncEventView, SyncView,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -24,7 +24,6 @@ fn ms(v: Option<f64>) -> String {
 #[derive(Clone, Copy)]
 struct Actions {
     set: ServerAction<SetSync>,
-    test: ServerAction<SyncTest>,
     replay: ServerAction<SyncReplay>,
 }
 
@@ -34,7 +33,6 @@ pub fn SyncTab() -> impl IntoView {
     let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<Uuid>().ok()));
     let actions = Actions {
         set: ServerAction::new(),
-        test: ServerAction::new(),
         replay: ServerAction::new(),
     };
     let sync = resource(
@@ -46,6 +44,24 @@ pub fn SyncTab() -> impl IntoView {
             }
         },
     );
+    // The log's first page loads with the page, in the same boundary: a boundary nested in this
+    // one's content streams on its own and breaks hydration on a direct load. Later pages
+    // (search, filter, new events) are fetched by the log itself.
+    let first_events = resource(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => sync_events(id, None, None).await,
+                None => Ok(vec![]),
+            }
+        },
+    );
+    // One per side, made here: the cards are drawn again at every poll and must not lose a
+    // test message's answer.
+    let tests = [
+        ServerAction::<SyncTest>::new(),
+        ServerAction::<SyncTest>::new(),
+    ];
     let live = RwSignal::new(None::<SyncView>);
     poll(
         move || async move {
@@ -69,14 +85,15 @@ pub fn SyncTab() -> impl IntoView {
                     Ok(v) => v,
                     Err(e) => return view! { <ErrorNote error=e/> }.into_any(),
                 };
+                let initial = first_events.await;
                 let mid = id.get_untracked().unwrap_or_default();
                 let current = move || live.get().unwrap_or_else(|| first.clone());
                 view! {
                     {move || current().directions.into_iter().map(|d| view! {
-                        <DirectionCard d actions id=mid/>
+                        <DirectionCard test_action=tests[usize::from(d.from == Side::Target)] d actions id=mid/>
                     }).collect_view()}
                     {action_error(actions.set.value())}
-                    <EventLog id=mid actions live/>
+                    <EventLog id=mid actions live initial/>
                 }.into_any()
             })}
         </Transition>
@@ -84,7 +101,12 @@ pub fn SyncTab() -> impl IntoView {
 }
 
 #[component]
-fn DirectionCard(d: SyncDirection, actions: Actions, id: Uuid) -> impl IntoView {
+fn DirectionCard(
+    d: SyncDirection,
+    actions: Actions,
+    test_action: ServerAction<SyncTest>,
+    id: Uuid,
+) -> impl IntoView {
     let may_run = can(Permission::RunMigrations);
     let from = d.from;
     let h = d.health.clone();
@@ -103,8 +125,8 @@ fn DirectionCard(d: SyncDirection, actions: Actions, id: Uuid) -> impl IntoView 
     });
     let test = (may_run && d.can_send_test && enabled).then(|| view! {
         <button class="btn" data-testid="sync-test" on:click=move |_| {
-            actions.test.dispatch(SyncTest { id, from });
-        }>{move || if actions.test.pending().get() { "Sending…" } else { "Send a test message" }}</button>
+            test_action.dispatch(SyncTest { id, from });
+        }>{move || if test_action.pending().get() { "Sending…" } else { "Send a test message" }}</button>
     });
     let drain = h
         .drain_secs
@@ -141,12 +163,12 @@ fn DirectionCard(d: SyncDirection, actions: Actions, id: Uuid) -> impl IntoView 
             <p class="hint">{h.why.clone()}</p>
             {d.blocked.clone().map(|b| view! { <p class="alert alert-warn" data-testid="sync-blocked">{b}</p> })}
             <div class="button-row">{switch}{test}</div>
-            {move || actions.test.value().get().and_then(Result::ok).map(|made| view! {
+            {move || test_action.value().get().and_then(Result::ok).map(|made| view! {
                 <p class="alert alert-ok" data-testid="sync-test-result">
                     {format!("Sent as a user of the sandbox (its id there: {made}). Watch it in the event log below.")}
                 </p>
             })}
-            {action_error(actions.test.value())}
+            {action_error(test_action.value())}
             <dl class="facts" data-testid="sync-figures">
                 <dt>"Received"</dt><dd data-testid="sync-received">{count(h.received_total)}</dd>
                 <dt>"Applied on the other side"</dt><dd data-testid="sync-sent">{count(h.sent_total)}</dd>
@@ -213,7 +235,12 @@ fn Chart(minutes: Vec<MinutePoint>) -> impl IntoView {
 }
 
 #[component]
-fn EventLog(id: Uuid, actions: Actions, live: RwSignal<Option<SyncView>>) -> impl IntoView {
+fn EventLog(
+    id: Uuid,
+    actions: Actions,
+    live: RwSignal<Option<SyncView>>,
+    initial: Result<Vec<SyncEventView>, ApiError>,
+) -> impl IntoView {
     let may_run = can(Permission::RunMigrations);
     let q = RwSignal::new(String::new());
     let state = RwSignal::new(None::<SyncEventState>);
@@ -228,20 +255,19 @@ fn EventLog(id: Uuid, actions: Actions, live: RwSignal<Option<SyncView>>) -> imp
             })
         })
     });
-    let events = resource(
-        move || {
-            (
-                q.get(),
-                state.get(),
-                tick.get(),
-                actions.replay.version().get(),
-                actions.test.version().get(),
-            )
-        },
-        move |(q, state, _, _, _)| async move {
-            sync_events(id, Some(q).filter(|s| !s.is_empty()), state).await
-        },
-    );
+    let shown = RwSignal::new(initial);
+    // Runs in the browser only: the first run is the page as loaded; every change after it
+    // (a search, a filter, new figures, a replay or test) fetches the log again.
+    Effect::new(move |prev: Option<()>| {
+        let (q, state) = (q.get(), state.get());
+        let _ = (tick.get(), actions.replay.version().get());
+        if prev.is_some() {
+            leptos::task::spawn_local(async move {
+                let r = sync_events(id, Some(q).filter(|s| !s.is_empty()), state).await;
+                let _ = shown.try_set(r);
+            });
+        }
+    });
     let rows = move |list: Vec<SyncEventView>| {
         if list.is_empty() {
             return view! { <p class="hint" data-testid="sync-events-empty">"No events match."</p> }.into_any();
@@ -305,14 +331,10 @@ fn EventLog(id: Uuid, actions: Actions, live: RwSignal<Option<SyncView>>) -> imp
                 <p class="alert alert-ok">{format!("{} dead letters went back to the queue.", count(n))}</p>
             })}
             {action_error(actions.replay.value())}
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match events.await {
-                        Ok(list) => rows(list),
-                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {move || match shown.get() {
+                Ok(list) => rows(list),
+                Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+            }}
         </section>
     }
 }
