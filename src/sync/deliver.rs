@@ -42,10 +42,13 @@ struct Claimed {
     attempts: i32,
 }
 
+/// The sinks built lately, by migration and the side they send into, with when.
+type Sinks = HashMap<(Uuid, Side), (Instant, Arc<dyn SyncSink>)>;
+
 pub struct Sender {
     services: Services,
     pacer: Pacer,
-    sinks: Mutex<HashMap<(Uuid, Side), (Instant, Arc<dyn SyncSink>)>>,
+    sinks: Mutex<Sinks>,
     slots: Arc<Semaphore>,
 }
 
