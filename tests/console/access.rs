@@ -68,7 +68,7 @@ fn any_body() -> Value {
     })
 }
 
-const ANY_FORM: [(&str, &str); 21] = [
+const ANY_FORM: [(&str, &str); 23] = [
     ("skipped", "false"),
     ("upload", SOME_ID),
     ("run", SOME_ID),
@@ -90,6 +90,8 @@ const ANY_FORM: [(&str, &str); 21] = [
     ("archived", "true"),
     ("api", "openim/importmsg"),
     ("side", "target"),
+    ("from", "source"),
+    ("enabled", "true"),
 ];
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
@@ -172,7 +174,7 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 19] = [
+const READ_CALLS: [&str; 21] = [
     "/_fn/import_preflight",
     "/_fn/import_throughput",
     "/_fn/import_runs",
@@ -192,6 +194,8 @@ const READ_CALLS: [&str; 19] = [
     "/_fn/limits",
     "/_fn/overview",
     "/_fn/pulses",
+    "/_fn/sync",
+    "/_fn/sync_events",
 ];
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
