@@ -35,7 +35,7 @@ test("a migration's keys: rehearse in a sandbox, test connection with right and 
   const secretHint = target.locator("[data-testid=secret-hint][data-field=secret_key]");
   await expect(secretHint).toHaveText("not set");
   await hydrated(page);
-  await page.getByRole("button", { name: "Rehearse in sandbox" }).click();
+  await page.getByTestId("connection-target").getByRole("button", { name: "Rehearse in sandbox" }).click();
   await expect(target).toContainText("local sandbox");
   await expect(secretHint).toContainText("ends in");
   await target.getByRole("button", { name: "Test connection" }).click();

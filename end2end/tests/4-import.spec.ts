@@ -48,7 +48,7 @@ test("launch an import against the sandbox, watch it move, pause and resume, rea
   // Connections: the target in a sandbox inside the console.
   await page.getByRole("navigation", { name: "Migration" }).getByRole("link", { name: "Connections" }).click();
   await hydrated(page);
-  await page.getByRole("button", { name: "Rehearse in sandbox" }).click();
+  await page.getByTestId("connection-target").getByRole("button", { name: "Rehearse in sandbox" }).click();
   await expect(page.getByTestId("connection-target")).toContainText("local sandbox");
   // Slow one-to-one history down so there is time to watch it (5 requests a second).
   const limits = await page.request.put(`/api/v1/migrations/${id}/limits`, {

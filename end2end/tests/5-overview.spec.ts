@@ -96,7 +96,7 @@ test("the Overview, the badge and the list follow a run live; quotas edited duri
   // Connections: the target in a sandbox. The badge follows without a reload.
   await nextStep(page).getByRole("link", { name: "Set keys" }).click();
   await expect(tabs(page).getByRole("link", { name: "Connections", exact: true })).toHaveAttribute("aria-current", "page");
-  await page.getByRole("button", { name: "Rehearse in sandbox" }).click();
+  await page.getByTestId("connection-target").getByRole("button", { name: "Rehearse in sandbox" }).click();
   await expect(page.getByTestId("connection-target")).toContainText("local sandbox");
   await expect(badge(page)).toHaveText("Keys set");
 
