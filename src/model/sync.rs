@@ -113,11 +113,32 @@ pub struct SyncDirection {
     pub health: DirectionHealth,
 }
 
+/// A time every console process was silent, and its filling from the sides' history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::FromRow))]
+pub struct SyncGap {
+    #[serde(with = "time::serde::rfc3339")]
+    pub from_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub to_at: OffsetDateTime,
+    /// `open`, `filling` or `filled`.
+    pub state: String,
+    /// Events read back that had not arrived (all migrations).
+    pub recovered: i64,
+    pub conversations: i64,
+    /// What could not be read, in words.
+    pub problems: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub filled_at: Option<OffsetDateTime>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SyncView {
     /// Old → new first, then new → old.
     pub directions: Vec<SyncDirection>,
+    /// Times every console process was down (the last 30 days), newest first.
+    pub gaps: Vec<SyncGap>,
 }
 
 /// One event of the log, with its path.

@@ -229,6 +229,32 @@ impl Default for EchoGuards {
     }
 }
 
+/// One page of a side's history read back.
+pub struct ReadPage {
+    /// Its events, keyed exactly as the side's callbacks key them (so what did arrive is a
+    /// duplicate, not a second copy).
+    pub events: Vec<InboundEvent>,
+    /// Where the next page starts; `None`: this was the last.
+    pub next: Option<String>,
+}
+
+/// Reads a side's history back, for filling gaps its callbacks left.
+#[async_trait::async_trait]
+pub trait ReadBack: Send + Sync {
+    /// The pacing key and quota of reading `conv` (shared with imports and sync).
+    fn pace(&self, conv: &str) -> Option<(String, f64)>;
+    /// One page of what happened in `conv` (`c2c:<a>:<b>` or `group:<id>`, see
+    /// `crate::sync::conversation`) between the two times (Unix ms), from `page`: its events
+    /// oldest first; pages may go newest first.
+    async fn read(
+        &self,
+        conv: &str,
+        from_ms: i64,
+        to_ms: i64,
+        page: Option<String>,
+    ) -> Result<ReadPage, String>;
+}
+
 /// Where sync delivers one side's events: the other side's send APIs.
 #[async_trait::async_trait]
 pub trait SyncSink: Send + Sync {
@@ -336,6 +362,15 @@ pub trait Provider: Send + Sync + 'static {
             "imshift cannot send events into {} yet",
             self.label()
         ))
+    }
+    /// Reads this side's history back; `None`: it cannot (a side that resends by itself, as a
+    /// relay does on a 5xx or a timeout, needs no gap filling).
+    fn read_back(
+        &self,
+        _conn: &Connection,
+        _limits: Limits,
+    ) -> Option<Result<Arc<dyn ReadBack>, String>> {
+        None
     }
     /// The values to paste into this side's own console so that it sends imshift its events
     /// (`hook_url` is imshift's door for this side), as (what, value) pairs.

@@ -60,6 +60,9 @@ pub struct Config {
     /// Sync's echo guards besides the origin tag: all on, except in tests that prove the
     /// next guard catches what one lets through.
     pub sync_guards: EchoGuards,
+    /// Silence of every console process longer than this is a gap in the sides' callbacks,
+    /// filled by reading their history back (IMSHIFT_SYNC_GAP_SECS).
+    pub sync_gap_after: Duration,
 }
 
 impl Config {
@@ -84,6 +87,7 @@ impl Config {
             ingest_max_attempts: 3,
             providers: Registry::builtin(),
             sync_guards: EchoGuards::default(),
+            sync_gap_after: Duration::from_secs(15),
         }
     }
 }

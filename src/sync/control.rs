@@ -97,7 +97,8 @@ pub async fn view(s: &Services, actor: &Actor, id: Uuid) -> AppResult<SyncView> 
             health,
         });
     }
-    Ok(SyncView { directions })
+    let gaps = super::gaps::recent(&s.pool).await?;
+    Ok(SyncView { directions, gaps })
 }
 
 /// Which secrets a side has, as placeholders: set-up text may say whether one is set, never

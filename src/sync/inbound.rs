@@ -141,7 +141,7 @@ async fn handle(
             .await
         }
     };
-    let stored = store(state, id, side, &events).await?;
+    let stored = store(&state.pool, id, side, &events).await?;
     let accepted = stored.new;
     let duplicates = events.len() - accepted;
     if stored.queued > 0 {
@@ -180,20 +180,20 @@ fn checked(events: Vec<InboundEvent>) -> Result<Vec<InboundEvent>, String> {
 
 /// What storing a batch did.
 #[derive(Debug, Default)]
-struct Stored {
+pub(crate) struct Stored {
     /// Events not there before.
-    new: usize,
+    pub new: usize,
     /// Of those, waiting to be sent.
-    queued: usize,
+    pub queued: usize,
     /// Of those, imshift's own (by origin or by the id map).
-    echo: usize,
+    pub echo: usize,
 }
 
 /// Stores a batch in one statement (the rest were there already). An event imshift made
 /// (its origin tag, or an id in the id map) is kept as an echo and never sent; one arriving
 /// while its direction is off is kept as such.
-async fn store(
-    state: &AppState,
+pub(crate) async fn store(
+    pool: &sqlx::PgPool,
     id: Uuid,
     side: Side,
     events: &[InboundEvent],
@@ -235,7 +235,7 @@ async fn store(
     .bind(serde_json::Value::Array(rows))
     .bind(crate::providers::ORIGIN)
     .bind(super::FINGERPRINT_WINDOW_SECS as f64)
-    .fetch_all(&state.pool)
+    .fetch_all(pool)
     .await?;
     Ok(Stored {
         new: states.len(),

@@ -7,6 +7,8 @@
 //! - [`deliver`]: every console process sends stored events into the other side through its
 //!   provider's [`crate::providers::SyncSink`], in order within each conversation with one in
 //!   flight, paced with imports by the shared pacer, retried until applied or kept aside.
+//! - [`gaps`]: a heartbeat per process; a silence of every process is a gap in the sides'
+//!   callbacks, filled by reading their history back.
 //! - [`control`]: turning a direction on and off, health, the event log, replaying dead
 //!   letters, the test message.
 //!
@@ -14,6 +16,7 @@
 
 pub mod control;
 pub mod deliver;
+pub mod gaps;
 pub mod inbound;
 
 pub use inbound::router;

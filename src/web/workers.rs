@@ -40,6 +40,7 @@ pub async fn start(state: &AppState) -> Result<Option<WorkerPool>, sqlx::Error> 
     let mut pool = WorkerPool::start(state.pool.clone(), config, handlers(state)).await?;
     pool.attach(tokio::spawn(sweep_uploads(state.clone())));
     pool.attach(crate::sync::deliver::spawn(state.services.clone()));
+    pool.attach(crate::sync::gaps::spawn(state.services.clone()));
     tracing::info!(worker = %pool.id, jobs = state.config.workers, "workers started");
     Ok(Some(pool))
 }

@@ -544,3 +544,143 @@ async fn a_refused_event_is_a_dead_letter_with_its_reason_and_can_be_replayed(po
         .await
         .contains(&"sync.replayed".to_string()));
 }
+
+/// Stands between the Tencent sandbox and the console: forwards callbacks to whichever
+/// console process is up, and loses them (as Tencent does, with no retry) while none is.
+async fn callback_relay(to: std::sync::Arc<std::sync::Mutex<Option<String>>>) -> String {
+    use axum::extract::{Request, State};
+    async fn forward(
+        State(to): State<std::sync::Arc<std::sync::Mutex<Option<String>>>>,
+        req: Request,
+    ) -> axum::http::StatusCode {
+        let Some(base) = to.lock().unwrap().clone() else {
+            return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        };
+        let uri = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let r = reqwest::Client::new()
+            .post(format!("{base}{uri}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        match r {
+            Ok(r) => axum::http::StatusCode::from_u16(r.status().as_u16()).unwrap(),
+            Err(_) => axum::http::StatusCode::BAD_GATEWAY,
+        }
+    }
+    let app = axum::Router::new().fallback(forward).with_state(to);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn messages_sent_while_every_console_process_was_down_are_read_back_and_arrive_once(
+    pool: PgPool,
+) {
+    use imshift::providers::tencent::sandbox::{spawn, SandboxConfig};
+    use imshift::secrets::MasterKey;
+    const KEY: [u8; 32] = [0x42; 32];
+    let quick = |c: &mut imshift::web::Config| c.sync_gap_after = Duration::from_secs(1);
+    let mut first = TestApp::spawn_keyed(pool.clone(), quick, MasterKey::from_bytes(KEY)).await;
+    let owner = first.owner().await;
+    let id = owner
+        .new_migration("gap", "coexistence", "self_built", "tencent")
+        .await;
+
+    // The new system: a Tencent sandbox whose callbacks reach whichever console is up.
+    let up = std::sync::Arc::new(std::sync::Mutex::new(Some(first.base.clone())));
+    let door = callback_relay(up.clone()).await;
+    let mut config = SandboxConfig::new(1_400_000_777, "gap-test-secret-key", "administrator");
+    config.callback_url = Some(format!("{door}/hooks/{id}/target"));
+    let tencent = spawn(config, ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let r = owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/connections/target"),
+            Some(
+                json!({"fields": {"sdkappid": "1400000777", "region": "custom",
+                "base_url": tencent.base_url(), "admin_identifier": "administrator",
+                "secret_key": "gap-test-secret-key"}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // The old system.
+    let relay = own_relay(&first, &id, 0, &[]).await;
+    point_source_at(&owner, &id, &relay.base_url()).await;
+    assert_eq!(
+        switch(&owner, &id, "target", true).await.status(),
+        StatusCode::OK
+    );
+
+    let texts = |relay: &imshift::providers::self_built::sandbox::RelayHandle| -> Vec<String> {
+        relay
+            .received()
+            .iter()
+            .map(|e| {
+                e["data"]["body"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    tencent
+        .user_message("bob", "alice", false, "before")
+        .unwrap();
+    eventually("the first message at the old system", || async {
+        (texts(&relay).len() == 1).then_some(())
+    })
+    .await;
+
+    // Every console process goes down; the new app's users keep writing, and their
+    // callbacks are lost.
+    first._workers.take().unwrap().shutdown().await;
+    *up.lock().unwrap() = None;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tencent
+        .user_message("bob", "alice", false, "during 1")
+        .unwrap();
+    tencent
+        .user_message("alice", "bob", false, "during 2")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(texts(&relay), ["before"], "nothing can arrive while down");
+
+    // A process starts again: it finds the silence, reads the chat back, and sends what
+    // was lost, once, in order.
+    let second = TestApp::spawn_keyed(pool.clone(), quick, MasterKey::from_bytes(KEY)).await;
+    *up.lock().unwrap() = Some(second.base.clone());
+    eventually("the lost messages at the old system", || async {
+        (texts(&relay).len() >= 3).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(texts(&relay), ["before", "during 1", "during 2"]);
+    let gap: (String, i64) = sqlx::query_as("SELECT state, recovered FROM sync_gaps")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(gap, ("filled".to_string(), 2));
+    // The Sync tab's figures show it (the first process still answers pages).
+    let view = sync_view(&owner, &id).await;
+    assert_eq!(view["gaps"][0]["recovered"], 2, "{view}");
+    assert_eq!(view["gaps"][0]["conversations"], 1);
+    // Live events after the restart still arrive through callbacks.
+    tencent
+        .user_message("bob", "alice", false, "after")
+        .unwrap();
+    eventually("the next message", || async {
+        (texts(&relay).len() == 4).then_some(())
+    })
+    .await;
+}

@@ -7,7 +7,8 @@ use super::migration::poll;
 use crate::app::calls_sync::{get_sync, sync_events, SetSync, SyncReplay, SyncTest};
 use crate::app::components::{action_error, can, count, duration, resource, when, ErrorNote};
 use crate::model::{
-    ApiError, MinutePoint, Permission, Side, SyncDirection, SyncEventState, SyncEventView, SyncView,
+    ApiError, MinutePoint, Permission, Side, SyncDirection, SyncEventState, SyncEventView, SyncGap,
+    SyncView,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -87,12 +88,14 @@ pub fn SyncTab() -> impl IntoView {
                 };
                 let initial = first_events.await;
                 let mid = id.get_untracked().unwrap_or_default();
-                let current = move || live.get().unwrap_or_else(|| first.clone());
+                let first = StoredValue::new(first);
+                let current = move || live.get().unwrap_or_else(|| first.get_value());
                 view! {
                     {move || current().directions.into_iter().map(|d| view! {
                         <DirectionCard test_action=tests[usize::from(d.from == Side::Target)] d actions id=mid/>
                     }).collect_view()}
                     {action_error(actions.set.value())}
+                    {move || view! { <Gaps gaps=current().gaps/> }}
                     <EventLog id=mid actions live initial/>
                 }.into_any()
             })}
@@ -192,6 +195,42 @@ fn DirectionCard(
             </details>
         </section>
     }
+}
+
+/// Times every console process was down, and what reading the sides' history back recovered.
+#[component]
+fn Gaps(gaps: Vec<SyncGap>) -> impl IntoView {
+    if gaps.is_empty() {
+        return ().into_any();
+    }
+    view! {
+        <section class="card" data-testid="sync-gaps">
+            <h2>"Gaps"</h2>
+            <p class="hint">"Tencent IM does not send a callback again: what happened while every console process was down is read back from the side's history and sent on like any other event (what did arrive is not sent twice)."</p>
+            <table class="table">
+                <thead><tr><th>"Down"</th><th>"For"</th><th>"Read back"</th><th>"Recovered"</th></tr></thead>
+                <tbody>{gaps.into_iter().map(|g| {
+                    let secs = (g.to_at - g.from_at).as_seconds_f64();
+                    let state = match g.state.as_str() {
+                        "filled" => format!("{} conversations", count(g.conversations)),
+                        "filling" => "being read back…".into(),
+                        _ => "waiting".into(),
+                    };
+                    view! {
+                        <tr data-testid="sync-gap" data-state=g.state.clone()>
+                            <td>{when(&g.from_at)}</td>
+                            <td>{duration(secs)}</td>
+                            <td>{state}{(!g.problems.is_empty()).then(|| view! {
+                                <br/><small class="hint">{g.problems.join("; ")}</small>
+                            })}</td>
+                            <td>{format!("{} events", count(g.recovered))}</td>
+                        </tr>
+                    }
+                }).collect_view()}</tbody>
+            </table>
+        </section>
+    }
+    .into_any()
 }
 
 /// Received and applied per minute over the last 30 minutes, as bars.

@@ -312,6 +312,17 @@ impl Provider for Tencent {
         }))
     }
 
+    fn read_back(
+        &self,
+        conn: &Connection,
+        limits: Limits,
+    ) -> Option<Result<Arc<dyn crate::providers::ReadBack>, String>> {
+        Some(client(conn, limits).map(|(client, _, sdkappid)| {
+            Arc::new(super::sync::TencentReader { client, sdkappid })
+                as Arc<dyn crate::providers::ReadBack>
+        }))
+    }
+
     fn hook_setup(&self, conn: &Connection, hook_url: &str) -> Vec<(String, String)> {
         let mut out = vec![(
             "Callback URL (IM console → Callback configuration)".to_string(),
@@ -382,19 +393,13 @@ fn inbound_events(req: &CallbackRequest) -> Result<Vec<InboundEvent>, String> {
     };
     let (key, kind, at_ms) = match &event {
         E::C2cAfterSendMsg(m) if m.send_msg_result != 0 => return Ok(vec![]),
-        E::C2cAfterSendMsg(m) => {
-            let key = if m.msg_key.is_empty() {
-                format!(
-                    "c2c:{}:{}:{}:{}:{}",
-                    m.from_account, m.to_account, m.msg_seq, m.msg_random, m.msg_time
-                )
-            } else {
-                format!("c2c:{}", m.msg_key)
-            };
-            (key, "message.sent", at(m.event_time, m.msg_time))
-        }
+        E::C2cAfterSendMsg(m) => (
+            super::sync::c2c_key(m),
+            "message.sent",
+            at(m.event_time, m.msg_time),
+        ),
         E::GroupAfterSendMsg(m) => (
-            format!("group:{}:{}", m.group_id, m.msg_seq),
+            super::sync::group_key(&m.group_id, m.msg_seq),
             "message.sent",
             at(m.event_time, m.msg_time),
         ),

@@ -13,9 +13,13 @@ use super::client::{
     DeleteGroupMemberRequest, GroupBase, MemberAccountItem, ModifyGroupBaseInfoRequest,
     SendGroupMsgRequest, SendMsgRequest, TencentClient,
 };
+use super::client::{AdminGetRoamMsgRequest, GroupMsgGetSimpleRequest};
 use super::convert::{self, CanonicalMessage, MessageIdentity};
 use super::TencentError;
-use crate::providers::{Delivered, EchoGuards, ErrorClass, SyncEvent, SyncSink, ORIGIN};
+use crate::providers::{
+    Delivered, EchoGuards, ErrorClass, InboundEvent, ReadBack, ReadPage, SyncEvent, SyncSink,
+    ORIGIN,
+};
 use serde_json::{json, Map, Value};
 
 /// The key imshift's tag takes in a message's `CloudCustomData` (a JSON object).
@@ -183,6 +187,23 @@ pub fn alias(event: &E) -> Option<String> {
         E::GroupAfterSendMsg(m) => Some(random_id("group", &m.from_account, &m.group_id, m.random)),
         _ => None,
     }
+}
+
+/// A one-to-one message's key, the same from its callback and from its history.
+pub fn c2c_key(m: &super::callbacks::C2cAfterSendMsg) -> String {
+    if m.msg_key.is_empty() {
+        format!(
+            "c2c:{}:{}:{}:{}:{}",
+            m.from_account, m.to_account, m.msg_seq, m.msg_random, m.msg_time
+        )
+    } else {
+        format!("c2c:{}", m.msg_key)
+    }
+}
+
+/// A group message's key, the same from its callback and from its history.
+pub fn group_key(group: &str, seq: u64) -> String {
+    format!("group:{group}:{seq}")
 }
 
 /// The origin a callback's tag says, for [`crate::providers::InboundEvent::origin`].
@@ -492,6 +513,158 @@ impl SyncSink for TencentSink {
             });
         }
         out
+    }
+}
+
+/// Reads one-to-one roaming messages (`admin_getroammsg`) and group history
+/// (`group_msg_get_simple`) back as the events their callbacks would have been.
+pub struct TencentReader {
+    pub client: TencentClient,
+    pub sdkappid: u64,
+}
+
+const ROAM_API: &str = "openim/admin_getroammsg";
+const GROUP_API: &str = "group_open_http_svc/group_msg_get_simple";
+
+fn event_of(e: E, key: String, at_ms: i64) -> Option<InboundEvent> {
+    let (data, tag) = canonical(&e)?;
+    Some(InboundEvent {
+        key,
+        kind: "message.sent".into(),
+        at_ms,
+        alias: alias(&e),
+        data,
+        origin: origin(tag),
+    })
+}
+
+fn bodies(elems: &[super::client::MsgElement]) -> Vec<Value> {
+    elems
+        .iter()
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl ReadBack for TencentReader {
+    fn pace(&self, conv: &str) -> Option<(String, f64)> {
+        let api = if conv.starts_with("group:") {
+            GROUP_API
+        } else {
+            ROAM_API
+        };
+        let qps = self.client.limits().qps(api).unwrap_or(1) as f64;
+        Some((format!("tencent:{}:{api}", self.sdkappid), qps))
+    }
+
+    async fn read(
+        &self,
+        conv: &str,
+        from_ms: i64,
+        to_ms: i64,
+        page: Option<String>,
+    ) -> Result<ReadPage, String> {
+        let (from_s, to_s) = (from_ms.div_euclid(1000), to_ms.div_euclid(1000) + 1);
+        if let Some(group) = conv.strip_prefix("group:") {
+            let req = GroupMsgGetSimpleRequest {
+                group_id: group.to_string(),
+                req_msg_number: 20,
+                req_msg_seq: page.and_then(|p| p.parse().ok()),
+            };
+            let r = self
+                .client
+                .group_msg_get_simple(&req)
+                .await
+                .map_err(|e| e.to_string())?;
+            // Newest first: the page ends the reading once it reaches before the window.
+            let oldest = r.rsp_msg_list.iter().map(|m| m.msg_seq).min();
+            let reached_start = r
+                .rsp_msg_list
+                .iter()
+                .any(|m| (m.msg_time_stamp as i64) < from_s);
+            let mut list = r.rsp_msg_list;
+            list.sort_by_key(|m| m.msg_seq);
+            let events = list
+                .into_iter()
+                .filter(|m| m.is_place_msg == 0)
+                .filter(|m| (from_s..=to_s).contains(&(m.msg_time_stamp as i64)))
+                .filter_map(|m| {
+                    let key = group_key(group, m.msg_seq);
+                    let at = m.msg_time_stamp as i64 * 1000;
+                    event_of(
+                        E::GroupAfterSendMsg(super::callbacks::GroupAfterSendMsg {
+                            group_id: group.to_string(),
+                            group_type: String::new(),
+                            from_account: m.from_account,
+                            operator_account: String::new(),
+                            random: m.msg_random,
+                            msg_seq: m.msg_seq,
+                            msg_time: m.msg_time_stamp as i64,
+                            online_only_flag: 0,
+                            msg_body: bodies(&m.msg_body),
+                            cloud_custom_data: m.cloud_custom_data,
+                            topic_id: None,
+                            event_time: None,
+                        }),
+                        key,
+                        at,
+                    )
+                })
+                .collect();
+            let next = match oldest {
+                Some(seq) if seq > 1 && !reached_start && r.is_finished != 1 => {
+                    Some((seq - 1).to_string())
+                }
+                _ => None,
+            };
+            return Ok(ReadPage { events, next });
+        }
+        let mut parts = conv.strip_prefix("c2c:").unwrap_or(conv).splitn(2, ':');
+        let (Some(a), Some(b)) = (parts.next(), parts.next()) else {
+            return Err(format!(
+                "{conv} is not a conversation Tencent IM keeps history of"
+            ));
+        };
+        let req = AdminGetRoamMsgRequest {
+            operator_account: a.to_string(),
+            peer_account: b.to_string(),
+            max_cnt: 100,
+            min_time: from_s.max(0) as u64,
+            max_time: to_s.max(0) as u64,
+            last_msg_key: page,
+        };
+        let r = self
+            .client
+            .admin_getroammsg(&req)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut list = r.msg_list;
+        list.sort_by_key(|m| (m.msg_time_stamp, m.msg_seq));
+        let events = list
+            .into_iter()
+            .filter_map(|m| {
+                let cb = super::callbacks::C2cAfterSendMsg {
+                    from_account: m.from_account,
+                    to_account: m.to_account,
+                    msg_seq: m.msg_seq,
+                    msg_random: m.msg_random,
+                    msg_time: m.msg_time_stamp as i64,
+                    msg_key: m.msg_key,
+                    online_only_flag: 0,
+                    send_msg_result: 0,
+                    error_info: String::new(),
+                    unread_msg_num: 0,
+                    msg_body: bodies(&m.msg_body),
+                    cloud_custom_data: m.cloud_custom_data,
+                    event_time: None,
+                };
+                let key = c2c_key(&cb);
+                let at = cb.msg_time * 1000;
+                event_of(E::C2cAfterSendMsg(cb), key, at)
+            })
+            .collect();
+        let next = (r.complete != 1 && !r.last_msg_key.is_empty()).then_some(r.last_msg_key);
+        Ok(ReadPage { events, next })
     }
 }
 
