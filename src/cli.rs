@@ -149,6 +149,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 8)]
         workers: usize,
     },
+    /// Coexistence sync under load: a console in this process with both sides as sandboxes
+    /// (relay for the old system, Tencent for the new), events both ways at RATE a second for
+    /// MINUTES; reports the hook's answer time, imshift's added latency, lost, duplicated and
+    /// out-of-order events and CPU. With --outage-secs: the old system down that long, then
+    /// back (peak queue, drain time, the same checks). Figures also go to DIR/figures.json.
+    Sync {
+        /// Events a second, both directions together (half each way).
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        #[arg(long, default_value_t = 0)]
+        outage_secs: u64,
+        #[arg(long, default_value = "/tmp/imshift-bench-sync")]
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -389,6 +405,15 @@ pub async fn run() -> ExitCode {
                 minutes, qps, dir, ..
             },
         } => bench_import(&cli.database_url, minutes, qps, &dir).await,
+        Command::Bench {
+            command:
+                BenchCommand::Sync {
+                    rate,
+                    minutes,
+                    outage_secs,
+                    dir,
+                },
+        } => bench_sync(&cli.database_url, rate, minutes, outage_secs, dir).await,
         Command::Bench {
             command: BenchCommand::Hostile { dir, only },
         } => bench_hostile(&cli.database_url, &dir, &only),
@@ -856,6 +881,82 @@ async fn bench_import(url: &str, minutes: f64, qps: u32, dir: &std::path::Path) 
         f.cpu * 100.0,
         f.records_sent
     );
+    Ok(())
+}
+
+async fn bench_sync(
+    url: &str,
+    rate: f64,
+    minutes: f64,
+    outage_secs: u64,
+    dir: std::path::PathBuf,
+) -> Res {
+    scratch_only(url)?;
+    if !(rate > 0.0 && minutes >= 0.0) || (minutes == 0.0 && outage_secs == 0) {
+        return Err("give --rate above 0 and --minutes or --outage-secs above 0".into());
+    }
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let o = crate::sync::bench::Options {
+        rate,
+        minutes,
+        outage_secs,
+        dir,
+    };
+    let f = crate::sync::bench::run(pool, &o).await?;
+    let c = &f.check;
+    println!(
+        "sync at {rate}/s for {:.0} s ({} build): offered {:.1}/s old→new, {:.1}/s new→old; \
+         accepted {} and {} of {} and {} sent ({} send errors)",
+        f.seconds,
+        f.build,
+        f.offered_old_to_new,
+        f.offered_new_to_old,
+        f.accepted_old_to_new,
+        f.accepted_new_to_old,
+        f.sent_old_to_new,
+        f.sent_new_to_old,
+        f.send_errors
+    );
+    println!(
+        "hook answer p50 {:.1} ms p99 {:.1} ms; imshift added p50 {:.1} ms p99 {:.1} ms \
+         (old→new p99 {:.1}, new→old p99 {:.1}; goal p99 ≤ 20 ms); drained {:.1} s after the load",
+        f.inbound_p50_ms,
+        f.inbound_p99_ms,
+        f.added_p50_ms,
+        f.added_p99_ms,
+        f.added_p99_old_to_new_ms,
+        f.added_p99_new_to_old_ms,
+        f.drain_secs
+    );
+    println!(
+        "lost {}, duplicated {}, conversations out of order {}, not sent {}, resent with the same id {}; \
+         CPU {:.0} % of one core",
+        c.lost,
+        c.duplicated,
+        c.convs_out_of_order,
+        c.not_sent,
+        c.resent_same_id,
+        f.cpu * 100.0
+    );
+    if let Some(o) = &f.outage {
+        let c = &o.check;
+        println!(
+            "old system down {} s while {} events came from the new app: peak queued {}, \
+             drained {:.1} s after its return; lost {}, duplicated {}, conversations out of \
+             order {}, not sent {}, resent with the same id {}",
+            o.secs,
+            o.sent_new_to_old,
+            o.peak_queued,
+            o.drain_secs,
+            c.lost,
+            c.duplicated,
+            c.convs_out_of_order,
+            c.not_sent,
+            c.resent_same_id
+        );
+    }
+    println!("figures: {}", o.dir.join("figures.json").display());
     Ok(())
 }
 

@@ -1,0 +1,692 @@
+//! `imshift bench sync`: the coexistence sync under load. A console in this process with a
+//! `coexistence` migration self-built → Tencent, both sides sandboxes in this process, both
+//! directions on. Old → new: relay batches posted to the console's hook, signed as the old
+//! system would. New → old: users of the Tencent sandbox send, its callbacks reach the hook.
+//! Reported: offered and accepted events, the hook's answer time, imshift's added latency
+//! (`sent_at - received_at`), lost, duplicated and out-of-order events at the destinations,
+//! CPU; with `--outage-secs` the old system stops for a while and comes back.
+
+use crate::auth::Actor;
+use crate::model::{ConnectionInput, MigrationInput, Role, Side, Strategy};
+use crate::providers::self_built::sandbox::{self as relay, RelayConfig, RelayHandle};
+use crate::providers::tencent::{sandbox as tencent, Limits};
+use crate::secrets::MasterKey;
+use crate::web::{self, AppState, Config};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Conversations per direction (one-to-one, between two accounts each).
+const CONVS: u64 = 200;
+/// Events per relay batch posted by the old system.
+const BATCH: usize = 10;
+const SDKAPPID: u64 = 1_400_000_997;
+const KEY: &str = "bench-sync-sandbox-key-7a2e";
+const CALLBACK_TOKEN: &str = "bench-sync-callback-token";
+const OUTBOUND: &str = "bench-sync-relay-outbound";
+const INBOUND: &str = "bench-sync-relay-inbound";
+
+pub struct Options {
+    /// Events per second, both directions together.
+    pub rate: f64,
+    pub minutes: f64,
+    /// After the steady load (or alone when `minutes` is 0): the old system down this long.
+    pub outage_secs: u64,
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Figures {
+    /// `debug` or `release`: the figures of a debug build are not the product's.
+    pub build: &'static str,
+    pub rate: f64,
+    pub seconds: f64,
+    /// Achieved offered events per second, per direction.
+    pub offered_old_to_new: f64,
+    pub offered_new_to_old: f64,
+    pub sent_old_to_new: u64,
+    pub sent_new_to_old: u64,
+    /// Events the console stored (echoes left out).
+    pub accepted_old_to_new: i64,
+    pub accepted_new_to_old: i64,
+    /// Relay POSTs not answered 200, and Tencent user messages refused.
+    pub send_errors: u64,
+    /// The hook's answer to a relay batch, client side.
+    pub inbound_p50_ms: f64,
+    pub inbound_p99_ms: f64,
+    /// `sent_at - received_at`, both directions; the goal is p99 ≤ 20 ms.
+    pub added_p50_ms: f64,
+    pub added_p99_ms: f64,
+    pub added_p99_old_to_new_ms: f64,
+    pub added_p99_new_to_old_ms: f64,
+    /// From the end of the load until nothing waits.
+    pub drain_secs: f64,
+    pub check: Check,
+    /// CPU seconds of this process (console, workers and both sandboxes) per wall second.
+    pub cpu: f64,
+    pub outage: Option<Outage>,
+}
+
+/// What arrived at the destinations against what the console accepted.
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct Check {
+    /// Accepted but not at the destination (after the drain wait).
+    pub lost: usize,
+    /// The same event at a destination twice (under different ids).
+    pub duplicated: usize,
+    /// Deliveries to the relay repeated with the same id (idempotent by protocol, not a
+    /// duplicate).
+    pub resent_same_id: usize,
+    /// Conversations whose sequence numbers do not increase at the destination.
+    pub convs_out_of_order: usize,
+    /// Accepted but still waiting or dead in the console at the end.
+    pub not_sent: i64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Outage {
+    pub secs: u64,
+    pub sent_new_to_old: u64,
+    pub peak_queued: i64,
+    /// From the old system's return until nothing waits.
+    pub drain_secs: f64,
+    pub check: Check,
+}
+
+fn cpu_secs() -> f64 {
+    // utime and stime of /proc/self/stat, in clock ticks (100 a second on Linux).
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Event `k` of a direction: its conversation and its number within it.
+fn slot(k: u64) -> (u64, u64) {
+    (k % CONVS, k / CONVS)
+}
+
+/// The text an event carries: direction, conversation, sequence number.
+fn text(prefix: char, k: u64) -> String {
+    let (c, n) = slot(k);
+    format!("{prefix}:{c}:{n}")
+}
+
+fn parse_text(t: &str) -> Option<(char, u64, u64)> {
+    let mut p = t.splitn(3, ':');
+    let d = p.next()?.chars().next()?;
+    Some((d, p.next()?.parse().ok()?, p.next()?.parse().ok()?))
+}
+
+struct Bench {
+    state: AppState,
+    id: Uuid,
+    hook_source: String,
+    tencent: Arc<tencent::SandboxHandle>,
+    relay: Option<RelayHandle>,
+    relay_addr: SocketAddr,
+    /// What relays stopped earlier received.
+    relay_earlier: Vec<Value>,
+    http: reqwest::Client,
+    /// The next event number of each direction; numbers go on across phases.
+    next_old: u64,
+    next_new: u64,
+}
+
+pub async fn run(pool: sqlx::PgPool, o: &Options) -> Res<Figures> {
+    std::fs::create_dir_all(o.dir.join("uploads"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let console = format!("http://{}", listener.local_addr()?);
+    let mut config = Config::for_url(&console);
+    config.data_dir = o.dir.clone();
+    let leptos = leptos::config::LeptosOptions::builder()
+        .output_name("imshift")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .build();
+    let (app, state) = web::build_with_state(pool, config, leptos, MasterKey::generate()).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!("bench console stopped: {e}");
+        }
+    });
+    let workers = web::workers::start(&state).await?;
+    let mut b = Bench::set_up(state, &console, o.rate).await?;
+    let mut f = Figures {
+        build: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        rate: o.rate,
+        ..Figures::default()
+    };
+    if o.minutes > 0.0 {
+        b.steady(o.rate, o.minutes * 60.0, &mut f).await?;
+    }
+    if o.outage_secs > 0 {
+        f.outage = Some(b.outage(o.rate, o.outage_secs).await?);
+    }
+    if let Some(w) = workers {
+        w.shutdown().await;
+    }
+    let _ = stop.send(());
+    std::fs::write(o.dir.join("figures.json"), serde_json::to_vec_pretty(&f)?)?;
+    Ok(f)
+}
+
+impl Bench {
+    async fn set_up(state: AppState, console: &str, rate: f64) -> Res<Bench> {
+        let email = format!("bench-{}@example.com", &Uuid::new_v4().to_string()[..8]);
+        let pw = "bench password 1234";
+        let user =
+            crate::auth::users::create_from_cli(&state.pool, &email, Role::Admin, pw).await?;
+        let actor = Actor {
+            user_id: user.id,
+            email,
+            role: Role::Admin,
+            token_id: None,
+            ip: None,
+        };
+        let m = crate::migration::create(
+            &state.pool,
+            &state.config.providers,
+            &actor,
+            &MigrationInput {
+                name: format!("bench sync {}", Uuid::new_v4()),
+                strategy: Strategy::Coexistence,
+                source: "self_built".into(),
+                target: "tencent".into(),
+                notes: String::new(),
+            },
+        )
+        .await?;
+        let hook = |side| crate::sync::inbound::hook_url(console, m.id, side);
+        // Neither side's quota may be what limits the run: both get twice the whole rate.
+        let qps = ((rate * 2.0).ceil() as u32).max(200);
+        let mut sc = tencent::SandboxConfig::new(SDKAPPID, KEY, "administrator");
+        sc.limits = Limits::default().with_all_qps(qps);
+        sc.callback_url = Some(hook(Side::Target));
+        sc.callback_token = Some(CALLBACK_TOKEN.to_string().into());
+        let tencent = Arc::new(tencent::spawn(sc, "127.0.0.1:0".parse()?).await?);
+        let hook_source = hook(Side::Source);
+        let relay = relay::spawn(relay_config(&hook_source), "127.0.0.1:0".parse()?).await?;
+        for addr in [tencent.addr, relay.addr] {
+            crate::providers::outbound::register_sandbox(addr);
+        }
+        let set = |side, fields: Value| {
+            let (state, actor) = (&state, &actor);
+            async move {
+                let input = ConnectionInput {
+                    fields: serde_json::from_value(fields)?,
+                };
+                crate::migration::connections::set(state, actor, m.id, side, &input).await?;
+                Ok::<_, Box<dyn std::error::Error>>(())
+            }
+        };
+        set(
+            Side::Target,
+            json!({"sdkappid": SDKAPPID, "region": "custom", "base_url": tencent.base_url(),
+                   "admin_identifier": "administrator", "secret_key": KEY,
+                   "callback_token": CALLBACK_TOKEN}),
+        )
+        .await?;
+        set(
+            Side::Source,
+            json!({"relay_url": relay.base_url(), "outbound_secret": OUTBOUND,
+                   "inbound_secret": INBOUND}),
+        )
+        .await?;
+        let overrides: serde_json::Map<String, Value> = Limits::default()
+            .apis
+            .keys()
+            .map(|a| (a.to_string(), json!({ "qps": qps })))
+            .collect();
+        crate::migration::limits::set(
+            &state,
+            &actor,
+            m.id,
+            serde_json::from_value(Value::Object(overrides))?,
+        )
+        .await?;
+        for side in [Side::Source, Side::Target] {
+            crate::sync::control::set_direction(&state, &actor, m.id, side, true).await?;
+        }
+        Ok(Bench {
+            state,
+            id: m.id,
+            hook_source,
+            relay_addr: relay.addr,
+            relay: Some(relay),
+            relay_earlier: vec![],
+            tencent,
+            http: reqwest::Client::builder().no_proxy().build()?,
+            next_old: 0,
+            next_new: 0,
+        })
+    }
+
+    /// Both directions at `rate` together for `secs`, then the drain and the checks.
+    async fn steady(&mut self, rate: f64, secs: f64, f: &mut Figures) -> Res<()> {
+        let since = self.db_now().await?;
+        let (c0, t0) = (cpu_secs(), Instant::now());
+        let (old, new) = tokio::join!(
+            old_system_sends(
+                &self.http,
+                &self.hook_source,
+                self.next_old,
+                rate / 2.0,
+                secs
+            ),
+            new_app_sends(self.tencent.clone(), self.next_new, rate / 2.0, secs),
+        );
+        let (old, new) = (old?, new?);
+        let end = Instant::now();
+        f.seconds = old.secs.max(new.secs);
+        f.offered_old_to_new = old.sent as f64 / old.secs;
+        f.offered_new_to_old = new.sent as f64 / new.secs;
+        f.sent_old_to_new = old.sent;
+        f.sent_new_to_old = new.sent;
+        f.send_errors = old.errors + new.errors;
+        let mut lat = old.latencies_ms;
+        lat.sort_by(f64::total_cmp);
+        f.inbound_p50_ms = percentile(&lat, 0.5);
+        f.inbound_p99_ms = percentile(&lat, 0.99);
+        self.next_old += old.sent;
+        self.next_new += new.sent;
+        self.drain(None, Duration::from_secs(60)).await?;
+        f.drain_secs = end.elapsed().as_secs_f64();
+        f.cpu = (cpu_secs() - c0) / t0.elapsed().as_secs_f64();
+        f.accepted_old_to_new = self.accepted(Side::Source, since).await?;
+        f.accepted_new_to_old = self.accepted(Side::Target, since).await?;
+        (f.added_p50_ms, f.added_p99_ms) = self.added(None, since).await?;
+        f.added_p99_old_to_new_ms = self.added(Some(Side::Source), since).await?.1;
+        f.added_p99_new_to_old_ms = self.added(Some(Side::Target), since).await?.1;
+        f.check = self.check(since, true).await?;
+        Ok(())
+    }
+
+    /// The old system down for `secs` while the new app's users keep sending, then back on
+    /// the same address.
+    async fn outage(&mut self, rate: f64, secs: u64) -> Res<Outage> {
+        let since = self.db_now().await?;
+        if let Some(r) = self.relay.take() {
+            self.relay_earlier.extend(r.received());
+        }
+        let peak = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let watch = {
+            let (pool, id, peak) = (self.state.pool.clone(), self.id, peak.clone());
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(n) = backlog(&pool, id, Some(Side::Target)).await {
+                        peak.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        let sent =
+            new_app_sends(self.tencent.clone(), self.next_new, rate / 2.0, secs as f64).await?;
+        self.next_new += sent.sent;
+        let mut relay = None;
+        // The port is free again once the stopped relay's last connection closes.
+        for _ in 0..100 {
+            match relay::spawn(relay_config(&self.hook_source), self.relay_addr).await {
+                Ok(r) => {
+                    relay = Some(r);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.relay = Some(relay.ok_or("the relay's port stayed in use")?);
+        let back = Instant::now();
+        // The sender backs off up to a minute between tries of a side that is down.
+        let wait = Duration::from_secs((2 * secs).max(60) + 30);
+        self.drain(Some(Side::Target), wait).await?;
+        let drain_secs = back.elapsed().as_secs_f64();
+        watch.abort();
+        Ok(Outage {
+            secs,
+            sent_new_to_old: sent.sent,
+            peak_queued: peak.load(std::sync::atomic::Ordering::Relaxed),
+            drain_secs,
+            check: self.check(since, false).await?,
+        })
+    }
+
+    async fn db_now(&self) -> Res<OffsetDateTime> {
+        Ok(sqlx::query_scalar("SELECT now()")
+            .fetch_one(&self.state.pool)
+            .await?)
+    }
+
+    /// Waits until nothing waits and nothing new arrives (callbacks in flight), up to `max`.
+    async fn drain(&self, side: Option<Side>, max: Duration) -> Res<()> {
+        let t0 = Instant::now();
+        let mut last = -1;
+        while t0.elapsed() < max {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let total: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM sync_inbound WHERE migration_id = $1")
+                    .bind(self.id)
+                    .fetch_one(&self.state.pool)
+                    .await?;
+            if backlog(&self.state.pool, self.id, side).await? == 0 && total == last {
+                return Ok(());
+            }
+            last = total;
+        }
+        Ok(())
+    }
+
+    async fn accepted(&self, side: Side, since: OffsetDateTime) -> Res<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM sync_inbound
+             WHERE migration_id = $1 AND side = $2 AND state <> 'echo' AND received_at >= $3",
+        )
+        .bind(self.id)
+        .bind(side.as_str())
+        .bind(since)
+        .fetch_one(&self.state.pool)
+        .await?)
+    }
+
+    /// imshift's added latency, p50 and p99 in ms.
+    async fn added(&self, side: Option<Side>, since: OffsetDateTime) -> Res<(f64, f64)> {
+        let (p50, p99): (Option<f64>, Option<f64>) = sqlx::query_as(
+            "SELECT percentile_cont(0.5) WITHIN GROUP
+                        (ORDER BY extract(epoch FROM sent_at - received_at) * 1000),
+                    percentile_cont(0.99) WITHIN GROUP
+                        (ORDER BY extract(epoch FROM sent_at - received_at) * 1000)
+             FROM sync_inbound
+             WHERE migration_id = $1 AND state = 'sent' AND received_at >= $3
+               AND ($2::text IS NULL OR side = $2)",
+        )
+        .bind(self.id)
+        .bind(side.map(|s| s.as_str()))
+        .bind(since)
+        .fetch_one(&self.state.pool)
+        .await?;
+        Ok((p50.unwrap_or(0.0), p99.unwrap_or(0.0)))
+    }
+
+    /// The accepted events since `since` against both destinations (only the relay's when
+    /// `both` is false).
+    async fn check(&self, since: OffsetDateTime, both: bool) -> Res<Check> {
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT side, state, data->'body'->>'text' FROM sync_inbound
+             WHERE migration_id = $1 AND state <> 'echo' AND received_at >= $2",
+        )
+        .bind(self.id)
+        .bind(since)
+        .fetch_all(&self.state.pool)
+        .await?;
+        let mut c = Check {
+            not_sent: rows.iter().filter(|r| r.1 != "sent").count() as i64,
+            ..Check::default()
+        };
+        // Old → new: Tencent's one-to-one histories, in the order they were stored.
+        if both {
+            let export = self.tencent.export();
+            let texts = export["c2c"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+                .flat_map(|l| l.as_array().cloned().unwrap_or_default())
+                .filter_map(|m| {
+                    m["body"][0]["MsgContent"]["Text"]
+                        .as_str()
+                        .map(String::from)
+                });
+            let expected = rows.iter().filter(|r| r.0 == "source");
+            tally(&mut c, 'o', expected.filter_map(|r| r.2.clone()), texts);
+        }
+        // New → old: what every relay received, a repeat of an id counted apart.
+        let mut received = self.relay_earlier.clone();
+        received.extend(
+            self.relay
+                .as_ref()
+                .map(RelayHandle::received)
+                .unwrap_or_default(),
+        );
+        let mut ids = HashSet::new();
+        let mut texts = vec![];
+        for e in received {
+            if !ids.insert(e["id"].as_str().unwrap_or_default().to_string()) {
+                c.resent_same_id += 1;
+                continue;
+            }
+            if let Some(t) = e["data"]["body"]["text"].as_str() {
+                texts.push(t.to_string());
+            }
+        }
+        let expected = rows.iter().filter(|r| r.0 == "target");
+        tally(
+            &mut c,
+            'n',
+            expected.filter_map(|r| r.2.clone()),
+            texts.into_iter(),
+        );
+        Ok(c)
+    }
+}
+
+fn relay_config(hook: &str) -> RelayConfig {
+    RelayConfig {
+        verify_secret: OUTBOUND.into(),
+        send_secret: Some(INBOUND.into()),
+        hook_url: Some(hook.to_string()),
+        ..RelayConfig::default()
+    }
+}
+
+/// Events waiting or in flight (of one side, or both).
+async fn backlog(pool: &sqlx::PgPool, id: Uuid, side: Option<Side>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM sync_inbound
+         WHERE migration_id = $1 AND state IN ('queued', 'sending')
+           AND ($2::text IS NULL OR side = $2)",
+    )
+    .bind(id)
+    .bind(side.map(|s| s.as_str()))
+    .fetch_one(pool)
+    .await
+}
+
+/// Adds to `c` what arrived (`arrived`, in arrival order) of the `expected` texts of
+/// direction `dir`: missing ones, ones twice, conversations out of order.
+fn tally(
+    c: &mut Check,
+    dir: char,
+    expected: impl Iterator<Item = String>,
+    arrived: impl Iterator<Item = String>,
+) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut disordered = HashSet::new();
+    for t in arrived {
+        let Some((d, conv, n)) = parse_text(&t) else {
+            continue;
+        };
+        if d != dir {
+            continue;
+        }
+        *seen.entry(t).or_default() += 1;
+        if last.get(&conv).is_some_and(|prev| *prev >= n) {
+            disordered.insert(conv);
+        }
+        last.insert(conv, n);
+    }
+    c.duplicated += seen.values().map(|n| n - 1).sum::<usize>();
+    c.lost += expected.filter(|t| !seen.contains_key(t)).count();
+    c.convs_out_of_order += disordered.len();
+}
+
+/// What one direction's load did.
+struct Sent {
+    sent: u64,
+    errors: u64,
+    secs: f64,
+    latencies_ms: Vec<f64>,
+}
+
+/// How many events are due `elapsed` into a run at `rate`.
+fn due(start: Instant, rate: f64) -> u64 {
+    (start.elapsed().as_secs_f64() * rate) as u64
+}
+
+/// The old system: signed relay batches of [`BATCH`] events to the console's hook, at
+/// `rate` events a second for `secs`, numbered from `first`. Every POST is timed.
+async fn old_system_sends(
+    http: &reqwest::Client,
+    hook: &str,
+    first: u64,
+    rate: f64,
+    secs: f64,
+) -> Res<Sent> {
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut posts = tokio::task::JoinSet::new();
+    let mut k = 0;
+    loop {
+        tick.tick().await;
+        let done = start.elapsed().as_secs_f64() >= secs;
+        let due = if done {
+            (secs * rate) as u64
+        } else {
+            due(start, rate)
+        };
+        while due - k >= BATCH as u64 || (done && due > k) {
+            let n = (due - k).min(BATCH as u64);
+            let events: Vec<Value> = (k..k + n).map(|i| old_event(first + i)).collect();
+            k += n;
+            let body = serde_json::to_vec(&json!({ "events": events }))?;
+            let t = OffsetDateTime::now_utc().unix_timestamp();
+            let request = http
+                .post(hook)
+                .header("content-type", "application/json")
+                .header(
+                    "Imshift-Signature",
+                    crate::providers::self_built::signature(INBOUND, t, &body),
+                )
+                .body(body);
+            posts.spawn(async move {
+                let t0 = Instant::now();
+                let ok = matches!(request.send().await, Ok(r) if r.status().is_success());
+                (t0.elapsed().as_secs_f64() * 1000.0, ok)
+            });
+        }
+        if done {
+            break;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let mut s = Sent {
+        sent: k,
+        errors: 0,
+        secs,
+        latencies_ms: vec![],
+    };
+    while let Some(r) = posts.join_next().await {
+        let (ms, ok) = r?;
+        s.latencies_ms.push(ms);
+        s.errors += u64::from(!ok);
+    }
+    Ok(s)
+}
+
+fn old_event(k: u64) -> Value {
+    let (c, _) = slot(k);
+    let id = format!("bench-old-{k}");
+    let at = now_ms();
+    json!({"id": id, "type": "message.sent", "at": at, "origin": "bench",
+           "data": {"id": id, "conv": "c2c", "from": format!("old_a{c}"),
+                    "to": format!("old_b{c}"), "sent_at": at,
+                    "body": {"type": "text", "text": text('o', k)}}})
+}
+
+/// The new app's users: one-to-one messages sent in the Tencent sandbox (its callbacks go
+/// to the console), at `rate` a second for `secs`, numbered from `first`.
+async fn new_app_sends(
+    tencent: Arc<tencent::SandboxHandle>,
+    first: u64,
+    rate: f64,
+    secs: f64,
+) -> Res<Sent> {
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let (mut k, mut errors) = (0, 0);
+    let total = (secs * rate) as u64;
+    while k < total {
+        tick.tick().await;
+        let due = due(start, rate).min(total);
+        while k < due {
+            let (c, _) = slot(first + k);
+            let (from, to) = (format!("new_a{c}"), format!("new_b{c}"));
+            if tencent
+                .user_message(&from, &to, false, &text('n', first + k))
+                .is_err()
+            {
+                errors += 1;
+            }
+            k += 1;
+        }
+    }
+    Ok(Sent {
+        sent: k,
+        errors,
+        secs: start.elapsed().as_secs_f64(),
+        latencies_ms: vec![],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_twice_and_out_of_order_are_counted_per_direction() {
+        let mut c = Check::default();
+        let expected = ["o:1:0", "o:1:1", "o:2:0", "o:2:1"].map(String::from);
+        // o:2:0 lost, o:1:1 twice, conversation 1 goes back; the other direction ignored.
+        let arrived = ["o:1:0", "o:1:1", "n:1:0", "o:2:1", "o:1:1"].map(String::from);
+        tally(&mut c, 'o', expected.into_iter(), arrived.into_iter());
+        assert_eq!((c.lost, c.duplicated, c.convs_out_of_order), (1, 1, 1));
+        assert_eq!(parse_text(&text('n', 405)), Some(('n', 5, 2)));
+    }
+}
