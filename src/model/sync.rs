@@ -59,6 +59,20 @@ pub struct MinutePoint {
     pub apply_p99_ms: Option<f64>,
 }
 
+/// The last canary of a direction: a marked message sent as a user of its side.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Canary {
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+    /// Sent → received by imshift, ms.
+    pub received_ms: Option<f64>,
+    /// Sent → applied on the other side, ms: the round trip.
+    pub round_trip_ms: Option<f64>,
+    /// Why it could not be sent.
+    pub error: Option<String>,
+}
+
 /// The figures of one direction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -89,6 +103,10 @@ pub struct DirectionHealth {
     pub errors: Vec<ErrorCount>,
     /// The last 30 minutes, oldest first.
     pub minutes: Vec<MinutePoint>,
+    /// The last canary, when one was sent.
+    pub canary: Option<Canary>,
+    /// Why this direction gets no canary, when it gets none.
+    pub canary_note: Option<String>,
 }
 
 /// One direction: events from `from` to the other side.

@@ -372,6 +372,22 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Option<Result<Arc<dyn ReadBack>, String>> {
         None
     }
+    /// [`Provider::send_canary`] can send (a sandbox of this console always can).
+    fn can_send_canary(&self) -> bool {
+        false
+    }
+    /// Sends a canary: `from` writes `text` to `to` on this side as an app user would, so
+    /// that the side reports it to imshift like any message. `None`: imshift cannot make this
+    /// side send (a self-built system sends only what its users do).
+    async fn send_canary(
+        &self,
+        _conn: &Connection,
+        _from: &str,
+        _to: &str,
+        _text: &str,
+    ) -> Option<Result<String, String>> {
+        None
+    }
     /// The values to paste into this side's own console so that it sends imshift its events
     /// (`hook_url` is imshift's door for this side), as (what, value) pairs.
     fn hook_setup(&self, _conn: &Connection, hook_url: &str) -> Vec<(String, String)> {

@@ -63,6 +63,9 @@ pub struct Config {
     /// Silence of every console process longer than this is a gap in the sides' callbacks,
     /// filled by reading their history back (IMSHIFT_SYNC_GAP_SECS).
     pub sync_gap_after: Duration,
+    /// How often a canary goes through each direction that is on; zero sends none
+    /// (IMSHIFT_SYNC_CANARY_SECS).
+    pub sync_canary_every: Duration,
 }
 
 impl Config {
@@ -88,6 +91,7 @@ impl Config {
             providers: Registry::builtin(),
             sync_guards: EchoGuards::default(),
             sync_gap_after: Duration::from_secs(15),
+            sync_canary_every: Duration::from_secs(300),
         }
     }
 }

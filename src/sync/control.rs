@@ -79,7 +79,10 @@ pub async fn view(s: &Services, actor: &Actor, id: Uuid) -> AppResult<SyncView> 
             (Some(p), None) => p.hook_setup(&Connection::empty(id, from), &hook),
             _ => vec![],
         };
-        let health = health(&s.pool, id, from, enabled).await?;
+        let mut health = health(&s.pool, id, from, enabled).await?;
+        health.canary = super::canary::last(&s.pool, id, from).await?;
+        health.canary_note =
+            super::canary::why_none(s, name(from), conn(from).is_some_and(|c| c.3));
         directions.push(SyncDirection {
             from,
             from_label: label(from),
@@ -363,6 +366,8 @@ async fn health(pool: &PgPool, id: Uuid, from: Side, enabled: bool) -> AppResult
             })
             .collect(),
         minutes,
+        canary: None,
+        canary_note: None,
     })
 }
 

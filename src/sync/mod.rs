@@ -9,11 +9,14 @@
 //!   flight, paced with imports by the shared pacer, retried until applied or kept aside.
 //! - [`gaps`]: a heartbeat per process; a silence of every process is a gap in the sides'
 //!   callbacks, filled by reading their history back.
+//! - [`canary`]: a marked message through each direction every few minutes, and its round trip.
 //! - [`control`]: turning a direction on and off, health, the event log, replaying dead
 //!   letters, the test message.
 //!
 //! The relay protocol a self-built side speaks is `src/providers/self_built/relay-protocol-v1.md`.
 
+pub mod bench;
+pub mod canary;
 pub mod control;
 pub mod deliver;
 pub mod gaps;

@@ -41,6 +41,9 @@ pub async fn start(state: &AppState) -> Result<Option<WorkerPool>, sqlx::Error> 
     pool.attach(tokio::spawn(sweep_uploads(state.clone())));
     pool.attach(crate::sync::deliver::spawn(state.services.clone()));
     pool.attach(crate::sync::gaps::spawn(state.services.clone()));
+    if let Some(canaries) = crate::sync::canary::spawn(state.services.clone()) {
+        pool.attach(canaries);
+    }
     tracing::info!(worker = %pool.id, jobs = state.config.workers, "workers started");
     Ok(Some(pool))
 }

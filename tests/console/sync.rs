@@ -684,3 +684,40 @@ async fn messages_sent_while_every_console_process_was_down_are_read_back_and_ar
     })
     .await;
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_canary_goes_through_each_direction_and_its_round_trip_is_shown(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| {
+        c.sync_canary_every = Duration::from_secs(1);
+    })
+    .await;
+    let owner = app.owner().await;
+    let sides = coexisting(&app, &owner).await;
+    for side in ["source", "target"] {
+        assert_eq!(
+            switch(&owner, &sides.id, side, true).await.status(),
+            StatusCode::OK
+        );
+    }
+    let view = eventually("a canary back through both directions", || async {
+        let v = sync_view(&owner, &sides.id).await;
+        let back =
+            |from: &str| direction(&v, from)["health"]["canary"]["round_trip_ms"].is_number();
+        (back("source") && back("target")).then_some(v)
+    })
+    .await;
+    for from in ["source", "target"] {
+        let c = &direction(&view, from)["health"]["canary"];
+        assert!(c["error"].is_null(), "{c}");
+        assert!(c["received_ms"].as_f64().unwrap() <= c["round_trip_ms"].as_f64().unwrap());
+    }
+    // The canary is a message between imshift's own accounts, at the old system too.
+    assert!(relay_received(&sides)
+        .await
+        .iter()
+        .any(|e| e["data"]["from"] == "imshift_canary_a"
+            && e["data"]["body"]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("imshift canary ")));
+}

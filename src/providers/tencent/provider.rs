@@ -44,6 +44,11 @@ fn field(id: &str, label: &str, kind: FieldKind, required: bool, help: &str) -> 
     }
 }
 
+/// The client for a connection with the provider's own quotas (one-off calls).
+pub(super) fn client_for(conn: &Connection) -> Result<(TencentClient, String, u64), String> {
+    client(conn, Tencent.limits())
+}
+
 /// The client for a connection, secrets opened just for it.
 fn client(conn: &Connection, limits: Limits) -> Result<(TencentClient, String, u64), String> {
     let sdkappid = conn
@@ -321,6 +326,22 @@ impl Provider for Tencent {
             Arc::new(super::sync::TencentReader { client, sdkappid })
                 as Arc<dyn crate::providers::ReadBack>
         }))
+    }
+
+    fn can_send_canary(&self) -> bool {
+        true
+    }
+
+    /// A REST `sendmsg` between the two canary accounts (registered first), with callbacks on
+    /// and no origin tag: Tencent reports it like a user's message.
+    async fn send_canary(
+        &self,
+        conn: &Connection,
+        from: &str,
+        to: &str,
+        text: &str,
+    ) -> Option<Result<String, String>> {
+        Some(super::sync::send_canary(conn, from, to, text).await)
     }
 
     fn hook_setup(&self, conn: &Connection, hook_url: &str) -> Vec<(String, String)> {

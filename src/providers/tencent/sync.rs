@@ -516,6 +516,47 @@ impl SyncSink for TencentSink {
     }
 }
 
+/// See [`crate::providers::Provider::send_canary`].
+pub async fn send_canary(
+    conn: &crate::providers::Connection,
+    from: &str,
+    to: &str,
+    text: &str,
+) -> Result<String, String> {
+    let (client, _, _) = super::provider::client_for(conn)?;
+    let accounts: Vec<AccountImportRequest> = [from, to]
+        .iter()
+        .map(|id| AccountImportRequest {
+            user_id: id.to_string(),
+            nick: Some("imshift canary".into()),
+            face_url: None,
+        })
+        .collect();
+    client
+        .multiaccount_import(&accounts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let req = SendMsgRequest {
+        sync_other_machine: Some(2),
+        from_account: Some(from.to_string()),
+        to_account: to.to_string(),
+        msg_life_time: None,
+        msg_seq: None,
+        msg_random: rand::random(),
+        forbid_callback_control: vec![],
+        send_msg_control: vec![],
+        msg_body: convert::msg_body(&convert::CanonicalBody::Text {
+            text: text.to_string(),
+        }),
+        cloud_custom_data: None,
+    };
+    client
+        .sendmsg(&req)
+        .await
+        .map(|r| r.msg_key)
+        .map_err(|e| e.to_string())
+}
+
 /// Reads one-to-one roaming messages (`admin_getroammsg`) and group history
 /// (`group_msg_get_simple`) back as the events their callbacks would have been.
 pub struct TencentReader {
