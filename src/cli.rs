@@ -230,6 +230,13 @@ struct ServeArgs {
     /// another worker takes it over.
     #[arg(long, env = "IMSHIFT_JOB_LEASE_SECS", default_value_t = 15)]
     job_lease_secs: u64,
+    /// Coexistence sync: a silence of every console process longer than this many seconds is
+    /// a gap in the sides' callbacks, read back from their history.
+    #[arg(long, env = "IMSHIFT_SYNC_GAP_SECS", default_value_t = 15)]
+    sync_gap_secs: u64,
+    /// Coexistence sync: seconds between canaries through each direction that is on; 0 = none.
+    #[arg(long, env = "IMSHIFT_SYNC_CANARY_SECS", default_value_t = 300)]
+    sync_canary_secs: u64,
     /// Proxies (comma-separated addresses or CIDR blocks) whose X-Forwarded-For / Forwarded
     /// headers name the client, e.g. your load balancer's subnet. Unset: the socket's peer.
     #[arg(long, env = "IMSHIFT_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -1130,6 +1137,8 @@ async fn serve(url: &str, args: ServeArgs) -> Res {
     config.dump_limits = args.dump_limits.limits();
     config.workers = args.workers;
     config.job_lease = std::time::Duration::from_secs(args.job_lease_secs.max(2));
+    config.sync_gap_after = std::time::Duration::from_secs(args.sync_gap_secs.max(1));
+    config.sync_canary_every = std::time::Duration::from_secs(args.sync_canary_secs);
     config.trusted_proxies = args.trusted_proxies;
     config.metrics_token = args.metrics_token.filter(|t| !t.is_empty()).map(Into::into);
     config.upload_quota_bytes = args.upload_quota_bytes;

@@ -105,6 +105,8 @@ impl Sender {
                 tokio::spawn(async move {
                     me.deliver(id, from, events).await;
                     drop(held);
+                    // The next event of these conversations is due now, not at the next look.
+                    me.services.sync_wake.notify_one();
                 });
             }
         }
@@ -166,8 +168,16 @@ impl Sender {
             for chunk in events.chunks(sink.batch()) {
                 let batch: Vec<SyncEvent> = chunk.iter().map(|c| c.event.clone()).collect();
                 let results = sink.deliver(&batch).await;
+                // Applied ones in two statements, failures one by one.
+                let mut applied = vec![];
                 for (c, r) in chunk.iter().zip(results) {
-                    self.record(c, &r, None).await;
+                    match r {
+                        Delivered::Applied { made } => applied.push((c, made)),
+                        failed => self.record(c, &failed, None).await,
+                    }
+                }
+                if let Err(e) = self.record_applied(id, from, &applied).await {
+                    tracing::warn!(error = %e, migration = %id, "sync: recording deliveries failed");
                 }
             }
             return;
@@ -272,6 +282,48 @@ impl Sender {
         Ok(())
     }
 
+    /// Writes a batch of applied events and their ids on the other side.
+    async fn record_applied(
+        &self,
+        id: Uuid,
+        from: Side,
+        applied: &[(&Claimed, Option<String>)],
+    ) -> Result<(), sqlx::Error> {
+        if applied.is_empty() {
+            return Ok(());
+        }
+        metrics::counter!("imshift_sync_delivered_total", "from" => from.as_str(), "outcome" => "sent")
+            .increment(applied.len() as u64);
+        let keys: Vec<&str> = applied.iter().map(|(c, _)| c.event.key.as_str()).collect();
+        let made: Vec<Option<&str>> = applied.iter().map(|(_, m)| m.as_deref()).collect();
+        let mut tx = self.services.pool.begin().await?;
+        sqlx::query(
+            "UPDATE sync_inbound s SET state = 'sent', sent_at = now(), made = u.made,
+                    lease_until = NULL, error_code = NULL, error = NULL
+             FROM UNNEST($3::text[], $4::text[]) AS u(key, made)
+             WHERE s.migration_id = $1 AND s.side = $2 AND s.key = u.key",
+        )
+        .bind(id)
+        .bind(from.as_str())
+        .bind(&keys)
+        .bind(&made)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sync_ids (migration_id, side, id, event_key)
+             SELECT $1, $2, u.made, u.key FROM UNNEST($3::text[], $4::text[]) AS u(key, made)
+             WHERE u.made IS NOT NULL
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(from.other().as_str())
+        .bind(&keys)
+        .bind(&made)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
     /// Writes what became of one event. `wait` overrides the policy's wait.
     async fn record(&self, c: &Claimed, result: &Delivered, wait: Option<Duration>) {
         let pool = &self.services.pool;
@@ -362,14 +414,31 @@ fn split(p: tokio::sync::OwnedSemaphorePermit) -> Vec<tokio::sync::OwnedSemaphor
 /// Takes up to `n` conversation heads that are due, in directions that are on.
 async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
     let rows: Vec<(Uuid, String, String, String, i64, Value, i32)> = sqlx::query_as(
-        "WITH heads AS (
-             SELECT DISTINCT ON (i.migration_id, i.side, i.conv)
-                    i.migration_id, i.side, i.key, i.state, i.next_at, i.lease_until
-             FROM sync_inbound i
+        // The conversations waiting are found by skipping through the waiting index one
+        // conversation at a time, and each one's head by one more probe: the cost follows the
+        // number of conversations, not the backlog (a DISTINCT ON sorted all of it, 130 ms
+        // at 43,000 waiting events).
+        "WITH RECURSIVE convs AS (
+             (SELECT migration_id, side, conv FROM sync_inbound
+              WHERE state IN ('queued', 'sending')
+              ORDER BY migration_id, side, conv LIMIT 1)
+             UNION ALL
+             SELECT n.migration_id, n.side, n.conv FROM convs c, LATERAL (
+                 SELECT migration_id, side, conv FROM sync_inbound
+                 WHERE state IN ('queued', 'sending')
+                   AND (migration_id, side, conv) > (c.migration_id, c.side, c.conv)
+                 ORDER BY migration_id, side, conv LIMIT 1) n
+         ), heads AS (
+             SELECT h.migration_id, h.side, h.key, h.state, h.next_at, h.lease_until
+             FROM convs c
              JOIN sync_directions d
-               ON d.migration_id = i.migration_id AND d.from_side = i.side AND d.enabled
-             WHERE i.state IN ('queued', 'sending')
-             ORDER BY i.migration_id, i.side, i.conv, i.at, i.seq
+               ON d.migration_id = c.migration_id AND d.from_side = c.side AND d.enabled,
+             LATERAL (
+                 SELECT i.migration_id, i.side, i.key, i.state, i.next_at, i.lease_until
+                 FROM sync_inbound i
+                 WHERE i.migration_id = c.migration_id AND i.side = c.side
+                   AND i.conv = c.conv AND i.state IN ('queued', 'sending')
+                 ORDER BY i.at, i.seq LIMIT 1) h
          ), due AS (
              SELECT migration_id, side, key FROM heads
              WHERE (state = 'queued' AND next_at <= now())

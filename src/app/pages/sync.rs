@@ -139,6 +139,20 @@ fn DirectionCard(
         .last_event_secs
         .map(|s| format!("{} ago", duration(s as f64)))
         .unwrap_or_else(|| "none yet".into());
+    let canary = match (&h.canary, &h.canary_note) {
+        (_, Some(note)) => note.clone(),
+        (None, None) => "the first goes out a few minutes after this direction is turned on".into(),
+        (Some(c), None) => match (&c.error, c.round_trip_ms, c.received_ms) {
+            (Some(e), _, _) => format!("could not be sent ({}): {e}", when(&c.sent_at)),
+            (None, Some(rt), _) => format!("round trip {} ({})", ms(Some(rt)), when(&c.sent_at)),
+            (None, None, Some(r)) => format!(
+                "received in {}, not applied yet ({})",
+                ms(Some(r)),
+                when(&c.sent_at)
+            ),
+            (None, None, None) => format!("sent {}, not back yet", when(&c.sent_at)),
+        },
+    };
     let errors = (!h.errors.is_empty()).then(|| view! {
         <h3>"Errors"</h3>
         <table class="table" data-testid="sync-errors">
@@ -183,6 +197,7 @@ fn DirectionCard(
                 <dt>"Echoes filtered"</dt><dd data-testid="sync-echo">{count(h.echo_filtered)}</dd>
                 <dt>"Refused at the door"</dt><dd>{count(h.refused)}</dd>
                 <dt>"Last event"</dt><dd>{last}</dd>
+                <dt>"Canary"</dt><dd data-testid="sync-canary">{canary}</dd>
                 {d.changed_by.clone().zip(d.changed_at).map(|(by, at)| view! {
                     <dt>"Switched"</dt><dd>{format!("{} by {by}, {}", if enabled { "on" } else { "off" }, when(&at))}</dd>
                 })}
