@@ -150,7 +150,7 @@ enum BenchCommand {
         workers: usize,
     },
     /// Coexistence sync under load: a console in this process with both sides as sandboxes
-    /// (relay for the old system, Tencent for the new), events both ways at RATE a second for
+    /// (a relay for the old system, a vendor sandbox for the new), events both ways at RATE a second for
     /// MINUTES; reports the hook's answer time, imshift's added latency, lost, duplicated and
     /// out-of-order events and CPU. With --outage-secs: the old system down that long, then
     /// back (peak queue, drain time, the same checks). Figures also go to DIR/figures.json.

@@ -3,7 +3,8 @@
 //! `imshift_canary_b`), and travels like any message. Its round trip (sent → received →
 //! applied on the other side) is read from the event it became, so a direction whose callbacks
 //! stopped shows it even when nobody is writing. A sandbox side sends as its simulated user;
-//! a Tencent side by a REST `sendmsg` with callbacks on; a self-built side cannot be made to
+//! another through its provider's `send_canary` (a REST send with callbacks on); a side whose
+//! provider cannot send (a self-built system) cannot be made to
 //! send, so its direction has no canary (its test message is the old system's own).
 
 use crate::migration::connections;
@@ -105,14 +106,17 @@ pub fn why_none(s: &Services, provider: &str, sandbox: bool) -> Option<String> {
     (!sandbox && !p.can_send_canary()).then(|| note(p.label()))
 }
 
+/// (sent at, error, ms to received, ms to applied).
+type CanaryRow = (
+    time::OffsetDateTime,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+);
+
 /// The last canary of a direction, with its round trip from the event it became.
 pub async fn last(pool: &PgPool, id: Uuid, side: Side) -> Result<Option<Canary>, sqlx::Error> {
-    let row: Option<(
-        time::OffsetDateTime,
-        Option<String>,
-        Option<f64>,
-        Option<f64>,
-    )> = sqlx::query_as(
+    let row: Option<CanaryRow> = sqlx::query_as(
         "SELECT c.sent_at, c.error,
                     (extract(epoch FROM e.received_at - c.sent_at) * 1000)::float8,
                     (extract(epoch FROM e.sent_at - c.sent_at) * 1000)::float8

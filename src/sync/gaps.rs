@@ -1,4 +1,4 @@
-//! Gaps: Tencent does not retry an after-callback, so what a side did while every console
+//! Gaps: a provider may not send a callback again (an after-callback is sent once), so what a side did while every console
 //! process was down never reaches the door. Each process running the sender beats in
 //! `sync_heartbeats`; the first process to start after a silence longer than
 //! `Config::sync_gap_after` records the gap (once, whichever process sees it), and a process

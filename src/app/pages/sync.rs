@@ -221,7 +221,7 @@ fn Gaps(gaps: Vec<SyncGap>) -> impl IntoView {
     view! {
         <section class="card" data-testid="sync-gaps">
             <h2>"Gaps"</h2>
-            <p class="hint">"Tencent IM does not send a callback again: what happened while every console process was down is read back from the side's history and sent on like any other event (what did arrive is not sent twice)."</p>
+            <p class="hint">"A side's callbacks are not sent again when the console misses them: what happened while every console process was down is read back from the side's history and sent on like any other event (what did arrive is not sent twice)."</p>
             <table class="table">
                 <thead><tr><th>"Down"</th><th>"For"</th><th>"Read back"</th><th>"Recovered"</th></tr></thead>
                 <tbody>{gaps.into_iter().map(|g| {
