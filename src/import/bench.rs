@@ -26,7 +26,8 @@ pub struct Figures {
     pub records_sent: i64,
 }
 
-fn cpu_secs() -> f64 {
+/// CPU seconds this process has used (shared by the benchmarks).
+pub(crate) fn cpu_secs() -> f64 {
     // utime and stime of /proc/self/stat, in clock ticks (100 a second on Linux).
     std::fs::read_to_string("/proc/self/stat")
         .ok()
@@ -431,13 +432,12 @@ pub async fn run_mixed(
     })
 }
 
-/// A bench user and a migration into the sandbox at `base` (keys `sdkappid`, `key`).
-async fn sandbox_migration(
+/// A bench admin and a new self-built → Tencent migration of `strategy` (shared by the
+/// benchmarks).
+pub(crate) async fn admin_and_migration(
     state: &crate::service::Services,
     name: &str,
-    sdkappid: u64,
-    base: &str,
-    key: &str,
+    strategy: Strategy,
 ) -> Result<(Actor, crate::model::Migration), Box<dyn std::error::Error>> {
     let email = format!("bench-{}@example.com", &Uuid::new_v4().to_string()[..8]);
     let user = crate::auth::users::create_from_cli(
@@ -460,13 +460,25 @@ async fn sandbox_migration(
         &actor,
         &MigrationInput {
             name: format!("{name} {}", Uuid::new_v4()),
-            strategy: Strategy::ForcedUpgrade,
+            strategy,
             source: "self_built".into(),
             target: "tencent".into(),
             notes: String::new(),
         },
     )
     .await?;
+    Ok((actor, m))
+}
+
+/// A bench user and a migration into the sandbox at `base` (keys `sdkappid`, `key`).
+async fn sandbox_migration(
+    state: &crate::service::Services,
+    name: &str,
+    sdkappid: u64,
+    base: &str,
+    key: &str,
+) -> Result<(Actor, crate::model::Migration), Box<dyn std::error::Error>> {
+    let (actor, m) = admin_and_migration(state, name, Strategy::ForcedUpgrade).await?;
     crate::migration::connections::set(
         state,
         &actor,

@@ -6,8 +6,7 @@
 //! (`sent_at - received_at`), lost, duplicated and out-of-order events at the destinations,
 //! CPU; with `--outage-secs` the old system stops for a while and comes back.
 
-use crate::auth::Actor;
-use crate::model::{ConnectionInput, MigrationInput, Role, Side, Strategy};
+use crate::model::{ConnectionInput, Side, Strategy};
 use crate::providers::self_built::sandbox::{self as relay, RelayConfig, RelayHandle};
 use crate::providers::tencent::{sandbox as tencent, Limits};
 use crate::secrets::MasterKey;
@@ -99,18 +98,6 @@ pub struct Outage {
     /// From the old system's return until nothing waits.
     pub drain_secs: f64,
     pub check: Check,
-}
-
-fn cpu_secs() -> f64 {
-    // utime and stime of /proc/self/stat, in clock ticks (100 a second on Linux).
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1.to_string();
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
-        })
-        .unwrap_or(0.0)
 }
 
 fn now_ms() -> i64 {
@@ -208,30 +195,9 @@ pub async fn run(pool: sqlx::PgPool, o: &Options) -> Res<Figures> {
 
 impl Bench {
     async fn set_up(state: AppState, console: &str, rate: f64) -> Res<Bench> {
-        let email = format!("bench-{}@example.com", &Uuid::new_v4().to_string()[..8]);
-        let pw = "bench password 1234";
-        let user =
-            crate::auth::users::create_from_cli(&state.pool, &email, Role::Admin, pw).await?;
-        let actor = Actor {
-            user_id: user.id,
-            email,
-            role: Role::Admin,
-            token_id: None,
-            ip: None,
-        };
-        let m = crate::migration::create(
-            &state.pool,
-            &state.config.providers,
-            &actor,
-            &MigrationInput {
-                name: format!("bench sync {}", Uuid::new_v4()),
-                strategy: Strategy::Coexistence,
-                source: "self_built".into(),
-                target: "tencent".into(),
-                notes: String::new(),
-            },
-        )
-        .await?;
+        let (actor, m) =
+            crate::import::bench::admin_and_migration(&state, "bench sync", Strategy::Coexistence)
+                .await?;
         let hook = |side| crate::sync::inbound::hook_url(console, m.id, side);
         // Neither side's quota may be what limits the run: both get twice the whole rate.
         let qps = ((rate * 2.0).ceil() as u32).max(200);
@@ -300,7 +266,7 @@ impl Bench {
     /// Both directions at `rate` together for `secs`, then the drain and the checks.
     async fn steady(&mut self, rate: f64, secs: f64, f: &mut Figures) -> Res<()> {
         let since = self.db_now().await?;
-        let (c0, t0) = (cpu_secs(), Instant::now());
+        let (c0, t0) = (crate::import::bench::cpu_secs(), Instant::now());
         let (old, new) = tokio::join!(
             old_system_sends(
                 &self.http,
@@ -327,7 +293,7 @@ impl Bench {
         self.next_new += new.sent;
         self.drain(None, Duration::from_secs(60)).await?;
         f.drain_secs = end.elapsed().as_secs_f64();
-        f.cpu = (cpu_secs() - c0) / t0.elapsed().as_secs_f64();
+        f.cpu = (crate::import::bench::cpu_secs() - c0) / t0.elapsed().as_secs_f64();
         f.accepted_old_to_new = self.accepted(Side::Source, since).await?;
         f.accepted_new_to_old = self.accepted(Side::Target, since).await?;
         (f.added_p50_ms, f.added_p99_ms) = self.added(None, since).await?;

@@ -96,11 +96,11 @@ impl Sender {
             for c in claimed {
                 groups.entry((c.migration_id, c.side)).or_default().push(c);
             }
-            // The permits travel with the events and are freed as each one ends.
-            let mut permits = vec![first];
-            permits.extend(split(more));
+            // The permits travel with each group's events and are freed when the group ends.
+            let mut permits = first;
+            permits.merge(more);
             for ((id, from), events) in groups {
-                let held: Vec<_> = permits.drain(..events.len()).collect();
+                let held = permits.split(events.len());
                 let me = self.clone();
                 tokio::spawn(async move {
                     me.deliver(id, from, events).await;
@@ -395,20 +395,6 @@ impl Sender {
             tracing::warn!(error = %e, migration = %c.migration_id, "sync: recording a delivery failed");
         }
     }
-}
-
-fn split(p: tokio::sync::OwnedSemaphorePermit) -> Vec<tokio::sync::OwnedSemaphorePermit> {
-    let mut out = Vec::new();
-    let mut p = p;
-    while p.num_permits() > 1 {
-        if let Some(one) = p.split(1) {
-            out.push(one);
-        }
-    }
-    if p.num_permits() == 1 {
-        out.push(p);
-    }
-    out
 }
 
 /// Takes up to `n` conversation heads that are due, in directions that are on.

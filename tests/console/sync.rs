@@ -17,7 +17,7 @@ struct Sides {
     tencent: String,
 }
 
-async fn coexisting(app: &TestApp, owner: &Browser) -> Sides {
+async fn coexisting(owner: &Browser) -> Sides {
     let id = owner
         .new_migration("coexist", "coexistence", "self_built", "tencent")
         .await;
@@ -43,7 +43,6 @@ async fn coexisting(app: &TestApp, owner: &Browser) -> Sides {
         .as_str()
         .expect("base_url")
         .to_string();
-    let _ = app;
     Sides { id, relay, tencent }
 }
 
@@ -174,7 +173,7 @@ fn text(id: &str, conv: &str, from: &str, to: &str, body: &str) -> Value {
 async fn a_message_each_way_in_each_conversation_kind_arrives_once_with_no_echo(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.owner().await;
-    let sides = coexisting(&app, &owner).await;
+    let sides = coexisting(&owner).await;
     let id = sides.id.clone();
 
     // Off by default: what arrives is kept, not sent.
@@ -215,13 +214,8 @@ async fn a_message_each_way_in_each_conversation_kind_arrives_once_with_no_echo(
         (true, "hi group from the new app"),
         (false, "hi alice from the new app"),
     ] {
-        let r = reqwest::Client::new()
-            .post(format!("{}/_sandbox/user_message", sides.tencent))
-            .json(&json!({"from": "bob", "to": if group { "g1" } else { "alice" }, "group": group, "text": body}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let to = if group { "g1" } else { "alice" };
+        new_app_user_sends(&sides, "bob", to, group, body).await;
     }
     let received = eventually("both answers at the old system", || async {
         let r = relay_received(&sides).await;
@@ -314,7 +308,7 @@ async fn new_app_user_sends(sides: &Sides, from: &str, to: &str, group: bool, bo
 async fn echo_guard_run(pool: PgPool, guards: imshift::providers::EchoGuards) -> i64 {
     let app = TestApp::spawn_with(pool, |c| c.sync_guards = guards).await;
     let owner = app.owner().await;
-    let sides = coexisting(&app, &owner).await;
+    let sides = coexisting(&owner).await;
     for side in ["source", "target"] {
         assert_eq!(
             switch(&owner, &sides.id, side, true).await.status(),
@@ -415,7 +409,7 @@ async fn point_source_at(owner: &Browser, id: &str, url: &str) {
 async fn while_the_old_system_is_down_events_wait_and_then_arrive_in_order_once(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.owner().await;
-    let sides = coexisting(&app, &owner).await;
+    let sides = coexisting(&owner).await;
     let id = sides.id.clone();
     let relay = own_relay(&app, &id, 0, &[]).await;
     let addr = relay.addr;
@@ -474,7 +468,7 @@ async fn while_the_old_system_is_down_events_wait_and_then_arrive_in_order_once(
 async fn a_refused_event_is_a_dead_letter_with_its_reason_and_can_be_replayed(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.owner().await;
-    let sides = coexisting(&app, &owner).await;
+    let sides = coexisting(&owner).await;
     let id = sides.id.clone();
     // The old system does not know mallory yet.
     let relay = own_relay(&app, &id, 0, &["mallory"]).await;
@@ -692,7 +686,7 @@ async fn a_canary_goes_through_each_direction_and_its_round_trip_is_shown(pool: 
     })
     .await;
     let owner = app.owner().await;
-    let sides = coexisting(&app, &owner).await;
+    let sides = coexisting(&owner).await;
     for side in ["source", "target"] {
         assert_eq!(
             switch(&owner, &sides.id, side, true).await.status(),
