@@ -249,6 +249,10 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
     let Some((migration_id, uploads)) = super::run_info(pool, run_id).await? else {
         return Ok(true);
     };
+    // Opened before the transaction: opening it reads the connection through the pool, and a
+    // transaction waiting for a second connection while it holds the run's and phases' locks
+    // stalls every writer of those rows until the pool gives up.
+    let target = targets.get(migration_id).await;
     let mut tx = pool.begin().await?;
     // One supervisor at a time even if a lost lease let two run.
     let state: Option<String> =
@@ -312,11 +316,11 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
         if !ready {
             continue;
         }
-        let target = match targets.get(migration_id).await {
+        let target = match &target {
             Ok(t) => t,
             Err(why) => {
                 drop(tx);
-                super::pause_for(pool, run_id, &why).await?;
+                super::pause_for(pool, run_id, why).await?;
                 return Ok(false);
             }
         };

@@ -8,6 +8,64 @@ use std::net::SocketAddr;
 pub const OWNER: &str = "owner@example.com";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The test process's log. Warnings and errors are printed to the running test's output, so a
+/// failing test shows what the server logged (an "internal error" tells its client no more):
+/// the server's tasks run on the test's own single-threaded runtime, so a test's output holds
+/// its own server's lines. A test that reads the log ([`Logs::capture`]) also gets every line
+/// at trace level from then on; only a global subscriber sees every task.
+static CAPTURING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[derive(Clone, Default)]
+pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Starts keeping every line, for a test that searches the log.
+    pub fn capture() -> &'static Logs {
+        CAPTURING.store(true, std::sync::atomic::Ordering::Relaxed);
+        Self::global()
+    }
+
+    pub fn global() -> &'static Logs {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::{filter, fmt, EnvFilter, Layer};
+        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Logs::default();
+            let writer = logs.clone();
+            let printed = std::env::var("IMSHIFT_TEST_LOG").unwrap_or_else(|_| "warn".into());
+            let subscriber = tracing_subscriber::registry()
+                .with(
+                    fmt::layer()
+                        .with_writer(move || writer.clone())
+                        .with_filter(filter::filter_fn(|_| {
+                            CAPTURING.load(std::sync::atomic::Ordering::Relaxed)
+                        })),
+                )
+                .with(
+                    fmt::layer()
+                        .with_test_writer()
+                        .with_filter(EnvFilter::new(printed)),
+                );
+            tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+            logs
+        })
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
@@ -38,6 +96,7 @@ impl TestApp {
         tweak: impl FnOnce(&mut Config),
         master_key: imshift::secrets::MasterKey,
     ) -> TestApp {
+        Logs::global();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");

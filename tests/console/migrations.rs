@@ -4,7 +4,6 @@ use imshift::providers::tencent::sandbox::{spawn, SandboxConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use std::sync::{Arc, Mutex};
 
 const SECRET: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
 const TOKEN: &str = "callback-token-xyzzy-0042";
@@ -12,42 +11,6 @@ const TOKEN: &str = "callback-token-xyzzy-0042";
 async fn new_migration(b: &Browser, name: &str) -> String {
     b.new_migration(name, "coexistence", "netease", "tencent")
         .await
-}
-
-/// Everything written to the log while the guard lives (this test's thread and its tasks).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    /// Every log line of this test process, at trace level: the server's tasks run on other
-    /// threads, so only a global subscriber sees them all.
-    fn global() -> &'static Captured {
-        static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-        LOGS.get_or_init(|| {
-            let logs = Captured::default();
-            let writer = logs.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_env_filter("trace")
-                .with_writer(move || writer.clone())
-                .finish();
-            tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
-            logs
-        })
-    }
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
@@ -132,7 +95,7 @@ async fn migrations_are_created_edited_archived_and_audited(pool: PgPool) {
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn keys_are_sealed_write_only_and_tested_against_the_sandbox(pool: PgPool) {
-    let logs = Captured::global();
+    let logs = Logs::capture();
 
     let sandbox = spawn(
         SandboxConfig::new(1400000000, SECRET, "administrator"),
