@@ -287,6 +287,7 @@ async fn store(
         }
     }
     tx.commit().await?;
+    forget_opened(state);
     Ok(())
 }
 
@@ -438,6 +439,40 @@ pub async fn open(
         ensure_sandbox(state, p.as_ref(), &conn).await?;
     }
     Ok((p, conn))
+}
+
+/// How long the door uses a connection it opened: a secret rotated in another console
+/// process is in force at this one's door within this long (at once in the process that
+/// stored it).
+const OPENED_FRESH: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// [`open`] for the door, kept [`OPENED_FRESH`]: a delivery per event would otherwise open
+/// its side's secrets each time.
+pub async fn open_at_door(
+    state: &Services,
+    id: Uuid,
+    side: Side,
+) -> AppResult<(Arc<dyn Provider>, Arc<Connection>)> {
+    if let Some((at, p, c)) = state.opened.lock().unwrap().get(&(id, side)) {
+        if at.elapsed() < OPENED_FRESH {
+            return Ok((p.clone(), c.clone()));
+        }
+    }
+    let (p, c) = open(state, id, side).await?;
+    let c = Arc::new(c);
+    let mut opened = state.opened.lock().unwrap();
+    // Opened secrets stay in memory no longer than they are used.
+    opened.retain(|_, (at, _, _)| at.elapsed() < OPENED_FRESH);
+    opened.insert(
+        (id, side),
+        (std::time::Instant::now(), p.clone(), c.clone()),
+    );
+    Ok((p, c))
+}
+
+/// Drops the door's opened connections, after a change to any of them.
+pub fn forget_opened(state: &Services) {
+    state.opened.lock().unwrap().clear();
 }
 
 /// Test connection on one side: the provider's harmless signed call, in words.

@@ -101,6 +101,21 @@ impl Config {
 /// message comes back to this console, which opens the same map).
 pub type Sandboxes = Arc<Mutex<HashMap<(Uuid, Side), Arc<dyn RunningSandbox>>>>;
 
+/// Connections the door (`/hooks/…`) opened lately, by migration and side, with when: every
+/// delivery needs its side's secrets, and opening them is three queries and a decryption.
+pub type Opened = Arc<
+    std::sync::Mutex<
+        HashMap<
+            (Uuid, Side),
+            (
+                std::time::Instant,
+                Arc<dyn crate::providers::Provider>,
+                Arc<crate::providers::Connection>,
+            ),
+        >,
+    >,
+>;
+
 /// What the services reach. The pool travels here (and into Leptos context through the web
 /// state), never through a global.
 #[derive(Clone)]
@@ -118,6 +133,7 @@ pub struct Services {
     /// Rung when sync events are stored, so this process's sender takes them at once
     /// (other processes find them on their next look).
     pub sync_wake: Arc<tokio::sync::Notify>,
+    pub opened: Opened,
 }
 
 impl Services {
@@ -131,6 +147,7 @@ impl Services {
             receiving: Default::default(),
             node,
             sync_wake: Default::default(),
+            opened: Default::default(),
         }
     }
 

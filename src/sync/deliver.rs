@@ -206,10 +206,20 @@ impl Sender {
                 {
                     let _ = self.pacer.throttled(&key).await;
                 }
-                self.record(c, &r, None).await;
+                (c, r)
             }
         });
-        futures_util::future::join_all(sends).await;
+        // Applied ones written together (two statements, one commit), failures one by one.
+        let mut applied = vec![];
+        for (c, r) in futures_util::future::join_all(sends).await {
+            match r {
+                Delivered::Applied { made } => applied.push((c, made)),
+                failed => self.record(c, &failed, None).await,
+            }
+        }
+        if let Err(e) = self.record_applied(id, from, &applied).await {
+            tracing::warn!(error = %e, migration = %id, "sync: recording deliveries failed");
+        }
     }
 
     /// Events whose id reached the id map after they were stored (the side reported imshift's
@@ -331,32 +341,8 @@ impl Sender {
         let direction = c.side.as_str();
         let written = match result {
             Delivered::Applied { made } => {
-                metrics::counter!("imshift_sync_delivered_total", "from" => direction, "outcome" => "sent").increment(1);
-                let done = sqlx::query(
-                    "UPDATE sync_inbound SET state = 'sent', sent_at = now(), made = $4,
-                            lease_until = NULL, error_code = NULL, error = NULL
-                     WHERE migration_id = $1 AND side = $2 AND key = $3",
-                )
-                .bind(key.0)
-                .bind(key.1)
-                .bind(key.2)
-                .bind(made)
-                .execute(pool)
-                .await;
-                if let (Ok(_), Some(made)) = (&done, made) {
-                    // The id map: when the other side reports this event back, it is an echo.
-                    let _ = sqlx::query(
-                        "INSERT INTO sync_ids (migration_id, side, id, event_key)
-                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(c.migration_id)
-                    .bind(c.side.other().as_str())
-                    .bind(made)
-                    .bind(&c.event.key)
-                    .execute(pool)
-                    .await;
-                }
-                done
+                self.record_applied(c.migration_id, c.side, &[(c, made.clone())])
+                    .await
             }
             Delivered::Failed {
                 class,
@@ -388,6 +374,7 @@ impl Sender {
                 .bind(message)
                 .execute(pool)
                 .await
+                .map(|_| ())
             }
         };
         if let Err(e) = written {

@@ -99,7 +99,7 @@ async fn handle(
     let side: Side = side
         .parse()
         .map_err(|e| AppError::NotFound(format!("No hook for side {e}.")))?;
-    let (provider, conn) = connections::open(&state.services, id, side).await?;
+    let (provider, conn) = connections::open_at_door(&state.services, id, side).await?;
 
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
@@ -263,10 +263,12 @@ async fn count(
     let outcomes: Vec<&str> = counted.iter().map(|(o, _)| o.as_str()).collect();
     let ns: Vec<i64> = counted.iter().map(|(_, n)| *n as i64).collect();
     sqlx::query(
-        "INSERT INTO sync_inbound_counts (migration_id, side, outcome, n, last_at)
-         SELECT $1, $2, o.outcome, o.n, now()
+        // One of 16 rows per outcome, so that concurrent deliveries rarely wait on each
+        // other's row lock (see the migration that added `shard`).
+        "INSERT INTO sync_inbound_counts (migration_id, side, outcome, shard, n, last_at)
+         SELECT $1, $2, o.outcome, floor(random() * 16)::smallint, o.n, now()
          FROM UNNEST($3::text[], $4::bigint[]) AS o(outcome, n)
-         ON CONFLICT (migration_id, side, outcome)
+         ON CONFLICT (migration_id, side, outcome, shard)
          DO UPDATE SET n = sync_inbound_counts.n + EXCLUDED.n, last_at = EXCLUDED.last_at",
     )
     .bind(id)

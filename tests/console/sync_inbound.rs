@@ -37,8 +37,8 @@ async fn stored(app: &TestApp, id: &str, side: &str) -> Vec<(String, String)> {
 
 async fn counts(app: &TestApp, id: &str, side: &str) -> Vec<(String, i64)> {
     sqlx::query_as(
-        "SELECT outcome, n FROM sync_inbound_counts
-         WHERE migration_id = $1::uuid AND side = $2 ORDER BY outcome",
+        "SELECT outcome, sum(n)::bigint FROM sync_inbound_counts
+         WHERE migration_id = $1::uuid AND side = $2 GROUP BY outcome ORDER BY outcome",
     )
     .bind(id)
     .bind(side)
