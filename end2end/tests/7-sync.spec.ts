@@ -90,6 +90,8 @@ test("sync turned on from the Sync tab carries a test message each way and the h
   await expect(oldToNew.getByTestId("sync-test-result")).toBeVisible();
   await expect(oldToNew.getByTestId("sync-sent")).toHaveText("1", { timeout: 20_000 });
   await expect(oldToNew.getByTestId("sync-status")).toHaveAttribute("data-status", "healthy");
+  // Its apply lag joins the chart, minute by minute.
+  await expect(oldToNew.getByTestId("sync-lag-chart")).toBeVisible();
 
   // New → old: a user of the new app (the Tencent sandbox) sends; the old system gets it,
   // and imshift's own write into Tencent did not come back as an echo.

@@ -32,18 +32,20 @@ pub async fn sync_events(
     Ok(crate::sync::control::events(&state(), &actor().await?, id, &query).await?)
 }
 
-/// Replays one dead letter (`key` of `side`) or, without a key, every dead letter.
+/// Replays one dead letter (`key` of `side`) or, without a key, every dead letter (of `side`
+/// and `error_code` when given).
 #[server(prefix = "/_fn", endpoint = "sync_replay")]
 pub async fn sync_replay(
     id: Uuid,
     side: Option<Side>,
     key: Option<String>,
+    error_code: Option<String>,
 ) -> Result<i64, ApiError> {
     let req = ReplayRequest {
         side,
         all: key.is_none(),
         keys: key.into_iter().collect(),
-        error_code: None,
+        error_code,
     };
     Ok(crate::sync::control::replay(&state(), &actor().await?, id, &req).await?)
 }

@@ -45,6 +45,9 @@ pub struct ErrorCount {
     /// The latest message for it, in words.
     pub message: String,
     pub events: i64,
+    /// Of those, set aside as dead letters (replayable by this code).
+    #[serde(default)]
+    pub dead: i64,
 }
 
 /// One minute of a direction's traffic, for the charts.

@@ -232,6 +232,7 @@ async fn health(pool: &PgPool, id: Uuid, from: Side, enabled: bool) -> AppResult
         sent_recent: i64,
         failing_recent: i64,
         last_secs: Option<f64>,
+        last_sent_secs: Option<f64>,
         oldest_waiting_secs: Option<f64>,
     }
     let t: Totals = sqlx::query_as(
@@ -245,6 +246,7 @@ async fn health(pool: &PgPool, id: Uuid, from: Side, enabled: bool) -> AppResult
                 count(*) FILTER (WHERE state IN ('queued', 'sending') AND attempts > 0)
                     AS failing_recent,
                 extract(epoch FROM now() - max(received_at))::float8 AS last_secs,
+                extract(epoch FROM now() - max(sent_at))::float8 AS last_sent_secs,
                 extract(epoch FROM now() - min(received_at)
                         FILTER (WHERE state IN ('queued', 'sending')))::float8
                     AS oldest_waiting_secs
@@ -269,8 +271,9 @@ async fn health(pool: &PgPool, id: Uuid, from: Side, enabled: bool) -> AppResult
     .bind(from.as_str())
     .fetch_one(pool)
     .await?;
-    let errors: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT coalesce(error_code, 'unknown'), max(error), count(*)
+    let errors: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT coalesce(error_code, 'unknown'), max(error), count(*),
+                count(*) FILTER (WHERE state = 'dead')
          FROM sync_inbound
          WHERE migration_id = $1 AND side = $2 AND error IS NOT NULL
            AND state IN ('queued', 'sending', 'dead')
@@ -336,8 +339,8 @@ async fn health(pool: &PgPool, id: Uuid, from: Side, enabled: bool) -> AppResult
         received: t.received,
         backlog: t.backlog,
         failing: t.failing_recent,
-        sent_recent: t.sent_recent,
         last_secs: t.last_secs,
+        last_sent_secs: t.last_sent_secs,
         oldest_waiting_secs: t.oldest_waiting_secs,
     };
     let (status, why) = judge(enabled, &summary, lags.3);
@@ -359,10 +362,11 @@ async fn health(pool: &PgPool, id: Uuid, from: Side, enabled: bool) -> AppResult
         last_event_secs: t.last_secs.map(|s| s as i64),
         errors: errors
             .into_iter()
-            .map(|(code, message, events)| ErrorCount {
+            .map(|(code, message, events, dead)| ErrorCount {
                 code,
                 message,
                 events,
+                dead,
             })
             .collect(),
         minutes,
@@ -377,13 +381,15 @@ pub struct Summary {
     pub received: i64,
     pub backlog: i64,
     pub failing: i64,
-    pub sent_recent: i64,
     pub last_secs: Option<f64>,
+    /// Since the last event was applied.
+    pub last_sent_secs: Option<f64>,
     pub oldest_waiting_secs: Option<f64>,
 }
 
 /// A direction's status against its own traffic:
-/// - failing: events wait after failed tries and nothing was applied in 5 minutes;
+/// - failing: events wait after failed tries and nothing was applied since the oldest of
+///   them arrived (the queue is stuck, however busy the direction was before);
 /// - delayed: the oldest waiting event is over a minute old, or apply p99 is over 10 s;
 /// - silent: it used to have traffic and nothing arrived for 30 minutes;
 /// - idle: on, and nothing arrived yet.
@@ -401,11 +407,16 @@ pub fn judge(enabled: bool, t: &Summary, apply_p99_ms: Option<f64>) -> (SyncHeal
             },
         );
     }
-    if t.failing > 0 && t.sent_recent == 0 {
+    let stuck = match (t.last_sent_secs, t.oldest_waiting_secs) {
+        (None, _) => true,
+        (Some(applied), Some(waiting)) => applied > waiting,
+        (Some(_), None) => false,
+    };
+    if t.failing > 0 && stuck {
         return (
             SyncHealth::Failing,
             format!(
-                "{} events wait after failed tries and none was applied in 5 minutes: see the errors below.",
+                "{} events wait after failed tries and none was applied since the oldest waiting one arrived: see the errors below.",
                 t.failing
             ),
         );
@@ -624,19 +635,32 @@ mod tests {
         let waiting = Summary {
             backlog: 5,
             oldest_waiting_secs: Some(90.0),
-            sent_recent: 3,
+            last_sent_secs: Some(1.0),
             ..busy
         };
         assert_eq!(judge(true, &waiting, None).0, SyncHealth::Delayed);
-        // Failed tries and nothing applied for five minutes: failing, whatever else.
+        // Failed tries and nothing applied since the oldest waiting event arrived: failing,
+        // whatever was applied before it.
         let down = Summary {
             failing: 2,
-            sent_recent: 0,
+            last_sent_secs: Some(100.0),
             ..waiting
         };
         let (status, why) = judge(true, &down, None);
         assert_eq!(status, SyncHealth::Failing);
         assert!(why.contains("2 events"), "{why}");
+        let never = Summary {
+            last_sent_secs: None,
+            oldest_waiting_secs: Some(2.0),
+            ..down
+        };
+        assert_eq!(judge(true, &never, None).0, SyncHealth::Failing);
+        // Some fail, others still get through: not failing (delayed once they wait long).
+        let flowing = Summary {
+            last_sent_secs: Some(1.0),
+            ..down
+        };
+        assert_eq!(judge(true, &flowing, None).0, SyncHealth::Delayed);
         // Quiet for half an hour after traffic: silent; with no traffic ever: idle.
         let quiet = Summary {
             last_secs: Some(2_000.0),

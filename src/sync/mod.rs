@@ -10,6 +10,7 @@
 //! - [`gaps`]: a heartbeat per process; a silence of every process is a gap in the sides'
 //!   callbacks, filled by reading their history back.
 //! - [`canary`]: a marked message through each direction every few minutes, and its round trip.
+//! - [`metrics`]: the gauges `/metrics` serves (backlog, lag, dead letters, canaries).
 //! - [`control`]: turning a direction on and off, health, the event log, replaying dead
 //!   letters, the test message.
 //!
@@ -21,6 +22,7 @@ pub mod control;
 pub mod deliver;
 pub mod gaps;
 pub mod inbound;
+pub mod metrics;
 
 pub use inbound::router;
 

@@ -88,6 +88,9 @@ pub async fn metrics_text(State(state): State<AppState>, request: Request) -> Re
         )
         .into_response();
     }
+    if let Err(e) = crate::sync::metrics::refresh(&state.pool).await {
+        tracing::warn!(error = %e, "reading the sync gauges failed");
+    }
     (
         [("content-type", "text/plain; version=0.0.4")],
         prometheus().render(),

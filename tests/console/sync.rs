@@ -442,6 +442,20 @@ async fn while_the_old_system_is_down_events_wait_and_then_arrive_in_order_once(
     .await
     .unwrap();
     assert_eq!(tried, 2, "only each conversation's head is tried");
+    // A scraper sees the same: ten waiting, the oldest for a while, nothing dead.
+    assert_eq!(
+        gauge(&app, "imshift_sync_backlog", &id, "target").await,
+        Some(10.0)
+    );
+    assert!(gauge(&app, "imshift_sync_oldest_waiting_seconds", &id, "target").await > Some(0.0));
+    assert_eq!(
+        gauge(&app, "imshift_sync_dead_letters", &id, "target").await,
+        Some(0.0)
+    );
+    assert_eq!(
+        gauge(&app, "imshift_sync_enabled", &id, "target").await,
+        Some(1.0)
+    );
 
     // It comes back on the same address: everything arrives, in order, once.
     let relay = own_relay(&app, &id, addr.port(), &[]).await;
@@ -462,6 +476,31 @@ async fn while_the_old_system_is_down_events_wait_and_then_arrive_in_order_once(
     assert_eq!(chat("carol").len(), 5);
     let view = sync_view(&owner, &id).await;
     assert_eq!(direction(&view, "target")["health"]["backlog"], 0);
+    assert_eq!(
+        gauge(&app, "imshift_sync_backlog", &id, "target").await,
+        Some(0.0)
+    );
+    assert!(gauge(&app, "imshift_sync_apply_lag_p99_seconds", &id, "target").await > Some(0.0));
+}
+
+/// A sync gauge of one direction as `/metrics` serves it.
+async fn gauge(app: &TestApp, name: &str, id: &str, from: &str) -> Option<f64> {
+    let text = app
+        .anon()
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines().find_map(|l| {
+        let (key, value) = l.rsplit_once(' ')?;
+        let labels = key.strip_prefix(name)?.strip_prefix('{')?;
+        (labels.contains(&format!("migration=\"{id}\""))
+            && labels.contains(&format!("from=\"{from}\"")))
+        .then(|| value.parse().unwrap())
+    })
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
@@ -487,6 +526,10 @@ async fn a_refused_event_is_a_dead_letter_with_its_reason_and_can_be_replayed(po
     })
     .await;
     assert_eq!(dead["errors"][0]["code"], "unknown_account", "{dead}");
+    assert_eq!(
+        dead["errors"][0]["dead"], 1,
+        "replayable by its code: {dead}"
+    );
     assert!(dead["errors"][0]["message"]
         .as_str()
         .unwrap()
@@ -521,7 +564,15 @@ async fn a_refused_event_is_a_dead_letter_with_its_reason_and_can_be_replayed(po
         .json(
             Method::POST,
             &format!("/api/v1/migrations/{id}/sync/replay"),
-            Some(json!({"all": true})),
+            Some(json!({"all": true, "side": "target", "error_code": "no_such_code"})),
+        )
+        .await;
+    assert_eq!(r["replayed"], 0, "another code's dead letters stay");
+    let r = owner
+        .json(
+            Method::POST,
+            &format!("/api/v1/migrations/{id}/sync/replay"),
+            Some(json!({"all": true, "side": "target", "error_code": "unknown_account"})),
         )
         .await;
     assert_eq!(r["replayed"], 1);
@@ -704,6 +755,19 @@ async fn a_canary_goes_through_each_direction_and_its_round_trip_is_shown(pool: 
         let c = &direction(&view, from)["health"]["canary"];
         assert!(c["error"].is_null(), "{c}");
         assert!(c["received_ms"].as_f64().unwrap() <= c["round_trip_ms"].as_f64().unwrap());
+        // A scraper sees the canary come through (one lost or still on its way reads -1;
+        // one goes every second here, so the latest may be on its way).
+        eventually("the canary gauge", || async {
+            gauge(
+                &app,
+                "imshift_sync_canary_round_trip_seconds",
+                &sides.id,
+                from,
+            )
+            .await
+            .filter(|t| *t >= 0.0)
+        })
+        .await;
     }
     // The canary is a message between imshift's own accounts, at the old system too.
     assert!(relay_received(&sides)
@@ -714,4 +778,172 @@ async fn a_canary_goes_through_each_direction_and_its_round_trip_is_shown(pool: 
                 .as_str()
                 .unwrap()
                 .starts_with("imshift canary ")));
+}
+
+/// The one-to-one texts a Tencent sandbox holds, by sender, in the order it stored them.
+fn c2c_by_sender(export: &Value) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for list in export["c2c"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        for m in list.as_array().into_iter().flatten() {
+            out.entry(m["from"].as_str().unwrap_or_default().to_string())
+                .or_default()
+                .push(
+                    m["body"][0]["MsgContent"]["Text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+        }
+    }
+    out
+}
+
+/// Polls `f` for up to a minute (retries back off exponentially from 200 ms).
+async fn within_a_minute<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..600 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn into_a_failing_throttling_then_stopped_new_system_every_event_arrives_once_in_order(
+    pool: PgPool,
+) {
+    use imshift::providers::tencent::sandbox::{spawn, SandboxConfig, SandboxHandle};
+    use imshift::providers::tencent::Limits;
+    const APP: u64 = 1_400_000_555;
+    const SECRET: &str = "faulty-tencent-secret-key";
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    // The new system: a Tencent of the test's own that fails 30 % of calls with a retryable
+    // error and allows 5 calls a second per API (imshift paces to the default quotas, higher).
+    let start = |port: u16, fault_rate: f64| async move {
+        let mut c = SandboxConfig::new(APP, SECRET, "administrator");
+        c.fault_rate = fault_rate;
+        c.seed = 11;
+        c.limits = Limits::default().with_all_qps(5);
+        for _ in 0..100 {
+            match spawn(c.clone(), ([127, 0, 0, 1], port).into()).await {
+                Ok(h) => return h,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        panic!("port {port} stayed in use");
+    };
+    let tencent: SandboxHandle = start(0, 0.3).await;
+    let port = tencent.addr.port();
+    let r = owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/connections/target"),
+            Some(
+                json!({"fields": {"sdkappid": APP.to_string(), "region": "custom",
+                "base_url": tencent.base_url(), "admin_identifier": "administrator",
+                "secret_key": SECRET}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(
+        switch(&owner, &id, "source", true).await.status(),
+        StatusCode::OK
+    );
+
+    // Old → new: 6 chats, one message each per batch, the batch numbered `n`.
+    const CHATS: usize = 6;
+    let said = |chat: usize, n: usize| format!("chat {chat} message {n}");
+    let send_round = |n: usize| {
+        let events: Vec<Value> = (1..=CHATS)
+            .map(|chat| {
+                let from = format!("user{chat}");
+                text(
+                    &format!("f-{chat}-{n}"),
+                    "c2c",
+                    &from,
+                    "zoe",
+                    &said(chat, n),
+                )
+            })
+            .collect();
+        old_system_sends(&sides, json!({ "events": events }))
+    };
+    // Every chat's messages of rounds `n`, in order.
+    let want = |n: std::ops::RangeInclusive<usize>| {
+        (1..=CHATS)
+            .map(|chat| {
+                (
+                    format!("user{chat}"),
+                    n.clone().map(|i| said(chat, i)).collect(),
+                )
+            })
+            .collect::<std::collections::BTreeMap<String, Vec<String>>>()
+    };
+    let landed = |t: &SandboxHandle| {
+        c2c_by_sender(&t.export())
+            .values()
+            .map(Vec::len)
+            .sum::<usize>()
+    };
+    for n in 1..=3 {
+        send_round(n).await;
+    }
+    within_a_minute("18 messages in Tencent", || async {
+        (landed(&tencent) >= 18).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        c2c_by_sender(&tencent.export()),
+        want(1..=3),
+        "each once, in order"
+    );
+    let retried: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sync_inbound WHERE migration_id = $1::uuid AND attempts > 0",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        retried > 0,
+        "the faults and throttles were met (and retried)"
+    );
+
+    // The new system stops: what the old one sends waits, and shows.
+    drop(tencent);
+    for n in 4..=5 {
+        send_round(n).await;
+    }
+    let health = within_a_minute("the direction failing", || async {
+        let v = sync_view(&owner, &id).await;
+        let h = direction(&v, "source")["health"].clone();
+        (h["status"] == "failing" && h["backlog"] == 12).then_some(h)
+    })
+    .await;
+    assert_eq!(health["errors"][0]["code"], "unreachable", "{health}");
+
+    // It comes back (empty: a new instance) on the same address; the 12 arrive, in order.
+    let tencent = start(port, 0.0).await;
+    within_a_minute("12 messages in the new Tencent", || async {
+        (landed(&tencent) >= 12).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c2c_by_sender(&tencent.export()), want(4..=5));
+    let view = sync_view(&owner, &id).await;
+    assert_eq!(direction(&view, "source")["health"]["backlog"], 0);
 }

@@ -156,9 +156,18 @@ fn DirectionCard(
     let errors = (!h.errors.is_empty()).then(|| view! {
         <h3>"Errors"</h3>
         <table class="table" data-testid="sync-errors">
-            <thead><tr><th>"Code"</th><th>"Events"</th><th>"What it means"</th></tr></thead>
-            <tbody>{h.errors.iter().map(|e| view! {
-                <tr><td><code>{e.code.clone()}</code></td><td>{count(e.events)}</td><td>{e.message.clone()}</td></tr>
+            <thead><tr><th>"Code"</th><th>"Events"</th><th>"What it means"</th><th></th></tr></thead>
+            <tbody>{h.errors.iter().map(|e| {
+                // Once the cause is fixed, the dead letters of this code go back together.
+                let code = e.code.clone();
+                let replay = (may_run && e.dead > 0).then(|| view! {
+                    <button class="btn btn-small" data-testid="sync-replay-code" on:click=move |_| {
+                        actions.replay.dispatch(SyncReplay { id, side: Some(from), key: None, error_code: Some(code.clone()) });
+                    }>{format!("Replay {} dead letters", count(e.dead))}</button>
+                });
+                view! {
+                    <tr data-code=e.code.clone()><td><code>{e.code.clone()}</code></td><td>{count(e.events)}</td><td>{e.message.clone()}</td><td>{replay}</td></tr>
+                }
             }).collect_view()}</tbody>
         </table>
     });
@@ -279,11 +288,39 @@ fn Chart(minutes: Vec<MinutePoint>) -> impl IntoView {
         })
         .collect_view();
     let width = minutes.len() as f64 * (2.0 * w + 2.0);
+    // Apply lag over time: each minute's p99 as a bar of its own scale (minutes with nothing
+    // applied have none), so a slowdown shows before the backlog does.
+    let worst = minutes
+        .iter()
+        .filter_map(|m| m.apply_p99_ms)
+        .fold(0.0_f64, f64::max);
+    let lag = (worst > 0.0).then(|| {
+        let lh = 30.0;
+        let marks = minutes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let p = m.apply_p99_ms?;
+                let x = i as f64 * (2.0 * w + 2.0);
+                let bh = (p / worst * lh).max(1.0);
+                let tip = format!("{} min ago: apply p99 {}", m.ago, ms(Some(p)));
+                Some(view! {
+                    <g><title>{tip}</title><rect x=x y=lh - bh width=2.0 * w height=bh class="bar-lag"/></g>
+                })
+            })
+            .collect_view();
+        view! {
+            <svg viewBox=format!("0 0 {width} {lh}") width="100%" height="32" preserveAspectRatio="none" role="img"
+                 aria-label="Apply lag p99 per minute, last 30 minutes" data-testid="sync-lag-chart">{marks}</svg>
+            <figcaption class="hint">{format!("Apply lag p99 per minute (highest {})", ms(Some(worst)))}</figcaption>
+        }
+    });
     view! {
         <figure class="chart" data-testid="sync-chart">
             <svg viewBox=format!("0 0 {width} {h}") width="100%" height="64" preserveAspectRatio="none" role="img"
                  aria-label="Events received and applied per minute, last 30 minutes">{bars}</svg>
             <figcaption class="hint">"Last 30 minutes, per minute: "<span class="key-in">"received"</span>" · "<span class="key-out">"applied"</span></figcaption>
+            {lag}
         </figure>
     }
 }
@@ -349,7 +386,7 @@ fn EventLog(
                             </td>
                             <td>{(dead && may_run).then(|| view! {
                                 <button class="btn btn-small" on:click=move |_| {
-                                    actions.replay.dispatch(SyncReplay { id, side: Some(side), key: Some(key.clone()) });
+                                    actions.replay.dispatch(SyncReplay { id, side: Some(side), key: Some(key.clone()), error_code: None });
                                 }>"Replay"</button>
                             })}</td>
                         </tr>
@@ -365,7 +402,7 @@ fn EventLog(
                 <h2>"Event log"</h2>
                 {may_run.then(|| view! {
                     <button class="btn" data-testid="sync-replay-all" on:click=move |_| {
-                        actions.replay.dispatch(SyncReplay { id, side: None, key: None });
+                        actions.replay.dispatch(SyncReplay { id, side: None, key: None, error_code: None });
                     }>"Replay all dead letters"</button>
                 })}
             </div>

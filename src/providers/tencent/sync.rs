@@ -248,7 +248,20 @@ fn accounts_named(e: &SyncEvent) -> Vec<String> {
 }
 
 fn failed(e: &TencentError) -> Delivered {
-    Delivered::failed(e.class(), e.code().map(|c| c.to_string()), e.to_string())
+    // Tencent's own code when it answered; else what kind of failure, in the words the relay
+    // side uses too, so the Sync tab's errors read the same whichever side is down.
+    let code = match e {
+        TencentError::Api { code, .. } => code.to_string(),
+        TencentError::Transport { .. } => "unreachable".into(),
+        TencentError::Http { status, .. } => format!("http_{status}"),
+        TencentError::Blocked { .. } => "blocked".into(),
+        TencentError::Redirect { .. } => "redirect".into(),
+        TencentError::TooLarge { .. } | TencentError::Decode { .. } => "unreadable_answer".into(),
+        TencentError::Config(_) | TencentError::Invalid { .. } | TencentError::UserSig(_) => {
+            "config".into()
+        }
+    };
+    Delivered::failed(e.class(), Some(code), e.to_string())
 }
 
 fn refused(message: String) -> Delivered {

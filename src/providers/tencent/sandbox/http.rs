@@ -251,8 +251,10 @@ pub(super) fn run_as(
         return Err(rej(60003, "the request body must be a JSON object"));
     }
     let (handler, mutates) = handler_for(api).expect("only known APIs reach here");
+    let now_ms = sh.config.clock.now_ms();
     let mut ctx = Ctx {
-        now: sh.config.clock.now(),
+        now: now_ms / 1000,
+        now_ms,
         platform,
         admin,
         config: &sh.config,

@@ -82,6 +82,21 @@ impl Clock {
         }
     }
 
+    /// Milliseconds, as Tencent's callbacks carry `EventTime`: two events of one second
+    /// keep their order.
+    pub fn now_ms(&self) -> u64 {
+        match *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            ClockMode::Fixed(t) => t * 1000,
+            ClockMode::System { offset } => {
+                let real = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0);
+                real.saturating_add_signed(offset * 1000)
+            }
+        }
+    }
+
     /// Move time forward (or back, with a negative value).
     pub fn advance(&self, secs: i64) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -324,6 +339,8 @@ struct PendingCallback {
 /// Per-request context handed to the API handlers.
 struct Ctx<'a> {
     now: u64,
+    /// The same moment in milliseconds, for callbacks' `EventTime`.
+    now_ms: u64,
     /// `OptPlatform` of the callbacks this request fires: `RESTAPI` for REST calls, a client
     /// platform for what a simulated user does.
     platform: &'static str,
@@ -339,7 +356,7 @@ impl Ctx<'_> {
         }
         if let Some(o) = body.as_object_mut() {
             o.insert("CallbackCommand".into(), json!(command));
-            o.insert("EventTime".into(), json!(self.now * 1000));
+            o.insert("EventTime".into(), json!(self.now_ms));
         }
         self.callbacks.push(PendingCallback {
             command,
