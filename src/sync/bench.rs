@@ -291,7 +291,9 @@ impl Bench {
         f.inbound_p99_ms = percentile(&lat, 0.99);
         self.next_old += old.sent;
         self.next_new += new.sent;
-        self.drain(None, Duration::from_secs(60)).await?;
+        // A backlog is not a loss: it may take as long again as the load to drain.
+        self.drain(None, Duration::from_secs_f64((2.0 * secs).max(60.0) + 30.0))
+            .await?;
         f.drain_secs = end.elapsed().as_secs_f64();
         f.cpu = (crate::import::bench::cpu_secs() - c0) / t0.elapsed().as_secs_f64();
         f.accepted_old_to_new = self.accepted(Side::Source, since).await?;

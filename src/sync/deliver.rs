@@ -206,20 +206,12 @@ impl Sender {
                 {
                     let _ = self.pacer.throttled(&key).await;
                 }
-                (c, r)
+                // Recorded as soon as it is applied, not with its group: the pacer spreads a
+                // group's sends, and `sent_at` is when this one landed.
+                self.record(c, &r, None).await;
             }
         });
-        // Applied ones written together (two statements, one commit), failures one by one.
-        let mut applied = vec![];
-        for (c, r) in futures_util::future::join_all(sends).await {
-            match r {
-                Delivered::Applied { made } => applied.push((c, made)),
-                failed => self.record(c, &failed, None).await,
-            }
-        }
-        if let Err(e) = self.record_applied(id, from, &applied).await {
-            tracing::warn!(error = %e, migration = %id, "sync: recording deliveries failed");
-        }
+        futures_util::future::join_all(sends).await;
     }
 
     /// Events whose id reached the id map after they were stored (the side reported imshift's
