@@ -51,7 +51,9 @@ impl Logs {
                 .with(
                     fmt::layer()
                         .with_writer(move || writer.clone())
-                        .with_filter(filter::filter_fn(|_| {
+                        // Dynamic: asked at every event (a plain `filter_fn` is cached per
+                        // call site, and would keep what it said before capturing began).
+                        .with_filter(filter::dynamic_filter_fn(|_, _| {
                             CAPTURING.load(std::sync::atomic::Ordering::Relaxed)
                         })),
                 )
