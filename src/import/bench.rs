@@ -137,8 +137,7 @@ pub async fn run(
             web::build_with_state(pool.clone(), config, leptos, MasterKey::generate()).await?;
         let workers = web::workers::start(&state).await?;
         let (actor, m) = sandbox_migration(&state, "bench import", sdkappid, &base, key).await?;
-        let overrides = serde_json::from_value(json!({ API: {"qps": qps} }))?;
-        crate::migration::limits::set(&state, &actor, m.id, overrides).await?;
+        set_quotas(&state, &actor, m.id, [(API.to_string(), qps)]).await?;
         // Enough one-to-one history to keep importmsg at its quota for the whole run.
         let messages = (qps as f64 * minutes * 60.0 * 1.1) as u64;
         let spec = Spec {
@@ -310,17 +309,10 @@ pub async fn run_mixed(
     let running = web::workers::start(&state).await?;
     let (actor, m) = sandbox_migration(&state, "bench mixed", sdkappid, &base, key).await?;
     // imshift is told the quotas the sandbox enforces.
-    let overrides: serde_json::Map<String, Value> = apis
+    let quotas = apis
         .iter()
-        .map(|a| (a.to_string(), json!({"qps": limits.qps(a).unwrap_or(1)})))
-        .collect();
-    crate::migration::limits::set(
-        &state,
-        &actor,
-        m.id,
-        serde_json::from_value(Value::Object(overrides))?,
-    )
-    .await?;
+        .map(|a| (a.to_string(), limits.qps(a).unwrap_or(1)));
+    set_quotas(&state, &actor, m.id, quotas).await?;
     queue_dump(&state, m.id, &mixed_spec(), "mixed.jsonl").await?;
     // The preflight may fail while the ingest and validation still hold the upload.
     let staged = Instant::now();
@@ -468,6 +460,28 @@ pub(crate) async fn admin_and_migration(
     )
     .await?;
     Ok((actor, m))
+}
+
+/// Sets the migration's quota (requests a second) of each API, as a benchmark tells imshift
+/// what its sandbox enforces.
+pub(crate) async fn set_quotas(
+    state: &crate::service::Services,
+    actor: &Actor,
+    id: Uuid,
+    quotas: impl IntoIterator<Item = (String, u32)>,
+) -> crate::service::AppResult<()> {
+    let overrides = quotas
+        .into_iter()
+        .map(|(api, qps)| {
+            let o = crate::model::LimitOverride {
+                qps: Some(qps),
+                batch: None,
+            };
+            (api, o)
+        })
+        .collect();
+    crate::migration::limits::set(state, actor, id, overrides).await?;
+    Ok(())
 }
 
 /// A bench user and a migration into the sandbox at `base` (keys `sdkappid`, `key`).

@@ -208,6 +208,12 @@ impl Delivered {
             message: message.into(),
         }
     }
+
+    /// The side did not answer (connect, TLS, timeout): retried, and coded `unreachable`
+    /// whichever provider it is, so the Sync tab reads the same for either side.
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        Self::failed(ErrorClass::Retryable, Some("unreachable".into()), message)
+    }
 }
 
 /// The echo guards a sink applies besides the origin tag in the relay protocol. All on in

@@ -234,18 +234,13 @@ impl Bench {
                    "inbound_secret": INBOUND}),
         )
         .await?;
-        let overrides: serde_json::Map<String, Value> = Limits::default()
+        let apis: Vec<String> = Limits::default()
             .apis
             .keys()
-            .map(|a| (a.to_string(), json!({ "qps": qps })))
+            .map(|a| a.to_string())
             .collect();
-        crate::migration::limits::set(
-            &state,
-            &actor,
-            m.id,
-            serde_json::from_value(Value::Object(overrides))?,
-        )
-        .await?;
+        let quotas = apis.into_iter().map(|a| (a, qps));
+        crate::import::bench::set_quotas(&state, &actor, m.id, quotas).await?;
         for side in [Side::Source, Side::Target] {
             crate::sync::control::set_direction(&state, &actor, m.id, side, true).await?;
         }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 pub const CANARY_FROM: &str = "imshift_canary_a";
 pub const CANARY_TO: &str = "imshift_canary_b";
-pub(crate) const PREFIX: &str = "imshift canary ";
+const PREFIX: &str = "imshift canary ";
 
 /// Starts this process's canary sender (none when the interval is zero).
 pub fn spawn(services: Services) -> Option<tokio::task::JoinHandle<()>> {

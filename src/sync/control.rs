@@ -7,8 +7,8 @@ use crate::audit;
 use crate::auth::Actor;
 use crate::migration::get;
 use crate::model::{
-    DirectionHealth, ErrorCount, MinutePoint, Permission, ReplayRequest, SetupValue, Side,
-    Strategy, SyncDirection, SyncEventQuery, SyncEventView, SyncHealth, SyncView,
+    DirectionHealth, ErrorCount, Migration, MinutePoint, Permission, ReplayRequest, SetupValue,
+    Side, Strategy, SyncDirection, SyncEventQuery, SyncEventView, SyncHealth, SyncView,
 };
 use crate::providers::Connection;
 use crate::service::{AppError, AppResult, Services};
@@ -38,32 +38,17 @@ pub async fn view(s: &Services, actor: &Actor, id: Uuid) -> AppResult<SyncView> 
     .bind(id)
     .fetch_all(&s.pool)
     .await?;
-    let conns: Vec<(String, String, bool, bool, Value)> = sqlx::query_as(
-        "SELECT side, provider, complete, sandbox, public FROM connections WHERE migration_id = $1",
-    )
-    .bind(id)
-    .fetch_all(&s.pool)
-    .await?;
+    let conns = connection_rows(&s.pool, id).await?;
     let mut directions = vec![];
     for from in Side::ALL {
         let from = *from;
         let to = from.other();
-        let name = |side: Side| match side {
-            Side::Source => m.source.as_str(),
-            Side::Target => m.target.as_str(),
-        };
+        let name = |side: Side| provider_name(&m, side);
         let label = |side: Side| s.config.providers.label(name(side));
         let conn = |side: Side| conns.iter().find(|c| c.0 == side.as_str());
         let switch = switches.iter().find(|w| w.0 == from.as_str());
         let enabled = switch.is_some_and(|w| w.1);
-        let blocked = blocked(
-            s,
-            &m.strategy,
-            (from, name(from)),
-            name(to),
-            conn(from),
-            conn(to),
-        );
+        let blocked = blocked(s, &m, &conns, from);
         let hook = hook_url(&s.config.public_url, id, from);
         let setup = match (s.config.providers.get(name(from)), conn(from)) {
             (Some(p), Some(c)) => {
@@ -126,16 +111,33 @@ async fn secret_fields(
 
 type ConnRow = (String, String, bool, bool, Value);
 
-/// Why events from `from` cannot flow to `to`, when they cannot.
-fn blocked(
-    s: &Services,
-    strategy: &Strategy,
-    (from_side, from): (Side, &str),
-    to: &str,
-    from_conn: Option<&ConnRow>,
-    to_conn: Option<&ConnRow>,
-) -> Option<String> {
-    if *strategy != Strategy::Coexistence {
+/// Both sides' connections: side, provider, complete, sandbox, public fields.
+async fn connection_rows(pool: &PgPool, id: Uuid) -> AppResult<Vec<ConnRow>> {
+    Ok(sqlx::query_as(
+        "SELECT side, provider, complete, sandbox, public FROM connections WHERE migration_id = $1",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The provider a side of `m` names.
+fn provider_name(m: &Migration, side: Side) -> &str {
+    match side {
+        Side::Source => &m.source,
+        Side::Target => &m.target,
+    }
+}
+
+/// Why events from `from_side` cannot flow to the other side, when they cannot.
+fn blocked(s: &Services, m: &Migration, conns: &[ConnRow], from_side: Side) -> Option<String> {
+    let (from, to) = (
+        provider_name(m, from_side),
+        provider_name(m, from_side.other()),
+    );
+    let conn = |side: Side| conns.iter().find(|c| c.0 == side.as_str());
+    let (from_conn, to_conn) = (conn(from_side), conn(from_side.other()));
+    if m.strategy != Strategy::Coexistence {
         return Some(
             "This migration's strategy is forced upgrade: switch it to coexistence (Overview → Edit) to sync."
                 .into(),
@@ -178,16 +180,15 @@ pub async fn set_direction(
     enabled: bool,
 ) -> AppResult<SyncView> {
     actor.require(Permission::RunMigrations)?;
-    let view_now = view(s, actor, id).await?;
-    let d = view_now
-        .directions
-        .iter()
-        .find(|d| d.from == from)
-        .ok_or_else(|| AppError::NotFound("No such direction.".into()))?;
     if enabled {
-        if let Some(why) = &d.blocked {
-            return Err(AppError::Conflict(why.clone()));
+        // Only what can block it, not the whole view with its health figures.
+        let m = get(&s.pool, actor, id).await?;
+        let conns = connection_rows(&s.pool, id).await?;
+        if let Some(why) = blocked(s, &m, &conns, from) {
+            return Err(AppError::Conflict(why));
         }
+    } else {
+        get(&s.pool, actor, id).await?;
     }
     let mut tx = s.pool.begin().await?;
     sqlx::query(

@@ -14,17 +14,14 @@ struct Row {
     oldest_waiting_secs: Option<f64>,
     dead: i64,
     apply_p99_secs: Option<f64>,
-    canary_age_secs: Option<f64>,
-    canary_round_trip_secs: Option<f64>,
 }
 
 /// Sets the gauges of every direction that was ever switched (a handful of rows; each figure
-/// comes from an index range of its own direction).
+/// comes from an index range of its own direction; the canary as the Sync tab reads it).
 pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT d.migration_id, d.from_side, d.enabled,
-                w.backlog, w.oldest_waiting_secs, x.dead, l.apply_p99_secs,
-                c.canary_age_secs, c.canary_round_trip_secs
+                w.backlog, w.oldest_waiting_secs, x.dead, l.apply_p99_secs
          FROM sync_directions d
          CROSS JOIN LATERAL (
              SELECT count(*) AS backlog,
@@ -42,23 +39,16 @@ pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
                         AS apply_p99_secs
              FROM sync_inbound i
              WHERE i.migration_id = d.migration_id AND i.side = d.from_side
-               AND i.received_at > now() - interval '5 minutes' AND i.sent_at IS NOT NULL) l
-         LEFT JOIN LATERAL (
-             SELECT extract(epoch FROM now() - c.sent_at)::float8 AS canary_age_secs,
-                    (SELECT extract(epoch FROM e.sent_at - c.sent_at)::float8
-                     FROM sync_inbound e
-                     WHERE e.migration_id = c.migration_id AND e.side = c.from_side
-                       AND e.received_at >= c.sent_at - interval '5 seconds'
-                       AND e.data->'body'->>'text' = $1 || c.token
-                     LIMIT 1) AS canary_round_trip_secs
-             FROM sync_canaries c
-             WHERE c.migration_id = d.migration_id AND c.from_side = d.from_side
-             ORDER BY c.sent_at DESC LIMIT 1) c ON true",
+               AND i.received_at > now() - interval '5 minutes' AND i.sent_at IS NOT NULL) l",
     )
-    .bind(super::canary::PREFIX)
     .fetch_all(pool)
     .await?;
     for r in rows {
+        let side = r.from_side.parse().ok();
+        let canary = match side {
+            Some(side) => super::canary::last(pool, r.migration_id, side).await?,
+            None => None,
+        };
         let labels = [
             ("migration", r.migration_id.to_string()),
             ("from", r.from_side),
@@ -77,12 +67,13 @@ pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
             "imshift_sync_apply_lag_p99_seconds",
             r.apply_p99_secs.unwrap_or(0.0),
         );
-        if let Some(age) = r.canary_age_secs {
-            gauge("imshift_sync_canary_age_seconds", age);
+        if let Some(c) = canary {
+            let age = time::OffsetDateTime::now_utc() - c.sent_at;
+            gauge("imshift_sync_canary_age_seconds", age.as_seconds_f64());
             // -1: the last canary has not come through (yet, or at all).
             gauge(
                 "imshift_sync_canary_round_trip_seconds",
-                r.canary_round_trip_secs.unwrap_or(-1.0),
+                c.round_trip_ms.map_or(-1.0, |ms| ms / 1000.0),
             );
         }
     }

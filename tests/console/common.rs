@@ -145,6 +145,18 @@ impl TestApp {
     }
 
     /// A plain client: no cookies, no Origin, no redirects followed.
+    /// `/metrics` as a scraper on this machine reads it.
+    pub async fn metrics(&self) -> String {
+        self.anon()
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn anon(&self) -> Client {
         Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -121,12 +121,22 @@ fn group_texts(export: &Value, group: &str) -> Vec<String> {
 }
 
 /// Polls `f` until it answers `Some`, for up to 20 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+async fn eventually<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..200 {
+    poll_for(what, Duration::from_secs(20), f).await
+}
+
+/// Polls `f` every 100 ms until it answers `Some`, for up to `limit`.
+async fn poll_for<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
         if let Some(v) = f().await {
             return v;
         }
@@ -485,15 +495,7 @@ async fn while_the_old_system_is_down_events_wait_and_then_arrive_in_order_once(
 
 /// A sync gauge of one direction as `/metrics` serves it.
 async fn gauge(app: &TestApp, name: &str, id: &str, from: &str) -> Option<f64> {
-    let text = app
-        .anon()
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     text.lines().find_map(|l| {
         let (key, value) = l.rsplit_once(' ')?;
         let labels = key.strip_prefix(name)?.strip_prefix('{')?;
@@ -804,18 +806,12 @@ fn c2c_by_sender(export: &Value) -> std::collections::BTreeMap<String, Vec<Strin
 
 /// Polls `f` for up to two minutes (retries back off exponentially from 200 ms, and a
 /// throttle halves the pace for a while).
-async fn within_minutes<T, F, Fut>(what: &str, mut f: F) -> T
+async fn within_minutes<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..1200 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
+    poll_for(what, Duration::from_secs(120), f).await
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]

@@ -197,15 +197,7 @@ async fn a_relay_batch_is_stored_once_and_refusals_are_counted_not_stored(pool: 
     assert_eq!(n("too_large"), 1, "{c:?}");
 
     // The same outcomes as a metric (the recorder is process-wide, so only its presence).
-    let metrics = app
-        .anon()
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

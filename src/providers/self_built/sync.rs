@@ -62,11 +62,7 @@ impl RelaySink {
             .send()
             .await
             .map_err(|e| {
-                Delivered::failed(
-                    ErrorClass::Retryable,
-                    Some("unreachable".into()),
-                    format!("the relay did not answer: {}", outbound::chain(&e)),
-                )
+                Delivered::unreachable(format!("the relay did not answer: {}", outbound::chain(&e)))
             })?;
         let status = sent.status();
         let answer = outbound::read_capped(sent, MAX_ANSWER_BYTES)

@@ -248,11 +248,10 @@ fn accounts_named(e: &SyncEvent) -> Vec<String> {
 }
 
 fn failed(e: &TencentError) -> Delivered {
-    // Tencent's own code when it answered; else what kind of failure, in the words the relay
-    // side uses too, so the Sync tab's errors read the same whichever side is down.
+    // Tencent's own code when it answered; else what kind of failure.
     let code = match e {
         TencentError::Api { code, .. } => code.to_string(),
-        TencentError::Transport { .. } => "unreachable".into(),
+        TencentError::Transport { .. } => return Delivered::unreachable(e.to_string()),
         TencentError::Http { status, .. } => format!("http_{status}"),
         TencentError::Blocked { .. } => "blocked".into(),
         TencentError::Redirect { .. } => "redirect".into(),
