@@ -5,7 +5,7 @@ use super::{ApiJson, ApiPath, ErrorBody};
 use crate::auth::Actor;
 use crate::dumps::report::{self, FindingFilter};
 use crate::dumps::uploads;
-use crate::model::{DumpReport, FindingsPage, NewUpload, Upload};
+use crate::model::{DumpReport, FindingsPage, MigrationId, NewUpload, Upload, UploadId};
 use crate::web::{AppError, AppResult, AppState};
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -14,7 +14,6 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,7 +37,7 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Ap
 async fn list_dumps(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<Vec<Upload>>> {
     Ok(ApiJson(uploads::list(&s.pool, &actor, id).await?))
 }
@@ -76,7 +75,7 @@ fn disposition_name(headers: &HeaderMap) -> Option<String> {
 async fn upload_dump(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
     q: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
@@ -119,7 +118,7 @@ async fn upload_dump(
 async fn start_upload(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
     body: Result<ApiJson<NewUpload>, AppError>,
 ) -> AppResult<(StatusCode, ApiJson<Upload>)> {
     actor.require(crate::model::Permission::RunMigrations)?;
@@ -136,7 +135,7 @@ async fn start_upload(
 async fn get_upload(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath((id, upload)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((id, upload)): ApiPath<(MigrationId, UploadId)>,
 ) -> AppResult<ApiJson<Upload>> {
     Ok(ApiJson(uploads::get(&s.pool, &actor, id, upload).await?))
 }
@@ -157,7 +156,7 @@ struct OffsetQuery {
 async fn send_upload(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath((id, upload)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((id, upload)): ApiPath<(MigrationId, UploadId)>,
     q: Result<Query<OffsetQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> AppResult<ApiJson<Upload>> {
@@ -176,7 +175,7 @@ async fn send_upload(
 async fn discard_upload(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath((id, upload)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((id, upload)): ApiPath<(MigrationId, UploadId)>,
 ) -> AppResult<ApiJson<Upload>> {
     Ok(ApiJson(uploads::discard(&s, &actor, id, upload).await?))
 }
@@ -189,7 +188,7 @@ async fn discard_upload(
 async fn get_report(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<DumpReport>> {
     Ok(ApiJson(report::report(&s.pool, &actor, id).await?))
 }
@@ -201,7 +200,7 @@ async fn get_report(
 async fn list_findings(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
     q: Result<Query<FindingFilter>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<ApiJson<FindingsPage>> {
     Ok(ApiJson(
@@ -216,7 +215,7 @@ async fn list_findings(
 async fn export_findings(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
     q: Result<Query<FindingFilter>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<impl IntoResponse> {
     let stream = report::findings_csv(&s.pool, &actor, id, query(q)?).await?;

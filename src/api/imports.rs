@@ -4,7 +4,9 @@
 use super::{ApiJson, ApiPath, ErrorBody};
 use crate::auth::Actor;
 use crate::import;
-use crate::model::{ImportFailuresPage, ImportRun, ImportThroughput, Preflight};
+use crate::model::{
+    ImportFailuresPage, ImportRun, ImportThroughput, MigrationId, Preflight, RunId,
+};
 use crate::web::{AppError, AppResult, AppState};
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -16,7 +18,6 @@ use std::convert::Infallible;
 use std::time::Duration;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -33,7 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export_failures))
 }
 
-type Ids = ApiPath<(Uuid, Uuid)>;
+type Ids = ApiPath<(MigrationId, RunId)>;
 
 /// What Launch would send, to which target, how long the quotas make it take, and what
 /// stands in the way.
@@ -43,7 +44,7 @@ type Ids = ApiPath<(Uuid, Uuid)>;
 async fn get_preflight(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<Preflight>> {
     Ok(ApiJson(import::preflight(&s, &actor, id).await?))
 }
@@ -55,7 +56,7 @@ async fn get_preflight(
 async fn list_imports(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<Vec<ImportRun>>> {
     Ok(ApiJson(import::list(&s, &actor, id).await?))
 }
@@ -76,7 +77,7 @@ struct LaunchQuery {
 async fn launch_import(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
     q: Result<Query<LaunchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<(StatusCode, ApiJson<ImportRun>)> {
     let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;

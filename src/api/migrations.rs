@@ -3,8 +3,8 @@ use crate::auth::Actor;
 use crate::migration::{self, connections};
 use crate::migration::{limits, overview};
 use crate::model::{
-    ApiLimitView, ConnectionCheck, ConnectionInput, ConnectionView, Migration, MigrationInput,
-    MigrationOverview, ProviderInfo, Side,
+    ApiLimitView, ConnectionCheck, ConnectionInput, ConnectionView, Migration, MigrationId,
+    MigrationInput, MigrationOverview, ProviderInfo, Side,
 };
 use crate::web::{AppError, AppResult, AppState};
 use axum::extract::{Query, State};
@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 #[allow(deprecated)]
 pub fn router() -> OpenApiRouter<AppState> {
@@ -74,7 +73,7 @@ async fn create_migration(
 async fn get_migration(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<Migration>> {
     Ok(ApiJson(
         migration::describe(&s.pool, &s.config.providers, &actor, id).await?,
@@ -89,7 +88,7 @@ async fn get_migration(
 async fn update_migration(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
     ApiJson(input): ApiJson<MigrationInput>,
 ) -> AppResult<ApiJson<Migration>> {
     Ok(ApiJson(
@@ -104,7 +103,7 @@ async fn update_migration(
 async fn archive_migration(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<Migration>> {
     Ok(ApiJson(
         migration::set_archived(&s.pool, &s.config.providers, &actor, id, true).await?,
@@ -119,7 +118,7 @@ async fn archive_migration(
 async fn restore_migration(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<Migration>> {
     Ok(ApiJson(
         migration::set_archived(&s.pool, &s.config.providers, &actor, id, false).await?,
@@ -145,7 +144,7 @@ async fn list_providers(
 async fn get_connection(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath((id, side)): ApiPath<(Uuid, Side)>,
+    ApiPath((id, side)): ApiPath<(MigrationId, Side)>,
 ) -> AppResult<ApiJson<ConnectionView>> {
     Ok(ApiJson(connections::view(&s, &actor, id, side).await?))
 }
@@ -160,7 +159,7 @@ async fn get_connection(
 async fn set_connection(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath((id, side)): ApiPath<(Uuid, Side)>,
+    ApiPath((id, side)): ApiPath<(MigrationId, Side)>,
     body: Result<ApiJson<ConnectionInput>, AppError>,
 ) -> AppResult<ApiJson<ConnectionView>> {
     // Say "forbidden" before judging a body the caller may not send at all.
@@ -179,7 +178,7 @@ async fn set_connection(
 async fn test_connection(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath((id, side)): ApiPath<(Uuid, Side)>,
+    ApiPath((id, side)): ApiPath<(MigrationId, Side)>,
 ) -> AppResult<ApiJson<ConnectionCheck>> {
     Ok(ApiJson(connections::test(&s, &actor, id, side).await?))
 }
@@ -193,7 +192,7 @@ async fn test_connection(
 async fn rehearse_connection(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath((id, side)): ApiPath<(Uuid, Side)>,
+    ApiPath((id, side)): ApiPath<(MigrationId, Side)>,
 ) -> AppResult<ApiJson<ConnectionView>> {
     Ok(ApiJson(connections::rehearse(&s, &actor, id, side).await?))
 }
@@ -207,7 +206,7 @@ async fn rehearse_connection(
 async fn get_keys(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<serde_json::Value>> {
     Ok(ApiJson(connections::legacy_view(&s, &actor, id).await?))
 }
@@ -222,7 +221,7 @@ async fn get_keys(
 async fn set_keys(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
     body: Result<ApiJson<std::collections::BTreeMap<String, serde_json::Value>>, AppError>,
 ) -> AppResult<ApiJson<serde_json::Value>> {
     actor.require(crate::model::Permission::ManageCredentials)?;
@@ -240,7 +239,7 @@ async fn set_keys(
 async fn test_keys(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<ConnectionCheck>> {
     Ok(ApiJson(
         connections::test(&s, &actor, id, Side::Target).await?,
@@ -256,7 +255,7 @@ async fn test_keys(
 async fn rehearse(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<serde_json::Value>> {
     connections::rehearse(&s, &actor, id, Side::Target).await?;
     Ok(ApiJson(connections::legacy_view(&s, &actor, id).await?))
@@ -270,7 +269,7 @@ async fn rehearse(
 async fn get_limits(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<Vec<ApiLimitView>>> {
     Ok(ApiJson(limits::view(&s, &actor, id).await?))
 }
@@ -285,7 +284,7 @@ async fn get_limits(
 async fn set_limits(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
     body: Result<ApiJson<limits::Overrides>, AppError>,
 ) -> AppResult<ApiJson<Vec<ApiLimitView>>> {
     // Say "forbidden" before judging a body the caller may not send at all.
@@ -303,7 +302,7 @@ async fn set_limits(
 async fn get_overview(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<MigrationOverview>> {
     Ok(ApiJson(overview::overview(&s.pool, &actor, id).await?))
 }

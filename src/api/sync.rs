@@ -4,13 +4,14 @@
 
 use super::{ApiJson, ApiPath, ErrorBody};
 use crate::auth::Actor;
-use crate::model::{ReplayRequest, SetDirection, Side, SyncEventQuery, SyncEventView, SyncView};
+use crate::model::{
+    MigrationId, ReplayRequest, SetDirection, Side, SyncEventQuery, SyncEventView, SyncView,
+};
 use crate::sync::control;
 use crate::web::{AppError, AppResult, AppState};
 use axum::extract::{Query, State};
 use serde_json::{json, Value};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn get_sync(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
 ) -> AppResult<ApiJson<SyncView>> {
     Ok(ApiJson(control::view(&s, &actor, id).await?))
 }
@@ -46,7 +47,7 @@ async fn get_sync(
 async fn set_direction(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath((id, side)): ApiPath<(Uuid, Side)>,
+    ApiPath((id, side)): ApiPath<(MigrationId, Side)>,
     body: Result<ApiJson<SetDirection>, AppError>,
 ) -> AppResult<ApiJson<SyncView>> {
     actor.require(crate::model::Permission::RunMigrations)?;
@@ -64,7 +65,7 @@ async fn set_direction(
 async fn list_events(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
     Query(q): Query<SyncEventQuery>,
 ) -> AppResult<ApiJson<Vec<SyncEventView>>> {
     Ok(ApiJson(control::events(&s, &actor, id, &q).await?))
@@ -80,7 +81,7 @@ async fn list_events(
 async fn replay(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<MigrationId>,
     body: Result<ApiJson<ReplayRequest>, AppError>,
 ) -> AppResult<ApiJson<Value>> {
     actor.require(crate::model::Permission::RunMigrations)?;
@@ -99,7 +100,7 @@ async fn replay(
 async fn send_test(
     State(s): State<AppState>,
     actor: Actor,
-    ApiPath((id, side)): ApiPath<(Uuid, Side)>,
+    ApiPath((id, side)): ApiPath<(MigrationId, Side)>,
 ) -> AppResult<ApiJson<Value>> {
     let made = control::send_test(&s, &actor, id, side).await?;
     Ok(ApiJson(json!({ "id": made })))

@@ -3,7 +3,6 @@
 
 use crate::model::*;
 use leptos::prelude::*;
-use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
 use super::calls::ssr::{actor, state};
@@ -12,7 +11,7 @@ use super::calls::ssr::{actor, state};
 /// uploads shown beside it (an upload is marked staged in the transaction that marks the
 /// report as being checked again).
 #[server(prefix = "/_fn", endpoint = "dumps")]
-pub async fn load_dumps(id: Uuid) -> Result<(Vec<Upload>, DumpReport), ApiError> {
+pub async fn load_dumps(id: MigrationId) -> Result<(Vec<Upload>, DumpReport), ApiError> {
     let (pool, a) = (state().pool.clone(), actor().await?);
     let uploads = crate::dumps::uploads::list(&pool, &a, id).await?;
     let report = crate::dumps::report::report(&pool, &a, id).await?;
@@ -21,7 +20,7 @@ pub async fn load_dumps(id: Uuid) -> Result<(Vec<Upload>, DumpReport), ApiError>
 
 #[server(prefix = "/_fn", endpoint = "dump_findings")]
 pub async fn dump_findings(
-    id: Uuid,
+    id: MigrationId,
     code: Option<String>,
     severity: Option<String>,
     after: Option<i64>,
@@ -36,6 +35,6 @@ pub async fn dump_findings(
 }
 
 #[server(prefix = "/_fn", endpoint = "discard_upload")]
-pub async fn discard_upload(id: Uuid, upload: Uuid) -> Result<Upload, ApiError> {
+pub async fn discard_upload(id: MigrationId, upload: UploadId) -> Result<Upload, ApiError> {
     Ok(crate::dumps::uploads::discard(&state(), &actor().await?, id, upload).await?)
 }

@@ -3,25 +3,24 @@
 
 use crate::model::*;
 use leptos::prelude::*;
-use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
 use super::calls::ssr::{actor, state};
 
 #[server(prefix = "/_fn", endpoint = "import_preflight")]
-pub async fn import_preflight(id: Uuid) -> Result<Preflight, ApiError> {
+pub async fn import_preflight(id: MigrationId) -> Result<Preflight, ApiError> {
     Ok(crate::import::preflight(&state(), &actor().await?, id).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "import_runs")]
-pub async fn import_runs(id: Uuid) -> Result<Vec<ImportRun>, ApiError> {
+pub async fn import_runs(id: MigrationId) -> Result<Vec<ImportRun>, ApiError> {
     Ok(crate::import::list(&state(), &actor().await?, id).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "import_failures")]
 pub async fn import_failures(
-    id: Uuid,
-    run: Uuid,
+    id: MigrationId,
+    run: RunId,
     phase: Option<String>,
     code: Option<i64>,
     after: Option<String>,
@@ -39,7 +38,7 @@ pub async fn import_failures(
 
 /// `resend` under an earlier run: `all` or `failed_or_new`.
 #[server(prefix = "/_fn", endpoint = "launch_import")]
-pub async fn launch_import(id: Uuid, resend: Option<String>) -> Result<ImportRun, ApiError> {
+pub async fn launch_import(id: MigrationId, resend: Option<String>) -> Result<ImportRun, ApiError> {
     let resend = match resend.as_deref().filter(|r| !r.is_empty()) {
         None => None,
         Some(r) => Some(crate::import::plan::Resend::parse(r).ok_or_else(|| {
@@ -50,13 +49,17 @@ pub async fn launch_import(id: Uuid, resend: Option<String>) -> Result<ImportRun
 }
 
 #[server(prefix = "/_fn", endpoint = "import_throughput")]
-pub async fn run_throughput(id: Uuid, run: Uuid) -> Result<ImportThroughput, ApiError> {
+pub async fn run_throughput(id: MigrationId, run: RunId) -> Result<ImportThroughput, ApiError> {
     Ok(crate::import::throughput::read(&state(), &actor().await?, id, run).await?)
 }
 
 /// Pause, resume or cancel a run.
 #[server(prefix = "/_fn", endpoint = "control_import")]
-pub async fn control_import(id: Uuid, run: Uuid, action: String) -> Result<ImportRun, ApiError> {
+pub async fn control_import(
+    id: MigrationId,
+    run: RunId,
+    action: String,
+) -> Result<ImportRun, ApiError> {
     let (s, a) = (state(), actor().await?);
     Ok(match action.as_str() {
         "pause" => crate::import::pause(&s, &a, id, run).await?,
@@ -74,8 +77,8 @@ pub async fn control_import(id: Uuid, run: Uuid, action: String) -> Result<Impor
 
 #[server(prefix = "/_fn", endpoint = "retry_import")]
 pub async fn retry_import(
-    id: Uuid,
-    run: Uuid,
+    id: MigrationId,
+    run: RunId,
     phase: Option<String>,
 ) -> Result<ImportRun, ApiError> {
     let phase = phase.filter(|p| !p.is_empty());

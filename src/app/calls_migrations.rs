@@ -2,7 +2,6 @@
 
 use crate::model::*;
 use leptos::prelude::*;
-use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
 use super::calls::ssr::{actor, state};
@@ -19,7 +18,7 @@ pub async fn list_migrations(archived: Option<bool>) -> Result<Vec<Migration>, A
 }
 
 #[server(prefix = "/_fn", endpoint = "migration")]
-pub async fn get_migration(id: Uuid) -> Result<Migration, ApiError> {
+pub async fn get_migration(id: MigrationId) -> Result<Migration, ApiError> {
     Ok(crate::migration::describe(
         &state().pool,
         &state().config.providers,
@@ -57,7 +56,7 @@ pub async fn create_migration(
 
 #[server(prefix = "/_fn", endpoint = "update_migration")]
 pub async fn update_migration(
-    id: Uuid,
+    id: MigrationId,
     name: String,
     strategy: Strategy,
     source: String,
@@ -82,7 +81,7 @@ pub async fn update_migration(
 }
 
 #[server(prefix = "/_fn", endpoint = "archive_migration")]
-pub async fn archive_migration(id: Uuid, archived: bool) -> Result<Migration, ApiError> {
+pub async fn archive_migration(id: MigrationId, archived: bool) -> Result<Migration, ApiError> {
     Ok(crate::migration::set_archived(
         &state().pool,
         &state().config.providers,
@@ -95,7 +94,7 @@ pub async fn archive_migration(id: Uuid, archived: bool) -> Result<Migration, Ap
 
 /// Both sides' connections: source first, then target.
 #[server(prefix = "/_fn", endpoint = "connections")]
-pub async fn get_connections(id: Uuid) -> Result<Vec<ConnectionView>, ApiError> {
+pub async fn get_connections(id: MigrationId) -> Result<Vec<ConnectionView>, ApiError> {
     let (s, actor) = (state(), actor().await?);
     let mut out = vec![];
     for side in Side::ALL {
@@ -107,7 +106,7 @@ pub async fn get_connections(id: Uuid) -> Result<Vec<ConnectionView>, ApiError> 
 /// One side's fields as typed in its card (`fields[<id>]=…`); an empty secret keeps its value.
 #[server(prefix = "/_fn", endpoint = "set_connection")]
 pub async fn set_connection(
-    id: Uuid,
+    id: MigrationId,
     side: Side,
     fields: Option<std::collections::BTreeMap<String, String>>,
 ) -> Result<ConnectionView, ApiError> {
@@ -122,12 +121,12 @@ pub async fn set_connection(
 }
 
 #[server(prefix = "/_fn", endpoint = "test_connection")]
-pub async fn test_connection(id: Uuid, side: Side) -> Result<ConnectionCheck, ApiError> {
+pub async fn test_connection(id: MigrationId, side: Side) -> Result<ConnectionCheck, ApiError> {
     Ok(crate::migration::connections::test(&state(), &actor().await?, id, side).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "rehearse")]
-pub async fn rehearse(id: Uuid, side: Side) -> Result<ConnectionView, ApiError> {
+pub async fn rehearse(id: MigrationId, side: Side) -> Result<ConnectionView, ApiError> {
     Ok(crate::migration::connections::rehearse(&state(), &actor().await?, id, side).await?)
 }
 
@@ -139,25 +138,25 @@ pub async fn get_providers() -> Result<Vec<ProviderInfo>, ApiError> {
 }
 
 #[server(prefix = "/_fn", endpoint = "limits")]
-pub async fn get_limits(id: Uuid) -> Result<Vec<ApiLimitView>, ApiError> {
+pub async fn get_limits(id: MigrationId) -> Result<Vec<ApiLimitView>, ApiError> {
     Ok(crate::migration::limits::view(&state(), &actor().await?, id).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "overview")]
-pub async fn get_overview(id: Uuid) -> Result<MigrationOverview, ApiError> {
+pub async fn get_overview(id: MigrationId) -> Result<MigrationOverview, ApiError> {
     Ok(crate::migration::overview::overview(&state().pool, &actor().await?, id).await?)
 }
 
 /// One migration's pulse (`id`), or every live migration's; polled by the pages.
 #[server(prefix = "/_fn", endpoint = "pulses")]
-pub async fn get_pulses(id: Option<Uuid>) -> Result<Vec<MigrationPulse>, ApiError> {
+pub async fn get_pulses(id: Option<MigrationId>) -> Result<Vec<MigrationPulse>, ApiError> {
     Ok(crate::migration::overview::pulses(&state().pool, &actor().await?, id).await?)
 }
 
 /// One API's rate and batch size as typed in the quota table; `reset` puts the defaults back.
 #[server(prefix = "/_fn", endpoint = "set_limit")]
 pub async fn set_limit(
-    id: Uuid,
+    id: MigrationId,
     api: String,
     qps: Option<String>,
     batch: Option<String>,

@@ -2,24 +2,23 @@
 
 use crate::model::*;
 use leptos::prelude::*;
-use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
 use super::calls::ssr::{actor, state};
 
 #[server(prefix = "/_fn", endpoint = "sync")]
-pub async fn get_sync(id: Uuid) -> Result<SyncView, ApiError> {
+pub async fn get_sync(id: MigrationId) -> Result<SyncView, ApiError> {
     Ok(crate::sync::control::view(&state(), &actor().await?, id).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "set_sync")]
-pub async fn set_sync(id: Uuid, from: Side, enabled: bool) -> Result<SyncView, ApiError> {
+pub async fn set_sync(id: MigrationId, from: Side, enabled: bool) -> Result<SyncView, ApiError> {
     Ok(crate::sync::control::set_direction(&state(), &actor().await?, id, from, enabled).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "sync_events")]
 pub async fn sync_events(
-    id: Uuid,
+    id: MigrationId,
     q: Option<String>,
     state_filter: Option<SyncEventState>,
 ) -> Result<Vec<SyncEventView>, ApiError> {
@@ -36,7 +35,7 @@ pub async fn sync_events(
 /// and `error_code` when given).
 #[server(prefix = "/_fn", endpoint = "sync_replay")]
 pub async fn sync_replay(
-    id: Uuid,
+    id: MigrationId,
     side: Option<Side>,
     key: Option<String>,
     error_code: Option<String>,
@@ -51,6 +50,6 @@ pub async fn sync_replay(
 }
 
 #[server(prefix = "/_fn", endpoint = "sync_test")]
-pub async fn sync_test(id: Uuid, from: Side) -> Result<String, ApiError> {
+pub async fn sync_test(id: MigrationId, from: Side) -> Result<String, ApiError> {
     Ok(crate::sync::control::send_test(&state(), &actor().await?, id, from).await?)
 }

@@ -7,6 +7,7 @@ use super::jobs::{Ingest, Validate, INGEST};
 use super::stage::{copy_statement, table, upload_tables};
 use crate::jobs::worker::WorkerConfig;
 use crate::jobs::{self, Handler, NewJob, WorkerPool};
+use crate::model::{MigrationId, UploadId};
 use futures_util::TryStreamExt;
 use serde_json::json;
 use sqlx::PgPool;
@@ -14,7 +15,6 @@ use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 pub struct Figures {
     pub messages: u64,
@@ -64,8 +64,8 @@ fn reset_peak() {
 
 /// A generated dump staged through the real jobs.
 struct Generated {
-    migration: Uuid,
-    upload: Uuid,
+    migration: MigrationId,
+    upload: UploadId,
     file_bytes: u64,
     /// Upload queued → report current.
     total: Duration,
@@ -89,7 +89,7 @@ async fn stage_generated(
         messages,
         ..Spec::default()
     };
-    let upload = Uuid::new_v4();
+    let upload = UploadId::new_v4();
     let path = dir.join("uploads").join(format!("{upload}.part"));
     {
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
@@ -454,8 +454,8 @@ pub fn peak_rss_kb() -> u64 {
 /// How the console's ingest of one file ended.
 #[derive(Debug)]
 pub struct IngestOutcome {
-    pub migration: Uuid,
-    pub upload: Uuid,
+    pub migration: MigrationId,
+    pub upload: UploadId,
     /// `staged` or `failed`.
     pub state: String,
     pub error: Option<String>,
@@ -476,7 +476,7 @@ pub async fn ingest_file(
 ) -> Result<IngestOutcome, Box<dyn std::error::Error>> {
     let uploads = dir.join("uploads");
     std::fs::create_dir_all(&uploads)?;
-    let upload = Uuid::new_v4();
+    let upload = UploadId::new_v4();
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -578,11 +578,11 @@ pub async fn forget(pool: &PgPool, o: &IngestOutcome) -> Result<(), sqlx::Error>
 async fn queued_upload(
     pool: &PgPool,
     migration_name: &str,
-    upload: Uuid,
+    upload: UploadId,
     file_name: &str,
     size: i64,
-) -> Result<Uuid, sqlx::Error> {
-    let migration = Uuid::new_v4();
+) -> Result<MigrationId, sqlx::Error> {
+    let migration = MigrationId::new_v4();
     // A target with rules of its own, so validation judges them as in a real migration.
     let providers = crate::providers::Registry::builtin();
     let target = providers

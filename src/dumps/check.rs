@@ -10,12 +10,12 @@ use super::stage::{copy, encode_finding, FINDINGS_COPY};
 use super::validate::{finding, Index, Problem, Target};
 use super::{severity_of, Severity, RULES};
 use crate::jobs::{JobContext, JobError};
+use crate::model::{MigrationId, UploadId};
 use futures_util::TryStreamExt;
 use serde_json::json;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use uuid::Uuid;
 
 const BATCH_BYTES: usize = 1 << 20;
 
@@ -32,7 +32,7 @@ struct Out<'t> {
     /// are about (as staging does for line findings), so a dump with millions of broken
     /// references writes thousands of rows, not millions.
     cap: RuleCap,
-    not_kept: BTreeMap<(Uuid, &'static str), i64>,
+    not_kept: BTreeMap<(UploadId, &'static str), i64>,
 }
 
 impl Out<'_> {
@@ -57,12 +57,12 @@ impl Out<'_> {
         Ok(())
     }
 
-    fn pending(&mut self, upload: Uuid, ord: i32) {
+    fn pending(&mut self, upload: UploadId, ord: i32) {
         use std::io::Write;
         let _ = writeln!(self.pending, "{upload}\t{ord}");
     }
 
-    fn hold(&mut self, upload: Uuid, ord: i32, kind: Kind, code: &str) {
+    fn hold(&mut self, upload: UploadId, ord: i32, kind: Kind, code: &str) {
         use std::io::Write;
         let _ = writeln!(self.holds, "{upload}\t{ord}\t{}\t{code}", kind.as_str());
     }
@@ -95,7 +95,7 @@ impl Out<'_> {
 /// Where a staged record is.
 #[derive(Clone, Copy)]
 struct At {
-    upload: Uuid,
+    upload: UploadId,
     ord: i32,
     file_no: i32,
     line: i64,
@@ -111,9 +111,9 @@ fn at(row: &PgRow) -> At {
 }
 
 struct Files {
-    names: HashMap<(Uuid, i32), String>,
+    names: HashMap<(UploadId, i32), String>,
     /// Upload → its position (later uploads win duplicates).
-    order: HashMap<Uuid, usize>,
+    order: HashMap<UploadId, usize>,
 }
 
 impl Files {
@@ -133,7 +133,7 @@ const COMMON: &str = "upload_id, ord, file_no, line";
 
 #[derive(sqlx::FromRow)]
 struct StagedUpload {
-    id: Uuid,
+    id: UploadId,
     counts: sqlx::types::Json<BTreeMap<String, i64>>,
     rejected: i64,
     verified_for: Option<String>,
@@ -142,7 +142,7 @@ struct StagedUpload {
 /// A message whose identity hash another message shares.
 #[derive(sqlx::FromRow)]
 struct DupRow {
-    upload_id: Uuid,
+    upload_id: UploadId,
     ord: i32,
     file_no: i32,
     line: i64,
@@ -156,7 +156,7 @@ struct DupRow {
 /// findings of each rule (the rest counted), and stores the report and the import sizes.
 pub async fn validate_migration(
     ctx: &JobContext,
-    migration_id: Uuid,
+    migration_id: MigrationId,
     findings_per_rule: u64,
     providers: &crate::providers::Registry,
 ) -> Result<(), JobError> {
@@ -174,7 +174,7 @@ pub async fn validate_migration(
 /// it cannot outlive the validation on a pooled connection.
 pub async fn validation_lock(
     pool: &PgPool,
-    migration_id: Uuid,
+    migration_id: MigrationId,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
@@ -187,7 +187,7 @@ pub async fn validation_lock(
 async fn run(
     ctx: &JobContext,
     pool: &PgPool,
-    migration_id: Uuid,
+    migration_id: MigrationId,
     findings_per_rule: u64,
     providers: &crate::providers::Registry,
 ) -> Result<(), JobError> {
@@ -217,8 +217,8 @@ async fn run(
     .bind(migration_id)
     .fetch_all(pool)
     .await?;
-    let ids: Vec<Uuid> = uploads.iter().map(|u| u.id).collect();
-    let names: Vec<(Uuid, i32, String)> =
+    let ids: Vec<UploadId> = uploads.iter().map(|u| u.id).collect();
+    let names: Vec<(UploadId, i32, String)> =
         sqlx::query_as("SELECT upload_id, file_no, name FROM dump_files WHERE upload_id = ANY($1)")
             .bind(&ids)
             .fetch_all(pool)
@@ -268,7 +268,7 @@ async fn run(
         not_kept: BTreeMap::new(),
     };
     let mut index = Index::default();
-    let mut held: HashSet<(Uuid, i32)> = HashSet::new();
+    let mut held: HashSet<(UploadId, i32)> = HashSet::new();
 
     // Accounts and groups: read whole (they are small next to messages), in upload order, so
     // that a duplicate's later line wins as it does in `imshift validate`.
@@ -495,17 +495,17 @@ async fn run(
     // Message duplicates: the same (id, from, to, sent_at) twice. Staging stored every
     // message's identity hash in sorted parts; merging each part across uploads finds the few
     // candidates, which are then compared in full.
-    let (mut cand_u, mut cand_o) = (Vec::<Uuid>::new(), Vec::<i32>::new());
+    let (mut cand_u, mut cand_o) = (Vec::<UploadId>::new(), Vec::<i32>::new());
     {
-        let position: HashMap<Uuid, usize> = files.order.clone();
-        let mut rows = sqlx::query_as::<_, (Uuid, i16, Vec<u8>)>(
+        let position: HashMap<UploadId, usize> = files.order.clone();
+        let mut rows = sqlx::query_as::<_, (UploadId, i16, Vec<u8>)>(
             "SELECT upload_id, part, data FROM staged_idents WHERE upload_id = ANY($1) ORDER BY part",
         )
         .bind(&ids)
         .fetch(pool);
         let mut part = -1i16;
-        let mut entries: Vec<(u64, usize, u32, Uuid)> = Vec::new();
-        let mut merge = |entries: &mut Vec<(u64, usize, u32, Uuid)>| {
+        let mut entries: Vec<(u64, usize, u32, UploadId)> = Vec::new();
+        let mut merge = |entries: &mut Vec<(u64, usize, u32, UploadId)>| {
             entries.sort_unstable_by_key(|e| (e.0, e.1, e.2));
             for run in entries.chunk_by(|a, b| a.0 == b.0) {
                 if run.len() > 1 {
@@ -727,7 +727,7 @@ pub fn target_name(t: Target) -> &'static str {
 
 /// The accounts, groups and memberships of the migration's staged uploads, in upload order:
 /// what an upload being staged can check its messages against.
-pub async fn known_index(pool: &PgPool, migration_id: Uuid) -> Result<Index, sqlx::Error> {
+pub async fn known_index(pool: &PgPool, migration_id: MigrationId) -> Result<Index, sqlx::Error> {
     let mut index = Index::default();
     let live = "SELECT id FROM dump_uploads WHERE migration_id = $1 AND state = 'staged'";
     let accounts: Vec<String> = sqlx::query_scalar(&format!(

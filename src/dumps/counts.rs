@@ -10,9 +10,9 @@
 //! gives exactly what counting the staged rows would: [`crate::import::plan::sizes`].
 
 use crate::import::plan::{Phase, PhaseSize};
+use crate::model::{MigrationId, UploadId};
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
-use uuid::Uuid;
 
 use super::canonical::Kind;
 
@@ -52,8 +52,11 @@ fn phase_keys(kind: Kind) -> Option<String> {
 
 /// Counts the records per phase and key of the staged uploads among `uploads` not counted yet
 /// (staged by an earlier release): one scan of each table, in the caller's transaction.
-pub async fn count_uploads(conn: &mut PgConnection, uploads: &[Uuid]) -> Result<(), sqlx::Error> {
-    let todo: Vec<Uuid> = sqlx::query_scalar(
+pub async fn count_uploads(
+    conn: &mut PgConnection,
+    uploads: &[UploadId],
+) -> Result<(), sqlx::Error> {
+    let todo: Vec<UploadId> = sqlx::query_scalar(
         "SELECT id FROM dump_uploads WHERE id = ANY($1) AND NOT phase_keys_counted",
     )
     .bind(uploads)
@@ -77,7 +80,7 @@ pub async fn count_uploads(conn: &mut PgConnection, uploads: &[Uuid]) -> Result<
 /// Adds the records per phase and key of `kinds` in `uploads` to `staged_phase_keys`.
 pub async fn count_kinds(
     conn: &mut PgConnection,
-    uploads: &[Uuid],
+    uploads: &[UploadId],
     kinds: &[Kind],
 ) -> Result<(), sqlx::Error> {
     for kind in kinds {
@@ -103,7 +106,7 @@ pub async fn count_kinds(
 /// Adds counts made while reading (`(phase, key, records)`) to the upload's.
 pub async fn add_keys(
     conn: &mut PgConnection,
-    upload: Uuid,
+    upload: UploadId,
     counts: Vec<(&'static str, String, i64)>,
 ) -> Result<(), sqlx::Error> {
     let mut phases = Vec::with_capacity(counts.len());
@@ -133,7 +136,7 @@ pub async fn add_keys(
 /// per-key counts and the holds, never the staged rows but the held ones.
 pub async fn phase_sizes(
     conn: &mut PgConnection,
-    uploads: &[Uuid],
+    uploads: &[UploadId],
 ) -> Result<HashMap<Phase, PhaseSize>, sqlx::Error> {
     let held: Vec<String> = Kind::ALL
         .iter()
@@ -183,7 +186,7 @@ pub async fn phase_sizes(
 /// what the preflight shows. Launch needs the report current, so these are the staged data's.
 pub async fn stored(
     pool: &PgPool,
-    migration_id: Uuid,
+    migration_id: MigrationId,
 ) -> Result<HashMap<Phase, PhaseSize>, sqlx::Error> {
     let v: Option<Option<serde_json::Value>> =
         sqlx::query_scalar("SELECT import_sizes FROM dump_reports WHERE migration_id = $1")

@@ -6,7 +6,7 @@ use super::uploads::delete_staged;
 use crate::audit::{self, Who};
 use crate::jobs::worker::Stop;
 use crate::jobs::{self, Handler, JobContext, JobError, NewJob};
-use crate::model::UploadState;
+use crate::model::{MigrationId, UploadId, UploadState};
 use serde_json::json;
 use sqlx::{Postgres, Transaction};
 use std::path::PathBuf;
@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use uuid::Uuid;
 
 pub const INGEST: &str = "dump.ingest";
 pub const VALIDATE: &str = "dump.validate";
@@ -25,7 +24,7 @@ pub const VALIDATE: &str = "dump.validate";
 /// `removed`: staged records went away, so every message must be checked again.
 pub async fn enqueue_validate(
     tx: &mut Transaction<'_, Postgres>,
-    migration_id: Uuid,
+    migration_id: MigrationId,
     removed: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -62,7 +61,7 @@ pub struct Ingest {
 
 #[derive(sqlx::FromRow)]
 struct UploadRow {
-    migration_id: Uuid,
+    migration_id: MigrationId,
     seq: i64,
     file_name: String,
     format: String,
@@ -105,7 +104,7 @@ impl Ingest {
     async fn fetch(
         &self,
         ctx: &JobContext,
-        id: Uuid,
+        id: UploadId,
         up: &UploadRow,
     ) -> Result<Result<Source, String>, JobError> {
         let pool = &ctx.pool;
@@ -188,7 +187,7 @@ impl Handler for Ingest {
     }
 
     async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
-        let id = ctx.job.uuid("upload_id")?;
+        let id: UploadId = ctx.job.uuid("upload_id")?;
         let pool = &ctx.pool;
         let Some(up) = sqlx::query_as::<_, UploadRow>(
             "SELECT migration_id, seq, file_name, format, mode, state, size_bytes FROM dump_uploads WHERE id = $1",
@@ -342,7 +341,7 @@ impl Handler for Ingest {
         .await?;
         let mut replaced_any = false;
         if up.mode == "replace" {
-            let replaced: Vec<(Uuid, String)> = sqlx::query_as(
+            let replaced: Vec<(UploadId, String)> = sqlx::query_as(
                 "UPDATE dump_uploads SET state = 'discarded', updated_at = now()
                  WHERE migration_id = $1 AND seq < $2 AND state IN ('staged', 'failed')
                  RETURNING id, file_name",
@@ -351,7 +350,7 @@ impl Handler for Ingest {
             .bind(up.seq)
             .fetch_all(&mut *tx)
             .await?;
-            let ids: Vec<Uuid> = replaced.iter().map(|r| r.0).collect();
+            let ids: Vec<UploadId> = replaced.iter().map(|r| r.0).collect();
             replaced_any = !ids.is_empty();
             delete_staged(&mut tx, &ids).await?;
             if !replaced.is_empty() {
@@ -397,7 +396,7 @@ impl Handler for Ingest {
 }
 
 /// The upload is not staged because a run of its migration is `state`; it says so.
-async fn refuse(pool: &sqlx::PgPool, id: Uuid, state: &str) -> Result<(), JobError> {
+async fn refuse(pool: &sqlx::PgPool, id: UploadId, state: &str) -> Result<(), JobError> {
     let why = format!(
         "Not staged: an import of this migration is {state}, and the data it takes may not change while it lasts (nothing staged was replaced or added). Cancel the import or let it finish, then upload the file again."
     );

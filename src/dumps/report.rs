@@ -3,7 +3,9 @@
 
 use super::check::explanation;
 use crate::auth::Actor;
-use crate::model::{DumpReport, FindingRow, FindingsPage, Permission, ReportState, RuleSummary};
+use crate::model::{
+    DumpReport, FindingRow, FindingsPage, MigrationId, Permission, ReportState, RuleSummary,
+};
 use crate::service::{AppError, AppResult};
 use axum::body::Bytes;
 use futures_util::TryStreamExt;
@@ -11,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// Examples shown under each rule.
 const EXAMPLES: i64 = 3;
@@ -54,7 +55,11 @@ struct StoredRule {
 const FINDING_COLUMNS: &str =
     "SELECT id, code, severity, file, line, message, excerpt, converted FROM dump_findings";
 
-pub async fn report(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResult<DumpReport> {
+pub async fn report(
+    pool: &PgPool,
+    actor: &Actor,
+    migration_id: MigrationId,
+) -> AppResult<DumpReport> {
     actor.require(Permission::Read)?;
     crate::migration::get(pool, actor, migration_id).await?;
     let stored: Option<Stored> = sqlx::query_as(
@@ -166,7 +171,10 @@ pub struct FindingFilter {
     pub limit: Option<i64>,
 }
 
-fn filtered<'a>(migration_id: Uuid, f: &'a FindingFilter) -> AppResult<QueryBuilder<'a, Postgres>> {
+fn filtered<'a>(
+    migration_id: MigrationId,
+    f: &'a FindingFilter,
+) -> AppResult<QueryBuilder<'a, Postgres>> {
     let mut qb = QueryBuilder::new(FINDING_COLUMNS);
     qb.push(" WHERE migration_id = ").push_bind(migration_id);
     if let Some(code) = f.code.as_deref().filter(|c| !c.is_empty()) {
@@ -193,7 +201,7 @@ fn filtered<'a>(migration_id: Uuid, f: &'a FindingFilter) -> AppResult<QueryBuil
 pub async fn findings(
     pool: &PgPool,
     actor: &Actor,
-    migration_id: Uuid,
+    migration_id: MigrationId,
     f: &FindingFilter,
 ) -> AppResult<FindingsPage> {
     actor.require(Permission::Read)?;
@@ -219,7 +227,7 @@ pub async fn findings(
 pub async fn findings_csv(
     pool: &PgPool,
     actor: &Actor,
-    migration_id: Uuid,
+    migration_id: MigrationId,
     f: FindingFilter,
 ) -> AppResult<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>> {
     actor.require(Permission::Read)?;

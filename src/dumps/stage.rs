@@ -8,6 +8,7 @@ use super::formats::Format;
 use super::read::{Event, LineReader};
 use super::validate::{GroupOrder, Index, Target};
 use super::{container, Finding, Limits};
+use crate::model::{MigrationId, UploadId};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::collections::{BTreeMap, HashMap};
@@ -15,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 /// A COPY batch is sent when its buffer passes this size.
 const BATCH_BYTES: usize = 1 << 20;
@@ -598,8 +598,8 @@ pub enum StageError {
 }
 
 pub struct StageInput<'a> {
-    pub migration_id: Uuid,
-    pub upload_id: Uuid,
+    pub migration_id: MigrationId,
+    pub upload_id: UploadId,
     /// The name findings carry (the uploaded file's name, not the path on disk).
     pub name: &'a str,
     pub path: PathBuf,

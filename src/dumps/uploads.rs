@@ -8,7 +8,7 @@ use crate::audit::{self, Who};
 use crate::auth::Actor;
 use crate::import::decode;
 use crate::jobs::{self, NewJob};
-use crate::model::{NewUpload, Permission, Upload, UploadFile, UploadState};
+use crate::model::{MigrationId, NewUpload, Permission, Upload, UploadFile, UploadId, UploadState};
 use crate::service::{AppError, AppResult, Services};
 use axum::body::Body;
 use futures_util::StreamExt;
@@ -17,7 +17,6 @@ use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 pub const FORMATS: [&str; 5] = ["auto", "canonical", "netease", "easemob", "csv"];
 
@@ -31,8 +30,8 @@ pub const HEADROOM_BYTES: u64 = 256 << 20;
 
 #[derive(sqlx::FromRow)]
 struct Row {
-    id: Uuid,
-    migration_id: Uuid,
+    id: UploadId,
+    migration_id: MigrationId,
     file_name: String,
     format: String,
     mode: String,
@@ -93,7 +92,7 @@ const SELECT: &str = "SELECT d.id, d.migration_id, d.file_name, d.format, d.mode
 
 /// Where an upload's bytes waited on disk before they moved to PostgreSQL; an ingest still
 /// stages such a file when it finds one (an upload received by an earlier version).
-pub fn part_path(uploads_dir: &Path, id: Uuid) -> PathBuf {
+pub fn part_path(uploads_dir: &Path, id: UploadId) -> PathBuf {
     uploads_dir.join(format!("{id}.part"))
 }
 
@@ -127,7 +126,7 @@ pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     fs4::available_space(dir)
 }
 
-async fn row(pool: &PgPool, migration_id: Uuid, id: Uuid) -> AppResult<Upload> {
+async fn row(pool: &PgPool, migration_id: MigrationId, id: UploadId) -> AppResult<Upload> {
     sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE d.id = $1 AND d.migration_id = $2"))
         .bind(id)
         .bind(migration_id)
@@ -137,13 +136,22 @@ async fn row(pool: &PgPool, migration_id: Uuid, id: Uuid) -> AppResult<Upload> {
         .ok_or_else(|| AppError::NotFound(format!("This migration has no upload {id}.")))
 }
 
-pub async fn get(pool: &PgPool, actor: &Actor, migration_id: Uuid, id: Uuid) -> AppResult<Upload> {
+pub async fn get(
+    pool: &PgPool,
+    actor: &Actor,
+    migration_id: MigrationId,
+    id: UploadId,
+) -> AppResult<Upload> {
     actor.require(Permission::Read)?;
     row(pool, migration_id, id).await
 }
 
 /// Every upload of the migration that is not discarded, newest first.
-pub async fn list(pool: &PgPool, actor: &Actor, migration_id: Uuid) -> AppResult<Vec<Upload>> {
+pub async fn list(
+    pool: &PgPool,
+    actor: &Actor,
+    migration_id: MigrationId,
+) -> AppResult<Vec<Upload>> {
     actor.require(Permission::Read)?;
     crate::migration::get(pool, actor, migration_id).await?;
     Ok(sqlx::query_as::<_, Row>(&format!(
@@ -183,7 +191,7 @@ fn secs(d: std::time::Duration) -> f64 {
 pub async fn create(
     s: &Services,
     actor: &Actor,
-    migration_id: Uuid,
+    migration_id: MigrationId,
     input: &NewUpload,
 ) -> AppResult<Upload> {
     actor.require(Permission::RunMigrations)?;
@@ -237,7 +245,7 @@ pub async fn create(
             human_bytes(HEADROOM_BYTES)
         )));
     }
-    let id = Uuid::new_v4();
+    let id = UploadId::new_v4();
     let mut tx = s.pool.begin().await?;
     // One announcement at a time, across processes, checks and takes the quota; the lock ends
     // with the transaction, however it ends.
@@ -304,7 +312,7 @@ pub fn human_bytes(n: u64) -> String {
 /// Stores one piece at `at` and moves `received_bytes` past it, in one transaction, only if
 /// the upload is still receiving and has exactly `at` bytes: a piece is never stored twice,
 /// never after a discard, and two processes sending to one upload cannot interleave.
-async fn save_piece(s: &Services, id: Uuid, at: i64, data: &[u8]) -> AppResult<()> {
+async fn save_piece(s: &Services, id: UploadId, at: i64, data: &[u8]) -> AppResult<()> {
     let mut tx = s.pool.begin().await?;
     let moved = sqlx::query(
         "UPDATE dump_uploads SET received_bytes = $2 + $3, updated_at = now(),
@@ -351,8 +359,8 @@ async fn save_piece(s: &Services, id: Uuid, at: i64, data: &[u8]) -> AppResult<(
 pub async fn append(
     s: &Services,
     actor: &Actor,
-    migration_id: Uuid,
-    id: Uuid,
+    migration_id: MigrationId,
+    id: UploadId,
     offset: i64,
     body: Body,
 ) -> AppResult<Upload> {
@@ -474,7 +482,7 @@ pub async fn append(
 
 /// Ends an upload that cannot be staged, with why, and lets its bytes go. Only an upload still
 /// waiting or being staged changes (a discard that came first stays).
-pub async fn fail(pool: &PgPool, id: Uuid, why: &str) -> Result<bool, sqlx::Error> {
+pub async fn fail(pool: &PgPool, id: UploadId, why: &str) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let n = sqlx::query(
         "UPDATE dump_uploads SET state = 'failed', error = $2, ingest_finished_at = now(),
@@ -499,7 +507,7 @@ pub async fn fail(pool: &PgPool, id: Uuid, why: &str) -> Result<bool, sqlx::Erro
 /// expired by exactly one. Returns how many expired.
 pub async fn expire_abandoned(pool: &PgPool) -> Result<u64, AppError> {
     let mut tx = pool.begin().await?;
-    let expired: Vec<(Uuid, Uuid, String, i64, i64, OffsetDateTime)> = sqlx::query_as(
+    let expired: Vec<(UploadId, MigrationId, String, i64, i64, OffsetDateTime)> = sqlx::query_as(
         "UPDATE dump_uploads SET state = 'discarded', updated_at = now(),
                 error = 'Expired: no bytes arrived after ' || to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC.'
          WHERE id IN (SELECT id FROM dump_uploads WHERE state = 'uploading' AND expires_at < now()
@@ -508,7 +516,7 @@ pub async fn expire_abandoned(pool: &PgPool) -> Result<u64, AppError> {
     )
     .fetch_all(&mut *tx)
     .await?;
-    let ids: Vec<Uuid> = expired.iter().map(|e| e.0).collect();
+    let ids: Vec<UploadId> = expired.iter().map(|e| e.0).collect();
     sqlx::query("DELETE FROM dump_upload_pieces WHERE upload_id = ANY($1)")
         .bind(&ids)
         .execute(&mut *tx)
@@ -536,13 +544,13 @@ pub async fn sweep_files(pool: &PgPool, dir: &Path) -> Result<u64, sqlx::Error> 
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(0);
     };
-    let mut found: Vec<(Uuid, PathBuf)> = vec![];
+    let mut found: Vec<(UploadId, PathBuf)> = vec![];
     for e in entries.flatten() {
         let name = e.file_name();
         let id = name
             .to_str()
             .and_then(|n| n.get(..36))
-            .and_then(|n| n.parse::<Uuid>().ok());
+            .and_then(|n| n.parse::<UploadId>().ok());
         if let Some(id) = id {
             found.push((id, e.path()));
         }
@@ -550,8 +558,8 @@ pub async fn sweep_files(pool: &PgPool, dir: &Path) -> Result<u64, sqlx::Error> 
     if found.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<Uuid> = found.iter().map(|f| f.0).collect();
-    let live: Vec<Uuid> = sqlx::query_scalar(
+    let ids: Vec<UploadId> = found.iter().map(|f| f.0).collect();
+    let live: Vec<UploadId> = sqlx::query_scalar(
         "SELECT id FROM dump_uploads WHERE id = ANY($1) AND state IN ('uploading', 'queued', 'ingesting')",
     )
     .bind(&ids)
@@ -577,7 +585,7 @@ pub async fn sweep_files(pool: &PgPool, dir: &Path) -> Result<u64, sqlx::Error> 
 /// Deletes a staged upload's rows and findings (the records of a replaced or discarded file).
 pub async fn delete_staged<'c>(
     tx: &mut sqlx::Transaction<'c, sqlx::Postgres>,
-    ids: &[Uuid],
+    ids: &[UploadId],
 ) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
@@ -597,7 +605,7 @@ pub async fn delete_staged<'c>(
 /// between their check and their commit.
 pub async fn lock_migration(
     tx: &mut sqlx::PgConnection,
-    migration_id: Uuid,
+    migration_id: MigrationId,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query("SELECT 1 FROM im_migrations WHERE id = $1 FOR UPDATE")
         .bind(migration_id)
@@ -622,8 +630,8 @@ pub fn run_blocks(state: &str) -> String {
 pub async fn discard(
     s: &Services,
     actor: &Actor,
-    migration_id: Uuid,
-    id: Uuid,
+    migration_id: MigrationId,
+    id: UploadId,
 ) -> AppResult<Upload> {
     actor.require(Permission::RunMigrations)?;
     let up = row(&s.pool, migration_id, id).await?;
@@ -699,7 +707,7 @@ mod tests {
 
     #[test]
     fn upload_files_and_directories_are_private() {
-        let root = std::env::temp_dir().join(format!("imshift-private-{}", Uuid::new_v4()));
+        let root = std::env::temp_dir().join(format!("imshift-private-{}", uuid::Uuid::new_v4()));
         let dir = root.join("uploads");
         private_dir(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);

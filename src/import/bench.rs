@@ -5,7 +5,9 @@
 
 use crate::auth::Actor;
 use crate::dumps::fixtures::{self, Spec};
-use crate::model::{ConnectionInput, MigrationInput, Role, Side, Strategy};
+use crate::model::{
+    ConnectionInput, MigrationId, MigrationInput, Role, RunId, Side, Strategy, UploadId,
+};
 use crate::secrets::MasterKey;
 use crate::web::{self, Config};
 use serde_json::{json, Value};
@@ -43,11 +45,11 @@ pub(crate) fn cpu_secs() -> f64 {
 /// ingest, as an upload through the console would end.
 async fn queue_dump(
     state: &web::AppState,
-    m: Uuid,
+    m: MigrationId,
     spec: &Spec,
     name: &str,
-) -> Result<Uuid, Box<dyn std::error::Error>> {
-    let upload = Uuid::new_v4();
+) -> Result<UploadId, Box<dyn std::error::Error>> {
+    let upload = UploadId::new_v4();
     let path = state.uploads_dir().join(format!("{upload}.part"));
     {
         let mut out = BufWriter::new(std::fs::File::create(&path)?);
@@ -159,7 +161,7 @@ pub async fn run(
         }
         let run = crate::import::launch(&state, &actor, m.id).await?;
         // Measure importmsg once it runs: requests sent between two looks, minus nothing.
-        let requests = |pool: PgPool, run: Uuid| async move {
+        let requests = |pool: PgPool, run: RunId| async move {
             sqlx::query_scalar::<_, i64>(
                 "SELECT requests FROM import_phases WHERE run_id = $1 AND phase = 'c2c_history'",
             )
@@ -467,7 +469,7 @@ pub(crate) async fn admin_and_migration(
 pub(crate) async fn set_quotas(
     state: &crate::service::Services,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     quotas: impl IntoIterator<Item = (String, u32)>,
 ) -> crate::service::AppResult<()> {
     let overrides = quotas

@@ -16,8 +16,9 @@ use crate::auth::Actor;
 use crate::jobs::{self, NewJob};
 use crate::migration::state::Change;
 use crate::model::{
-    EarlierRuns, ImportFailure, ImportFailuresPage, ImportRun, MigrationState, Permission,
-    PhaseState, PhaseStatus, Preflight, PreflightPhase, ReportState, RunState, SkipReason,
+    EarlierRuns, ImportFailure, ImportFailuresPage, ImportRun, MigrationId, MigrationState,
+    Permission, PhaseState, PhaseStatus, Preflight, PreflightPhase, ReportState, RunId, RunState,
+    SkipReason, UploadId,
 };
 use crate::providers::Registry;
 use crate::service::{AppError, AppResult, Services};
@@ -26,7 +27,6 @@ use serde_json::json;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// A state word read from the database into its enum (the tables' CHECKs keep to the words).
 pub(crate) fn decode<T: std::str::FromStr<Err = String>>(word: &str) -> Result<T, sqlx::Error> {
@@ -35,7 +35,7 @@ pub(crate) fn decode<T: std::str::FromStr<Err = String>>(word: &str) -> Result<T
 }
 
 /// Staged data may not change under a running or paused import.
-pub async fn ensure_no_active_run(pool: &PgPool, migration_id: Uuid) -> AppResult<()> {
+pub async fn ensure_no_active_run(pool: &PgPool, migration_id: MigrationId) -> AppResult<()> {
     let active: Option<String> = sqlx::query_scalar(
         "SELECT state FROM import_runs WHERE migration_id = $1 AND state IN ('running', 'paused')",
     )
@@ -53,9 +53,9 @@ pub async fn ensure_no_active_run(pool: &PgPool, migration_id: Uuid) -> AppResul
 /// The run's migration and the uploads it takes; None once it is cancelled or gone.
 pub async fn run_info(
     pool: &PgPool,
-    run_id: Uuid,
-) -> Result<Option<(Uuid, Vec<Uuid>)>, sqlx::Error> {
-    let row: Option<(Uuid, serde_json::Value, String)> =
+    run_id: RunId,
+) -> Result<Option<(MigrationId, Vec<UploadId>)>, sqlx::Error> {
+    let row: Option<(MigrationId, serde_json::Value, String)> =
         sqlx::query_as("SELECT migration_id, plan, state FROM import_runs WHERE id = $1")
             .bind(run_id)
             .fetch_optional(pool)
@@ -80,7 +80,7 @@ pub async fn run_info(
 }
 
 /// The run stops itself until a person acts (wrong keys, a target that will not have us).
-pub async fn pause_for(pool: &PgPool, run_id: Uuid, why: &str) -> Result<(), sqlx::Error> {
+pub async fn pause_for(pool: &PgPool, run_id: RunId, why: &str) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let r = sqlx::query(
         "UPDATE import_runs SET state = 'paused', error = $2, paused_at = now()
@@ -101,9 +101,9 @@ pub async fn pause_for(pool: &PgPool, run_id: Uuid, why: &str) -> Result<(), sql
 /// The migration's state follows its run.
 pub(crate) async fn follow_run(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    run_id: Uuid,
+    run_id: RunId,
 ) -> Result<(), sqlx::Error> {
-    let migration: Option<Uuid> =
+    let migration: Option<MigrationId> =
         sqlx::query_scalar("SELECT migration_id FROM import_runs WHERE id = $1")
             .bind(run_id)
             .fetch_optional(&mut **tx)
@@ -115,7 +115,11 @@ pub(crate) async fn follow_run(
 }
 
 /// What Launch would do now, and what stands in its way.
-pub async fn preflight(s: &Services, actor: &Actor, migration_id: Uuid) -> AppResult<Preflight> {
+pub async fn preflight(
+    s: &Services,
+    actor: &Actor,
+    migration_id: MigrationId,
+) -> AppResult<Preflight> {
     actor.require(Permission::Read)?;
     let m = crate::migration::get(&s.pool, actor, migration_id).await?;
     let keys =
@@ -213,8 +217,8 @@ pub fn sent_sql() -> String {
 /// The migration's finished runs.
 async fn finished_runs<'e>(
     db: impl sqlx::PgExecutor<'e>,
-    migration_id: Uuid,
-) -> Result<Vec<(Uuid, String, Option<OffsetDateTime>)>, sqlx::Error> {
+    migration_id: MigrationId,
+) -> Result<Vec<(RunId, String, Option<OffsetDateTime>)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, state, finished_at FROM import_runs
          WHERE migration_id = $1 AND state IN ('done', 'failed', 'cancelled')
@@ -233,8 +237,8 @@ const SENT_EARLIER: &str = "EXISTS (SELECT 1 FROM import_results x WHERE x.run_i
 /// only the failed or new records would take.
 async fn earlier_runs(
     pool: &PgPool,
-    migration_id: Uuid,
-    uploads: &[Uuid],
+    migration_id: MigrationId,
+    uploads: &[UploadId],
     phases: &mut [PreflightPhase],
 ) -> Result<Option<EarlierRuns>, sqlx::Error> {
     let runs = finished_runs(pool, migration_id).await?;
@@ -242,7 +246,7 @@ async fn earlier_runs(
         return Ok(None);
     };
     let last_state = decode::<RunState>(&last_state)?;
-    let ids: Vec<Uuid> = runs.iter().map(|r| r.0).collect();
+    let ids: Vec<RunId> = runs.iter().map(|r| r.0).collect();
     for ph in phases.iter_mut() {
         let Some(phase) = Phase::parse(&ph.phase) else {
             continue;
@@ -297,7 +301,11 @@ fn chain_secs(phases: &[PreflightPhase], secs: impl Fn(&PreflightPhase) -> f64) 
 }
 
 /// Launches a run with the preflight as its plan, sending everything staged.
-pub async fn launch(s: &Services, actor: &Actor, migration_id: Uuid) -> AppResult<ImportRun> {
+pub async fn launch(
+    s: &Services,
+    actor: &Actor,
+    migration_id: MigrationId,
+) -> AppResult<ImportRun> {
     launch_with(s, actor, migration_id, None).await
 }
 
@@ -306,7 +314,7 @@ pub async fn launch(s: &Services, actor: &Actor, migration_id: Uuid) -> AppResul
 pub async fn launch_with(
     s: &Services,
     actor: &Actor,
-    migration_id: Uuid,
+    migration_id: MigrationId,
     resend: Option<Resend>,
 ) -> AppResult<ImportRun> {
     actor.require(Permission::RunMigrations)?;
@@ -314,7 +322,7 @@ pub async fn launch_with(
     if !p.blockers.is_empty() {
         return Err(AppError::Conflict(p.blockers.join(" ")));
     }
-    let id = Uuid::new_v4();
+    let id = RunId::new_v4();
     let m = crate::migration::get(&s.pool, actor, migration_id).await?;
     let mut tx = s.pool.begin().await?;
     // An ingest commits under this lock too: what is staged cannot change between reading the
@@ -394,12 +402,12 @@ pub async fn launch_with(
 /// what depends on it finds it). Returns how many were left out.
 async fn leave_out_sent(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    run_id: Uuid,
-    migration_id: Uuid,
-    uploads: &[Uuid],
+    run_id: RunId,
+    migration_id: MigrationId,
+    uploads: &[UploadId],
     phases: &[PreflightPhase],
 ) -> Result<i64, sqlx::Error> {
-    let earlier: Vec<Uuid> = finished_runs(&mut **tx, migration_id)
+    let earlier: Vec<RunId> = finished_runs(&mut **tx, migration_id)
         .await?
         .into_iter()
         .map(|r| r.0)
@@ -439,8 +447,8 @@ async fn leave_out_sent(
 
 async fn supervise(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    run_id: Uuid,
-    migration_id: Uuid,
+    run_id: RunId,
+    migration_id: MigrationId,
 ) -> Result<(), sqlx::Error> {
     jobs::enqueue_unless(
         tx,
@@ -460,8 +468,8 @@ async fn supervise(
 
 #[derive(sqlx::FromRow)]
 struct RunRow {
-    id: Uuid,
-    migration_id: Uuid,
+    id: RunId,
+    migration_id: MigrationId,
     #[sqlx(try_from = "String")]
     state: RunState,
     target: String,
@@ -760,8 +768,8 @@ async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResu
 pub async fn status(
     s: &Services,
     actor: &Actor,
-    migration_id: Uuid,
-    run_id: Uuid,
+    migration_id: MigrationId,
+    run_id: RunId,
 ) -> AppResult<ImportRun> {
     let pool = &s.pool;
     actor.require(Permission::Read)?;
@@ -777,7 +785,11 @@ pub async fn status(
 }
 
 /// The migration's runs, newest first.
-pub async fn list(s: &Services, actor: &Actor, migration_id: Uuid) -> AppResult<Vec<ImportRun>> {
+pub async fn list(
+    s: &Services,
+    actor: &Actor,
+    migration_id: MigrationId,
+) -> AppResult<Vec<ImportRun>> {
     let pool = &s.pool;
     actor.require(Permission::Read)?;
     crate::migration::get(pool, actor, migration_id).await?;
@@ -803,8 +815,8 @@ const UNPAUSE: &str =
 async fn change(
     s: &Services,
     actor: &Actor,
-    migration_id: Uuid,
-    run_id: Uuid,
+    migration_id: MigrationId,
+    run_id: RunId,
     action: &str,
 ) -> AppResult<ImportRun> {
     let mut tries = 0;
@@ -827,8 +839,8 @@ fn retryable_db(e: &(dyn std::error::Error + 'static)) -> bool {
 async fn change_once(
     s: &Services,
     actor: &Actor,
-    migration_id: Uuid,
-    run_id: Uuid,
+    migration_id: MigrationId,
+    run_id: RunId,
     action: &str,
 ) -> AppResult<ImportRun> {
     let pool = &s.pool;
@@ -920,15 +932,15 @@ async fn change_once(
     status(s, actor, migration_id, run_id).await
 }
 
-pub async fn pause(s: &Services, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+pub async fn pause(s: &Services, a: &Actor, m: MigrationId, r: RunId) -> AppResult<ImportRun> {
     change(s, a, m, r, "pause").await
 }
 
-pub async fn resume(s: &Services, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+pub async fn resume(s: &Services, a: &Actor, m: MigrationId, r: RunId) -> AppResult<ImportRun> {
     change(s, a, m, r, "resume").await
 }
 
-pub async fn cancel(s: &Services, a: &Actor, m: Uuid, r: Uuid) -> AppResult<ImportRun> {
+pub async fn cancel(s: &Services, a: &Actor, m: MigrationId, r: RunId) -> AppResult<ImportRun> {
     change(s, a, m, r, "cancel").await
 }
 
@@ -936,8 +948,8 @@ pub async fn cancel(s: &Services, a: &Actor, m: Uuid, r: Uuid) -> AppResult<Impo
 pub async fn retry_failed(
     s: &Services,
     actor: &Actor,
-    migration_id: Uuid,
-    run_id: Uuid,
+    migration_id: MigrationId,
+    run_id: RunId,
     phase: Option<&str>,
 ) -> AppResult<ImportRun> {
     let pool = &s.pool;
@@ -1038,7 +1050,7 @@ pub struct FailureFilter {
 #[derive(sqlx::FromRow)]
 struct FailedRow {
     phase: String,
-    upload_id: Uuid,
+    upload_id: UploadId,
     ord: i32,
     code: Option<i64>,
     message: Option<String>,
@@ -1050,8 +1062,8 @@ struct FailedRow {
 pub async fn failures(
     s: &Services,
     actor: &Actor,
-    migration_id: Uuid,
-    run_id: Uuid,
+    migration_id: MigrationId,
+    run_id: RunId,
     filter: &FailureFilter,
 ) -> AppResult<ImportFailuresPage> {
     let pool = &s.pool;
@@ -1073,7 +1085,7 @@ pub async fn failures(
             let (p, u, o) = (it.next(), it.next(), it.next());
             match (
                 p,
-                u.and_then(|u| u.parse::<Uuid>().ok()),
+                u.and_then(|u| u.parse::<UploadId>().ok()),
                 o.and_then(|o| o.parse::<i32>().ok()),
             ) {
                 (Some(p), Some(u), Some(o)) => (Some(p.to_string()), Some(u), Some(o)),
@@ -1108,8 +1120,8 @@ pub async fn failures(
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     // Where each record came from, from the staged table of its kind.
-    let mut place: HashMap<(Uuid, i32), (String, i64, String)> = HashMap::new();
-    let mut by_kind: HashMap<&'static str, (Vec<Uuid>, Vec<i32>)> = HashMap::new();
+    let mut place: HashMap<(UploadId, i32), (String, i64, String)> = HashMap::new();
+    let mut by_kind: HashMap<&'static str, (Vec<UploadId>, Vec<i32>)> = HashMap::new();
     for r in rows {
         if let Some(p) = Phase::parse(&r.phase) {
             let (t, _) = crate::dumps::stage::table(p.kind());
@@ -1119,7 +1131,7 @@ pub async fn failures(
         }
     }
     for (table, (u, o)) in by_kind {
-        let found: Vec<(Uuid, i32, Option<String>, i64, String)> = sqlx::query_as(&format!(
+        let found: Vec<(UploadId, i32, Option<String>, i64, String)> = sqlx::query_as(&format!(
             "SELECT s.upload_id, s.ord, f.name, s.line, left(s.record::text, 300)
              FROM unnest($1::uuid[], $2::int[]) AS k(upload_id, ord)
              JOIN {table} s USING (upload_id, ord)

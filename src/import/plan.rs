@@ -7,11 +7,10 @@
 
 use super::target::{ImportTarget, Support};
 use crate::dumps::canonical::Kind;
-use crate::model::{Preflight, PreflightPhase};
+use crate::model::{MigrationId, Preflight, PreflightPhase, UploadId};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::collections::HashMap;
-use uuid::Uuid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -254,8 +253,8 @@ impl Resend {
 /// The staged uploads an import takes (its data is frozen while the run lasts).
 pub async fn staged_uploads<'e>(
     db: impl sqlx::PgExecutor<'e>,
-    migration_id: Uuid,
-) -> Result<Vec<Uuid>, sqlx::Error> {
+    migration_id: MigrationId,
+) -> Result<Vec<UploadId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM dump_uploads WHERE migration_id = $1 AND state = 'staged' ORDER BY seq",
     )
@@ -294,7 +293,7 @@ impl PhaseSize {
 /// The staged size of every phase.
 pub async fn sizes(
     pool: &PgPool,
-    uploads: &[Uuid],
+    uploads: &[UploadId],
 ) -> Result<HashMap<Phase, PhaseSize>, sqlx::Error> {
     let mut out = HashMap::new();
     for phase in Phase::ALL {
@@ -336,8 +335,8 @@ pub async fn sizes(
 /// opening the Import tab never counts staged rows.
 pub async fn cached_sizes(
     pool: &PgPool,
-    migration_id: Uuid,
-    _uploads: &[Uuid],
+    migration_id: MigrationId,
+    _uploads: &[UploadId],
 ) -> Result<HashMap<Phase, PhaseSize>, sqlx::Error> {
     crate::dumps::counts::stored(pool, migration_id).await
 }

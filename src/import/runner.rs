@@ -9,6 +9,7 @@ use super::target::{Failure, ImportTarget, Item, Outcome, Prepared, Support};
 use super::targets::Targets;
 use crate::jobs::pacer::Pacer;
 use crate::jobs::{Handler, JobContext, JobError};
+use crate::model::{MigrationId, RunId, UploadId};
 use crate::providers::retry::{self, Decision};
 use crate::providers::ErrorClass;
 use futures_util::StreamExt;
@@ -19,7 +20,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-use uuid::Uuid;
 
 pub const TASK: &str = "import.task";
 
@@ -27,13 +27,19 @@ pub const TASK: &str = "import.task";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Selector {
-    Ords { upload: Uuid, from: i32, to: i32 },
-    Keys { keys: Vec<String> },
+    Ords {
+        upload: UploadId,
+        from: i32,
+        to: i32,
+    },
+    Keys {
+        keys: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskPayload {
-    pub run_id: Uuid,
+    pub run_id: RunId,
     pub phase: Phase,
     pub selector: Selector,
     /// Send again the records that failed in this run.
@@ -60,7 +66,7 @@ pub struct ImportTask {
 
 /// One result row on its way to `import_results`.
 struct ResultRow {
-    upload: Uuid,
+    upload: UploadId,
     ord: i32,
     state: &'static str,
     sent: Value,
@@ -81,7 +87,7 @@ struct Pending {
 
 struct Run {
     pool: PgPool,
-    run_id: Uuid,
+    run_id: RunId,
     phase: Phase,
     api: String,
     pending: Mutex<Pending>,
@@ -202,7 +208,7 @@ fn row(item: &Item, prepared: Option<&Prepared>, outcome: Outcome, tries: i32) -
 async fn fetch(
     pool: &PgPool,
     p: &TaskPayload,
-    uploads: &[Uuid],
+    uploads: &[UploadId],
 ) -> Result<Vec<(Item, Option<String>, Vec<String>)>, sqlx::Error> {
     let phase = p.phase;
     let selector = match &p.selector {
@@ -232,17 +238,24 @@ async fn fetch(
         Selector::Keys { keys } => (None, 0, 0, keys.clone()),
     };
     #[allow(clippy::type_complexity)]
-    let rows: Vec<(Uuid, i32, String, String, Option<String>, i32, Vec<String>)> =
-        sqlx::query_as(&sql)
-            .bind(uploads)
-            .bind(p.run_id)
-            .bind(phase.as_str())
-            .bind(upload)
-            .bind(from)
-            .bind(to)
-            .bind(&keys)
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<(
+        UploadId,
+        i32,
+        String,
+        String,
+        Option<String>,
+        i32,
+        Vec<String>,
+    )> = sqlx::query_as(&sql)
+        .bind(uploads)
+        .bind(p.run_id)
+        .bind(phase.as_str())
+        .bind(upload)
+        .bind(from)
+        .bind(to)
+        .bind(&keys)
+        .fetch_all(pool)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|(upload_id, ord, key, record, state, tries_before, refs)| {
@@ -269,9 +282,9 @@ async fn fetch(
 /// dependency the target skips altogether check nothing.
 async fn missing_needs(
     pool: &PgPool,
-    run_id: Uuid,
+    run_id: RunId,
     phase: Phase,
-    uploads: &[Uuid],
+    uploads: &[UploadId],
     refs: &[Vec<String>],
 ) -> Result<Vec<Option<String>>, sqlx::Error> {
     let mut out = vec![None; refs.len()];
@@ -330,9 +343,9 @@ async fn missing_needs(
 /// What a phase needs to know about its keys from elsewhere.
 async fn context(
     pool: &PgPool,
-    run_id: Uuid,
+    run_id: RunId,
     phase: Phase,
-    uploads: &[Uuid],
+    uploads: &[UploadId],
     keys: Vec<String>,
 ) -> Result<HashMap<String, Value>, sqlx::Error> {
     let rows: Vec<(String, Value)> = match phase {
@@ -580,7 +593,7 @@ struct Env {
     run: Arc<Run>,
     items: Arc<Vec<Item>>,
     ctx: JobContext,
-    migration_id: Uuid,
+    migration_id: MigrationId,
     targets: Targets,
 }
 

@@ -9,12 +9,11 @@ use super::target::Support;
 use super::targets::Targets;
 use crate::jobs::{Handler, JobContext, JobError};
 use crate::migration::state::Change;
-use crate::model::{PhaseState, RunState};
+use crate::model::{MigrationId, PhaseState, RunId, RunState, UploadId};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
 use std::time::Duration;
-use uuid::Uuid;
 
 pub const SUPERVISE: &str = "import.supervise";
 
@@ -87,10 +86,10 @@ pub fn critical_phases(plan: &[(Phase, f64)]) -> Vec<Phase> {
 /// Adds the tasks for `phase` (only its failed records when `retry`), spaced by `pace`.
 pub async fn plan_tasks(
     tx: &mut Transaction<'_, Postgres>,
-    run_id: Uuid,
-    migration_id: Uuid,
+    run_id: RunId,
+    migration_id: MigrationId,
     phase: Phase,
-    uploads: &[Uuid],
+    uploads: &[UploadId],
     retry: bool,
     pace: Option<Pace>,
 ) -> Result<usize, sqlx::Error> {
@@ -106,7 +105,7 @@ pub async fn plan_tasks(
         Split::Ords(n) => {
             // Runs of n of this phase's records (not of ordinals, which every kind shares), so
             // a task fills whole batches.
-            let rows: Vec<(Uuid, i32, i32, i64)> = sqlx::query_as(&format!(
+            let rows: Vec<(UploadId, i32, i32, i64)> = sqlx::query_as(&format!(
                 "SELECT upload_id, min(ord), max(ord), count(*) FROM (
                      SELECT s.upload_id, s.ord,
                             (row_number() OVER (PARTITION BY s.upload_id ORDER BY s.ord) - 1) / {n} AS chunk
@@ -204,7 +203,7 @@ impl Handler for Supervise {
     }
 
     async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
-        let run_id = ctx.job.uuid("run_id")?;
+        let run_id: RunId = ctx.job.uuid("run_id")?;
         // The tasks' queries are planned from table statistics; fresh ones keep them on
         // their indexes where autovacuum is off or has not reached a table just loaded.
         analyze(&ctx.pool, STAGED).await;
@@ -245,7 +244,7 @@ async fn analyze(pool: &PgPool, tables: &[&str]) {
 }
 
 /// One look at the run; true when it is over.
-async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, JobError> {
+async fn step(pool: &PgPool, targets: &Targets, run_id: RunId) -> Result<bool, JobError> {
     let Some((migration_id, uploads)) = super::run_info(pool, run_id).await? else {
         return Ok(true);
     };
@@ -402,7 +401,7 @@ async fn step(pool: &PgPool, targets: &Targets, run_id: Uuid) -> Result<bool, Jo
 /// The critical phases of a run's plan (the preflight it launched with).
 async fn critical_of(
     tx: &mut Transaction<'_, Postgres>,
-    run_id: Uuid,
+    run_id: RunId,
 ) -> Result<Vec<Phase>, sqlx::Error> {
     let phases: Option<serde_json::Value> =
         sqlx::query_scalar("SELECT plan->'preflight'->'phases' FROM import_runs WHERE id = $1")
@@ -430,9 +429,9 @@ async fn critical_of(
 /// (the dumps changed under the run): the phase and the run fail, saying so.
 async fn finish_phase(
     tx: &mut Transaction<'_, Postgres>,
-    run_id: Uuid,
+    run_id: RunId,
     phase: Phase,
-    uploads: &[Uuid],
+    uploads: &[UploadId],
 ) -> Result<Option<String>, sqlx::Error> {
     let task_error: Option<String> = sqlx::query_scalar(
         "SELECT last_error FROM jobs WHERE scope = $1 AND kind = $2 AND payload->>'phase' = $3
@@ -512,8 +511,8 @@ async fn finish_phase(
 /// follows.
 async fn fail_run(
     tx: &mut Transaction<'_, Postgres>,
-    run_id: Uuid,
-    migration_id: Uuid,
+    run_id: RunId,
+    migration_id: MigrationId,
     why: &str,
 ) -> Result<(), JobError> {
     sqlx::query(

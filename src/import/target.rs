@@ -3,14 +3,14 @@
 //! parts, and how to tell, after a crash, which parts already arrived.
 
 use super::plan::Phase;
+use crate::model::UploadId;
 use crate::providers::ErrorClass;
 use serde_json::Value;
-use uuid::Uuid;
 
 /// One staged record going to the target.
 #[derive(Debug, Clone)]
 pub struct Item {
-    pub upload_id: Uuid,
+    pub upload_id: UploadId,
     pub ord: i32,
     /// What requests are grouped by: the owner of friends, the group of members and messages.
     pub key: String,

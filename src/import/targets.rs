@@ -4,13 +4,12 @@
 //! request.
 
 use super::target::ImportTarget;
-use crate::model::Side;
+use crate::model::{MigrationId, Side};
 use crate::service::Services;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-use uuid::Uuid;
 
 const FRESH: Duration = Duration::from_secs(3);
 
@@ -19,7 +18,7 @@ type Cached = (Instant, Arc<dyn ImportTarget>);
 #[derive(Clone)]
 pub struct Targets {
     state: Services,
-    cache: Arc<Mutex<HashMap<Uuid, Cached>>>,
+    cache: Arc<Mutex<HashMap<MigrationId, Cached>>>,
 }
 
 impl Targets {
@@ -31,7 +30,7 @@ impl Targets {
     }
 
     /// The migration's target, or why there is none (in words, for the run's status).
-    pub async fn get(&self, migration_id: Uuid) -> Result<Arc<dyn ImportTarget>, String> {
+    pub async fn get(&self, migration_id: MigrationId) -> Result<Arc<dyn ImportTarget>, String> {
         if let Some((at, t)) = self.cache.lock().await.get(&migration_id) {
             if at.elapsed() < FRESH {
                 return Ok(t.clone());

@@ -5,11 +5,12 @@
 //! it, after a reload, and once it is over.
 
 use crate::auth::Actor;
-use crate::model::{ImportThroughput, Permission, ThroughputPoint, ThroughputSeries};
+use crate::model::{
+    ImportThroughput, MigrationId, Permission, RunId, ThroughputPoint, ThroughputSeries,
+};
 use crate::service::AppResult;
 use sqlx::{Postgres, Transaction};
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 /// Counts per Unix second, waiting for the next flush.
 #[derive(Default, Debug)]
@@ -42,7 +43,7 @@ impl Samples {
     pub async fn write(
         self,
         tx: &mut Transaction<'_, Postgres>,
-        run_id: Uuid,
+        run_id: RunId,
         api: &str,
     ) -> Result<(), sqlx::Error> {
         if self.0.is_empty() {
@@ -93,8 +94,8 @@ pub fn bucket_secs(span: i64) -> i64 {
 pub async fn read(
     s: &crate::service::Services,
     actor: &Actor,
-    migration_id: Uuid,
-    run_id: Uuid,
+    migration_id: MigrationId,
+    run_id: RunId,
 ) -> AppResult<ImportThroughput> {
     let pool = &s.pool;
     actor.require(Permission::Read)?;

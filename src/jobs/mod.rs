@@ -10,6 +10,7 @@
 pub mod pacer;
 pub mod worker;
 
+use crate::model::MigrationId;
 use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 use std::time::Duration;
@@ -22,7 +23,7 @@ pub use worker::{Handler, JobContext, JobError, WorkerPool};
 pub struct Job {
     pub id: i64,
     pub kind: String,
-    pub migration_id: Option<Uuid>,
+    pub migration_id: Option<MigrationId>,
     pub scope: Option<String>,
     pub payload: Value,
     pub attempts: i32,
@@ -34,7 +35,7 @@ pub struct Job {
 #[derive(Debug, Clone, Default)]
 pub struct NewJob {
     pub kind: &'static str,
-    pub migration_id: Option<Uuid>,
+    pub migration_id: Option<MigrationId>,
     pub scope: Option<String>,
     /// Only workers on this node may run it (an upload on its disk).
     pub node: Option<String>,
@@ -102,12 +103,13 @@ pub async fn enqueue_unless(
 }
 
 impl Job {
-    /// A uuid the payload names under `key`.
-    pub fn uuid(&self, key: &str) -> Result<Uuid, worker::JobError> {
+    /// A uuid the payload names under `key`, as the id it is (`UploadId`, `RunId`).
+    pub fn uuid<T: From<Uuid>>(&self, key: &str) -> Result<T, worker::JobError> {
         self.payload
             .get(key)
             .and_then(|v| v.as_str())
-            .and_then(|s| s.parse().ok())
+            .and_then(|s| s.parse::<Uuid>().ok())
+            .map(T::from)
             .ok_or_else(|| worker::JobError::Failed(format!("the job's payload has no {key}")))
     }
 }

@@ -6,7 +6,8 @@ use super::get;
 use crate::audit;
 use crate::auth::Actor;
 use crate::model::{
-    ConnectionCheck, ConnectionInput, ConnectionView, FieldKind, Permission, SecretHint, Side,
+    ConnectionCheck, ConnectionInput, ConnectionView, FieldKind, MigrationId, Permission,
+    SecretHint, Side,
 };
 use crate::providers::{outbound, Connection, Provider, StartOptions};
 use crate::secrets::last4;
@@ -18,16 +19,15 @@ use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// Where a sealed secret lives, bound into its ciphertext: moving it to another migration,
 /// side or field makes it unreadable.
-fn context(id: Uuid, side: Side, field: &str) -> String {
+fn context(id: MigrationId, side: Side, field: &str) -> String {
     format!("im_migration:{id}:{side}:{field}")
 }
 
 /// The context of a secret sealed before connections existed (`legacy_context` column).
-fn legacy(id: Uuid, name: &str) -> String {
+fn legacy(id: MigrationId, name: &str) -> String {
     format!("im_migration:{id}:{name}")
 }
 
@@ -49,7 +49,7 @@ struct SecretRow {
     legacy_context: Option<String>,
 }
 
-async fn row(pool: &PgPool, id: Uuid, side: Side) -> AppResult<Option<Row>> {
+async fn row(pool: &PgPool, id: MigrationId, side: Side) -> AppResult<Option<Row>> {
     Ok(sqlx::query_as(
         "SELECT provider, public, complete, sandbox FROM connections
          WHERE migration_id = $1 AND side = $2",
@@ -60,7 +60,7 @@ async fn row(pool: &PgPool, id: Uuid, side: Side) -> AppResult<Option<Row>> {
     .await?)
 }
 
-async fn secret_rows(pool: &PgPool, id: Uuid, side: Side) -> AppResult<Vec<SecretRow>> {
+async fn secret_rows(pool: &PgPool, id: MigrationId, side: Side) -> AppResult<Vec<SecretRow>> {
     Ok(sqlx::query_as(
         "SELECT field, sealed, last4, set_by, set_at, legacy_context FROM connection_secrets
          WHERE migration_id = $1 AND side = $2",
@@ -110,7 +110,7 @@ fn complete(p: &dyn Provider, side: Side, public: &Map<String, Value>, secrets: 
 pub async fn view(
     state: &Services,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
 ) -> AppResult<ConnectionView> {
     let m = get(&state.pool, actor, id).await?;
@@ -177,7 +177,7 @@ struct Write<'a> {
 async fn store(
     state: &Services,
     actor: &Actor,
-    (id, side): (Uuid, Side),
+    (id, side): (MigrationId, Side),
     p: &dyn Provider,
     w: Write<'_>,
 ) -> AppResult<()> {
@@ -295,7 +295,7 @@ async fn store(
 pub async fn set(
     state: &Services,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
     input: &ConnectionInput,
 ) -> AppResult<ConnectionView> {
@@ -387,7 +387,7 @@ pub async fn set(
 /// whose sandbox is not running in this process (after a restart) gets it started again.
 pub async fn open(
     state: &Services,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
 ) -> AppResult<(Arc<dyn Provider>, Connection)> {
     let name: String = sqlx::query_scalar(&format!(
@@ -450,7 +450,7 @@ const OPENED_FRESH: std::time::Duration = std::time::Duration::from_secs(3);
 /// its side's secrets each time.
 pub async fn open_at_door(
     state: &Services,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
 ) -> AppResult<(Arc<dyn Provider>, Arc<Connection>)> {
     if let Some((at, p, c)) = state.opened.lock().unwrap().get(&(id, side)) {
@@ -479,7 +479,7 @@ pub fn forget_opened(state: &Services) {
 pub async fn test(
     state: &Services,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
 ) -> AppResult<ConnectionCheck> {
     actor.require(Permission::RunMigrations)?;
@@ -539,7 +539,7 @@ async fn ensure_sandbox(state: &Services, p: &dyn Provider, conn: &Connection) -
 pub async fn rehearse(
     state: &Services,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
 ) -> AppResult<ConnectionView> {
     actor.require(Permission::ManageCredentials)?;
@@ -598,7 +598,7 @@ pub async fn rehearse(
 
 /// `GET …/keys` (deprecated): the target connection, flattened as the keys routes answered
 /// before connections existed.
-pub async fn legacy_view(state: &Services, actor: &Actor, id: Uuid) -> AppResult<Value> {
+pub async fn legacy_view(state: &Services, actor: &Actor, id: MigrationId) -> AppResult<Value> {
     let v = view(state, actor, id, Side::Target).await?;
     let mut out = Map::new();
     out.insert("target".into(), json!(v.provider));

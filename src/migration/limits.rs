@@ -5,19 +5,18 @@
 use super::get;
 use crate::audit;
 use crate::auth::Actor;
-use crate::model::{ApiLimitView, LimitOverride, Permission};
+use crate::model::{ApiLimitView, LimitOverride, MigrationId, Permission};
 use crate::providers::{ApiLimit, Limits, Registry};
 use crate::service::{AppError, AppResult, Services};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 pub type Overrides = BTreeMap<String, LimitOverride>;
 
 const MAX_QPS: u32 = 100_000;
 const MAX_BATCH: u32 = 10_000;
 
-async fn overrides(pool: &PgPool, id: Uuid) -> AppResult<Overrides> {
+async fn overrides(pool: &PgPool, id: MigrationId) -> AppResult<Overrides> {
     let v: serde_json::Value = sqlx::query_scalar("SELECT limits FROM im_migrations WHERE id = $1")
         .bind(id)
         .fetch_one(pool)
@@ -26,7 +25,11 @@ async fn overrides(pool: &PgPool, id: Uuid) -> AppResult<Overrides> {
 }
 
 /// The target provider's defaults for this migration (none for a provider this build lacks).
-async fn defaults(pool: &PgPool, providers: &Registry, id: Uuid) -> AppResult<(Limits, String)> {
+async fn defaults(
+    pool: &PgPool,
+    providers: &Registry,
+    id: MigrationId,
+) -> AppResult<(Limits, String)> {
     let target: String = sqlx::query_scalar("SELECT target FROM im_migrations WHERE id = $1")
         .bind(id)
         .fetch_one(pool)
@@ -38,7 +41,7 @@ async fn defaults(pool: &PgPool, providers: &Registry, id: Uuid) -> AppResult<(L
 }
 
 /// The limits a client for this migration applies.
-pub async fn effective(pool: &PgPool, providers: &Registry, id: Uuid) -> AppResult<Limits> {
+pub async fn effective(pool: &PgPool, providers: &Registry, id: MigrationId) -> AppResult<Limits> {
     let (defaults, _) = defaults(pool, providers, id).await?;
     Ok(apply(defaults, &overrides(pool, id).await?))
 }
@@ -55,7 +58,11 @@ fn apply(mut limits: Limits, set: &Overrides) -> Limits {
     limits
 }
 
-pub async fn view(state: &Services, actor: &Actor, id: Uuid) -> AppResult<Vec<ApiLimitView>> {
+pub async fn view(
+    state: &Services,
+    actor: &Actor,
+    id: MigrationId,
+) -> AppResult<Vec<ApiLimitView>> {
     get(&state.pool, actor, id).await?;
     let (defaults, _) = defaults(&state.pool, &state.config.providers, id).await?;
     let set = overrides(&state.pool, id).await?;
@@ -141,7 +148,7 @@ fn changes(defaults: &Limits, before: &Overrides, after: &Overrides) -> serde_js
 }
 
 /// The target's table, refusing a target without one.
-async fn table(state: &Services, actor: &Actor, id: Uuid) -> AppResult<(Limits, String)> {
+async fn table(state: &Services, actor: &Actor, id: MigrationId) -> AppResult<(Limits, String)> {
     actor.require(Permission::RunMigrations)?;
     get(&state.pool, actor, id).await?;
     let (defaults, label) = defaults(&state.pool, &state.config.providers, id).await?;
@@ -159,7 +166,7 @@ async fn table(state: &Services, actor: &Actor, id: Uuid) -> AppResult<(Limits, 
 async fn store(
     state: &Services,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     defaults: &Limits,
     edit: impl FnOnce(&Overrides) -> Overrides,
 ) -> AppResult<Vec<ApiLimitView>> {
@@ -194,7 +201,7 @@ async fn store(
 pub async fn set(
     state: &Services,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     new: Overrides,
 ) -> AppResult<Vec<ApiLimitView>> {
     let (defaults, label) = table(state, actor, id).await?;
@@ -209,7 +216,7 @@ pub async fn set(
 pub async fn set_one(
     state: &Services,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     api: &str,
     o: Option<LimitOverride>,
 ) -> AppResult<Vec<ApiLimitView>> {

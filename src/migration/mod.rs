@@ -9,12 +9,11 @@ pub mod state;
 
 use crate::audit;
 use crate::auth::Actor;
-use crate::model::{Migration, MigrationInput, MigrationState, Permission, Side};
+use crate::model::{Migration, MigrationId, MigrationInput, MigrationState, Permission, Side};
 use crate::providers::Registry;
 use crate::service::{AppError, AppResult};
 use serde_json::json;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 const SELECT: &str = "SELECT m.id, m.name, m.strategy, m.source, m.target, m.state, m.notes,
         u.email AS created_by, m.created_at, m.updated_at,
@@ -87,12 +86,12 @@ pub async fn describe(
     pool: &PgPool,
     providers: &Registry,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
 ) -> AppResult<Migration> {
     Ok(labelled(providers, get(pool, actor, id).await?))
 }
 
-pub async fn get(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migration> {
+pub async fn get(pool: &PgPool, actor: &Actor, id: MigrationId) -> AppResult<Migration> {
     actor.require(Permission::Read)?;
     sqlx::query_as(&format!("{SELECT} WHERE m.id = $1"))
         .bind(id)
@@ -109,7 +108,7 @@ pub async fn create(
 ) -> AppResult<Migration> {
     actor.require(Permission::RunMigrations)?;
     let name = check(providers, input)?;
-    let id = Uuid::new_v4();
+    let id = MigrationId::new_v4();
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO im_migrations (id, name, strategy, source, target, notes, created_by)
@@ -141,7 +140,7 @@ pub async fn update(
     pool: &PgPool,
     providers: &Registry,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     input: &MigrationInput,
 ) -> AppResult<Migration> {
     actor.require(Permission::RunMigrations)?;
@@ -209,7 +208,7 @@ pub async fn set_archived(
     pool: &PgPool,
     providers: &Registry,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     archived: bool,
 ) -> AppResult<Migration> {
     actor.require(Permission::RunMigrations)?;

@@ -3,18 +3,17 @@
 
 use crate::auth::Actor;
 use crate::model::{
-    MigrationOverview, MigrationPulse, MigrationState, NextStep, Permission, ReportState,
-    RunProgress, RunState, Strategy,
+    MigrationId, MigrationOverview, MigrationPulse, MigrationState, NextStep, Permission,
+    ReportState, RunId, RunProgress, RunState, Strategy, UploadId,
 };
 use crate::service::AppResult;
 use sqlx::PgPool;
 use std::collections::HashSet;
-use uuid::Uuid;
 
 type PulseRow = (
-    Uuid,
+    MigrationId,
     String,
-    Option<Uuid>,
+    Option<RunId>,
     Option<String>,
     Option<String>,
     i64,
@@ -29,7 +28,7 @@ type PulseRow = (
 pub async fn pulses(
     pool: &PgPool,
     actor: &Actor,
-    id: Option<Uuid>,
+    id: Option<MigrationId>,
 ) -> AppResult<Vec<MigrationPulse>> {
     actor.require(Permission::Read)?;
     // The run picked as `state::settle` picks it, so the numbers belong to the state shown.
@@ -139,7 +138,11 @@ pub fn next_step(s: &Situation) -> NextStep {
     NextStep::Launch
 }
 
-pub async fn overview(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<MigrationOverview> {
+pub async fn overview(
+    pool: &PgPool,
+    actor: &Actor,
+    id: MigrationId,
+) -> AppResult<MigrationOverview> {
     let m = super::get(pool, actor, id).await?;
     let pulse = pulses(pool, actor, Some(id))
         .await?
@@ -166,8 +169,8 @@ pub async fn overview(pool: &PgPool, actor: &Actor, id: Uuid) -> AppResult<Migra
         }
         _ => None,
     };
-    let taken: HashSet<Uuid> = run_uploads
-        .and_then(|v| serde_json::from_value::<Vec<Uuid>>(v).ok())
+    let taken: HashSet<UploadId> = run_uploads
+        .and_then(|v| serde_json::from_value::<Vec<UploadId>>(v).ok())
         .unwrap_or_default()
         .into_iter()
         .collect();

@@ -3,9 +3,8 @@
 //! finished or failed, archive and restore) calls [`settle`], which derives the state from the
 //! facts in the tables with [`derive`]. So the badge can never disagree with the runs.
 
-use crate::model::{MigrationState, RunState, Strategy};
+use crate::model::{MigrationId, MigrationState, RunState, Strategy};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 /// What the state is derived from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +66,7 @@ pub fn derive(f: &Facts) -> MigrationState {
 /// which should hold the row lock if it races). Returns the new state.
 pub async fn settle(
     conn: &mut PgConnection,
-    migration_id: Uuid,
+    migration_id: MigrationId,
     change: Change,
 ) -> Result<Option<MigrationState>, sqlx::Error> {
     let row: Option<(String, String, bool, Option<String>)> = sqlx::query_as(

@@ -1,9 +1,9 @@
 //! Dumps as the browser and the REST API see them: uploads, the validation report, findings.
 
+use super::{MigrationId, UploadId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 string_enum!(
     /// Where an upload stands (`dump_uploads.state`).
@@ -32,8 +32,8 @@ string_enum!(
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Upload {
-    pub id: Uuid,
-    pub migration_id: Uuid,
+    pub id: UploadId,
+    pub migration_id: MigrationId,
     pub file_name: String,
     /// What the uploader said: auto, canonical, netease, easemob or csv.
     pub format: String,

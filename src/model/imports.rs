@@ -1,8 +1,8 @@
 //! Import runs as the browser and the REST API see them.
 
+use super::{MigrationId, RunId, UploadId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 string_enum!(
     /// Where an import run stands (`import_runs.state`).
@@ -63,7 +63,7 @@ pub struct PreflightPhase {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EarlierRuns {
     /// The newest finished run.
-    pub last_run: Uuid,
+    pub last_run: RunId,
     /// done, failed or cancelled.
     pub last_state: RunState,
     #[serde(with = "time::serde::rfc3339::option", default)]
@@ -157,8 +157,8 @@ pub struct PhaseStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ImportRun {
-    pub id: Uuid,
-    pub migration_id: Uuid,
+    pub id: RunId,
+    pub migration_id: MigrationId,
     /// running, paused, cancelled, done or failed.
     pub state: RunState,
     pub target: String,
@@ -202,7 +202,7 @@ pub struct ImportRun {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ImportThroughput {
-    pub run: Uuid,
+    pub run: RunId,
     /// Unix second of the first bucket.
     pub start: i64,
     /// Seconds from `start` to the end of the last bucket.
@@ -239,7 +239,7 @@ pub struct ThroughputPoint {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ImportFailure {
     pub phase: String,
-    pub upload_id: Uuid,
+    pub upload_id: UploadId,
     pub ord: i32,
     pub file: String,
     pub line: i64,

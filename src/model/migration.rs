@@ -1,8 +1,8 @@
 //! A migration: the unit a team works on. Shared by the UI and the server.
 
+use super::{MigrationId, RunId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 string_enum!(
     /// How the old app is retired.
@@ -28,7 +28,7 @@ string_enum!(
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::FromRow))]
 pub struct Migration {
-    pub id: Uuid,
+    pub id: MigrationId,
     pub name: String,
     #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub strategy: Strategy,
@@ -122,7 +122,7 @@ pub struct LimitOverride {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RunProgress {
-    pub id: Uuid,
+    pub id: RunId,
     /// running, paused, done, cancelled or failed.
     pub state: super::RunState,
     pub total: i64,
@@ -157,7 +157,7 @@ impl RunProgress {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MigrationPulse {
-    pub id: Uuid,
+    pub id: MigrationId,
     pub state: MigrationState,
     pub run: Option<RunProgress>,
     /// Uploads staged for import.

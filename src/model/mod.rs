@@ -57,12 +57,14 @@ macro_rules! string_enum {
 mod connections;
 mod dumps;
 mod error;
+mod ids;
 mod imports;
 mod migration;
 mod sync;
 pub use connections::*;
 pub use dumps::*;
 pub use error::ApiError;
+pub use ids::{MigrationId, RunId, UploadId};
 pub use imports::*;
 pub use migration::*;
 pub use sync::*;

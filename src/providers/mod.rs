@@ -12,14 +12,13 @@
 //! exempt. `tests/console/layout.rs` greps the tree for this.
 
 use crate::import::target::ImportTarget;
-use crate::model::{ConnectionCheck, FieldSpec, ProviderInfo, Side};
+use crate::model::{ConnectionCheck, FieldSpec, MigrationId, ProviderInfo, Side};
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use uuid::Uuid;
 
 pub mod dump_only;
 pub mod easemob;
@@ -60,7 +59,7 @@ impl ErrorClass {
 
 /// One side's connection with its secrets opened, for the moment a provider needs them.
 pub struct Connection {
-    pub migration_id: Uuid,
+    pub migration_id: MigrationId,
     pub side: Side,
     /// Public fields by id, as the provider's [`Provider::check`] left them.
     pub public: Map<String, Value>,
@@ -71,7 +70,7 @@ pub struct Connection {
 
 impl Connection {
     /// A side with nothing set yet.
-    pub fn empty(migration_id: Uuid, side: Side) -> Self {
+    pub fn empty(migration_id: MigrationId, side: Side) -> Self {
         Connection {
             migration_id,
             side,

@@ -3,7 +3,7 @@
 //! master key, the provider registry and the sandboxes this process started. The web layer
 //! holds it in its state beside what only the web needs (Leptos options).
 
-use crate::model::Side;
+use crate::model::{MigrationId, Side, UploadId};
 use crate::providers::{EchoGuards, Registry, RunningSandbox};
 use crate::secrets::MasterKey;
 use sqlx::PgPool;
@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
-use uuid::Uuid;
 
 /// 16 GiB: a 2 GB export fits many times over; larger dumps should be split.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 16 << 30;
@@ -99,14 +98,14 @@ impl Config {
 /// The sandboxes this process started for rehearsals, by migration and side.
 /// Shared handles, so a caller can use one without holding the map's lock (a sandbox's user
 /// message comes back to this console, which opens the same map).
-pub type Sandboxes = Arc<Mutex<HashMap<(Uuid, Side), Arc<dyn RunningSandbox>>>>;
+pub type Sandboxes = Arc<Mutex<HashMap<(MigrationId, Side), Arc<dyn RunningSandbox>>>>;
 
 /// Connections the door (`/hooks/…`) opened lately, by migration and side, with when: every
 /// delivery needs its side's secrets, and opening them is three queries and a decryption.
 pub type Opened = Arc<
     std::sync::Mutex<
         HashMap<
-            (Uuid, Side),
+            (MigrationId, Side),
             (
                 std::time::Instant,
                 Arc<dyn crate::providers::Provider>,
@@ -127,7 +126,7 @@ pub struct Services {
     /// In-process provider sandboxes for rehearsals, by migration and side.
     pub sandboxes: Sandboxes,
     /// Uploads receiving bytes in this process right now (one writer per upload).
-    pub receiving: Arc<std::sync::Mutex<HashSet<Uuid>>>,
+    pub receiving: Arc<std::sync::Mutex<HashSet<UploadId>>>,
     /// This machine, for jobs that need its disk (see `jobs.node`).
     pub node: String,
     /// Rung when sync events are stored, so this process's sender takes them at once

@@ -6,7 +6,7 @@
 //! (`sent_at - received_at`), lost, duplicated and out-of-order events at the destinations,
 //! CPU; with `--outage-secs` the old system stops for a while and comes back.
 
-use crate::model::{ConnectionInput, Side, Strategy};
+use crate::model::{ConnectionInput, MigrationId, Side, Strategy};
 use crate::providers::self_built::sandbox::{self as relay, RelayConfig, RelayHandle};
 use crate::providers::tencent::{sandbox as tencent, Limits};
 use crate::secrets::MasterKey;
@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -130,7 +129,7 @@ fn parse_text(t: &str) -> Option<(char, u64, u64)> {
 
 struct Bench {
     state: AppState,
-    id: Uuid,
+    id: MigrationId,
     hook_source: String,
     tencent: Arc<tencent::SandboxHandle>,
     relay: Option<RelayHandle>,
@@ -479,7 +478,11 @@ fn relay_config(hook: &str) -> RelayConfig {
 }
 
 /// Events waiting or in flight (of one side, or both).
-async fn backlog(pool: &sqlx::PgPool, id: Uuid, side: Option<Side>) -> Result<i64, sqlx::Error> {
+async fn backlog(
+    pool: &sqlx::PgPool,
+    id: MigrationId,
+    side: Option<Side>,
+) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT count(*) FROM sync_inbound
          WHERE migration_id = $1 AND state IN ('queued', 'sending')

@@ -8,10 +8,9 @@
 //! send, so its direction has no canary (its test message is the old system's own).
 
 use crate::migration::connections;
-use crate::model::{Canary, Side};
+use crate::model::{Canary, MigrationId, Side};
 use crate::service::Services;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 pub const CANARY_FROM: &str = "imshift_canary_a";
 pub const CANARY_TO: &str = "imshift_canary_b";
@@ -37,7 +36,7 @@ pub fn spawn(services: Services) -> Option<tokio::task::JoinHandle<()>> {
 /// Sends a canary through every direction that is on and had none for an interval. One
 /// process wins each: the row is written first, only when no recent one exists.
 async fn send_due(s: &Services) -> Result<(), sqlx::Error> {
-    let due: Vec<(i64, Uuid, String, String)> = sqlx::query_as(
+    let due: Vec<(i64, MigrationId, String, String)> = sqlx::query_as(
         "INSERT INTO sync_canaries (migration_id, from_side, token)
          SELECT d.migration_id, d.from_side, gen_random_uuid()::text
          FROM sync_directions d
@@ -69,7 +68,7 @@ async fn send_due(s: &Services) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-async fn send(s: &Services, id: Uuid, side: Side, text: &str) -> Result<(), String> {
+async fn send(s: &Services, id: MigrationId, side: Side, text: &str) -> Result<(), String> {
     let (provider, conn) = connections::open(s, id, side)
         .await
         .map_err(|e| e.to_string())?;
@@ -115,7 +114,11 @@ type CanaryRow = (
 );
 
 /// The last canary of a direction, with its round trip from the event it became.
-pub async fn last(pool: &PgPool, id: Uuid, side: Side) -> Result<Option<Canary>, sqlx::Error> {
+pub async fn last(
+    pool: &PgPool,
+    id: MigrationId,
+    side: Side,
+) -> Result<Option<Canary>, sqlx::Error> {
     let row: Option<CanaryRow> = sqlx::query_as(
         "SELECT c.sent_at, c.error,
                     (extract(epoch FROM e.received_at - c.sent_at) * 1000)::float8,

@@ -7,8 +7,8 @@ use crate::audit;
 use crate::auth::Actor;
 use crate::migration::get;
 use crate::model::{
-    DirectionHealth, ErrorCount, Migration, MinutePoint, Permission, ReplayRequest, SetupValue,
-    Side, Strategy, SyncDirection, SyncEventQuery, SyncEventView, SyncHealth, SyncView,
+    DirectionHealth, ErrorCount, Migration, MigrationId, MinutePoint, Permission, ReplayRequest,
+    SetupValue, Side, Strategy, SyncDirection, SyncEventQuery, SyncEventView, SyncHealth, SyncView,
 };
 use crate::providers::Connection;
 use crate::service::{AppError, AppResult, Services};
@@ -17,7 +17,6 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// The accounts a test message goes between; they are made in a sandbox side when missing.
 pub const TEST_FROM: &str = "imshift_test_a";
@@ -28,7 +27,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// Both directions with their health.
-pub async fn view(s: &Services, actor: &Actor, id: Uuid) -> AppResult<SyncView> {
+pub async fn view(s: &Services, actor: &Actor, id: MigrationId) -> AppResult<SyncView> {
     let m = get(&s.pool, actor, id).await?;
     let switches: Vec<(String, bool, Option<String>, OffsetDateTime)> = sqlx::query_as(
         "SELECT d.from_side, d.enabled, u.email, d.changed_at
@@ -93,7 +92,7 @@ pub async fn view(s: &Services, actor: &Actor, id: Uuid) -> AppResult<SyncView> 
 /// what it is.
 async fn secret_fields(
     pool: &PgPool,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
 ) -> AppResult<HashMap<String, secrecy::SecretString>> {
     let fields: Vec<String> = sqlx::query_scalar(
@@ -112,7 +111,7 @@ async fn secret_fields(
 type ConnRow = (String, String, bool, bool, Value);
 
 /// Both sides' connections: side, provider, complete, sandbox, public fields.
-async fn connection_rows(pool: &PgPool, id: Uuid) -> AppResult<Vec<ConnRow>> {
+async fn connection_rows(pool: &PgPool, id: MigrationId) -> AppResult<Vec<ConnRow>> {
     Ok(sqlx::query_as(
         "SELECT side, provider, complete, sandbox, public FROM connections WHERE migration_id = $1",
     )
@@ -175,7 +174,7 @@ fn blocked(s: &Services, m: &Migration, conns: &[ConnRow], from_side: Side) -> O
 pub async fn set_direction(
     s: &Services,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     from: Side,
     enabled: bool,
 ) -> AppResult<SyncView> {
@@ -221,7 +220,12 @@ pub async fn set_direction(
 }
 
 /// The figures of one direction, from the events table and the door's counts.
-async fn health(pool: &PgPool, id: Uuid, from: Side, enabled: bool) -> AppResult<DirectionHealth> {
+async fn health(
+    pool: &PgPool,
+    id: MigrationId,
+    from: Side,
+    enabled: bool,
+) -> AppResult<DirectionHealth> {
     #[derive(sqlx::FromRow)]
     struct Totals {
         received: i64,
@@ -451,7 +455,7 @@ pub fn judge(enabled: bool, t: &Summary, apply_p99_ms: Option<f64>) -> (SyncHeal
 pub async fn events(
     s: &Services,
     actor: &Actor,
-    id: Uuid,
+    id: MigrationId,
     q: &SyncEventQuery,
 ) -> AppResult<Vec<SyncEventView>> {
     get(&s.pool, actor, id).await?;
@@ -537,7 +541,12 @@ fn text_preview(s: &str) -> String {
 
 /// Sends dead letters again (admins and operators; audited): they go back to the queue and
 /// through their conversation's order from now.
-pub async fn replay(s: &Services, actor: &Actor, id: Uuid, r: &ReplayRequest) -> AppResult<i64> {
+pub async fn replay(
+    s: &Services,
+    actor: &Actor,
+    id: MigrationId,
+    r: &ReplayRequest,
+) -> AppResult<i64> {
     actor.require(Permission::RunMigrations)?;
     get(&s.pool, actor, id).await?;
     if !r.all && r.keys.is_empty() {
@@ -579,7 +588,12 @@ pub async fn replay(s: &Services, actor: &Actor, id: Uuid, r: &ReplayRequest) ->
 
 /// Sends a marked test message as a user of `from`'s sandbox (between [`TEST_FROM`] and
 /// [`TEST_TO`]); it travels like any other. Answers its id on that side.
-pub async fn send_test(s: &Services, actor: &Actor, id: Uuid, from: Side) -> AppResult<String> {
+pub async fn send_test(
+    s: &Services,
+    actor: &Actor,
+    id: MigrationId,
+    from: Side,
+) -> AppResult<String> {
     actor.require(Permission::RunMigrations)?;
     get(&s.pool, actor, id).await?;
     // Opening the connection starts its sandbox again after a restart.

@@ -10,7 +10,7 @@
 
 use crate::jobs::pacer::Pacer;
 use crate::migration::{connections, limits};
-use crate::model::Side;
+use crate::model::{MigrationId, Side};
 use crate::providers::retry::{Decision, Policy};
 use crate::providers::{Delivered, ErrorClass, SyncEvent, SyncSink};
 use crate::service::Services;
@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Semaphore};
-use uuid::Uuid;
 
 /// Events this process has in flight at most (each conversation has at most one).
 const IN_FLIGHT: usize = 64;
@@ -35,7 +34,7 @@ const NO_SINK_WAIT: Duration = Duration::from_secs(30);
 
 /// One claimed event.
 struct Claimed {
-    migration_id: Uuid,
+    migration_id: MigrationId,
     /// The side it came from; it goes to the other.
     side: Side,
     event: SyncEvent,
@@ -43,7 +42,7 @@ struct Claimed {
 }
 
 /// The sinks built lately, by migration and the side they send into, with when.
-type Sinks = HashMap<(Uuid, Side), (Instant, Arc<dyn SyncSink>)>;
+type Sinks = HashMap<(MigrationId, Side), (Instant, Arc<dyn SyncSink>)>;
 
 pub struct Sender {
     services: Services,
@@ -92,7 +91,7 @@ impl Sender {
             let Ok(more) = self.slots.clone().acquire_many_owned(extra).await else {
                 return;
             };
-            let mut groups: HashMap<(Uuid, Side), Vec<Claimed>> = HashMap::new();
+            let mut groups: HashMap<(MigrationId, Side), Vec<Claimed>> = HashMap::new();
             for c in claimed {
                 groups.entry((c.migration_id, c.side)).or_default().push(c);
             }
@@ -112,7 +111,7 @@ impl Sender {
         }
     }
 
-    async fn sink(&self, id: Uuid, to: Side) -> Result<Arc<dyn SyncSink>, String> {
+    async fn sink(&self, id: MigrationId, to: Side) -> Result<Arc<dyn SyncSink>, String> {
         if let Some((at, sink)) = self.sinks.lock().await.get(&(id, to)) {
             if at.elapsed() < SINK_TTL {
                 return Ok(sink.clone());
@@ -137,7 +136,7 @@ impl Sender {
         Ok(sink)
     }
 
-    async fn deliver(&self, id: Uuid, from: Side, events: Vec<Claimed>) {
+    async fn deliver(&self, id: MigrationId, from: Side, events: Vec<Claimed>) {
         let to = from.other();
         let events = match self.drop_echoes(id, from, events).await {
             Ok(e) => e,
@@ -218,7 +217,7 @@ impl Sender {
     /// own write back before imshift recorded it) are echoes: set aside, not sent.
     async fn drop_echoes(
         &self,
-        id: Uuid,
+        id: MigrationId,
         from: Side,
         events: Vec<Claimed>,
     ) -> Result<Vec<Claimed>, sqlx::Error> {
@@ -248,7 +247,7 @@ impl Sender {
     /// Writes the identities these events will have on `to` before they are sent.
     async fn expect(
         &self,
-        id: Uuid,
+        id: MigrationId,
         to: Side,
         sink: &Arc<dyn SyncSink>,
         events: &[Claimed],
@@ -287,7 +286,7 @@ impl Sender {
     /// Writes a batch of applied events and their ids on the other side.
     async fn record_applied(
         &self,
-        id: Uuid,
+        id: MigrationId,
         from: Side,
         applied: &[(&Claimed, Option<String>)],
     ) -> Result<(), sqlx::Error> {
@@ -378,7 +377,7 @@ impl Sender {
 
 /// Takes up to `n` conversation heads that are due, in directions that are on.
 async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, String, String, i64, Value, i32)> = sqlx::query_as(
+    let rows: Vec<(MigrationId, String, String, String, i64, Value, i32)> = sqlx::query_as(
         // The conversations waiting are found by skipping through the waiting index one
         // conversation at a time, and each one's head by one more probe: the cost follows the
         // number of conversations, not the backlog (a DISTINCT ON sorted all of it, 130 ms

@@ -10,7 +10,7 @@
 use super::inbound;
 use crate::jobs::pacer::Pacer;
 use crate::migration::{connections, limits};
-use crate::model::{Side, SyncGap};
+use crate::model::{MigrationId, Side, SyncGap};
 use crate::service::Services;
 use std::time::Duration;
 use uuid::Uuid;
@@ -109,7 +109,7 @@ async fn fill_one(s: &Services) -> Result<(), sqlx::Error> {
         return Ok(());
     };
     let (from_ms, to_ms) = (from_ms - MARGIN_SECS * 1000, to_ms + MARGIN_SECS * 1000);
-    let directions: Vec<(Uuid, String)> =
+    let directions: Vec<(MigrationId, String)> =
         sqlx::query_as("SELECT migration_id, from_side FROM sync_directions WHERE enabled")
             .fetch_all(&s.pool)
             .await?;
@@ -152,7 +152,7 @@ async fn fill_one(s: &Services) -> Result<(), sqlx::Error> {
 async fn fill_side(
     s: &Services,
     pacer: &Pacer,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
     from_ms: i64,
     to_ms: i64,

@@ -7,7 +7,7 @@
 //! delivery: nothing here lives in memory.
 
 use crate::migration::connections;
-use crate::model::Side;
+use crate::model::{MigrationId, Side};
 use crate::providers::{CallbackRequest, InboundEvent};
 use crate::service::{AppError, AppResult};
 use crate::web::{ops, AppState};
@@ -19,7 +19,6 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use uuid::Uuid;
 
 /// A delivery's body beyond this is refused (413) unread: a relay batch is at most 100 events.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -29,7 +28,7 @@ const MAX_KEY_BYTES: usize = 512;
 const MAX_AT_MS: i64 = 253_402_300_799_999;
 
 /// Where a side's provider (or a sandbox standing in for it) delivers this migration's events.
-pub fn hook_url(public_url: &str, id: Uuid, side: Side) -> String {
+pub fn hook_url(public_url: &str, id: MigrationId, side: Side) -> String {
     format!("{}/hooks/{id}/{side}", public_url.trim_end_matches('/'))
 }
 
@@ -93,7 +92,7 @@ async fn handle(
     query: &HashMap<String, String>,
     request: Request,
 ) -> AppResult<Response> {
-    let id: Uuid = id
+    let id: MigrationId = id
         .parse()
         .map_err(|_| AppError::NotFound(format!("No migration has id {id}.")))?;
     let side: Side = side
@@ -194,7 +193,7 @@ pub(crate) struct Stored {
 /// while its direction is off is kept as such.
 pub(crate) async fn store(
     pool: &sqlx::PgPool,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
     events: &[InboundEvent],
 ) -> AppResult<Stored> {
@@ -247,7 +246,7 @@ pub(crate) async fn store(
 /// Adds to the outcome counts (table and metrics), skipping zeros.
 async fn count(
     state: &AppState,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
     counted: &[(Outcome, usize)],
 ) -> AppResult<()> {
@@ -283,7 +282,7 @@ async fn count(
 /// A refused delivery: counted, logged, and answered with why; nothing of it is stored.
 async fn refuse(
     state: &AppState,
-    id: Uuid,
+    id: MigrationId,
     side: Side,
     outcome: Outcome,
     status: StatusCode,

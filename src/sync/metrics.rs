@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 #[derive(sqlx::FromRow)]
 struct Row {
-    migration_id: uuid::Uuid,
+    migration_id: crate::model::MigrationId,
     from_side: String,
     enabled: bool,
     backlog: i64,

@@ -1410,7 +1410,7 @@ async fn the_report_says_pending_validating_current_stale_or_failed_and_why(pool
         .execute(&app.pool)
         .await
         .unwrap();
-    let m: uuid::Uuid = mid.parse().unwrap();
+    let m: imshift::model::MigrationId = mid.parse().unwrap();
     let mut tx = app.pool.begin().await.unwrap();
     imshift::dumps::jobs::enqueue_validate(&mut tx, m, false)
         .await
@@ -1487,7 +1487,7 @@ async fn import_sizes_are_stored_by_validation_and_equal_a_cold_count(pool: PgPo
     let owner = app.owner().await;
     let token = app.token(&owner).await;
     let mid = migration(&app, &token).await;
-    let m: uuid::Uuid = mid.parse().unwrap();
+    let m: imshift::model::MigrationId = mid.parse().unwrap();
     let msg = |id: &str, conv: &str, from: &str, to: &str, t: i64| {
         format!(
             r#"{{"kind":"message","id":"{id}","conv":"{conv}","from":"{from}","to":"{to}","sent_at":{t},"body":{{"type":"text","text":"x"}}}}"#
@@ -1661,7 +1661,7 @@ async fn a_validation_overtaken_by_a_change_does_not_end_current(pool: PgPool) {
     let owner = app.owner().await;
     let token = app.token(&owner).await;
     let mid = migration(&app, &token).await;
-    let m: uuid::Uuid = mid.parse().unwrap();
+    let m: imshift::model::MigrationId = mid.parse().unwrap();
     let dump = concat!(
         r#"{"kind":"account","id":"u1"}"#,
         "\n",

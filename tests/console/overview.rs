@@ -67,7 +67,7 @@ async fn one_api_quota_is_edited_reset_and_audited_with_old_and_new_values(pool:
     assert_eq!(limit(&limits, IMPORTMSG)["qps"], 50);
     // The quota a client of this migration applies is the new one (a running import reads it
     // again within seconds).
-    let uid: uuid::Uuid = id.parse().unwrap();
+    let uid: imshift::model::MigrationId = id.parse().unwrap();
     let used = imshift::migration::limits::effective(
         &app.pool,
         &imshift::providers::Registry::builtin(),

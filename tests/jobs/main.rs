@@ -319,7 +319,7 @@ async fn ingest_job(pool: &PgPool, m: uuid::Uuid, u: uuid::Uuid, attempts: i32) 
         pool,
         &NewJob {
             kind: imshift::dumps::jobs::INGEST,
-            migration_id: Some(m),
+            migration_id: Some(m.into()),
             payload: json!({ "upload_id": u }),
             max_attempts: Some(attempts),
             ..Default::default()

@@ -7,11 +7,11 @@ use crate::app::calls_migrations::{
 };
 use crate::app::components::{action_error, can, resource, when, ErrorNote};
 use crate::model::{
-    ApiError, ApiLimitView, ConnectionView, FieldKind, FieldSpec, Permission, SecretHint, Side,
+    ApiError, ApiLimitView, ConnectionView, FieldKind, FieldSpec, MigrationId, Permission,
+    SecretHint, Side,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use uuid::Uuid;
 
 fn secret_line(h: Option<&SecretHint>) -> String {
     match h {
@@ -59,7 +59,12 @@ impl Actions {
 #[component]
 pub fn ConnectionsTab() -> impl IntoView {
     let params = use_params_map();
-    let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<Uuid>().ok()));
+    let id = Memo::new(move |_| {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<MigrationId>().ok())
+    });
     let source = Actions::new();
     let target = Actions::new();
     let save_limit = ServerAction::<SetLimit>::new();
@@ -98,7 +103,7 @@ pub fn ConnectionsTab() -> impl IntoView {
                     Ok(v) => v,
                     Err(e) => return view! { <ErrorNote error=e/> }.into_any(),
                 };
-                let mid = id.get_untracked().unwrap_or_default();
+                let mid = id.get_untracked().unwrap_or(MigrationId::NIL);
                 sides.into_iter().map(|c| {
                     let (actions, quotas) = match c.side {
                         Side::Source => (source, None),
@@ -116,7 +121,7 @@ pub fn ConnectionsTab() -> impl IntoView {
 }
 
 #[component]
-fn ConnectionCard(c: ConnectionView, actions: Actions, id: Uuid) -> impl IntoView {
+fn ConnectionCard(c: ConnectionView, actions: Actions, id: MigrationId) -> impl IntoView {
     let manage = can(Permission::ManageCredentials);
     let may_test = can(Permission::RunMigrations);
     let side = c.side;
@@ -287,7 +292,7 @@ fn field_input(f: &FieldSpec, c: &ConnectionView) -> AnyView {
 fn LimitsCard(
     limits: Result<Vec<ApiLimitView>, ApiError>,
     save: ServerAction<SetLimit>,
-    id: uuid::Uuid,
+    id: MigrationId,
 ) -> impl IntoView {
     let may_edit = can(Permission::RunMigrations);
     match limits {
@@ -321,7 +326,7 @@ fn LimitsCard(
 fn LimitRow(
     l: ApiLimitView,
     save: ServerAction<SetLimit>,
-    id: uuid::Uuid,
+    id: MigrationId,
     may_edit: bool,
 ) -> impl IntoView {
     let qps = RwSignal::new(l.qps.to_string());

@@ -6,11 +6,12 @@ use crate::app::calls_dumps::{dump_findings, load_dumps, DiscardUpload};
 use crate::app::components::{
     action_error, bytes, can, count, duration, plural, resource, when, EmptyState, ErrorNote,
 };
-use crate::model::{DumpReport, FindingRow, Permission, ReportState, Upload, UploadState};
+use crate::model::{
+    DumpReport, FindingRow, MigrationId, Permission, ReportState, Upload, UploadId, UploadState,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 /// A file this browser is sending right now.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,7 +23,7 @@ struct Sending {
     started: f64,
     error: Option<String>,
     /// The upload on the server, once announced: its row in the list shows this progress.
-    upload: Option<Uuid>,
+    upload: Option<UploadId>,
 }
 
 const KINDS: [(&str, &str); 8] = [
@@ -36,7 +37,7 @@ const KINDS: [(&str, &str); 8] = [
     ("conversation", "Conversations"),
 ];
 
-fn use_id() -> Memo<Option<Uuid>> {
+fn use_id() -> Memo<Option<MigrationId>> {
     let params = use_params_map();
     Memo::new(move |_| params.read().get("id").and_then(|s| s.parse().ok()))
 }
@@ -157,7 +158,7 @@ pub fn DumpsTab() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(_) | Ok(None) => ().into_any(),
-                    Ok(Some((_, r))) => view! { <ReportView r id=id.get_untracked().unwrap_or_default()/> }.into_any(),
+                    Ok(Some((_, r))) => view! { <ReportView r id=id.get_untracked().unwrap_or(MigrationId::NIL)/> }.into_any(),
                 }
             })}
         </Transition>
@@ -329,7 +330,7 @@ fn UploadCard(sending: RwSignal<Vec<Sending>>, tick: RwSignal<u32>) -> impl Into
 
 #[cfg(feature = "hydrate")]
 fn start_uploads(
-    mid: Uuid,
+    mid: MigrationId,
     files: Vec<web_sys::File>,
     format: String,
     mode: String,
@@ -617,8 +618,8 @@ fn staged_progress(u: &Upload) -> AnyView {
 
 #[cfg(feature = "hydrate")]
 fn resume(
-    mid: Uuid,
-    uid: Uuid,
+    mid: MigrationId,
+    uid: UploadId,
     file: web_sys::File,
     from: i64,
     sending: RwSignal<Vec<Sending>>,
@@ -659,7 +660,7 @@ fn n(map: &BTreeMap<String, i64>, k: &str) -> i64 {
 }
 
 #[component]
-fn ReportView(r: DumpReport, id: Uuid) -> impl IntoView {
+fn ReportView(r: DumpReport, id: MigrationId) -> impl IntoView {
     if r.counts.is_empty() && r.rules.is_empty() && r.error.is_none() {
         return ().into_any();
     }
@@ -854,7 +855,12 @@ fn LineSeen(excerpt: String, converted: Option<String>) -> impl IntoView {
 
 /// Every finding, filtered by rule and severity, fifty at a time.
 #[component]
-fn FindingsBrowser(id: Uuid, codes: Vec<String>, browse: Browse, kept_aside: i64) -> impl IntoView {
+fn FindingsBrowser(
+    id: MigrationId,
+    codes: Vec<String>,
+    browse: Browse,
+    kept_aside: i64,
+) -> impl IntoView {
     let Browse {
         code,
         severity,
@@ -953,8 +959,8 @@ mod tests {
 
     fn upload(state: UploadState, received_at: Option<time::OffsetDateTime>) -> Upload {
         Upload {
-            id: Uuid::nil(),
-            migration_id: Uuid::nil(),
+            id: uuid::Uuid::nil().into(),
+            migration_id: uuid::Uuid::nil().into(),
             file_name: "dump.jsonl".into(),
             format: "auto".into(),
             mode: "add".into(),

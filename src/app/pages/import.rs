@@ -12,13 +12,13 @@ use crate::app::components::{
     action_error, can, count, duration, resource, when, when_secs, EmptyState, ErrorNote, Res,
 };
 use crate::model::{
-    ImportRun, ImportThroughput, Permission, PhaseState, PhaseStatus, Preflight, RunState,
+    ImportRun, ImportThroughput, MigrationId, Permission, PhaseState, PhaseStatus, Preflight,
+    RunId, RunState,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use uuid::Uuid;
 
-fn use_id() -> Memo<Option<Uuid>> {
+fn use_id() -> Memo<Option<MigrationId>> {
     let params = use_params_map();
     Memo::new(move |_| params.read().get("id").and_then(|s| s.parse().ok()))
 }
@@ -121,7 +121,7 @@ pub fn ImportTab() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     {
         let source = StoredValue::new_local(None::<web_sys::EventSource>);
-        let watching = RwSignal::new(None::<Uuid>);
+        let watching = RwSignal::new(None::<RunId>);
         Effect::new(move |_| {
             let run = live.get();
             let watch = run
@@ -188,7 +188,7 @@ pub fn ImportTab() -> impl IntoView {
                             match preflight.await {
                                 Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                                 Ok(None) => ().into_any(),
-                                Ok(Some(p)) => view! { <PreflightCard p launch may_run id=id.get_untracked().unwrap_or_default()/> }.into_any(),
+                                Ok(Some(p)) => view! { <PreflightCard p launch may_run id=id.get_untracked().unwrap_or(MigrationId::NIL)/> }.into_any(),
                             }
                         })}
                     </Transition>
@@ -208,7 +208,7 @@ fn PreflightCard(
     p: Preflight,
     launch: ServerAction<LaunchImport>,
     may_run: bool,
-    id: Uuid,
+    id: MigrationId,
 ) -> impl IntoView {
     let blocked = !p.blockers.is_empty();
     // Under an earlier run, Launch waits for the team to say what to send.
@@ -322,7 +322,7 @@ fn how_left(estimate: &str) -> &'static str {
 
 /// Why records were skipped, per reason, with a link to the records themselves.
 #[component]
-fn SkipReasons(p: PhaseStatus, id: Uuid, run: Uuid) -> impl IntoView {
+fn SkipReasons(p: PhaseStatus, id: MigrationId, run: RunId) -> impl IntoView {
     if p.skipped == 0 {
         return view! { <span>"0"</span> }.into_any();
     }
@@ -352,8 +352,8 @@ fn SkipReasons(p: PhaseStatus, id: Uuid, run: Uuid) -> impl IntoView {
 #[component]
 fn PhaseRow(
     p: PhaseStatus,
-    id: Uuid,
-    run: Uuid,
+    id: MigrationId,
+    run: RunId,
     retry: ServerAction<RetryImport>,
     may_run: bool,
 ) -> impl IntoView {
@@ -775,7 +775,7 @@ fn ThroughputCard(
 
 /// The records the target refused, by phase and code, fifty at a time.
 #[component]
-fn Failures(id: Uuid, run: Uuid, phases: Vec<String>) -> impl IntoView {
+fn Failures(id: MigrationId, run: RunId, phases: Vec<String>) -> impl IntoView {
     if phases.is_empty() {
         return ().into_any();
     }

@@ -7,16 +7,15 @@ use crate::app::calls_migrations::{
 };
 use crate::app::components::{action_error, can, resource, when, EmptyState, ErrorNote, Res};
 use crate::model::{
-    ApiError, Migration, MigrationOverview, MigrationPulse, MigrationState, NextStep, Permission,
-    ProviderInfo, RunProgress, Strategy,
+    ApiError, Migration, MigrationId, MigrationOverview, MigrationPulse, MigrationState, NextStep,
+    Permission, ProviderInfo, RunProgress, Strategy,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::use_params_map;
-use uuid::Uuid;
 
-fn use_id() -> Memo<Option<Uuid>> {
+fn use_id() -> Memo<Option<MigrationId>> {
     let params = use_params_map();
     Memo::new(move |_| params.read().get("id").and_then(|s| s.parse().ok()))
 }

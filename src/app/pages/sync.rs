@@ -7,12 +7,11 @@ use super::migration::poll;
 use crate::app::calls_sync::{get_sync, sync_events, SetSync, SyncReplay, SyncTest};
 use crate::app::components::{action_error, can, count, duration, resource, when, ErrorNote};
 use crate::model::{
-    ApiError, MinutePoint, Permission, Side, SyncDirection, SyncEventState, SyncEventView, SyncGap,
-    SyncView,
+    ApiError, MigrationId, MinutePoint, Permission, Side, SyncDirection, SyncEventState,
+    SyncEventView, SyncGap, SyncView,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use uuid::Uuid;
 
 fn ms(v: Option<f64>) -> String {
     match v {
@@ -31,7 +30,12 @@ struct Actions {
 #[component]
 pub fn SyncTab() -> impl IntoView {
     let params = use_params_map();
-    let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<Uuid>().ok()));
+    let id = Memo::new(move |_| {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<MigrationId>().ok())
+    });
     let actions = Actions {
         set: ServerAction::new(),
         replay: ServerAction::new(),
@@ -87,7 +91,7 @@ pub fn SyncTab() -> impl IntoView {
                     Err(e) => return view! { <ErrorNote error=e/> }.into_any(),
                 };
                 let initial = first_events.await;
-                let mid = id.get_untracked().unwrap_or_default();
+                let mid = id.get_untracked().unwrap_or(MigrationId::NIL);
                 let first = StoredValue::new(first);
                 let current = move || live.get().unwrap_or_else(|| first.get_value());
                 view! {
@@ -108,7 +112,7 @@ fn DirectionCard(
     d: SyncDirection,
     actions: Actions,
     test_action: ServerAction<SyncTest>,
-    id: Uuid,
+    id: MigrationId,
 ) -> impl IntoView {
     let may_run = can(Permission::RunMigrations);
     let from = d.from;
@@ -327,7 +331,7 @@ fn Chart(minutes: Vec<MinutePoint>) -> impl IntoView {
 
 #[component]
 fn EventLog(
-    id: Uuid,
+    id: MigrationId,
     actions: Actions,
     live: RwSignal<Option<SyncView>>,
     initial: Result<Vec<SyncEventView>, ApiError>,

@@ -703,7 +703,7 @@ mod tests {
         let mut secrets = std::collections::HashMap::new();
         secrets.insert("outbound_secret".to_string(), SecretString::from(SECRET));
         let conn = Connection {
-            migration_id: uuid::Uuid::nil(),
+            migration_id: uuid::Uuid::nil().into(),
             side: Side::Source,
             public: Map::new(),
             secrets,

@@ -585,7 +585,7 @@ mod tests {
         let mut public = Map::new();
         public.insert("sdkappid".into(), 1_400_000_001i64.into());
         Connection {
-            migration_id: uuid::Uuid::nil(),
+            migration_id: uuid::Uuid::nil().into(),
             side: Side::Target,
             public,
             secrets: HashMap::new(),
