@@ -6,4 +6,5 @@ mod calls;
 mod common;
 mod friends;
 mod outbound;
+mod recalls;
 mod rules;

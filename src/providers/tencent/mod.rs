@@ -103,10 +103,13 @@ pub const LIMITS: &[(&str, u32, Option<usize>)] = &[
     ("sns/friend_check", 200, Some(1000)),
     // friend_add's item cap is UNCONFIRMED; 100 is the stricter guess.
     ("sns/friend_add", 200, Some(100)),
+    // friend_delete: 200/s, at most 1000 To_Account (CN-1644).
+    ("sns/friend_delete", 200, Some(1000)),
     ("sns/black_list_add", 200, Some(1000)),
     ("openim/importmsg", 200, None),
     ("openim/sendmsg", 200, None),
     ("openim/admin_getroammsg", 200, None),
+    ("openim/admin_msgwithdraw", 200, None),
     ("group_open_http_svc/import_group", 200, None),
     // 20 is the current (2026-01) cap; older docs said 100, 300, 500.
     ("group_open_http_svc/import_group_member", 200, Some(20)),
@@ -119,6 +122,8 @@ pub const LIMITS: &[(&str, u32, Option<usize>)] = &[
     ("group_open_http_svc/delete_group_member", 200, Some(100)),
     ("group_open_http_svc/send_group_msg", 200, None),
     ("group_open_http_svc/group_msg_get_simple", 200, Some(20)),
+    // At most 10 seqs a request (CN-12341).
+    ("group_open_http_svc/group_msg_recall", 200, Some(10)),
 ];
 
 pub use crate::providers::limits::ApiLimit;

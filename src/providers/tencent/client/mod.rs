@@ -383,6 +383,14 @@ impl TencentClient {
         self.call("sns", "friend_add", req).await
     }
 
+    pub async fn friend_delete(
+        &self,
+        req: &FriendDeleteRequest,
+    ) -> Result<FriendResultResponse, TencentError> {
+        self.check_batch("sns/friend_delete", req.to_account.len())?;
+        self.call("sns", "friend_delete", req).await
+    }
+
     pub async fn black_list_add(
         &self,
         req: &BlackListAddRequest,
@@ -429,6 +437,13 @@ impl TencentClient {
         req: &AdminGetRoamMsgRequest,
     ) -> Result<AdminGetRoamMsgResponse, TencentError> {
         self.call("openim", "admin_getroammsg", req).await
+    }
+
+    /// Recalls a one-to-one message by its MsgKey.
+    pub async fn admin_msgwithdraw(&self, req: &MsgWithdrawRequest) -> Result<(), TencentError> {
+        self.call::<_, Empty>("openim", "admin_msgwithdraw", req)
+            .await
+            .map(|_| ())
     }
 
     // ---- groups ----
@@ -535,6 +550,19 @@ impl TencentClient {
         req: &SendGroupMsgRequest,
     ) -> Result<SendGroupMsgResponse, TencentError> {
         self.call("group_open_http_svc", "send_group_msg", req)
+            .await
+    }
+
+    /// Recalls group messages by their MsgSeq; one answer per seq.
+    pub async fn group_msg_recall(
+        &self,
+        req: &GroupMsgRecallRequest,
+    ) -> Result<GroupMsgRecallResponse, TencentError> {
+        self.check_batch(
+            "group_open_http_svc/group_msg_recall",
+            req.msg_seq_list.len(),
+        )?;
+        self.call("group_open_http_svc", "group_msg_recall", req)
             .await
     }
 

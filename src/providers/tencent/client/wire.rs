@@ -235,6 +235,22 @@ pub struct FriendResultResponse {
     pub fail_account: Vec<String>,
 }
 
+/// sns/friend_delete (CN-1644): `DeleteType` `Delete_Type_Single` or `Delete_Type_Both`;
+/// at most 1000 `To_Account`. Answers `ResultItem[]` like friend_add.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FriendDeleteRequest {
+    #[serde(rename = "From_Account")]
+    pub from_account: String,
+    #[serde(rename = "To_Account")]
+    pub to_account: Vec<String>,
+    #[serde(
+        rename = "DeleteType",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub delete_type: Option<String>,
+}
+
 /// friend_check's `CheckType`: one direction (is B on A's list) or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckType {
@@ -772,4 +788,50 @@ pub struct GroupMsgGetSimpleResponse {
     pub is_finished: u8,
     #[serde(rename = "RspMsgList", default)]
     pub rsp_msg_list: Vec<GroupMsg>,
+}
+
+/// openim/admin_msgwithdraw (CN-38980 / INTL-35015). Request shape as Tencent documents it;
+/// UNCONFIRMED against a live app (no callback or answer captured here). Answers the bare
+/// envelope; 20022 the message does not exist, 20023 it was recalled already, 90054 bad MsgKey.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MsgWithdrawRequest {
+    #[serde(rename = "From_Account")]
+    pub from_account: String,
+    #[serde(rename = "To_Account")]
+    pub to_account: String,
+    /// `{MsgSeq}_{MsgRandom}_{MsgTime}`.
+    #[serde(rename = "MsgKey")]
+    pub msg_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MsgSeqItem {
+    #[serde(rename = "MsgSeq")]
+    pub msg_seq: u64,
+}
+
+/// group_open_http_svc/group_msg_recall (CN-12341 / INTL-34965): at most 10 seqs a request.
+/// Request shape as Tencent documents it; UNCONFIRMED against a live app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMsgRecallRequest {
+    #[serde(rename = "GroupId")]
+    pub group_id: String,
+    #[serde(rename = "MsgSeqList")]
+    pub msg_seq_list: Vec<MsgSeqItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecallRet {
+    #[serde(rename = "MsgSeq")]
+    pub msg_seq: u64,
+    /// 0 recalled; otherwise why not (the documented sample shows 10030, its meaning is
+    /// UNCONFIRMED: taken as "no such message").
+    #[serde(rename = "RetCode", default)]
+    pub ret_code: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMsgRecallResponse {
+    #[serde(rename = "RecallRetList", default)]
+    pub recall_ret_list: Vec<RecallRet>,
 }

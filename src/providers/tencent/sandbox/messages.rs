@@ -1,5 +1,5 @@
-//! One-to-one messages: importmsg, sendmsg, admin_getroammsg, and the message-body checks
-//! group messages share.
+//! One-to-one messages: importmsg, sendmsg, admin_getroammsg, admin_msgwithdraw, and the
+//! message-body checks group messages share.
 
 use super::args::{get_str, get_u32, get_u64, opt_str, opt_u64};
 use super::{rej, C2cMessage, Ctx, Data, Out};
@@ -119,6 +119,7 @@ pub(super) fn importmsg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
             time,
             body,
             cloud_custom_data: cloud,
+            recalled: false,
         });
     }
     Ok(Map::new())
@@ -184,6 +185,7 @@ pub(super) fn sendmsg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
         time: now,
         body: body.clone(),
         cloud_custom_data: cloud.clone(),
+        recalled: false,
     };
     let key = msg.key();
     d.sendmsg_seen.insert(dedupe, (now, now, key.clone()));
@@ -237,7 +239,7 @@ pub(super) fn admin_getroammsg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
         .iter()
         .map(|m| {
             json!({"From_Account": m.from, "To_Account": m.to, "MsgSeq": m.seq, "MsgRandom": m.random,
-                   "MsgTimeStamp": m.time, "MsgFlagBits": 0, "IsPeerRead": 0, "MsgKey": m.key(),
+                   "MsgTimeStamp": m.time, "MsgFlagBits": if m.recalled { 8 } else { 0 }, "IsPeerRead": 0, "MsgKey": m.key(),
                    "MsgBody": m.body, "CloudCustomData": m.cloud_custom_data.clone().unwrap_or_default()})
         })
         .collect();
@@ -254,4 +256,43 @@ pub(super) fn admin_getroammsg(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     );
     out.insert("MsgList".into(), Value::Array(list));
     Ok(out)
+}
+
+/// admin_msgwithdraw (CN-38980): recalls one message by `MsgKey` (`{MsgSeq}_{MsgRandom}_{MsgTime}`)
+/// between the two accounts. 90054 for a key of another shape, 20022 when there is no such
+/// message, 20023 when it was recalled already. Read back with `MsgFlagBits` 8; fires
+/// `C2C.CallbackAfterMsgWithDraw`.
+pub(super) fn admin_msgwithdraw(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
+    let from = get_str(v, "From_Account", 90008)?;
+    let to = get_str(v, "To_Account", 90003)?;
+    let key = get_str(v, "MsgKey", 90054)?;
+    if !ctx.account_exists(d, &from) {
+        return Err(rej(90008, format!("From_Account {from:?} does not exist")));
+    }
+    if !ctx.account_exists(d, &to) {
+        return Err(rej(90003, format!("To_Account {to:?} does not exist")));
+    }
+    let parts: Vec<&str> = key.split('_').collect();
+    if parts.len() != 3 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+        return Err(rej(
+            90054,
+            format!("MsgKey {key:?} is not MsgSeq_MsgRandom_MsgTime"),
+        ));
+    }
+    let msg = d
+        .c2c
+        .get_mut(&conv_key(&from, &to))
+        .and_then(|l| l.iter_mut().find(|m| m.from == from && m.key() == key));
+    let Some(msg) = msg else {
+        return Err(rej(20022, format!("no message {key} from {from} to {to}")));
+    };
+    if msg.recalled {
+        return Err(rej(20023, format!("message {key} was recalled already")));
+    }
+    msg.recalled = true;
+    ctx.callback(
+        "C2C.CallbackAfterMsgWithDraw",
+        json!({"From_Account": from, "To_Account": to, "MsgKey": key, "UnreadMsgNum": 0}),
+    );
+    Ok(Map::new())
 }

@@ -18,15 +18,15 @@ use axum::Router;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use groups::{
     add_group_member, create_group, delete_group_member, destroy_group, group_msg_get_simple,
-    import_group, import_group_member, import_group_msg, modify_group_base_info, send_group_msg,
-    set_unread_msg_num,
+    group_msg_recall, import_group, import_group_member, import_group_msg, modify_group_base_info,
+    send_group_msg, set_unread_msg_num,
 };
 use http::router_from;
-use messages::{admin_getroammsg, importmsg, sendmsg};
+use messages::{admin_getroammsg, admin_msgwithdraw, importmsg, sendmsg};
 use profiles::{portrait_get, portrait_set};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use relationships::{black_list_add, friend_check, friend_write};
+use relationships::{black_list_add, friend_check, friend_delete, friend_write};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -221,6 +221,9 @@ struct GroupMessage {
     random: u64,
     body: Value,
     cloud_custom_data: Option<String>,
+    /// Recalled by group_msg_recall: read back with `IsPlaceMsg` 2.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    recalled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -247,6 +250,9 @@ struct C2cMessage {
     time: u64,
     body: Value,
     cloud_custom_data: Option<String>,
+    /// Recalled by admin_msgwithdraw: read back with `MsgFlagBits` 8.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    recalled: bool,
 }
 
 impl C2cMessage {
@@ -391,11 +397,13 @@ fn handler_for(api: &str) -> Option<(Handler, bool)> {
             |c, d, v| friend_write(c, d, v, "sns/friend_add", true),
             true,
         ),
+        "sns/friend_delete" => (friend_delete, true),
         "sns/friend_check" => (friend_check, false),
         "sns/black_list_add" => (black_list_add, true),
         "openim/importmsg" => (importmsg, true),
         "openim/sendmsg" => (sendmsg, true),
         "openim/admin_getroammsg" => (admin_getroammsg, false),
+        "openim/admin_msgwithdraw" => (admin_msgwithdraw, true),
         "group_open_http_svc/import_group" => (import_group, true),
         "group_open_http_svc/import_group_member" => (import_group_member, true),
         "group_open_http_svc/import_group_msg" => (import_group_msg, true),
@@ -407,6 +415,7 @@ fn handler_for(api: &str) -> Option<(Handler, bool)> {
         "group_open_http_svc/delete_group_member" => (delete_group_member, true),
         "group_open_http_svc/send_group_msg" => (send_group_msg, true),
         "group_open_http_svc/group_msg_get_simple" => (group_msg_get_simple, false),
+        "group_open_http_svc/group_msg_recall" => (group_msg_recall, true),
         _ => return None,
     })
 }

@@ -1,4 +1,4 @@
-//! Relationships: friend_import, friend_add, friend_check, black_list_add.
+//! Relationships: friend_import, friend_add, friend_delete, friend_check, black_list_add.
 
 use super::args::{batch, get_array, get_str, string_list};
 use super::{rej, Ctx, Data, Out};
@@ -64,6 +64,58 @@ pub(super) fn friend_write(ctx: &mut Ctx, d: &mut Data, v: &Value, api: &str, bo
             "Sns.CallbackFriendAdd",
             json!({"PairList": pairs, "ClientCmd": "friend_add", "Admin_Account": ctx.admin,
                    "ForceFlag": force}),
+        );
+    }
+    Ok(sns_result(results, fail))
+}
+
+/// friend_delete (CN-1644): `DeleteType` `Delete_Type_Both` (the default) takes each off the
+/// other's list too. Per account: 0 deleted, 31704 not a friend (UNCONFIRMED code: Tencent's
+/// sns list names it for deletes), 30003 unknown. Fires `Sns.CallbackFriendDelete`.
+pub(super) fn friend_delete(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
+    let from = get_str(v, "From_Account", 30001)?;
+    if !ctx.account_exists(d, &from) {
+        return Err(rej(30003, format!("account {from:?} does not exist")));
+    }
+    let to = string_list(v, "To_Account", 30001)?;
+    if to.is_empty() {
+        return Err(rej(30001, "To_Account is empty"));
+    }
+    batch(ctx, "sns/friend_delete", to.len(), 30001)?;
+    let both = match v.get("DeleteType").and_then(Value::as_str) {
+        None | Some("Delete_Type_Both") => true,
+        Some("Delete_Type_Single") => false,
+        Some(other) => {
+            return Err(rej(
+                30001,
+                format!("DeleteType {other:?} is neither Delete_Type_Single nor Delete_Type_Both"),
+            ))
+        }
+    };
+    let (mut results, mut fail, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
+    for t in to {
+        let code = if !ctx.account_exists(d, &t) {
+            30003
+        } else if d.friends.get_mut(&from).is_some_and(|f| f.remove(&t)) {
+            if both {
+                if let Some(f) = d.friends.get_mut(&t) {
+                    f.remove(&from);
+                }
+            }
+            pairs.push(json!({"From_Account": from, "To_Account": t}));
+            0
+        } else {
+            31704
+        };
+        if code != 0 {
+            fail.push(json!(t));
+        }
+        results.push(json!({"To_Account": t, "ResultCode": code, "ResultInfo": ""}));
+    }
+    if !pairs.is_empty() {
+        ctx.callback(
+            "Sns.CallbackFriendDelete",
+            json!({"PairList": pairs, "ClientCmd": "friend_delete", "Admin_Account": ctx.admin}),
         );
     }
     Ok(sns_result(results, fail))
