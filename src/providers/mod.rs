@@ -183,6 +183,21 @@ pub struct SyncEvent {
     pub kind: String,
     pub at_ms: i64,
     pub data: Value,
+    /// For a `message.recalled`: what the sender found, on the side this goes to, of the
+    /// message it recalls (sinks cannot query the database). `None` for other kinds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<Original>,
+}
+
+/// The message a `message.recalled` names, as the sender found it among the events of the
+/// same direction (a `message.sent` of the same `id` and conversation).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Original {
+    /// No such message was applied on the other side: never synced, or still a dead letter.
+    Unknown,
+    /// Applied; `made` is its identity there when the side answered one (a Tencent group
+    /// message's `group:{id}:{seq}`, a `sendmsg`'s `c2c:{MsgKey}`).
+    Applied { made: Option<String> },
 }
 
 /// What became of one event sent into a side.

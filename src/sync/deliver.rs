@@ -12,7 +12,7 @@ use crate::jobs::pacer::Pacer;
 use crate::migration::{connections, limits};
 use crate::model::{MigrationId, Side};
 use crate::providers::retry::{Decision, Policy};
-use crate::providers::{Delivered, ErrorClass, SyncEvent, SyncSink};
+use crate::providers::{Delivered, ErrorClass, Original, SyncEvent, SyncSink};
 use crate::service::Services;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -138,13 +138,25 @@ impl Sender {
 
     async fn deliver(&self, id: MigrationId, from: Side, events: Vec<Claimed>) {
         let to = from.other();
-        let events = match self.drop_echoes(id, from, events).await {
+        let mut events = match self.drop_echoes(id, from, events).await {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(error = %e, "sync: checking for echoes failed; the lease will expire");
                 return;
             }
         };
+        for c in events
+            .iter_mut()
+            .filter(|c| c.event.kind == "message.recalled")
+        {
+            match original(&self.services.pool, id, from, &c.event).await {
+                Ok(o) => c.event.original = Some(o),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sync: looking up a recalled message failed; the lease will expire");
+                    return;
+                }
+            }
+        }
         let sink = match self.sink(id, to).await {
             Ok(s) => s,
             Err(why) => {
@@ -375,6 +387,39 @@ impl Sender {
     }
 }
 
+/// What the message a `message.recalled` names became on the other side: the `message.sent`
+/// of the same id, from the same side and in the same conversation, that was applied there.
+/// Order within a conversation means it was sent (or set aside) before its recall is taken.
+async fn original(
+    pool: &sqlx::PgPool,
+    id: MigrationId,
+    from: Side,
+    recall: &SyncEvent,
+) -> Result<Original, sqlx::Error> {
+    let message = recall
+        .data
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let conv = super::conversation(&recall.kind, &recall.data);
+    let found: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT made FROM sync_inbound
+         WHERE migration_id = $1 AND side = $2 AND conv = $3 AND kind = 'message.sent'
+           AND state = 'sent' AND data->>'id' = $4
+         ORDER BY at DESC LIMIT 1",
+    )
+    .bind(id)
+    .bind(from.as_str())
+    .bind(&conv)
+    .bind(message)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match found {
+        Some(made) => Original::Applied { made },
+        None => Original::Unknown,
+    })
+}
+
 /// Takes up to `n` conversation heads that are due, in directions that are on.
 async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
     let rows: Vec<(MigrationId, String, String, String, i64, Value, i32)> = sqlx::query_as(
@@ -432,6 +477,7 @@ async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Erro
                     kind,
                     at_ms,
                     data,
+                    original: None,
                 },
                 attempts,
             })

@@ -43,7 +43,7 @@ pub fn conversation(kind: &str, data: &Value) -> String {
     }
 }
 
-/// What a group or account event did, the same whichever side reports it: imshift writes it
+/// What a group, account or friend event did, the same whichever side reports it: imshift writes it
 /// to the id map when it sends such an event into a side, and the side reporting the same
 /// change back within [`FINGERPRINT_WINDOW_SECS`] is an echo. Messages have ids instead.
 pub fn fingerprint(kind: &str, data: &Value) -> Option<String> {
@@ -66,6 +66,12 @@ pub fn fingerprint(kind: &str, data: &Value) -> Option<String> {
         // serde_json keeps object keys sorted, so equal changes print alike.
         "group.updated" => format!("fp:{kind}:{}:{}", s("group"), data["changes"]),
         "account.upserted" => format!("fp:{kind}:{}", s("id")),
+        // Applied both ways, so reported by either account: the pair in sorted order.
+        "friend.added" | "friend.removed" => {
+            let (a, b) = (s("owner"), s("friend"));
+            let (a, b) = if a <= b { (a, b) } else { (b, a) };
+            format!("fp:{kind}:{a}:{b}")
+        }
         _ => return None,
     })
 }
@@ -105,5 +111,20 @@ mod tests {
             conversation("group.members_left", &json!({"group": "g1"})),
             "group:g1"
         );
+    }
+
+    #[test]
+    fn a_friendship_has_one_fingerprint_whichever_account_reports_it() {
+        let ab = json!({"owner": "a", "friend": "b"});
+        let ba = json!({"owner": "b", "friend": "a"});
+        assert_eq!(
+            fingerprint("friend.added", &ab),
+            fingerprint("friend.added", &ba)
+        );
+        assert_ne!(
+            fingerprint("friend.added", &ab),
+            fingerprint("friend.removed", &ab)
+        );
+        assert_eq!(conversation("friend.added", &ba), "c2c:a:b");
     }
 }

@@ -954,3 +954,216 @@ async fn into_a_failing_throttling_then_stopped_new_system_every_event_arrives_o
     let view = sync_view(&owner, &id).await;
     assert_eq!(direction(&view, "source")["health"]["backlog"], 0);
 }
+
+/// A relay event of `kind` with its own id.
+fn event(kind: &str, id: &str, data: Value) -> Value {
+    json!({"id": id, "type": kind, "at": now_ms(), "data": data})
+}
+
+/// The accounts on `owner`'s friend list in the Tencent sandbox.
+fn friends_of(export: &Value, owner: &str) -> Vec<String> {
+    export["friends"][owner]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect()
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn friend_changes_from_the_old_system_apply_both_ways_and_tencents_callback_is_an_echo(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    for side in ["source", "target"] {
+        assert_eq!(
+            switch(&owner, &id, side, true).await.status(),
+            StatusCode::OK
+        );
+    }
+    // Neither account is in Tencent yet: both are registered on the way.
+    let pair = json!({"owner": "alice", "friend": "bob"});
+    old_system_sends(
+        &sides,
+        json!({"events": [event("friend.added", "f-1", pair.clone())]}),
+    )
+    .await;
+    eventually("alice and bob friends both ways in Tencent", || async {
+        let e = tencent_export(&sides).await;
+        (friends_of(&e, "alice") == ["bob"] && friends_of(&e, "bob") == ["alice"]).then_some(())
+    })
+    .await;
+    // friend_add fires Sns.CallbackFriendAdd with no opt-out: it arrives and is kept as an
+    // echo by the pair's fingerprint.
+    eventually("the friend_add callback kept as an echo", || async {
+        let v = sync_view(&owner, &id).await;
+        (direction(&v, "target")["health"]["echo_filtered"] == 1).then_some(())
+    })
+    .await;
+
+    old_system_sends(
+        &sides,
+        json!({"events": [event("friend.removed", "f-2", pair)]}),
+    )
+    .await;
+    eventually("alice and bob no longer friends", || async {
+        let e = tencent_export(&sides).await;
+        (friends_of(&e, "alice").is_empty() && friends_of(&e, "bob").is_empty()).then_some(())
+    })
+    .await;
+    // Let anything that was going to travel back travel.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        relay_received(&sides).await.is_empty(),
+        "something travelled back to the old system"
+    );
+    let view = sync_view(&owner, &id).await;
+    let old_to_new = &direction(&view, "source")["health"];
+    assert_eq!(old_to_new["sent_total"], 2, "{view}");
+    assert_eq!(old_to_new["dead"], 0, "{view}");
+    let new_to_old = &direction(&view, "target")["health"];
+    assert_eq!(new_to_old["sent_total"], 0, "{view}");
+    assert_eq!(new_to_old["echo_filtered"], 1, "{view}");
+}
+
+fn message_at(id: &str, conv: &str, from: &str, to: &str, body: &str, sent_at: i64) -> Value {
+    json!({"id": id, "type": "message.sent", "at": sent_at,
+           "data": {"id": id, "conv": conv, "from": from, "to": to, "sent_at": sent_at,
+                    "body": {"type": "text", "text": body}}})
+}
+
+fn recall(id: &str, message: &str, conv: &str, from: &str, to: &str, sent_at: i64) -> Value {
+    event(
+        "message.recalled",
+        id,
+        json!({"id": message, "conv": conv, "from": from, "to": to, "sent_at": sent_at,
+               "by": from}),
+    )
+}
+
+/// Whether each stored message (one-to-one, then group `g1`'s) is marked recalled.
+fn recalled(export: &Value) -> (Vec<bool>, Vec<bool>) {
+    let flag = |m: &Value| m["recalled"].as_bool().unwrap_or(false);
+    let c2c = export["c2c"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .flat_map(|l| l.as_array().cloned().unwrap_or_default())
+        .map(|m| flag(&m))
+        .collect();
+    let group = export["groups"]["g1"]["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(flag)
+        .collect();
+    (c2c, group)
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn recalls_from_the_old_system_recall_the_message_in_tencent_and_an_unknown_one_is_a_dead_letter(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    for side in ["source", "target"] {
+        assert_eq!(
+            switch(&owner, &id, side, true).await.status(),
+            StatusCode::OK
+        );
+    }
+    // Sent a moment ago: the group was made before.
+    let at = now_ms() - 1_234;
+    let mut created = group_created("g1", "alice", &["alice", "bob"]);
+    created["at"] = json!(at - 1_000);
+    old_system_sends(
+        &sides,
+        json!({"events": [
+            created,
+            message_at("old-g-1", "group", "alice", "g1", "oops, group", at),
+            message_at("old-c-1", "c2c", "alice", "bob", "oops", at),
+        ]}),
+    )
+    .await;
+    eventually("both messages in Tencent", || async {
+        let e = tencent_export(&sides).await;
+        (recalled(&e) == (vec![false], vec![false])).then_some(())
+    })
+    .await;
+
+    old_system_sends(
+        &sides,
+        json!({"events": [
+            recall("r-g-1", "old-g-1", "group", "alice", "g1", at),
+            recall("r-c-1", "old-c-1", "c2c", "alice", "bob", at),
+        ]}),
+    )
+    .await;
+    // Tencent's roaming history keeps them, marked recalled (admin_getroammsg answers
+    // MsgFlagBits 8, group_msg_get_simple IsPlaceMsg 2: tests/tencent/recalls.rs).
+    eventually("both recalled in Tencent", || async {
+        let e = tencent_export(&sides).await;
+        (recalled(&e) == (vec![true], vec![true])).then_some(())
+    })
+    .await;
+
+    // Recalls of messages that never reached Tencent: dead letters saying so.
+    old_system_sends(
+        &sides,
+        json!({"events": [
+            recall("r-g-2", "old-g-404", "group", "alice", "g1", at),
+            recall("r-c-2", "old-c-404", "c2c", "bob", "alice", at),
+        ]}),
+    )
+    .await;
+    eventually("two dead letters", || async {
+        let v = sync_view(&owner, &id).await;
+        (direction(&v, "source")["health"]["dead"] == 2).then_some(())
+    })
+    .await;
+    let log = owner
+        .json(
+            Method::GET,
+            &format!("/api/v1/migrations/{id}/sync/events?state=dead"),
+            None,
+        )
+        .await;
+    let dead: Vec<(String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["key"].as_str().unwrap().to_string(),
+                e["error"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(dead.len(), 2, "{log}");
+    let why = |key: &str| dead.iter().find(|(k, _)| k == key).unwrap().1.clone();
+    let group = why("r-g-2");
+    assert!(
+        group.contains("old-g-404") && group.contains("never synced"),
+        "{group}"
+    );
+    let c2c = why("r-c-2");
+    assert!(
+        c2c.contains("old-c-404") && c2c.contains("never synced"),
+        "{c2c}"
+    );
+    let export = tencent_export(&sides).await;
+    assert_eq!(
+        recalled(&export),
+        (vec![true], vec![true]),
+        "nothing else touched"
+    );
+    assert_eq!(
+        direction(&sync_view(&owner, &id).await, "source")["health"]["sent_total"],
+        5
+    );
+}

@@ -236,6 +236,7 @@ impl Provider for Tencent {
             import: true,
             sync_receives: &[
                 "message.sent",
+                "friend.added",
                 "group.created",
                 "group.updated",
                 "group.dismissed",
@@ -244,7 +245,13 @@ impl Provider for Tencent {
             ],
             sync_sends: &[
                 "message.sent",
+                "message.recalled",
+                "account.upserted",
+                "friend.added",
+                "friend.removed",
                 "group.created",
+                "group.updated",
+                "group.dismissed",
                 "group.members_joined",
                 "group.members_left",
             ],
@@ -449,8 +456,11 @@ fn inbound_events(req: &CallbackRequest) -> Result<Vec<InboundEvent>, String> {
             "group.updated",
             at(g.event_time, 0),
         ),
-        // Friend adds and every other command are acknowledged and not relayed.
-        E::SnsFriendAdd(_) | E::Other => return Ok(vec![]),
+        // One friend.added per pair: imshift's own friend_add comes back as an echo (by the
+        // pair's fingerprint), an app user's goes to the other side.
+        E::SnsFriendAdd(f) => return Ok(super::sync::friend_events(f, fallback_ms)),
+        // Every other command is acknowledged and not relayed.
+        E::Other => return Ok(vec![]),
     };
     let Some((data, tagged)) = super::sync::canonical(&event) else {
         return Ok(vec![]);

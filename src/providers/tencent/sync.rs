@@ -13,12 +13,16 @@ use super::client::{
     DeleteGroupMemberRequest, GroupBase, MemberAccountItem, ModifyGroupBaseInfoRequest,
     SendGroupMsgRequest, SendMsgRequest, TencentClient,
 };
+use super::client::{
+    AddFriendItem, CheckType, FriendAddRequest, FriendDeleteRequest, FriendResultResponse,
+    GroupMsgRecallRequest, MsgSeqItem, MsgWithdrawRequest,
+};
 use super::client::{AdminGetRoamMsgRequest, GroupMsgGetSimpleRequest};
 use super::convert::{self, CanonicalMessage, MessageIdentity};
 use super::TencentError;
 use crate::providers::{
-    Delivered, EchoGuards, ErrorClass, InboundEvent, ReadBack, ReadPage, SyncEvent, SyncSink,
-    ORIGIN,
+    Delivered, EchoGuards, ErrorClass, InboundEvent, Original, ReadBack, ReadPage, SyncEvent,
+    SyncSink, ORIGIN,
 };
 use serde_json::{json, Map, Value};
 
@@ -219,7 +223,60 @@ pub struct TencentSink {
 }
 
 /// Tencent's answers meaning "that account is not registered here".
-const NO_ACCOUNT: [i64; 4] = [90048, 90012, 20003, 10019];
+const NO_ACCOUNT: [i64; 5] = [90048, 90012, 20003, 10019, 30003];
+
+/// friend_add's per-item answer for a friend already on the list (also its "bad parameter").
+const FRIEND_ALREADY: i64 = 30001;
+/// friend_delete's per-item answer for an account that is not a friend: Tencent's sns code
+/// list names 31704 "not friends" for deletes; UNCONFIRMED against a live app.
+const FRIEND_NOT: i64 = 31704;
+/// admin_msgwithdraw: no such message / recalled already.
+const WITHDRAW_UNKNOWN: i64 = 20022;
+const WITHDRAW_DONE: i64 = 20023;
+
+/// The `AddSource` of the friendships sync makes (Tencent wants the prefix
+/// `AddSource_Type_`).
+const ADD_SOURCE: &str = "AddSource_Type_imshift";
+
+/// The relay event `friend.added` for each pair a `Sns.CallbackFriendAdd` reports, keyed by
+/// the command, the pair and the event time. Carrying the pair's fingerprint (see
+/// [`crate::sync::fingerprint`]), the callback of imshift's own `friend_add` is an echo.
+pub fn friend_events(f: &super::callbacks::SnsFriendAdd, fallback_ms: i64) -> Vec<InboundEvent> {
+    let at = f.event_time.unwrap_or(fallback_ms);
+    f.pair_list
+        .iter()
+        .filter(|p| !p.from_account.is_empty() && !p.to_account.is_empty())
+        .map(|p| InboundEvent {
+            key: format!(
+                "Sns.CallbackFriendAdd:{}:{}:{at}",
+                p.from_account, p.to_account
+            ),
+            kind: "friend.added".into(),
+            at_ms: at,
+            data: json!({"owner": p.from_account, "friend": p.to_account}),
+            origin: None,
+            alias: None,
+        })
+        .collect()
+}
+
+/// A recall's message: its canonical identity (`id`, `from`, `to`, `sent_at`) and its `conv`.
+#[derive(serde::Deserialize)]
+struct Recall {
+    id: String,
+    #[serde(default)]
+    conv: String,
+    from: String,
+    to: String,
+    sent_at: i64,
+}
+
+/// The MsgKey a one-to-one message imshift put in through `importmsg` has: the MsgSeq,
+/// MsgRandom and send second `convert::import_c2c` derived from the source identity.
+pub fn c2c_msg_key(ident: &MessageIdentity) -> Result<String, String> {
+    let secs = ident.timestamp_secs().map_err(|e| e.0)?;
+    Ok(format!("{}_{}_{}", ident.c2c_seq(), ident.random(), secs))
+}
 
 /// The accounts an event names (who acts and who it is about), for registering the ones
 /// Tencent does not have yet.
@@ -238,6 +295,7 @@ fn accounts_named(e: &SyncEvent) -> Vec<String> {
         add(&d["to"]);
     }
     add(&d["owner"]);
+    add(&d["friend"]);
     for m in d["members"].as_array().into_iter().flatten() {
         add(&m["account"]);
     }
@@ -279,6 +337,12 @@ impl TencentSink {
             "group.dismissed" => "group_open_http_svc/destroy_group",
             "group.members_joined" => "group_open_http_svc/add_group_member",
             "group.members_left" => "group_open_http_svc/delete_group_member",
+            "friend.added" => "sns/friend_add",
+            "friend.removed" => "sns/friend_delete",
+            "message.recalled" if e.data["conv"] == "group" => {
+                "group_open_http_svc/group_msg_recall"
+            }
+            "message.recalled" => "openim/admin_msgwithdraw",
             _ => return None,
         })
     }
@@ -397,9 +461,179 @@ impl TencentSink {
                     })
                     .await,
             ),
+            "friend.added" | "friend.removed" => self.friend(e).await,
+            "message.recalled" => self.recall(e).await,
             other => refused(format!(
                 "{other} events are not applied to Tencent IM yet; the event is kept here"
             )),
+        }
+    }
+
+    /// `friend.added` / `friend.removed`: both ways, as the old system's friendship is one.
+    async fn friend(&self, e: &SyncEvent) -> Delivered {
+        let s = |k: &str| e.data[k].as_str().unwrap_or_default().to_string();
+        let (owner, friend) = (s("owner"), s("friend"));
+        if owner.is_empty() || friend.is_empty() {
+            return refused(format!(
+                "{} needs data.owner and data.friend (got {})",
+                e.kind, e.data
+            ));
+        }
+        let added = e.kind == "friend.added";
+        let answer = if added {
+            self.client
+                .friend_add(&FriendAddRequest {
+                    from_account: owner.clone(),
+                    add_friend_item: vec![AddFriendItem {
+                        to_account: friend.clone(),
+                        add_source: ADD_SOURCE.into(),
+                        remark: None,
+                        group_name: None,
+                        add_wording: None,
+                    }],
+                    add_type: Some("Add_Type_Both".into()),
+                    force_add_flags: Some(1),
+                })
+                .await
+        } else {
+            self.client
+                .friend_delete(&FriendDeleteRequest {
+                    from_account: owner.clone(),
+                    to_account: vec![friend.clone()],
+                    delete_type: Some("Delete_Type_Both".into()),
+                })
+                .await
+        };
+        let code = match answer {
+            Ok(FriendResultResponse { result_item, .. }) => result_item
+                .iter()
+                .find(|i| i.to_account == friend)
+                .map(|i| (i.result_code, i.result_info.clone())),
+            Err(err) => return failed(&err),
+        };
+        match code {
+            None | Some((0, _)) => Delivered::Applied { made: None },
+            Some((FRIEND_NOT, _)) if !added => Delivered::Applied { made: None },
+            // 30001 is also "bad parameter": it counts as applied only when friend_check
+            // finds them friends both ways.
+            Some((FRIEND_ALREADY, _)) if added => {
+                match self
+                    .client
+                    .friend_check(&owner, std::slice::from_ref(&friend), CheckType::Both)
+                    .await
+                {
+                    Ok(r) if r.info_item.iter().any(|i| {
+                        i.to_account == friend && i.relation == super::client::RELATION_BOTH_WAY
+                    }) =>
+                    {
+                        Delivered::Applied { made: None }
+                    }
+                    Ok(_) => Delivered::failed(
+                        ErrorClass::Permanent,
+                        Some(FRIEND_ALREADY.to_string()),
+                        format!(
+                            "Tencent IM refused to make {owner} and {friend} friends (30001, and friend_check does not find them friends both ways)"
+                        ),
+                    ),
+                    Err(err) => failed(&err),
+                }
+            }
+            Some((code, info)) => Delivered::failed(
+                super::errors::classify(code),
+                Some(code.to_string()),
+                format!(
+                    "{} of {owner} and {friend}: Tencent IM answered {code} {info}",
+                    if added { "friend_add" } else { "friend_delete" }
+                ),
+            ),
+        }
+    }
+
+    /// `message.recalled`: one-to-one by the MsgKey the message went in with, a group's by
+    /// the seq `send_group_msg` answered (the sender hands it over in `original`).
+    async fn recall(&self, e: &SyncEvent) -> Delivered {
+        let r: Recall = match serde_json::from_value(e.data.clone()) {
+            Ok(r) => r,
+            Err(err) => {
+                return refused(format!(
+                    "the recall does not name its message (id, from, to, sent_at): {err}"
+                ))
+            }
+        };
+        let made = match &e.original {
+            Some(Original::Applied { made }) => made.clone(),
+            _ => None,
+        };
+        if r.conv == "group" {
+            let seq = made
+                .as_deref()
+                .and_then(|m| m.strip_prefix(&format!("group:{}:", r.to)))
+                .and_then(|s| s.parse::<u64>().ok());
+            let Some(seq) = seq else {
+                return refused(format!(
+                    "message {} was never synced into Tencent IM group {}, so there is nothing there to recall",
+                    r.id, r.to
+                ));
+            };
+            let req = GroupMsgRecallRequest {
+                group_id: r.to.clone(),
+                msg_seq_list: vec![MsgSeqItem { msg_seq: seq }],
+            };
+            return match self.client.group_msg_recall(&req).await {
+                Ok(a) => match a.recall_ret_list.iter().find(|x| x.msg_seq == seq) {
+                    None => Delivered::Applied { made: None },
+                    Some(x) if x.ret_code == 0 => Delivered::Applied { made: None },
+                    Some(x) => Delivered::failed(
+                        super::errors::classify(x.ret_code),
+                        Some(x.ret_code.to_string()),
+                        format!(
+                            "Tencent IM did not recall message {} (MsgSeq {seq}) in group {}: RetCode {} (no such message there any more: expired from roaming, or deleted)",
+                            r.id, r.to, x.ret_code
+                        ),
+                    ),
+                },
+                Err(err) => failed(&err),
+            };
+        }
+        let ident = MessageIdentity {
+            id: &r.id,
+            from: &r.from,
+            to: &r.to,
+            sent_at_ms: r.sent_at,
+        };
+        // A message that went in by sendmsg (provider flags off) has the key Tencent answered.
+        let key = match made.as_deref().and_then(|m| m.strip_prefix("c2c:")) {
+            Some(k) => k.to_string(),
+            None => match c2c_msg_key(&ident) {
+                Ok(k) => k,
+                Err(why) => return refused(why),
+            },
+        };
+        let req = MsgWithdrawRequest {
+            from_account: r.from.clone(),
+            to_account: r.to.clone(),
+            msg_key: key.clone(),
+        };
+        match self.client.admin_msgwithdraw(&req).await {
+            Ok(()) => Delivered::Applied { made: None },
+            // Recalled by an earlier attempt whose answer was lost.
+            Err(err) if err.code() == Some(WITHDRAW_DONE) => Delivered::Applied { made: None },
+            Err(err) if err.code() == Some(WITHDRAW_UNKNOWN) => Delivered::failed(
+                ErrorClass::Permanent,
+                Some(WITHDRAW_UNKNOWN.to_string()),
+                format!(
+                    "message {} from {} to {} is not in Tencent IM (MsgKey {key}): it was {}, so there is nothing there to recall",
+                    r.id,
+                    r.from,
+                    r.to,
+                    if matches!(e.original, Some(Original::Applied { .. })) {
+                        "synced but is gone from Tencent's roaming history"
+                    } else {
+                        "never synced or imported there"
+                    }
+                ),
+            ),
+            Err(err) => failed(&err),
         }
     }
 
@@ -695,6 +929,8 @@ impl ReadBack for TencentReader {
         list.sort_by_key(|m| (m.msg_time_stamp, m.msg_seq));
         let events = list
             .into_iter()
+            // Recalled (MsgFlagBits 8): nothing to relay.
+            .filter(|m| m.msg_flag_bits & 8 == 0)
             .filter_map(|m| {
                 let cb = super::callbacks::C2cAfterSendMsg {
                     from_account: m.from_account,
