@@ -195,8 +195,8 @@ pub struct SyncEvent {
 pub enum Original {
     /// No such message was applied on the other side: never synced, or still a dead letter.
     Unknown,
-    /// Applied; `made` is its identity there when the side answered one (a Tencent group
-    /// message's `group:{id}:{seq}`, a `sendmsg`'s `c2c:{MsgKey}`).
+    /// Applied; `made` is its identity there when the side answered one (such as a group
+    /// message's `group:{id}:{seq}`).
     Applied { made: Option<String> },
 }
 

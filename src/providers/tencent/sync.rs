@@ -973,6 +973,50 @@ mod tests {
     }
 
     #[test]
+    fn a_friend_add_callback_is_one_friend_added_per_pair_with_the_pairs_fingerprint() {
+        let cb: E = serde_json::from_value(json!({
+            "CallbackCommand": "Sns.CallbackFriendAdd", "ClientCmd": "friend_add",
+            "PairList": [{"From_Account": "b", "To_Account": "a", "Initiator_Account": "b"},
+                         {"From_Account": "a", "To_Account": "b", "Initiator_Account": "b"}],
+            "Admin_Account": "admin", "ForceFlag": 1, "EventTime": 1_700_000_000_000i64
+        }))
+        .unwrap();
+        let E::SnsFriendAdd(f) = cb else {
+            panic!("wrong variant")
+        };
+        let events = friend_events(&f, 0);
+        assert_eq!(events.len(), 2);
+        assert_ne!(events[0].key, events[1].key);
+        assert_eq!(events[0].kind, "friend.added");
+        assert_eq!(events[0].at_ms, 1_700_000_000_000);
+        assert_eq!(events[0].data, json!({"owner": "b", "friend": "a"}));
+        // What the sink writes to the id map before its friend_add, for either pair.
+        let sent = crate::sync::fingerprint("friend.added", &json!({"owner": "a", "friend": "b"}));
+        for e in &events {
+            assert_eq!(crate::sync::fingerprint(&e.kind, &e.data), sent);
+        }
+    }
+
+    #[test]
+    fn a_recall_finds_the_msgkey_importmsg_gave_the_message() {
+        let msg: CanonicalMessage = serde_json::from_value(json!({
+            "id": "m1", "conv": "c2c", "from": "a", "to": "b", "sent_at": 1_700_000_000_456i64,
+            "body": {"type": "text", "text": "x"}
+        }))
+        .unwrap();
+        let req = convert::import_c2c(&msg, true).unwrap();
+        assert_eq!(
+            c2c_msg_key(&msg.identity()).unwrap(),
+            format!(
+                "{}_{}_{}",
+                req.msg_seq.unwrap(),
+                req.msg_random,
+                req.msg_time_stamp
+            )
+        );
+    }
+
+    #[test]
     fn callbacks_read_as_canonical_messages() {
         let cb: E = serde_json::from_value(json!({
             "CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "a", "To_Account": "b",
