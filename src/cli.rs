@@ -261,7 +261,7 @@ struct ServeArgs {
 #[derive(clap::Args)]
 struct ValidateArgs {
     /// The dump's format; `auto` tells from the content.
-    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(crate::dumps::uploads::FORMATS))]
+    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(crate::dumps::uploads::formats()))]
     format: String,
     /// Also check this target provider's own rules (ids, group types, message size), by its
     /// registry name (as `GET /api/v1/providers` lists them).
@@ -484,7 +484,7 @@ fn validate_to(args: ValidateArgs, out: &mut dyn std::io::Write) -> u8 {
     use crate::dumps::validate::{target_rules, validate_files_with};
     use std::io::Write as _;
     // `auto`: told from the content.
-    let format = crate::dumps::stage::parse_format(&args.format);
+    let format = crate::dumps::formats::Format::named(&args.format);
     let providers = crate::providers::Registry::builtin();
     let target = match args.target.as_deref() {
         Some(name) => match target_rules(&providers, name) {

@@ -5,7 +5,9 @@ use super::{ApiJson, ApiPath, ErrorBody};
 use crate::auth::Actor;
 use crate::dumps::report::{self, FindingFilter};
 use crate::dumps::uploads;
-use crate::model::{DumpReport, FindingsPage, MigrationId, NewUpload, Upload, UploadId};
+use crate::model::{
+    DumpFormat, DumpReport, FindingsPage, MigrationId, NewUpload, Upload, UploadId,
+};
 use crate::web::{AppError, AppResult, AppState};
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -23,6 +25,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_report))
         .routes(routes!(list_findings))
         .routes(routes!(export_findings))
+        .routes(routes!(list_formats))
+}
+
+/// The formats an upload may name: `auto`, imshift's canonical lines, each vendor export this
+/// build reads, and CSV.
+#[utoipa::path(get, path = "/api/v1/dump-formats", tag = "dumps",
+    responses((status = 200, body = Vec<DumpFormat>), (status = 401, body = ErrorBody)))]
+async fn list_formats(actor: Actor) -> AppResult<ApiJson<Vec<DumpFormat>>> {
+    actor.require(crate::model::Permission::Read)?;
+    Ok(ApiJson(uploads::format_choices()))
 }
 
 fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> AppResult<T> {
@@ -46,7 +58,7 @@ async fn list_dumps(
 struct UploadQuery {
     /// The file's name as findings should show it (default: from Content-Disposition, else `upload`).
     file_name: Option<String>,
-    /// auto (default), canonical, netease, easemob or csv.
+    /// `auto` (default) or a format's id (`GET /api/v1/dump-formats`).
     format: Option<String>,
     /// add (default) or replace: discard the earlier uploads once this one is staged.
     mode: Option<String>,

@@ -18,6 +18,13 @@ pub async fn load_dumps(id: MigrationId) -> Result<(Vec<Upload>, DumpReport), Ap
     Ok((uploads, report))
 }
 
+/// The formats an upload may name, in words.
+#[server(prefix = "/_fn", endpoint = "dump_formats")]
+pub async fn dump_formats() -> Result<Vec<DumpFormat>, ApiError> {
+    actor().await?.require(Permission::Read)?;
+    Ok(crate::dumps::uploads::format_choices())
+}
+
 #[server(prefix = "/_fn", endpoint = "dump_findings")]
 pub async fn dump_findings(
     id: MigrationId,

@@ -273,7 +273,7 @@ impl Handler for Ingest {
                 upload_id: id,
                 name: &up.file_name,
                 path: path.clone(),
-                format: stage::parse_format(&up.format),
+                format: super::formats::Format::named(&up.format),
                 max_bytes: self.max_bytes,
                 target,
                 known,

@@ -10,7 +10,7 @@
 use super::canonical::{parse_line, Kind, Parsed, Sink};
 use super::container::ExpansionLimit;
 use super::formats::csv::CsvConverter;
-use super::formats::{detect, easemob, netease, Format};
+use super::formats::{detect, Format};
 use super::{severity_of, Finding, Limits, Severity};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, ErrorKind};
@@ -145,8 +145,7 @@ fn converted_text(values: &[serde_json::Value]) -> String {
 /// not convert (or is not a line-by-line vendor format).
 pub fn convert_for_display(format: Format, line: &str) -> Option<String> {
     let values = match format {
-        Format::Netease => netease::convert_line(line),
-        Format::Easemob => easemob::convert_line(line),
+        Format::Vendor(v) => v.convert_line(line),
         Format::Csv | Format::Canonical => return None,
     };
     values.ok().map(|v| converted_text(&v))
@@ -505,8 +504,7 @@ impl LineReader {
             return None;
         }
         let result = match format {
-            Format::Netease => netease::convert_line(text),
-            Format::Easemob => easemob::convert_line(text),
+            Format::Vendor(v) => v.convert_line(text),
             Format::Csv | Format::Canonical => {
                 unreachable!("CSV is read by records, canonical lines are parsed")
             }

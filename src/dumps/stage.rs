@@ -723,7 +723,7 @@ pub async fn stage(
                 .bind(upload_id)
                 .bind(file_no as i32)
                 .bind(&name)
-                .bind(format_name(format))
+                .bind(format.id())
                 .execute(&mut **tx)
                 .await?;
             }
@@ -754,25 +754,6 @@ pub async fn stage(
     progress.records.store(staged.records, Ordering::Relaxed);
     *progress.counts.lock().unwrap_or_else(|p| p.into_inner()) = staged.counts.clone();
     Ok(staged)
-}
-
-pub fn format_name(f: Format) -> &'static str {
-    match f {
-        Format::Canonical => "canonical",
-        Format::Netease => "netease",
-        Format::Easemob => "easemob",
-        Format::Csv => "csv",
-    }
-}
-
-pub fn parse_format(s: &str) -> Option<Format> {
-    match s {
-        "canonical" => Some(Format::Canonical),
-        "netease" => Some(Format::Netease),
-        "easemob" => Some(Format::Easemob),
-        "csv" => Some(Format::Csv),
-        _ => None,
-    }
 }
 
 /// Why the reading thread stopped early.

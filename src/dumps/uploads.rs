@@ -18,7 +18,33 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
-pub const FORMATS: [&str; 5] = ["auto", "canonical", "netease", "easemob", "csv"];
+/// The formats an upload may name, in words.
+pub fn format_choices() -> Vec<crate::model::DumpFormat> {
+    super::formats::upload_choices()
+        .into_iter()
+        .map(|(id, label)| crate::model::DumpFormat {
+            id: id.into(),
+            label: label.into(),
+        })
+        .collect()
+}
+
+/// `format` (an upload's or a file's) in words; an id this build does not read stays as it is.
+pub fn format_label(format: &str) -> String {
+    match super::formats::Format::named(format) {
+        Some(f) => f.label().into(),
+        None if format == "auto" => "Tell from the content".into(),
+        None => format.into(),
+    }
+}
+
+/// What an upload's `format` may say: `auto`, then every format imshift reads.
+pub fn formats() -> Vec<&'static str> {
+    super::formats::upload_choices()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
 
 /// The largest piece kept in one row: what the browser sends in one request. A longer request
 /// (a one-shot upload) is stored as several pieces.
@@ -59,6 +85,7 @@ impl From<Row> for Upload {
             id: r.id,
             migration_id: r.migration_id,
             file_name: r.file_name,
+            format_label: format_label(&r.format),
             format: r.format,
             mode: r.mode,
             size_bytes: r.size_bytes,
@@ -73,7 +100,15 @@ impl From<Row> for Upload {
             rejected: r.rejected,
             counts: r.counts.0,
             error: r.error,
-            files: r.files.0,
+            files: r
+                .files
+                .0
+                .into_iter()
+                .map(|f| UploadFile {
+                    format_label: format_label(&f.format),
+                    ..f
+                })
+                .collect(),
             created_by: r.created_by,
             created_at: r.created_at,
             ingest_started_at: r.ingest_started_at,
@@ -205,10 +240,10 @@ pub async fn create(
     crate::import::ensure_no_active_run(&s.pool, migration_id).await?;
     let name = clean_name(&input.file_name)?;
     let format = input.format.as_deref().unwrap_or("auto");
-    if !FORMATS.contains(&format) {
+    if !formats().contains(&format) {
         return Err(AppError::validation(
             "format",
-            format!("`{format}` is not one of {}", FORMATS.join(", ")),
+            format!("`{format}` is not one of {}", formats().join(", ")),
         ));
     }
     let mode = input.mode.as_deref().unwrap_or("add");

@@ -586,7 +586,7 @@ impl Validator {
             }
             true
         });
-        if matches!(read_as, Format::Netease | Format::Easemob) {
+        if matches!(read_as, Format::Vendor(_)) {
             vendor.insert(name.to_string(), read_as);
         }
     }

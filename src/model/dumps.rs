@@ -35,8 +35,11 @@ pub struct Upload {
     pub id: UploadId,
     pub migration_id: MigrationId,
     pub file_name: String,
-    /// What the uploader said: auto, canonical, netease, easemob or csv.
+    /// What the uploader said: `auto`, or a format's id (`GET /api/v1/dump-formats`).
     pub format: String,
+    /// The same in words ("Tell from the content", "imshift canonical JSON Lines").
+    #[serde(default)]
+    pub format_label: String,
     /// add: joins the staged data; replace: discards the earlier uploads once staged.
     pub mode: String,
     pub size_bytes: i64,
@@ -74,6 +77,18 @@ pub struct Upload {
 pub struct UploadFile {
     pub name: String,
     pub format: String,
+    /// The format in words.
+    #[serde(default)]
+    pub format_label: String,
+}
+
+/// A format an upload may name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DumpFormat {
+    /// What `format` takes: `auto`, `canonical`, `csv`, or a vendor export's id.
+    pub id: String,
+    pub label: String,
 }
 
 /// Start an upload (the bytes follow with `PUT …/uploads/{id}?offset=`).
@@ -82,7 +97,7 @@ pub struct UploadFile {
 pub struct NewUpload {
     pub file_name: String,
     pub size_bytes: i64,
-    /// auto (default), canonical, netease, easemob or csv.
+    /// `auto` (default) or a format's id (`GET /api/v1/dump-formats`).
     #[serde(default)]
     pub format: Option<String>,
     /// add (default) or replace.
@@ -120,7 +135,7 @@ pub struct FindingRow {
     pub message: String,
     /// The offending text: the line as it is in the file (cut if very long).
     pub excerpt: String,
-    /// For a line of a vendor format (Easemob, NetEase, CSV): the canonical record it was
+    /// For a line of a vendor format (a vendor's export, CSV): the canonical record it was
     /// converted to, which the message's field names refer to. Absent for canonical lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ssr", sqlx(default))]

@@ -5,11 +5,11 @@
 //! capabilities, target rules, sandbox, callback check), its REST client, conversions from the
 //! canonical dump, callbacks, and a local sandbox — and one line in [`registry`].
 //!
-//! **The rule:** outside `src/providers/<name>/` and its registry line, nothing names a
+//! **The rule:** outside `src/providers/<name>/` and its registry lines, nothing names a
 //! provider. Everything else asks the [`Registry`] for the migration's provider and talks to it
-//! through these traits. Dump formats (`src/dumps/formats`) are named for the export file they
-//! read, not for a provider, and user-facing text that comes from the provider itself is
-//! exempt. `tests/console/layout.rs` greps the tree for this.
+//! through these traits. A vendor export the Dumps tab reads is the provider's too
+//! (`<name>/dump.rs`, a [`crate::dumps::formats::VendorFormat`] listed by
+//! [`registry::dump_formats`]). `tests/console/layout.rs` greps the tree for this.
 
 use crate::import::target::ImportTarget;
 use crate::model::{ConnectionCheck, FieldSpec, MigrationId, ProviderInfo, Side};

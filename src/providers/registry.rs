@@ -1,7 +1,9 @@
 //! Provider name → provider. Adding a provider is a folder under `src/providers/` and one line
-//! in [`Registry::builtin`]; tests add their own with [`Registry::with`].
+//! in [`Registry::builtin`] (and one in [`dump_formats`] when it writes an export the Dumps tab
+//! reads); tests add their own with [`Registry::with`].
 
 use super::Provider;
+use crate::dumps::formats::VendorFormat;
 use crate::model::{ProviderInfo, Side};
 use std::sync::Arc;
 
@@ -70,6 +72,15 @@ impl Registry {
     pub fn list(&self) -> Vec<ProviderInfo> {
         self.providers.iter().map(|p| p.info()).collect()
     }
+}
+
+/// The vendor export formats the Dumps tab reads, one line each (in the order that breaks a
+/// tie when two claim a file).
+pub fn dump_formats() -> &'static [&'static dyn VendorFormat] {
+    &[
+        &super::netease::dump::NeteaseLines,
+        &super::easemob::dump::EasemobHistory,
+    ]
 }
 
 impl Default for Registry {

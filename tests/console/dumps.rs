@@ -617,7 +617,19 @@ async fn vendor_formats_are_converted_on_the_way_in(pool: PgPool) {
     .unwrap();
     let up = settled(&app, &token, &mid, up["id"].as_str().unwrap()).await;
     assert_eq!(up["files"][0]["format"], "easemob");
+    assert_eq!(up["files"][0]["format_label"], "Easemob export");
+    assert_eq!(up["format_label"], "Tell from the content");
     assert_eq!(up["counts"]["message.c2c"], 1);
+    // What an upload may name comes from the registry: auto, canonical, each vendor export, CSV.
+    let formats = get(&app, &token, "/api/v1/dump-formats").await;
+    let ids: Vec<&str> = formats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["auto", "canonical", "netease", "easemob", "csv"]);
+    assert_eq!(formats[2]["label"], "NetEase Yunxin migration lines");
     let rep = report(&app, &token, &mid).await;
     assert_eq!(rep["accepted"]["message"], 1, "{rep:#}");
     assert_eq!(rule(&rep, "csv.mapping")["severity"], "warning");

@@ -2,7 +2,7 @@
 //! left), watch each one staged, and read the validation report: counts, what will be imported,
 //! and every rule that found something, with examples pointing at file and line.
 
-use crate::app::calls_dumps::{dump_findings, load_dumps, DiscardUpload};
+use crate::app::calls_dumps::{dump_findings, dump_formats, load_dumps, DiscardUpload};
 use crate::app::components::{
     action_error, bytes, can, count, duration, plural, resource, when, EmptyState, ErrorNote,
 };
@@ -236,7 +236,7 @@ fn UploadTable(list: Vec<Upload>, rows: Rows) -> impl IntoView {
     if list.is_empty() {
         return view! {
             <EmptyState title="No dumps yet">
-                <p>"Upload the old system's exports: imshift's canonical JSON Lines, NetEase Yunxin migration lines, Easemob's history export or CSV of accounts, friends and members — plain, .gz or .zip."</p>
+                <p>"Upload the old system's exports: imshift's canonical JSON Lines, a vendor's own export (the Format list names those imshift reads) or CSV of accounts, friends and members — plain, .gz or .zip."</p>
             </EmptyState>
         }
         .into_any();
@@ -256,6 +256,11 @@ fn UploadTable(list: Vec<Upload>, rows: Rows) -> impl IntoView {
 fn UploadCard(sending: RwSignal<Vec<Sending>>, tick: RwSignal<u32>) -> impl IntoView {
     let id = use_id();
     let format = RwSignal::new("auto".to_string());
+    // The formats this build reads (each vendor's export comes from its provider).
+    let choices = resource(
+        || (),
+        |_| async { dump_formats().await.unwrap_or_default() },
+    );
     let mode = RwSignal::new("add".to_string());
     let over = RwSignal::new(false);
     let pick = NodeRef::<leptos::html::Input>::new();
@@ -293,7 +298,7 @@ fn UploadCard(sending: RwSignal<Vec<Sending>>, tick: RwSignal<u32>) -> impl Into
                     if let Some(i) = pick.get() { i.click(); }
                 }>
                 <p><strong>"Drop files here"</strong>" or click to choose them."</p>
-                <p class="hint">"JSON Lines, NetEase, Easemob or CSV · plain, .gz or .zip · resumable; large files stream straight to disk."</p>
+                <p class="hint">"imshift's JSON Lines, a vendor's export (see Format) or CSV · plain, .gz or .zip · resumable; large files stream straight to disk."</p>
             </div>
             <input type="file" multiple node_ref=pick class="visually-hidden" data-testid="file-input"
                 on:change=move |ev| {
@@ -307,15 +312,21 @@ fn UploadCard(sending: RwSignal<Vec<Sending>>, tick: RwSignal<u32>) -> impl Into
                     let _ = ev;
                 }/>
             <div class="row-form upload-options">
-                <label>"Format"
-                    <select on:change=move |ev| format.set(event_target_value(&ev)) data-testid="upload-format">
-                        <option value="auto" selected>"Tell from the content"</option>
-                        <option value="canonical">"imshift canonical JSON Lines"</option>
-                        <option value="netease">"NetEase Yunxin migration lines"</option>
-                        <option value="easemob">"Easemob history export"</option>
-                        <option value="csv">"CSV (accounts, friends or members)"</option>
-                    </select>
-                </label>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let list = choices.await;
+                        view! {
+                            <label>"Format"
+                                <select on:change=move |ev| format.set(event_target_value(&ev)) data-testid="upload-format">
+                                    {list.into_iter().map(|c| {
+                                        let auto = c.id == "auto";
+                                        view! { <option value=c.id selected=auto>{c.label}</option> }
+                                    }).collect_view()}
+                                </select>
+                            </label>
+                        }
+                    })}
+                </Suspense>
                 <label>"Staged data"
                     <select on:change=move |ev| mode.set(event_target_value(&ev)) data-testid="upload-mode">
                         <option value="add" selected>"Add to what is staged"</option>
@@ -410,25 +421,14 @@ enum Feed {
     Stopped(f64),
 }
 
-/// A format as its writer calls it.
-fn format_label(f: &str) -> &str {
-    match f {
-        "canonical" => "imshift canonical JSON Lines",
-        "netease" => "NetEase Yunxin export",
-        "easemob" => "Easemob export",
-        "csv" => "CSV",
-        other => other,
-    }
-}
-
-/// What the upload was read as: "Easemob export (detected)" when the format was told from the
-/// content, "(chosen)" when the uploader named it.
+/// What the upload was read as: "imshift canonical JSON Lines (detected)" when the format was
+/// told from the content, "(chosen)" when the uploader named it.
 fn format_words(u: &Upload) -> String {
-    let mut read: Vec<&str> = u.files.iter().map(|f| format_label(&f.format)).collect();
+    let mut read: Vec<&str> = u.files.iter().map(|f| f.format_label.as_str()).collect();
     read.sort_unstable();
     read.dedup();
     if u.format != "auto" {
-        return format!("{} (chosen)", format_label(&u.format));
+        return format!("{} (chosen)", u.format_label);
     }
     if read.is_empty() {
         "format told from the content once read".into()
@@ -449,7 +449,7 @@ fn UploadRow(u: Upload, rows: Rows) -> impl IntoView {
     let files: Vec<String> = u
         .files
         .iter()
-        .map(|f| format!("{} ({})", f.name, format_label(&f.format)))
+        .map(|f| format!("{} ({})", f.name, f.format_label))
         .collect();
     let progress = if u.state == UploadState::Uploading {
         view! { <Receiving u=u.clone() rows/> }.into_any()
@@ -963,6 +963,7 @@ mod tests {
             migration_id: uuid::Uuid::nil().into(),
             file_name: "dump.jsonl".into(),
             format: "auto".into(),
+            format_label: "Tell from the content".into(),
             mode: "add".into(),
             size_bytes: 16 << 20,
             received_bytes: 0,

@@ -5,8 +5,6 @@
 //! guesses silently: what it cannot map is a [`ConvertError`] that names the field and the reason.
 
 pub mod csv;
-pub mod easemob;
-pub mod netease;
 
 use serde_json::{Map, Number, Value};
 use std::fmt;
@@ -49,13 +47,100 @@ impl fmt::Display for ConvertError {
 
 impl std::error::Error for ConvertError {}
 
+/// A vendor's export read line by line into canonical records. Each lives in the folder of
+/// the provider that writes it (`src/providers/<name>/dump.rs`), and the registry lists them
+/// ([`crate::providers::registry::dump_formats`]): the pipeline here never names one.
+pub trait VendorFormat: Sync {
+    /// What uploads, `--format` and the API call it: the provider's id.
+    fn id(&self) -> &'static str;
+    /// The upload form's choice, in the vendor's words for its export.
+    fn choice(&self) -> &'static str;
+    /// What an upload was read as, in words ("… export").
+    fn read_as(&self) -> &'static str;
+    /// How surely a file whose first line is `first` is this format: 0 not at all; the
+    /// highest claim wins, the registry's order breaks a tie.
+    fn claim(&self, first: FirstLine<'_>) -> u8;
+    /// One line of the export as the canonical records it stands for.
+    fn convert_line(&self, line: &str) -> Result<Vec<Value>, ConvertError>;
+}
+
+/// A file's first line as [`VendorFormat::claim`] sees it.
+#[derive(Clone, Copy, Debug)]
+pub enum FirstLine<'a> {
+    /// It parses as a JSON object.
+    Object(&'a Map<String, Value>),
+    /// It starts like JSON but does not parse (or is cut at the detection prefix): its text.
+    Broken(&'a str),
+}
+
 /// The formats imshift reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Format {
     Canonical,
-    Netease,
-    Easemob,
     Csv,
+    Vendor(&'static dyn VendorFormat),
+}
+
+impl Format {
+    /// Its name in uploads, the API and the database.
+    pub fn id(self) -> &'static str {
+        match self {
+            Format::Canonical => "canonical",
+            Format::Csv => "csv",
+            Format::Vendor(v) => v.id(),
+        }
+    }
+
+    /// The format named `id`, if imshift reads it.
+    pub fn named(id: &str) -> Option<Format> {
+        match id {
+            "canonical" => Some(Format::Canonical),
+            "csv" => Some(Format::Csv),
+            _ => vendor_formats()
+                .iter()
+                .find(|v| v.id() == id)
+                .map(|v| Format::Vendor(*v)),
+        }
+    }
+
+    /// What people call it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Canonical => "imshift canonical JSON Lines",
+            Format::Csv => "CSV",
+            Format::Vendor(v) => v.read_as(),
+        }
+    }
+}
+
+impl PartialEq for Format {
+    fn eq(&self, other: &Format) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for Format {}
+
+impl fmt::Debug for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// The vendor formats this build reads, from the registry.
+pub fn vendor_formats() -> &'static [&'static dyn VendorFormat] {
+    crate::providers::registry::dump_formats()
+}
+
+/// Every format an upload may name: `auto` (tell from the content), then each format.
+pub fn upload_choices() -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![
+        ("auto", "Tell from the content"),
+        ("canonical", "imshift canonical JSON Lines"),
+    ];
+    out.extend(vendor_formats().iter().map(|v| (v.id(), v.choice())));
+    out.push(("csv", "CSV (accounts, friends or members)"));
+    out
 }
 
 /// How much of the first line [`detect`] looks at: a record's keys show in its first bytes, and
@@ -78,27 +163,22 @@ pub fn detect(first_line: &str) -> Option<Format> {
         return None;
     }
     if line.starts_with('{') {
-        if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(line) {
-            return if o.contains_key("kind") {
-                Some(Format::Canonical)
-            } else if o.contains_key("data") && o.contains_key("type") {
-                Some(Format::Netease)
-            } else if o.contains_key("msg_id") || o.contains_key("chat_type") {
-                Some(Format::Easemob)
-            } else {
-                None
-            };
-        }
-        // A broken first line still says which vendor wrote it; the converter then reports where.
-        return if line.contains("\"kind\"") {
-            Some(Format::Canonical)
-        } else if line.contains("\"msg_id\"") || line.contains("\"chat_type\"") {
-            Some(Format::Easemob)
-        } else if line.contains("\"data\"") {
-            Some(Format::Netease)
-        } else {
-            None
+        let parsed = serde_json::from_str::<Value>(line);
+        let first = match &parsed {
+            Ok(Value::Object(o)) if o.contains_key("kind") => return Some(Format::Canonical),
+            Ok(Value::Object(o)) => FirstLine::Object(o),
+            // A broken first line still says who wrote it; the converter then reports where.
+            _ if line.contains("\"kind\"") => return Some(Format::Canonical),
+            _ => FirstLine::Broken(line),
         };
+        let mut best: Option<(u8, &'static dyn VendorFormat)> = None;
+        for v in vendor_formats() {
+            let c = v.claim(first);
+            if c > 0 && best.is_none_or(|(b, _)| c > b) {
+                best = Some((c, *v));
+            }
+        }
+        return best.map(|(_, v)| Format::Vendor(v));
     }
     if csv::CsvConverter::new(line, None).is_ok() {
         return Some(Format::Csv);
@@ -268,30 +348,11 @@ mod tests {
             detect(r#"{"kind":"account","id":"u1"}"#),
             Some(Format::Canonical)
         );
-        assert_eq!(
-            detect("\u{feff}{\"data\":{\"msgid\":1},\"type\":0}"),
-            Some(Format::Netease)
-        );
-        assert_eq!(
-            detect(r#"{"msg_id":"1","timestamp":1,"chat_type":"chat","payload":{}}"#),
-            Some(Format::Easemob)
-        );
         assert_eq!(detect("accid,nickname,icon"), Some(Format::Csv));
         assert_eq!(detect("owner,friend"), Some(Format::Csv));
-        // Broken JSON still names its vendor.
-        assert_eq!(
-            detect(r#"{"data":{"attach":"{\"ext\":\"jpg\“"}"#),
-            Some(Format::Netease)
-        );
         assert_eq!(detect("hello world"), None);
         assert_eq!(detect(""), None);
         assert_eq!(detect(r#"{"foo":1}"#), None);
-        // A first line longer than the prefix is told by its start.
-        let long = format!(
-            r#"{{"msg_id":"1","payload":{{"bodies":[{{"msg":"{}"}}]}}}}"#,
-            "é".repeat(DETECT_PREFIX_BYTES)
-        );
-        assert_eq!(detect(&long), Some(Format::Easemob));
     }
 
     #[test]

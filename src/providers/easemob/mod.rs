@@ -1,5 +1,7 @@
 //! Easemob as a migration's source. Its history arrives as an Easemob export on the Dumps tab; imshift does not call its API yet.
 
+pub mod dump;
+
 use crate::providers::dump_only::DumpOnly;
 use crate::providers::Provider;
 use std::sync::Arc;

@@ -1,5 +1,7 @@
 //! NetEase Yunxin as a migration's source or target. Its history arrives as NetEase migration files on the Dumps tab; its server API (imports, sync) is not built yet.
 
+pub mod dump;
+
 use crate::providers::dump_only::DumpOnly;
 use crate::providers::Provider;
 use std::sync::Arc;

@@ -6,7 +6,10 @@
 //! `"createTime":"1537262375000"`, `"clientType":"2"`), numeric ids (`"msgid":1`, `"tid":1`), and
 //! `attach` given either as a JSON string or as an object.
 
-use super::{float_of, format_of, id_of, int_of, ms_of, parse_object, put, ConvertError};
+use crate::dumps::formats::{
+    float_of, format_of, id_of, int_of, ms_of, parse_object, put, ConvertError, FirstLine,
+    VendorFormat,
+};
 use serde_json::{Map, Value};
 
 /// Converts one NetEase migration line into canonical records (one message or one group event).
@@ -435,9 +438,52 @@ fn changes(data: &Map<String, Value>, group: &str) -> Result<Map<String, Value>,
     Ok(out)
 }
 
+/// The format as the dump pipeline reads it.
+pub struct NeteaseLines;
+
+impl VendorFormat for NeteaseLines {
+    fn id(&self) -> &'static str {
+        "netease"
+    }
+
+    fn choice(&self) -> &'static str {
+        "NetEase Yunxin migration lines"
+    }
+
+    fn read_as(&self) -> &'static str {
+        "NetEase Yunxin export"
+    }
+
+    fn claim(&self, first: FirstLine<'_>) -> u8 {
+        match first {
+            FirstLine::Object(o) => 2 * u8::from(o.contains_key("data") && o.contains_key("type")),
+            FirstLine::Broken(line) => u8::from(line.contains("\"data\"")),
+        }
+    }
+
+    fn convert_line(&self, line: &str) -> Result<Vec<Value>, ConvertError> {
+        convert_line(line)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dumps::formats::{detect, Format};
+
+    #[test]
+    fn detected_from_the_first_line() {
+        let id = |line: &str| detect(line).map(Format::id);
+        assert_eq!(
+            id("\u{feff}{\"data\":{\"msgid\":1},\"type\":0}"),
+            Some("netease")
+        );
+        // Broken JSON still names its vendor.
+        assert_eq!(
+            id(r#"{"data":{"attach":"{\"ext\":\"jpg\“"}"#),
+            Some("netease")
+        );
+    }
     use crate::dumps::formats::testutil::assert_canonical;
     use serde_json::json;
 

@@ -8,7 +8,10 @@
 //! with several bodies becomes several canonical messages, `msg_id`, `msg_id#2`, … (numbered by
 //! the body's position, so ids stay stable). `cmd` bodies are commands, not chat history.
 
-use super::{float_of, format_of, id_of, int_of, ms_of, parse_object, put, ConvertError};
+use crate::dumps::formats::{
+    float_of, format_of, id_of, int_of, ms_of, parse_object, put, ConvertError, FirstLine,
+    VendorFormat,
+};
 use serde_json::{Map, Value};
 
 /// Converts one Easemob history line into zero or more canonical messages.
@@ -266,9 +269,57 @@ fn body(b: &Map<String, Value>, field: &str) -> Result<Option<Value>, ConvertErr
     Ok(Some(Value::Object(o)))
 }
 
+/// The format as the dump pipeline reads it.
+pub struct EasemobHistory;
+
+impl VendorFormat for EasemobHistory {
+    fn id(&self) -> &'static str {
+        "easemob"
+    }
+
+    fn choice(&self) -> &'static str {
+        "Easemob history export"
+    }
+
+    fn read_as(&self) -> &'static str {
+        "Easemob export"
+    }
+
+    fn claim(&self, first: FirstLine<'_>) -> u8 {
+        match first {
+            FirstLine::Object(o) => {
+                u8::from(o.contains_key("msg_id") || o.contains_key("chat_type"))
+            }
+            FirstLine::Broken(line) => {
+                2 * u8::from(line.contains("\"msg_id\"") || line.contains("\"chat_type\""))
+            }
+        }
+    }
+
+    fn convert_line(&self, line: &str) -> Result<Vec<Value>, ConvertError> {
+        convert_line(line)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dumps::formats::{detect, Format, DETECT_PREFIX_BYTES};
+
+    #[test]
+    fn detected_from_the_first_line() {
+        let id = |line: &str| detect(line).map(Format::id);
+        assert_eq!(
+            id(r#"{"msg_id":"1","timestamp":1,"chat_type":"chat","payload":{}}"#),
+            Some("easemob")
+        );
+        // A first line longer than the prefix is told by its start.
+        let long = format!(
+            r#"{{"msg_id":"1","payload":{{"bodies":[{{"msg":"{}"}}]}}}}"#,
+            "é".repeat(DETECT_PREFIX_BYTES)
+        );
+        assert_eq!(id(&long), Some("easemob"));
+    }
     use crate::dumps::formats::testutil::assert_canonical;
     use serde_json::json;
 
