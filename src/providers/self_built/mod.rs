@@ -234,6 +234,9 @@ impl Provider for SelfBuilt {
             sync_sends: &[
                 "message.sent",
                 "message.recalled",
+                "account.upserted",
+                "friend.added",
+                "friend.removed",
                 "group.created",
                 "group.updated",
                 "group.dismissed",
