@@ -38,7 +38,8 @@ for (let i = 0; i < 5; i++) {
   }
   let wasm = 0;
   page.on("response", async (r) => {
-    if (r.url().endsWith(".wasm")) wasm = (await r.request().sizes()).responseBodySize;
+    // The main module and every chunk of the page (lazy routes), as sent (compressed).
+    if (r.url().endsWith(".wasm")) wasm += (await r.request().sizes()).responseBodySize;
   });
   await page.goto(base + path);
   await page.waitForFunction(() => document.body.hasAttribute("data-hydrated"), null, { polling: 10, timeout: 120_000 });
