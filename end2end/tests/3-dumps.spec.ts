@@ -34,6 +34,16 @@ test("upload a dump with errors in the browser and read the validation report", 
   await page.getByRole("navigation", { name: "Migration" }).getByRole("link", { name: "Dumps" }).click();
   await expect(page.getByText("No dumps yet")).toBeVisible();
   await hydrated(page);
+  // The Format list is the registry's: imshift's own lines, each vendor export it reads, CSV.
+  const format = page.getByTestId("upload-format");
+  await expect(format.locator("option")).toHaveText([
+    "Tell from the content",
+    "imshift canonical JSON Lines",
+    "NetEase Yunxin migration lines",
+    "Easemob history export",
+    "CSV (accounts, friends or members)",
+  ]);
+  await format.selectOption("canonical");
 
   await page.getByTestId("file-input").setInputFiles({
     name: "dump.jsonl",
@@ -43,6 +53,7 @@ test("upload a dump with errors in the browser and read the validation report", 
 
   const row = page.getByTestId("upload-row").first();
   await expect(row).toHaveAttribute("data-state", "staged", { timeout: 30_000 });
+  await expect(row.getByTestId("upload-format-read")).toContainText("imshift canonical JSON Lines (chosen)");
   await expect(row).toContainText("dump.jsonl");
   await expect(row).toContainText("4 records, 1 line unreadable");
 
