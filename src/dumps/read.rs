@@ -145,7 +145,7 @@ fn converted_text(values: &[serde_json::Value]) -> String {
 /// not convert (or is not a line-by-line vendor format).
 pub fn convert_for_display(format: Format, line: &str) -> Option<String> {
     let values = match format {
-        Format::Vendor(v) => v.convert_line(line),
+        Format::Vendor(v) => (v.convert_line)(line),
         Format::Csv | Format::Canonical => return None,
     };
     values.ok().map(|v| converted_text(&v))
@@ -504,7 +504,7 @@ impl LineReader {
             return None;
         }
         let result = match format {
-            Format::Vendor(v) => v.convert_line(text),
+            Format::Vendor(v) => (v.convert_line)(text),
             Format::Csv | Format::Canonical => {
                 unreachable!("CSV is read by records, canonical lines are parsed")
             }

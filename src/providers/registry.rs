@@ -76,11 +76,8 @@ impl Registry {
 
 /// The vendor export formats the Dumps tab reads, one line each (in the order that breaks a
 /// tie when two claim a file).
-pub fn dump_formats() -> &'static [&'static dyn VendorFormat] {
-    &[
-        &super::netease::dump::NeteaseLines,
-        &super::easemob::dump::EasemobHistory,
-    ]
+pub fn dump_formats() -> &'static [&'static VendorFormat] {
+    &[&super::netease::dump::FORMAT, &super::easemob::dump::FORMAT]
 }
 
 impl Default for Registry {

@@ -174,13 +174,14 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 21] = [
+const READ_CALLS: [&str; 22] = [
     "/_fn/import_preflight",
     "/_fn/import_throughput",
     "/_fn/import_runs",
     "/_fn/import_failures",
     "/_fn/dumps",
     "/_fn/dump_findings",
+    "/_fn/dump_formats",
     "/_fn/members",
     "/_fn/invites",
     "/_fn/tokens",

@@ -50,21 +50,21 @@ impl std::error::Error for ConvertError {}
 /// A vendor's export read line by line into canonical records. Each lives in the folder of
 /// the provider that writes it (`src/providers/<name>/dump.rs`), and the registry lists them
 /// ([`crate::providers::registry::dump_formats`]): the pipeline here never names one.
-pub trait VendorFormat: Sync {
+pub struct VendorFormat {
     /// What uploads, `--format` and the API call it: the provider's id.
-    fn id(&self) -> &'static str;
+    pub id: &'static str,
     /// The upload form's choice, in the vendor's words for its export.
-    fn choice(&self) -> &'static str;
+    pub choice: &'static str,
     /// What an upload was read as, in words ("… export").
-    fn read_as(&self) -> &'static str;
-    /// How surely a file whose first line is `first` is this format: 0 not at all; the
+    pub read_as: &'static str,
+    /// How surely a file whose first line is this one is this format: 0 not at all; the
     /// highest claim wins, the registry's order breaks a tie.
-    fn claim(&self, first: FirstLine<'_>) -> u8;
+    pub claim: fn(FirstLine<'_>) -> u8,
     /// One line of the export as the canonical records it stands for.
-    fn convert_line(&self, line: &str) -> Result<Vec<Value>, ConvertError>;
+    pub convert_line: fn(&str) -> Result<Vec<Value>, ConvertError>,
 }
 
-/// A file's first line as [`VendorFormat::claim`] sees it.
+/// A file's first line as a [`VendorFormat`] claims it.
 #[derive(Clone, Copy, Debug)]
 pub enum FirstLine<'a> {
     /// It parses as a JSON object.
@@ -78,7 +78,7 @@ pub enum FirstLine<'a> {
 pub enum Format {
     Canonical,
     Csv,
-    Vendor(&'static dyn VendorFormat),
+    Vendor(&'static VendorFormat),
 }
 
 impl Format {
@@ -87,7 +87,7 @@ impl Format {
         match self {
             Format::Canonical => "canonical",
             Format::Csv => "csv",
-            Format::Vendor(v) => v.id(),
+            Format::Vendor(v) => v.id,
         }
     }
 
@@ -98,7 +98,7 @@ impl Format {
             "csv" => Some(Format::Csv),
             _ => vendor_formats()
                 .iter()
-                .find(|v| v.id() == id)
+                .find(|v| v.id == id)
                 .map(|v| Format::Vendor(*v)),
         }
     }
@@ -108,7 +108,7 @@ impl Format {
         match self {
             Format::Canonical => "imshift canonical JSON Lines",
             Format::Csv => "CSV",
-            Format::Vendor(v) => v.read_as(),
+            Format::Vendor(v) => v.read_as,
         }
     }
 }
@@ -128,7 +128,7 @@ impl fmt::Debug for Format {
 }
 
 /// The vendor formats this build reads, from the registry.
-pub fn vendor_formats() -> &'static [&'static dyn VendorFormat] {
+pub fn vendor_formats() -> &'static [&'static VendorFormat] {
     crate::providers::registry::dump_formats()
 }
 
@@ -138,7 +138,7 @@ pub fn upload_choices() -> Vec<(&'static str, &'static str)> {
         ("auto", "Tell from the content"),
         ("canonical", "imshift canonical JSON Lines"),
     ];
-    out.extend(vendor_formats().iter().map(|v| (v.id(), v.choice())));
+    out.extend(vendor_formats().iter().map(|v| (v.id, v.choice)));
     out.push(("csv", "CSV (accounts, friends or members)"));
     out
 }
@@ -171,9 +171,9 @@ pub fn detect(first_line: &str) -> Option<Format> {
             _ if line.contains("\"kind\"") => return Some(Format::Canonical),
             _ => FirstLine::Broken(line),
         };
-        let mut best: Option<(u8, &'static dyn VendorFormat)> = None;
+        let mut best: Option<(u8, &'static VendorFormat)> = None;
         for v in vendor_formats() {
-            let c = v.claim(first);
+            let c = (v.claim)(first);
             if c > 0 && best.is_none_or(|(b, _)| c > b) {
                 best = Some((c, *v));
             }

@@ -270,34 +270,22 @@ fn body(b: &Map<String, Value>, field: &str) -> Result<Option<Value>, ConvertErr
 }
 
 /// The format as the dump pipeline reads it.
-pub struct EasemobHistory;
+pub const FORMAT: VendorFormat = VendorFormat {
+    id: "easemob",
+    choice: "Easemob history export",
+    read_as: "Easemob export",
+    claim,
+    convert_line,
+};
 
-impl VendorFormat for EasemobHistory {
-    fn id(&self) -> &'static str {
-        "easemob"
-    }
-
-    fn choice(&self) -> &'static str {
-        "Easemob history export"
-    }
-
-    fn read_as(&self) -> &'static str {
-        "Easemob export"
-    }
-
-    fn claim(&self, first: FirstLine<'_>) -> u8 {
-        match first {
-            FirstLine::Object(o) => {
-                u8::from(o.contains_key("msg_id") || o.contains_key("chat_type"))
-            }
-            FirstLine::Broken(line) => {
-                2 * u8::from(line.contains("\"msg_id\"") || line.contains("\"chat_type\""))
-            }
+/// A broken first line with `"msg_id"` or `"chat_type"` is surely this export; a parsed one
+/// with either key only weakly (another vendor's records may carry them too).
+fn claim(first: FirstLine<'_>) -> u8 {
+    match first {
+        FirstLine::Object(o) => u8::from(o.contains_key("msg_id") || o.contains_key("chat_type")),
+        FirstLine::Broken(line) => {
+            2 * u8::from(line.contains("\"msg_id\"") || line.contains("\"chat_type\""))
         }
-    }
-
-    fn convert_line(&self, line: &str) -> Result<Vec<Value>, ConvertError> {
-        convert_line(line)
     }
 }
 

@@ -439,30 +439,20 @@ fn changes(data: &Map<String, Value>, group: &str) -> Result<Map<String, Value>,
 }
 
 /// The format as the dump pipeline reads it.
-pub struct NeteaseLines;
+pub const FORMAT: VendorFormat = VendorFormat {
+    id: "netease",
+    choice: "NetEase Yunxin migration lines",
+    read_as: "NetEase Yunxin export",
+    claim,
+    convert_line,
+};
 
-impl VendorFormat for NeteaseLines {
-    fn id(&self) -> &'static str {
-        "netease"
-    }
-
-    fn choice(&self) -> &'static str {
-        "NetEase Yunxin migration lines"
-    }
-
-    fn read_as(&self) -> &'static str {
-        "NetEase Yunxin export"
-    }
-
-    fn claim(&self, first: FirstLine<'_>) -> u8 {
-        match first {
-            FirstLine::Object(o) => 2 * u8::from(o.contains_key("data") && o.contains_key("type")),
-            FirstLine::Broken(line) => u8::from(line.contains("\"data\"")),
-        }
-    }
-
-    fn convert_line(&self, line: &str) -> Result<Vec<Value>, ConvertError> {
-        convert_line(line)
+/// A parsed first line with `data` and `type` is surely this export; a broken one with
+/// `"data"` only weakly.
+fn claim(first: FirstLine<'_>) -> u8 {
+    match first {
+        FirstLine::Object(o) => 2 * u8::from(o.contains_key("data") && o.contains_key("type")),
+        FirstLine::Broken(line) => u8::from(line.contains("\"data\"")),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Relationships: friend_import, friend_add, friend_delete, friend_check, black_list_add.
 
 use super::args::{batch, get_array, get_str, string_list};
-use super::{rej, Ctx, Data, Out};
+use super::{rej, Ctx, Data, Out, Reject};
 use serde_json::{json, Map, Value};
 
 fn sns_result(items: Vec<Value>, fail: Vec<Value>) -> Map<String, Value> {
@@ -73,15 +73,7 @@ pub(super) fn friend_write(ctx: &mut Ctx, d: &mut Data, v: &Value, api: &str, bo
 /// other's list too. Per account: 0 deleted, 31704 not a friend (UNCONFIRMED code: Tencent's
 /// sns list names it for deletes), 30003 unknown. Fires `Sns.CallbackFriendDelete`.
 pub(super) fn friend_delete(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
-    let from = get_str(v, "From_Account", 30001)?;
-    if !ctx.account_exists(d, &from) {
-        return Err(rej(30003, format!("account {from:?} does not exist")));
-    }
-    let to = string_list(v, "To_Account", 30001)?;
-    if to.is_empty() {
-        return Err(rej(30001, "To_Account is empty"));
-    }
-    batch(ctx, "sns/friend_delete", to.len(), 30001)?;
+    let (from, to) = owner_and_accounts(ctx, d, v, "sns/friend_delete")?;
     let both = match v.get("DeleteType").and_then(Value::as_str) {
         None | Some("Delete_Type_Both") => true,
         Some("Delete_Type_Single") => false,
@@ -124,15 +116,7 @@ pub(super) fn friend_delete(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
 /// friend_check (CN-1646): which of `To_Account` are on `From_Account`'s list, and with
 /// `CheckResult_Type_Both` which have `From_Account` on theirs. At most 1000 accounts.
 pub(super) fn friend_check(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
-    let from = get_str(v, "From_Account", 30001)?;
-    if !ctx.account_exists(d, &from) {
-        return Err(rej(30003, format!("account {from:?} does not exist")));
-    }
-    let to = string_list(v, "To_Account", 30001)?;
-    if to.is_empty() {
-        return Err(rej(30001, "To_Account is empty"));
-    }
-    batch(ctx, "sns/friend_check", to.len(), 30001)?;
+    let (from, to) = owner_and_accounts(ctx, d, v, "sns/friend_check")?;
     let both = match get_str(v, "CheckType", 30001)?.as_str() {
         "CheckResult_Type_Single" => false,
         "CheckResult_Type_Both" => true,
@@ -183,4 +167,24 @@ pub(super) fn black_list_add(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
         results.push(json!({"To_Account": t, "ResultCode": code, "ResultInfo": ""}));
     }
     Ok(sns_result(results, fail))
+}
+
+/// `From_Account` (an existing account) and `To_Account` (a non-empty list within `api`'s
+/// batch size), as friend_delete and friend_check both take them.
+fn owner_and_accounts(
+    ctx: &mut Ctx,
+    d: &mut Data,
+    v: &Value,
+    api: &str,
+) -> Result<(String, Vec<String>), Reject> {
+    let from = get_str(v, "From_Account", 30001)?;
+    if !ctx.account_exists(d, &from) {
+        return Err(rej(30003, format!("account {from:?} does not exist")));
+    }
+    let to = string_list(v, "To_Account", 30001)?;
+    if to.is_empty() {
+        return Err(rej(30001, "To_Account is empty"));
+    }
+    batch(ctx, api, to.len(), 30001)?;
+    Ok((from, to))
 }
