@@ -99,7 +99,7 @@ impl Format {
             _ => vendor_formats()
                 .iter()
                 .find(|v| v.id == id)
-                .map(|v| Format::Vendor(*v)),
+                .map(|v| Format::Vendor(v)),
         }
     }
 
