@@ -523,6 +523,7 @@ async fn ensure_sandbox(state: &Services, p: &dyn Provider, conn: &Connection) -
             conn.migration_id,
             conn.side,
         )),
+        ..StartOptions::default()
     };
     let handle = sandbox
         .start(Some(conn), opts)
@@ -566,6 +567,7 @@ pub async fn rehearse(
     let opts = StartOptions {
         port: 0,
         hook_url: Some(hook_url(&state.config.public_url, id, side)),
+        ..StartOptions::default()
     };
     let started = sandbox
         .start(Some(&seed), opts)

@@ -453,6 +453,12 @@ pub struct StartOptions {
     /// The console's inbound door for this migration and side (`…/hooks/{id}/{side}`): the
     /// sandbox posts its callbacks or relay events there.
     pub hook_url: Option<String>,
+    /// Every API takes this many calls a second (a benchmark's raised quotas); None: the
+    /// provider's documented quotas.
+    pub qps: Option<u32>,
+    /// Sign what goes to `hook_url` with a secret of the sandbox's own, returned among
+    /// [`Started::secrets`], so the door checks signatures as it would in production.
+    pub sign_hooks: bool,
 }
 
 /// A sandbox just started, and the connection that reaches it.
@@ -481,6 +487,12 @@ pub trait RunningSandbox: Send + Sync {
     ) -> Result<String, String> {
         let _ = (from, to, group, text);
         Err("this sandbox cannot send as a user".into())
+    }
+
+    /// The texts of the one-to-one messages it stored, each conversation's in the order
+    /// stored: what a benchmark checks arrived.
+    fn one_to_one_texts(&self) -> Result<Vec<String>, String> {
+        Err("this sandbox cannot list what it stored".into())
     }
 }
 

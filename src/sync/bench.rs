@@ -1,16 +1,18 @@
 //! `imshift bench sync`: the coexistence sync under load. A console in this process with a
-//! `coexistence` migration self-built → Tencent, both sides sandboxes in this process, both
-//! directions on. Old → new: relay batches posted to the console's hook, signed as the old
-//! system would. New → old: users of the Tencent sandbox send, its callbacks reach the hook.
+//! `coexistence` migration self-built → the benchmark's target (its provider from the
+//! registry), both sides sandboxes in this process, both directions on. Old → new: relay
+//! batches posted to the console's hook, signed as the old system would. New → old: users of
+//! the target's sandbox send, its signed callbacks reach the hook.
 //! Reported: offered and accepted events, the hook's answer time, imshift's added latency
 //! (`sent_at - received_at`), lost, duplicated and out-of-order events at the destinations,
 //! CPU; with `--outage-secs` the old system stops for a while and comes back.
 
 use crate::model::{ConnectionInput, MigrationId, Side, Strategy};
 use crate::providers::self_built::sandbox::{self as relay, RelayConfig, RelayHandle};
-use crate::providers::tencent::{sandbox as tencent, Limits};
+use crate::providers::{RunningSandbox, StartOptions};
 use crate::secrets::MasterKey;
 use crate::web::{self, AppState, Config};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -26,9 +28,6 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 const CONVS: u64 = 200;
 /// Events per relay batch posted by the old system.
 const BATCH: usize = 10;
-const SDKAPPID: u64 = 1_400_000_997;
-const KEY: &str = "bench-sync-sandbox-key-7a2e";
-const CALLBACK_TOKEN: &str = "bench-sync-callback-token";
 const OUTBOUND: &str = "bench-sync-relay-outbound";
 const INBOUND: &str = "bench-sync-relay-inbound";
 
@@ -55,7 +54,7 @@ pub struct Figures {
     /// Events the console stored (echoes left out).
     pub accepted_old_to_new: i64,
     pub accepted_new_to_old: i64,
-    /// Relay POSTs not answered 200, and Tencent user messages refused.
+    /// Relay POSTs not answered 200, and messages the new system's sandbox refused from its users.
     pub send_errors: u64,
     /// The hook's answer to a relay batch, client side.
     pub inbound_p50_ms: f64,
@@ -131,7 +130,8 @@ struct Bench {
     state: AppState,
     id: MigrationId,
     hook_source: String,
-    tencent: Arc<tencent::SandboxHandle>,
+    /// The new system: the target provider's sandbox.
+    target: Arc<dyn RunningSandbox>,
     relay: Option<RelayHandle>,
     relay_addr: SocketAddr,
     /// What relays stopped earlier received.
@@ -200,15 +200,36 @@ impl Bench {
         let hook = |side| crate::sync::inbound::hook_url(console, m.id, side);
         // Neither side's quota may be what limits the run: both get twice the whole rate.
         let qps = ((rate * 2.0).ceil() as u32).max(200);
-        let mut sc = tencent::SandboxConfig::new(SDKAPPID, KEY, "administrator");
-        sc.limits = Limits::default().with_all_qps(qps);
-        sc.callback_url = Some(hook(Side::Target));
-        sc.callback_token = Some(CALLBACK_TOKEN.to_string().into());
-        let tencent = Arc::new(tencent::spawn(sc, "127.0.0.1:0".parse()?).await?);
+        let provider = state
+            .config
+            .providers
+            .get(&m.target)
+            .ok_or("the migration's target is not a provider of this build")?
+            .clone();
+        let sandbox = provider
+            .sandbox()
+            .ok_or("the migration's target has no sandbox")?;
+        let started = sandbox
+            .start(
+                None,
+                StartOptions {
+                    hook_url: Some(hook(Side::Target)),
+                    qps: Some(qps),
+                    sign_hooks: true,
+                    ..StartOptions::default()
+                },
+            )
+            .await?;
+        let target: Arc<dyn RunningSandbox> = Arc::from(started.sandbox);
         let hook_source = hook(Side::Source);
         let relay = relay::spawn(relay_config(&hook_source), "127.0.0.1:0".parse()?).await?;
-        for addr in [tencent.addr, relay.addr] {
+        for addr in [target.addr(), relay.addr] {
             crate::providers::outbound::register_sandbox(addr);
+        }
+        // The connection that reaches it, secrets included, as the sandbox answered it.
+        let mut target_fields = started.public.clone();
+        for (field, value) in &started.secrets {
+            target_fields.insert(field.clone(), value.expose_secret().into());
         }
         let set = |side, fields: Value| {
             let (state, actor) = (&state, &actor);
@@ -220,20 +241,15 @@ impl Bench {
                 Ok::<_, Box<dyn std::error::Error>>(())
             }
         };
-        set(
-            Side::Target,
-            json!({"sdkappid": SDKAPPID, "region": "custom", "base_url": tencent.base_url(),
-                   "admin_identifier": "administrator", "secret_key": KEY,
-                   "callback_token": CALLBACK_TOKEN}),
-        )
-        .await?;
+        set(Side::Target, Value::Object(target_fields)).await?;
         set(
             Side::Source,
             json!({"relay_url": relay.base_url(), "outbound_secret": OUTBOUND,
                    "inbound_secret": INBOUND}),
         )
         .await?;
-        let apis: Vec<String> = Limits::default()
+        let apis: Vec<String> = provider
+            .limits()
             .apis
             .keys()
             .map(|a| a.to_string())
@@ -250,7 +266,7 @@ impl Bench {
             relay_addr: relay.addr,
             relay: Some(relay),
             relay_earlier: vec![],
-            tencent,
+            target,
             http: reqwest::Client::builder().no_proxy().build()?,
             next_old: 0,
             next_new: 0,
@@ -269,7 +285,7 @@ impl Bench {
                 rate / 2.0,
                 secs
             ),
-            new_app_sends(self.tencent.clone(), self.next_new, rate / 2.0, secs),
+            new_app_sends(self.target.clone(), self.next_new, rate / 2.0, secs),
         );
         let (old, new) = (old?, new?);
         let end = Instant::now();
@@ -319,7 +335,7 @@ impl Bench {
             })
         };
         let sent =
-            new_app_sends(self.tencent.clone(), self.next_new, rate / 2.0, secs as f64).await?;
+            new_app_sends(self.target.clone(), self.next_new, rate / 2.0, secs as f64).await?;
         self.next_new += sent.sent;
         let mut relay = None;
         // The port is free again once the stopped relay's last connection closes.
@@ -422,19 +438,9 @@ impl Bench {
             not_sent: rows.iter().filter(|r| r.1 != "sent").count() as i64,
             ..Check::default()
         };
-        // Old → new: Tencent's one-to-one histories, in the order they were stored.
+        // Old → new: the new system's one-to-one histories, in the order they were stored.
         if both {
-            let export = self.tencent.export();
-            let texts = export["c2c"]
-                .as_object()
-                .into_iter()
-                .flat_map(|m| m.values())
-                .flat_map(|l| l.as_array().cloned().unwrap_or_default())
-                .filter_map(|m| {
-                    m["body"][0]["MsgContent"]["Text"]
-                        .as_str()
-                        .map(String::from)
-                });
+            let texts = self.target.one_to_one_texts()?.into_iter();
             let expected = rows.iter().filter(|r| r.0 == "source");
             tally(&mut c, 'o', expected.filter_map(|r| r.2.clone()), texts);
         }
@@ -606,10 +612,10 @@ fn old_event(k: u64) -> Value {
                     "body": {"type": "text", "text": text('o', k)}}})
 }
 
-/// The new app's users: one-to-one messages sent in the Tencent sandbox (its callbacks go
-/// to the console), at `rate` a second for `secs`, numbered from `first`.
+/// The new app's users: one-to-one messages sent in the new system's sandbox (its callbacks
+/// go to the console), at `rate` a second for `secs`, numbered from `first`.
 async fn new_app_sends(
-    tencent: Arc<tencent::SandboxHandle>,
+    target: Arc<dyn RunningSandbox>,
     first: u64,
     rate: f64,
     secs: f64,
@@ -624,8 +630,9 @@ async fn new_app_sends(
         while k < due {
             let (c, _) = slot(first + k);
             let (from, to) = (format!("new_a{c}"), format!("new_b{c}"));
-            if tencent
+            if target
                 .user_message(&from, &to, false, &text('n', first + k))
+                .await
                 .is_err()
             {
                 errors += 1;

@@ -490,6 +490,21 @@ impl RunningSandbox for sandbox::SandboxHandle {
     ) -> Result<String, String> {
         sandbox::SandboxHandle::user_message(self, from, to, group, text)
     }
+
+    fn one_to_one_texts(&self) -> Result<Vec<String>, String> {
+        let export = self.export();
+        Ok(export["c2c"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .flat_map(|l| l.as_array().cloned().unwrap_or_default())
+            .filter_map(|m| {
+                m["body"][0]["MsgContent"]["Text"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .collect())
+    }
 }
 
 #[async_trait::async_trait]
@@ -520,6 +535,15 @@ impl Sandbox for Tencent {
         // Its callbacks go to the console's door, signed when the connection has a token.
         config.callback_url = opts.hook_url.clone();
         config.callback_token = keys.and_then(|k| k.secret("callback_token")).cloned();
+        let mut secrets = vec![("secret_key".to_string(), secret.clone())];
+        if opts.sign_hooks && config.callback_token.is_none() {
+            let token = SecretString::from(crate::auth::secret::generate("sbx_"));
+            config.callback_token = Some(token.clone());
+            secrets.push(("callback_token".into(), token));
+        }
+        if let Some(qps) = opts.qps {
+            config.limits = super::Limits::default().with_all_qps(qps);
+        }
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], opts.port));
         let handle = sandbox::spawn(config, addr)
             .await
@@ -532,7 +556,7 @@ impl Sandbox for Tencent {
         Ok(Started {
             sandbox: Box::new(handle),
             public,
-            secrets: vec![("secret_key".into(), secret)],
+            secrets,
         })
     }
 }
