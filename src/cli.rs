@@ -135,7 +135,7 @@ enum BenchCommand {
     Import {
         #[arg(long, default_value_t = 10.0)]
         minutes: f64,
-        /// The quota of openim/importmsg, enforced by the sandbox and given to imshift.
+        /// The quota of the target's one-to-one history API, enforced by the sandbox and given to imshift.
         #[arg(long, default_value_t = 200)]
         qps: u32,
         #[arg(long, default_value = "/tmp/imshift-bench-import")]
@@ -877,8 +877,9 @@ async fn bench_import(url: &str, minutes: f64, qps: u32, dir: &std::path::Path) 
     db::migrate(&pool).await?;
     let f = crate::import::bench::run(pool, minutes, qps, dir).await?;
     println!(
-        "openim/importmsg for {:.0} s at a quota of {}/s: {} requests, {:.1}/s = {:.3} of the quota; \
-         {} throttle answers (60007); console CPU {:.0} % of one core; {} records sent",
+        "{} for {:.0} s at a quota of {}/s: {} requests, {:.1}/s = {:.3} of the quota; \
+         {} over-quota answers; console CPU {:.0} % of one core; {} records sent",
+        f.api,
         f.seconds,
         f.qps,
         f.requests,
@@ -976,7 +977,7 @@ async fn bench_mixed(url: &str, scale: f64, workers: usize, dir: &std::path::Pat
     db::migrate(&pool).await?;
     let f = crate::import::bench::run_mixed(pool, scale, workers, dir).await?;
     println!(
-        "mixed migration at {scale}x the documented quotas, {} workers: {:.1} s launch to done; quota bound {:.1} s; {:+.1} % over the bound; {} records sent, {} failed, {} throttle answers (60007); load average {:.1} (1 min), {:.1} (5 min) on {} cores",
+        "mixed migration at {scale}x the documented quotas, {} workers: {:.1} s launch to done; quota bound {:.1} s; {:+.1} % over the bound; {} records sent, {} failed, {} over-quota answers; load average {:.1} (1 min), {:.1} (5 min) on {} cores",
         f.workers,
         f.seconds,
         f.bound,

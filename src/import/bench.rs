@@ -1,7 +1,7 @@
-//! `imshift bench import`: a long import against a Tencent IM sandbox running in its own
-//! process with the quota set, through the console's real path (staged dump → launch → jobs →
-//! pacer → HTTP). Reports the achieved request rate as a share of the quota, the sandbox's
-//! throttle answers, and this process's CPU use.
+//! `imshift bench import`: a long import against the target provider's sandbox (the
+//! registry's first provider that takes imports and has one) running in its own process with the quota set, through the console's real path (staged dump → launch →
+//! jobs → pacer → HTTP). Reports the achieved request rate as a share of the quota, the
+//! sandbox's throttle answers, and this process's CPU use.
 
 use crate::auth::Actor;
 use crate::dumps::fixtures::{self, Spec};
@@ -10,6 +10,7 @@ use crate::model::{
 };
 use crate::secrets::MasterKey;
 use crate::web::{self, Config};
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::io::{BufWriter, Write};
@@ -18,6 +19,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 pub struct Figures {
+    /// The API measured: the target's one-to-one history API.
+    pub api: String,
     pub qps: u32,
     pub seconds: f64,
     pub requests: i64,
@@ -94,31 +97,26 @@ pub async fn run(
     qps: u32,
     dir: &Path,
 ) -> Result<Figures, Box<dyn std::error::Error>> {
-    const API: &str = "openim/importmsg";
-    let key = "bench-sandbox-key-0f3c9a";
-    let sdkappid = 1_400_000_999u64;
     // The sandbox in its own process, so the CPU figure is the console's alone.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         l.local_addr()?.port()
     };
-    let mut sandbox = std::process::Command::new(std::env::current_exe()?)
-        .args([
-            "sandbox",
-            "tencent",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args([
-            "--sdkappid",
-            &sdkappid.to_string(),
-            "--admin",
-            "administrator",
-        ])
-        .args(["--qps", &qps.to_string()])
-        .env("IMSHIFT_SANDBOX_KEY", key)
-        .env("IMSHIFT_LOG", "warn")
-        .spawn()?;
+    let registry = crate::providers::Registry::builtin();
+    let target = bench_target(&registry)?;
+    let launch = target
+        .sandbox()
+        .and_then(|sb| sb.standalone(([127, 0, 0, 1], port).into(), qps))
+        .ok_or("the target's sandbox cannot run as a process of its own")?;
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .args(["sandbox", target.id()])
+        .args(&launch.args)
+        .env("IMSHIFT_LOG", "warn");
+    for (name, value) in &launch.env {
+        command.env(name, value.expose_secret());
+    }
+    let mut sandbox = command.spawn()?;
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if reqwest::get(format!("{base}/_sandbox/state")).await.is_ok() {
@@ -138,9 +136,18 @@ pub async fn run(
         let (_, state) =
             web::build_with_state(pool.clone(), config, leptos, MasterKey::generate()).await?;
         let workers = web::workers::start(&state).await?;
-        let (actor, m) = sandbox_migration(&state, "bench import", sdkappid, &base, key).await?;
-        set_quotas(&state, &actor, m.id, [(API.to_string(), qps)]).await?;
-        // Enough one-to-one history to keep importmsg at its quota for the whole run.
+        let (actor, m) =
+            admin_and_migration(&state, "bench import", Strategy::ForcedUpgrade).await?;
+        connect(
+            &state,
+            &actor,
+            m.id,
+            Side::Target,
+            &launch.public,
+            &launch.secrets,
+        )
+        .await?;
+        // Enough one-to-one history to keep its API at its quota for the whole run.
         let messages = (qps as f64 * minutes * 60.0 * 1.1) as u64;
         let spec = Spec {
             accounts: 2000,
@@ -152,15 +159,23 @@ pub async fn run(
             ..Spec::default()
         };
         queue_dump(&state, m.id, &spec, "bench.jsonl").await?;
-        loop {
+        let pre = loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let p = crate::import::preflight(&state, &actor, m.id).await?;
             if p.blockers.is_empty() {
-                break;
+                break p;
             }
-        }
+        };
+        // The API the target takes one-to-one history through, at the quota measured.
+        let api = pre
+            .phases
+            .iter()
+            .find(|p| p.phase == "c2c_history" && !p.api.is_empty())
+            .map(|p| p.api.clone())
+            .ok_or("the target takes no one-to-one history")?;
+        set_quotas(&state, &actor, m.id, [(api.clone(), qps)]).await?;
         let run = crate::import::launch(&state, &actor, m.id).await?;
-        // Measure importmsg once it runs: requests sent between two looks, minus nothing.
+        // Measure the one-to-one API once it runs: requests sent between two looks.
         let requests = |pool: PgPool, run: RunId| async move {
             sqlx::query_scalar::<_, i64>(
                 "SELECT requests FROM import_phases WHERE run_id = $1 AND phase = 'c2c_history'",
@@ -187,13 +202,19 @@ pub async fn run(
             cpu_secs(),
         );
         let after = sandbox_state(&base).await;
-        let throttles = |s: &Value| s["apis"][API]["codes"]["60007"].as_u64().unwrap_or(0);
+        let throttles = |s: &Value| {
+            target
+                .sandbox()
+                .and_then(|sb| sb.throttled_in(s))
+                .unwrap_or(0)
+        };
         let status = crate::import::status(&state, &actor, m.id, run.id).await?;
         crate::import::cancel(&state, &actor, m.id, run.id).await?;
         if let Some(w) = workers {
             w.shutdown().await;
         }
         Ok::<_, Box<dyn std::error::Error>>(Figures {
+            api,
             qps,
             seconds: secs,
             requests: r1 - r0,
@@ -267,7 +288,7 @@ pub struct MixedFigures {
     pub phases: Vec<PhaseFigures>,
     pub sent: i64,
     pub failed: i64,
-    /// 60007 answers of the sandbox over the whole run.
+    /// Over-quota answers of the sandbox over the whole run.
     pub throttles: u64,
     pub workers: usize,
     /// At a share of the run (0.1 = a tenth in), how far elapsed + the time left it said then
@@ -275,28 +296,32 @@ pub struct MixedFigures {
     pub time_left: Vec<(f64, f64)>,
 }
 
-/// `imshift bench import --mixed`: the whole mixed migration into the Tencent sandbox in this
-/// process, whose quotas are Tencent's documented ones times `scale` (imshift is told the same),
-/// from launch to done; its time against the quota bound.
+/// `imshift bench import --mixed`: the whole mixed migration into the target provider's
+/// sandbox in this process, whose quotas are the provider's documented ones times `scale`
+/// (imshift is told the same), from launch to done; its time against the quota bound.
 pub async fn run_mixed(
     pool: PgPool,
     scale: f64,
     workers: usize,
     dir: &Path,
 ) -> Result<MixedFigures, Box<dyn std::error::Error>> {
-    use crate::providers::tencent::{sandbox, Limits};
-    let key = "bench-mixed-sandbox-key-5e1d";
-    let sdkappid = 1_400_000_998u64;
-    let mut limits = Limits::default();
+    let registry = crate::providers::Registry::builtin();
+    let target = bench_target(&registry)?;
+    let limits = target.limits().scaled(scale);
     let apis: Vec<&'static str> = limits.apis.keys().copied().collect();
-    for api in &apis {
-        let qps = limits.qps(api).unwrap_or(1);
-        limits.set_qps(api, ((qps as f64 * scale).round() as u32).max(1));
-    }
-    let mut sc = sandbox::SandboxConfig::new(sdkappid, key, "administrator");
-    sc.limits = limits.clone();
-    let sb = sandbox::spawn(sc, "127.0.0.1:0".parse()?).await?;
-    let base = sb.base_url();
+    let started = target
+        .sandbox()
+        .ok_or("the target has no sandbox")?
+        .start(
+            None,
+            crate::providers::StartOptions {
+                limits: Some(limits.clone()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let sb = started.sandbox;
+    crate::providers::outbound::register_sandbox(sb.addr());
     let mut config = Config::for_url("http://127.0.0.1:0");
     config.data_dir = dir.to_path_buf();
     config.workers = workers;
@@ -309,7 +334,16 @@ pub async fn run_mixed(
     let (_, state) =
         web::build_with_state(pool.clone(), config, leptos, MasterKey::generate()).await?;
     let running = web::workers::start(&state).await?;
-    let (actor, m) = sandbox_migration(&state, "bench mixed", sdkappid, &base, key).await?;
+    let (actor, m) = admin_and_migration(&state, "bench mixed", Strategy::ForcedUpgrade).await?;
+    connect(
+        &state,
+        &actor,
+        m.id,
+        Side::Target,
+        &started.public,
+        &started.secrets,
+    )
+    .await?;
     // imshift is told the quotas the sandbox enforces.
     let quotas = apis
         .iter()
@@ -398,21 +432,14 @@ pub async fn run_mixed(
             })
         })
         .collect();
-    let throttles = sb.state()["apis"]
-        .as_object()
-        .map(|apis| {
-            apis.values()
-                .map(|a| a["codes"]["60007"].as_u64().unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0);
+    let throttles = sb.throttled().unwrap_or(0);
     if status.state != crate::model::RunState::Done {
         return Err(format!("the run ended {}: {:?}", status.state, status.error).into());
     }
     if let Some(w) = running {
         w.shutdown().await;
     }
-    sb.shutdown().await;
+    drop(sb);
     Ok(MixedFigures {
         load,
         seconds,
@@ -426,7 +453,37 @@ pub async fn run_mixed(
     })
 }
 
-/// A bench admin and a new self-built → Tencent migration of `strategy` (shared by the
+/// The provider the benchmarks import into: the registry's first that takes imports and has
+/// a sandbox.
+pub(crate) fn bench_target(
+    registry: &crate::providers::Registry,
+) -> Result<std::sync::Arc<dyn crate::providers::Provider>, Box<dyn std::error::Error>> {
+    registry
+        .all()
+        .find(|p| p.can_be(Side::Target) && p.capabilities().import && p.sandbox().is_some())
+        .cloned()
+        .ok_or_else(|| "no provider of this build takes imports and has a sandbox".into())
+}
+
+/// Stores a side's connection from a sandbox's answer: its public fields and its secrets.
+pub(crate) async fn connect(
+    state: &crate::service::Services,
+    actor: &Actor,
+    id: MigrationId,
+    side: Side,
+    public: &serde_json::Map<String, Value>,
+    secrets: &[(String, secrecy::SecretString)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut fields: std::collections::BTreeMap<String, Value> =
+        public.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (field, value) in secrets {
+        fields.insert(field.clone(), value.expose_secret().into());
+    }
+    crate::migration::connections::set(state, actor, id, side, &ConnectionInput { fields }).await?;
+    Ok(())
+}
+
+/// A bench admin and a new self-built → target migration of `strategy` (shared by the
 /// benchmarks).
 pub(crate) async fn admin_and_migration(
     state: &crate::service::Services,
@@ -456,7 +513,7 @@ pub(crate) async fn admin_and_migration(
             name: format!("{name} {}", Uuid::new_v4()),
             strategy,
             source: "self_built".into(),
-            target: "tencent".into(),
+            target: bench_target(&state.config.providers)?.id().into(),
             notes: String::new(),
         },
     )
@@ -484,32 +541,4 @@ pub(crate) async fn set_quotas(
         .collect();
     crate::migration::limits::set(state, actor, id, overrides).await?;
     Ok(())
-}
-
-/// A bench user and a migration into the sandbox at `base` (keys `sdkappid`, `key`).
-async fn sandbox_migration(
-    state: &crate::service::Services,
-    name: &str,
-    sdkappid: u64,
-    base: &str,
-    key: &str,
-) -> Result<(Actor, crate::model::Migration), Box<dyn std::error::Error>> {
-    let (actor, m) = admin_and_migration(state, name, Strategy::ForcedUpgrade).await?;
-    crate::migration::connections::set(
-        state,
-        &actor,
-        m.id,
-        Side::Target,
-        &ConnectionInput {
-            fields: serde_json::from_value(json!({
-                "sdkappid": sdkappid,
-                "region": "custom",
-                "base_url": base,
-                "admin_identifier": "administrator",
-                "secret_key": key,
-            }))?,
-        },
-    )
-    .await?;
-    Ok((actor, m))
 }

@@ -58,6 +58,22 @@ impl Limits {
         }
     }
 
+    /// Every API at `qps` (a benchmark's raised quotas, tests).
+    pub fn with_all_qps(mut self, qps: u32) -> Self {
+        for l in self.apis.values_mut() {
+            l.qps = qps;
+        }
+        self
+    }
+
+    /// Every API's QPS times `by` (at least 1): a sandbox standing for a raised plan.
+    pub fn scaled(mut self, by: f64) -> Self {
+        for l in self.apis.values_mut() {
+            l.qps = ((l.qps as f64 * by).round() as u32).max(1);
+        }
+        self
+    }
+
     /// Set one API's batch size. Unknown APIs are ignored and reported by the return value.
     pub fn set_batch(&mut self, api: &str, batch: usize) -> bool {
         match self.apis.get_mut(api) {

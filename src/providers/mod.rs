@@ -443,6 +443,29 @@ pub trait Sandbox: Send + Sync {
     /// Starts an empty sandbox. With `keys`, it accepts those; without, it makes its own.
     async fn start(&self, keys: Option<&Connection>, opts: StartOptions)
         -> Result<Started, String>;
+
+    /// How to run it as a process of its own (`imshift sandbox <provider> ARGS`, with `env`)
+    /// listening on `listen`, every API at `qps`, and the connection that reaches it: for a
+    /// benchmark that measures the console's CPU alone. None when it runs only in-process.
+    fn standalone(&self, listen: SocketAddr, qps: u32) -> Option<Standalone> {
+        let _ = (listen, qps);
+        None
+    }
+
+    /// From its `GET /_sandbox/state` JSON: how many requests it refused for going over a quota.
+    fn throttled_in(&self, state: &Value) -> Option<u64> {
+        let _ = state;
+        None
+    }
+}
+
+/// A sandbox to launch as `imshift sandbox <provider> ARGS` with `env`, and the connection
+/// that reaches it once it listens.
+pub struct Standalone {
+    pub args: Vec<String>,
+    pub env: Vec<(String, SecretString)>,
+    pub public: Map<String, Value>,
+    pub secrets: Vec<(String, SecretString)>,
 }
 
 /// Where an in-process sandbox listens and where it sends what its users do.
@@ -453,9 +476,9 @@ pub struct StartOptions {
     /// The console's inbound door for this migration and side (`…/hooks/{id}/{side}`): the
     /// sandbox posts its callbacks or relay events there.
     pub hook_url: Option<String>,
-    /// Every API takes this many calls a second (a benchmark's raised quotas); None: the
-    /// provider's documented quotas.
-    pub qps: Option<u32>,
+    /// The quotas it enforces (a benchmark's raised ones, from the provider's
+    /// [`Provider::limits`]); None: the provider's documented quotas.
+    pub limits: Option<Limits>,
     /// Sign what goes to `hook_url` with a secret of the sandbox's own, returned among
     /// [`Started::secrets`], so the door checks signatures as it would in production.
     pub sign_hooks: bool,
@@ -493,6 +516,11 @@ pub trait RunningSandbox: Send + Sync {
     /// stored: what a benchmark checks arrived.
     fn one_to_one_texts(&self) -> Result<Vec<String>, String> {
         Err("this sandbox cannot list what it stored".into())
+    }
+
+    /// How many requests it refused for going over a quota, when it counts them.
+    fn throttled(&self) -> Option<u64> {
+        None
     }
 }
 

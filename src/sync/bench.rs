@@ -7,12 +7,11 @@
 //! (`sent_at - received_at`), lost, duplicated and out-of-order events at the destinations,
 //! CPU; with `--outage-secs` the old system stops for a while and comes back.
 
-use crate::model::{ConnectionInput, MigrationId, Side, Strategy};
+use crate::model::{MigrationId, Side, Strategy};
 use crate::providers::self_built::sandbox::{self as relay, RelayConfig, RelayHandle};
 use crate::providers::{RunningSandbox, StartOptions};
 use crate::secrets::MasterKey;
 use crate::web::{self, AppState, Config};
-use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -214,7 +213,7 @@ impl Bench {
                 None,
                 StartOptions {
                     hook_url: Some(hook(Side::Target)),
-                    qps: Some(qps),
+                    limits: Some(provider.limits().with_all_qps(qps)),
                     sign_hooks: true,
                     ..StartOptions::default()
                 },
@@ -226,26 +225,30 @@ impl Bench {
         for addr in [target.addr(), relay.addr] {
             crate::providers::outbound::register_sandbox(addr);
         }
-        // The connection that reaches it, secrets included, as the sandbox answered it.
-        let mut target_fields = started.public.clone();
-        for (field, value) in &started.secrets {
-            target_fields.insert(field.clone(), value.expose_secret().into());
-        }
-        let set = |side, fields: Value| {
-            let (state, actor) = (&state, &actor);
-            async move {
-                let input = ConnectionInput {
-                    fields: serde_json::from_value(fields)?,
-                };
-                crate::migration::connections::set(state, actor, m.id, side, &input).await?;
-                Ok::<_, Box<dyn std::error::Error>>(())
-            }
-        };
-        set(Side::Target, Value::Object(target_fields)).await?;
-        set(
+        // The connections that reach them, secrets included, as the sandboxes answered them.
+        use crate::import::bench::connect;
+        connect(
+            &state,
+            &actor,
+            m.id,
+            Side::Target,
+            &started.public,
+            &started.secrets,
+        )
+        .await?;
+        let relay_fields = json!({"relay_url": relay.base_url()});
+        let relay_secrets = [
+            ("outbound_secret".to_string(), OUTBOUND.to_string().into()),
+            ("inbound_secret".to_string(), INBOUND.to_string().into()),
+        ];
+        let relay_fields = relay_fields.as_object().expect("an object");
+        connect(
+            &state,
+            &actor,
+            m.id,
             Side::Source,
-            json!({"relay_url": relay.base_url(), "outbound_secret": OUTBOUND,
-                   "inbound_secret": INBOUND}),
+            relay_fields,
+            &relay_secrets,
         )
         .await?;
         let apis: Vec<String> = provider

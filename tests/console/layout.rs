@@ -18,12 +18,7 @@ use std::path::Path;
 const NAMES: [&str; 5] = ["tencent", "netease", "rongcloud", "easemob", "yunxin"];
 
 /// Files that still name a provider, and why. Remove a line when its file is cleaned up.
-const KNOWN: &[(&str, &str)] = &[
-    (
-        "src/import/bench.rs",
-        "the import benchmark drives the Tencent sandbox as a process of its own (`imshift sandbox tencent --qps`, so the console's CPU is measured alone) and reads its `_sandbox/state` counts (60007 throttles, `openim/importmsg`); the sync benchmark's seam (StartOptions::qps, sign_hooks) covers an in-process sandbox, not a standalone launch or its counts",
-    ),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 /// Where naming a provider is the point: its own folder and the registry.
 fn exempt(path: &str) -> bool {

@@ -155,11 +155,8 @@ impl std::ops::DerefMut for Limits {
 
 impl Limits {
     /// Set every API's QPS at once (tests, raised plans).
-    pub fn with_all_qps(mut self, qps: u32) -> Self {
-        for l in self.0.apis.values_mut() {
-            l.qps = qps;
-        }
-        self
+    pub fn with_all_qps(self, qps: u32) -> Self {
+        Limits(self.0.with_all_qps(qps))
     }
 
     /// import_group_member's cap has been 20, 100, 300 and 500 over the years.

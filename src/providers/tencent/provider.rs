@@ -10,8 +10,8 @@ use crate::import::target::ImportTarget;
 use crate::model::{ConnectionCheck, FieldChoice, FieldKind, FieldSpec, Side};
 use crate::providers::{
     outbound, CallbackRequest, Capabilities, Connection, EchoGuards, FieldError, InboundEvent,
-    Limits, Problem, Provider, RunningSandbox, Sandbox, StartOptions, Started, SyncSink,
-    TargetRules,
+    Limits, Problem, Provider, RunningSandbox, Sandbox, Standalone, StartOptions, Started,
+    SyncSink, TargetRules,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -505,12 +505,45 @@ impl RunningSandbox for sandbox::SandboxHandle {
             })
             .collect())
     }
+
+    fn throttled(&self) -> Option<u64> {
+        Some(sandbox::throttled(&self.state()))
+    }
 }
 
 #[async_trait::async_trait]
 impl Sandbox for Tencent {
     async fn serve(&self, args: Vec<String>) -> Result<(), String> {
         super::cli::serve(args).await
+    }
+
+    fn standalone(&self, listen: std::net::SocketAddr, qps: u32) -> Option<Standalone> {
+        let key = SecretString::from(crate::auth::secret::generate("sbx_"));
+        let args = [
+            "--listen".to_string(),
+            listen.to_string(),
+            "--sdkappid".into(),
+            SANDBOX_SDKAPPID.to_string(),
+            "--admin".into(),
+            SANDBOX_ADMIN.into(),
+            "--qps".into(),
+            qps.to_string(),
+        ];
+        let mut public = Map::new();
+        public.insert("sdkappid".into(), SANDBOX_SDKAPPID.into());
+        public.insert("region".into(), "custom".into());
+        public.insert("base_url".into(), format!("http://{listen}").into());
+        public.insert("admin_identifier".into(), SANDBOX_ADMIN.into());
+        Some(Standalone {
+            args: args.into(),
+            env: vec![("IMSHIFT_SANDBOX_KEY".into(), key.clone())],
+            public,
+            secrets: vec![("secret_key".into(), key)],
+        })
+    }
+
+    fn throttled_in(&self, state: &Value) -> Option<u64> {
+        Some(sandbox::throttled(state))
     }
 
     async fn start(
@@ -541,8 +574,8 @@ impl Sandbox for Tencent {
             config.callback_token = Some(token.clone());
             secrets.push(("callback_token".into(), token));
         }
-        if let Some(qps) = opts.qps {
-            config.limits = super::Limits::default().with_all_qps(qps);
+        if let Some(limits) = opts.limits {
+            config.limits = super::Limits(limits);
         }
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], opts.port));
         let handle = sandbox::spawn(config, addr)

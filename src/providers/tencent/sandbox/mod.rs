@@ -706,3 +706,15 @@ pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<S
         task: Some(task),
     })
 }
+
+/// From `GET /_sandbox/state`: the requests answered 60007 (over the quota), every API.
+pub fn throttled(state: &Value) -> u64 {
+    state["apis"]
+        .as_object()
+        .map(|apis| {
+            apis.values()
+                .map(|a| a["codes"]["60007"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
