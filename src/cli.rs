@@ -135,7 +135,8 @@ enum BenchCommand {
     Import {
         #[arg(long, default_value_t = 10.0)]
         minutes: f64,
-        /// The quota of the target's one-to-one history API, enforced by the sandbox and given to imshift.
+        /// The quota of the target's one-to-one history API, enforced by the sandbox and given
+        /// to imshift.
         #[arg(long, default_value_t = 200)]
         qps: u32,
         #[arg(long, default_value = "/tmp/imshift-bench-import")]

@@ -1,7 +1,8 @@
 //! `imshift bench import`: a long import against the target provider's sandbox (the
-//! registry's first provider that takes imports and has one) running in its own process with the quota set, through the console's real path (staged dump → launch →
-//! jobs → pacer → HTTP). Reports the achieved request rate as a share of the quota, the
-//! sandbox's throttle answers, and this process's CPU use.
+//! registry's first provider that takes imports and has one) running in its own process with
+//! the quota set, through the console's real path (staged dump → launch → jobs → pacer →
+//! HTTP). Reports the achieved request rate as a share of the quota, the sandbox's throttle
+//! answers, and this process's CPU use.
 
 use crate::auth::Actor;
 use crate::dumps::fixtures::{self, Spec};

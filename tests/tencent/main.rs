@@ -8,3 +8,4 @@ mod friends;
 mod outbound;
 mod recalls;
 mod rules;
+mod seam;

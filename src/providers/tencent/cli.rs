@@ -92,6 +92,31 @@ mod tests {
     use clap::CommandFactory;
 
     #[test]
+    fn the_standalone_launch_a_benchmark_makes_parses_as_these_flags() {
+        use crate::providers::Sandbox;
+        let launch = super::super::provider::Tencent
+            .standalone("127.0.0.1:9300".parse().unwrap(), 7)
+            .expect("Tencent's sandbox runs standalone");
+        // The key travels in the environment variable the --key flag reads.
+        let key_env = SandboxArgs::command()
+            .get_arguments()
+            .find(|a| a.get_id() == "key")
+            .and_then(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned());
+        assert_eq!(key_env.as_deref(), Some(launch.env[0].0.as_str()));
+        let mut args = launch.args.clone();
+        args.extend(["--key".to_string(), "K".to_string()]);
+        let a = SandboxArgs::try_parse_from(args).unwrap();
+        assert_eq!(a.listen.port(), 9300);
+        assert_eq!(a.qps, Some(7));
+        assert_eq!(launch.public["base_url"], "http://127.0.0.1:9300");
+        assert_eq!(
+            a.sdkappid as i64,
+            launch.public["sdkappid"].as_i64().unwrap()
+        );
+    }
+
+    #[test]
     fn the_flags_parse_as_imshift_sandbox_tencent_took_them() {
         SandboxArgs::command().debug_assert();
         let a = SandboxArgs::try_parse_from([
