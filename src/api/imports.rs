@@ -5,7 +5,7 @@ use super::{ApiJson, ApiPath, ErrorBody};
 use crate::auth::Actor;
 use crate::import;
 use crate::model::{
-    ImportFailuresPage, ImportRun, ImportThroughput, MigrationId, Preflight, RunId,
+    IdMapPage, ImportFailuresPage, ImportRun, ImportThroughput, MigrationId, Preflight, RunId,
 };
 use crate::web::{AppError, AppResult, AppState};
 use axum::body::{Body, Bytes};
@@ -32,6 +32,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_failures))
         .routes(routes!(get_throughput))
         .routes(routes!(export_failures))
+        .routes(routes!(list_id_map))
+        .routes(routes!(get_hand_over, build_hand_over))
+        .routes(routes!(download_hand_over))
+        .routes(routes!(export_id_map))
 }
 
 type Ids = ApiPath<(MigrationId, RunId)>;
@@ -338,5 +342,194 @@ async fn export_failures(
             ),
         ],
         Body::from_stream(body),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IdMapQuery {
+    /// `account` or `group`.
+    kind: Option<String>,
+    /// Old or new ids containing this text.
+    q: Option<String>,
+    /// The `next` of the previous page.
+    after: Option<String>,
+    /// At most 1000; 100 by default.
+    limit: Option<i64>,
+}
+
+impl IdMapQuery {
+    fn filter(self, default_limit: i64) -> import::id_map::IdMapFilter {
+        import::id_map::IdMapFilter {
+            kind: self.kind,
+            q: self.q,
+            after: self.after,
+            limit: self.limit.unwrap_or(default_limit),
+        }
+    }
+}
+
+/// The id map: what the target made of each old id where it chose its own (a team's
+/// id for each old group), over every run of the migration.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/id-map", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id"), IdMapQuery),
+    responses((status = 200, body = IdMapPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_id_map(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<MigrationId>,
+    q: Result<Query<IdMapQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<ApiJson<IdMapPage>> {
+    let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
+    Ok(ApiJson(
+        import::id_map::list(&s, &actor, id, &q.filter(100)).await?,
+    ))
+}
+
+/// The whole id map (filtered like the list) as CSV: `kind,old_id,new_id,run_id,at`.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/id-map.csv", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id"), IdMapQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+async fn export_id_map(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<MigrationId>,
+    q: Result<Query<IdMapQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<impl IntoResponse> {
+    let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
+    let mut filter = q.filter(1000);
+    filter.after = None;
+    filter.limit = 1000;
+    let first = import::id_map::list(&s, &actor, id, &filter).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let mut page = first;
+        let mut buf = b"kind,old_id,new_id,run_id,at\n".to_vec();
+        let rfc = time::format_description::well_known::Rfc3339;
+        loop {
+            {
+                let mut w = csv::Writer::from_writer(&mut buf);
+                for e in &page.entries {
+                    let _ = w.write_record(crate::csv_safe::row([
+                        e.kind.as_str(),
+                        &e.old_id,
+                        &e.new_id,
+                        &e.run_id.to_string(),
+                        &e.at.format(&rfc).unwrap_or_default(),
+                    ]));
+                }
+                let _ = w.flush();
+            }
+            if tx
+                .send(Ok(Bytes::from(std::mem::take(&mut buf))))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let Some(next) = page.next.clone() else {
+                return;
+            };
+            filter.after = Some(next);
+            match import::id_map::list(&s, &actor, id, &filter).await {
+                Ok(p) => page = p,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"id-map-{id}.csv\""),
+            ),
+        ],
+        Body::from_stream(body),
+    ))
+}
+
+/// The migration's newest build of hand-over files (what the target's own staff import, such
+/// as a target's history files), or `state: none` with what they would be; 204 when the target
+/// takes everything through its API.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/hand-over", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id")),
+    responses((status = 200, body = crate::model::HandOverBuild), (status = 204), (status = 404, body = ErrorBody)))]
+async fn get_hand_over(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<MigrationId>,
+) -> AppResult<axum::response::Response> {
+    Ok(match import::hand_over::latest(&s, &actor, id).await? {
+        Some(b) => ApiJson(b).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// Builds the hand-over files from what is staged now (one build at a time); 202, then
+/// `GET …/hand-over` says when they are ready.
+#[utoipa::path(post, path = "/api/v1/migrations/{id}/hand-over", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id")),
+    responses((status = 202, body = crate::model::HandOverBuild), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn build_hand_over(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<MigrationId>,
+) -> AppResult<(StatusCode, ApiJson<crate::model::HandOverBuild>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(import::hand_over::start(&s, &actor, id).await?),
+    ))
+}
+
+/// One file of a ready build (a name its manifest lists, `manifest.json`, or
+/// `kept_aside.jsonl`), streamed. Each download is audited.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/hand-over/{build}/{name}", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id"), ("build" = Uuid, Path, description = "Build id"), ("name" = String, Path, description = "File name")),
+    responses((status = 200, content_type = "application/octet-stream", body = String), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn download_hand_over(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath((id, build, name)): ApiPath<(MigrationId, uuid::Uuid, String)>,
+) -> AppResult<impl IntoResponse> {
+    let (path, len) = import::hand_over::file(&s, &actor, id, build, &name).await?;
+    let f = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
+    let kind = if name.ends_with(".json") {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, kind.to_string()),
+            (axum::http::header::CONTENT_LENGTH, len.to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        Body::from_stream(futures_util::stream::unfold(f, |mut f| async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = vec![0u8; 64 * 1024];
+            match f.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok::<_, std::io::Error>(Bytes::from(buf)), f))
+                }
+                Err(e) => Some((Err(e), f)),
+            }
+        })),
     ))
 }

@@ -84,3 +84,33 @@ pub async fn retry_import(
     let phase = phase.filter(|p| !p.is_empty());
     Ok(crate::import::retry_failed(&state(), &actor().await?, id, run, phase.as_deref()).await?)
 }
+
+/// The id map: what the target made of old ids where it chose its own, those whose old or
+/// new id contains `q`, after the cursor.
+#[server(prefix = "/_fn", endpoint = "import_id_map")]
+pub async fn import_id_map(
+    id: MigrationId,
+    q: Option<String>,
+    after: Option<String>,
+) -> Result<IdMapPage, ApiError> {
+    let filter = crate::import::id_map::IdMapFilter {
+        kind: None,
+        q: q.filter(|q| !q.trim().is_empty())
+            .map(|q| q.trim().to_string()),
+        after,
+        limit: 50,
+    };
+    Ok(crate::import::id_map::list(&state(), &actor().await?, id, &filter).await?)
+}
+
+/// The newest build of the target's hand-over files; `None`: the target takes everything
+/// through its API.
+#[server(prefix = "/_fn", endpoint = "hand_over")]
+pub async fn hand_over(id: MigrationId) -> Result<Option<HandOverBuild>, ApiError> {
+    Ok(crate::import::hand_over::latest(&state(), &actor().await?, id).await?)
+}
+
+#[server(prefix = "/_fn", endpoint = "build_hand_over")]
+pub async fn build_hand_over(id: MigrationId) -> Result<HandOverBuild, ApiError> {
+    Ok(crate::import::hand_over::start(&state(), &actor().await?, id).await?)
+}

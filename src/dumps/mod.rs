@@ -140,6 +140,7 @@ pub const RULES: &[(&str, Severity, &str)] = &[
     ("message.sender_not_member", Severity::Warning, "The sender was not a member of the group when the message was sent (by the dump's member records)."),
     ("csv.mapping", Severity::Warning, "How the CSV header's columns were read; check that each column landed on the right field."),
     ("target.user_id", Severity::Error, "The target IM does not accept this account id; map it to one that fits before importing."),
+    ("target.user_id_case", Severity::Warning, "The target IM keeps account ids in lower case: this id changes case on the way, and two old ids that differ only in case become one account there. Nothing to fix unless the dumps hold such a pair."),
     ("target.group_id", Severity::Error, "The target IM does not accept this group id; map it to one that fits before importing."),
     ("target.group_type", Severity::Error, "The target IM cannot import this group type."),
     ("target.message_size", Severity::Error, "The message is larger than the target IM accepts."),

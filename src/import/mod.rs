@@ -4,6 +4,8 @@
 //! preflight, launch, pause, resume, cancel, retry failed records, status and failures.
 
 pub mod bench;
+pub mod hand_over;
+pub mod id_map;
 pub mod plan;
 pub mod runner;
 pub mod supervisor;

@@ -74,6 +74,9 @@ struct ResultRow {
     message: Option<String>,
     /// Requests that carried this record in this attempt (0: decided without a request).
     tries: i32,
+    /// The record's key and the id the target made for it (its answer's `made`), for the id
+    /// map.
+    made: Option<(String, String)>,
 }
 
 /// Results waiting to be written, and the request counters that go with them.
@@ -132,7 +135,18 @@ impl Run {
         if !p.rows.is_empty() {
             let (mut u, mut o, mut st, mut se, mut c, mut m, mut n) =
                 (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+            let (mut olds, mut news) = (vec![], vec![]);
             for r in p.rows {
+                if let Some((old, new)) = r.made {
+                    // One row per old id in a statement: ON CONFLICT cannot touch a row twice.
+                    match olds.iter().position(|o| *o == old) {
+                        Some(i) => news[i] = new,
+                        None => {
+                            olds.push(old);
+                            news.push(new);
+                        }
+                    }
+                }
                 u.push(r.upload);
                 o.push(r.ord);
                 st.push(r.state);
@@ -163,6 +177,21 @@ impl Run {
             .bind(&n)
             .execute(&mut *tx)
             .await?;
+            if !olds.is_empty() {
+                sqlx::query(
+                    "INSERT INTO import_id_map (migration_id, kind, old_id, new_id, run_id)
+                     SELECT (SELECT migration_id FROM import_runs WHERE id = $1), $2, t.o, t.n, $1
+                     FROM unnest($3::text[], $4::text[]) AS t(o, n)
+                     ON CONFLICT (migration_id, kind, old_id) DO UPDATE
+                        SET new_id = EXCLUDED.new_id, run_id = EXCLUDED.run_id, at = now()",
+                )
+                .bind(self.run_id)
+                .bind(self.phase.kind().as_str())
+                .bind(&olds)
+                .bind(&news)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         p.samples.write(&mut tx, self.run_id, &self.api).await?;
         if p.requests > 0 || p.throttled > 0 {
@@ -183,8 +212,12 @@ impl Run {
 
 fn row(item: &Item, prepared: Option<&Prepared>, outcome: Outcome, tries: i32) -> ResultRow {
     let mut sent = prepared.map(|p| p.sent.clone()).unwrap_or(Value::Null);
+    let mut made = None;
     let (state, code, message) = match outcome {
         Outcome::Sent(extra) => {
+            if let Some(new) = extra.get("made").and_then(Value::as_str) {
+                made = Some((item.key.clone(), new.to_string()));
+            }
             if let (Value::Object(s), Value::Object(e)) = (&mut sent, extra) {
                 s.extend(e);
             }
@@ -201,6 +234,7 @@ fn row(item: &Item, prepared: Option<&Prepared>, outcome: Outcome, tries: i32) -
         code,
         message,
         tries,
+        made,
     }
 }
 
@@ -358,6 +392,22 @@ async fn context(
                    WHERE mm.upload_id = ANY($1) AND mm.group_id = g)))::jsonb
              FROM unnest($2::text[]) AS g",
         )
+        .bind(uploads)
+        .bind(&keys)
+        .fetch_all(pool)
+        .await?,
+        // Members go into what the target made of their group (a target that picks its own
+        // group ids answered one, in this run or an earlier one) and are added by its owner.
+        Phase::Members => sqlx::query_as(
+            "SELECT k, json_build_object('group', json_build_object(
+                 'tid', (SELECT m.new_id FROM import_id_map m
+                         WHERE m.migration_id = (SELECT migration_id FROM import_runs WHERE id = $1)
+                           AND m.kind = 'group' AND m.old_id = k),
+                 'owner', (SELECT g.owner FROM staged_groups g
+                           WHERE g.upload_id = ANY($2) AND g.group_id = k LIMIT 1)))::jsonb
+             FROM unnest($3::text[]) AS k",
+        )
+        .bind(run_id)
         .bind(uploads)
         .bind(&keys)
         .fetch_all(pool)
@@ -678,7 +728,9 @@ impl Env {
                 }
                 Err(f) => match self.decide(&f, &mut attempt, &mut throttles).await? {
                     Some(delay) => {
-                        reconcile = f.ambiguous && self.phase.one_key_at_a_time();
+                        reconcile = f.ambiguous
+                            && (self.phase.one_key_at_a_time()
+                                || self.target.check_before_repeat(self.phase));
                         self.ctx.sleep(delay).await?;
                     }
                     None => {

@@ -94,4 +94,11 @@ pub trait ImportTarget: Send + Sync {
         key: &str,
         parts: &[&Prepared],
     ) -> Result<Vec<Option<Outcome>>, Failure>;
+    /// Before sending a request of `phase` again after an answer that may have been lost, ask
+    /// [`ImportTarget::reconcile`] first even where the phase's order does not require it: the
+    /// target's call is not idempotent (it makes a new object, such as a team with an id of
+    /// the target's choosing, each time).
+    fn check_before_repeat(&self, _phase: Phase) -> bool {
+        false
+    }
 }

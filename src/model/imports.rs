@@ -260,3 +260,51 @@ pub struct ImportFailuresPage {
     /// Pass as `after` for the next page.
     pub next: Option<String>,
 }
+
+/// One old id and what the target made of it, where the target chose its own (a
+/// team's numeric id, an account id kept in lower case).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct IdMapEntry {
+    /// `account` or `group`.
+    pub kind: String,
+    pub old_id: String,
+    pub new_id: String,
+    /// The run that recorded it.
+    pub run_id: RunId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct IdMapPage {
+    pub entries: Vec<IdMapEntry>,
+    /// How many ids the migration's map holds of this kind (or of every kind).
+    pub total: i64,
+    /// Pass as `after` for the next page.
+    pub next: Option<String>,
+}
+
+/// A build of hand-over files, as the Import tab and REST show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct HandOverBuild {
+    pub id: uuid::Uuid,
+    /// `none` (never built), `building`, `ready` or `failed`.
+    pub state: String,
+    pub error: Option<String>,
+    /// What the files are and what to do with them, in the target's words.
+    pub label: String,
+    pub note: String,
+    /// The target's manifest (its `files` are what can be downloaded).
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub manifest: Option<serde_json::Value>,
+    pub written: i64,
+    pub kept_aside: i64,
+    pub created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}

@@ -413,6 +413,11 @@ pub trait Provider: Send + Sync + 'static {
     fn hook_setup(&self, _conn: &Connection, hook_url: &str) -> Vec<(String, String)> {
         vec![("Events URL".into(), hook_url.into())]
     }
+    /// Files the target's own staff import for what its API cannot take; `None`: everything
+    /// goes through its API (or nowhere).
+    fn hand_over(&self) -> Option<&dyn HandOver> {
+        None
+    }
     /// The body answering a callback whose events are stored.
     fn inbound_answer(&self, accepted: usize, duplicates: usize) -> Value {
         serde_json::json!({ "accepted": accepted, "duplicates": duplicates })
@@ -428,6 +433,40 @@ impl dyn Provider {
             target: self.can_be(Side::Target),
         }
     }
+}
+
+/// Files a target's staff import by hand (a target that imports history only so): built
+/// from the staged history, downloaded from the Import tab and handed over.
+pub trait HandOver: Send + Sync {
+    /// What the files are, on the Import tab.
+    fn label(&self) -> &'static str;
+    /// What to do with them, in words.
+    fn note(&self) -> &'static str;
+    /// A writer of the files into `dir` (empty, made for this build).
+    fn writer(&self, dir: &std::path::Path) -> Result<Box<dyn HandOverWriter>, String>;
+}
+
+/// Writes hand-over files one canonical record at a time, in the order given.
+pub trait HandOverWriter: Send {
+    /// Writes one record (a message or a group event). `Ok(false)`: these files do not carry
+    /// its kind. `group_ids` is what the import made of an old group id, where the target
+    /// chose its own.
+    fn push(
+        &mut self,
+        record: &Value,
+        group_ids: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<bool, HandOverError>;
+    /// Closes the files and writes their manifest; returns it, with `files`: a list of
+    /// `{name, lines, bytes, sha256}`.
+    fn finish(self: Box<Self>) -> Result<Value, String>;
+}
+
+#[derive(Debug)]
+pub enum HandOverError {
+    /// This record cannot be written: it is kept aside with this reason, the rest go on.
+    Record(String),
+    /// Writing failed: the build stops.
+    Io(String),
 }
 
 /// A sandbox answering like the provider, in this process.

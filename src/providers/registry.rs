@@ -18,7 +18,7 @@ impl Registry {
         Registry { providers: vec![] }
             .with(super::self_built::provider())
             .with(super::tencent::provider::provider())
-            .with(super::netease::provider())
+            .with(super::netease::provider::provider())
             .with(super::rongcloud::provider())
             .with(super::easemob::provider())
     }

@@ -25,6 +25,9 @@ pub fn handlers(state: &AppState) -> Vec<Arc<dyn Handler>> {
             pacer: crate::jobs::pacer::Pacer::new(state.pool.clone()),
         }),
         Arc::new(crate::import::supervisor::Supervise { targets }),
+        Arc::new(crate::import::hand_over::Build {
+            services: state.services.clone(),
+        }),
     ]
 }
 

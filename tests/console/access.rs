@@ -174,11 +174,13 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 22] = [
+const READ_CALLS: [&str; 24] = [
     "/_fn/import_preflight",
     "/_fn/import_throughput",
     "/_fn/import_runs",
     "/_fn/import_failures",
+    "/_fn/import_id_map",
+    "/_fn/hand_over",
     "/_fn/dumps",
     "/_fn/dump_findings",
     "/_fn/dump_formats",

@@ -190,3 +190,58 @@ async fn two_processes_share_the_work_and_the_quota(pool: PgPool) {
         "two processes kept the quota busy: {rate}/s"
     );
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_console_killed_after_netease_made_a_team_finds_it_instead_of_making_another(
+    pool: PgPool,
+) {
+    use crate::netease as ne;
+    let app = TestApp::spawn_keyed(
+        pool,
+        |c| c.workers = 0,
+        imshift::secrets::MasterKey::from_bytes(MASTER),
+    )
+    .await;
+    let data_dir = app.data_dir.clone();
+    let db = database_url(&app.pool).await;
+    // NetEase makes each team at once and answers two seconds later: the console is killed in
+    // between, when the team exists and imshift has not written its id down.
+    let sb = ne::netease(|c| {
+        c.slow_answers.insert("team/create".into(), 2000);
+    })
+    .await;
+    let m = ne::migration(&app, &sb).await;
+    let bytes = dump(&ne::spec());
+    let mut child = console(&db, &data_dir);
+    stage(&app, &m, bytes.clone()).await;
+    let run = launch(&app, &m).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sb.state()["teams"].as_u64().unwrap() == 0 {
+        assert!(Instant::now() < deadline, "no team was made");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill(&mut child);
+    // What the dead console had sent is applied by now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let made = sb.state()["teams"].as_u64().unwrap();
+    assert_eq!(
+        results(&app.pool, Some("groups")).await,
+        0,
+        "killed before any team was recorded"
+    );
+    child = console(&db, &data_dir);
+    let done = wait_for(&app, &m, &run, &["done"], 600).await;
+    kill(&mut child);
+    assert_eq!(done["failed"], 0, "{done:#}");
+    ne::netease_holds_exactly(&app, &m, &sb, &ne::expected(&bytes)).await;
+    let found: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM import_results WHERE phase = 'groups' AND sent->>'note' LIKE '%answer was lost%'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        found as u64, made,
+        "every team made before the kill was found again"
+    );
+}

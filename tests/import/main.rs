@@ -9,5 +9,6 @@ mod crash;
 mod expect;
 mod harness;
 mod insight;
+mod netease;
 mod runs;
 mod uncertain;

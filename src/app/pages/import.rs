@@ -5,11 +5,12 @@
 //! how far the preflight was off), the throughput chart, and why records were skipped.
 
 use crate::app::calls_imports::{
-    import_failures, import_preflight, import_runs, run_throughput, ControlImport, LaunchImport,
-    RetryImport,
+    hand_over, import_failures, import_id_map, import_preflight, import_runs, run_throughput,
+    BuildHandOver, ControlImport, LaunchImport, RetryImport,
 };
 use crate::app::components::{
-    action_error, can, count, duration, resource, when, when_secs, EmptyState, ErrorNote, Res,
+    action_error, bytes, can, count, duration, resource, when, when_full, when_secs, EmptyState,
+    ErrorNote, Res,
 };
 use crate::model::{
     ImportRun, ImportThroughput, MigrationId, Permission, PhaseState, PhaseStatus, Preflight,
@@ -199,8 +200,92 @@ pub fn ImportTab() -> impl IntoView {
         {move || {
             failed_key.get().map(|(id, run, phases)| view! { <Failures id run phases/> })
         }}
+        {move || id.get().map(|id| view! { <HandOver id may_run/> })}
+        {move || id.get().map(|id| {
+            // Read again when a run stops: it may have recorded new ids.
+            let settled = Signal::derive(move || live.with(|r| r.as_ref().map(|r| (r.id, moving(r)))));
+            view! { <IdMap id settled/> }
+        })}
     }
     .into_any()
+}
+
+/// What the target made of old ids where it chose its own (a team id for each old group):
+/// searchable, exported as CSV, and hidden while the map is empty.
+#[component]
+fn IdMap(id: MigrationId, settled: Signal<Option<(RunId, bool)>>) -> impl IntoView {
+    let q = RwSignal::new(String::new());
+    let pages = RwSignal::new(vec![None::<String>]);
+    let loaded = resource(
+        move || (q.get(), pages.get(), settled.get()),
+        move |(q, pages, _)| async move {
+            let mut all = vec![];
+            for after in pages {
+                all.push(import_id_map(id, Some(q.clone()), after).await?);
+            }
+            Ok::<_, crate::model::ApiError>(all)
+        },
+    );
+    let csv = move || {
+        let q = q.get();
+        let q: String = query_value(&q);
+        format!("/api/v1/migrations/{id}/id-map.csv?q={q}")
+    };
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let Ok(pages_loaded) = loaded.await else { return ().into_any() };
+                let total = pages_loaded.first().map(|p| p.total).unwrap_or(0);
+                if total == 0 {
+                    return ().into_any();
+                }
+                let next = pages_loaded.last().and_then(|p| p.next.clone());
+                let rows: Vec<_> = pages_loaded.into_iter().flat_map(|p| p.entries).collect();
+                view! {
+                    <section class="card" data-testid="id-map">
+                        <div class="card-head">
+                            <h2>"Id map"</h2>
+                            <a class="btn btn-small" rel="external" download="imshift-id-map.csv" href=csv>"Export CSV"</a>
+                        </div>
+                        <p class="muted">{format!("{} ids the target chose itself, from every run: later phases and runs use them, and so does your app server to find its data on the new side.", count(total))}</p>
+                        <div class="filters">
+                            <label>"Search"
+                                <input type="search" placeholder="old or new id" prop:value=move || q.get()
+                                    on:change=move |ev| { q.set(event_target_value(&ev)); pages.set(vec![None]); }/>
+                            </label>
+                        </div>
+                        {if rows.is_empty() {
+                            view! { <p>"No id matches."</p> }.into_any()
+                        } else {
+                            view! {
+                                <table class="table">
+                                    <thead><tr><th>"Kind"</th><th>"Old id"</th><th>"New id"</th><th>"Recorded"</th></tr></thead>
+                                    <tbody>
+                                    {rows.into_iter().map(|e| view! {
+                                        <tr><td>{e.kind}</td><td class="mono">{e.old_id}</td><td class="mono">{e.new_id}</td><td class="nowrap" title=when_full(&e.at)>{when_secs(&e.at)}</td></tr>
+                                    }).collect_view()}
+                                    </tbody>
+                                </table>
+                            }.into_any()
+                        }}
+                        {next.map(|n| view! { <button class="btn" on:click=move |_| pages.update(|p| p.push(Some(n.clone())))>"More"</button> })}
+                    </section>
+                }.into_any()
+            })}
+        </Transition>
+    }
+}
+
+/// `s` for a URL's query: letters, digits and `-_.~` as they are, every other byte %XX.
+fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[component]
@@ -866,4 +951,120 @@ fn Failures(id: MigrationId, run: RunId, phases: Vec<String>) -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// Files the target's own staff import for what its API cannot take (a target that imports history only from files):
+/// Build, follow the build, then download each file, its manifest and what was kept aside.
+/// Hidden when the target takes everything through its API.
+#[component]
+fn HandOver(id: MigrationId, may_run: bool) -> impl IntoView {
+    let build = ServerAction::<BuildHandOver>::new();
+    let tick = RwSignal::new(0u32);
+    let latest = resource(
+        move || (build.version().get(), tick.get()),
+        move |_| async move { hand_over(id).await },
+    );
+    // While a build runs, look again every two seconds.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(Ok(Some(b))) = latest.get() {
+            if b.state == "building" {
+                set_timeout(
+                    move || tick.update(|t| *t += 1),
+                    std::time::Duration::from_secs(2),
+                );
+            }
+        }
+    });
+    view! {
+        {action_error(build.value())}
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let b = match latest.await {
+                    Ok(Some(b)) => b,
+                    Ok(None) => return ().into_any(),
+                    Err(e) => return view! { <ErrorNote error=e/> }.into_any(),
+                };
+                let building = b.state == "building";
+                let files: Vec<(String, i64, i64, String)> = b
+                    .manifest
+                    .as_ref()
+                    .and_then(|m| m.get("files"))
+                    .and_then(|f| f.as_array())
+                    .map(|f| {
+                        f.iter()
+                            .map(|f| {
+                                (
+                                    f["name"].as_str().unwrap_or_default().to_string(),
+                                    f["lines"].as_i64().unwrap_or(0),
+                                    f["bytes"].as_i64().unwrap_or(0),
+                                    f["sha256"].as_str().unwrap_or_default().to_string(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let base = format!("/api/v1/migrations/{id}/hand-over/{}", b.id);
+                let status = match b.state.as_str() {
+                    "none" => "Not built yet.".to_string(),
+                    "building" => format!("Building… (started by {} at {})", b.created_by, when_secs(&b.created_at)),
+                    "failed" => format!("The build failed: {}", b.error.clone().unwrap_or_default()),
+                    _ => format!(
+                        "Built from what was staged at {}: {} records in {} files{}.",
+                        when_secs(&b.created_at),
+                        count(b.written),
+                        count(files.len() as i64),
+                        if b.kept_aside > 0 { format!(", {} kept aside", count(b.kept_aside)) } else { String::new() }
+                    ),
+                };
+                let ready = b.state == "ready";
+                view! {
+                    <section class="card" data-testid="hand-over">
+                        <div class="card-head">
+                            <h2>{b.label.clone()}</h2>
+                            {may_run.then(|| view! {
+                                <ActionForm action=build>
+                                    <input type="hidden" name="id" value=id.to_string()/>
+                                    <button class="btn btn-small" type="submit" disabled=building>
+                                        {if building { "Building…" } else if ready { "Build again" } else { "Build files" }}
+                                    </button>
+                                </ActionForm>
+                            })}
+                        </div>
+                        <p class="muted">{b.note.clone()}</p>
+                        <p data-testid="hand-over-status">{status}</p>
+                        {(ready && !files.is_empty()).then(|| view! {
+                            <table class="table">
+                                <thead><tr><th>"File"</th><th class="num">"Lines"</th><th class="num">"Size"</th><th>"SHA-256"</th></tr></thead>
+                                <tbody>
+                                {files.into_iter().map(|(name, lines, size, sha)| {
+                                    let href = format!("{base}/{name}");
+                                    view! {
+                                        <tr>
+                                            <td>{if may_run {
+                                                view! { <a rel="external" download=name.clone() href=href.clone()>{name.clone()}</a> }.into_any()
+                                            } else { view! { <span>{name.clone()}</span> }.into_any() }}</td>
+                                            <td class="num">{count(lines)}</td>
+                                            <td class="num">{bytes(size)}</td>
+                                            <td class="mono excerpt-line">{sha}</td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                                </tbody>
+                            </table>
+                        })}
+                        {(ready && may_run).then(|| view! {
+                            <p>
+                                <a class="btn btn-small" rel="external" download="manifest.json" href=format!("{base}/manifest.json")>"Manifest"</a>
+                                " "
+                                {(b.kept_aside > 0).then(|| view! {
+                                    <a class="btn btn-small" rel="external" download="kept_aside.jsonl" href=format!("{base}/kept_aside.jsonl")>{format!("{} kept aside, with why", count(b.kept_aside))}</a>
+                                })}
+                            </p>
+                        })}
+                    </section>
+                }.into_any()
+            })}
+        </Transition>
+    }
 }

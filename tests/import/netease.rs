@@ -1,0 +1,476 @@
+//! Imports into NetEase Yunxin, end to end over HTTP: the console moves a generated dump into
+//! the NetEase sandbox, which must then hold exactly its accounts, friendships, teams (one per
+//! old group, found again after a lost answer instead of made twice) and members, with every
+//! team id in the id map; history is left for NetEase's staff, and the run says so.
+
+use crate::common::*;
+use crate::harness::{dump, get, launch, stage, wait_for, Migration};
+use imshift::dumps::fixtures::Spec;
+use imshift::providers::netease::sandbox::{self, Fault, Faults, SandboxConfig, SandboxHandle};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::collections::{BTreeMap, BTreeSet};
+
+const KEY: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+const SECRET: &str = "netease-import-secret-5d1f";
+
+pub async fn netease(tweak: impl FnOnce(&mut SandboxConfig)) -> SandboxHandle {
+    let mut c = SandboxConfig::new(KEY, SECRET);
+    for l in c.limits.apis.values_mut() {
+        l.qps = 5000;
+    }
+    tweak(&mut c);
+    sandbox::spawn(c, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// A self-built → NetEase migration whose target connection points at `sb`.
+pub async fn migration(app: &TestApp, sb: &SandboxHandle) -> Migration {
+    let owner = app.owner().await;
+    let token = app.token(&owner).await;
+    let r = app
+        .with_token(Method::POST, "/api/v1/migrations", &token, Some(json!({
+            "name": "into netease", "strategy": "forced_upgrade", "source": "self_built", "target": "netease"
+        })))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = Migration { id, token };
+    let r = app
+        .with_token(
+            Method::PUT,
+            &m.path("/connections/target"),
+            &m.token,
+            Some(json!({ "fields": {
+                "app_key": KEY, "data_centre": "custom", "base_url": sb.base_url(),
+                "app_secret": SECRET
+            }})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // The quotas the sandbox was given, so the test is not paced at 100/s.
+    let limits: serde_json::Map<String, Value> = imshift::providers::netease::LIMITS
+        .iter()
+        .map(|(a, _, _)| (a.to_string(), json!({"qps": 3000})))
+        .collect();
+    let r = app
+        .with_token(
+            Method::PUT,
+            &m.path("/limits"),
+            &m.token,
+            Some(Value::Object(limits)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    m
+}
+
+pub fn spec() -> Spec {
+    Spec {
+        accounts: 300,
+        friends: 4,
+        groups: 25,
+        members: 12,
+        messages: 2_000,
+        seed: 11,
+        ..Spec::default()
+    }
+}
+
+/// What the dump says NetEase must hold: accounts, unordered friend pairs, and per old group
+/// its owner, members (owner included) and managers.
+pub struct Expected {
+    accounts: BTreeSet<String>,
+    friends: BTreeSet<(String, String)>,
+    groups: BTreeMap<String, (String, BTreeSet<String>, BTreeSet<String>)>,
+}
+
+pub fn expected(bytes: &[u8]) -> Expected {
+    let mut e = Expected {
+        accounts: BTreeSet::new(),
+        friends: BTreeSet::new(),
+        groups: BTreeMap::new(),
+    };
+    let lower = |v: &Value| v.as_str().unwrap().to_lowercase();
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let r: Value = serde_json::from_slice(line).unwrap();
+        match r["kind"].as_str().unwrap() {
+            "account" => {
+                e.accounts.insert(lower(&r["id"]));
+            }
+            "friend" => {
+                let (a, b) = (lower(&r["owner"]), lower(&r["friend"]));
+                e.friends.insert(if a < b { (a, b) } else { (b, a) });
+            }
+            "group" => {
+                let g = e
+                    .groups
+                    .entry(r["id"].as_str().unwrap().into())
+                    .or_default();
+                g.0 = lower(&r["owner"]);
+                g.1.insert(lower(&r["owner"]));
+            }
+            "member" => {
+                let g = e
+                    .groups
+                    .entry(r["group"].as_str().unwrap().into())
+                    .or_default();
+                g.1.insert(lower(&r["account"]));
+                if r["role"] == "admin" {
+                    g.2.insert(lower(&r["account"]));
+                }
+            }
+            _ => {}
+        }
+    }
+    e
+}
+
+/// NetEase holds exactly what the dump says, each old group as one team whose id the map
+/// gives.
+pub async fn netease_holds_exactly(app: &TestApp, m: &Migration, sb: &SandboxHandle, e: &Expected) {
+    let data = sb.export();
+    let accounts: BTreeSet<String> = data["accounts"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(accounts, e.accounts);
+    let mut friends = BTreeSet::new();
+    for (a, list) in data["friends"].as_object().unwrap() {
+        for b in list.as_object().unwrap().keys() {
+            friends.insert(if a < b {
+                (a.clone(), b.clone())
+            } else {
+                (b.clone(), a.clone())
+            });
+        }
+    }
+    assert_eq!(friends, e.friends);
+
+    let map = get(app, m, "/id-map?kind=group&limit=1000").await;
+    assert_eq!(map["total"], e.groups.len(), "{map:#}");
+    let tids: BTreeMap<String, String> = map["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["old_id"].as_str().unwrap().into(),
+                x["new_id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let teams = sb.teams();
+    let teams = teams.as_array().unwrap();
+    assert_eq!(teams.len(), e.groups.len(), "one team per old group");
+    for (old, (owner, members, managers)) in &e.groups {
+        let tid = &tids[old];
+        let t = teams.iter().find(|t| &t["tid"] == tid).unwrap();
+        let custom: Value = serde_json::from_str(t["custom"].as_str().unwrap()).unwrap();
+        assert_eq!(custom["imshift_source_group"], old.as_str());
+        assert_eq!(&t["owner"], owner);
+        let got: BTreeSet<String> = t["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().into())
+            .collect();
+        assert_eq!(&got, members, "members of {old} (team {tid})");
+        let got: BTreeSet<String> = t["managers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().into())
+            .collect();
+        assert_eq!(&got, managers, "managers of {old}");
+    }
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_dump_lands_in_netease_with_every_team_in_the_id_map(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let sb = netease(|_| {}).await;
+    let m = migration(&app, &sb).await;
+    let bytes = dump(&spec());
+    stage(&app, &m, bytes.clone()).await;
+
+    let pre = get(&app, &m, "/imports/preflight").await;
+    assert_eq!(pre["blockers"], json!([]), "{pre:#}");
+    let phase = |p: &Value, name: &str| {
+        p["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["phase"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(phase(&pre, "accounts")["api"], "user/create");
+    assert_eq!(phase(&pre, "groups")["api"], "team/create");
+    assert!(
+        phase(&pre, "c2c_history")["note"]
+            .as_str()
+            .unwrap()
+            .contains("migration files"),
+        "{pre:#}"
+    );
+
+    let run = launch(&app, &m).await;
+    let done = wait_for(&app, &m, &run, &["done"], 300).await;
+    assert_eq!(done["failed"], 0, "{done:#}");
+    assert_eq!(done["pending"], 0);
+    let history = done["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "c2c_history")
+        .unwrap()
+        .clone();
+    assert_eq!(history["state"], "skipped", "{history:#}");
+    netease_holds_exactly(&app, &m, &sb, &expected(&bytes)).await;
+    assert_eq!(
+        sb.state()["messages"],
+        0,
+        "no history is sent as live messages"
+    );
+
+    // The map is searchable and exported.
+    let (old, tid) = {
+        let map = get(&app, &m, "/id-map?kind=group&limit=1").await;
+        let e = &map["entries"][0];
+        (
+            e["old_id"].as_str().unwrap().to_string(),
+            e["new_id"].as_str().unwrap().to_string(),
+        )
+    };
+    let found = get(&app, &m, &format!("/id-map?q={tid}")).await;
+    assert!(found["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["old_id"] == old.as_str()));
+    let r = app
+        .with_token(
+            Method::GET,
+            &m.path("/id-map.csv?kind=group"),
+            &m.token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with("kind,old_id,new_id,run_id,at\n"));
+    assert_eq!(csv.lines().count(), 1 + spec().groups as usize);
+    assert!(csv.contains(&format!("group,{old},{tid},")));
+
+    hand_over_carries_the_history(&app, &m, &bytes, &tids_of(&app, &m).await).await;
+}
+
+async fn tids_of(app: &TestApp, m: &Migration) -> BTreeMap<String, String> {
+    get(app, m, "/id-map?kind=group&limit=1000").await["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["old_id"].as_str().unwrap().into(),
+                x["new_id"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+/// The history NetEase's staff import: built from the staged records, every line read back by
+/// imshift's own NetEase reader, each message once, group lines under their team id.
+async fn hand_over_carries_the_history(
+    app: &TestApp,
+    m: &Migration,
+    bytes: &[u8],
+    tids: &BTreeMap<String, String>,
+) {
+    let none = get(app, m, "/hand-over").await;
+    assert_eq!(none["state"], "none");
+    assert_eq!(none["label"], "NetEase history files");
+    let r = app
+        .with_token(Method::POST, &m.path("/hand-over"), &m.token, None)
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let b = loop {
+        let b = get(app, m, "/hand-over").await;
+        if b["state"] != "building" {
+            break b;
+        }
+        assert!(std::time::Instant::now() < deadline, "{b:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(b["state"], "ready", "{b:#}");
+    let mut messages: BTreeSet<(String, String)> = BTreeSet::new();
+    // NetEase's line format has no sticker type: those messages are kept aside, with why.
+    let (mut expected, mut faces) = (0, 0);
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let r: Value = serde_json::from_slice(line).unwrap();
+        if r["kind"] == "message" && r["body"]["type"] == "face" {
+            faces += 1;
+        } else if r["kind"] == "message" || r["kind"] == "group_event" {
+            expected += 1;
+        }
+    }
+    assert!(faces > 0, "the generated dump has stickers");
+    assert_eq!(b["written"], expected, "{b:#}");
+    assert_eq!(b["kept_aside"], faces, "{b:#}");
+    let build = b["id"].as_str().unwrap();
+    let files = b["manifest"]["files"].as_array().unwrap().clone();
+    assert!(!files.is_empty());
+    let mut lines = 0;
+    for f in &files {
+        let name = f["name"].as_str().unwrap();
+        let r = app
+            .with_token(
+                Method::GET,
+                &m.path(&format!("/hand-over/{build}/{name}")),
+                &m.token,
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body = r.bytes().await.unwrap();
+        use sha2::Digest;
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&body)),
+            f["sha256"].as_str().unwrap()
+        );
+        for (n, line) in std::str::from_utf8(&body).unwrap().lines().enumerate() {
+            lines += 1;
+            let recs = imshift::providers::netease::dump::convert_line(line)
+                .unwrap_or_else(|e| panic!("{name}:{}: {e:?}", n + 1));
+            for r in recs {
+                if r["kind"] == "message" && r["conv"] == "group" {
+                    let to = r["to"].as_str().unwrap();
+                    assert!(
+                        tids.values().any(|t| t == to),
+                        "{name}:{}: group {to} is a team id",
+                        n + 1
+                    );
+                }
+                if r["kind"] == "message" {
+                    assert!(
+                        messages.insert((
+                            r["id"].as_str().unwrap().into(),
+                            r["from"].as_str().unwrap().into()
+                        )),
+                        "{name}:{}: a message twice",
+                        n + 1
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(lines, expected);
+    let r = app
+        .with_token(
+            Method::GET,
+            &m.path(&format!("/hand-over/{build}/kept_aside.jsonl")),
+            &m.token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let aside = r.text().await.unwrap();
+    assert_eq!(aside.lines().count(), faces as usize);
+    let first: Value = serde_json::from_str(aside.lines().next().unwrap()).unwrap();
+    assert_eq!(first["file"], "dump.jsonl");
+    assert!(first["line"].as_i64().unwrap() > 0);
+    assert!(
+        first["why"].as_str().unwrap().contains("body.type"),
+        "{first:#}"
+    );
+    // A viewer sees the build but may not take the history.
+    let viewer = app
+        .member("viewer@example.com", imshift::model::Role::Viewer)
+        .await;
+    let r = viewer
+        .api(
+            Method::GET,
+            &m.path(&format!(
+                "/hand-over/{build}/{}",
+                files[0]["name"].as_str().unwrap()
+            )),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = viewer
+        .api(
+            Method::GET,
+            &m.path(&format!("/hand-over/{build}/..%2F..%2Fsecret")),
+            None,
+        )
+        .await;
+    assert_ne!(r.status(), StatusCode::OK);
+    let r = app
+        .with_token(
+            Method::GET,
+            &m.path(&format!("/hand-over/{build}/..%2Fmanifest.json")),
+            &m.token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "only names the build wrote are served"
+    );
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&"hand_over.downloaded".to_string()));
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_team_whose_answer_was_lost_is_found_again_not_made_twice(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    // The first three team/create calls are applied and their answers lost (a 502 after the
+    // team exists, then a connection cut, then a 502): a blind repeat would make three extra
+    // teams.
+    let sb = netease(|c| {
+        c.faults = Faults {
+            apis: vec!["team/create".into()],
+            next: [
+                Fault::LostAnswerBadGateway,
+                Fault::LostAnswer,
+                Fault::LostAnswerBadGateway,
+            ]
+            .into(),
+            ..Faults::default()
+        };
+    })
+    .await;
+    let m = migration(&app, &sb).await;
+    let bytes = dump(&spec());
+    stage(&app, &m, bytes.clone()).await;
+    let run = launch(&app, &m).await;
+    let done = wait_for(&app, &m, &run, &["done"], 300).await;
+    assert_eq!(done["failed"], 0, "{done:#}");
+    assert_eq!(sb.state()["injected"], 3, "the faults happened");
+    netease_holds_exactly(&app, &m, &sb, &expected(&bytes)).await;
+    let found: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM import_results WHERE phase = 'groups' AND sent->>'note' LIKE '%answer was lost%'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(found, 3, "each lost team was found among its owner's teams");
+}
