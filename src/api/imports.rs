@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_id_map))
         .routes(routes!(get_hand_over, build_hand_over))
         .routes(routes!(download_hand_over))
+        .routes(routes!(pull_hand_over))
         .routes(routes!(export_id_map))
 }
 
@@ -531,5 +532,33 @@ async fn download_hand_over(
                 Err(e) => Some((Err(e), f)),
             }
         })),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PullQuery {
+    /// Where to start (`next` of an earlier pull); without it, where the last pull ended.
+    cursor: Option<String>,
+    /// Lines at most (1–5000; 1000 by default).
+    limit: Option<i64>,
+}
+
+/// The incremental interface a target's importer polls (NetEase's history import): the staged
+/// history after the cursor as lines of the hand-over files,
+/// `{"code":200,"data":[…],"next":"…","more":false,"kept_aside":[{"file","line","why"}]}`.
+/// Call it with an API token of an operator made for the importer; each pull is audited.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/hand-over/increments", tag = "imports",
+    params(("id" = Uuid, Path, description = "Migration id"), PullQuery),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn pull_hand_over(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<MigrationId>,
+    q: Result<Query<PullQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<ApiJson<serde_json::Value>> {
+    let Query(q) = q.map_err(|e| AppError::validation("query", e.body_text()))?;
+    Ok(ApiJson(
+        import::hand_over::pull(&s, &actor, id, q.cursor.as_deref(), q.limit).await?,
     ))
 }

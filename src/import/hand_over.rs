@@ -388,3 +388,120 @@ impl Handler for Build {
         Ok(())
     }
 }
+
+/// Lines one pull answers at most unless asked for fewer.
+pub const PULL_LIMIT: i64 = 1000;
+/// The most a pull may ask for.
+pub const PULL_MAX: i64 = 5000;
+
+/// `seq:ord` of an upload's row: increments come in upload order, then staged order.
+fn parse_cursor(c: &str) -> AppResult<(i64, i32)> {
+    c.split_once(':')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .ok_or_else(|| AppError::validation("cursor", "not a cursor a pull answered (`seq:ord`)"))
+}
+
+/// What the target's importer pulls (NetEase's "incremental interface"): the staged history
+/// after `cursor` as lines of the hand-over files, in upload order, at most `limit`.
+/// Without a cursor it starts where the last pull ended, so each GET answers what is new.
+/// Answers `{"code":200,"data":[…],"next":…,"more":…,"kept_aside":[…]}`; each pull is
+/// recorded and audited.
+pub async fn pull(
+    s: &Services,
+    actor: &Actor,
+    migration_id: MigrationId,
+    cursor: Option<&str>,
+    limit: Option<i64>,
+) -> AppResult<Value> {
+    actor.require(Permission::RunMigrations)?;
+    crate::migration::get(&s.pool, actor, migration_id).await?;
+    let target = target_of(s, migration_id).await?;
+    let seam = seam(s, &target)?;
+    let limit = limit.unwrap_or(PULL_LIMIT);
+    if !(1..=PULL_MAX).contains(&limit) {
+        return Err(AppError::validation(
+            "limit",
+            format!("between 1 and {PULL_MAX} lines a pull"),
+        ));
+    }
+    let from: Option<String> = match cursor.filter(|c| !c.is_empty()) {
+        Some(c) => Some(c.to_string()),
+        None => sqlx::query_scalar(
+            "SELECT next FROM hand_over_pulls WHERE migration_id = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(migration_id)
+        .fetch_optional(&s.pool)
+        .await?
+        .flatten(),
+    };
+    let (seq, ord) = match from.as_deref() {
+        Some(c) => parse_cursor(c)?,
+        None => (0, -1),
+    };
+    let groups: HashMap<String, String> = sqlx::query_as(
+        "SELECT old_id, new_id FROM import_id_map WHERE migration_id = $1 AND kind = 'group'",
+    )
+    .bind(migration_id)
+    .fetch_all(&s.pool)
+    .await?
+    .into_iter()
+    .collect();
+    let ids = |g: &str| groups.get(g).cloned();
+    // Records validation kept aside are not history; (upload, ord) is unique across kinds.
+    let rows: Vec<(i64, i32, String, String, i64)> = sqlx::query_as(
+        "SELECT u.seq, x.ord, x.record::text, f.name, x.line FROM (
+             SELECT upload_id, ord, file_no, line, record FROM staged_messages
+             UNION ALL
+             SELECT upload_id, ord, file_no, line, record FROM staged_group_events
+         ) x
+         JOIN dump_uploads u ON u.id = x.upload_id
+         JOIN dump_files f ON f.upload_id = x.upload_id AND f.file_no = x.file_no
+         WHERE u.migration_id = $1 AND u.state = 'staged' AND (u.seq, x.ord) > ($2, $3)
+           AND NOT EXISTS (SELECT 1 FROM staged_holds h WHERE h.upload_id = x.upload_id AND h.ord = x.ord)
+         ORDER BY u.seq, x.ord
+         LIMIT $4",
+    )
+    .bind(migration_id)
+    .bind(seq)
+    .bind(ord)
+    .bind(limit + 1)
+    .fetch_all(&s.pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let mut data = vec![];
+    let mut aside = vec![];
+    let mut next = from.clone();
+    for (seq, ord, record, file, line) in rows.into_iter().take(limit as usize) {
+        next = Some(format!("{seq}:{ord}"));
+        let r: Value =
+            serde_json::from_str(&record).map_err(|e| AppError::Internal(Box::new(e)))?;
+        match seam.files().line(&r, &ids) {
+            Ok(Some(l)) => data.push(l),
+            Ok(None) => {}
+            Err(why) => aside.push(json!({ "file": file, "line": line, "why": why })),
+        }
+    }
+    let mut tx = s.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO hand_over_pulls (migration_id, cursor_from, next, lines, kept_aside, actor)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(migration_id)
+    .bind(&from)
+    .bind(&next)
+    .bind(data.len() as i32)
+    .bind(aside.len() as i32)
+    .bind(&actor.email)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        &actor.into(),
+        "hand_over.pulled",
+        &format!("migration:{migration_id}"),
+        json!({ "cursor": from, "next": next, "lines": data.len(), "kept_aside": aside.len() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(json!({ "code": 200, "data": data, "next": next, "more": more, "kept_aside": aside }))
+}

@@ -444,6 +444,13 @@ pub trait HandOver: Send + Sync {
     fn note(&self) -> &'static str;
     /// A writer of the files into `dir` (empty, made for this build).
     fn writer(&self, dir: &std::path::Path) -> Result<Box<dyn HandOverWriter>, String>;
+    /// One record as a line of the files, for the target's importer pulling increments over
+    /// HTTP. `Ok(None)`: the files do not carry its kind; `Err`: why it cannot be written.
+    fn line(
+        &self,
+        record: &Value,
+        group_ids: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Value>, String>;
 }
 
 /// Writes hand-over files one canonical record at a time, in the order given.

@@ -271,6 +271,71 @@ async fn a_dump_lands_in_netease_with_every_team_in_the_id_map(pool: PgPool) {
     assert!(csv.contains(&format!("group,{old},{tid},")));
 
     hand_over_carries_the_history(&app, &m, &bytes, &tids_of(&app, &m).await).await;
+    increments_are_pulled_once_each(&app, &m, &bytes).await;
+}
+
+/// NetEase's importer pulls the history as it would, page by page to the end, gets every
+/// record once, then only what is new.
+async fn increments_are_pulled_once_each(app: &TestApp, m: &Migration, bytes: &[u8]) {
+    let (mut expected, mut faces) = (0usize, 0usize);
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let r: Value = serde_json::from_slice(line).unwrap();
+        if r["kind"] == "message" && r["body"]["type"] == "face" {
+            faces += 1;
+        } else if r["kind"] == "message" || r["kind"] == "group_event" {
+            expected += 1;
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let (mut lines, mut aside, mut pages) = (0, 0, 0);
+    let mut cursor = String::new();
+    loop {
+        let page = get(
+            app,
+            m,
+            &format!("/hand-over/increments?limit=300&cursor={cursor}"),
+        )
+        .await;
+        assert_eq!(page["code"], 200);
+        pages += 1;
+        for l in page["data"].as_array().unwrap() {
+            lines += 1;
+            let recs = imshift::providers::netease::dump::convert_line(&l.to_string()).unwrap();
+            let key = (
+                recs[0]["kind"].to_string(),
+                recs[0]["id"].to_string(),
+                recs[0]["sent_at"].to_string(),
+                recs[0]["at"].to_string(),
+            );
+            assert!(seen.insert(key), "a line twice: {l}");
+        }
+        aside += page["kept_aside"].as_array().unwrap().len();
+        if page["more"] == false {
+            break;
+        }
+        cursor = page["next"].as_str().unwrap().to_string();
+    }
+    assert_eq!((lines, aside), (expected, faces));
+    assert!(pages > 2, "paged: {pages}");
+    // Asked again with no cursor: nothing is new.
+    let again = get(app, m, "/hand-over/increments").await;
+    assert_eq!(again["data"], json!([]), "{again:#}");
+    // A delta dump uploaded later: the next pull answers exactly it.
+    let delta = [
+        json!({"kind":"message","id":"late-1","conv":"c2c","from":"u0000001","to":"u0000002","sent_at":1_790_000_000_000i64,"body":{"type":"text","text":"after the cut"}}),
+        json!({"kind":"message","id":"late-2","conv":"c2c","from":"u0000002","to":"u0000001","sent_at":1_790_000_001_000i64,"body":{"type":"text","text":"and again"}}),
+    ];
+    let body: String = delta.iter().map(|v| format!("{v}\n")).collect();
+    stage(app, m, body.into_bytes()).await;
+    let new = get(app, m, "/hand-over/increments").await;
+    let data = new["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{new:#}");
+    assert_eq!(data[0]["data"]["body"], "after the cut");
+    assert_eq!(data[0]["type"], 0);
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&"hand_over.pulled".to_string()));
 }
 
 async fn tids_of(app: &TestApp, m: &Migration) -> BTreeMap<String, String> {

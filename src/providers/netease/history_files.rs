@@ -497,6 +497,20 @@ impl crate::providers::HandOver for Files {
             .map(|w| Box::new(w) as Box<dyn crate::providers::HandOverWriter>)
             .map_err(|e| format!("cannot write into {}: {e}", dir.display()))
     }
+
+    fn line(
+        &self,
+        record: &Value,
+        group_ids: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Value>, String> {
+        match line_of(&lower_accounts(record), group_ids) {
+            Ok(Some(l)) => serde_json::from_str(&l)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 /// A record's account ids as NetEase stores them: in lower case (reference §2.1).
