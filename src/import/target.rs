@@ -49,6 +49,15 @@ pub enum Outcome {
     Skipped(String),
 }
 
+impl Outcome {
+    pub fn failed(code: Option<i64>, message: impl Into<String>) -> Self {
+        Outcome::Failed {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
 /// A whole request failed.
 #[derive(Debug, Clone)]
 pub struct Failure {

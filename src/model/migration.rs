@@ -91,6 +91,26 @@ pub struct ConnectionCheck {
     pub latency_ms: u64,
 }
 
+impl ConnectionCheck {
+    pub fn passed(message: String, latency_ms: u64) -> Self {
+        ConnectionCheck {
+            ok: true,
+            code: None,
+            message,
+            latency_ms,
+        }
+    }
+
+    pub fn failed(code: Option<i64>, message: String, latency_ms: u64) -> Self {
+        ConnectionCheck {
+            ok: false,
+            code,
+            message,
+            latency_ms,
+        }
+    }
+}
+
 /// One API's pacing for a migration: the provider's documented default and this migration's
 /// override, if any.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

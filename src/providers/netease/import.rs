@@ -52,20 +52,13 @@ fn failure(e: NeteaseError) -> Failure {
     }
 }
 
-fn failed(code: Option<i64>, message: impl Into<String>) -> Outcome {
-    Outcome::Failed {
-        code,
-        message: message.into(),
-    }
-}
-
 fn code_failed(code: i64, desc: &str) -> Outcome {
     let said = if desc.is_empty() {
         String::new()
     } else {
         format!(" (server said: {desc})")
     };
-    failed(
+    Outcome::failed(
         Some(code),
         format!("NetEase Yunxin code {code}: {}{said}", explain(code)),
     )
@@ -91,7 +84,7 @@ fn text<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 fn within(field: &str, value: &str, max: usize) -> Result<(), Outcome> {
     let n = value.chars().count();
     if n > max {
-        return Err(failed(
+        return Err(Outcome::failed(
             None,
             format!("`{field}` is {n} characters; NetEase Yunxin takes at most {max}: shorten it in the dump"),
         ));
@@ -130,7 +123,7 @@ fn form_of(p: &Prepared) -> Vec<(&str, String)> {
 }
 
 fn account_part(item: usize, r: &Value) -> Result<Prepared, Outcome> {
-    let id = text(r, "id").ok_or_else(|| failed(None, "the account has no `id`"))?;
+    let id = text(r, "id").ok_or_else(|| Outcome::failed(None, "the account has no `id`"))?;
     let mut f = Map::new();
     f.insert("accid".into(), accid(id).into());
     for (from, to, max) in [
@@ -169,9 +162,9 @@ fn account_part(item: usize, r: &Value) -> Result<Prepared, Outcome> {
 }
 
 fn group_part(item: usize, r: &Value) -> Result<Prepared, Outcome> {
-    let id = text(r, "id").ok_or_else(|| failed(None, "the group has no `id`"))?;
+    let id = text(r, "id").ok_or_else(|| Outcome::failed(None, "the group has no `id`"))?;
     let owner = text(r, "owner").ok_or_else(|| {
-        failed(
+        Outcome::failed(
             None,
             "the group has no `owner`: NetEase creates a team as its owner",
         )
@@ -368,7 +361,7 @@ impl NeteaseImport {
                 accs.iter()
                     .map(|a| {
                         if no.contains(a) {
-                            failed(
+                            Outcome::failed(
                                 None,
                                 format!("NetEase Yunxin did not add this member: {why}"),
                             )
@@ -419,7 +412,7 @@ impl NeteaseImport {
                     if classify(code) == ErrorClass::Permanent =>
                 {
                     for &i in chunk {
-                        outcomes[i] = failed(
+                        outcomes[i] = Outcome::failed(
                             Some(code),
                             format!(
                                 "added to the team but not made a manager: NetEase Yunxin code {code}: {} (server said: {desc})",
@@ -448,7 +441,7 @@ impl ImportTarget for NeteaseImport {
             Phase::Profiles => "user/create carried each account's profile with it (nickname, avatar, gender, birthday, signature; location and custom fields in `ex`)",
             Phase::C2cHistory | Phase::GroupHistory => "NetEase Yunxin has no API to import history: its staff import it from migration files. Download them under NetEase history files on this tab and attach them to your history import request to NetEase",
             Phase::Unread => "NetEase Yunxin has no API to set unread counts; they start at zero after the move",
-            Phase::Conversations => "NetEase Yunxin has no API to write an account's recent conversations; they come back from the history NetEase's staff import",
+            Phase::Conversations => "NetEase Yunxin has no API to write an account's recent conversations: as its migration guide says (§5), NetEase builds them from the offline and roaming messages it delivers, the imported history included; conversations older than what it keeps stay in your app's own list (the records remain in your dump)",
             Phase::GroupEvents => "group notifications go in NetEase's migration files with the group history, not through an API",
             _ => "",
         };
@@ -479,7 +472,7 @@ impl ImportTarget for NeteaseImport {
                     Phase::Friends => {
                         let (Some(owner), Some(friend)) = (text(r, "owner"), text(r, "friend"))
                         else {
-                            return Err(failed(None, "a friend record needs `owner` and `friend`"));
+                            return Err(Outcome::failed(None, "a friend record needs `owner` and `friend`"));
                         };
                         let mut f = Map::new();
                         f.insert("accid".into(), accid(owner).into());
@@ -491,7 +484,7 @@ impl ImportTarget for NeteaseImport {
                     Phase::Blocks => {
                         let (Some(owner), Some(blocked)) = (text(r, "owner"), text(r, "blocked"))
                         else {
-                            return Err(failed(None, "a block record needs `owner` and `blocked`"));
+                            return Err(Outcome::failed(None, "a block record needs `owner` and `blocked`"));
                         };
                         let mut f = Map::new();
                         f.insert("accid".into(), accid(owner).into());
@@ -509,14 +502,14 @@ impl ImportTarget for NeteaseImport {
                             ));
                         }
                         let Some(account) = text(r, "account") else {
-                            return Err(failed(None, "a member record needs `account`"));
+                            return Err(Outcome::failed(None, "a member record needs `account`"));
                         };
                         let Some(tid) = tid_of(item) else {
-                            return Err(failed(None, "its group has no NetEase team id: the groups phase did not record one for it"));
+                            return Err(Outcome::failed(None, "its group has no NetEase team id: the groups phase did not record one for it"));
                         };
                         let Some(owner) = item.context.get("group").and_then(|g| text(g, "owner"))
                         else {
-                            return Err(failed(None, "its group's owner is not known"));
+                            return Err(Outcome::failed(None, "its group's owner is not known"));
                         };
                         let mut f = Map::new();
                         f.insert("accid".into(), accid(account).into());

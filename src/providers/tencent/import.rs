@@ -79,13 +79,6 @@ fn single<T>(r: Result<T, TencentError>) -> Result<Vec<Outcome>, Failure> {
     }
 }
 
-fn failed(code: Option<i64>, message: impl Into<String>) -> Outcome {
-    Outcome::Failed {
-        code,
-        message: message.into(),
-    }
-}
-
 /// A record the answer refused with `code`. Per-record answers are final in a run, even for
 /// codes that are transient: the words say so.
 fn code_failed(code: i64) -> Outcome {
@@ -94,7 +87,7 @@ fn code_failed(code: i64) -> Outcome {
     } else {
         ""
     };
-    failed(
+    Outcome::failed(
         Some(code),
         format!("Tencent IM error {code}: {}{next}", explain(code)),
     )
@@ -111,7 +104,8 @@ fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 fn part<T: serde::Serialize>(item: usize, p: &T, sent: Value) -> Result<Prepared, Outcome> {
     Ok(Prepared {
         item,
-        part: serde_json::to_value(p).map_err(|e| failed(None, format!("imshift: {e}")))?,
+        part: serde_json::to_value(p)
+            .map_err(|e| Outcome::failed(None, format!("imshift: {e}")))?,
         sent,
     })
 }
@@ -202,7 +196,7 @@ fn add_source(source: Option<&str>) -> String {
 
 fn message(r: &Value) -> Result<CanonicalMessage, Outcome> {
     serde_json::from_value(r.clone())
-        .map_err(|e| failed(None, format!("the message does not read as canonical: {e}")))
+        .map_err(|e| Outcome::failed(None, format!("the message does not read as canonical: {e}")))
 }
 
 fn now_secs() -> u64 {
@@ -244,11 +238,11 @@ impl TencentImport {
 
     fn prepare_one(&self, phase: Phase, i: usize, item: &Item) -> Result<Prepared, Outcome> {
         let r = &item.record;
-        let conv = |e: convert::ConvertError| failed(None, e.0);
+        let conv = |e: convert::ConvertError| Outcome::failed(None, e.0);
         match phase {
             Phase::Accounts => {
                 let id = item.key.clone();
-                convert::check_user_id(&id).map_err(|e| failed(None, e))?;
+                convert::check_user_id(&id).map_err(|e| Outcome::failed(None, e))?;
                 part(
                     i,
                     &AccountItem {
@@ -260,7 +254,7 @@ impl TencentImport {
                 )
             }
             Phase::Profiles => {
-                let tags = profile_tags(r).map_err(|e| failed(None, e))?;
+                let tags = profile_tags(r).map_err(|e| Outcome::failed(None, e))?;
                 if tags.is_empty() {
                     return Err(Outcome::Skipped(
                         "nothing beyond the nick and avatar, which the accounts phase set".into(),
@@ -324,7 +318,7 @@ impl TencentImport {
                     g["type"] = json!("private");
                 }
                 let mut g: CanonicalGroup = serde_json::from_value(g).map_err(|e| {
-                    failed(None, format!("the group does not read as canonical: {e}"))
+                    Outcome::failed(None, format!("the group does not read as canonical: {e}"))
                 })?;
                 // History must come after the group's creation: create it before its first
                 // message and its first member.
@@ -387,7 +381,7 @@ impl TencentImport {
             .enumerate()
             .map(|(i, item)| {
                 let Some(created) = item.context.get("create_time").and_then(Value::as_u64) else {
-                    return Err(failed(
+                    return Err(Outcome::failed(
                         None,
                         format!("the group {} was not imported (see the Groups phase)", item.key),
                     ));
@@ -397,13 +391,13 @@ impl TencentImport {
                 let t = own.max(created + 1).max(last.map_or(0, |l| l + 1));
                 last = Some(t);
                 if t >= now {
-                    return Err(failed(
+                    return Err(Outcome::failed(
                         Some(10004),
                         format!("its send time moved to {t} to keep the group's order, which is not in the past yet; Tencent refuses times from the future (10004)"),
                     ));
                 }
                 let mut it: GroupMsgItem = convert::import_group_msg_item(&m)
-                    .map_err(|e| failed(None, e.0))?;
+                    .map_err(|e| Outcome::failed(None, e.0))?;
                 it.send_time = t;
                 let sent = json!({"SendTime": t, "Random": it.random, "moved_secs": t - own.min(t)});
                 part(i, &it, sent)
@@ -466,7 +460,7 @@ impl ImportTarget for TencentImport {
                     .iter()
                     .map(|a| {
                         if fails.contains(&a.user_id) {
-                            failed(None, "Tencent IM listed this account in FailAccounts (not imported); retry it")
+                            Outcome::failed(None, "Tencent IM listed this account in FailAccounts (not imported); retry it")
                         } else {
                             Outcome::Sent(json!({}))
                         }
@@ -523,13 +517,13 @@ impl ImportTarget for TencentImport {
                             Some(x) if x.result_code == 30001 && already.contains(&to) => {
                                 Outcome::Sent(json!({"note": "already on the friend list on the target (30001, checked with friend_check)"}))
                             }
-                            Some(x) if x.result_code == 30001 && phase == Phase::Friends => failed(
+                            Some(x) if x.result_code == 30001 && phase == Phase::Friends => Outcome::failed(
                                 Some(30001),
                                 "Tencent IM error 30001: a friend request parameter is invalid; friend_check found the friend is not on the list, so it is not a repeat",
                             ),
                             Some(x) => code_failed(x.result_code),
                             None if r.fail_account.contains(&to) => {
-                                failed(None, "Tencent IM listed it in Fail_Account")
+                                Outcome::failed(None, "Tencent IM listed it in Fail_Account")
                             }
                             None => Outcome::Sent(json!({})),
                         }
@@ -567,7 +561,7 @@ impl ImportTarget for TencentImport {
                     .map(|m| match results.iter().find(|r| r.member_account == m.member_account) {
                         Some(r) if r.result == 1 => Outcome::Sent(json!({})),
                         Some(r) if r.result == 2 => Outcome::Sent(json!({"note": "already a member"})),
-                        _ => failed(None, "Tencent IM did not add this member (Result 0): its JoinTime must be after the group's creation and before now, and the account must exist"),
+                        _ => Outcome::failed(None, "Tencent IM did not add this member (Result 0): its JoinTime must be after the group's creation and before now, and the account must exist"),
                     })
                     .collect())
             }
@@ -588,7 +582,7 @@ impl ImportTarget for TencentImport {
                     .map(|i| match results.get(i) {
                         Some(r) if r.result == 0 => Outcome::Sent(json!({"MsgSeq": r.msg_seq})),
                         Some(r) => code_failed(r.result),
-                        None => failed(None, "Tencent IM gave no result for this message"),
+                        None => Outcome::failed(None, "Tencent IM gave no result for this message"),
                     })
                     .collect())
             }

@@ -198,32 +198,16 @@ impl Provider for Tencent {
         let started = Instant::now();
         let (client, admin, sdkappid) = match client(conn, self.limits()) {
             Ok(c) => c,
-            Err(e) => {
-                return Some(ConnectionCheck {
-                    ok: false,
-                    code: None,
-                    message: e,
-                    latency_ms: 0,
-                })
-            }
+            Err(e) => return Some(ConnectionCheck::failed(None, e, 0)),
         };
         let outcome = client.account_check(std::slice::from_ref(&admin)).await;
         let latency_ms = started.elapsed().as_millis() as u64;
         Some(match outcome {
-            Ok(_) => ConnectionCheck {
-                ok: true,
-                code: None,
-                message: format!(
-                    "OK: SDKAppID {sdkappid} answered as admin `{admin}` in {latency_ms} ms."
-                ),
+            Ok(_) => ConnectionCheck::passed(
+                format!("OK: SDKAppID {sdkappid} answered as admin `{admin}` in {latency_ms} ms."),
                 latency_ms,
-            },
-            Err(e) => ConnectionCheck {
-                ok: false,
-                code: e.code(),
-                message: e.for_test_connection(),
-                latency_ms,
-            },
+            ),
+            Err(e) => ConnectionCheck::failed(e.code(), e.for_test_connection(), latency_ms),
         })
     }
 
