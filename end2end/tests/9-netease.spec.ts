@@ -43,7 +43,7 @@ function dump(): string {
   return lines.join("\n") + "\n";
 }
 
-test("rehearse a move into NetEase Yunxin: import by API, team ids mapped, history as files", async ({ page }) => {
+test("rehearse a move into NetEase Yunxin: import by API, team ids mapped, history as files", async ({ page, browser }) => {
   const problems = watch(page);
   await page.goto("/login");
   await hydrated(page);
@@ -116,4 +116,28 @@ test("rehearse a move into NetEase Yunxin: import by API, team ids mapped, histo
   await expect(handOver.getByRole("link", { name: /1 kept aside/ })).toBeVisible();
 
   expect(problems, problems.join("\n")).toEqual([]);
+
+  // A viewer loads each of this migration's pages directly: no console error, the id map and
+  // the files' list are there, but no Build button and no link to the history itself.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const viewer = await context.newPage();
+  const seen = watch(viewer);
+  await viewer.goto("/login");
+  await hydrated(viewer);
+  await viewer.getByLabel("Email").fill("viewer@example.com");
+  await viewer.getByLabel("Password").fill(PASSWORD);
+  await viewer.getByRole("button", { name: "Sign in" }).click();
+  await expect(viewer.getByTestId("signed-in-user")).toContainText("viewer@example.com");
+  for (const tab of ["", "/connections", "/dumps", "/sync", "/import"]) {
+    await viewer.goto(`/migrations/${id}${tab}`);
+    await hydrated(viewer);
+    const width = await viewer.evaluate(() => document.documentElement.scrollWidth);
+    expect(width, `/migrations/${id}${tab} at 1280 px`).toBeLessThanOrEqual(1280);
+  }
+  await expect(viewer.getByTestId("id-map")).toContainText("crew");
+  await expect(viewer.getByTestId("hand-over")).toContainText("p2p-0001.txt");
+  await expect(viewer.getByTestId("hand-over").getByRole("button")).toHaveCount(0);
+  await expect(viewer.getByTestId("hand-over").getByRole("link", { name: "p2p-0001.txt" })).toHaveCount(0);
+  expect(seen, seen.join("\n")).toEqual([]);
+  await context.close();
 });
