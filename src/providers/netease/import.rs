@@ -158,7 +158,9 @@ fn account_part(item: usize, r: &Value) -> Result<Prepared, Outcome> {
         within("custom (with location), as `ex`", &s, 1024)?;
         f.insert("ex".into(), s.into());
     }
-    Ok(part(item, f))
+    let mut p = part(item, f);
+    p.sent = json!({ "source_id": id });
+    Ok(p)
 }
 
 fn group_part(item: usize, r: &Value) -> Result<Prepared, Outcome> {
@@ -253,10 +255,22 @@ fn refused(v: &Value) -> (Vec<String>, String) {
 impl NeteaseImport {
     async fn create_account(&self, p: &Prepared) -> Result<Vec<Outcome>, Failure> {
         let id = text(&p.part, "accid").unwrap_or_default().to_string();
+        // The id map holds an account only where NetEase's id differs (its case).
+        let changed = text(&p.sent, "source_id") != Some(id.as_str());
+        let made = |note: Option<&str>| {
+            let mut v = json!({});
+            if changed {
+                v["made"] = id.clone().into();
+            }
+            if let Some(n) = note {
+                v["note"] = n.into();
+            }
+            Outcome::Sent(v)
+        };
         match self.client.call("user/create", &form_of(p)).await {
             // The token NetEase made is dropped on purpose: imshift never holds login tokens.
             // The app server asks for a user's token itself (user/refreshToken), see README.
-            Ok(_) => Ok(vec![Outcome::Sent(json!({ "made": id }))]),
+            Ok(_) => Ok(vec![made(None)]),
             // 414 is also NetEase's answer to an account registered already (an earlier run,
             // or a second old id differing only in case): look before calling it a failure.
             Err(NeteaseError::Api {
@@ -271,10 +285,7 @@ impl NeteaseImport {
                     .iter()
                     .any(|u| text(u, "accid").is_some_and(|a| a.eq_ignore_ascii_case(&id)));
                 Ok(vec![if there {
-                    Outcome::Sent(json!({
-                        "made": id,
-                        "note": "registered on NetEase already (code 414), found by user/getUinfos: its profile was not changed",
-                    }))
+                    made(Some("registered on NetEase already (code 414), found by user/getUinfos: its profile was not changed"))
                 } else {
                     code_failed(414, &desc)
                 }])
