@@ -6,4 +6,5 @@ mod auth;
 mod common;
 mod faults;
 mod messages;
+mod sync;
 mod teams;

@@ -5,6 +5,7 @@
 //! Facts follow the NetEase reference beside this file (`reference.md`); section numbers in
 //! comments refer to it.
 
+pub mod callbacks;
 pub mod client;
 pub mod dump;
 pub mod errors;
@@ -14,6 +15,7 @@ pub mod provider;
 pub mod rules;
 pub mod sandbox;
 pub mod sign;
+pub mod sync;
 
 pub use client::{NeteaseClient, NeteaseConfig};
 pub use errors::{classify, explain, NeteaseError};

@@ -1,8 +1,9 @@
 //! NetEase Yunxin as a migration side, behind [`crate::providers::Provider`]: its connection
 //! fields, Test connection, quotas, target rules, import seam and sandbox.
 //!
-//! As a source it is read from its migration files on the Dumps tab; its message copy (抄送)
-//! for coexistence sync is not built yet.
+//! As a source it is read from its migration files on the Dumps tab, or connected for
+//! coexistence sync: its message copy (抄送) comes in through `callbacks.rs`, and sync sends
+//! into it through `sync.rs`.
 
 use super::client::{NeteaseClient, NeteaseConfig};
 use super::import::NeteaseImport;
@@ -10,9 +11,10 @@ use super::{rules, DATA_CENTRES, LIMITS};
 use crate::import::target::ImportTarget;
 use crate::model::{ConnectionCheck, FieldChoice, FieldKind, FieldSpec, Side};
 use crate::providers::{
-    outbound, Capabilities, Connection, FieldError, HandOver, Limits, Provider, Sandbox,
-    TargetRules,
+    outbound, CallbackRequest, Capabilities, Connection, EchoGuards, FieldError, HandOver,
+    InboundEvent, Limits, Provider, Sandbox, SyncSink, TargetRules,
 };
+use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,10 +76,7 @@ impl Provider for Netease {
         true
     }
 
-    fn fields(&self, side: Side) -> Vec<FieldSpec> {
-        if side == Side::Source {
-            return vec![];
-        }
+    fn fields(&self, _side: Side) -> Vec<FieldSpec> {
         let mut centres: Vec<FieldChoice> = DATA_CENTRES
             .iter()
             .map(|d| FieldChoice {
@@ -110,11 +109,7 @@ impl Provider for Netease {
         ]
     }
 
-    fn check(&self, side: Side, public: &mut Map<String, Value>) -> Result<(), FieldError> {
-        if side == Side::Source {
-            public.clear();
-            return Ok(());
-        }
+    fn check(&self, _side: Side, public: &mut Map<String, Value>) -> Result<(), FieldError> {
         let app_key = public
             .get("app_key")
             .and_then(Value::as_str)
@@ -170,14 +165,8 @@ impl Provider for Netease {
         }
     }
 
-    fn note(&self, side: Side) -> Option<String> {
-        (side == Side::Source).then(|| {
-            "Nothing to connect: upload NetEase migration files on the Dumps tab. Sync from NetEase Yunxin (its message copy) is not built yet.".into()
-        })
-    }
-
-    fn can_test(&self, side: Side) -> bool {
-        side == Side::Target
+    fn can_test(&self, _side: Side) -> bool {
+        true
     }
 
     async fn test(&self, conn: &Connection) -> Option<ConnectionCheck> {
@@ -221,6 +210,8 @@ impl Provider for Netease {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             import: true,
+            sync_receives: &["message.sent"],
+            sync_sends: &["message.sent"],
             ..Capabilities::default()
         }
     }
@@ -243,6 +234,95 @@ impl Provider for Netease {
 
     fn hand_over(&self) -> Option<&dyn HandOver> {
         Some(&super::history_files::Files)
+    }
+
+    /// A message copy (抄送) of this app: `AppKey` when sent, `MD5` of the body, `CheckSum`
+    /// with the copy secret (else the App Secret), `CurTime` within 5 minutes.
+    fn verify_callback(&self, conn: &Connection, req: &CallbackRequest) -> Result<(), String> {
+        let app_key = conn
+            .text("app_key")
+            .ok_or_else(|| Connection::missing("app_key"))?;
+        let secret = conn
+            .secret("cc_secret")
+            .filter(|s| !s.expose_secret().is_empty())
+            .or_else(|| conn.secret("app_secret"))
+            .ok_or_else(|| Connection::missing("app_secret"))?;
+        super::callbacks::verify(
+            secret.expose_secret(),
+            app_key,
+            &super::callbacks::CopyHeaders::of(req.headers),
+            req.body,
+            req.now,
+        )
+    }
+
+    fn inbound(
+        &self,
+        _conn: &Connection,
+        req: &CallbackRequest,
+    ) -> Result<Vec<InboundEvent>, String> {
+        super::callbacks::events(req.body)
+    }
+
+    fn sync_sink(
+        &self,
+        conn: &Connection,
+        limits: Limits,
+        guards: EchoGuards,
+    ) -> Result<Arc<dyn SyncSink>, String> {
+        Ok(Arc::new(super::sync::NeteaseSink::new(
+            client(conn, limits)?,
+            guards,
+        )))
+    }
+
+    fn can_send_canary(&self) -> bool {
+        true
+    }
+
+    /// `sendMsg` between the two canary accounts (registered first), with the copy on and no
+    /// origin tag: NetEase copies it like a user's message.
+    async fn send_canary(
+        &self,
+        conn: &Connection,
+        from: &str,
+        to: &str,
+        text: &str,
+    ) -> Option<Result<String, String>> {
+        let client = match client(conn, self.limits()) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(super::sync::send_canary(client, from, to, text).await)
+    }
+
+    fn hook_setup(&self, conn: &Connection, hook_url: &str) -> Vec<(String, String)> {
+        vec![
+            (
+                "Message copy (消息抄送) URL: NetEase console → your app → IM → 消息抄送 (Data Sync)".into(),
+                hook_url.into(),
+            ),
+            (
+                "What to copy".into(),
+                "Conversation messages (eventType 1): one-to-one (PERSON) and advanced team (TEAM) messages. Other events are acknowledged and not relayed.".into(),
+            ),
+            (
+                "Signed with".into(),
+                if conn.secret("cc_secret").is_some() {
+                    "the message copy secret set on this connection (not shown here)".into()
+                } else {
+                    "the App Secret of this connection (set the message copy secret if NetEase signs copies with another)".into()
+                },
+            ),
+            (
+                "Answer".into(),
+                "imshift answers {\"code\":200} as soon as the copy is stored; NetEase wants 200 within 5 seconds".into(),
+            ),
+        ]
+    }
+
+    fn inbound_answer(&self, _accepted: usize, _duplicates: usize) -> Value {
+        super::callbacks::ok_response()
     }
 }
 
@@ -280,12 +360,13 @@ mod tests {
     }
 
     #[test]
-    fn the_secret_is_a_secret_field_and_the_source_has_nothing_to_connect() {
+    fn the_secret_is_a_secret_field_and_the_source_takes_the_same_fields() {
         let f = Netease.fields(Side::Target);
         let secret = f.iter().find(|f| f.id == "app_secret").unwrap();
         assert!(matches!(secret.kind, FieldKind::Secret));
-        assert!(Netease.fields(Side::Source).is_empty());
-        assert!(Netease.note(Side::Source).is_some());
+        assert_eq!(Netease.fields(Side::Source).len(), f.len());
+        assert!(Netease.note(Side::Source).is_none());
+        assert!(Netease.can_test(Side::Source));
         assert!(Netease.check_secret(Side::Target, "token", "x").is_err());
     }
 }

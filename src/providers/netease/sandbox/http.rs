@@ -235,6 +235,11 @@ async fn nimserver(
         Some(f) => Some(f),
     };
     let result = sh.run(handler, &params);
+    if let (Ok(out), "msg/sendMsg") = (&result, api) {
+        if let Some(msgid) = out.get("data").and_then(|d| d["msgid"].as_u64()) {
+            super::copy::emit(&sh, msgid);
+        }
+    }
     let code = result.as_ref().err().map_or(200, |r| r.code);
     sh.record(api, |s| {
         *s.codes.entry(code).or_default() += 1;
@@ -312,6 +317,14 @@ pub(super) fn router_from(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/teams", get(teams))
         .route("/_sandbox/messages", get(messages))
         .route("/_sandbox/faults", get(get_faults).post(set_faults))
+        .route(
+            "/_sandbox/user_message",
+            axum::routing::post(super::copy::user_message_route),
+        )
+        .route(
+            "/_sandbox/copy",
+            get(super::copy::copy_route).post(super::copy::copy_route),
+        )
         .fallback(|| async { not_found() })
         .with_state(shared)
 }

@@ -21,11 +21,12 @@
 //! - history `body` is the sent JSON as a JSON value.
 //!
 //! Messages are kept in one list in msgid order, with each message's `route` flag and its
-//! `fromclienttype` (32, REST), so the 抄送 (message copy) emitter can be added later by
-//! walking that list.
+//! `fromclienttype` (32, REST); the 抄送 (message copy) emitter (`copy.rs`) copies each one
+//! whose `route` is not false to the hook URL.
 
 mod accounts;
 pub mod cli;
+pub mod copy;
 mod http;
 mod messages;
 mod params;
@@ -177,6 +178,8 @@ pub struct SandboxConfig {
     pub mutual_friends: bool,
     /// How far `CurTime` may be from the sandbox's clock (reference §1.2: 5 minutes).
     pub checksum_window_secs: u64,
+    /// The message copy (抄送): where, signed how, retries, duplicates.
+    pub copy: copy::CopyConfig,
 }
 
 impl SandboxConfig {
@@ -192,6 +195,7 @@ impl SandboxConfig {
             team_member_max: 200,
             mutual_friends: true,
             checksum_window_secs: 300,
+            copy: copy::CopyConfig::default(),
         }
     }
 }
@@ -456,6 +460,7 @@ struct Shared {
     rng: Mutex<StdRng>,
     data: Mutex<Data>,
     counters: Mutex<Counters>,
+    copy: copy::CopyState,
 }
 
 fn now_ms() -> u64 {
@@ -494,6 +499,7 @@ impl Shared {
         Ok(Shared {
             rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
             faults: Mutex::new(config.faults.clone()),
+            copy: copy::CopyState::new(&config.copy),
             config,
             limiters,
             data: Mutex::new(Data::new()),
@@ -519,6 +525,7 @@ impl Shared {
             "throttled": c.throttled,
             "injected": c.injected,
             "apis": serde_json::to_value(&c.apis).unwrap_or(Value::Null),
+            "copies": self.copy.json(),
         })
     }
 
@@ -690,6 +697,16 @@ impl RunningSandbox for SandboxHandle {
         self.addr
     }
 
+    async fn user_message(
+        &self,
+        from: &str,
+        to: &str,
+        group: bool,
+        text: &str,
+    ) -> Result<String, String> {
+        copy::user_message(&self.shared, from, to, group, text)
+    }
+
     fn one_to_one_texts(&self) -> Result<Vec<String>, String> {
         Ok(self.shared.one_to_one_texts())
     }
@@ -721,8 +738,9 @@ impl Sandbox for NeteaseSandbox {
         cli::serve(args).await
     }
 
-    /// Starts an empty sandbox. `opts.hook_url` and `opts.sign_hooks` are not used yet: the
-    /// 抄送 (message copy) emitter is a later step.
+    /// Starts an empty sandbox that copies its messages to `opts.hook_url`, signed with the
+    /// connection's copy secret, else (with `opts.sign_hooks`) one of its own returned as
+    /// `cc_secret`, else the App Secret.
     async fn start(
         &self,
         keys: Option<&Connection>,
@@ -740,6 +758,17 @@ impl Sandbox for NeteaseSandbox {
         if let Some(limits) = opts.limits {
             config.limits = limits;
         }
+        let mut secrets = vec![("app_secret".to_string(), secret)];
+        config.copy.hook_url = opts.hook_url.clone();
+        config.copy.secret = keys
+            .and_then(|k| k.secret("cc_secret"))
+            .filter(|s| !s.expose_secret().is_empty())
+            .cloned();
+        if opts.sign_hooks && config.copy.secret.is_none() {
+            let cc = SecretString::from(crate::auth::secret::generate("sbx_"));
+            config.copy.secret = Some(cc.clone());
+            secrets.push(("cc_secret".into(), cc));
+        }
         let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
         let handle = spawn(config, addr)
             .await
@@ -747,7 +776,7 @@ impl Sandbox for NeteaseSandbox {
         Ok(Started {
             public: connection_public(handle.base_url(), &app_key),
             sandbox: Box::new(handle),
-            secrets: vec![("app_secret".into(), secret)],
+            secrets,
         })
     }
 
