@@ -157,6 +157,12 @@ impl Sender {
                 }
             }
         }
+        if from == Side::Target {
+            if let Err(e) = old_ids(&self.services.pool, id, &mut events).await {
+                tracing::warn!(error = %e, "sync: reading the id map failed; the lease will expire");
+                return;
+            }
+        }
         let sink = match self.sink(id, to).await {
             Ok(s) => s,
             Err(why) => {
@@ -385,6 +391,103 @@ impl Sender {
             tracing::warn!(error = %e, migration = %c.migration_id, "sync: recording a delivery failed");
         }
     }
+}
+
+/// The ids in an event from the new side that the new side gave (a NetEase team's number,
+/// an account id it lower-cased) turned back into the old system's own: the import's id map,
+/// and the groups sync itself created there (`group.created` applied, its `made` id).
+async fn old_ids(
+    pool: &sqlx::PgPool,
+    id: MigrationId,
+    events: &mut [Claimed],
+) -> Result<(), sqlx::Error> {
+    fn group_field(e: &SyncEvent) -> Option<&'static str> {
+        if e.kind.starts_with("group.") {
+            Some("group")
+        } else if e.data.get("conv").and_then(Value::as_str) == Some("group") {
+            Some("to")
+        } else {
+            None
+        }
+    }
+    const ACCOUNT_FIELDS: [&str; 5] = ["from", "to", "by", "owner", "friend"];
+    let mut wanted: Vec<String> = vec![];
+    for c in events.iter() {
+        let d = &c.event.data;
+        let group = group_field(&c.event);
+        for f in ACCOUNT_FIELDS.iter().copied().chain(group) {
+            if let Some(v) = d.get(f).and_then(Value::as_str) {
+                wanted.push(v.to_string());
+            }
+        }
+        for a in d
+            .get("accounts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(v) = a.as_str() {
+                wanted.push(v.to_string());
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    wanted.sort();
+    wanted.dedup();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT kind, new_id, old_id FROM import_id_map
+         WHERE migration_id = $1 AND new_id = ANY($2)
+         UNION ALL
+         SELECT 'group', m.id, i.data->>'id' FROM sync_ids m
+         JOIN sync_inbound i ON i.migration_id = m.migration_id AND i.side = 'source'
+                            AND i.key = m.event_key AND i.kind = 'group.created'
+         WHERE m.migration_id = $1 AND m.side = 'target' AND m.id = ANY($2)
+           AND i.data->>'id' IS NOT NULL",
+    )
+    .bind(id)
+    .bind(&wanted)
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let map: HashMap<(String, String), String> = rows
+        .into_iter()
+        .map(|(kind, new, old)| ((kind, new), old))
+        .collect();
+    let swap = |kind: &str, v: &mut Value| {
+        if let Some(old) = v
+            .as_str()
+            .and_then(|n| map.get(&(kind.to_string(), n.to_string())))
+        {
+            *v = Value::String(old.clone());
+        }
+    };
+    for c in events.iter_mut() {
+        let group = group_field(&c.event);
+        let d = &mut c.event.data;
+        for f in ACCOUNT_FIELDS {
+            if Some(f) == group {
+                continue;
+            }
+            if let Some(v) = d.get_mut(f) {
+                swap("account", v);
+            }
+        }
+        if let Some(f) = group {
+            if let Some(v) = d.get_mut(f) {
+                swap("group", v);
+            }
+        }
+        if let Some(Value::Array(a)) = d.get_mut("accounts") {
+            for v in a {
+                swap("account", v);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the message a `message.recalled` names became on the other side: the `message.sent`

@@ -14,6 +14,7 @@ mod relay;
 mod roles;
 mod security;
 mod sync;
+mod sync_netease;
 mod sync_inbound;
 mod team;
 mod tokens;

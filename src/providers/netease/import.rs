@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 /// The key in a team's `custom` JSON that names the group it was imported from.
 pub const SOURCE_KEY: &str = "imshift_source_group";
 /// `msg` is required on team calls (the invitation text); nobody sees it with `magree=0`.
-const TEAM_MSG: &str = "imported by imshift";
+pub(super) const TEAM_MSG: &str = "imported by imshift";
 
 pub struct NeteaseImport {
     client: NeteaseClient,
@@ -216,6 +216,19 @@ fn group_part(item: usize, r: &Value) -> Result<Prepared, Outcome> {
     within("custom (with imshift's source id)", &custom, 1024)?;
     f.insert("custom".into(), custom.into());
     Ok(part(item, f))
+}
+
+/// `team/create`'s form for a canonical group, as the import makes it (no members yet; the
+/// old group's id in `custom`), for sync's `group.created`. `Err` says what NetEase refuses.
+pub(super) fn team_form(group: &Value) -> Result<Vec<(String, String)>, String> {
+    match group_part(0, group) {
+        Ok(p) => Ok(form_of(&p)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()),
+        Err(Outcome::Failed { message, .. } | Outcome::Skipped(message)) => Err(message),
+        Err(Outcome::Sent(_)) => Err("the group cannot be made a team".into()),
+    }
 }
 
 /// The team a Members item goes into: the `tid` the groups phase recorded for its group.

@@ -63,6 +63,10 @@ pub const LIMITS: &[(&str, u32, Option<usize>)] = &[
     ("team/addManager", 100, Some(10)),
     ("team/joinTeams", 100, None),
     ("team/query", 100, None),
+    // Sync's group changes.
+    ("team/update", 100, None),
+    ("team/remove", 100, None),
+    ("team/kick", 100, None),
     ("msg/sendMsg", 100, None),
     ("history/querySessionMsg", 100, Some(100)),
     ("history/queryTeamMsg", 100, Some(100)),

@@ -211,7 +211,14 @@ impl Provider for Netease {
         Capabilities {
             import: true,
             sync_receives: &["message.sent"],
-            sync_sends: &["message.sent"],
+            sync_sends: &[
+                "message.sent",
+                "group.created",
+                "group.updated",
+                "group.dismissed",
+                "group.members_joined",
+                "group.members_left",
+            ],
             ..Capabilities::default()
         }
     }

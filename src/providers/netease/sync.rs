@@ -7,11 +7,14 @@
 //! ([`EchoGuards::origin_tag`]); and the msgid NetEase answers goes to the id map (the copy's
 //! key is that msgid), so a copy that does come back is known as imshift's own.
 //!
-//! Only `message.sent` is applied so far; other kinds fail permanently, saying so.
+//! Applied: `message.sent`, and the group events (`group.created` through `team/create` with
+//! the old group's id in `custom`, as the import makes teams; `group.updated`,
+//! `group.dismissed`, `group.members_joined` and `group.members_left` as the team's owner).
+//! Other kinds fail permanently, saying so, and wait as dead letters.
 
 use super::callbacks::tagged;
 use super::client::NeteaseClient;
-use super::import::{accid, SOURCE_KEY};
+use super::import::{accid, team_form, SOURCE_KEY, TEAM_MSG};
 use super::NeteaseError;
 use crate::providers::{Delivered, EchoGuards, ErrorClass, SyncEvent, SyncSink};
 use serde_json::{json, Map, Value};
@@ -20,6 +23,14 @@ use std::sync::Mutex;
 
 /// The API messages go through.
 const SEND: &str = "msg/sendMsg";
+
+/// A NetEase team as the sink knows it: its id and its owner (team calls name the operator,
+/// and the owner may do every one of them).
+#[derive(Clone)]
+struct Team {
+    tid: String,
+    owner: String,
+}
 /// `ext` takes at most this many characters (§2.4).
 const MAX_EXT: usize = 1024;
 
@@ -27,8 +38,9 @@ const MAX_EXT: usize = 1024;
 pub struct NeteaseSink {
     pub client: NeteaseClient,
     pub guards: EchoGuards,
-    /// Old group id → the team id NetEase gave it, as found among the sender's teams.
-    tids: Mutex<HashMap<String, String>>,
+    /// Old group id → the team NetEase gave it and that team's owner, as found among a
+    /// member's teams.
+    teams: Mutex<HashMap<String, Team>>,
 }
 
 impl NeteaseSink {
@@ -36,7 +48,7 @@ impl NeteaseSink {
         NeteaseSink {
             client,
             guards,
-            tids: Mutex::new(HashMap::new()),
+            teams: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -150,11 +162,11 @@ fn s<'a>(d: &'a Value, k: &str) -> &'a str {
 }
 
 impl NeteaseSink {
-    /// The team NetEase gave old group `group`: imported teams carry the group's id in their
-    /// `custom` (`import.rs`), found among the sender's teams (`team/joinTeams`).
-    async fn tid(&self, group: &str, member: &str) -> Result<Option<String>, NeteaseError> {
+    /// The team NetEase gave old group `group`: imported (and synced) teams carry the group's
+    /// id in their `custom`, found among `member`'s teams (`team/joinTeams`).
+    async fn team(&self, group: &str, member: &str) -> Result<Option<Team>, NeteaseError> {
         if let Some(t) = self
-            .tids
+            .teams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(group)
@@ -168,22 +180,45 @@ impl NeteaseSink {
                 Some(v) => v.clone(),
                 None => return None,
             };
-            (custom.get(SOURCE_KEY).and_then(Value::as_str) == Some(group)).then(|| {
-                match t.get("tid") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(v) => v.to_string(),
-                    None => String::new(),
-                }
+            if custom.get(SOURCE_KEY).and_then(Value::as_str) != Some(group) {
+                return None;
+            }
+            let tid = match t.get("tid") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => return None,
+            };
+            Some(Team {
+                tid,
+                owner: s(t, "owner").to_string(),
             })
         });
-        let found = found.filter(|t| !t.is_empty());
         if let Some(t) = &found {
-            self.tids
+            self.teams
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(group.to_string(), t.clone());
         }
         Ok(found)
+    }
+
+    /// [`Self::team`], looked for among the teams of each account in turn (the actor first):
+    /// the first one NetEase knows in the team finds it.
+    async fn team_via(
+        &self,
+        group: &str,
+        accounts: &[String],
+    ) -> Result<Option<Team>, NeteaseError> {
+        for a in accounts.iter().filter(|a| !a.is_empty()) {
+            match self.team(group, a).await {
+                Ok(Some(t)) => return Ok(Some(t)),
+                Ok(None) => {}
+                // An account NetEase does not have cannot be in the team.
+                Err(e) if matches!(e.code(), Some(404 | 414)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     /// Registers accounts NetEase does not have yet (an account created on the old side after
@@ -218,8 +253,8 @@ impl NeteaseSink {
             Err(why) => return refused(why),
         };
         let to = if group {
-            match self.tid(to_raw, &from).await {
-                Ok(Some(t)) => t,
+            match self.team_via(to_raw, std::slice::from_ref(&from)).await {
+                Ok(Some(t)) => t.tid,
                 Ok(None) => {
                     return refused(format!(
                         "group {to_raw} has no NetEase Yunxin team known to imshift: none of {from}'s teams carries it (imported teams do, in `custom`); import the group before syncing its messages"
@@ -284,20 +319,235 @@ impl NeteaseSink {
     }
 }
 
+/// The accounts of a group event's `accounts`, as NetEase ids.
+fn accounts_of(d: &Value) -> Vec<String> {
+    d.get("accounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(accid)
+        .collect()
+}
+
+fn done(r: Result<Value, NeteaseError>) -> Delivered {
+    match r {
+        Ok(_) => Delivered::Applied { made: None },
+        Err(e) => failed(&e),
+    }
+}
+
+impl NeteaseSink {
+    /// `group.created`: `team/create` as the owner with the members (≤199; more through
+    /// `team/add`). A team already carrying the group's id (an earlier attempt whose answer
+    /// was lost) is taken instead of made twice.
+    async fn create_team(&self, d: &Value) -> Delivered {
+        let group = s(d, "id");
+        let owner = accid(s(d, "owner"));
+        if group.is_empty() || owner.is_empty() {
+            return refused(format!(
+                "group.created needs data.id and data.owner (got {d})"
+            ));
+        }
+        let members: Vec<String> = d
+            .get("members")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("account").and_then(Value::as_str))
+            .map(accid)
+            .filter(|a| *a != owner)
+            .collect();
+        let mut everyone = vec![owner.clone()];
+        everyone.extend(members.iter().cloned());
+        if let Err(e) = self.register(&everyone).await {
+            return failed(&e);
+        }
+        let tid = match self.team(group, &owner).await {
+            Ok(Some(t)) => t.tid,
+            Ok(None) => {
+                let mut form = match team_form(d) {
+                    Ok(f) => f,
+                    Err(why) => return refused(why),
+                };
+                let first: Vec<&String> = members.iter().take(199).collect();
+                for (k, v) in form.iter_mut() {
+                    if k == "members" {
+                        *v = json!(first).to_string();
+                    }
+                }
+                let form: Vec<(&str, String)> =
+                    form.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                match self.client.call("team/create", &form).await {
+                    Ok(v) => match v.get("tid") {
+                        Some(Value::String(t)) => t.clone(),
+                        Some(Value::Number(n)) => n.to_string(),
+                        _ => {
+                            return Delivered::failed(
+                                ErrorClass::Retryable,
+                                None,
+                                "NetEase Yunxin team/create answered 200 with no `tid`; the next attempt looks for the team first",
+                            )
+                        }
+                    },
+                    Err(e) => return failed(&e),
+                }
+            }
+            Err(e) => return failed(&e),
+        };
+        self.teams.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            group.to_string(),
+            Team {
+                tid: tid.clone(),
+                owner: owner.clone(),
+            },
+        );
+        for chunk in members[members.len().min(199)..].chunks(200) {
+            if let Err(e) = self.add_members(&tid, &owner, chunk).await {
+                return failed(&e);
+            }
+        }
+        Delivered::Applied { made: Some(tid) }
+    }
+
+    /// `team/add` as the owner; members already in (809) are fine.
+    async fn add_members(
+        &self,
+        tid: &str,
+        owner: &str,
+        accounts: &[String],
+    ) -> Result<(), NeteaseError> {
+        let form = [
+            ("tid", tid.to_string()),
+            ("owner", owner.to_string()),
+            ("members", json!(accounts).to_string()),
+            ("magree", "0".into()),
+            ("msg", TEAM_MSG.into()),
+        ];
+        match self.client.call("team/add", &form).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(809) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The team of a group event, looked for through its actor and then its accounts.
+    async fn team_of(&self, e: &SyncEvent) -> Result<Team, Delivered> {
+        let group = s(&e.data, "group");
+        if group.is_empty() {
+            return Err(refused(format!(
+                "{} needs data.group (got {})",
+                e.kind, e.data
+            )));
+        }
+        let mut via = vec![accid(s(&e.data, "by"))];
+        via.extend(accounts_of(&e.data));
+        match self.team_via(group, &via).await {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => Err(refused(format!(
+                "group {group} has no NetEase Yunxin team known to imshift: none of the teams of {} carries it; import or create the group first, then replay",
+                via.iter().filter(|a| !a.is_empty()).cloned().collect::<Vec<_>>().join(", ")
+            ))),
+            Err(err) => Err(failed(&err)),
+        }
+    }
+
+    async fn group_event(&self, e: &SyncEvent) -> Delivered {
+        let team = match self.team_of(e).await {
+            Ok(t) => t,
+            Err(d) => return d,
+        };
+        let base = [("tid", team.tid.clone()), ("owner", team.owner.clone())];
+        match e.kind.as_str() {
+            "group.updated" => {
+                let c = &e.data["changes"];
+                let mut form: Vec<(&str, String)> = base.to_vec();
+                for (from, to) in [
+                    ("name", "tname"),
+                    ("intro", "intro"),
+                    ("notice", "announcement"),
+                    ("avatar", "icon"),
+                ] {
+                    if let Some(v) = c.get(from).and_then(Value::as_str) {
+                        form.push((to, v.to_string()));
+                    }
+                }
+                if form.len() == base.len() {
+                    // Nothing NetEase keeps changed (a field it has no place for).
+                    return Delivered::Applied { made: None };
+                }
+                done(self.client.call("team/update", &form).await)
+            }
+            "group.dismissed" => match self.client.call("team/remove", &base).await {
+                Ok(_) => {
+                    self.teams
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(s(&e.data, "group"));
+                    Delivered::Applied { made: None }
+                }
+                // Gone already: what the event asked for holds.
+                Err(err) if err.code() == Some(803) => Delivered::Applied { made: None },
+                Err(err) => failed(&err),
+            },
+            "group.members_joined" => {
+                let accounts = accounts_of(&e.data);
+                if let Err(err) = self.register(&accounts).await {
+                    return failed(&err);
+                }
+                for chunk in accounts.chunks(200) {
+                    if let Err(err) = self.add_members(&team.tid, &team.owner, chunk).await {
+                        return failed(&err);
+                    }
+                }
+                Delivered::Applied { made: None }
+            }
+            // Leaving and being removed both end as not in the team: the owner kicks.
+            "group.members_left" => {
+                let accounts: Vec<String> = accounts_of(&e.data)
+                    .into_iter()
+                    .filter(|a| *a != team.owner)
+                    .collect();
+                for a in accounts {
+                    let form = [
+                        ("tid", team.tid.clone()),
+                        ("owner", team.owner.clone()),
+                        ("member", a),
+                    ];
+                    match self.client.call("team/kick", &form).await {
+                        // Not in the team (804): gone already.
+                        Ok(_) => {}
+                        Err(err) if err.code() == Some(804) => {}
+                        Err(err) => return failed(&err),
+                    }
+                }
+                Delivered::Applied { made: None }
+            }
+            other => refused(format!("{other} is not a group event")),
+        }
+    }
+}
+
+fn api_of(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "message.sent" => SEND,
+        "group.created" => "team/create",
+        "group.updated" => "team/update",
+        "group.dismissed" => "team/remove",
+        "group.members_joined" => "team/add",
+        "group.members_left" => "team/kick",
+        _ => return None,
+    })
+}
+
 #[async_trait::async_trait]
 impl SyncSink for NeteaseSink {
     fn pace(&self, event: &SyncEvent) -> Option<(String, f64)> {
-        if event.kind != "message.sent" {
-            return None;
-        }
-        let qps = self.client.limits().qps(SEND).unwrap_or(1) as f64;
+        let api = api_of(&event.kind)?;
+        let qps = self.client.limits().qps(api).unwrap_or(1) as f64;
         // The import's key for the same category (`NeteaseImport::rate_key`): one pace.
         Some((
-            format!(
-                "netease:{}:{}",
-                self.client.app_key(),
-                super::category(SEND)
-            ),
+            format!("netease:{}:{}", self.client.app_key(), super::category(api)),
             qps,
         ))
     }
@@ -307,8 +557,11 @@ impl SyncSink for NeteaseSink {
         for e in events {
             out.push(match e.kind.as_str() {
                 "message.sent" => self.message(e).await,
+                "group.created" => self.create_team(&e.data).await,
+                "group.updated" | "group.dismissed" | "group.members_joined"
+                | "group.members_left" => self.group_event(e).await,
                 other => refused(format!(
-                    "{other} events are not sent into NetEase Yunxin yet (only message.sent is); the event is kept here"
+                    "{other} events are not sent into NetEase Yunxin yet (messages and group changes are); the event is kept here"
                 )),
             });
         }
