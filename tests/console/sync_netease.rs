@@ -465,3 +465,86 @@ async fn a_message_for_a_team_netease_lacks_is_a_dead_letter_until_the_team_exis
     .await;
     assert_eq!(health(&owner, &id, "source").await["dead"], 0);
 }
+
+/// Tencent IM's users' one-to-one texts, as its sandbox exports them.
+async fn tencent_texts(tencent: &str) -> Vec<String> {
+    let export = get(format!("{tencent}/_sandbox/export")).await;
+    export["c2c"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .flat_map(|l| l.as_array().cloned().unwrap_or_default())
+        .map(|m| {
+            m["body"][0]["MsgContent"]["Text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn between_tencent_and_netease_a_message_each_way_arrives_once_with_no_echo(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let id = owner
+        .new_migration("tencent-to-netease", "coexistence", "tencent", "netease")
+        .await;
+    let mut values = vec![];
+    for side in ["source", "target"] {
+        values.push(
+            owner
+                .json(
+                    Method::POST,
+                    &format!("/api/v1/migrations/{id}/connections/{side}/sandbox"),
+                    None,
+                )
+                .await,
+        );
+    }
+    let tencent = values[0]["values"]["base_url"].as_str().unwrap().to_string();
+    let netease = values[1]["values"]["base_url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches("/nimserver")
+        .to_string();
+    let sides = Sides {
+        id: id.clone(),
+        relay: String::new(),
+        netease,
+    };
+    both_on(&owner, &id).await;
+
+    // A Tencent user writes; the callback comes to the console, which sends into NetEase.
+    let r = reqwest::Client::new()
+        .post(format!("{tencent}/_sandbox/user_message"))
+        .json(&json!({"from": "alice", "to": "bob", "group": false, "text": "from Tencent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    eventually("the message in NetEase", || async {
+        (!messages(&sides).await.is_empty()).then_some(())
+    })
+    .await;
+    // A NetEase user answers; the copy comes to the console, which imports it into Tencent.
+    new_app_user_sends(&sides, "bob", "alice", false, "from NetEase").await;
+    eventually("the answer in Tencent", || async {
+        (tencent_texts(&tencent).await.len() == 2).then_some(())
+    })
+    .await;
+    // Any echo would have come round by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut t = tencent_texts(&tencent).await;
+    t.sort();
+    assert_eq!(t, ["from NetEase", "from Tencent"]);
+    let n: Vec<(i64, String, String, bool)> = messages(&sides).await;
+    assert_eq!(n.len(), 2, "{n:?}");
+    assert!(n.contains(&(0, "bob".into(), "from Tencent".into(), false)));
+    assert!(n.contains(&(0, "alice".into(), "from NetEase".into(), true)));
+    for from in ["source", "target"] {
+        let h = health(&owner, &id, from).await;
+        assert_eq!(h["sent_total"], 1, "{from}: {h}");
+        assert_eq!(h["dead"], 0, "{from}: {h}");
+    }
+}
