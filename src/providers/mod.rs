@@ -187,6 +187,10 @@ pub struct SyncEvent {
     /// message it recalls (sinks cannot query the database). `None` for other kinds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original: Option<Original>,
+    /// Earlier tries at delivering it: a side whose API does not absorb a repeat looks for
+    /// the first try's result before sending again.
+    #[serde(skip)]
+    pub attempts: u32,
 }
 
 /// The message a `message.recalled` names, as the sender found it among the events of the

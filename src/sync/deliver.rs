@@ -581,6 +581,7 @@ async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Erro
                     at_ms,
                     data,
                     original: None,
+                    attempts: attempts.max(0) as u32,
                 },
                 attempts,
             })

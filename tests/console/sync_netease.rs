@@ -206,8 +206,20 @@ async fn with_netease_a_message_each_way_in_each_conversation_kind_arrives_once_
         &sides,
         vec![
             group_created("g1", "alice", &["alice", "bob"]),
-            text("old-g-1", "group", "alice", "g1", "hello team from the old app"),
-            text("old-c-1", "c2c", "alice", "bob", "hello bob from the old app"),
+            text(
+                "old-g-1",
+                "group",
+                "alice",
+                "g1",
+                "hello team from the old app",
+            ),
+            text(
+                "old-c-1",
+                "c2c",
+                "alice",
+                "bob",
+                "hello bob from the old app",
+            ),
         ],
     )
     .await;
@@ -250,8 +262,14 @@ async fn with_netease_a_message_each_way_in_each_conversation_kind_arrives_once_
         .expect("the team answer");
     // The old system hears of its own group, not of NetEase's number for it.
     assert_eq!(group_answer["data"]["to"], "g1", "{group_answer}");
-    assert_eq!(group_answer["data"]["body"]["text"], "hi team from the new app");
-    let c2c = received.iter().find(|e| e["data"]["conv"] == "c2c").unwrap();
+    assert_eq!(
+        group_answer["data"]["body"]["text"],
+        "hi team from the new app"
+    );
+    let c2c = received
+        .iter()
+        .find(|e| e["data"]["conv"] == "c2c")
+        .unwrap();
     assert_eq!(c2c["data"]["from"], "bob");
     assert_eq!(c2c["data"]["to"], "alice");
     assert!(received.iter().all(|e| e["origin"] == "imshift"));
@@ -347,7 +365,10 @@ async fn echo_guard_run(pool: PgPool, guards: imshift::providers::EchoGuards) ->
     );
     let sent = messages(&sides).await;
     assert_eq!(sent.len(), 2, "{sent:?}");
-    assert!(sent.iter().all(|m| m.3), "route left on: NetEase copies them");
+    assert!(
+        sent.iter().all(|m| m.3),
+        "route left on: NetEase copies them"
+    );
     echoes
 }
 
@@ -370,9 +391,7 @@ async fn with_netease_and_no_flag_or_tag_the_id_map_stops_the_echo(pool: PgPool)
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
-async fn while_netease_fails_every_call_messages_wait_and_then_arrive_in_order_once(
-    pool: PgPool,
-) {
+async fn while_netease_fails_every_call_messages_wait_and_then_arrive_in_order_once(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.owner().await;
     let sides = coexisting(&owner).await;
@@ -445,7 +464,11 @@ async fn a_message_for_a_team_netease_lacks_is_a_dead_letter_until_the_team_exis
         "says which group and what to do: {log} {h}"
     );
     // The team comes into being (its creation on the old side, relayed), then a replay.
-    old_system_sends(&sides, vec![group_created("g9", "alice", &["alice", "bob"])]).await;
+    old_system_sends(
+        &sides,
+        vec![group_created("g9", "alice", &["alice", "bob"])],
+    )
+    .await;
     eventually("the team made", || async {
         team_for(&sides, "g9").await.map(|_| ())
     })
@@ -502,7 +525,10 @@ async fn between_tencent_and_netease_a_message_each_way_arrives_once_with_no_ech
                 .await,
         );
     }
-    let tencent = values[0]["values"]["base_url"].as_str().unwrap().to_string();
+    let tencent = values[0]["values"]["base_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let netease = values[1]["values"]["base_url"]
         .as_str()
         .unwrap()
@@ -547,4 +573,40 @@ async fn between_tencent_and_netease_a_message_each_way_arrives_once_with_no_ech
         assert_eq!(h["sent_total"], 1, "{from}: {h}");
         assert_eq!(h["dead"], 0, "{from}: {h}");
     }
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_message_whose_answer_netease_lost_is_found_in_its_history_not_sent_twice(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    both_on(&owner, &sides.id).await;
+    // The first sendMsg is applied and its answer lost; the history read right after fails
+    // too, so the next try must look before it sends.
+    let r = reqwest::Client::new()
+        .post(format!("{}/_sandbox/faults", sides.netease))
+        .json(&json!({"apis": ["msg/sendMsg", "history/querySessionMsg"],
+                      "next": ["lost_answer_bad_gateway", "bad_gateway"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    old_system_sends(
+        &sides,
+        vec![
+            text("old-1", "c2c", "alice", "bob", "sent once"),
+            text("old-2", "c2c", "alice", "bob", "and then this"),
+        ],
+    )
+    .await;
+    let h = poll_for("both delivered", Duration::from_secs(60), || async {
+        let h = health(&owner, &sides.id, "source").await;
+        (h["sent_total"] == 2).then_some(h)
+    })
+    .await;
+    assert_eq!(h["dead"], 0, "{h}");
+    let texts: Vec<String> = messages(&sides).await.into_iter().map(|m| m.2).collect();
+    assert_eq!(texts, ["sent once", "and then this"], "once each, in order");
+    let state = get(format!("{}/_sandbox/state", sides.netease)).await;
+    assert_eq!(state["injected"], 2, "both faults were met: {state}");
 }

@@ -257,6 +257,7 @@ fn sent(key: &str, conv: &str, from: &str, to: &str, body: Value) -> SyncEvent {
         at_ms: 1,
         data: json!({"id": key, "conv": conv, "from": from, "to": to, "sent_at": 1, "body": body}),
         original: None,
+        attempts: 0,
     }
 }
 

@@ -292,6 +292,23 @@ impl NeteaseSink {
         if let Some(x) = ext {
             form.push(("ext", x));
         }
+        // `sendMsg` does not absorb a repeat: after a try whose result is unknown, look in
+        // the conversation's history before sending again (reference §7.3).
+        let sent = Sent {
+            key: &e.key,
+            from: &from,
+            to: &to,
+            group,
+            ty,
+            body: &body,
+        };
+        if e.attempts > 0 {
+            match self.find_sent(&sent).await {
+                Ok(Some(msgid)) => return Delivered::Applied { made: Some(msgid) },
+                Ok(None) => {}
+                Err(err) => return failed(&err),
+            }
+        }
         let mut answer = self.client.call(SEND, &form).await;
         // An account the old system has and NetEase does not yet: register it, send again.
         if matches!(&answer, Err(err) if err.code() == Some(404)) {
@@ -314,9 +331,74 @@ impl NeteaseSink {
                 },
                 _ => Delivered::Applied { made: None },
             },
+            // Maybe applied, its answer lost: found in the history, it was.
+            Err(err) if err.ambiguous() => match self.find_sent(&sent).await {
+                Ok(Some(msgid)) => Delivered::Applied { made: Some(msgid) },
+                _ => failed(&err),
+            },
             Err(err) => failed(&err),
         }
     }
+
+    /// The message an earlier try sent, among the conversation's last 100 of the past day:
+    /// by imshift's tag naming this event when the tag is on, else by sender, type and body.
+    async fn find_sent(&self, m: &Sent<'_>) -> Result<Option<String>, NeteaseError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+        let window = [
+            ("begintime", (now - 24 * 3600 * 1000).to_string()),
+            ("endtime", (now + 60_000).to_string()),
+            ("limit", "100".to_string()),
+            ("reverse", "2".to_string()),
+        ];
+        let v = if m.group {
+            let mut form = vec![("tid", m.to.to_string()), ("accid", m.from.to_string())];
+            form.extend(window);
+            self.client.call("history/queryTeamMsg", &form).await?
+        } else {
+            let mut form = vec![("from", m.from.to_string()), ("to", m.to.to_string())];
+            form.extend(window);
+            self.client.call("history/querySessionMsg", &form).await?
+        };
+        let found = v
+            .get("msgs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|h| {
+                if s(h, "from") != m.from || h.get("type").and_then(Value::as_i64) != Some(m.ty) {
+                    return false;
+                }
+                let ext = h.get("ext").and_then(Value::as_str);
+                if self.guards.origin_tag {
+                    return ext
+                        .and_then(|x| serde_json::from_str::<Value>(x).ok())
+                        .is_some_and(|x| {
+                            x.get(super::callbacks::TAG).and_then(Value::as_str) == Some(m.key)
+                        });
+                }
+                let body = match h.get("body") {
+                    Some(Value::String(b)) => serde_json::from_str(b).unwrap_or(Value::Null),
+                    Some(b) => b.clone(),
+                    None => Value::Null,
+                };
+                body == *m.body
+            });
+        Ok(found.and_then(|h| match h.get("msgid") {
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::String(x)) => Some(x.clone()),
+            _ => None,
+        }))
+    }
+}
+
+/// What a `sendMsg` try sent, to find it again.
+struct Sent<'a> {
+    key: &'a str,
+    from: &'a str,
+    to: &'a str,
+    group: bool,
+    ty: i64,
+    body: &'a Value,
 }
 
 /// The accounts of a group event's `accounts`, as NetEase ids.
