@@ -610,3 +610,56 @@ async fn a_message_whose_answer_netease_lost_is_found_in_its_history_not_sent_tw
     let state = get(format!("{}/_sandbox/state", sides.netease)).await;
     assert_eq!(state["injected"], 2, "both faults were met: {state}");
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn with_netease_the_test_message_and_the_canary_go_round_each_direction(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| {
+        c.sync_canary_every = Duration::from_secs(1);
+    })
+    .await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    both_on(&owner, &id).await;
+    // The Sync tab says what to paste into NetEase's console.
+    let view = owner
+        .json(Method::GET, &format!("/api/v1/migrations/{id}/sync"), None)
+        .await;
+    let setup = view.to_string();
+    assert!(setup.contains("消息抄送"), "{setup}");
+    assert!(setup.contains(&format!("/hooks/{id}/target")), "{setup}");
+    for side in ["source", "target"] {
+        let r = owner
+            .api(
+                Method::POST,
+                &format!("/api/v1/migrations/{id}/sync/{side}/test"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    }
+    let view = eventually("a canary back through both directions", || async {
+        let v = owner
+            .json(Method::GET, &format!("/api/v1/migrations/{id}/sync"), None)
+            .await;
+        let back = |from: &str| {
+            v["directions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["from"] == from && d["health"]["canary"]["round_trip_ms"].is_number())
+        };
+        (back("source") && back("target")).then_some(v)
+    })
+    .await;
+    for d in view["directions"].as_array().unwrap() {
+        assert!(d["health"]["canary"]["error"].is_null(), "{d}");
+    }
+    // The test messages and canaries arrived at each side: at NetEase as sends with route off,
+    // at the old system as relayed events.
+    assert!(messages(&sides).await.iter().any(|m| !m.3));
+    assert!(relay_received(&sides)
+        .await
+        .iter()
+        .any(|e| e["data"]["from"] == "imshift_canary_a"));
+}
