@@ -19,8 +19,8 @@ use crate::jobs::{self, NewJob};
 use crate::migration::state::Change;
 use crate::model::{
     EarlierRuns, ImportFailure, ImportFailuresPage, ImportRun, MigrationId, MigrationState,
-    Permission, PhaseState, PhaseStatus, Preflight, PreflightPhase, ReportState, RunId, RunState,
-    SkipReason, UploadId,
+    Permission, PhaseState, PhaseStatus, Preflight, PreflightHandOver, PreflightPhase, ReportState,
+    RunId, RunState, SkipReason, UploadId,
 };
 use crate::providers::Registry;
 use crate::service::{AppError, AppResult, Services};
@@ -193,6 +193,27 @@ pub async fn preflight(
         let sizes = plan::cached_sizes(&s.pool, migration_id, &uploads).await?;
         let (phases, total) = plan::estimate(t.as_ref(), &sizes);
         p.records = phases.iter().map(|x| x.records).sum();
+        p.by_api = phases
+            .iter()
+            .filter(|x| x.note.is_none())
+            .map(|x| x.records)
+            .sum();
+        let files = s
+            .config
+            .providers
+            .get(&m.target)
+            .and_then(|pr| pr.hand_over().map(|h| (h.label(), h.phases())));
+        if let Some((label, names)) = files {
+            p.hand_over = Some(PreflightHandOver {
+                label: label.to_string(),
+                records: phases
+                    .iter()
+                    .filter(|x| names.contains(&x.phase.as_str()))
+                    .map(|x| x.records)
+                    .sum(),
+                phases: names.iter().map(|n| n.to_string()).collect(),
+            });
+        }
         p.phases = phases;
         p.estimate_secs = total;
         p.earlier = earlier_runs(&s.pool, migration_id, &uploads, &mut p.phases).await?;
@@ -654,7 +675,20 @@ async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResu
         in_flight: r.in_flight,
         settling,
         resend: r.resend,
+        hand_over: None,
     };
+    if let Some(h) = providers.get(&out.target).and_then(|p| p.hand_over()) {
+        let names = h.phases();
+        out.hand_over = Some(PreflightHandOver {
+            label: h.label().to_string(),
+            records: phases
+                .iter()
+                .filter(|p| names.contains(&p.phase.as_str()))
+                .map(|p| p.skipped)
+                .sum(),
+            phases: names.iter().map(|n| n.to_string()).collect(),
+        });
+    }
     let mut finish: HashMap<String, f64> = HashMap::new();
     let slow = slowness(&phases, &planned);
     // Each API's requests over the last ten whole seconds the run worked (samples of the

@@ -398,6 +398,8 @@ pub fn preflight(target: String, base_url: String, sandbox: bool) -> Preflight {
         sandbox,
         phases: vec![],
         records: 0,
+        by_api: 0,
+        hand_over: None,
         estimate_secs: 0.0,
         warnings: vec![],
         blockers: vec![],

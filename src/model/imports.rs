@@ -88,6 +88,12 @@ pub struct Preflight {
     pub sandbox: bool,
     pub phases: Vec<PreflightPhase>,
     pub records: i64,
+    /// Of `records`, those the target's API takes (the rest are skipped or handed over).
+    #[serde(default)]
+    pub by_api: i64,
+    /// What goes to the target's staff as files instead (NetEase's history), when it does.
+    #[serde(default)]
+    pub hand_over: Option<PreflightHandOver>,
     /// Seconds the quotas make the whole run take (independent phases overlap).
     pub estimate_secs: f64,
     /// Worth reading before launching (records kept aside by validation, warnings).
@@ -98,6 +104,17 @@ pub struct Preflight {
     /// (`resend`: `all` or `failed_or_new`).
     #[serde(default)]
     pub earlier: Option<EarlierRuns>,
+}
+
+/// The records a target's staff import from files imshift writes, instead of its API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PreflightHandOver {
+    /// What the files are ("NetEase history files").
+    pub label: String,
+    pub records: i64,
+    /// The phases whose records they carry.
+    pub phases: Vec<String>,
 }
 
 /// Why some of a phase's records were skipped, and how many.
@@ -195,6 +212,10 @@ pub struct ImportRun {
     /// For a launch under an earlier run: `all` or `failed_or_new`.
     #[serde(default)]
     pub resend: Option<String>,
+    /// What of this run's records goes to the target's staff as files instead of its API
+    /// (they are counted as skipped), when the target takes history that way.
+    #[serde(default)]
+    pub hand_over: Option<PreflightHandOver>,
 }
 
 /// A run's throughput over its whole length, in buckets of `bucket_secs`: per API, requests

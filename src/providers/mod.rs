@@ -446,6 +446,9 @@ pub trait HandOver: Send + Sync {
     fn label(&self) -> &'static str;
     /// What to do with them, in words.
     fn note(&self) -> &'static str;
+    /// The import phases whose records go in these files instead of through the API (the
+    /// preflight counts them apart).
+    fn phases(&self) -> &'static [&'static str];
     /// A writer of the files into `dir` (empty, made for this build).
     fn writer(&self, dir: &std::path::Path) -> Result<Box<dyn HandOverWriter>, String>;
     /// One record as a line of the files, for the target's importer pulling increments over

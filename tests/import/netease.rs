@@ -222,9 +222,28 @@ async fn a_dump_lands_in_netease_with_every_team_in_the_id_map(pool: PgPool) {
         "{pre:#}"
     );
 
+    // The history goes to NetEase's staff, apart from what its API takes.
+    let (mut by_api, mut files) = (0, 0);
+    for p in pre["phases"].as_array().unwrap() {
+        let n = p["records"].as_i64().unwrap();
+        match p["phase"].as_str().unwrap() {
+            "c2c_history" | "group_history" | "group_events" => files += n,
+            _ if p["note"].is_null() => by_api += n,
+            _ => {}
+        }
+    }
+    assert!(files > 0 && by_api > 0, "{pre:#}");
+    assert_eq!(pre["by_api"], by_api, "{pre:#}");
+    assert_eq!(pre["hand_over"]["records"], files, "{pre:#}");
+    assert_eq!(pre["hand_over"]["label"], "NetEase history files");
+
     let run = launch(&app, &m).await;
     let done = wait_for(&app, &m, &run, &["done"], 300).await;
     assert_eq!(done["failed"], 0, "{done:#}");
+    assert_eq!(
+        done["hand_over"]["records"], files,
+        "the finished run says the same: {done:#}"
+    );
     assert_eq!(done["pending"], 0);
     let history = done["phases"]
         .as_array()

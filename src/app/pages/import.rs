@@ -341,10 +341,19 @@ fn PreflightCard(
                 <h2>"Launch an import"</h2>
                 {p.sandbox.then(|| view! { <span class="status state-ready">"sandbox rehearsal"</span> })}
             </div>
-            <p class="lead">
-                {format!("{} records to {} at ", count(p.records), p.target)}<code>{p.base_url.clone()}</code>
+            <p class="lead" data-testid="preflight-lead">
+                {match &p.hand_over {
+                    Some(_) => format!("{} records to {} by API at ", count(p.by_api), p.target),
+                    None => format!("{} records to {} at ", count(p.records), p.target),
+                }}<code>{p.base_url.clone()}</code>
                 {format!(" · about {} at the quotas (independent phases run at the same time).", duration(p.estimate_secs))}
             </p>
+            {p.hand_over.clone().filter(|h| h.records > 0).map(|h| view! {
+                <p class="alert alert-info" data-testid="preflight-hand-over">{format!(
+                    "{} messages and group events go to {}'s staff instead, in the {} (build them below once the import has made the teams) or through the incremental interface its importer polls.",
+                    count(h.records), p.target, h.label
+                )}</p>
+            })}
             {p.blockers.iter().map(|b| view! { <p class="alert alert-error" data-testid="blocker">{b.clone()}</p> }).collect_view()}
             {p.warnings.iter().map(|w| view! { <p class="alert alert-warn">{w.clone()}</p> }).collect_view()}
             <table class="table" data-testid="preflight-phases">
@@ -619,6 +628,12 @@ fn RunCard(
                     duration(r.elapsed_secs), r.sent, r.failed, r.skipped,
                     if r.pending > 0 { format!(", {} never sent", r.pending) } else { String::new() }
                 )}</p>
+                {r.hand_over.clone().filter(|h| h.records > 0).map(|h| view! {
+                    <p data-testid="run-hand-over">{format!(
+                        "Of the skipped, {} messages and group events go in the {} below, for the target's staff to import: not through its API.",
+                        count(h.records), h.label
+                    )}</p>
+                })}
                 {verdict.map(|v| view! { <p data-testid="preflight-error">{v}</p> })}
                 {(r.resend.as_deref() == Some("failed_or_new")).then(|| view! {
                     <p class="hint">"This run sent only what failed or was new; the records earlier runs sent are counted as skipped."</p>

@@ -488,6 +488,10 @@ impl crate::providers::HandOver for Files {
         "NetEase history files"
     }
 
+    fn phases(&self) -> &'static [&'static str] {
+        &["c2c_history", "group_history", "group_events"]
+    }
+
     fn note(&self) -> &'static str {
         "NetEase Yunxin has no API to import history: its staff import it from files in the line format of its migration guide. Attach these files and their manifest to your history import request to NetEase. The format is UNCONFIRMED until NetEase confirms it against the specification it sends you."
     }
