@@ -642,13 +642,12 @@ async fn with_netease_the_test_message_and_the_canary_go_round_each_direction(po
         let v = owner
             .json(Method::GET, &format!("/api/v1/migrations/{id}/sync"), None)
             .await;
-        let back = |from: &str| {
-            v["directions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["from"] == from && d["health"]["canary"]["round_trip_ms"].is_number())
-        };
+        let back =
+            |from: &str| {
+                v["directions"].as_array().unwrap().iter().any(|d| {
+                    d["from"] == from && d["health"]["canary"]["round_trip_ms"].is_number()
+                })
+            };
         (back("source") && back("target")).then_some(v)
     })
     .await;
