@@ -395,11 +395,38 @@ pub const PULL_LIMIT: i64 = 1000;
 pub const PULL_MAX: i64 = 5000;
 
 /// `seq:ord` of an upload's row: increments come in upload order, then staged order.
-fn parse_cursor(c: &str) -> AppResult<(i64, i32)> {
-    c.split_once(':')
-        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-        .ok_or_else(|| AppError::validation("cursor", "not a cursor a pull answered (`seq:ord`)"))
+/// Where a pull goes on: past staged record `ord` of upload `seq`, and past sync event `sync`
+/// (`seq:ord`, or `seq:ord:sync` once sync events were served).
+fn parse_cursor(c: &str) -> AppResult<(i64, i32, i64)> {
+    let mut parts = c.split(':');
+    let parsed = (|| {
+        let seq = parts.next()?.parse().ok()?;
+        let ord = parts.next()?.parse().ok()?;
+        let sync = match parts.next() {
+            Some(n) => n.parse().ok()?,
+            None => 0,
+        };
+        parts.next().is_none().then_some((seq, ord, sync))
+    })();
+    parsed.ok_or_else(|| {
+        AppError::validation(
+            "cursor",
+            "not a cursor a pull answered (`seq:ord` or `seq:ord:sync`)",
+        )
+    })
 }
+
+fn cursor_at(seq: i64, ord: i32, sync: i64) -> String {
+    if sync > 0 {
+        format!("{seq}:{ord}:{sync}")
+    } else {
+        format!("{seq}:{ord}")
+    }
+}
+
+/// Sync events younger than this are not served yet: an insert still committing may hold a
+/// lower `seq` than one already visible, and a cursor must not pass it.
+const SYNC_SETTLE_SECS: f64 = 5.0;
 
 /// What the target's importer pulls (NetEase's "incremental interface"): the staged history
 /// after `cursor` as lines of the hand-over files, in upload order, at most `limit`.
@@ -434,9 +461,9 @@ pub async fn pull(
         .await?
         .flatten(),
     };
-    let (seq, ord) = match from.as_deref() {
+    let (seq, ord, sync) = match from.as_deref() {
         Some(c) => parse_cursor(c)?,
-        None => (0, -1),
+        None => (0, -1, 0),
     };
     let groups: HashMap<String, String> = sqlx::query_as(
         "SELECT old_id, new_id FROM import_id_map WHERE migration_id = $1 AND kind = 'group'",
@@ -467,18 +494,53 @@ pub async fn pull(
     .bind(limit + 1)
     .fetch_all(&s.pool)
     .await?;
-    let more = rows.len() as i64 > limit;
+    let mut more = rows.len() as i64 > limit;
     let mut data = vec![];
     let mut aside = vec![];
     let mut next = from.clone();
+    let (mut at_seq, mut at_ord, mut at_sync) = (seq, ord, sync);
+    let staged = rows.len().min(limit as usize);
     for (seq, ord, record, file, line) in rows.into_iter().take(limit as usize) {
-        next = Some(format!("{seq}:{ord}"));
+        (at_seq, at_ord) = (seq, ord);
+        next = Some(cursor_at(at_seq, at_ord, at_sync));
         let r: Value =
             serde_json::from_str(&record).map_err(|e| AppError::Internal(Box::new(e)))?;
         match seam.files().line(&r, &ids) {
             Ok(Some(l)) => data.push(l),
             Ok(None) => {}
             Err(why) => aside.push(json!({ "file": file, "line": line, "why": why })),
+        }
+    }
+    // Then the old system's messages that reached imshift through sync while the direction
+    // into the target was off: kept, never sent, so the target's importer takes them here.
+    // (With the direction on, sync sends them itself and they are not served again.)
+    let room = limit - staged as i64;
+    if !more && room > 0 {
+        let events: Vec<(i64, String, Value)> = sqlx::query_as(
+            "SELECT seq, key, data FROM sync_inbound
+             WHERE migration_id = $1 AND side = 'source' AND state = 'off'
+               AND kind = 'message.sent' AND seq > $2
+               AND received_at < now() - make_interval(secs => $3)
+             ORDER BY seq LIMIT $4",
+        )
+        .bind(migration_id)
+        .bind(sync)
+        .bind(SYNC_SETTLE_SECS)
+        .bind(room + 1)
+        .fetch_all(&s.pool)
+        .await?;
+        more = events.len() as i64 > room;
+        for (n, key, mut record) in events.into_iter().take(room as usize) {
+            at_sync = n;
+            next = Some(cursor_at(at_seq, at_ord, at_sync));
+            if let Value::Object(o) = &mut record {
+                o.entry("kind").or_insert_with(|| "message".into());
+            }
+            match seam.files().line(&record, &ids) {
+                Ok(Some(l)) => data.push(l),
+                Ok(None) => {}
+                Err(why) => aside.push(json!({ "sync_event": key, "why": why })),
+            }
         }
     }
     let mut tx = s.pool.begin().await?;

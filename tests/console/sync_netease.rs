@@ -662,3 +662,88 @@ async fn with_netease_the_test_message_and_the_canary_go_round_each_direction(po
         .iter()
         .any(|e| e["data"]["from"] == "imshift_canary_a"));
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn messages_kept_while_the_direction_was_off_are_served_to_neteases_importer_once(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    // The direction into NetEase is off: the old system's messages are kept, not sent.
+    old_system_sends(
+        &sides,
+        vec![
+            text("old-1", "c2c", "alice", "bob", "first, while off"),
+            text("old-2", "c2c", "bob", "alice", "second, while off"),
+            text(
+                "old-3",
+                "group",
+                "alice",
+                "g7",
+                "to a group NetEase has no team for",
+            ),
+        ],
+    )
+    .await;
+    // Served once they have settled (an insert still committing must not be passed).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let pull = |cursor: Option<String>| {
+        let owner = &owner;
+        let id = &id;
+        async move {
+            let q = cursor.map(|c| format!("?cursor={c}")).unwrap_or_default();
+            owner
+                .json(
+                    Method::GET,
+                    &format!("/api/v1/migrations/{id}/hand-over/increments{q}"),
+                    None,
+                )
+                .await
+        }
+    };
+    let page = pull(None).await;
+    assert_eq!(page["code"], 200, "{page}");
+    let texts: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["data"]["body"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(texts, ["first, while off", "second, while off"], "{page}");
+    // The group message waits aside, saying why, until the team exists.
+    let aside = page["kept_aside"].as_array().unwrap();
+    assert_eq!(aside.len(), 1, "{page}");
+    assert_eq!(aside[0]["sync_event"], "old-3");
+    assert!(aside[0]["why"].as_str().unwrap().contains("g7"), "{page}");
+    // The next pull (no cursor: from where the last ended) has nothing new.
+    let again = pull(None).await;
+    assert_eq!(again["data"], json!([]), "{again}");
+    // The same cursor answers the same page.
+    let first_cursor = page["next"].as_str().unwrap().to_string();
+    assert!(first_cursor.matches(':').count() == 2, "{first_cursor}");
+
+    // Once on, sync sends the old system's messages itself; the interface does not serve
+    // them again.
+    both_on(&owner, &id).await;
+    old_system_sends(
+        &sides,
+        vec![text("old-4", "c2c", "alice", "bob", "sent live")],
+    )
+    .await;
+    eventually("sent live", || async {
+        messages(&sides)
+            .await
+            .iter()
+            .any(|m| m.2 == "sent live")
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let later = pull(None).await;
+    assert_eq!(later["data"], json!([]), "{later}");
+    // The kept messages were never sent live.
+    let live: Vec<String> = messages(&sides).await.into_iter().map(|m| m.2).collect();
+    assert_eq!(live, ["sent live"]);
+}
