@@ -23,7 +23,8 @@ async function hydrated(page: Page) {
 
 function dump(): string {
   const lines: string[] = [];
-  for (let i = 1; i <= 8; i++) lines.push(JSON.stringify({ kind: "account", id: `n${i}`, nick: `User ${i}` }));
+  // N7 has a capital: NetEase keeps ids in lower case, so the id map holds N7 → n7.
+  for (let i = 1; i <= 8; i++) lines.push(JSON.stringify({ kind: "account", id: i === 7 ? "N7" : `n${i}`, nick: `User ${i}` }));
   lines.push(JSON.stringify({ kind: "friend", owner: "n1", friend: "n2" }));
   lines.push(JSON.stringify({ kind: "group", id: "crew", type: "private", name: "Crew", owner: "n1", created_at: 1600000000000 }));
   lines.push(JSON.stringify({ kind: "member", group: "crew", account: "n1", role: "owner" }));
@@ -82,6 +83,9 @@ test("rehearse a move into NetEase Yunxin: import by API, team ids mapped, histo
   await expect(page.getByTestId("preflight-phases")).toContainText("user/create");
   await expect(page.getByTestId("preflight-phases")).toContainText("team/create");
   await expect(page.locator('[data-testid="preflight-phase"][data-phase="c2c_history"] [data-testid="skip-reason"]')).toContainText("migration files");
+  // What NetEase's API takes and what goes to its staff, counted apart.
+  await expect(page.getByTestId("preflight-lead")).toContainText("by API");
+  await expect(page.getByTestId("preflight-hand-over")).toContainText("messages and group events go to NetEase Yunxin's staff");
   // Nothing built yet: the files say what they are for.
   const handOver = page.getByTestId("hand-over");
   await expect(handOver).toContainText("NetEase history files");
@@ -89,6 +93,7 @@ test("rehearse a move into NetEase Yunxin: import by API, team ids mapped, histo
   await page.getByTestId("launch").click();
   await expect(page.getByTestId("run-state")).toHaveText("done", { timeout: 60_000 });
   await expect(page.getByTestId("run-summary")).toContainText("0 failed");
+  await expect(page.getByTestId("run-hand-over")).toContainText("NetEase history files");
 
   // The team NetEase numbered, in the id map (after a reload too).
   await page.reload();
@@ -99,6 +104,7 @@ test("rehearse a move into NetEase Yunxin: import by API, team ids mapped, histo
   await map.getByPlaceholder("old or new id").fill("n7");
   await map.getByPlaceholder("old or new id").press("Enter");
   await expect(map.locator("tbody tr")).toHaveCount(1);
+  await expect(map.locator("tbody tr")).toContainText("N7");
   await expect(map.getByRole("link", { name: "Export CSV" })).toHaveAttribute("href", /id-map\.csv\?q=n7/);
 
   // History as files for NetEase's staff.
