@@ -183,6 +183,7 @@ pub async fn preflight(
             report.warnings
         ));
     }
+    media_links(&mut p, &report.counts);
     if !keys.sandbox {
         p.warnings.push(format!(
             "This sends to the real {} app at {}; rehearse in the sandbox first if you have not.",
@@ -225,6 +226,38 @@ pub async fn preflight(
         }
     }
     Ok(p)
+}
+
+/// Says how many staged messages link to files on the old system's storage, by body type:
+/// they travel as links (no target copies media on import), so the new app must still reach
+/// them, and they break when the old storage is switched off.
+fn media_links(p: &mut Preflight, counts: &std::collections::BTreeMap<String, i64>) {
+    let kinds = [
+        ("image", "images"),
+        ("audio", "voice messages"),
+        ("video", "videos"),
+        ("file", "files"),
+    ];
+    let found: Vec<(i64, &str)> = kinds
+        .iter()
+        .filter_map(|(t, words)| {
+            let n = counts.get(&format!("message.{t}")).copied().unwrap_or(0);
+            (n > 0).then_some((n, *words))
+        })
+        .collect();
+    p.media_links = found.iter().map(|(n, _)| n).sum();
+    if p.media_links == 0 {
+        return;
+    }
+    let list: Vec<String> = found
+        .iter()
+        .map(|(n, w)| format!("{} {w}", crate::model::thousands(*n)))
+        .collect();
+    p.warnings.push(format!(
+        "{} messages link to files on the old system's storage ({}). They are sent as links, not copied: the new app must still reach those addresses, and they stop working when the old storage is switched off (copying the files over is not built yet).",
+        crate::model::thousands(p.media_links),
+        list.join(", ")
+    ));
 }
 
 /// The reason a `failed_or_new` relaunch gives for each record it leaves out.

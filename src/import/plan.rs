@@ -400,6 +400,7 @@ pub fn preflight(target: String, base_url: String, sandbox: bool) -> Preflight {
         records: 0,
         by_api: 0,
         hand_over: None,
+        media_links: 0,
         estimate_secs: 0.0,
         warnings: vec![],
         blockers: vec![],

@@ -94,6 +94,10 @@ pub struct Preflight {
     /// What goes to the target's staff as files instead (NetEase's history), when it does.
     #[serde(default)]
     pub hand_over: Option<PreflightHandOver>,
+    /// Staged messages whose body links to a file on the old system's storage (images, voice,
+    /// video, files): sent as links, not copied.
+    #[serde(default)]
+    pub media_links: i64,
     /// Seconds the quotas make the whole run take (independent phases overlap).
     pub estimate_secs: f64,
     /// Worth reading before launching (records kept aside by validation, warnings).

@@ -308,3 +308,20 @@ pub struct AuditFacets {
     pub actors: Vec<String>,
     pub actions: Vec<String>,
 }
+
+/// `1,234,567`: every count shown to a person, grouped by thousands (the pages' `count`, and
+/// the server's own sentences such as the preflight's warnings).
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -236,6 +236,25 @@ async fn a_dump_lands_in_netease_with_every_team_in_the_id_map(pool: PgPool) {
     assert_eq!(pre["by_api"], by_api, "{pre:#}");
     assert_eq!(pre["hand_over"]["records"], files, "{pre:#}");
     assert_eq!(pre["hand_over"]["label"], "NetEase history files");
+    // Messages linking to the old system's files are counted and the team is told they travel
+    // as links.
+    let media = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice::<Value>(l).ok())
+        .filter(|r| {
+            r["kind"] == "message"
+                && ["image", "audio", "video", "file"]
+                    .contains(&r["body"]["type"].as_str().unwrap_or(""))
+        })
+        .count() as i64;
+    assert!(media > 0, "the dump has media messages");
+    assert_eq!(pre["media_links"], media, "{pre:#}");
+    assert!(pre["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("sent as links, not copied")));
 
     let run = launch(&app, &m).await;
     let done = wait_for(&app, &m, &run, &["done"], 300).await;

@@ -136,18 +136,7 @@ pub fn duration(secs: f64) -> String {
 
 /// `1,234,567`: every count a page shows, grouped by thousands.
 pub fn count(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::model::thousands(n)
 }
 
 /// `1 line`, `2 lines`, `12,000 lines`: a count with its noun agreeing.
