@@ -173,7 +173,7 @@ async fn fill_side(
     let reader = reader?;
     // Conversations active around the gap, on either side of the migration: a chat the old
     // system wrote into is a chat on the new one too.
-    let convs: Vec<String> = sqlx::query_scalar(&format!(
+    let mut convs: Vec<String> = sqlx::query_scalar(&format!(
         "SELECT conv FROM sync_inbound
          WHERE migration_id = $1 AND (conv LIKE 'c2c:%' OR conv LIKE 'group:%')
            AND received_at > to_timestamp($2::float8 / 1000) - interval '{ACTIVE_BEFORE}'
@@ -185,6 +185,32 @@ async fn fill_side(
     .fetch_all(&s.pool)
     .await
     .map_err(|e| e.to_string())?;
+    // A side that numbers its own groups (NetEase's tids) knows a group the other side was
+    // active in under another id: read it under this side's id too (imported, or created by
+    // sync).
+    let twins: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT 'group:' || t.mine FROM (
+             SELECT CASE WHEN $2 = 'target' THEN new_id ELSE old_id END AS mine,
+                    CASE WHEN $2 = 'target' THEN old_id ELSE new_id END AS other
+             FROM import_id_map WHERE migration_id = $1 AND kind = 'group'
+             UNION ALL
+             SELECT m.id, i.data->>'id' FROM sync_ids m
+             JOIN sync_inbound i ON i.migration_id = m.migration_id AND i.side <> m.side
+                                AND i.key = m.event_key AND i.kind = 'group.created'
+             WHERE m.migration_id = $1 AND m.side = $2 AND m.id NOT LIKE 'fp:%'
+         ) t WHERE 'group:' || t.other = ANY($3)",
+    )
+    .bind(id)
+    .bind(side.as_str())
+    .bind(&convs)
+    .fetch_all(&s.pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    for t in twins {
+        if !convs.contains(&t) {
+            convs.push(t);
+        }
+    }
     let (mut recovered, mut problems) = (0i64, vec![]);
     for conv in &convs {
         // The whole window first, then stored oldest first: events of one second keep their

@@ -16,6 +16,7 @@ mod security;
 mod sync;
 mod sync_inbound;
 mod sync_netease;
+mod sync_netease_gaps;
 mod team;
 mod tokens;
 mod upgrade;

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod history_files;
 pub mod import;
 pub mod provider;
+pub mod read_back;
 pub mod rules;
 pub mod sandbox;
 pub mod sign;

@@ -7,12 +7,13 @@
 
 use super::client::{NeteaseClient, NeteaseConfig};
 use super::import::NeteaseImport;
+use super::read_back::NeteaseReader;
 use super::{rules, DATA_CENTRES, LIMITS};
 use crate::import::target::ImportTarget;
 use crate::model::{ConnectionCheck, FieldChoice, FieldKind, FieldSpec, Side};
 use crate::providers::{
     outbound, CallbackRequest, Capabilities, Connection, EchoGuards, FieldError, HandOver,
-    InboundEvent, Limits, Provider, Sandbox, SyncSink, TargetRules,
+    InboundEvent, Limits, Provider, ReadBack, Sandbox, SyncSink, TargetRules,
 };
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
@@ -219,7 +220,12 @@ impl Provider for Netease {
                 "group.members_joined",
                 "group.members_left",
             ],
-            ..Capabilities::default()
+            // Gap filling (`read_back.rs`); team/query finds a member to read a team through.
+            read_back: &[
+                "history/querySessionMsg",
+                "history/queryTeamMsg",
+                "team/query",
+            ],
         }
     }
 
@@ -281,6 +287,15 @@ impl Provider for Netease {
             client(conn, limits)?,
             guards,
         )))
+    }
+
+    /// The one-to-one and team history (§2.6), for the gaps the message copy left.
+    fn read_back(
+        &self,
+        conn: &Connection,
+        limits: Limits,
+    ) -> Option<Result<Arc<dyn ReadBack>, String>> {
+        Some(client(conn, limits).map(|c| Arc::new(NeteaseReader::new(c)) as Arc<dyn ReadBack>))
     }
 
     fn can_send_canary(&self) -> bool {
