@@ -10,5 +10,6 @@ mod expect;
 mod harness;
 mod insight;
 mod netease;
+mod rongcloud;
 mod runs;
 mod uncertain;
