@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub mod digest;
 pub mod dump_only;
 pub mod easemob;
 pub mod limits;

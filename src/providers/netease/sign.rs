@@ -1,32 +1,20 @@
 //! NetEase Yunxin's signatures (reference §1.2 and §3.1): one SHA-1 over the secret and two
 //! values, shared by the client, the sandbox and the 抄送 (message copy) door.
 
-use sha1::{Digest, Sha1};
+pub use crate::providers::digest::same_digest;
 
 /// `lowercase_hex(SHA1(secret + a + b))`: a request's `CheckSum` is over (Nonce, CurTime in
 /// seconds), a message copy's over (MD5 of the body, CurTime in milliseconds).
 pub fn checksum(secret: &str, a: &str, b: &str) -> String {
-    let mut h = Sha1::new();
-    h.update(secret.as_bytes());
-    h.update(a.as_bytes());
-    h.update(b.as_bytes());
-    hex::encode(h.finalize())
+    crate::providers::digest::sha1_hex(&[secret, a, b])
 }
 
 /// Lower-case hex MD5 of a message copy's exact body bytes (its `MD5` header).
 pub fn body_md5(body: &[u8]) -> String {
-    use md5::Md5;
+    use md5::{Digest, Md5};
     let mut h = Md5::new();
     h.update(body);
     hex::encode(h.finalize())
-}
-
-/// Compares two hex digests in time independent of where they differ, ignoring case.
-pub fn same_digest(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| {
-            acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase())
-        }) == 0
 }
 
 #[cfg(test)]

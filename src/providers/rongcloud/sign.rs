@@ -1,28 +1,16 @@
 //! RongCloud's request signature (reference §1.2), also the one on its routed callbacks (§3):
 //! `Signature = lowercase_hex(SHA1(AppSecret + Nonce + Timestamp))`.
 
-use sha1::{Digest, Sha1};
+pub use crate::providers::digest::same_digest;
 
 /// `lowercase_hex(SHA1(secret + nonce + timestamp))`.
 pub fn signature(secret: &str, nonce: &str, timestamp: &str) -> String {
-    let mut h = Sha1::new();
-    h.update(secret.as_bytes());
-    h.update(nonce.as_bytes());
-    h.update(timestamp.as_bytes());
-    hex::encode(h.finalize())
+    crate::providers::digest::sha1_hex(&[secret, nonce, timestamp])
 }
 
 /// A fresh nonce: 16 hexadecimal characters, inside the documented 18 (§1.2).
 pub fn nonce() -> String {
     format!("{:016x}", rand::random::<u64>())
-}
-
-/// Compares two hex digests in time independent of where they differ, ignoring case.
-pub fn same_digest(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| {
-            acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase())
-        }) == 0
 }
 
 #[cfg(test)]
