@@ -30,6 +30,7 @@ pub mod registry;
 pub mod retry;
 pub mod rongcloud;
 pub mod self_built;
+pub mod serving;
 pub mod tencent;
 
 pub use limits::{ApiLimit, Limits};

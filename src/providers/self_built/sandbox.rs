@@ -3,6 +3,7 @@
 //! events to imshift's inbound door, signed as the old system would.
 
 use super::{signature, verify, SelfBuilt};
+use crate::providers::serving::Serving;
 use crate::providers::{Connection, Provider, RunningSandbox, Sandbox, StartOptions, Started};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -65,7 +66,7 @@ impl Shared {
 pub struct RelayHandle {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _serving: Serving,
 }
 
 impl RelayHandle {
@@ -82,14 +83,6 @@ impl RelayHandle {
     /// Signs `events` with the send secret and posts them to imshift, as `POST /send` does.
     pub async fn send(&self, events: Vec<Value>) -> Result<Value, String> {
         send(&self.shared, events).await.map_err(|(_, e)| e)
-    }
-}
-
-impl Drop for RelayHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 
@@ -143,19 +136,10 @@ pub async fn spawn(config: RelayConfig, addr: SocketAddr) -> std::io::Result<Rel
         .route("/send", post(send_route))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(shared.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!("relay sandbox on {addr} stopped: {e}");
-        }
-    });
     Ok(RelayHandle {
         addr,
         shared,
-        stop: Some(stop),
+        _serving: Serving::start(listener, app, "relay sandbox"),
     })
 }
 

@@ -34,6 +34,7 @@ mod teams;
 
 pub use params::parse_form;
 
+use crate::providers::serving::Serving;
 use crate::providers::{
     ApiLimit, Connection, Limits, RunningSandbox, Sandbox, Standalone, StartOptions, Started,
 };
@@ -585,8 +586,7 @@ impl Shared {
 pub struct SandboxHandle {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl fmt::Debug for SandboxHandle {
@@ -642,21 +642,8 @@ impl SandboxHandle {
     }
 
     /// Stop accepting, finish calls in flight, and wait for the server to end.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for SandboxHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) {
+        self.serving.shutdown().await
     }
 }
 
@@ -669,20 +656,10 @@ pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<S
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let app = http::router_from(shared.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!("NetEase sandbox on {addr} stopped: {e}");
-        }
-    });
     Ok(SandboxHandle {
         addr,
         shared,
-        stop: Some(stop),
-        task: Some(task),
+        serving: Serving::start(listener, app, "NetEase sandbox"),
     })
 }
 

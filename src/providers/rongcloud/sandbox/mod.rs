@@ -45,6 +45,7 @@ mod users;
 
 pub use params::{parse_form, parse_json};
 
+use crate::providers::serving::Serving;
 use crate::providers::{
     ApiLimit, Connection, Limits, RunningSandbox, Sandbox, Standalone, StartOptions, Started,
 };
@@ -749,8 +750,7 @@ impl Shared {
 pub struct SandboxHandle {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl fmt::Debug for SandboxHandle {
@@ -817,21 +817,8 @@ impl SandboxHandle {
     }
 
     /// Stop accepting, finish calls in flight, and wait for the server to end.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for SandboxHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) {
+        self.serving.shutdown().await
     }
 }
 
@@ -845,20 +832,10 @@ pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<S
     let addr = listener.local_addr()?;
     let _ = shared.base_url.set(format!("http://{addr}"));
     let app = http::router_from(shared.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!("RongCloud sandbox on {addr} stopped: {e}");
-        }
-    });
     Ok(SandboxHandle {
         addr,
         shared,
-        stop: Some(stop),
-        task: Some(task),
+        serving: Serving::start(listener, app, "RongCloud sandbox"),
     })
 }
 
