@@ -544,8 +544,8 @@ pub struct PullQuery {
     limit: Option<i64>,
 }
 
-/// The incremental interface a target's importer polls (NetEase's history import): the staged
-/// history after the cursor as lines of the hand-over files,
+/// The incremental interface a target's importer polls (where the target's staff import the
+/// history): the staged history after the cursor as lines of the hand-over files,
 /// `{"code":200,"data":[…],"next":"…","more":false,"kept_aside":[{"file","line","why"}]}`.
 /// Call it with an API token of an operator made for the importer; each pull is audited.
 #[utoipa::path(get, path = "/api/v1/migrations/{id}/hand-over/increments", tag = "imports",

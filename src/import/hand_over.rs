@@ -428,7 +428,7 @@ fn cursor_at(seq: i64, ord: i32, sync: i64) -> String {
 /// lower `seq` than one already visible, and a cursor must not pass it.
 const SYNC_SETTLE_SECS: f64 = 5.0;
 
-/// What the target's importer pulls (NetEase's "incremental interface"): the staged history
+/// What the target's importer pulls (its "incremental interface"): the staged history
 /// after `cursor` as lines of the hand-over files, in upload order, at most `limit`.
 /// Without a cursor it starts where the last pull ended, so each GET answers what is new.
 /// Answers `{"code":200,"data":[…],"next":…,"more":…,"kept_aside":[…]}`; each pull is

@@ -91,7 +91,7 @@ pub struct Preflight {
     /// Of `records`, those the target's API takes (the rest are skipped or handed over).
     #[serde(default)]
     pub by_api: i64,
-    /// What goes to the target's staff as files instead (NetEase's history), when it does.
+    /// What goes to the target's staff as files instead of its API, when it takes history so.
     #[serde(default)]
     pub hand_over: Option<PreflightHandOver>,
     /// Staged messages whose body links to a file on the old system's storage (images, voice,
@@ -114,7 +114,7 @@ pub struct Preflight {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PreflightHandOver {
-    /// What the files are ("NetEase history files").
+    /// What the files are, as the target's hand-over names them.
     pub label: String,
     pub records: i64,
     /// The phases whose records they carry.

@@ -1,6 +1,6 @@
-//! Digests the providers sign with. NetEase Yunxin and RongCloud sign the same way: a lower-case
-//! hex SHA-1 over their secret followed by two values (a nonce and a time), on requests and on
-//! the callbacks they send.
+//! Digests the providers sign with. Several sign the same way: a lower-case hex SHA-1 over their
+//! secret followed by two values (a nonce and a time), on requests and on the callbacks they
+//! send.
 
 use sha1::{Digest, Sha1};
 

@@ -393,7 +393,7 @@ impl Sender {
     }
 }
 
-/// The ids in an event from the new side that the new side gave (a NetEase team's number,
+/// The ids in an event from the new side that the new side gave (a team number it chose,
 /// an account id it lower-cased) turned back into the old system's own: the import's id map,
 /// and the groups sync itself created there (`group.created` applied, its `made` id).
 async fn old_ids(

@@ -185,7 +185,7 @@ async fn fill_side(
     .fetch_all(&s.pool)
     .await
     .map_err(|e| e.to_string())?;
-    // A side that numbers its own groups (NetEase's tids) knows a group the other side was
+    // A side that numbers its own groups (a team number it chose) knows a group the other side was
     // active in under another id: read it under this side's id too (imported, or created by
     // sync).
     let twins: Vec<String> = sqlx::query_scalar(
