@@ -309,12 +309,46 @@ async fn a_dump_lands_in_netease_with_every_team_in_the_id_map(pool: PgPool) {
     assert!(csv.contains(&format!("group,{old},{tid},")));
 
     hand_over_carries_the_history(&app, &m, &bytes, &tids_of(&app, &m).await).await;
-    increments_are_pulled_once_each(&app, &m, &bytes).await;
+    let pulled = increments_are_pulled_once_each(&app, &m, &bytes).await;
+    neteases_importer_pulls_it_all(&app, &m, &sb, pulled).await;
+}
+
+/// The sandbox pulls the interface as NetEase's importer would (from the start, page by page,
+/// passing back each `next`, with the importer's token) and takes every line, once.
+async fn neteases_importer_pulls_it_all(
+    app: &TestApp,
+    m: &Migration,
+    sb: &SandboxHandle,
+    expected: usize,
+) {
+    let r: Value = reqwest::Client::new()
+        .post(format!("{}/_sandbox/pull", sb.root_url()))
+        .json(&json!({
+            "url": format!("{}{}", app.base, m.path("/hand-over/increments")),
+            "token": m.token, "cursor": "0:-1", "limit": 250,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["lines"], expected, "{r}");
+    assert!(r["pages"].as_u64().unwrap() > 2, "{r}");
+    let lines: Vec<Value> = reqwest::get(format!("{}/_sandbox/pulled", sb.root_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let distinct: BTreeSet<String> = lines.iter().map(|l| l.to_string()).collect();
+    assert_eq!(distinct.len(), expected, "each line once");
+    assert_eq!(sb.state()["pulled"], expected);
 }
 
 /// NetEase's importer pulls the history as it would, page by page to the end, gets every
 /// record once, then only what is new.
-async fn increments_are_pulled_once_each(app: &TestApp, m: &Migration, bytes: &[u8]) {
+async fn increments_are_pulled_once_each(app: &TestApp, m: &Migration, bytes: &[u8]) -> usize {
     let (mut expected, mut faces) = (0usize, 0usize);
     for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let r: Value = serde_json::from_slice(line).unwrap();
@@ -374,6 +408,7 @@ async fn increments_are_pulled_once_each(app: &TestApp, m: &Migration, bytes: &[
         .audit_actions()
         .await
         .contains(&"hand_over.pulled".to_string()));
+    lines + data.len()
 }
 
 async fn tids_of(app: &TestApp, m: &Migration) -> BTreeMap<String, String> {

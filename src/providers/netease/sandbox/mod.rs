@@ -30,6 +30,7 @@ pub mod copy;
 mod http;
 mod messages;
 mod params;
+mod pull;
 mod teams;
 
 pub use params::parse_form;
@@ -462,6 +463,8 @@ struct Shared {
     data: Mutex<Data>,
     counters: Mutex<Counters>,
     copy: copy::CopyState,
+    /// The history lines pulls from an incremental interface took (`pull.rs`).
+    pulled: Mutex<Vec<Value>>,
 }
 
 fn now_ms() -> u64 {
@@ -501,6 +504,7 @@ impl Shared {
             rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
             faults: Mutex::new(config.faults.clone()),
             copy: copy::CopyState::new(&config.copy),
+            pulled: Mutex::new(Vec::new()),
             config,
             limiters,
             data: Mutex::new(Data::new()),
@@ -527,6 +531,7 @@ impl Shared {
             "injected": c.injected,
             "apis": serde_json::to_value(&c.apis).unwrap_or(Value::Null),
             "copies": self.copy.json(),
+            "pulled": self.pulled.lock().unwrap_or_else(|p| p.into_inner()).len(),
         })
     }
 
