@@ -17,6 +17,7 @@ mod sync;
 mod sync_inbound;
 mod sync_netease;
 mod sync_netease_gaps;
+mod sync_rongcloud;
 mod team;
 mod tokens;
 mod upgrade;

@@ -296,3 +296,192 @@ async fn hosted_friends_go_in_and_a_lost_group_answer_is_found_not_resent_blind(
     .unwrap();
     assert_eq!(found, 3, "each lost group was found with its owner");
 }
+
+/// RongCloud takes no history, so it goes into bundles for the new app: built through REST
+/// after an import, an account's file holds exactly its one-to-one messages (both sides, each
+/// from its side), a group's file its messages, stickers are kept aside with why and group
+/// events are not carried.
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn history_bundles_carry_each_accounts_conversations(pool: PgPool) {
+    use imshift::providers::rongcloud::history_bundles::{file_name, message_uid, FileKind};
+    use sha2::Digest;
+
+    let app = TestApp::spawn(pool).await;
+    let sb = rongcloud(|_| {}).await;
+    let m = migration(&app, &sb, "app_server").await;
+    let spec = Spec {
+        accounts: 40,
+        friends: 2,
+        groups: 3,
+        members: 8,
+        messages: 500,
+        seed: 31,
+        ..Spec::default()
+    };
+    let bytes = dump(&spec);
+    stage(&app, &m, bytes.clone()).await;
+    let pre = get(&app, &m, "/imports/preflight").await;
+    assert_eq!(
+        pre["hand_over"]["label"], "RongCloud history bundles",
+        "{pre:#}"
+    );
+    assert_eq!(
+        pre["hand_over"]["phases"],
+        json!(["c2c_history", "group_history"])
+    );
+    let note = phase(&pre, "c2c_history")["note"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        note.contains("build the history bundles on the Import tab"),
+        "{note}"
+    );
+    let run = launch(&app, &m).await;
+    let done = wait_for(&app, &m, &run, &["done"], 300).await;
+    assert_eq!(done["failed"], 0, "{done:#}");
+    assert_eq!(sb.state()["messages"], 0, "nothing is sent to RongCloud");
+
+    // What the dump says the bundles hold: per file, (UID, target, direction).
+    type Lines = BTreeSet<(String, String, Option<u64>)>;
+    let mut want: BTreeMap<String, Lines> = BTreeMap::new();
+    let (mut messages, mut faces, mut events) = (0u64, 0u64, 0u64);
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let r: Value = serde_json::from_slice(line).unwrap();
+        if r["kind"] == "group_event" {
+            events += 1;
+        }
+        if r["kind"] != "message" {
+            continue;
+        }
+        if r["body"]["type"] == "face" {
+            faces += 1;
+            continue;
+        }
+        messages += 1;
+        let (from, to) = (r["from"].as_str().unwrap(), r["to"].as_str().unwrap());
+        let conv = r["conv"].as_str().unwrap();
+        let uid = message_uid(
+            conv,
+            r["id"].as_str().unwrap(),
+            from,
+            to,
+            r["sent_at"].as_i64().unwrap(),
+        );
+        if conv == "group" {
+            want.entry(file_name(FileKind::Group, to))
+                .or_default()
+                .insert((uid, to.into(), None));
+        } else {
+            want.entry(file_name(FileKind::User, from))
+                .or_default()
+                .insert((uid.clone(), to.into(), Some(1)));
+            if from != to {
+                want.entry(file_name(FileKind::User, to))
+                    .or_default()
+                    .insert((uid, from.into(), Some(2)));
+            }
+        }
+    }
+    assert!(
+        faces > 0 && events > 0,
+        "the dump has stickers and group events"
+    );
+
+    let none = get(&app, &m, "/hand-over").await;
+    assert_eq!(none["state"], "none");
+    let r = crate::harness::post(&app, &m, "/hand-over").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let b = loop {
+        let b = get(&app, &m, "/hand-over").await;
+        if b["state"] != "building" {
+            break b;
+        }
+        assert!(std::time::Instant::now() < deadline, "{b:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(b["state"], "ready", "{b:#}");
+    assert_eq!(b["written"], messages, "{b:#}");
+    assert_eq!(b["kept_aside"], faces, "{b:#}");
+    let manifest = &b["manifest"];
+    assert_eq!(manifest["server_import"], false);
+    assert_eq!(manifest["totals"]["messages"], messages);
+    assert_eq!(manifest["not_carried"]["group_event"], events);
+    let files = manifest["files"].as_array().unwrap();
+    let names: BTreeSet<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, want.keys().map(String::as_str).collect());
+
+    // The busiest account's bundle and a group's, downloaded as the app server would fetch
+    // them.
+    let busiest = want
+        .iter()
+        .filter(|(n, _)| n.starts_with("user"))
+        .max_by_key(|(_, l)| l.len())
+        .map(|(n, _)| n.clone())
+        .unwrap();
+    let a_group = want
+        .keys()
+        .find(|n| n.starts_with("group"))
+        .unwrap()
+        .clone();
+    let build = b["id"].as_str().unwrap();
+    for name in [&busiest, &a_group] {
+        let entry = files.iter().find(|f| f["name"] == name.as_str()).unwrap();
+        let r = app
+            .with_token(
+                Method::GET,
+                &m.path(&format!("/hand-over/{build}/{name}")),
+                &m.token,
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body = r.bytes().await.unwrap();
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&body)),
+            entry["sha256"].as_str().unwrap()
+        );
+        let mut got = BTreeSet::new();
+        let mut last = 0;
+        for l in std::str::from_utf8(&body).unwrap().lines() {
+            let l: Value = serde_json::from_str(l).unwrap();
+            let t = l["sentTime"].as_i64().unwrap();
+            assert!(t >= last, "{name} in time order");
+            last = t;
+            assert!(l["objectName"].as_str().unwrap().contains(':'), "{l}");
+            assert!(l["content"].is_object(), "{l}");
+            got.insert((
+                l["messageUId"].as_str().unwrap().to_string(),
+                l["targetId"].as_str().unwrap().to_string(),
+                l["messageDirection"].as_u64(),
+            ));
+        }
+        assert_eq!(&got, &want[name.as_str()], "{name}");
+        assert_eq!(entry["lines"], got.len());
+    }
+    let r = app
+        .with_token(
+            Method::GET,
+            &m.path(&format!("/hand-over/{build}/kept_aside.jsonl")),
+            &m.token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let aside = r.text().await.unwrap();
+    assert_eq!(aside.lines().count() as u64, faces);
+    assert!(
+        aside.contains("no built-in message type for a face"),
+        "{aside}"
+    );
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&"hand_over.downloaded".to_string()));
+}

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 /// What each registered account's result says about its token.
 pub const TOKEN_NOTE: &str = "registered with user/getToken; the token RongCloud answered was dropped unread: the app server gets each user's token itself (user/getToken at first sign-in)";
 
-const HISTORY: &str = "RongCloud has no server API to import history; its publish APIs would deliver every old message as a new one, stamped with today's time, pushed and counted as unread, so imshift does not send them. Keep the history in your app server from the dump, or have the new app version insert it into each device's local database (IMLib's message migration)";
+const HISTORY: &str = "RongCloud has no server API to import history; its publish APIs would deliver every old message as a new one, stamped with today's time, pushed and counted as unread, so imshift does not send them: build the history bundles on the Import tab for the new app to insert on the device (IMLib's local insert; nothing reaches RongCloud's servers)";
 
 pub struct RongcloudImport {
     client: RongcloudClient,

@@ -4,13 +4,17 @@
 //! Facts follow the RongCloud reference beside this file (`reference.md`); section numbers in
 //! comments refer to it. What it marks UNCONFIRMED stays configurable here.
 
+pub mod callbacks;
 pub mod client;
 pub mod errors;
+pub mod history_bundles;
 pub mod import;
 pub mod provider;
+pub mod read_back;
 pub mod rules;
 pub mod sandbox;
 pub mod sign;
+pub mod sync;
 
 pub use client::{RongcloudClient, RongcloudConfig, TimestampUnit};
 pub use errors::{classify, explain, RongcloudError};

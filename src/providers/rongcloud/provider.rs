@@ -68,6 +68,20 @@ pub(super) fn client(conn: &Connection, limits: Limits) -> Result<RongcloudClien
         .map_err(|e| e.to_string())
 }
 
+/// The v3 history API (its JSON body needs its own signed call) for a connection.
+fn history(conn: &Connection) -> Result<super::read_back::HistoryApi, String> {
+    let base_url = conn
+        .text("base_url")
+        .ok_or_else(|| Connection::missing("base_url"))?;
+    let app_key = conn
+        .text("app_key")
+        .ok_or_else(|| Connection::missing("app_key"))?;
+    let secret = conn
+        .secret("app_secret")
+        .ok_or_else(|| Connection::missing("app_secret"))?;
+    super::read_back::HistoryApi::new(base_url, app_key, secret.clone())
+}
+
 /// Whether the connection says the app uses RongCloud's hosted friends (off unless set).
 fn hosted_friends(conn: &Connection) -> bool {
     conn.text("friends") == Some(FRIENDS_HOSTED)
@@ -251,10 +265,128 @@ impl Provider for Rongcloud {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             import: true,
-            sync_receives: &[],
-            sync_sends: &[],
-            read_back: &[],
+            // Routed one-to-one and group messages (`callbacks.rs`).
+            sync_receives: &["message.sent"],
+            // `sync.rs`: messages, and what RongCloud keeps of a group (§2.4).
+            sync_sends: &[
+                "message.sent",
+                "group.created",
+                "group.updated",
+                "group.dismissed",
+                "group.members_joined",
+                "group.members_left",
+            ],
+            // Gap filling (`read_back.rs`); group/user/query finds a member to read a group
+            // through.
+            read_back: &[
+                super::read_back::PRIVATE_QUERY,
+                super::read_back::GROUP_QUERY,
+                "group/user/query",
+            ],
         }
+    }
+
+    /// A routed message (全量消息路由, §3): `signature = SHA1(App Secret + nonce +
+    /// signTimestamp)` in the query string, `signTimestamp` within 5 minutes.
+    fn verify_callback(
+        &self,
+        conn: &Connection,
+        req: &crate::providers::CallbackRequest,
+    ) -> Result<(), String> {
+        let app_key = conn
+            .text("app_key")
+            .ok_or_else(|| Connection::missing("app_key"))?;
+        let secret = conn
+            .secret("app_secret")
+            .ok_or_else(|| Connection::missing("app_secret"))?;
+        super::callbacks::verify(
+            secrecy::ExposeSecret::expose_secret(secret),
+            app_key,
+            &super::callbacks::RouteQuery::of(req.query),
+            req.now,
+        )
+    }
+
+    fn inbound(
+        &self,
+        _conn: &Connection,
+        req: &crate::providers::CallbackRequest,
+    ) -> Result<Vec<crate::providers::InboundEvent>, String> {
+        super::callbacks::events(req.body)
+    }
+
+    fn sync_sink(
+        &self,
+        conn: &Connection,
+        limits: Limits,
+        guards: crate::providers::EchoGuards,
+    ) -> Result<Arc<dyn crate::providers::SyncSink>, String> {
+        Ok(Arc::new(super::sync::RongcloudSink::new(
+            client(conn, limits)?,
+            history(conn)?,
+            guards,
+        )))
+    }
+
+    /// The one-to-one and group history (§2.7), for the gaps routing left.
+    fn read_back(
+        &self,
+        conn: &Connection,
+        limits: Limits,
+    ) -> Option<Result<Arc<dyn crate::providers::ReadBack>, String>> {
+        Some(client(conn, limits).and_then(|c| {
+            Ok(
+                Arc::new(super::read_back::RongcloudReader::new(c, history(conn)?))
+                    as Arc<dyn crate::providers::ReadBack>,
+            )
+        }))
+    }
+
+    /// RongCloud routes only what app users send (a server-API send stays unrouted unless the
+    /// app switches that on, §3), so imshift cannot send as a user of a real app: a sandbox
+    /// of this console sends its canary as a user instead (`sync::canary`).
+    fn can_send_canary(&self) -> bool {
+        false
+    }
+
+    async fn send_canary(
+        &self,
+        _conn: &Connection,
+        _from: &str,
+        _to: &str,
+        _text: &str,
+    ) -> Option<Result<String, String>> {
+        Some(Err(super::sync::NO_CANARY.into()))
+    }
+
+    fn hook_setup(&self, _conn: &Connection, hook_url: &str) -> Vec<(String, String)> {
+        vec![
+            (
+                "全量消息路由 (message routing) URL: RongCloud console → your app → 消息管理服务配置 (message service settings) → 全量消息路由".into(),
+                hook_url.into(),
+            ),
+            (
+                "Route server API messages".into(),
+                "Keep it off (the default). RongCloud then routes only what app users send, which is what keeps the messages imshift sends through the server API from coming back. If your app needs it on, imshift's tag in each message's content.extra and its record of the messageUIDs RongCloud answered still stop them.".into(),
+            ),
+            (
+                "What is relayed".into(),
+                "One-to-one (PERSON) and group (GROUP) messages: text, image, GIF, voice, short video, file, location and custom types. Recalls, notifications, commands, chatrooms, ultra groups, messages targeted at some group members and messages whose sensitive words were blocked are acknowledged and not relayed.".into(),
+            ),
+            (
+                "Signed with".into(),
+                "The App Secret of this connection (not shown here): RongCloud adds nonce, signTimestamp and signature = SHA1(App Secret + nonce + signTimestamp) to the URL; imshift refuses a signature that does not match or is more than 5 minutes old.".into(),
+            ),
+            (
+                "Answer".into(),
+                "HTTP 200 as soon as the message is stored; a routed message sent twice is stored once (by its msgUID).".into(),
+            ),
+            ("Canary".into(), super::sync::NO_CANARY.into()),
+        ]
+    }
+
+    fn inbound_answer(&self, _accepted: usize, _duplicates: usize) -> Value {
+        super::callbacks::ok_response()
     }
 
     fn rules(&self) -> Option<&'static dyn TargetRules> {
@@ -274,6 +406,10 @@ impl Provider for Rongcloud {
 
     fn sandbox(&self) -> Option<&dyn Sandbox> {
         Some(&super::sandbox::RongcloudSandbox)
+    }
+
+    fn hand_over(&self) -> Option<&dyn crate::providers::HandOver> {
+        Some(&super::history_bundles::Bundles)
     }
 }
 

@@ -199,7 +199,11 @@ pub fn encode(
 // Field readers: records come from staging, normalised by the canonical parser; digit strings
 // for integers are still accepted, as the canonical format accepts them.
 
-fn string<'a>(o: &'a Map<String, Value>, field: &str, path: &str) -> Result<Option<&'a str>, LineError> {
+fn string<'a>(
+    o: &'a Map<String, Value>,
+    field: &str,
+    path: &str,
+) -> Result<Option<&'a str>, LineError> {
     match o.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
@@ -390,7 +394,10 @@ fn content_of(
     let t = match b.get("type") {
         Some(Value::String(t)) => t.as_str(),
         None | Some(Value::Null) => {
-            return Err(LineError::missing("body.type", "what kind of message it is"))
+            return Err(LineError::missing(
+                "body.type",
+                "what kind of message it is",
+            ))
         }
         Some(other) => return Err(LineError::type_("body.type", "a string", other)),
     };

@@ -85,6 +85,10 @@ impl Default for RouteConfig {
 pub struct RouteState {
     duplicate: AtomicBool,
     api_messages: AtomicBool,
+    /// How long after a message is stored it is routed (ms): the real service routes through
+    /// a queue, so its routing lags the API's answer (by how much is UNCONFIRMED). Settable at
+    /// run time with `POST /_sandbox/route`; 0 by default.
+    delay_ms: AtomicU64,
     /// Deliveries begun (a duplicated message counts twice).
     posted: AtomicU64,
     /// Deliveries answered HTTP 200.
@@ -108,6 +112,7 @@ impl RouteState {
         json!({
             "duplicate": self.duplicate.load(Ordering::Relaxed),
             "route_api_messages": self.api_messages.load(Ordering::Relaxed),
+            "delay_ms": self.delay_ms.load(Ordering::Relaxed),
             "posted": self.posted.load(Ordering::Relaxed),
             "delivered": self.delivered.load(Ordering::Relaxed),
             "failed_tries": self.failed_tries.load(Ordering::Relaxed),
@@ -179,6 +184,10 @@ pub(super) fn emit(shared: &Arc<Shared>, index: usize) {
     };
     let shared = shared.clone();
     tokio::spawn(async move {
+        let delay = shared.route.delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         let times = if shared.route.duplicate.load(Ordering::Relaxed) {
             2
         } else {
@@ -333,7 +342,7 @@ pub(super) async fn user_message_route(
 }
 
 /// `GET /_sandbox/route`: what the emitter did; `POST` `{"duplicate": bool,
-/// "route_api_messages": bool}` sets either switch.
+/// "route_api_messages": bool, "delay_ms": n}` sets any of the switches.
 pub(super) async fn route_route(
     State(sh): State<Arc<Shared>>,
     body: Option<Json<Value>>,
@@ -344,6 +353,9 @@ pub(super) async fn route_route(
         }
         if let Some(a) = v.get("route_api_messages").and_then(Value::as_bool) {
             sh.route.api_messages.store(a, Ordering::Relaxed);
+        }
+        if let Some(ms) = v.get("delay_ms").and_then(Value::as_u64) {
+            sh.route.delay_ms.store(ms, Ordering::Relaxed);
         }
     }
     Json(sh.route.json())
