@@ -321,7 +321,10 @@ pub(super) fn router_from(shared: Arc<Shared>) -> Router {
             "/_sandbox/user_message",
             axum::routing::post(super::copy::user_message_route),
         )
-        .route("/_sandbox/pull", axum::routing::post(super::pull::pull_route))
+        .route(
+            "/_sandbox/pull",
+            axum::routing::post(super::pull::pull_route),
+        )
         .route("/_sandbox/pulled", get(super::pull::pulled_route))
         .route(
             "/_sandbox/copy",
