@@ -384,8 +384,12 @@ async fn with_rongcloud_a_message_each_way_in_each_conversation_kind_arrives_onc
         group(&sides, "g1").await.is_none().then_some(())
     })
     .await;
-    let h = health(&owner, &id, "source").await;
-    assert_eq!(h["sent_total"], 7, "{h}");
+    // The side applied it; its record follows the answer.
+    let h = eventually("all seven recorded as sent", || async {
+        let h = health(&owner, &id, "source").await;
+        (h["sent_total"] == 7).then_some(h)
+    })
+    .await;
     assert_eq!(h["dead"], 0, "{h}");
 }
 

@@ -70,6 +70,13 @@ struct Domain {
     http: reqwest::Client,
 }
 
+/// What a call carries: a form, as nearly every API takes, or JSON (the v3 APIs).
+#[derive(Clone, Copy)]
+enum Payload<'a, 'b> {
+    Form(&'a [(&'b str, String)]),
+    Json(&'a Value),
+}
+
 pub struct RongcloudClient {
     primary: Domain,
     backup: Option<Domain>,
@@ -250,7 +257,17 @@ impl RongcloudClient {
     /// One signed call of `api` (its path without `.json`); the whole answer when its code is
     /// 200. Repeated keys in `form` travel as repeated fields (`userId=a&userId=b`, §1.2).
     pub async fn call(&self, api: &str, form: &[(&str, String)]) -> Result<Value, RongcloudError> {
-        let r = self.call_once(api, form).await;
+        self.send(api, Payload::Form(form)).await
+    }
+
+    /// One signed call of `api` with a JSON body, as the v3 history APIs take (§2.7); their
+    /// success code may be 200 or 10000 (§1.3, UNCONFIRMED): both are taken.
+    pub async fn call_json(&self, api: &str, body: &Value) -> Result<Value, RongcloudError> {
+        self.send(api, Payload::Json(body)).await
+    }
+
+    async fn send(&self, api: &str, payload: Payload<'_, '_>) -> Result<Value, RongcloudError> {
+        let r = self.call_once(api, payload).await;
         if let Err(e) = &r {
             if e.switch_domain() {
                 self.switch_domain();
@@ -259,23 +276,28 @@ impl RongcloudClient {
         r
     }
 
-    async fn call_once(&self, api: &str, form: &[(&str, String)]) -> Result<Value, RongcloudError> {
+    async fn call_once(
+        &self,
+        api: &str,
+        payload: Payload<'_, '_>,
+    ) -> Result<Value, RongcloudError> {
         let d = self.current();
         let url = format!("{}/{api}.json", d.url);
         let nonce = sign::nonce();
         let timestamp = self.timestamp();
         let signature = sign::signature(self.secret.expose_secret(), &nonce, &timestamp);
-        let resp = d
+        let req = d
             .http
             .post(&url)
             .header("App-Key", &self.app_key)
             .header("Nonce", &nonce)
             .header("Timestamp", &timestamp)
-            .header("Signature", signature)
-            .form(form)
-            .send()
-            .await
-            .map_err(|e| transport(api, e))?;
+            .header("Signature", signature);
+        let req = match payload {
+            Payload::Form(form) => req.form(form),
+            Payload::Json(body) => req.json(body),
+        };
+        let resp = req.send().await.map_err(|e| transport(api, e))?;
         let status = resp.status();
         if status.is_redirection() {
             return Err(RongcloudError::Redirect {
@@ -312,7 +334,8 @@ impl RongcloudClient {
                 }
             });
         };
-        if code == 200 && status == 200 {
+        let json = matches!(payload, Payload::Json(_));
+        if status == 200 && (code == 200 || (json && code == 10000)) {
             return Ok(v);
         }
         // Only the server's words, cut short: the body is never echoed whole.

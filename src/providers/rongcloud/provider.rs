@@ -68,20 +68,6 @@ pub(super) fn client(conn: &Connection, limits: Limits) -> Result<RongcloudClien
         .map_err(|e| e.to_string())
 }
 
-/// The v3 history API (its JSON body needs its own signed call) for a connection.
-fn history(conn: &Connection) -> Result<super::read_back::HistoryApi, String> {
-    let base_url = conn
-        .text("base_url")
-        .ok_or_else(|| Connection::missing("base_url"))?;
-    let app_key = conn
-        .text("app_key")
-        .ok_or_else(|| Connection::missing("app_key"))?;
-    let secret = conn
-        .secret("app_secret")
-        .ok_or_else(|| Connection::missing("app_secret"))?;
-    super::read_back::HistoryApi::new(base_url, app_key, secret.clone())
-}
-
 /// Whether the connection says the app uses RongCloud's hosted friends (off unless set).
 fn hosted_friends(conn: &Connection) -> bool {
     conn.text("friends") == Some(FRIENDS_HOSTED)
@@ -323,7 +309,6 @@ impl Provider for Rongcloud {
     ) -> Result<Arc<dyn crate::providers::SyncSink>, String> {
         Ok(Arc::new(super::sync::RongcloudSink::new(
             client(conn, limits)?,
-            history(conn)?,
             guards,
         )))
     }
@@ -334,11 +319,9 @@ impl Provider for Rongcloud {
         conn: &Connection,
         limits: Limits,
     ) -> Option<Result<Arc<dyn crate::providers::ReadBack>, String>> {
-        Some(client(conn, limits).and_then(|c| {
-            Ok(
-                Arc::new(super::read_back::RongcloudReader::new(c, history(conn)?))
-                    as Arc<dyn crate::providers::ReadBack>,
-            )
+        Some(client(conn, limits).map(|c| {
+            Arc::new(super::read_back::RongcloudReader::new(c))
+                as Arc<dyn crate::providers::ReadBack>
         }))
     }
 

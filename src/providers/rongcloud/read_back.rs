@@ -2,21 +2,15 @@
 //! `v3/message/group/query`, for the sink to find a message an earlier try may have sent
 //! (publish does not absorb a repeat, §6.5) and for filling the gaps routing left.
 //!
-//! These two APIs take a JSON body (§1.2, §5.1) where every other call imshift makes takes a
-//! form, so they have their own signed request here: the same headers and signature as
-//! `client.rs`, to the domain the client is on now (it moves to the backup after a 5xx or a
-//! network error). Their success code may be 200 or 10000 (§1.3, UNCONFIRMED): both are taken.
+//! These two APIs take a JSON body (§1.2, §5.1): `RongcloudClient::call_json`.
 
 use super::callbacks::{canonical_body, tag_of};
 use super::client::RongcloudClient;
 use super::errors::RongcloudError;
-use super::sign;
-use crate::providers::{outbound, InboundEvent, ReadBack, ReadPage, ORIGIN};
-use secrecy::{ExposeSecret, SecretString};
+use crate::providers::{InboundEvent, ReadBack, ReadPage, ORIGIN};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const PRIVATE_QUERY: &str = "v3/message/private/query";
 pub const GROUP_QUERY: &str = "v3/message/group/query";
@@ -26,183 +20,27 @@ pub const PAGE_SIZE: usize = 100;
 /// the documented default of 100/s, as §6.4 does for every API).
 pub const QPS: u32 = 90;
 
-struct Domain {
-    url: String,
-    http: reqwest::Client,
+/// One page of `user`'s history with `target` (an account, or a group when `group`), from
+/// `start` towards `end` (ms; backwards when `start` is later, §2.7).
+pub async fn history_page(
+    client: &RongcloudClient,
+    group: bool,
+    user: &str,
+    target: &str,
+    (start, end): (i64, i64),
+    include_start: bool,
+) -> Result<Vec<Value>, RongcloudError> {
+    let api = if group { GROUP_QUERY } else { PRIVATE_QUERY };
+    let body = json!({
+        "userId": user, "targetId": target, "startTime": start, "endTime": end,
+        "pageSize": PAGE_SIZE, "includeStart": include_start,
+    });
+    let v = client.call_json(api, &body).await?;
+    Ok(v.get("data")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
 }
-
-fn domain(raw: &str) -> Result<Domain, String> {
-    let policy = outbound::Policy::from_env();
-    let target = outbound::check_url(raw, policy).map_err(|r| r.0)?;
-    let http = outbound::client(
-        &target,
-        policy,
-        Duration::from_secs(30),
-        Duration::from_secs(10),
-    )
-    .map_err(|e| format!("HTTP client: {e}"))?;
-    Ok(Domain {
-        url: target.url.trim_end_matches('/').to_string(),
-        http,
-    })
-}
-
-/// Signed JSON calls of the v3 history APIs.
-pub struct HistoryApi {
-    primary: Domain,
-    backup: Option<Domain>,
-    app_key: String,
-    secret: SecretString,
-}
-
-impl std::fmt::Debug for HistoryApi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HistoryApi")
-            .field("base_url", &self.primary.url)
-            .field("app_key", &self.app_key)
-            .finish_non_exhaustive()
-    }
-}
-
-fn transport(api: &str, e: reqwest::Error) -> RongcloudError {
-    let e = e.without_url();
-    match outbound::refusal(&e) {
-        Some(r) => RongcloudError::Blocked {
-            api: api.into(),
-            message: r.0.clone(),
-        },
-        None => RongcloudError::Transport {
-            api: api.into(),
-            message: outbound::chain(&e),
-        },
-    }
-}
-
-impl HistoryApi {
-    pub fn new(base_url: &str, app_key: &str, secret: SecretString) -> Result<Self, String> {
-        let primary = domain(base_url)?;
-        let backup = match super::backup_of(base_url) {
-            Some(b) if b != primary.url => Some(domain(b)?),
-            _ => None,
-        };
-        Ok(HistoryApi {
-            primary,
-            backup,
-            app_key: app_key.into(),
-            secret,
-        })
-    }
-
-    /// One signed call of `api` with a JSON `body`, to `current` (the client's domain now).
-    pub async fn call(
-        &self,
-        current: &str,
-        api: &str,
-        body: &Value,
-    ) -> Result<Value, RongcloudError> {
-        let d = match &self.backup {
-            Some(b) if b.url == current => b,
-            _ => &self.primary,
-        };
-        let nonce = sign::nonce();
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis()
-            .to_string();
-        let signature = sign::signature(self.secret.expose_secret(), &nonce, &timestamp);
-        let resp = d
-            .http
-            .post(format!("{}/{api}.json", d.url))
-            .header("App-Key", &self.app_key)
-            .header("Nonce", &nonce)
-            .header("Timestamp", &timestamp)
-            .header("Signature", signature)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| transport(api, e))?;
-        let status = resp.status();
-        if status.is_redirection() {
-            return Err(RongcloudError::Redirect {
-                api: api.into(),
-                status: status.as_u16(),
-            });
-        }
-        let bytes = outbound::read_capped(resp, outbound::MAX_ANSWER_BYTES)
-            .await
-            .map_err(|e| match e {
-                outbound::BodyError::TooLarge { limit } => RongcloudError::TooLarge {
-                    api: api.into(),
-                    limit,
-                },
-                outbound::BodyError::Transport(e) => transport(api, e),
-            })?;
-        let status = status.as_u16();
-        let v: Option<Value> = serde_json::from_slice(&bytes).ok();
-        let code = v.as_ref().and_then(|v| v.get("code")).and_then(|c| {
-            c.as_i64()
-                .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
-        });
-        let (Some(v), Some(code)) = (v, code) else {
-            return Err(if status == 200 {
-                RongcloudError::Decode {
-                    api: api.into(),
-                    message: "not RongCloud's JSON (no `code`)".into(),
-                }
-            } else {
-                RongcloudError::Http {
-                    api: api.into(),
-                    status,
-                    bytes: bytes.len(),
-                }
-            });
-        };
-        if status == 200 && matches!(code, 200 | 10000) {
-            return Ok(v);
-        }
-        let message = v
-            .get("errorMessage")
-            .or_else(|| v.get("msg"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
-        Err(RongcloudError::Api {
-            api: api.into(),
-            status,
-            code,
-            message,
-        })
-    }
-
-    /// One page of `user`'s history with `target` (an account, or a group when `group`),
-    /// from `start` towards `end` (ms; backwards when `start` is later, §2.7).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn page(
-        &self,
-        current: &str,
-        group: bool,
-        user: &str,
-        target: &str,
-        start: i64,
-        end: i64,
-        include_start: bool,
-    ) -> Result<Vec<Value>, RongcloudError> {
-        let api = if group { GROUP_QUERY } else { PRIVATE_QUERY };
-        let body = json!({
-            "userId": user, "targetId": target, "startTime": start, "endTime": end,
-            "pageSize": PAGE_SIZE, "includeStart": include_start,
-        });
-        let v = self.call(current, api, &body).await?;
-        Ok(v.get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
-    }
-}
-
 /// A history entry's `msgTime` (ms).
 pub fn msg_time(h: &Value) -> Option<i64> {
     match h.get("msgTime")? {
@@ -229,16 +67,14 @@ pub fn content_of(h: &Value) -> Value {
 /// keys its messages (so what did arrive is a duplicate).
 pub struct RongcloudReader {
     client: RongcloudClient,
-    history: HistoryApi,
     /// Group → a member to read it through (group history is read as one of its members).
     readers: Mutex<HashMap<String, String>>,
 }
 
 impl RongcloudReader {
-    pub fn new(client: RongcloudClient, history: HistoryApi) -> Self {
+    pub fn new(client: RongcloudClient) -> Self {
         RongcloudReader {
             client,
-            history,
             readers: Mutex::new(HashMap::new()),
         }
     }
@@ -360,19 +196,16 @@ impl ReadBack for RongcloudReader {
             }
         };
         let target = group.as_deref().unwrap_or(&peer);
-        let rows = self
-            .history
-            .page(
-                self.client.base_url(),
-                group.is_some(),
-                &user,
-                target,
-                start,
-                to_ms,
-                true,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        let rows = history_page(
+            &self.client,
+            group.is_some(),
+            &user,
+            target,
+            (start, to_ms),
+            true,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let full = rows.len() >= PAGE_SIZE;
         let mut rows: Vec<&Value> = rows
             .iter()

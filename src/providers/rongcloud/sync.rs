@@ -24,7 +24,7 @@
 use super::callbacks::{tag_of, tagged, AMR_DATA_URL, CUSTOM_OBJECT_NAME};
 use super::client::RongcloudClient;
 use super::errors::RongcloudError;
-use super::read_back::{content_of, msg_time, HistoryApi};
+use super::read_back::{content_of, history_page, msg_time};
 use super::rules::{check_group_id, check_user_id};
 use crate::providers::{Delivered, EchoGuards, ErrorClass, SyncEvent, SyncSink};
 use serde_json::{json, Map, Value};
@@ -56,17 +56,12 @@ const MEMBERS_PER_CALL: usize = 1000;
 /// Applies the other side's events to one RongCloud app.
 pub struct RongcloudSink {
     pub client: RongcloudClient,
-    history: HistoryApi,
     pub guards: EchoGuards,
 }
 
 impl RongcloudSink {
-    pub fn new(client: RongcloudClient, history: HistoryApi, guards: EchoGuards) -> Self {
-        RongcloudSink {
-            client,
-            history,
-            guards,
-        }
+    pub fn new(client: RongcloudClient, guards: EchoGuards) -> Self {
+        RongcloudSink { client, guards }
     }
 }
 
@@ -373,18 +368,15 @@ impl RongcloudSink {
         let mut start = now + 60_000;
         let mut include_start = true;
         for _ in 0..LOOK_PAGES {
-            let page = self
-                .history
-                .page(
-                    self.client.base_url(),
-                    m.group,
-                    user,
-                    target,
-                    start,
-                    oldest,
-                    include_start,
-                )
-                .await?;
+            let page = history_page(
+                &self.client,
+                m.group,
+                user,
+                target,
+                (start, oldest),
+                include_start,
+            )
+            .await?;
             let found = page.iter().find(|h| {
                 if h.get("fromUserId").and_then(Value::as_str) != Some(m.from)
                     || h.get("objectName").and_then(Value::as_str) != Some(m.object_name)
