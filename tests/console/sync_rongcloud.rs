@@ -645,24 +645,26 @@ async fn tencent_texts(tencent: &str) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
-async fn between_tencent_and_rongcloud_a_message_each_way_arrives_once_with_no_echo(pool: PgPool) {
+/// Tencent and RongCloud side by side (either the old one): a message each way arrives once,
+/// with no echo.
+async fn tencent_and_rongcloud_exchange(pool: PgPool, rongcloud_is_old: bool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.owner().await;
+    let (source, target) = if rongcloud_is_old {
+        ("rongcloud", "tencent")
+    } else {
+        ("tencent", "rongcloud")
+    };
     let id = owner
-        .new_migration(
-            "tencent-to-rongcloud",
-            "coexistence",
-            "tencent",
-            "rongcloud",
-        )
+        .new_migration("tencent-and-rongcloud", "coexistence", source, target)
         .await;
     let values = sandboxes(&owner, &id).await;
-    let tencent = values[0]["values"]["base_url"]
+    let (t, r) = if rongcloud_is_old { (1, 0) } else { (0, 1) };
+    let tencent = values[t]["values"]["base_url"]
         .as_str()
         .unwrap()
         .to_string();
-    let rongcloud = values[1]["values"]["base_url"]
+    let rongcloud = values[r]["values"]["base_url"]
         .as_str()
         .unwrap()
         .trim_end_matches('/')
@@ -703,6 +705,16 @@ async fn between_tencent_and_rongcloud_a_message_each_way_arrives_once_with_no_e
         assert_eq!(h["sent_total"], 1, "{from}: {h}");
         assert_eq!(h["dead"], 0, "{from}: {h}");
     }
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn between_tencent_and_rongcloud_a_message_each_way_arrives_once_with_no_echo(pool: PgPool) {
+    tencent_and_rongcloud_exchange(pool, false).await;
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn with_rongcloud_as_the_old_side_a_message_each_way_arrives_once_with_no_echo(pool: PgPool) {
+    tencent_and_rongcloud_exchange(pool, true).await;
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]

@@ -87,17 +87,10 @@ impl Provider for Rongcloud {
         true
     }
 
-    fn note(&self, side: Side) -> Option<String> {
-        (side == Side::Source).then(|| {
-            "Nothing to connect: RongCloud's data arrives as a canonical dump on the Dumps tab."
-                .into()
-        })
-    }
-
-    fn fields(&self, side: Side) -> Vec<FieldSpec> {
-        if side == Side::Source {
-            return vec![];
-        }
+    /// The same connection either way: as the old side of a coexistence migration RongCloud
+    /// routes its users' messages to imshift and takes the new side's through its Server API
+    /// (its history still arrives as a dump on the Dumps tab).
+    fn fields(&self, _side: Side) -> Vec<FieldSpec> {
         let mut centres: Vec<FieldChoice> = DATA_CENTRES
             .iter()
             .map(|d| choice(d.id, d.label, d.base_url))
@@ -132,11 +125,7 @@ impl Provider for Rongcloud {
         ]
     }
 
-    fn check(&self, side: Side, public: &mut Map<String, Value>) -> Result<(), FieldError> {
-        if side == Side::Source {
-            public.clear();
-            return Ok(());
-        }
+    fn check(&self, _side: Side, public: &mut Map<String, Value>) -> Result<(), FieldError> {
         let app_key = public
             .get("app_key")
             .and_then(Value::as_str)
@@ -210,8 +199,8 @@ impl Provider for Rongcloud {
         }
     }
 
-    fn can_test(&self, side: Side) -> bool {
-        side == Side::Target
+    fn can_test(&self, _side: Side) -> bool {
+        true
     }
 
     async fn test(&self, conn: &Connection) -> Option<ConnectionCheck> {
@@ -447,10 +436,13 @@ mod tests {
         let f = Rongcloud.fields(Side::Target);
         let secret = f.iter().find(|f| f.id == "app_secret").unwrap();
         assert!(matches!(secret.kind, FieldKind::Secret));
-        assert!(Rongcloud.fields(Side::Source).is_empty());
-        assert!(Rongcloud.note(Side::Source).is_some());
-        assert!(Rongcloud.note(Side::Target).is_none());
-        assert!(!Rongcloud.can_test(Side::Source));
+        // Either side takes the same connection (the old side of a coexistence migration).
+        assert_eq!(
+            Rongcloud.fields(Side::Source).len(),
+            Rongcloud.fields(Side::Target).len()
+        );
+        assert!(Rongcloud.note(Side::Source).is_none());
+        assert!(Rongcloud.can_test(Side::Source));
         assert!(Rongcloud.check_secret(Side::Target, "token", "x").is_err());
         assert!(Rongcloud.rules().is_some());
         assert!(Rongcloud.capabilities().import);
