@@ -85,7 +85,8 @@ test("rehearse a move into NetEase Yunxin: import by API, team ids mapped, histo
   await expect(page.locator('[data-testid="preflight-phase"][data-phase="c2c_history"] [data-testid="skip-reason"]')).toContainText("migration files");
   // What NetEase's API takes and what goes to its staff, counted apart.
   await expect(page.getByTestId("preflight-lead")).toContainText("by API");
-  await expect(page.getByTestId("preflight-hand-over")).toContainText("messages and group events go to NetEase Yunxin's staff");
+  await expect(page.getByTestId("preflight-hand-over")).toContainText("messages and group events do not go through NetEase Yunxin's API: they go in the NetEase history files");
+  await expect(page.getByTestId("preflight-hand-over")).toContainText("its staff import it from files");
   // Nothing built yet: the files say what they are for.
   const handOver = page.getByTestId("hand-over");
   await expect(handOver).toContainText("NetEase history files");

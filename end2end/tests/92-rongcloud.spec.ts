@@ -2,7 +2,7 @@ import { test, expect, Page } from "@playwright/test";
 
 // A self-built → RongCloud rehearsal against the RongCloud sandbox inside the console: users,
 // blacklists, groups and members by API; the history phases skipped, saying RongCloud has no
-// server API to import history; never a token in sight. Runs after 1-team.spec.ts: the owner
+// server API to import history, and built as bundles for the new app; never a token in sight. Runs after 1-team.spec.ts: the owner
 // and a viewer exist.
 const OWNER = "owner@example.com";
 const PASSWORD = "correct horse battery";
@@ -75,9 +75,23 @@ test("rehearse a move into RongCloud: users, groups and members by API, history 
   await expect(phases).toContainText("user/getToken");
   await expect(phases).toContainText("group/create");
   await expect(page.locator('[data-testid="preflight-phase"][data-phase="c2c_history"] [data-testid="skip-reason"]')).toContainText("no server API to import history");
+  await expect(page.getByTestId("preflight-hand-over")).toContainText("they go in the RongCloud history bundles");
   await page.getByTestId("launch").click();
   await expect(page.getByTestId("run-state")).toHaveText("done", { timeout: 60_000 });
   await expect(page.getByTestId("run-summary")).toContainText("0 failed");
+  // The history as bundles for the new app to insert on the device.
+  const handOver = page.getByTestId("hand-over");
+  await expect(handOver).toContainText("RongCloud history bundles");
+  await handOver.getByRole("button", { name: "Build files" }).click();
+  await expect(page.getByTestId("hand-over-status")).toContainText("Built from what was staged", { timeout: 30_000 });
+  const r1 = handOver.getByRole("link", { name: "user-r1.jsonl" });
+  await expect(r1).toBeVisible();
+  const file = await page.request.get((await r1.getAttribute("href"))!);
+  expect(file.ok()).toBeTruthy();
+  const first = JSON.parse((await file.text()).split("\n")[0]);
+  expect(first.objectName).toBe("RC:TxtMsg");
+  expect(first.targetId).toBe("r2");
+  expect(first.messageDirection).toBe(1);
   // A token is never shown: the page holds none of the sandbox's token text.
   expect(await page.content()).not.toMatch(/"token"\s*:/);
   expect(problems, problems.join("\n")).toEqual([]);

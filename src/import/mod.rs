@@ -203,10 +203,11 @@ pub async fn preflight(
             .config
             .providers
             .get(&m.target)
-            .and_then(|pr| pr.hand_over().map(|h| (h.label(), h.phases())));
-        if let Some((label, names)) = files {
+            .and_then(|pr| pr.hand_over().map(|h| (h.label(), h.note(), h.phases())));
+        if let Some((label, note, names)) = files {
             p.hand_over = Some(PreflightHandOver {
                 label: label.to_string(),
+                note: note.to_string(),
                 records: phases
                     .iter()
                     .filter(|x| names.contains(&x.phase.as_str()))
@@ -714,6 +715,7 @@ async fn build_status(pool: &PgPool, providers: &Registry, r: RunRow) -> AppResu
         let names = h.phases();
         out.hand_over = Some(PreflightHandOver {
             label: h.label().to_string(),
+            note: h.note().to_string(),
             records: phases
                 .iter()
                 .filter(|p| names.contains(&p.phase.as_str()))

@@ -116,6 +116,9 @@ pub struct Preflight {
 pub struct PreflightHandOver {
     /// What the files are, as the target's hand-over names them.
     pub label: String,
+    /// What the files are for and what to do with them, in the target's words.
+    #[serde(default)]
+    pub note: String,
     pub records: i64,
     /// The phases whose records they carry.
     pub phases: Vec<String>,

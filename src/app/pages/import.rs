@@ -350,8 +350,8 @@ fn PreflightCard(
             </p>
             {p.hand_over.clone().filter(|h| h.records > 0).map(|h| view! {
                 <p class="alert alert-info" data-testid="preflight-hand-over">{format!(
-                    "{} messages and group events go to {}'s staff instead, in the {} (build them below once the import has made the teams) or through the incremental interface its importer polls.",
-                    count(h.records), p.target, h.label
+                    "{} messages and group events do not go through {}'s API: they go in the {}, built below once the import is done. {}",
+                    count(h.records), p.target, h.label, h.note
                 )}</p>
             })}
             {p.blockers.iter().map(|b| view! { <p class="alert alert-error" data-testid="blocker">{b.clone()}</p> }).collect_view()}
@@ -630,7 +630,7 @@ fn RunCard(
                 )}</p>
                 {r.hand_over.clone().filter(|h| h.records > 0).map(|h| view! {
                     <p data-testid="run-hand-over">{format!(
-                        "Of the skipped, {} messages and group events go in the {} below, for the target's staff to import: not through its API.",
+                        "Of the skipped, {} messages and group events go in the {} below, not through the target's API.",
                         count(h.records), h.label
                     )}</p>
                 })}
