@@ -84,6 +84,7 @@ test("rehearse a move into RongCloud: users, groups and members by API, history 
   await expect(handOver).toContainText("RongCloud history bundles");
   await handOver.getByRole("button", { name: "Build files" }).click();
   await expect(page.getByTestId("hand-over-status")).toContainText("Built from what was staged", { timeout: 30_000 });
+  await expect(handOver.getByTestId("hand-over-archive")).toBeVisible();
   const r1 = handOver.getByRole("link", { name: "user-r1.jsonl" });
   await expect(r1).toBeVisible();
   const file = await page.request.get((await r1.getAttribute("href"))!);

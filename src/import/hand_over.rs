@@ -25,6 +25,8 @@ use uuid::Uuid;
 pub const KIND: &str = "hand_over";
 /// Beside the provider's files: each record kept aside, with why.
 pub const KEPT_ASIDE: &str = "kept_aside.jsonl";
+/// Every file of a build, its manifest and what was kept aside, in one download.
+pub const ARCHIVE: &str = "all-files.zip";
 
 fn dir(data_dir: &Path, build: Uuid) -> PathBuf {
     data_dir.join("hand-over").join(build.to_string())
@@ -229,7 +231,7 @@ pub async fn file(
             f.iter()
                 .any(|f| f.get("name").and_then(Value::as_str) == Some(name))
         });
-    let extra = ["manifest.json", KEPT_ASIDE].contains(&name);
+    let extra = ["manifest.json", KEPT_ASIDE, ARCHIVE].contains(&name);
     if !listed && !extra {
         return Err(AppError::NotFound(format!(
             "The build has no file named {name:?}."
@@ -254,6 +256,33 @@ pub async fn file(
     )
     .await?;
     Ok((path, len))
+}
+
+/// Zips every file of the build folder into [`ARCHIVE`], one file at a time through a small
+/// buffer, so a build of a hundred thousand files costs no more memory than one.
+fn archive(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n != ARCHIVE)
+        .collect();
+    names.sort();
+    let file = std::fs::File::create_new(dir.join(ARCHIVE))?;
+    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    for name in names {
+        zip.start_file(name.as_str(), options)
+            .map_err(std::io::Error::other)?;
+        let mut f = std::fs::File::open(dir.join(&name))?;
+        std::io::copy(&mut f, &mut zip)?;
+    }
+    zip.finish()
+        .map_err(std::io::Error::other)?
+        .flush()?;
+    Ok(())
 }
 
 pub struct Build {
@@ -352,7 +381,13 @@ impl Build {
             }
         }
         aside.flush().map_err(|e| e.to_string())?;
+        drop(aside);
         let manifest = w.finish()?;
+        let zipped = out.clone();
+        tokio::task::spawn_blocking(move || archive(&zipped))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("writing {ARCHIVE}: {e}"))?;
         sqlx::query(
             "UPDATE hand_over_builds SET state = 'ready', manifest = $2, written = $3, kept_aside = $4,
                     finished_at = now() WHERE id = $1",

@@ -535,6 +535,38 @@ async fn hand_over_carries_the_history(
         first["why"].as_str().unwrap().contains("body.type"),
         "{first:#}"
     );
+    // Everything in one download: each file, the manifest and what was kept aside.
+    let r = app
+        .with_token(
+            Method::GET,
+            &m.path(&format!("/hand-over/{build}/all-files.zip")),
+            &m.token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let zipped = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zipped.to_vec())).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(str::to_string).collect();
+    names.sort();
+    let mut want: Vec<String> = files
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .chain(["kept_aside.jsonl".to_string(), "manifest.json".to_string()])
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+    let mut first_file = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name(files[0]["name"].as_str().unwrap()).unwrap(),
+        &mut first_file,
+    )
+    .unwrap();
+    assert_eq!(
+        first_file.lines().count() as i64,
+        files[0]["lines"].as_i64().unwrap(),
+        "the zipped file is the file"
+    );
     // A viewer sees the build but may not take the history.
     let viewer = app
         .member("viewer@example.com", imshift::model::Role::Viewer)

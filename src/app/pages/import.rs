@@ -1070,6 +1070,8 @@ fn HandOver(id: MigrationId, may_run: bool) -> impl IntoView {
                         })}
                         {(ready && may_run).then(|| view! {
                             <p>
+                                <a class="btn btn-small" rel="external" download="all-files.zip" data-testid="hand-over-archive" href=format!("{base}/all-files.zip")>"All files (zip)"</a>
+                                " "
                                 <a class="btn btn-small" rel="external" download="manifest.json" href=format!("{base}/manifest.json")>"Manifest"</a>
                                 " "
                                 {(b.kept_aside > 0).then(|| view! {
