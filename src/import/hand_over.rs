@@ -279,9 +279,7 @@ fn archive(dir: &std::path::Path) -> std::io::Result<()> {
         let mut f = std::fs::File::open(dir.join(&name))?;
         std::io::copy(&mut f, &mut zip)?;
     }
-    zip.finish()
-        .map_err(std::io::Error::other)?
-        .flush()?;
+    zip.finish().map_err(std::io::Error::other)?.flush()?;
     Ok(())
 }
 

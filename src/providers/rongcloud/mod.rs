@@ -108,6 +108,16 @@ pub const LIMITS: &[(&str, u32, Option<usize>)] = &[
     ("group/create", 90, Some(1000)),
     ("group/join", 90, Some(1000)),
     ("group/user/query", 90, None),
+    // Sync's sends: private publish 6000 recipients a minute, group publish 20 groups a
+    // second (§1.5), one each a call.
+    ("message/private/publish", 90, None),
+    ("message/group/publish", 18, None),
+    ("group/quit", 90, None),
+    ("group/dismiss", 90, None),
+    ("group/refresh", 90, None),
+    // Sync's look before a resend, and gap filling (§2.7).
+    ("v3/message/private/query", 90, None),
+    ("v3/message/group/query", 90, None),
 ];
 
 #[cfg(test)]

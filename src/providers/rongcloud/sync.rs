@@ -32,18 +32,6 @@ use serde_json::{json, Map, Value};
 pub const PRIVATE: &str = "message/private/publish";
 pub const GROUP: &str = "message/group/publish";
 
-/// The budget of the APIs sync calls that the import does not (so [`super::LIMITS`] has no
-/// row for them), 90% of the documented quota (§1.5, §6.4): private publish 6000 a minute,
-/// group publish 20 a second, the rest 100 a second. A migration's limits override them when
-/// they name the API.
-const SYNC_QPS: &[(&str, u32)] = &[
-    (PRIVATE, 91),
-    (GROUP, 18),
-    ("group/quit", 90),
-    ("group/dismiss", 90),
-    ("group/refresh", 90),
-];
-
 /// The largest `content` (§2.5: 128 KB).
 const CONTENT_MAX: usize = 128 * 1024;
 /// How far back a message an earlier try may have sent is looked for (a day, as the
@@ -657,7 +645,7 @@ impl SyncSink for RongcloudSink {
             .client
             .limits()
             .qps(api)
-            .or_else(|| SYNC_QPS.iter().find(|(a, _)| *a == api).map(|(_, q)| *q))
+            // Every API sync calls has a row in the quota table (`super::LIMITS`).
             .unwrap_or(90);
         // The import's key (`RongcloudImport::rate_key`): one pace per App Key and API.
         Some((
