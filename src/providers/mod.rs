@@ -204,6 +204,9 @@ pub enum Original {
     /// Applied; `made` is its identity there when the side answered one (such as a group
     /// message's `group:{id}:{seq}`).
     Applied { made: Option<String> },
+    /// The message came from the side the recall goes to (imshift made it on the recall's
+    /// side), and the recall's `id` is already its id there.
+    Theirs,
 }
 
 /// What became of one event sent into a side.

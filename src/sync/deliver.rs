@@ -149,7 +149,7 @@ impl Sender {
             .iter_mut()
             .filter(|c| c.event.kind == "message.recalled")
         {
-            match original(&self.services.pool, id, from, &c.event).await {
+            match original(&self.services.pool, id, from, &mut c.event).await {
                 Ok(o) => c.event.original = Some(o),
                 Err(e) => {
                     tracing::warn!(error = %e, "sync: looking up a recalled message failed; the lease will expire");
@@ -490,23 +490,38 @@ async fn old_ids(
     Ok(())
 }
 
-/// What the message a `message.recalled` names became on the other side: the `message.sent`
-/// of the same id, from the same side and in the same conversation, that was applied there.
-/// Order within a conversation means it was sent (or set aside) before its recall is taken.
+/// What the message a `message.recalled` names is on the side the recall goes to, looked up
+/// three ways (order within a conversation means its message was sent, or set aside, first):
+/// - a `message.sent` of the same id from the recall's side, applied on the other: `Applied`
+///   with what the other side answered for it;
+/// - one from the other side that imshift relayed here, named by the same id: `Theirs`;
+/// - one from the other side that imshift made here, found by the ids the recall's side may
+///   know it by (`refs`, which the side's door gives): `Theirs`, with the recall's `id`,
+///   `from` and `sent_at` turned back into that message's own.
+///
+/// `refs` are taken off: they are for this lookup, not for the other side.
 async fn original(
     pool: &sqlx::PgPool,
     id: MigrationId,
     from: Side,
-    recall: &SyncEvent,
+    recall: &mut SyncEvent,
 ) -> Result<Original, sqlx::Error> {
+    let refs: Vec<String> = match recall.data.as_object_mut().and_then(|o| o.remove("refs")) {
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => vec![],
+    };
     let message = recall
         .data
         .get("id")
         .and_then(Value::as_str)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_string();
     let conv = super::conversation(&recall.kind, &recall.data);
-    let found: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT made FROM sync_inbound
+    let found: Option<(Option<String>, Value)> = sqlx::query_as(
+        "SELECT made, data FROM sync_inbound
          WHERE migration_id = $1 AND side = $2 AND conv = $3 AND kind = 'message.sent'
            AND state = 'sent' AND data->>'id' = $4
          ORDER BY at DESC LIMIT 1",
@@ -514,13 +529,77 @@ async fn original(
     .bind(id)
     .bind(from.as_str())
     .bind(&conv)
-    .bind(message)
+    .bind(&message)
     .fetch_optional(pool)
     .await?;
-    Ok(match found {
-        Some(made) => Original::Applied { made },
+    if let Some((made, data)) = found {
+        fill_recall(&mut recall.data, &data);
+        return Ok(Original::Applied { made });
+    }
+    let relayed: Option<Value> = sqlx::query_scalar(
+        "SELECT data FROM sync_inbound
+         WHERE migration_id = $1 AND side = $2 AND conv = $3 AND kind = 'message.sent'
+           AND state = 'sent' AND data->>'id' = $4
+         ORDER BY at DESC LIMIT 1",
+    )
+    .bind(id)
+    .bind(from.other().as_str())
+    .bind(&conv)
+    .bind(&message)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(data) = relayed {
+        fill_recall(&mut recall.data, &data);
+        return Ok(Original::Theirs);
+    }
+    if refs.is_empty() {
+        return Ok(Original::Unknown);
+    }
+    let made_here: Option<Value> = sqlx::query_scalar(
+        "SELECT i.data FROM sync_ids m
+         JOIN sync_inbound i ON i.migration_id = m.migration_id AND i.side = $3
+                            AND i.key = m.event_key AND i.kind = 'message.sent'
+         WHERE m.migration_id = $1 AND m.side = $2 AND m.id = ANY($4)
+         LIMIT 1",
+    )
+    .bind(id)
+    .bind(from.as_str())
+    .bind(from.other().as_str())
+    .bind(&refs)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match made_here {
+        Some(data) => {
+            if let (Some(r), Some(old)) = (recall.data.as_object_mut(), data.get("id")) {
+                r.insert("id".into(), old.clone());
+            }
+            // The message's own from and time, whatever the recall's side reported.
+            if let Some(r) = recall.data.as_object_mut() {
+                for k in ["from", "sent_at"] {
+                    if let Some(v) = data.get(k) {
+                        r.insert(k.into(), v.clone());
+                    }
+                }
+            }
+            Original::Theirs
+        }
         None => Original::Unknown,
     })
+}
+
+/// A recall's `from` and `sent_at` that its side did not report (a Tencent group recall
+/// names neither), taken from the message.
+fn fill_recall(recall: &mut Value, message: &Value) {
+    let Some(r) = recall.as_object_mut() else {
+        return;
+    };
+    for (k, missing) in [("from", Value::from("")), ("sent_at", Value::from(0))] {
+        if r.get(k).is_none_or(|v| *v == missing || v.is_null()) {
+            if let Some(v) = message.get(k) {
+                r.insert(k.into(), v.clone());
+            }
+        }
+    }
 }
 
 /// Takes up to `n` conversation heads that are due, in directions that are on.

@@ -1041,7 +1041,8 @@ async fn friend_changes_from_the_old_system_apply_both_ways_and_tencents_callbac
     assert_eq!(old_to_new["dead"], 0, "{view}");
     let new_to_old = &direction(&view, "target")["health"];
     assert_eq!(new_to_old["sent_total"], 0, "{view}");
-    assert_eq!(new_to_old["echo_filtered"], 1, "{view}");
+    // friend_delete fires Sns.CallbackFriendDelete too: an echo by the same fingerprint.
+    assert_eq!(new_to_old["echo_filtered"], 2, "{view}");
 }
 
 fn message_at(id: &str, conv: &str, from: &str, to: &str, body: &str, sent_at: i64) -> Value {
@@ -1177,8 +1178,210 @@ async fn recalls_from_the_old_system_recall_the_message_in_tencent_and_an_unknow
         (vec![true], vec![true]),
         "nothing else touched"
     );
+    // Tencent reported both recalls back: echoes (with the group's creation), not relayed.
+    assert!(relay_received(&sides).await.is_empty());
+    assert_eq!(
+        direction(&sync_view(&owner, &id).await, "target")["health"]["echo_filtered"],
+        3
+    );
     assert_eq!(
         direction(&sync_view(&owner, &id).await, "source")["health"]["sent_total"],
         5
+    );
+}
+
+/// Sends as a user of the Tencent sandbox and answers the message's id there (a `MsgKey`, or
+/// `{group}:{seq}`).
+async fn new_app_user_sends_id(
+    sides: &Sides,
+    from: &str,
+    to: &str,
+    group: bool,
+    body: &str,
+) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{}/_sandbox/user_message", sides.tencent))
+        .json(&json!({"from": from, "to": to, "group": group, "text": body}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// A user of the Tencent sandbox recalls a message or ends a friendship, from a phone.
+async fn new_app_user_does(sides: &Sides, action: Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/_sandbox/user_action", sides.tencent))
+        .json(&action)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+/// The `MsgKey` of the one-to-one message whose text is `body`, in the Tencent sandbox.
+fn c2c_key_of(export: &Value, body: &str) -> String {
+    export["c2c"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .flat_map(|l| l.as_array().cloned().unwrap_or_default())
+        .find(|m| m["body"][0]["MsgContent"]["Text"] == body)
+        .map(|m| format!("{}_{}_{}", m["seq"], m["random"], m["time"]))
+        .unwrap_or_else(|| panic!("no message {body:?} in {export}"))
+}
+
+fn group_seq_of(export: &Value, group: &str, body: &str) -> u64 {
+    export["groups"][group]["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["body"][0]["MsgContent"]["Text"] == body)
+        .and_then(|m| m["seq"].as_u64())
+        .unwrap_or_else(|| panic!("no message {body:?} in group {group}: {export}"))
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn recalls_and_unfriending_in_tencent_reach_the_old_system_by_its_own_ids_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    assert_eq!(
+        switch(&owner, &id, "source", true).await.status(),
+        StatusCode::OK
+    );
+    let at = now_ms() - 1_000;
+    let mut created = group_created("g1", "alice", &["alice", "bob"]);
+    created["at"] = json!(at - 1_000);
+    old_system_sends(
+        &sides,
+        json!({"events": [
+            created,
+            message_at("old-g-1", "group", "alice", "g1", "old group text", at),
+            message_at("old-c-1", "c2c", "alice", "bob", "old c2c text", at),
+            event("friend.added", "f-1", json!({"owner": "alice", "friend": "bob"})),
+        ]}),
+    )
+    .await;
+    let export = eventually(
+        "the old system's messages and friendship in Tencent",
+        || async {
+            let e = tencent_export(&sides).await;
+            (c2c_texts(&e).len() == 1
+                && group_texts(&e, "g1").len() == 1
+                && friends_of(&e, "bob") == ["alice"])
+            .then_some(e)
+        },
+    )
+    .await;
+    let old_c2c_key = c2c_key_of(&export, "old c2c text");
+    let old_group_seq = group_seq_of(&export, "g1", "old group text");
+
+    // Sent in Tencent while the new → old direction is off: kept, never relayed.
+    let unrelayed = new_app_user_sends_id(&sides, "bob", "alice", false, "before sync").await;
+    assert_eq!(
+        switch(&owner, &id, "target", true).await.status(),
+        StatusCode::OK
+    );
+    let new_c2c = new_app_user_sends_id(&sides, "bob", "alice", false, "new c2c text").await;
+    let new_group = new_app_user_sends_id(&sides, "bob", "g1", true, "new group text").await;
+    let second = new_app_user_sends_id(&sides, "bob", "alice", false, "second").await;
+    eventually("the new app's three messages at the old system", || async {
+        (relay_received(&sides).await.len() == 3).then_some(())
+    })
+    .await;
+
+    // The new app's users recall four messages: two of their own, two the old system sent.
+    let new_group_seq: u64 = new_group.rsplit(':').next().unwrap().parse().unwrap();
+    for action in [
+        json!({"from": "bob", "to": "alice", "key": new_c2c}),
+        json!({"by": "bob", "group": "g1", "seq": new_group_seq}),
+        json!({"from": "alice", "to": "bob", "key": old_c2c_key}),
+        json!({"by": "alice", "group": "g1", "seq": old_group_seq}),
+        json!({"from": "bob", "to": "alice", "key": unrelayed}),
+        json!({"unfriend": true, "from": "bob", "to": "alice"}),
+    ] {
+        new_app_user_does(&sides, action).await;
+    }
+    // The old system recalls the new app's "second" by the id it received it with.
+    old_system_sends(
+        &sides,
+        json!({"events": [recall("r-old-1", &second, "c2c", "bob", "alice", now_ms())]}),
+    )
+    .await;
+    eventually("second recalled in Tencent", || async {
+        let e = tencent_export(&sides).await;
+        let (c2c, _) = recalled(&e);
+        (c2c.iter().filter(|r| **r).count() == 4).then_some(())
+    })
+    .await;
+    let received = eventually(
+        "four recalls and the unfriending at the old system",
+        || async {
+            let r = relay_received(&sides).await;
+            (r.len() >= 8).then_some(r)
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = relay_received(&sides).await;
+    assert_eq!(again.len(), received.len(), "more arrived later: {again:?}");
+
+    let recalls: Vec<(String, String, String)> = received
+        .iter()
+        .filter(|e| e["type"] == "message.recalled")
+        .map(|e| {
+            assert!(e["data"].get("refs").is_none(), "{e}");
+            let s = |k: &str| e["data"][k].as_str().unwrap_or_default().to_string();
+            (s("id"), s("conv"), s("from"))
+        })
+        .collect();
+    let mut want = vec![
+        (new_c2c.clone(), "c2c".to_string(), "bob".to_string()),
+        (new_group.clone(), "group".into(), "bob".into()),
+        // The old system's own messages come back under its own ids.
+        ("old-c-1".into(), "c2c".into(), "alice".into()),
+        ("old-g-1".into(), "group".into(), "alice".into()),
+    ];
+    let mut got = recalls.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{received:?}");
+    let removed: Vec<&Value> = received
+        .iter()
+        .filter(|e| e["type"] == "friend.removed")
+        .collect();
+    assert_eq!(removed.len(), 1, "{received:?}");
+    // bob ended it: the friendship of bob and alice, from bob's list.
+    assert_eq!(
+        removed[0]["data"],
+        json!({"owner": "bob", "friend": "alice"})
+    );
+
+    // The recall of a message never relayed is a dead letter that says why; imshift's own
+    // writes into Tencent (the group, the friendship, the recall of "second") came back as
+    // echoes.
+    let view = eventually("one dead letter", || async {
+        let v = sync_view(&owner, &id).await;
+        (direction(&v, "target")["health"]["dead"] == 1).then_some(v)
+    })
+    .await;
+    let new_to_old = &direction(&view, "target")["health"];
+    assert_eq!(new_to_old["echo_filtered"], 3, "{view}");
+    assert_eq!(new_to_old["sent_total"], 8, "{view}");
+    let log = owner
+        .json(
+            Method::GET,
+            &format!("/api/v1/migrations/{id}/sync/events?state=dead"),
+            None,
+        )
+        .await;
+    let why = log[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains(&unrelayed) && why.contains("never relayed"),
+        "{log}"
     );
 }

@@ -2,7 +2,9 @@
 //! with the outbound secret, every event tagged with imshift's origin.
 
 use super::{signature, MAX_BATCH};
-use crate::providers::{outbound, Connection, Delivered, ErrorClass, SyncEvent, SyncSink, ORIGIN};
+use crate::providers::{
+    outbound, Connection, Delivered, ErrorClass, Original, SyncEvent, SyncSink, ORIGIN,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -127,6 +129,39 @@ impl SyncSink for RelaySink {
     }
 
     async fn deliver(&self, events: &[SyncEvent]) -> Vec<Delivered> {
+        // A recall of a message imshift never relayed either way names it by the new side's
+        // id, which the old system has never seen: kept aside, saying so, not posted.
+        let unknown = |e: &SyncEvent| {
+            e.kind == "message.recalled" && matches!(e.original, Some(Original::Unknown))
+        };
+        if events.iter().any(unknown) {
+            let known: Vec<SyncEvent> = events.iter().filter(|e| !unknown(e)).cloned().collect();
+            let mut sent = if known.is_empty() {
+                vec![]
+            } else {
+                Box::pin(self.deliver(&known)).await
+            }
+            .into_iter();
+            return events
+                .iter()
+                .map(|e| {
+                    if unknown(e) {
+                        Delivered::failed(
+                            ErrorClass::Permanent,
+                            Some("unknown_message".into()),
+                            format!(
+                                "message {} was never relayed between the two sides, so the old system does not know it by that id (messages the import moved are not mapped back)",
+                                e.data.get("id").and_then(Value::as_str).unwrap_or_default()
+                            ),
+                        )
+                    } else {
+                        sent.next().unwrap_or_else(|| {
+                            Delivered::failed(ErrorClass::Retryable, None, "no answer")
+                        })
+                    }
+                })
+                .collect();
+        }
         let answer = match self.post(events).await {
             Ok(a) => a,
             Err(failed) => return vec![failed; events.len()],

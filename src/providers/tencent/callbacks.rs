@@ -256,9 +256,11 @@ pub struct FriendPair {
     pub initiator_account: String,
 }
 
-/// `Admin_Account` is present when the add came through the REST API (our own writes).
+/// `Sns.CallbackFriendAdd` and `Sns.CallbackFriendDelete` (the delete's body is the add's
+/// without `ForceFlag`: UNCONFIRMED beyond the command list, parsed leniently).
+/// `Admin_Account` is present when the change came through the REST API (our own writes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SnsFriendAdd {
+pub struct SnsFriendPairs {
     #[serde(rename = "PairList", default)]
     pub pair_list: Vec<FriendPair>,
     #[serde(rename = "ClientCmd", default)]
@@ -271,6 +273,42 @@ pub struct SnsFriendAdd {
     pub admin_account: Option<String>,
     #[serde(rename = "ForceFlag", default)]
     pub force_flag: i64,
+    #[serde(rename = "EventTime", default, deserialize_with = "number_or_string")]
+    pub event_time: Option<i64>,
+}
+
+/// `C2C.CallbackAfterMsgWithDraw`: a one-to-one message recalled, named by its `MsgKey`
+/// (`{MsgSeq}_{MsgRandom}_{MsgTime}`). The reference lists the command without its body;
+/// these fields are the documented ones, UNCONFIRMED against a live app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct C2cAfterMsgWithDraw {
+    #[serde(rename = "From_Account")]
+    pub from_account: String,
+    #[serde(rename = "To_Account")]
+    pub to_account: String,
+    #[serde(rename = "MsgKey")]
+    pub msg_key: String,
+    #[serde(rename = "EventTime", default, deserialize_with = "number_or_string")]
+    pub event_time: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MsgSeqItem {
+    #[serde(rename = "MsgSeq")]
+    pub msg_seq: u64,
+}
+
+/// `Group.CallbackAfterRecallMsg`: group messages recalled, by seq (UNCONFIRMED as above).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupAfterRecallMsg {
+    #[serde(rename = "GroupId")]
+    pub group_id: String,
+    #[serde(rename = "Type", default)]
+    pub group_type: String,
+    #[serde(rename = "Operator_Account", default)]
+    pub operator_account: String,
+    #[serde(rename = "MsgSeqList", default)]
+    pub msg_seq_list: Vec<MsgSeqItem>,
     #[serde(rename = "EventTime", default, deserialize_with = "number_or_string")]
     pub event_time: Option<i64>,
 }
@@ -295,7 +333,13 @@ pub enum CallbackEvent {
     #[serde(rename = "Group.CallbackAfterGroupInfoChanged")]
     GroupAfterInfoChanged(GroupAfterInfoChanged),
     #[serde(rename = "Sns.CallbackFriendAdd")]
-    SnsFriendAdd(SnsFriendAdd),
+    SnsFriendAdd(SnsFriendPairs),
+    #[serde(rename = "Sns.CallbackFriendDelete")]
+    SnsFriendDelete(SnsFriendPairs),
+    #[serde(rename = "C2C.CallbackAfterMsgWithDraw")]
+    C2cAfterMsgWithDraw(C2cAfterMsgWithDraw),
+    #[serde(rename = "Group.CallbackAfterRecallMsg")]
+    GroupAfterRecallMsg(GroupAfterRecallMsg),
     #[serde(other)]
     Other,
 }
@@ -311,6 +355,9 @@ impl CallbackEvent {
             CallbackEvent::GroupAfterDestroyed(_) => "Group.CallbackAfterGroupDestroyed",
             CallbackEvent::GroupAfterInfoChanged(_) => "Group.CallbackAfterGroupInfoChanged",
             CallbackEvent::SnsFriendAdd(_) => "Sns.CallbackFriendAdd",
+            CallbackEvent::SnsFriendDelete(_) => "Sns.CallbackFriendDelete",
+            CallbackEvent::C2cAfterMsgWithDraw(_) => "C2C.CallbackAfterMsgWithDraw",
+            CallbackEvent::GroupAfterRecallMsg(_) => "Group.CallbackAfterRecallMsg",
             CallbackEvent::Other => "Other",
         }
     }

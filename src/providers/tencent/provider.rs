@@ -342,7 +342,7 @@ impl Provider for Tencent {
         )];
         out.push((
             "Callbacks to turn on".into(),
-            "C2C.CallbackAfterSendMsg, Group.CallbackAfterSendMsg, Group.CallbackAfterCreateGroup, Group.CallbackAfterNewMemberJoin, Group.CallbackAfterMemberExit, Group.CallbackAfterGroupDestroyed, Group.CallbackAfterGroupInfoChanged".into(),
+            "C2C.CallbackAfterSendMsg, Group.CallbackAfterSendMsg, Group.CallbackAfterCreateGroup, Group.CallbackAfterNewMemberJoin, Group.CallbackAfterMemberExit, Group.CallbackAfterGroupDestroyed, Group.CallbackAfterGroupInfoChanged, Group.CallbackAfterRecallMsg, C2C.CallbackAfterMsgWithDraw, Sns.CallbackFriendAdd, Sns.CallbackFriendDelete".into(),
         ));
         out.push((
             "Callback token".into(),
@@ -442,7 +442,12 @@ fn inbound_events(req: &CallbackRequest) -> Result<Vec<InboundEvent>, String> {
         ),
         // One friend.added per pair: imshift's own friend_add comes back as an echo (by the
         // pair's fingerprint), an app user's goes to the other side.
-        E::SnsFriendAdd(f) => return Ok(super::sync::friend_events(f, fallback_ms)),
+        E::SnsFriendAdd(f) => return Ok(super::sync::friend_events(f, true, fallback_ms)),
+        E::SnsFriendDelete(f) => return Ok(super::sync::friend_events(f, false, fallback_ms)),
+        // Recalls imshift made itself come back as echoes (their keys are in the id map).
+        E::C2cAfterMsgWithDraw(_) | E::GroupAfterRecallMsg(_) => {
+            return Ok(super::sync::recall_events(&event, fallback_ms))
+        }
         // Every other command is acknowledged and not relayed.
         E::Other => return Ok(vec![]),
     };

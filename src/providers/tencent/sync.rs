@@ -169,7 +169,11 @@ pub fn canonical(event: &E) -> Option<(Value, bool)> {
                 false,
             )
         }
-        E::SnsFriendAdd(_) | E::Other => return None,
+        E::SnsFriendAdd(_)
+        | E::SnsFriendDelete(_)
+        | E::C2cAfterMsgWithDraw(_)
+        | E::GroupAfterRecallMsg(_)
+        | E::Other => return None,
     })
 }
 
@@ -238,26 +242,88 @@ const WITHDRAW_DONE: i64 = 20023;
 /// `AddSource_Type_`).
 const ADD_SOURCE: &str = "AddSource_Type_imshift";
 
-/// The relay event `friend.added` for each pair a `Sns.CallbackFriendAdd` reports, keyed by
-/// the command, the pair and the event time. Carrying the pair's fingerprint (see
-/// [`crate::sync::fingerprint`]), the callback of imshift's own `friend_add` is an echo.
-pub fn friend_events(f: &super::callbacks::SnsFriendAdd, fallback_ms: i64) -> Vec<InboundEvent> {
+/// One `friend.added` (or `friend.removed`) for each pair a `Sns.CallbackFriendAdd` (or
+/// `Sns.CallbackFriendDelete`) reports, keyed by the command, the pair and the event time.
+/// Carrying the pair's fingerprint (see [`crate::sync::fingerprint`]), the callback of
+/// imshift's own `friend_add` / `friend_delete` is an echo.
+pub fn friend_events(
+    f: &super::callbacks::SnsFriendPairs,
+    added: bool,
+    fallback_ms: i64,
+) -> Vec<InboundEvent> {
     let at = f.event_time.unwrap_or(fallback_ms);
+    let (command, kind) = if added {
+        ("Sns.CallbackFriendAdd", "friend.added")
+    } else {
+        ("Sns.CallbackFriendDelete", "friend.removed")
+    };
     f.pair_list
         .iter()
         .filter(|p| !p.from_account.is_empty() && !p.to_account.is_empty())
         .map(|p| InboundEvent {
-            key: format!(
-                "Sns.CallbackFriendAdd:{}:{}:{at}",
-                p.from_account, p.to_account
-            ),
-            kind: "friend.added".into(),
+            key: format!("{command}:{}:{}:{at}", p.from_account, p.to_account),
+            kind: kind.into(),
             at_ms: at,
             data: json!({"owner": p.from_account, "friend": p.to_account}),
             origin: None,
             alias: None,
         })
         .collect()
+}
+
+/// The key of a recall callback, and the id imshift expects its own recall to come back as.
+fn recall_key_c2c(msg_key: &str) -> String {
+    format!("recall:c2c:{msg_key}")
+}
+
+fn recall_key_group(group: &str, seq: u64) -> String {
+    format!("recall:group:{group}:{seq}")
+}
+
+/// The `message.recalled` events of a recall callback: one-to-one by its `MsgKey`, one per
+/// seq for a group. `refs` are the ids imshift's id map may hold for the message (what
+/// `sendmsg` answered, the random imshift chose, a group message's seq): with them the
+/// sender finds a message that came from the old system and recalls it there by its old id.
+pub fn recall_events(event: &E, fallback_ms: i64) -> Vec<InboundEvent> {
+    match event {
+        E::C2cAfterMsgWithDraw(r) => {
+            let mut parts = r.msg_key.split('_');
+            let (random, secs) = (parts.nth(1), parts.next());
+            let sent_at = secs.and_then(|s| s.parse::<i64>().ok()).unwrap_or(0) * 1000;
+            let mut refs = vec![format!("c2c:{}", r.msg_key)];
+            if let Some(random) = random.and_then(|s| s.parse::<u64>().ok()) {
+                refs.push(random_id("c2c", &r.from_account, &r.to_account, random));
+            }
+            vec![InboundEvent {
+                key: recall_key_c2c(&r.msg_key),
+                kind: "message.recalled".into(),
+                at_ms: r.event_time.unwrap_or(fallback_ms),
+                data: json!({"id": r.msg_key, "conv": "c2c", "from": r.from_account,
+                             "to": r.to_account, "sent_at": sent_at, "by": r.from_account,
+                             "refs": refs}),
+                origin: None,
+                alias: None,
+            }]
+        }
+        E::GroupAfterRecallMsg(r) => r
+            .msg_seq_list
+            .iter()
+            .map(|m| InboundEvent {
+                key: recall_key_group(&r.group_id, m.msg_seq),
+                kind: "message.recalled".into(),
+                at_ms: r.event_time.unwrap_or(fallback_ms),
+                // The callback names neither the sender nor the send time: the sender of
+                // the recall fills them in from the message when it knows it.
+                data: json!({"id": format!("{}:{}", r.group_id, m.msg_seq), "conv": "group",
+                             "from": "", "to": r.group_id, "sent_at": 0,
+                             "by": r.operator_account,
+                             "refs": [group_key(&r.group_id, m.msg_seq)]}),
+                origin: None,
+                alias: None,
+            })
+            .collect(),
+        _ => vec![],
+    }
 }
 
 /// A recall's message: its canonical identity (`id`, `from`, `to`, `sent_at`) and its `conv`.
@@ -280,6 +346,56 @@ pub fn c2c_msg_key(ident: &MessageIdentity) -> Result<String, String> {
 
 /// The accounts an event names (who acts and who it is about), for registering the ones
 /// Tencent does not have yet.
+/// Where a recall lands in Tencent.
+#[derive(Debug, PartialEq)]
+enum RecallTarget {
+    /// A one-to-one message by its `MsgKey`.
+    C2c(String),
+    /// A group message (the recall's `to`) by its seq.
+    Group(u64),
+}
+
+/// A message synced into Tencent is found by what Tencent answered for it (`original`); one
+/// that was sent in Tencent is named by Tencent's own id (`Original::Theirs`); a one-to-one
+/// message the import moved has the MsgKey its identity gives.
+fn recall_target(r: &Recall, original: Option<&Original>) -> Result<RecallTarget, String> {
+    let made = match original {
+        Some(Original::Applied { made }) => made.as_deref(),
+        _ => None,
+    };
+    let theirs = matches!(original, Some(Original::Theirs));
+    if r.conv == "group" {
+        let seq = match (made, theirs) {
+            (Some(m), _) => m.strip_prefix(&format!("group:{}:", r.to)),
+            (None, true) => r.id.strip_prefix(&format!("{}:", r.to)),
+            (None, false) => None,
+        };
+        return seq
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(RecallTarget::Group)
+            .ok_or_else(|| {
+                format!(
+                    "message {} was never synced into Tencent IM group {}, so there is nothing there to recall",
+                    r.id, r.to
+                )
+            });
+    }
+    // A message that went in by sendmsg (provider flags off) has the key Tencent answered.
+    if let Some(k) = made.and_then(|m| m.strip_prefix("c2c:")) {
+        return Ok(RecallTarget::C2c(k.to_string()));
+    }
+    if theirs {
+        return Ok(RecallTarget::C2c(r.id.clone()));
+    }
+    let ident = MessageIdentity {
+        id: &r.id,
+        from: &r.from,
+        to: &r.to,
+        sent_at_ms: r.sent_at,
+    };
+    c2c_msg_key(&ident).map(RecallTarget::C2c)
+}
+
 fn accounts_named(e: &SyncEvent) -> Vec<String> {
     let d = &e.data;
     let mut out: Vec<String> = vec![];
@@ -560,54 +676,33 @@ impl TencentSink {
                 ))
             }
         };
-        let made = match &e.original {
-            Some(Original::Applied { made }) => made.clone(),
-            _ => None,
+        let target = match recall_target(&r, e.original.as_ref()) {
+            Ok(t) => t,
+            Err(why) => return refused(why),
         };
-        if r.conv == "group" {
-            let seq = made
-                .as_deref()
-                .and_then(|m| m.strip_prefix(&format!("group:{}:", r.to)))
-                .and_then(|s| s.parse::<u64>().ok());
-            let Some(seq) = seq else {
-                return refused(format!(
-                    "message {} was never synced into Tencent IM group {}, so there is nothing there to recall",
-                    r.id, r.to
-                ));
-            };
-            let req = GroupMsgRecallRequest {
-                group_id: r.to.clone(),
-                msg_seq_list: vec![MsgSeqItem { msg_seq: seq }],
-            };
-            return match self.client.group_msg_recall(&req).await {
-                Ok(a) => match a.recall_ret_list.iter().find(|x| x.msg_seq == seq) {
-                    None => Delivered::Applied { made: None },
-                    Some(x) if x.ret_code == 0 => Delivered::Applied { made: None },
-                    Some(x) => Delivered::failed(
-                        super::errors::classify(x.ret_code),
-                        Some(x.ret_code.to_string()),
-                        format!(
-                            "Tencent IM did not recall message {} (MsgSeq {seq}) in group {}: RetCode {} (no such message there any more: expired from roaming, or deleted)",
-                            r.id, r.to, x.ret_code
+        let key = match target {
+            RecallTarget::Group(seq) => {
+                let req = GroupMsgRecallRequest {
+                    group_id: r.to.clone(),
+                    msg_seq_list: vec![MsgSeqItem { msg_seq: seq }],
+                };
+                return match self.client.group_msg_recall(&req).await {
+                    Ok(a) => match a.recall_ret_list.iter().find(|x| x.msg_seq == seq) {
+                        None => Delivered::Applied { made: None },
+                        Some(x) if x.ret_code == 0 => Delivered::Applied { made: None },
+                        Some(x) => Delivered::failed(
+                            super::errors::classify(x.ret_code),
+                            Some(x.ret_code.to_string()),
+                            format!(
+                                "Tencent IM did not recall message {} (MsgSeq {seq}) in group {}: RetCode {} (no such message there any more: expired from roaming, or deleted)",
+                                r.id, r.to, x.ret_code
+                            ),
                         ),
-                    ),
-                },
-                Err(err) => failed(&err),
-            };
-        }
-        let ident = MessageIdentity {
-            id: &r.id,
-            from: &r.from,
-            to: &r.to,
-            sent_at_ms: r.sent_at,
-        };
-        // A message that went in by sendmsg (provider flags off) has the key Tencent answered.
-        let key = match made.as_deref().and_then(|m| m.strip_prefix("c2c:")) {
-            Some(k) => k.to_string(),
-            None => match c2c_msg_key(&ident) {
-                Ok(k) => k,
-                Err(why) => return refused(why),
-            },
+                    },
+                    Err(err) => failed(&err),
+                };
+            }
+            RecallTarget::C2c(key) => key,
         };
         let req = MsgWithdrawRequest {
             from_account: r.from.clone(),
@@ -626,10 +721,11 @@ impl TencentSink {
                     r.id,
                     r.from,
                     r.to,
-                    if matches!(e.original, Some(Original::Applied { .. })) {
-                        "synced but is gone from Tencent's roaming history"
-                    } else {
-                        "never synced or imported there"
+                    match e.original {
+                        Some(Original::Applied { .. }) =>
+                            "synced but is gone from Tencent's roaming history",
+                        Some(Original::Theirs) => "sent in Tencent IM but is gone from its roaming history",
+                        _ => "never synced or imported there",
                     }
                 ),
             ),
@@ -719,6 +815,19 @@ impl SyncSink for TencentSink {
     }
 
     fn expected_ids(&self, event: &SyncEvent) -> Vec<String> {
+        if event.kind == "message.recalled" {
+            // Tencent reports imshift's own recall back (admin_msgwithdraw and
+            // group_msg_recall have no callback opt-out): under this key, an echo.
+            return serde_json::from_value::<Recall>(event.data.clone())
+                .ok()
+                .and_then(|r| match recall_target(&r, event.original.as_ref()) {
+                    Ok(RecallTarget::C2c(k)) => Some(recall_key_c2c(&k)),
+                    Ok(RecallTarget::Group(seq)) => Some(recall_key_group(&r.to, seq)),
+                    Err(_) => None,
+                })
+                .into_iter()
+                .collect();
+        }
         if event.kind != "message.sent" {
             return vec![];
         }
@@ -984,7 +1093,7 @@ mod tests {
         let E::SnsFriendAdd(f) = cb else {
             panic!("wrong variant")
         };
-        let events = friend_events(&f, 0);
+        let events = friend_events(&f, true, 0);
         assert_eq!(events.len(), 2);
         assert_ne!(events[0].key, events[1].key);
         assert_eq!(events[0].kind, "friend.added");
@@ -995,6 +1104,43 @@ mod tests {
         for e in &events {
             assert_eq!(crate::sync::fingerprint(&e.kind, &e.data), sent);
         }
+    }
+
+    #[test]
+    fn a_recall_callback_names_the_message_as_its_send_did_and_every_id_the_id_map_may_hold() {
+        let cb: E = serde_json::from_value(json!({
+            "CallbackCommand": "C2C.CallbackAfterMsgWithDraw", "From_Account": "a",
+            "To_Account": "b", "MsgKey": "7_42_1700000000", "UnreadMsgNum": 0,
+            "EventTime": 1_700_000_001_000i64
+        }))
+        .unwrap();
+        let [e] = &recall_events(&cb, 0)[..] else {
+            panic!("one event")
+        };
+        assert_eq!(e.kind, "message.recalled");
+        assert_eq!(e.data["id"], "7_42_1700000000");
+        assert_eq!(e.data["sent_at"], 1_700_000_000_000i64);
+        // What sendmsg answered, and the random the sink chose when imshift sent it.
+        assert_eq!(
+            e.data["refs"],
+            json!(["c2c:7_42_1700000000", random_id("c2c", "a", "b", 42)])
+        );
+        let cb: E = serde_json::from_value(json!({
+            "CallbackCommand": "Group.CallbackAfterRecallMsg", "GroupId": "g", "Type": "Public",
+            "Operator_Account": "a", "MsgSeqList": [{"MsgSeq": 3}, {"MsgSeq": 4}]
+        }))
+        .unwrap();
+        let events = recall_events(&cb, 5);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].data["id"], "g:4");
+        assert_eq!(events[1].key, recall_key_group("g", 4));
+        // imshift's own recall of the same message expects exactly that key back.
+        let r: Recall = serde_json::from_value(events[1].data.clone()).unwrap();
+        assert_eq!(
+            recall_target(&r, Some(&Original::Theirs)),
+            Ok(RecallTarget::Group(4))
+        );
+        assert!(recall_target(&r, Some(&Original::Unknown)).is_err());
     }
 
     #[test]

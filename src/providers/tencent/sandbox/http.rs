@@ -310,12 +310,26 @@ async fn user_message(State(sh): State<Arc<Shared>>, Json(v): Json<Value>) -> Re
     }
 }
 
+/// `POST /_sandbox/user_action`: an app user recalls a message or ends a friendship
+/// (see `Shared::user_action`). Answers `{}` or 400 with why.
+async fn user_action(State(sh): State<Arc<Shared>>, Json(v): Json<Value>) -> Response {
+    match sh.user_action(&v) {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(e) => (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({ "error": e })),
+        )
+            .into_response(),
+    }
+}
+
 pub(super) fn router_from(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v4/{service}/{command}", any(handle))
         .route("/_sandbox/state", get(state))
         .route("/_sandbox/export", get(export))
         .route("/_sandbox/user_message", axum::routing::post(user_message))
+        .route("/_sandbox/user_action", axum::routing::post(user_action))
         .fallback(not_found)
         .with_state(shared)
 }

@@ -562,6 +562,54 @@ impl Shared {
         })
     }
 
+    /// What an app user does besides sending: recall a message (`{"from","to","key"}` for a
+    /// one-to-one `MsgKey`, `{"by","group","seq"}` for a group's) or end a friendship
+    /// (`{"unfriend": true, "from", "to"}`), from a phone: the callbacks say
+    /// `OptPlatform=Android`, as a user's own would.
+    pub fn user_action(&self, v: &Value) -> Result<(), String> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
+        let (api, req, actor) = if v.get("unfriend").and_then(Value::as_bool) == Some(true) {
+            (
+                "sns/friend_delete",
+                json!({"From_Account": s("from"), "To_Account": [s("to")],
+                       "DeleteType": "Delete_Type_Both"}),
+                s("from"),
+            )
+        } else if !s("group").is_empty() {
+            let seq = v
+                .get("seq")
+                .and_then(Value::as_u64)
+                .ok_or("seq is required")?;
+            (
+                "group_open_http_svc/group_msg_recall",
+                json!({"GroupId": s("group"), "MsgSeqList": [{"MsgSeq": seq}]}),
+                s("by"),
+            )
+        } else {
+            (
+                "openim/admin_msgwithdraw",
+                json!({"From_Account": s("from"), "To_Account": s("to"), "MsgKey": s("key")}),
+                s("from"),
+            )
+        };
+        if actor.is_empty() {
+            return Err("say who does it (from, or by for a group recall)".into());
+        }
+        let out = http::run_as(self, api, actor, req.to_string().as_bytes(), "Android")
+            .map_err(|r| format!("{api} refused ({}): {}", r.code, r.info))?;
+        // Per-item answers: a recall of a seq the group lacks, a friend who is not one.
+        let item_failed = ["RecallRetList", "ResultItem"].iter().find_map(|list| {
+            out.get(*list)?.as_array()?.iter().find_map(|i| {
+                let code = i.get("RetCode").or_else(|| i.get("ResultCode"))?.as_i64()?;
+                (code != 0).then_some(code)
+            })
+        });
+        match item_failed {
+            Some(code) => Err(format!("{api} refused the item: {code}")),
+            None => Ok(()),
+        }
+    }
+
     fn export_json(&self) -> Value {
         let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
         serde_json::to_value(&*d).unwrap_or(Value::Null)

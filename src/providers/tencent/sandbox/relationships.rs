@@ -105,10 +105,12 @@ pub(super) fn friend_delete(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
         results.push(json!({"To_Account": t, "ResultCode": code, "ResultInfo": ""}));
     }
     if !pairs.is_empty() {
-        ctx.callback(
-            "Sns.CallbackFriendDelete",
-            json!({"PairList": pairs, "ClientCmd": "friend_delete", "Admin_Account": ctx.admin}),
-        );
+        // Admin_Account says the REST API did it; a user's own delete has none.
+        let mut body = json!({"PairList": pairs, "ClientCmd": "friend_delete"});
+        if ctx.platform == "RESTAPI" {
+            body["Admin_Account"] = json!(ctx.admin);
+        }
+        ctx.callback("Sns.CallbackFriendDelete", body);
     }
     Ok(sns_result(results, fail))
 }
