@@ -1385,3 +1385,77 @@ async fn recalls_and_unfriending_in_tencent_reach_the_old_system_by_its_own_ids_
         "{log}"
     );
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn profile_changes_travel_both_ways_with_every_field_and_no_echo(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    for side in ["source", "target"] {
+        assert_eq!(
+            switch(&owner, &id, side, true).await.status(),
+            StatusCode::OK
+        );
+    }
+    // Old → new: nick and avatar with the account, the rest through portrait_set.
+    old_system_sends(
+        &sides,
+        json!({"events": [event("account.upserted", "a-1", json!({
+            "id": "alice", "nick": "Alice", "avatar": "https://old.example/a.png",
+            "gender": "female", "birthday": "1990-04-01", "signature": "moved"}))]}),
+    )
+    .await;
+    let export = eventually("alice's profile in Tencent", || async {
+        let e = tencent_export(&sides).await;
+        (e["accounts"]["alice"]["profile"]["Tag_Profile_IM_SelfSignature"] == "moved").then_some(e)
+    })
+    .await;
+    let alice = &export["accounts"]["alice"];
+    assert_eq!(alice["nick"], "Alice", "{alice}");
+    assert_eq!(alice["face_url"], "https://old.example/a.png");
+    assert_eq!(
+        alice["profile"]["Tag_Profile_IM_Gender"],
+        "Gender_Type_Female"
+    );
+    assert_eq!(alice["profile"]["Tag_Profile_IM_BirthDay"], 19_900_401);
+
+    // New → old: bob changes his profile in the new app.
+    new_app_user_sends(&sides, "bob", "alice", false, "hello").await;
+    new_app_user_does(
+        &sides,
+        json!({"from": "bob", "profile": [
+            {"Tag": "Tag_Profile_IM_Nick", "Value": "Bobby"},
+            {"Tag": "Tag_Profile_IM_Gender", "Value": "Gender_Type_Male"},
+            {"Tag": "Tag_Profile_IM_BirthDay", "Value": 19_851_224},
+        ]}),
+    )
+    .await;
+    let received = eventually("bob's message and profile at the old system", || async {
+        let r = relay_received(&sides).await;
+        (r.len() >= 2).then_some(r)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(relay_received(&sides).await.len(), 2, "{received:?}");
+    let profile = received
+        .iter()
+        .find(|e| e["type"] == "account.upserted")
+        .unwrap_or_else(|| panic!("{received:?}"));
+    assert_eq!(
+        profile["data"],
+        json!({"id": "bob", "nick": "Bobby", "gender": "male", "birthday": "1985-12-24"})
+    );
+    // imshift's own portrait_set for alice came back: an echo by the account's fingerprint.
+    let view = sync_view(&owner, &id).await;
+    assert_eq!(
+        direction(&view, "target")["health"]["echo_filtered"],
+        1,
+        "{view}"
+    );
+    assert_eq!(
+        direction(&view, "target")["health"]["sent_total"],
+        2,
+        "{view}"
+    );
+}

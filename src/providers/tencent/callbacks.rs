@@ -313,6 +313,21 @@ pub struct GroupAfterRecallMsg {
     pub event_time: Option<i64>,
 }
 
+/// `Profile.CallbackPortraitSet`: an account's profile changed; `ProfileItem` holds the tags
+/// set. Named in the command list, its body is not in the reference: these are the documented
+/// fields, UNCONFIRMED against a live app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfilePortraitSet {
+    #[serde(rename = "From_Account")]
+    pub from_account: String,
+    #[serde(rename = "Operator_Account", default)]
+    pub operator_account: String,
+    #[serde(rename = "ProfileItem", default)]
+    pub profile_item: Vec<super::client::TagValue>,
+    #[serde(rename = "EventTime", default, deserialize_with = "number_or_string")]
+    pub event_time: Option<i64>,
+}
+
 /// A callback body, told apart by its `CallbackCommand`. Commands imshift does not handle
 /// land in `Other` so the receiver can answer OK and ignore them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -340,6 +355,8 @@ pub enum CallbackEvent {
     C2cAfterMsgWithDraw(C2cAfterMsgWithDraw),
     #[serde(rename = "Group.CallbackAfterRecallMsg")]
     GroupAfterRecallMsg(GroupAfterRecallMsg),
+    #[serde(rename = "Profile.CallbackPortraitSet")]
+    ProfilePortraitSet(ProfilePortraitSet),
     #[serde(other)]
     Other,
 }
@@ -358,6 +375,7 @@ impl CallbackEvent {
             CallbackEvent::SnsFriendDelete(_) => "Sns.CallbackFriendDelete",
             CallbackEvent::C2cAfterMsgWithDraw(_) => "C2C.CallbackAfterMsgWithDraw",
             CallbackEvent::GroupAfterRecallMsg(_) => "Group.CallbackAfterRecallMsg",
+            CallbackEvent::ProfilePortraitSet(_) => "Profile.CallbackPortraitSet",
             CallbackEvent::Other => "Other",
         }
     }

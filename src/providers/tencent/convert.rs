@@ -4,6 +4,7 @@
 
 use super::client::{
     GroupBase, GroupMsgItem, ImportGroupRequest, ImportMember, ImportMsgRequest, MsgElement,
+    TagValue,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -169,6 +170,127 @@ fn check_id(what: &str, id: &str, max: usize) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A profile's fields as Tencent tags (spec §3.2).
+pub fn profile_tags(r: &Value) -> Result<Vec<TagValue>, String> {
+    let mut tags = vec![];
+    if let Some(g) = text_field(r, "gender") {
+        let v = match g {
+            "male" => "Gender_Type_Male",
+            "female" => "Gender_Type_Female",
+            _ => "Gender_Type_Unknown",
+        };
+        tags.push(TagValue {
+            tag: "Tag_Profile_IM_Gender".into(),
+            value: json!(v),
+        });
+    }
+    if let Some(b) = text_field(r, "birthday") {
+        let digits: String = b.chars().filter(char::is_ascii_digit).collect();
+        match digits.parse::<u32>() {
+            Ok(n) if digits.len() == 8 => tags.push(TagValue {
+                tag: "Tag_Profile_IM_BirthDay".into(),
+                value: json!(n),
+            }),
+            _ => {
+                return Err(format!(
+                    "birthday {b:?} is not a date like 1990-04-01; Tencent takes YYYYMMDD"
+                ))
+            }
+        }
+    }
+    for (field, tag) in [
+        ("signature", "Tag_Profile_IM_SelfSignature"),
+        ("location", "Tag_Profile_IM_Location"),
+    ] {
+        if let Some(v) = text_field(r, field) {
+            if v.len() > 500 {
+                return Err(format!(
+                    "{field} is {} bytes; Tencent takes at most 500 (40601)",
+                    v.len()
+                ));
+            }
+            tags.push(TagValue {
+                tag: tag.into(),
+                value: json!(v),
+            });
+        }
+    }
+    if let Some(custom) = r.get("custom").and_then(Value::as_object) {
+        for (k, v) in custom {
+            if k.is_empty() || k.len() > 8 || !k.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(format!(
+                    "custom profile field {k:?}: Tencent custom tags are 1 to 8 English letters (Tag_Profile_Custom_<Key>); rename it in the dump"
+                ));
+            }
+            tags.push(TagValue {
+                tag: format!("Tag_Profile_Custom_{k}"),
+                value: v.clone(),
+            });
+        }
+    }
+    Ok(tags)
+}
+
+fn text_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// The other way: a `Profile.CallbackPortraitSet`'s tags as a canonical account's fields
+/// (`id` not included). Tags with no canonical field (language, allow type, …) are left out.
+pub fn profile_fields(items: &[TagValue]) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    let mut custom = serde_json::Map::new();
+    for it in items {
+        let text = || it.value.as_str().map(|s| Value::String(s.to_string()));
+        let (field, value) = match it.tag.as_str() {
+            "Tag_Profile_IM_Nick" => ("nick", text()),
+            "Tag_Profile_IM_Image" => ("avatar", text()),
+            "Tag_Profile_IM_SelfSignature" => ("signature", text()),
+            "Tag_Profile_IM_Location" => ("location", text()),
+            "Tag_Profile_IM_Gender" => (
+                "gender",
+                it.value.as_str().map(|g| {
+                    json!(match g {
+                        "Gender_Type_Male" => "male",
+                        "Gender_Type_Female" => "female",
+                        _ => "unknown",
+                    })
+                }),
+            ),
+            // YYYYMMDD as a number → 1990-04-01.
+            "Tag_Profile_IM_BirthDay" => (
+                "birthday",
+                it.value
+                    .as_u64()
+                    .or_else(|| it.value.as_str().and_then(|s| s.parse().ok()))
+                    .filter(|n| (10_000_101..=99_991_231).contains(n))
+                    .map(|n| {
+                        json!(format!(
+                            "{:04}-{:02}-{:02}",
+                            n / 10_000,
+                            n / 100 % 100,
+                            n % 100
+                        ))
+                    }),
+            ),
+            tag => match tag.strip_prefix("Tag_Profile_Custom_") {
+                Some(k) => {
+                    custom.insert(k.to_string(), it.value.clone());
+                    continue;
+                }
+                None => continue,
+            },
+        };
+        if let Some(v) = value {
+            out.insert(field.into(), v);
+        }
+    }
+    if !custom.is_empty() {
+        out.insert("custom".into(), Value::Object(custom));
+    }
+    out
 }
 
 /// Tencent UserID: 1..=32 bytes of printable ASCII. Returns why an id does not fit.

@@ -6,7 +6,7 @@ use super::client::{
     AccountItem, BlackListAddRequest, CheckType, FriendImportRequest, GroupMsgGetSimpleRequest,
     GroupMsgItem, ImportFriendItem, ImportGroupMemberRequest, ImportGroupMsgRequest,
     ImportGroupRequest, ImportMember, ImportMsgRequest, PortraitSetRequest, SetUnreadMsgNumRequest,
-    TagValue, TencentClient,
+    TencentClient,
 };
 use super::convert::{self, CanonicalGroup, CanonicalMessage};
 use super::errors::{explain, TencentError};
@@ -119,67 +119,6 @@ fn from_part<T: serde::de::DeserializeOwned>(p: &Prepared) -> Result<T, Failure>
     })
 }
 
-/// A profile's fields as Tencent tags (spec §3.2).
-fn profile_tags(r: &Value) -> Result<Vec<TagValue>, String> {
-    let mut tags = vec![];
-    if let Some(g) = str_field(r, "gender") {
-        let v = match g {
-            "male" => "Gender_Type_Male",
-            "female" => "Gender_Type_Female",
-            _ => "Gender_Type_Unknown",
-        };
-        tags.push(TagValue {
-            tag: "Tag_Profile_IM_Gender".into(),
-            value: json!(v),
-        });
-    }
-    if let Some(b) = str_field(r, "birthday") {
-        let digits: String = b.chars().filter(char::is_ascii_digit).collect();
-        match digits.parse::<u32>() {
-            Ok(n) if digits.len() == 8 => tags.push(TagValue {
-                tag: "Tag_Profile_IM_BirthDay".into(),
-                value: json!(n),
-            }),
-            _ => {
-                return Err(format!(
-                    "birthday {b:?} is not a date like 1990-04-01; Tencent takes YYYYMMDD"
-                ))
-            }
-        }
-    }
-    for (field, tag) in [
-        ("signature", "Tag_Profile_IM_SelfSignature"),
-        ("location", "Tag_Profile_IM_Location"),
-    ] {
-        if let Some(v) = str_field(r, field) {
-            if v.len() > 500 {
-                return Err(format!(
-                    "{field} is {} bytes; Tencent takes at most 500 (40601)",
-                    v.len()
-                ));
-            }
-            tags.push(TagValue {
-                tag: tag.into(),
-                value: json!(v),
-            });
-        }
-    }
-    if let Some(custom) = r.get("custom").and_then(Value::as_object) {
-        for (k, v) in custom {
-            if k.is_empty() || k.len() > 8 || !k.bytes().all(|b| b.is_ascii_alphabetic()) {
-                return Err(format!(
-                    "custom profile field {k:?}: Tencent custom tags are 1 to 8 English letters (Tag_Profile_Custom_<Key>); rename it in the dump"
-                ));
-            }
-            tags.push(TagValue {
-                tag: format!("Tag_Profile_Custom_{k}"),
-                value: v.clone(),
-            });
-        }
-    }
-    Ok(tags)
-}
-
 /// Tencent's AddSource must read `AddSource_Type_<letters>`.
 fn add_source(source: Option<&str>) -> String {
     let s: String = source
@@ -254,7 +193,7 @@ impl TencentImport {
                 )
             }
             Phase::Profiles => {
-                let tags = profile_tags(r).map_err(|e| Outcome::failed(None, e))?;
+                let tags = convert::profile_tags(r).map_err(|e| Outcome::failed(None, e))?;
                 if tags.is_empty() {
                     return Err(Outcome::Skipped(
                         "nothing beyond the nick and avatar, which the accounts phase set".into(),

@@ -342,7 +342,7 @@ impl Provider for Tencent {
         )];
         out.push((
             "Callbacks to turn on".into(),
-            "C2C.CallbackAfterSendMsg, Group.CallbackAfterSendMsg, Group.CallbackAfterCreateGroup, Group.CallbackAfterNewMemberJoin, Group.CallbackAfterMemberExit, Group.CallbackAfterGroupDestroyed, Group.CallbackAfterGroupInfoChanged, Group.CallbackAfterRecallMsg, C2C.CallbackAfterMsgWithDraw, Sns.CallbackFriendAdd, Sns.CallbackFriendDelete".into(),
+            "C2C.CallbackAfterSendMsg, Group.CallbackAfterSendMsg, Group.CallbackAfterCreateGroup, Group.CallbackAfterNewMemberJoin, Group.CallbackAfterMemberExit, Group.CallbackAfterGroupDestroyed, Group.CallbackAfterGroupInfoChanged, Group.CallbackAfterRecallMsg, C2C.CallbackAfterMsgWithDraw, Sns.CallbackFriendAdd, Sns.CallbackFriendDelete, Profile.CallbackPortraitSet".into(),
         ));
         out.push((
             "Callback token".into(),
@@ -439,6 +439,12 @@ fn inbound_events(req: &CallbackRequest) -> Result<Vec<InboundEvent>, String> {
             hashed(&g.group_id, g.event_time),
             "group.updated",
             at(g.event_time, 0),
+        ),
+        // imshift's own portrait_set comes back as an echo by the account's fingerprint.
+        E::ProfilePortraitSet(p) => (
+            hashed(&p.from_account, p.event_time),
+            "account.upserted",
+            at(p.event_time, 0),
         ),
         // One friend.added per pair: imshift's own friend_add comes back as an echo (by the
         // pair's fingerprint), an app user's goes to the other side.

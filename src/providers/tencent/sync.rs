@@ -15,7 +15,7 @@ use super::client::{
 };
 use super::client::{
     AddFriendItem, CheckType, FriendAddRequest, FriendDeleteRequest, FriendResultResponse,
-    GroupMsgRecallRequest, MsgSeqItem, MsgWithdrawRequest,
+    GroupMsgRecallRequest, MsgSeqItem, MsgWithdrawRequest, PortraitSetRequest,
 };
 use super::client::{AdminGetRoamMsgRequest, GroupMsgGetSimpleRequest};
 use super::convert::{self, CanonicalMessage, MessageIdentity};
@@ -168,6 +168,11 @@ pub fn canonical(event: &E) -> Option<(Value, bool)> {
                 json!({"group": g.group_id, "by": g.operator_account, "changes": changes}),
                 false,
             )
+        }
+        E::ProfilePortraitSet(p) => {
+            let mut data = convert::profile_fields(&p.profile_item);
+            data.insert("id".into(), p.from_account.clone().into());
+            (Value::Object(data), false)
         }
         E::SnsFriendAdd(_)
         | E::SnsFriendDelete(_)
@@ -487,15 +492,33 @@ impl TencentSink {
         };
         match e.kind.as_str() {
             "message.sent" => self.message(e).await,
-            "account.upserted" => done(
-                self.client
+            "account.upserted" => {
+                // Nick and avatar with the account (registered if new), the rest of the
+                // profile through portrait_set, as the import's profiles phase sends it.
+                let tags = match convert::profile_tags(&e.data) {
+                    Ok(t) => t,
+                    Err(why) => return refused(format!("the profile of {}: {why}", text("id"))),
+                };
+                let imported = self
+                    .client
                     .account_import(&AccountImportRequest {
                         user_id: text("id"),
                         nick: e.data["nick"].as_str().map(str::to_string),
                         face_url: e.data["avatar"].as_str().map(str::to_string),
                     })
-                    .await,
-            ),
+                    .await;
+                if imported.is_err() || tags.is_empty() {
+                    return done(imported);
+                }
+                done(
+                    self.client
+                        .portrait_set(&PortraitSetRequest {
+                            from_account: text("id"),
+                            profile_item: tags,
+                        })
+                        .await,
+                )
+            }
             "group.created" => {
                 let ty = match convert::group_type(e.data["type"].as_str().unwrap_or("private")) {
                     Ok(t) => t,

@@ -563,12 +563,19 @@ impl Shared {
     }
 
     /// What an app user does besides sending: recall a message (`{"from","to","key"}` for a
-    /// one-to-one `MsgKey`, `{"by","group","seq"}` for a group's) or end a friendship
-    /// (`{"unfriend": true, "from", "to"}`), from a phone: the callbacks say
+    /// one-to-one `MsgKey`, `{"by","group","seq"}` for a group's), end a friendship
+    /// (`{"unfriend": true, "from", "to"}`) or change a profile (`{"from", "profile":
+    /// [{"Tag","Value"}]}`), from a phone: the callbacks say
     /// `OptPlatform=Android`, as a user's own would.
     pub fn user_action(&self, v: &Value) -> Result<(), String> {
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
-        let (api, req, actor) = if v.get("unfriend").and_then(Value::as_bool) == Some(true) {
+        let (api, req, actor) = if let Some(items) = v.get("profile") {
+            (
+                "profile/portrait_set",
+                json!({"From_Account": s("from"), "ProfileItem": items}),
+                s("from"),
+            )
+        } else if v.get("unfriend").and_then(Value::as_bool) == Some(true) {
             (
                 "sns/friend_delete",
                 json!({"From_Account": s("from"), "To_Account": [s("to")],

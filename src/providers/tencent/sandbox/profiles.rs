@@ -47,6 +47,14 @@ pub(super) fn portrait_set(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
         }
         updates.push((tag, value));
     }
+    let items: Vec<Value> = updates
+        .iter()
+        .map(|(tag, value)| json!({"Tag": tag, "Value": value}))
+        .collect();
+    ctx.callback(
+        "Profile.CallbackPortraitSet",
+        json!({"From_Account": from, "Operator_Account": ctx.admin, "ProfileItem": items}),
+    );
     let acc = d.accounts.entry(from).or_default();
     for (tag, value) in updates {
         match tag.as_str() {
