@@ -1,5 +1,5 @@
 //! The import's id map: what a target made of each old id where it chose its own (a target's
-//! team ids, accounts it keeps in lower case). The runner writes it with each result (see
+//! team ids, accounts it keeps in lower case, the seq Tencent gives a group message). The runner writes it with each result (see
 //! `runner.rs`); later phases and runs read it, and the Import tab shows, searches and exports
 //! it.
 
@@ -7,6 +7,12 @@ use crate::auth::Actor;
 use crate::model::{IdMapEntry, IdMapPage, MigrationId, Permission, RunId};
 use crate::service::{AppError, AppResult, Services};
 use time::OffsetDateTime;
+
+/// How a group message is named in the map: its group and its id (a message id alone is
+/// unique only with its sender, recipient and time).
+pub fn group_message_key(group: &str, id: &str) -> String {
+    format!("{group}:{id}")
+}
 
 /// Which entries to list: one kind, those whose old or new id contains `q`, after a cursor.
 #[derive(Debug, Clone, Default)]
@@ -27,10 +33,10 @@ pub async fn list(
     actor.require(Permission::Read)?;
     crate::migration::get(&s.pool, actor, migration_id).await?;
     if let Some(k) = f.kind.as_deref() {
-        if !["account", "group"].contains(&k) {
+        if !["account", "group", "message"].contains(&k) {
             return Err(AppError::validation(
                 "kind",
-                format!("`{k}` is not a kind of id in the map; use account or group"),
+                format!("`{k}` is not a kind of id in the map; use account, group or message"),
             ));
         }
     }

@@ -136,12 +136,15 @@ impl Run {
             let (mut u, mut o, mut st, mut se, mut c, mut m, mut n) =
                 (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
             let (mut olds, mut news) = (vec![], vec![]);
+            // One row per old id in a statement: ON CONFLICT cannot touch a row twice. A group
+            // history batch maps every message, so look them up by hash.
+            let mut at: std::collections::HashMap<String, usize> = Default::default();
             for r in p.rows {
                 if let Some((old, new)) = r.made {
-                    // One row per old id in a statement: ON CONFLICT cannot touch a row twice.
-                    match olds.iter().position(|o| *o == old) {
-                        Some(i) => news[i] = new,
+                    match at.get(&old) {
+                        Some(&i) => news[i] = new,
                         None => {
+                            at.insert(old.clone(), olds.len());
                             olds.push(old);
                             news.push(new);
                         }
@@ -216,7 +219,10 @@ fn row(item: &Item, prepared: Option<&Prepared>, outcome: Outcome, tries: i32) -
     let (state, code, message) = match outcome {
         Outcome::Sent(extra) => {
             if let Some(new) = extra.get("made").and_then(Value::as_str) {
-                made = Some((item.key.clone(), new.to_string()));
+                // `made_for` names the record when the batch key does not (a group's
+                // messages share their group's key).
+                let old = extra.get("made_for").and_then(Value::as_str);
+                made = Some((old.unwrap_or(&item.key).to_string(), new.to_string()));
             }
             if let (Value::Object(s), Value::Object(e)) = (&mut sent, extra) {
                 s.extend(e);

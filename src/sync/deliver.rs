@@ -491,9 +491,11 @@ async fn old_ids(
 }
 
 /// What the message a `message.recalled` names is on the side the recall goes to, looked up
-/// three ways (order within a conversation means its message was sent, or set aside, first):
+/// four ways (order within a conversation means its message was sent, or set aside, first):
 /// - a `message.sent` of the same id from the recall's side, applied on the other: `Applied`
 ///   with what the other side answered for it;
+/// - an old system's group message the import moved, in the import's id map: `Applied` with
+///   what the target answered;
 /// - one from the other side that imshift relayed here, named by the same id: `Theirs`;
 /// - one from the other side that imshift made here, found by the ids the recall's side may
 ///   know it by (`refs`, which the side's door gives): `Theirs`, with the recall's `id`,
@@ -535,6 +537,25 @@ async fn original(
     if let Some((made, data)) = found {
         fill_recall(&mut recall.data, &data);
         return Ok(Original::Applied { made });
+    }
+    // A group message the import moved, when the target chose its id (Tencent's seq).
+    if from == Side::Source && recall.data.get("conv").and_then(Value::as_str) == Some("group") {
+        let group = recall
+            .data
+            .get("to")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let imported: Option<String> = sqlx::query_scalar(
+            "SELECT new_id FROM import_id_map
+             WHERE migration_id = $1 AND kind = 'message' AND old_id = $2",
+        )
+        .bind(id)
+        .bind(crate::import::id_map::group_message_key(group, &message))
+        .fetch_optional(pool)
+        .await?;
+        if let Some(made) = imported {
+            return Ok(Original::Applied { made: Some(made) });
+        }
     }
     let relayed: Option<Value> = sqlx::query_scalar(
         "SELECT data FROM sync_inbound

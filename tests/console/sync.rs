@@ -1459,3 +1459,116 @@ async fn profile_changes_travel_both_ways_with_every_field_and_no_echo(pool: PgP
         "{view}"
     );
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn messages_the_import_moved_can_be_recalled_from_the_old_system(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    let token = app.token(&owner).await;
+    let at = now_ms() - 3_600_000;
+    let dump = [
+        json!({"kind": "account", "id": "alice", "nick": "Alice"}),
+        json!({"kind": "account", "id": "bob", "nick": "Bob"}),
+        json!({"kind": "group", "id": "g1", "type": "private", "name": "Team", "owner": "alice",
+               "created_at": at - 60_000}),
+        json!({"kind": "member", "group": "g1", "account": "alice", "role": "owner"}),
+        json!({"kind": "member", "group": "g1", "account": "bob", "role": "member"}),
+        json!({"kind": "message", "id": "m-1", "conv": "group", "from": "alice", "to": "g1",
+               "sent_at": at, "body": {"type": "text", "text": "imported group text"}}),
+        json!({"kind": "message", "id": "m-2", "conv": "group", "from": "bob", "to": "g1",
+               "sent_at": at + 1_000, "body": {"type": "text", "text": "kept"}}),
+        json!({"kind": "message", "id": "c-1", "conv": "c2c", "from": "alice", "to": "bob",
+               "sent_at": at, "body": {"type": "text", "text": "imported c2c text"}}),
+    ]
+    .iter()
+    .map(|l| format!("{l}\n"))
+    .collect::<String>();
+    let r = app
+        .anon()
+        .post(format!(
+            "{}/api/v1/migrations/{id}/dumps?file_name=dump.jsonl",
+            app.base
+        ))
+        .bearer_auth(&token)
+        .body(dump)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    poll_for("the dump staged", Duration::from_secs(60), || async {
+        let report = owner
+            .json(
+                Method::GET,
+                &format!("/api/v1/migrations/{id}/dumps/report"),
+                None,
+            )
+            .await;
+        (report["state"] == "current").then_some(())
+    })
+    .await;
+    let run = owner
+        .json(
+            Method::POST,
+            &format!("/api/v1/migrations/{id}/imports"),
+            None,
+        )
+        .await;
+    let run = run["id"].as_str().expect("a run").to_string();
+    poll_for("the import done", Duration::from_secs(120), || async {
+        let r = owner
+            .json(
+                Method::GET,
+                &format!("/api/v1/migrations/{id}/imports/{run}"),
+                None,
+            )
+            .await;
+        assert!(
+            !["failed", "cancelled"].contains(&r["state"].as_str().unwrap()),
+            "{r}"
+        );
+        (r["state"] == "done").then_some(())
+    })
+    .await;
+    // The seq Tencent gave each group message is in the id map, under group and message id.
+    let map = owner
+        .json(
+            Method::GET,
+            &format!("/api/v1/migrations/{id}/id-map?kind=message"),
+            None,
+        )
+        .await;
+    let olds: Vec<&str> = map["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["old_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(olds, ["g1:m-1", "g1:m-2"], "{map}");
+
+    assert_eq!(
+        switch(&owner, &id, "source", true).await.status(),
+        StatusCode::OK
+    );
+    old_system_sends(
+        &sides,
+        json!({"events": [
+            recall("r-1", "m-1", "group", "alice", "g1", at),
+            recall("r-2", "c-1", "c2c", "alice", "bob", at),
+        ]}),
+    )
+    .await;
+    eventually("both imported messages recalled in Tencent", || async {
+        let e = tencent_export(&sides).await;
+        (recalled(&e) == (vec![true], vec![true, false])).then_some(())
+    })
+    .await;
+    let view = sync_view(&owner, &id).await;
+    assert_eq!(direction(&view, "source")["health"]["dead"], 0, "{view}");
+}

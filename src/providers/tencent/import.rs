@@ -338,7 +338,8 @@ impl TencentImport {
                 let mut it: GroupMsgItem = convert::import_group_msg_item(&m)
                     .map_err(|e| Outcome::failed(None, e.0))?;
                 it.send_time = t;
-                let sent = json!({"SendTime": t, "Random": it.random, "moved_secs": t - own.min(t)});
+                let sent = json!({"SendTime": t, "Random": it.random, "moved_secs": t - own.min(t),
+                                  "made_for": crate::import::id_map::group_message_key(&item.key, &m.id)});
                 part(i, &it, sent)
             })
             .collect()
@@ -519,7 +520,13 @@ impl ImportTarget for TencentImport {
                     .map_err(failure)?;
                 Ok((0..parts.len())
                     .map(|i| match results.get(i) {
-                        Some(r) if r.result == 0 => Outcome::Sent(json!({"MsgSeq": r.msg_seq})),
+                        // The seq Tencent gave goes to the id map: what a recall from the old
+                        // system during coexistence needs to find the message.
+                        Some(r) if r.result == 0 => Outcome::Sent(json!({
+                            "MsgSeq": r.msg_seq,
+                            "made": crate::providers::tencent::sync::group_key(key, r.msg_seq),
+                            "made_for": parts[i].sent.get("made_for"),
+                        })),
                         Some(r) => code_failed(r.result),
                         None => Outcome::failed(None, "Tencent IM gave no result for this message"),
                     })
