@@ -120,6 +120,17 @@ test("sync turned on from the Sync tab carries a test message each way and the h
   await hydrated(page);
   await expect(oldToNew.getByTestId("sync-status")).toHaveAttribute("data-status", "healthy");
   await expect(newToOld.getByTestId("sync-sent")).toHaveText("1");
+  // The id map shows what each side calls the two test messages, and finds one by its id.
+  const ids = page.getByTestId("sync-id-map");
+  await expect(ids.getByTestId("sync-id-pair").first()).toBeVisible();
+  expect(await ids.getByTestId("sync-id-pair").count()).toBeGreaterThanOrEqual(2);
+  const oldId = (await ids.getByTestId("sync-id-pair").first().locator("td").nth(1).textContent()) ?? "";
+  await ids.getByTestId("sync-id-search").fill("nobody-here");
+  await ids.getByTestId("sync-id-search").press("Tab");
+  await expect(ids.getByTestId("sync-id-map-empty")).toHaveText("No id matches.");
+  await ids.getByTestId("sync-id-search").fill(oldId);
+  await ids.getByTestId("sync-id-search").press("Tab");
+  await expect(ids.getByTestId("sync-id-pair").first().locator("td").nth(1)).toHaveText(oldId);
   expect(problems, "console after a reload").toEqual([]);
   await context.close();
 });

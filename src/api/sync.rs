@@ -5,7 +5,8 @@
 use super::{ApiJson, ApiPath, ErrorBody};
 use crate::auth::Actor;
 use crate::model::{
-    MigrationId, ReplayRequest, SetDirection, Side, SyncEventQuery, SyncEventView, SyncView,
+    MigrationId, ReplayRequest, SetDirection, Side, SyncEventQuery, SyncEventView, SyncIdPair,
+    SyncIdQuery, SyncView,
 };
 use crate::sync::control;
 use crate::web::{AppError, AppResult, AppState};
@@ -18,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_sync))
         .routes(routes!(set_direction))
         .routes(routes!(list_events))
+        .routes(routes!(id_map))
         .routes(routes!(replay))
         .routes(routes!(send_test))
 }
@@ -69,6 +71,20 @@ async fn list_events(
     Query(q): Query<SyncEventQuery>,
 ) -> AppResult<ApiJson<Vec<SyncEventView>>> {
     Ok(ApiJson(control::events(&s, &actor, id, &q).await?))
+}
+
+/// The id map: what the old system and the new one call the same account, group or message,
+/// as the import and sync recorded it, newest first; `q` finds an id on either side.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/sync/id-map", tag = "sync",
+    params(("id" = Uuid, Path, description = "Migration id"), SyncIdQuery),
+    responses((status = 200, body = Vec<SyncIdPair>), (status = 404, body = ErrorBody)))]
+async fn id_map(
+    State(s): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<MigrationId>,
+    Query(q): Query<SyncIdQuery>,
+) -> AppResult<ApiJson<Vec<SyncIdPair>>> {
+    Ok(ApiJson(control::id_map(&s, &actor, id, &q).await?))
 }
 
 /// Send dead letters again, after fixing their cause: by key, or all (of a side, of an error

@@ -31,6 +31,15 @@ pub async fn sync_events(
     Ok(crate::sync::control::events(&state(), &actor().await?, id, &query).await?)
 }
 
+#[server(prefix = "/_fn", endpoint = "sync_id_map")]
+pub async fn sync_id_map(id: MigrationId, q: Option<String>) -> Result<Vec<SyncIdPair>, ApiError> {
+    let query = SyncIdQuery {
+        q,
+        limit: Some(100),
+    };
+    Ok(crate::sync::control::id_map(&state(), &actor().await?, id, &query).await?)
+}
+
 /// Replays one dead letter (`key` of `side`) or, without a key, every dead letter (of `side`
 /// and `error_code` when given).
 #[server(prefix = "/_fn", endpoint = "sync_replay")]

@@ -14,6 +14,16 @@ pub fn group_message_key(group: &str, id: &str) -> String {
     format!("{group}:{id}")
 }
 
+/// A LIKE pattern that matches `q` as a plain substring: its wildcards are escaped.
+pub fn contains(q: &str) -> String {
+    format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
 /// Which entries to list: one kind, those whose old or new id contains `q`, after a cursor.
 #[derive(Debug, Clone, Default)]
 pub struct IdMapFilter {
@@ -52,15 +62,7 @@ pub async fn list(
         },
         None => (None, None),
     };
-    // `q` matches as a plain substring: LIKE's wildcards in it are escaped.
-    let pattern = f.q.as_deref().filter(|q| !q.is_empty()).map(|q| {
-        format!(
-            "%{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )
-    });
+    let pattern = f.q.as_deref().filter(|q| !q.is_empty()).map(contains);
     let limit = f.limit.clamp(1, 1000);
     let rows: Vec<(String, String, String, RunId, OffsetDateTime)> = sqlx::query_as(
         "SELECT kind, old_id, new_id, run_id, at FROM import_id_map

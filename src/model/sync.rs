@@ -162,6 +162,32 @@ pub struct SyncView {
     pub gaps: Vec<SyncGap>,
 }
 
+/// One pair of the id map as the Sync tab shows it: what the old system and the new one call
+/// the same account, group or message, and whether the import or sync recorded it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SyncIdPair {
+    /// `account`, `group` or `message`.
+    pub kind: String,
+    pub old_id: String,
+    pub new_id: String,
+    /// `import` or `sync`.
+    pub via: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Which id-map pairs to list: those where either id is `q` (or, for the import's map,
+/// contains it); the newest `limit` (at most 500, 100 by default).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, utoipa::IntoParams))]
+pub struct SyncIdQuery {
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
 /// One event of the log, with its path.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

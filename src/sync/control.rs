@@ -8,7 +8,8 @@ use crate::auth::Actor;
 use crate::migration::get;
 use crate::model::{
     DirectionHealth, ErrorCount, Migration, MigrationId, MinutePoint, Permission, ReplayRequest,
-    SetupValue, Side, Strategy, SyncDirection, SyncEventQuery, SyncEventView, SyncHealth, SyncView,
+    SetupValue, Side, Strategy, SyncDirection, SyncEventQuery, SyncEventView, SyncHealth,
+    SyncIdPair, SyncIdQuery, SyncView,
 };
 use crate::providers::Connection;
 use crate::service::{AppError, AppResult, Services};
@@ -537,6 +538,58 @@ fn text_preview(s: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// The id map, both of its halves: what the import recorded where the target chose its own id
+/// (team ids, group messages' seqs, lower-cased accounts), and what sync made on each side
+/// (the id the side answered, or the one imshift chose for it: a Tencent message's random).
+/// Newest first; `q` is an id on either side (the import's map also finds ids containing it).
+pub async fn id_map(
+    s: &Services,
+    actor: &Actor,
+    id: MigrationId,
+    q: &SyncIdQuery,
+) -> AppResult<Vec<SyncIdPair>> {
+    get(&s.pool, actor, id).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let needle = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let like = needle.map(crate::import::id_map::contains);
+    let rows: Vec<(String, String, String, String, OffsetDateTime)> = sqlx::query_as(
+        "(SELECT kind, old_id, new_id, 'import' AS via, at FROM import_id_map
+          WHERE migration_id = $1 AND ($2::text IS NULL OR old_id LIKE $3 OR new_id LIKE $3)
+          ORDER BY at DESC LIMIT $4)
+         UNION ALL
+         (SELECT CASE split_part(i.kind, '.', 1) WHEN 'message' THEN 'message'
+                      WHEN 'group' THEN 'group' ELSE 'account' END,
+                 CASE WHEN i.side = 'source' THEN COALESCE(i.data->>'id', i.key) ELSE m.id END,
+                 CASE WHEN i.side = 'source' THEN m.id ELSE COALESCE(i.data->>'id', i.key) END,
+                 'sync', m.made_at
+          FROM sync_ids m
+          JOIN sync_inbound i ON i.migration_id = m.migration_id AND i.key = m.event_key
+                             AND i.side <> m.side
+          WHERE m.migration_id = $1
+            AND i.kind IN ('message.sent', 'group.created', 'account.upserted')
+            AND m.id NOT LIKE 'fp:%'
+            AND ($2::text IS NULL OR m.id = $2 OR i.key = $2 OR i.data->>'id' = $2)
+          ORDER BY m.made_at DESC LIMIT $4)
+         ORDER BY 5 DESC LIMIT $4",
+    )
+    .bind(id)
+    .bind(needle)
+    .bind(like)
+    .bind(limit)
+    .fetch_all(&s.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, old_id, new_id, via, at)| SyncIdPair {
+            kind,
+            old_id,
+            new_id,
+            via,
+            at,
+        })
+        .collect())
 }
 
 /// Sends dead letters again (admins and operators; audited): they go back to the queue and

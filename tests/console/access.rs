@@ -174,7 +174,7 @@ const SELF_SERVICE_CALLS: [&str; 3] = [
     "/_fn/change_password",
 ];
 /// Server functions that only read.
-const READ_CALLS: [&str; 24] = [
+const READ_CALLS: [&str; 25] = [
     "/_fn/import_preflight",
     "/_fn/import_throughput",
     "/_fn/import_runs",
@@ -199,6 +199,7 @@ const READ_CALLS: [&str; 24] = [
     "/_fn/pulses",
     "/_fn/sync",
     "/_fn/sync_events",
+    "/_fn/sync_id_map",
 ];
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]

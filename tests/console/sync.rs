@@ -218,6 +218,27 @@ async fn a_message_each_way_in_each_conversation_kind_arrives_once_with_no_echo(
     .await;
     assert_eq!(group_texts(&export, "g1"), ["hello group from the old app"]);
     assert_eq!(c2c_texts(&export), ["hello bob from the old app"]);
+    // The id map holds what Tencent answered for the group message, under the old id.
+    eventually("the group message in the id map", || async {
+        let pairs = owner
+            .json(
+                Method::GET,
+                &format!("/api/v1/migrations/{id}/sync/id-map?q=old-g-1"),
+                None,
+            )
+            .await;
+        pairs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| {
+                p["via"] == "sync"
+                    && p["old_id"] == "old-g-1"
+                    && p["new_id"].as_str().unwrap().starts_with("group:g1:")
+            })
+            .then_some(())
+    })
+    .await;
 
     // New → old: bob answers from the new app, in the group and one to one.
     for (group, body) in [
@@ -1571,4 +1592,24 @@ async fn messages_the_import_moved_can_be_recalled_from_the_old_system(pool: PgP
     .await;
     let view = sync_view(&owner, &id).await;
     assert_eq!(direction(&view, "source")["health"]["dead"], 0, "{view}");
+    // The Sync tab's id map finds it by the old system's id.
+    let pairs = owner
+        .json(
+            Method::GET,
+            &format!("/api/v1/migrations/{id}/sync/id-map?q=m-1"),
+            None,
+        )
+        .await;
+    let pairs = pairs.as_array().unwrap();
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert_eq!(pairs[0]["kind"], "message");
+    assert_eq!(pairs[0]["via"], "import");
+    assert_eq!(pairs[0]["old_id"], "g1:m-1");
+    assert!(
+        pairs[0]["new_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("group:g1:"),
+        "{pairs:?}"
+    );
 }

@@ -1,14 +1,14 @@
 //! The Sync tab: per direction its switch, health (status, rates, lag, backlog, errors, echoes
 //! filtered, a 30-minute chart), the values to paste into the side's own console and a test
 //! message for sandbox sides; then the event log with each event's path and dead letters'
-//! replay. Figures follow live (polled every two seconds while the page is visible).
+//! replay, and the id map. Figures follow live (polled every two seconds while the page is visible).
 
 use super::migration::poll;
-use crate::app::calls_sync::{get_sync, sync_events, SetSync, SyncReplay, SyncTest};
+use crate::app::calls_sync::{get_sync, sync_events, sync_id_map, SetSync, SyncReplay, SyncTest};
 use crate::app::components::{action_error, can, count, duration, resource, when, ErrorNote};
 use crate::model::{
     ApiError, MigrationId, MinutePoint, Permission, Side, SyncDirection, SyncEventState,
-    SyncEventView, SyncGap, SyncView,
+    SyncEventView, SyncGap, SyncIdPair, SyncView,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -61,6 +61,15 @@ pub fn SyncTab() -> impl IntoView {
             }
         },
     );
+    let first_ids = resource(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => sync_id_map(id, None).await,
+                None => Ok(vec![]),
+            }
+        },
+    );
     // One per side, made here: the cards are drawn again at every poll and must not lose a
     // test message's answer.
     let tests = [
@@ -91,6 +100,7 @@ pub fn SyncTab() -> impl IntoView {
                     Err(e) => return view! { <ErrorNote error=e/> }.into_any(),
                 };
                 let initial = first_events.await;
+                let initial_ids = first_ids.await;
                 let mid = id.get_untracked().unwrap_or(MigrationId::NIL);
                 let first = StoredValue::new(first);
                 let current = move || live.get().unwrap_or_else(|| first.get_value());
@@ -101,6 +111,7 @@ pub fn SyncTab() -> impl IntoView {
                     {action_error(actions.set.value())}
                     {move || view! { <Gaps gaps=current().gaps/> }}
                     <EventLog id=mid actions live initial/>
+                    <IdMap id=mid initial=initial_ids/>
                 }.into_any()
             })}
         </Transition>
@@ -426,6 +437,62 @@ fn EventLog(
                 <p class="alert alert-ok">{format!("{} dead letters went back to the queue.", count(n))}</p>
             })}
             {action_error(actions.replay.value())}
+            {move || match shown.get() {
+                Ok(list) => rows(list),
+                Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+            }}
+        </section>
+    }
+}
+
+/// The id map: search an id of either side and see what the other side calls it.
+#[component]
+fn IdMap(id: MigrationId, initial: Result<Vec<SyncIdPair>, ApiError>) -> impl IntoView {
+    let q = RwSignal::new(String::new());
+    let shown = RwSignal::new(initial);
+    let search = move |text: String| {
+        q.set(text.clone());
+        leptos::task::spawn_local(async move {
+            let r = sync_id_map(id, Some(text).filter(|s| !s.trim().is_empty())).await;
+            let _ = shown.try_set(r);
+        });
+    };
+    let rows = move |list: Vec<SyncIdPair>| {
+        if list.is_empty() {
+            let empty = if q.with(String::is_empty) {
+                "Nothing mapped yet: the import and sync record here what each side calls the same account, group or message."
+            } else {
+                "No id matches."
+            };
+            return view! { <p class="hint" data-testid="sync-id-map-empty">{empty}</p> }
+                .into_any();
+        }
+        view! {
+            <table class="table" data-testid="sync-id-pairs">
+                <thead><tr><th>"Kind"</th><th>"Old system"</th><th>"New system"</th><th>"Recorded by"</th><th>"When"</th></tr></thead>
+                <tbody>{list.into_iter().map(|p| view! {
+                    <tr data-testid="sync-id-pair">
+                        <td>{p.kind}</td>
+                        <td class="mono">{p.old_id}</td>
+                        <td class="mono">{p.new_id}</td>
+                        <td>{p.via}</td>
+                        <td class="nowrap">{when(&p.at)}</td>
+                    </tr>
+                }).collect_view()}</tbody>
+            </table>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card" data-testid="sync-id-map">
+            <div class="card-head"><h2>"Id map"</h2></div>
+            <p class="muted">"What the old system and the new one call the same account, group or message: recorded by the import where the new side chose its own id, and by sync for what it made on either side. A recall or an edit finds its message on the other side here."</p>
+            <div class="filters">
+                <label>"Id on either side"
+                    <input type="search" data-testid="sync-id-search" prop:value=move || q.get()
+                        on:change=move |ev| search(event_target_value(&ev))/>
+                </label>
+            </div>
             {move || match shown.get() {
                 Ok(list) => rows(list),
                 Err(e) => view! { <ErrorNote error=e/> }.into_any(),
