@@ -1,7 +1,7 @@
 //! The import's id map: what a target made of each old id where it chose its own (a target's
-//! team ids, accounts it keeps in lower case, the seq Tencent gives a group message). The runner writes it with each result (see
-//! `runner.rs`); later phases and runs read it, and the Import tab shows, searches and exports
-//! it.
+//! team ids, accounts it keeps in lower case, the seq a target gives a group message). The
+//! runner writes it with each result (see `runner.rs`); later phases and runs read it, and the
+//! Import tab shows, searches and exports it.
 
 use crate::auth::Actor;
 use crate::model::{IdMapEntry, IdMapPage, MigrationId, Permission, RunId};

@@ -427,6 +427,12 @@ pub trait Provider: Send + Sync + 'static {
     fn hand_over(&self) -> Option<&dyn HandOver> {
         None
     }
+    /// How long an event from this side waits before it is sent, so that an earlier event of
+    /// the same conversation that arrives late (callbacks sent concurrently overtake each
+    /// other) still goes first. Zero by default: every event waits this long.
+    fn hold_back(&self, _conn: &Connection) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
     /// The body answering a callback whose events are stored.
     fn inbound_answer(&self, accepted: usize, duplicates: usize) -> Value {
         serde_json::json!({ "accepted": accepted, "duplicates": duplicates })

@@ -542,7 +542,7 @@ fn text_preview(s: &str) -> String {
 
 /// The id map, both of its halves: what the import recorded where the target chose its own id
 /// (team ids, group messages' seqs, lower-cased accounts), and what sync made on each side
-/// (the id the side answered, or the one imshift chose for it: a Tencent message's random).
+/// (the id the side answered, or the one imshift chose for it: a message's random).
 /// Newest first; `q` is an id on either side (the import's map also finds ids containing it).
 pub async fn id_map(
     s: &Services,

@@ -538,7 +538,7 @@ async fn original(
         fill_recall(&mut recall.data, &data);
         return Ok(Original::Applied { made });
     }
-    // A group message the import moved, when the target chose its id (Tencent's seq).
+    // A group message the import moved, when the target chose its id (a seq in the group).
     if from == Side::Source && recall.data.get("conv").and_then(Value::as_str) == Some("group") {
         let group = recall
             .data
@@ -608,7 +608,7 @@ async fn original(
     })
 }
 
-/// A recall's `from` and `sent_at` that its side did not report (a Tencent group recall
+/// A recall's `from` and `sent_at` that its side did not report (a group recall callback
 /// names neither), taken from the message.
 fn fill_recall(recall: &mut Value, message: &Value) {
     let Some(r) = recall.as_object_mut() else {

@@ -244,7 +244,8 @@ async fn fill_side(
         }
         let mut events: Vec<_> = pages.into_iter().flatten().collect();
         events.sort_by_key(|e| e.at_ms);
-        let stored = inbound::store(&s.pool, id, side, &events)
+        // Read back in order, page by page: nothing to wait for.
+        let stored = inbound::store(&s.pool, id, side, &events, std::time::Duration::ZERO)
             .await
             .map_err(|e| e.to_string())?;
         recovered += stored.queued as i64;

@@ -140,7 +140,7 @@ async fn handle(
             .await
         }
     };
-    let stored = store(&state.pool, id, side, &events).await?;
+    let stored = store(&state.pool, id, side, &events, provider.hold_back(&conn)).await?;
     let accepted = stored.new;
     let duplicates = events.len() - accepted;
     if stored.queued > 0 {
@@ -190,12 +190,14 @@ pub(crate) struct Stored {
 
 /// Stores a batch in one statement (the rest were there already). An event imshift made
 /// (its origin tag, or an id in the id map) is kept as an echo and never sent; one arriving
-/// while its direction is off is kept as such.
+/// while its direction is off is kept as such. Queued events are due after `hold` (the side's
+/// reorder window).
 pub(crate) async fn store(
     pool: &sqlx::PgPool,
     id: MigrationId,
     side: Side,
     events: &[InboundEvent],
+    hold: std::time::Duration,
 ) -> AppResult<Stored> {
     if events.is_empty() {
         return Ok(Stored::default());
@@ -209,9 +211,10 @@ pub(crate) async fn store(
         })
         .collect();
     let states: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO sync_inbound (migration_id, side, key, kind, at, data, conv, origin, state)
+        "INSERT INTO sync_inbound (migration_id, side, key, kind, at, data, conv, origin,
+                                   next_at, state)
          SELECT $1, $2, e.key, e.kind, to_timestamp(e.at_ms::float8 / 1000), e.data, e.conv,
-                e.origin,
+                e.origin, now() + make_interval(secs => $6),
                 CASE WHEN e.origin = $4 OR EXISTS (
                           SELECT 1 FROM sync_ids m
                           WHERE m.migration_id = $1 AND m.side = $2
@@ -234,6 +237,7 @@ pub(crate) async fn store(
     .bind(serde_json::Value::Array(rows))
     .bind(crate::providers::ORIGIN)
     .bind(super::FINGERPRINT_WINDOW_SECS as f64)
+    .bind(hold.as_secs_f64())
     .fetch_all(pool)
     .await?;
     Ok(Stored {

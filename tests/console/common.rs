@@ -325,3 +325,33 @@ pub async fn error_code(r: Response) -> String {
     );
     v["error"]["code"].as_str().expect("error.code").to_string()
 }
+
+/// Polls `f` every 100 ms until it answers `Some`, for up to `limit`.
+pub async fn poll_for<T, F, Fut>(what: &str, limit: std::time::Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Polls `f` until it answers `Some`, for up to 20 s.
+pub async fn eventually<T, F, Fut>(what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    poll_for(what, std::time::Duration::from_secs(20), f).await
+}
+
+/// Now, in milliseconds, to the second (as the sides' events carry it).
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() * 1000
+}

@@ -120,31 +120,6 @@ fn group_texts(export: &Value, group: &str) -> Vec<String> {
         .collect()
 }
 
-/// Polls `f` until it answers `Some`, for up to 20 s.
-async fn eventually<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    poll_for(what, Duration::from_secs(20), f).await
-}
-
-/// Polls `f` every 100 ms until it answers `Some`, for up to `limit`.
-async fn poll_for<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 async fn sync_view(owner: &Browser, id: &str) -> Value {
     owner
         .json(Method::GET, &format!("/api/v1/migrations/{id}/sync"), None)
@@ -158,10 +133,6 @@ fn direction<'a>(view: &'a Value, from: &str) -> &'a Value {
         .iter()
         .find(|d| d["from"] == from)
         .unwrap()
-}
-
-fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp() * 1000
 }
 
 fn group_created(group: &str, owner: &str, members: &[&str]) -> Value {
@@ -1612,4 +1583,82 @@ async fn messages_the_import_moved_can_be_recalled_from_the_old_system(pool: PgP
             .starts_with("group:g1:"),
         "{pairs:?}"
     );
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn with_a_reorder_window_a_callback_that_was_overtaken_still_goes_first(pool: PgPool) {
+    use imshift::providers::tencent::callbacks::sign;
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    let path = format!("/api/v1/migrations/{id}/connections/target");
+    let view = owner.json(Method::GET, &path, None).await;
+    let values = &view["values"];
+    let mut fields = json!({
+        "sdkappid": values["sdkappid"], "region": values["region"], "base_url": values["base_url"],
+        "admin_identifier": values["admin_identifier"], "callback_token": "reorder-token",
+        "reorder_ms": 99_999,
+    });
+    // Past ten seconds a window costs more than it fixes: refused, saying so.
+    let r = owner
+        .api(Method::PUT, &path, Some(json!({ "fields": fields })))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("reorder window"));
+    fields["reorder_ms"] = json!(2_000);
+    let r = owner
+        .api(Method::PUT, &path, Some(json!({ "fields": fields })))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let saved = owner.json(Method::GET, &path, None).await;
+    assert_eq!(saved["values"]["reorder_ms"], 2_000, "{saved}");
+    assert_eq!(
+        switch(&owner, &id, "target", true).await.status(),
+        StatusCode::OK
+    );
+
+    // Bob's second message reaches imshift before his first (Tencent's callbacks overtake).
+    let t = now_ms() / 1000 - 5;
+    let callback = |n: i64, text: &str| {
+        json!({"CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "bob",
+               "To_Account": "alice", "MsgSeq": n, "MsgRandom": n, "MsgTime": t + n,
+               "MsgKey": format!("{n}_{n}_{}", t + n), "SendMsgResult": 0, "ErrorInfo": "",
+               "UnreadMsgNum": 1, "EventTime": (t + n) * 1000,
+               "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]})
+        .to_string()
+    };
+    let sdkappid = values["sdkappid"].as_i64().unwrap();
+    let post = |body: String| {
+        let now = now_ms() / 1000;
+        let url = format!(
+            "{}/hooks/{id}/target?SdkAppid={sdkappid}&CallbackCommand=C2C.CallbackAfterSendMsg&contenttype=json&ClientIP=127.0.0.1&OptPlatform=iOS&Sign={}&RequestTime={now}",
+            app.base,
+            sign("reorder-token", now)
+        );
+        let client = app.anon();
+        async move {
+            let r = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        }
+    };
+    post(callback(2, "second")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    post(callback(1, "first")).await;
+    let received = eventually("both at the old system", || async {
+        let r = relay_received(&sides).await;
+        (r.len() == 2).then_some(r)
+    })
+    .await;
+    let texts: Vec<&str> = received
+        .iter()
+        .map(|e| e["data"]["body"]["text"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(texts, ["first", "second"], "in the order they were sent");
 }

@@ -132,29 +132,6 @@ async fn messages(sides: &Sides) -> Vec<(i64, String, String, bool)> {
         .collect()
 }
 
-async fn poll_for<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-async fn eventually<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    poll_for(what, Duration::from_secs(20), f).await
-}
-
 async fn health(owner: &Browser, id: &str, from: &str) -> Value {
     let v = owner
         .json(Method::GET, &format!("/api/v1/migrations/{id}/sync"), None)
@@ -166,10 +143,6 @@ async fn health(owner: &Browser, id: &str, from: &str) -> Value {
         .find(|d| d["from"] == from)
         .unwrap()["health"]
         .clone()
-}
-
-fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp() * 1000
 }
 
 fn group_created(group: &str, owner: &str, members: &[&str]) -> Value {

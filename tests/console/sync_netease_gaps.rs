@@ -16,33 +16,6 @@ async fn get(url: String) -> Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
-async fn poll_for<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-async fn eventually<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    poll_for(what, Duration::from_secs(30), f).await
-}
-
-fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp() * 1000
-}
-
 /// Stands between NetEase's copies and the console: forwards each (its signature headers
 /// too) to whichever console process is up, and fails it (503) while none is.
 async fn copy_door(to: Arc<Mutex<Option<String>>>) -> String {
@@ -204,16 +177,22 @@ async fn with_netease_messages_sent_while_every_console_process_was_down_are_rea
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let tid = eventually("the team and both messages in NetEase", || async {
-        let teams = sandbox.teams();
-        let tid = teams.as_array()?.first()?["tid"].as_str()?.to_string();
-        (sandbox.messages().as_array()?.len() == 2).then_some(tid)
-    })
+    let tid = poll_for(
+        "the team and both messages in NetEase",
+        Duration::from_secs(30),
+        || async {
+            let teams = sandbox.teams();
+            let tid = teams.as_array()?.first()?["tid"].as_str()?.to_string();
+            (sandbox.messages().as_array()?.len() == 2).then_some(tid)
+        },
+    )
     .await;
     new_app_user_sends(&netease, "bob", "alice", false, "before").await;
-    eventually("the answer at the old system", || async {
-        (received(&relay).await.len() == 1).then_some(())
-    })
+    poll_for(
+        "the answer at the old system",
+        Duration::from_secs(30),
+        || async { (received(&relay).await.len() == 1).then_some(()) },
+    )
     .await;
 
     // Every console process goes down; NetEase's users keep writing, more than one history
@@ -236,10 +215,14 @@ async fn with_netease_messages_sent_while_every_console_process_was_down_are_rea
         new_app_user_sends(&netease, from, &tid, true, t).await;
     }
     let lost = (during.len() + team_during.len()) as u64;
-    eventually("every copy given up on", || async {
-        let c = get(format!("{netease}/_sandbox/copy")).await;
-        (c["given_up"].as_u64() == Some(lost)).then_some(())
-    })
+    poll_for(
+        "every copy given up on",
+        Duration::from_secs(30),
+        || async {
+            let c = get(format!("{netease}/_sandbox/copy")).await;
+            (c["given_up"].as_u64() == Some(lost)).then_some(())
+        },
+    )
     .await;
     assert_eq!(
         received(&relay).await.len(),
@@ -297,7 +280,7 @@ async fn with_netease_messages_sent_while_every_console_process_was_down_are_rea
 
     // Live messages after the restart still arrive through the copy.
     new_app_user_sends(&netease, "bob", "alice", false, "after").await;
-    eventually("the next message", || async {
+    poll_for("the next message", Duration::from_secs(30), || async {
         let got = received(&relay).await;
         (texts_of(&got, "c2c").last().map(String::as_str) == Some("after")).then_some(())
     })

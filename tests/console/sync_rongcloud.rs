@@ -170,29 +170,6 @@ async fn faults(rongcloud: &str, body: Value) {
     post(format!("{rongcloud}/_sandbox/faults"), body).await;
 }
 
-async fn poll_for<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-async fn eventually<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    poll_for(what, Duration::from_secs(20), f).await
-}
-
 async fn health(owner: &Browser, id: &str, from: &str) -> Value {
     let v = owner
         .json(Method::GET, &format!("/api/v1/migrations/{id}/sync"), None)
@@ -204,10 +181,6 @@ async fn health(owner: &Browser, id: &str, from: &str) -> Value {
         .find(|d| d["from"] == from)
         .unwrap()["health"]
         .clone()
-}
-
-fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp() * 1000
 }
 
 fn group_created(group: &str, owner: &str, members: &[&str]) -> Value {

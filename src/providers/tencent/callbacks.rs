@@ -292,12 +292,6 @@ pub struct C2cAfterMsgWithDraw {
     pub event_time: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MsgSeqItem {
-    #[serde(rename = "MsgSeq")]
-    pub msg_seq: u64,
-}
-
 /// `Group.CallbackAfterRecallMsg`: group messages recalled, by seq (UNCONFIRMED as above).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupAfterRecallMsg {
@@ -308,7 +302,7 @@ pub struct GroupAfterRecallMsg {
     #[serde(rename = "Operator_Account", default)]
     pub operator_account: String,
     #[serde(rename = "MsgSeqList", default)]
-    pub msg_seq_list: Vec<MsgSeqItem>,
+    pub msg_seq_list: Vec<super::client::MsgSeqItem>,
     #[serde(rename = "EventTime", default, deserialize_with = "number_or_string")]
     pub event_time: Option<i64>,
 }
