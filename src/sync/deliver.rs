@@ -522,11 +522,12 @@ async fn original(
         .unwrap_or_default()
         .to_string();
     let conv = super::conversation(&recall.kind, &recall.data);
-    let found: Option<(Option<String>, Value)> = sqlx::query_as(
-        "SELECT made, data FROM sync_inbound
-         WHERE migration_id = $1 AND side = $2 AND conv = $3 AND kind = 'message.sent'
+    // One look at both sides' applied messages of the conversation, the recall's own first.
+    let found: Option<(String, Option<String>, Value)> = sqlx::query_as(
+        "SELECT side, made, data FROM sync_inbound
+         WHERE migration_id = $1 AND conv = $3 AND kind = 'message.sent'
            AND state = 'sent' AND data->>'id' = $4
-         ORDER BY at DESC LIMIT 1",
+         ORDER BY side = $2 DESC, at DESC LIMIT 1",
     )
     .bind(id)
     .bind(from.as_str())
@@ -534,9 +535,11 @@ async fn original(
     .bind(&message)
     .fetch_optional(pool)
     .await?;
-    if let Some((made, data)) = found {
-        fill_recall(&mut recall.data, &data);
-        return Ok(Original::Applied { made });
+    if let Some((side, made, data)) = &found {
+        if side == from.as_str() {
+            fill_recall(&mut recall.data, data);
+            return Ok(Original::Applied { made: made.clone() });
+        }
     }
     // A group message the import moved, when the target chose its id (a seq in the group).
     if from == Side::Source && recall.data.get("conv").and_then(Value::as_str) == Some("group") {
@@ -557,19 +560,7 @@ async fn original(
             return Ok(Original::Applied { made: Some(made) });
         }
     }
-    let relayed: Option<Value> = sqlx::query_scalar(
-        "SELECT data FROM sync_inbound
-         WHERE migration_id = $1 AND side = $2 AND conv = $3 AND kind = 'message.sent'
-           AND state = 'sent' AND data->>'id' = $4
-         ORDER BY at DESC LIMIT 1",
-    )
-    .bind(id)
-    .bind(from.other().as_str())
-    .bind(&conv)
-    .bind(&message)
-    .fetch_optional(pool)
-    .await?;
-    if let Some(data) = relayed {
+    if let Some((_, _, data)) = found {
         fill_recall(&mut recall.data, &data);
         return Ok(Original::Theirs);
     }
