@@ -85,7 +85,7 @@ pub async fn view(s: &Services, actor: &Actor, id: MigrationId) -> AppResult<Syn
             health,
         });
     }
-    let gaps = super::gaps::recent(&s.pool).await?;
+    let gaps = super::gaps::recent(&s.pool, id).await?;
     Ok(SyncView { directions, gaps })
 }
 

@@ -119,14 +119,31 @@ async fn fill_one(s: &Services) -> Result<(), sqlx::Error> {
         let Ok(side) = side.parse::<Side>() else {
             continue;
         };
-        match fill_side(s, &pacer, id, side, from_ms, to_ms).await {
-            Ok((n, c, mut p)) => {
-                recovered += n;
-                conversations += c;
-                problems.append(&mut p);
-            }
-            Err(why) => problems.push(format!("migration {id}, {side}: {why}")),
-        }
+        let (n, c, mut p) = match fill_side(s, &pacer, id, side, from_ms, to_ms).await {
+            Ok(figures) => figures,
+            Err(why) => (0, 0, vec![why]),
+        };
+        p.truncate(50);
+        // Each migration's own figures (a filler taken over writes them again).
+        sqlx::query(
+            "INSERT INTO sync_gap_fills (gap_id, migration_id, side, conversations, recovered,
+                                         problems)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (gap_id, migration_id, side) DO UPDATE
+                SET conversations = EXCLUDED.conversations, recovered = EXCLUDED.recovered,
+                    problems = EXCLUDED.problems",
+        )
+        .bind(gap)
+        .bind(id)
+        .bind(side.as_str())
+        .bind(c)
+        .bind(n)
+        .bind(&p)
+        .execute(&s.pool)
+        .await?;
+        recovered += n;
+        conversations += c;
+        problems.extend(p.into_iter().map(|why| format!("migration {id}, {side}: {why}")));
     }
     problems.truncate(50);
     sqlx::query(
@@ -253,13 +270,28 @@ async fn fill_side(
     Ok((recovered, convs.len() as i64, problems))
 }
 
-/// The gaps of the last 30 days, newest first, for the Sync tab.
-pub async fn recent(pool: &sqlx::PgPool) -> Result<Vec<SyncGap>, sqlx::Error> {
+/// The gaps of the last 30 days, newest first, for one migration's Sync tab: with that
+/// migration's own figures (a gap filled before they were kept per migration shows the
+/// console's).
+pub async fn recent(pool: &sqlx::PgPool, id: MigrationId) -> Result<Vec<SyncGap>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT from_at, to_at, state, recovered, conversations, problems, filled_at
-         FROM sync_gaps WHERE to_at > now() - interval '30 days'
-         ORDER BY from_at DESC LIMIT 20",
+        "SELECT g.from_at, g.to_at, g.state,
+                CASE WHEN f.has THEN f.recovered ELSE g.recovered END,
+                CASE WHEN f.has THEN f.conversations ELSE g.conversations END,
+                CASE WHEN f.has THEN f.problems ELSE g.problems END,
+                g.filled_at
+         FROM sync_gaps g, LATERAL (
+             SELECT EXISTS (SELECT 1 FROM sync_gap_fills a WHERE a.gap_id = g.id) AS has,
+                    COALESCE(sum(m.recovered), 0)::bigint AS recovered,
+                    COALESCE(sum(m.conversations), 0)::bigint AS conversations,
+                    COALESCE((SELECT array_agg(p) FROM sync_gap_fills x, unnest(x.problems) p
+                              WHERE x.gap_id = g.id AND x.migration_id = $1), '{}') AS problems
+             FROM sync_gap_fills m WHERE m.gap_id = g.id AND m.migration_id = $1
+         ) f
+         WHERE g.to_at > now() - interval '30 days'
+         ORDER BY g.from_at DESC LIMIT 20",
     )
+    .bind(id)
     .fetch_all(pool)
     .await
 }

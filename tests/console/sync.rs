@@ -729,6 +729,14 @@ async fn messages_sent_while_every_console_process_was_down_are_read_back_and_ar
     let view = sync_view(&owner, &id).await;
     assert_eq!(view["gaps"][0]["recovered"], 2, "{view}");
     assert_eq!(view["gaps"][0]["conversations"], 1);
+    // Another migration of the console sees the gap with its own figures: nothing of its own.
+    let other = owner
+        .new_migration("other", "coexistence", "self_built", "tencent")
+        .await;
+    let view = sync_view(&owner, &other).await;
+    assert_eq!(view["gaps"][0]["state"], "filled", "{view}");
+    assert_eq!(view["gaps"][0]["recovered"], 0, "{view}");
+    assert_eq!(view["gaps"][0]["conversations"], 0, "{view}");
     // Live events after the restart still arrive through callbacks.
     tencent
         .user_message("bob", "alice", false, "after")
