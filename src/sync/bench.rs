@@ -671,7 +671,12 @@ mod tests {
         // A canary in the same direction is neither expected nor lost.
         let mut c = Check::default();
         let expected = ["o:1:0", "imshift canary 1"].map(String::from);
-        tally(&mut c, 'o', expected.into_iter(), ["o:1:0".to_string()].into_iter());
+        tally(
+            &mut c,
+            'o',
+            expected.into_iter(),
+            ["o:1:0".to_string()].into_iter(),
+        );
         assert_eq!(c.lost, 0);
     }
 }

@@ -143,7 +143,10 @@ async fn fill_one(s: &Services) -> Result<(), sqlx::Error> {
         .await?;
         recovered += n;
         conversations += c;
-        problems.extend(p.into_iter().map(|why| format!("migration {id}, {side}: {why}")));
+        problems.extend(
+            p.into_iter()
+                .map(|why| format!("migration {id}, {side}: {why}")),
+        );
     }
     problems.truncate(50);
     sqlx::query(
