@@ -355,3 +355,14 @@ where
 pub fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp() * 1000
 }
+
+/// The dead letters of a migration's sync, newest first, as the event log lists them.
+pub async fn dead_letters(owner: &Browser, id: &str) -> serde_json::Value {
+    owner
+        .json(
+            reqwest::Method::GET,
+            &format!("/api/v1/migrations/{id}/sync/events?state=dead"),
+            None,
+        )
+        .await
+}

@@ -543,13 +543,7 @@ async fn a_refused_event_is_a_dead_letter_with_its_reason_and_can_be_replayed(po
         .as_str()
         .unwrap()
         .contains("mallory"));
-    let log = owner
-        .json(
-            Method::GET,
-            &format!("/api/v1/migrations/{id}/sync/events?state=dead"),
-            None,
-        )
-        .await;
+    let log = dead_letters(&owner, &id).await;
     assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
     assert_eq!(log[0]["actor"], "mallory");
 
@@ -1142,13 +1136,7 @@ async fn recalls_from_the_old_system_recall_the_message_in_tencent_and_an_unknow
         (direction(&v, "source")["health"]["dead"] == 2).then_some(())
     })
     .await;
-    let log = owner
-        .json(
-            Method::GET,
-            &format!("/api/v1/migrations/{id}/sync/events?state=dead"),
-            None,
-        )
-        .await;
+    let log = dead_letters(&owner, &id).await;
     let dead: Vec<(String, String)> = log
         .as_array()
         .unwrap()
@@ -1372,13 +1360,7 @@ async fn recalls_and_unfriending_in_tencent_reach_the_old_system_by_its_own_ids_
     let new_to_old = &direction(&view, "target")["health"];
     assert_eq!(new_to_old["echo_filtered"], 3, "{view}");
     assert_eq!(new_to_old["sent_total"], 8, "{view}");
-    let log = owner
-        .json(
-            Method::GET,
-            &format!("/api/v1/migrations/{id}/sync/events?state=dead"),
-            None,
-        )
-        .await;
+    let log = dead_letters(&owner, &id).await;
     let why = log[0]["error"].as_str().unwrap_or_default();
     assert!(
         why.contains(&unrelayed) && why.contains("never relayed"),

@@ -428,13 +428,7 @@ async fn a_message_for_a_team_netease_lacks_is_a_dead_letter_until_the_team_exis
         (h["dead"] == 1).then_some(h)
     })
     .await;
-    let log = owner
-        .json(
-            Method::GET,
-            &format!("/api/v1/migrations/{id}/sync/events?state=dead"),
-            None,
-        )
-        .await;
+    let log = dead_letters(&owner, &id).await;
     let why = log[0]["error"].as_str().unwrap_or_default();
     assert!(
         why.contains("g9") && why.contains("import"),
