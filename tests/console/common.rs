@@ -366,3 +366,48 @@ pub async fn dead_letters(owner: &Browser, id: &str) -> serde_json::Value {
         )
         .await
 }
+
+/// Uploads `body` as one dump file of migration `id` (with `owner`'s token) and waits until it
+/// is staged and its report is current with no errors.
+pub async fn stage_dump(
+    app: &TestApp,
+    owner: &Browser,
+    id: &str,
+    file_name: &str,
+    body: impl Into<reqwest::Body>,
+) {
+    let token = app.token(owner).await;
+    let base = format!("/api/v1/migrations/{id}");
+    let r = app
+        .anon()
+        .post(format!("{}{base}/dumps?file_name={file_name}", app.base))
+        .bearer_auth(&token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    poll_for(
+        "the dump staged",
+        std::time::Duration::from_secs(120),
+        || async {
+            let list = owner
+                .json(Method::GET, &format!("{base}/dumps"), None)
+                .await;
+            let report = owner
+                .json(Method::GET, &format!("{base}/dumps/report"), None)
+                .await;
+            let state = list[0]["state"].as_str().unwrap().to_string();
+            assert_ne!(state, "failed", "{list:#}");
+            (state == "staged" && report["state"] == "current").then(|| {
+                assert_eq!(report["errors"], 0, "{report:#}");
+            })
+        },
+    )
+    .await;
+}

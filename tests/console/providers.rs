@@ -470,40 +470,13 @@ async fn get(b: &Browser, path: &str) -> Value {
 async fn an_import_runs_through_its_import_target(pool: PgPool) {
     let (app, received) = spawn(pool).await;
     let owner = app.owner().await;
-    let token = app.token(&owner).await;
     let id = new_migration(&owner).await;
     let base = format!("/api/v1/migrations/{id}");
     json_ok(put_target(&owner, &id, json!({"app_id": "acme", "token": TOKEN})).await).await;
 
     // 25 accounts: three requests of at most 10 (the fake's batch).
     let (ids, dump) = accounts(25);
-    let r = app
-        .anon()
-        .post(format!("{}{base}/dumps?file_name=accounts.jsonl", app.base))
-        .bearer_auth(&token)
-        .body(dump)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::ACCEPTED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let list = get(&owner, &format!("{base}/dumps")).await;
-        let report = get(&owner, &format!("{base}/dumps/report")).await;
-        let state = list[0]["state"].as_str().unwrap().to_string();
-        assert_ne!(state, "failed", "{list:#}");
-        if state == "staged" && report["state"] == "current" {
-            assert_eq!(report["errors"], 0, "{report:#}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "staging took too long: {list:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    stage_dump(&app, &owner, &id, "accounts.jsonl", dump).await;
 
     let pre = get(&owner, &format!("{base}/imports/preflight")).await;
     assert_eq!(pre["target"], "Fake IM", "{pre:#}");

@@ -1448,7 +1448,6 @@ async fn messages_the_import_moved_can_be_recalled_from_the_old_system(pool: PgP
     let owner = app.owner().await;
     let sides = coexisting(&owner).await;
     let id = sides.id.clone();
-    let token = app.token(&owner).await;
     let at = now_ms() - 3_600_000;
     let dump = [
         json!({"kind": "account", "id": "alice", "nick": "Alice"}),
@@ -1467,34 +1466,7 @@ async fn messages_the_import_moved_can_be_recalled_from_the_old_system(pool: PgP
     .iter()
     .map(|l| format!("{l}\n"))
     .collect::<String>();
-    let r = app
-        .anon()
-        .post(format!(
-            "{}/api/v1/migrations/{id}/dumps?file_name=dump.jsonl",
-            app.base
-        ))
-        .bearer_auth(&token)
-        .body(dump)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::ACCEPTED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    poll_for("the dump staged", Duration::from_secs(60), || async {
-        let report = owner
-            .json(
-                Method::GET,
-                &format!("/api/v1/migrations/{id}/dumps/report"),
-                None,
-            )
-            .await;
-        (report["state"] == "current").then_some(())
-    })
-    .await;
+    stage_dump(&app, &owner, &id, "dump.jsonl", dump).await;
     let run = owner
         .json(
             Method::POST,
