@@ -163,6 +163,13 @@ enum BenchCommand {
         minutes: f64,
         #[arg(long, default_value_t = 0)]
         outage_secs: u64,
+        /// Instead: steps from RATE up (×1.5 each) until one loses an event, with the
+        /// providers' documented quotas; reports the highest rate taken and the drain after.
+        #[arg(long)]
+        find_peak: bool,
+        /// Seconds per step of --find-peak.
+        #[arg(long, default_value_t = 20.0)]
+        step_secs: f64,
         #[arg(long, default_value = "/tmp/imshift-bench-sync")]
         dir: std::path::PathBuf,
     },
@@ -419,9 +426,21 @@ pub async fn run() -> ExitCode {
                     rate,
                     minutes,
                     outage_secs,
+                    find_peak,
+                    step_secs,
                     dir,
                 },
-        } => bench_sync(&cli.database_url, rate, minutes, outage_secs, dir).await,
+        } => {
+            let o = crate::sync::bench::Options {
+                rate,
+                minutes,
+                outage_secs,
+                find_peak,
+                step_secs,
+                dir,
+            };
+            bench_sync(&cli.database_url, o).await
+        }
         Command::Bench {
             command: BenchCommand::Hostile { dir, only },
         } => bench_hostile(&cli.database_url, &dir, &only),
@@ -893,61 +912,86 @@ async fn bench_import(url: &str, minutes: f64, qps: u32, dir: &std::path::Path) 
     Ok(())
 }
 
-async fn bench_sync(
-    url: &str,
-    rate: f64,
-    minutes: f64,
-    outage_secs: u64,
-    dir: std::path::PathBuf,
-) -> Res {
+async fn bench_sync(url: &str, o: crate::sync::bench::Options) -> Res {
     scratch_only(url)?;
-    if !(rate > 0.0 && minutes >= 0.0) || (minutes == 0.0 && outage_secs == 0) {
-        return Err("give --rate above 0 and --minutes or --outage-secs above 0".into());
+    let (rate, minutes) = (o.rate, o.minutes);
+    if !(rate > 0.0 && minutes >= 0.0)
+        || (minutes == 0.0 && o.outage_secs == 0 && !o.find_peak)
+        || !(o.step_secs > 0.0)
+    {
+        return Err(
+            "give --rate above 0 and --minutes, --outage-secs or --find-peak (--step-secs above 0)"
+                .into(),
+        );
     }
     let pool = db::connect(url).await?;
     db::migrate(&pool).await?;
-    let o = crate::sync::bench::Options {
-        rate,
-        minutes,
-        outage_secs,
-        dir,
-    };
     let f = crate::sync::bench::run(pool, &o).await?;
     let c = &f.check;
-    println!(
-        "sync at {rate}/s for {:.0} s ({} build): offered {:.1}/s old→new, {:.1}/s new→old; \
-         accepted {} and {} of {} and {} sent ({} send errors)",
-        f.seconds,
-        f.build,
-        f.offered_old_to_new,
-        f.offered_new_to_old,
-        f.accepted_old_to_new,
-        f.accepted_new_to_old,
-        f.sent_old_to_new,
-        f.sent_new_to_old,
-        f.send_errors
-    );
-    println!(
-        "hook answer p50 {:.1} ms p99 {:.1} ms; imshift added p50 {:.1} ms p99 {:.1} ms \
-         (old→new p99 {:.1}, new→old p99 {:.1}; goal p99 ≤ 20 ms); drained {:.1} s after the load",
-        f.inbound_p50_ms,
-        f.inbound_p99_ms,
-        f.added_p50_ms,
-        f.added_p99_ms,
-        f.added_p99_old_to_new_ms,
-        f.added_p99_new_to_old_ms,
-        f.drain_secs
-    );
-    println!(
-        "lost {}, duplicated {}, conversations out of order {}, not sent {}, resent with the same id {}; \
-         CPU {:.0} % of one core",
-        c.lost,
-        c.duplicated,
-        c.convs_out_of_order,
-        c.not_sent,
-        c.resent_same_id,
-        f.cpu * 100.0
-    );
+    if f.seconds > 0.0 {
+        println!(
+            "sync at {rate}/s for {:.0} s ({} build): offered {:.1}/s old→new, {:.1}/s new→old; \
+             accepted {} and {} of {} and {} sent ({} send errors)",
+            f.seconds,
+            f.build,
+            f.offered_old_to_new,
+            f.offered_new_to_old,
+            f.accepted_old_to_new,
+            f.accepted_new_to_old,
+            f.sent_old_to_new,
+            f.sent_new_to_old,
+            f.send_errors
+        );
+        println!(
+            "door answer to {} deliveries (relay batches and callbacks, in the console) p50 {:.1} ms \
+             p99 {:.1} ms (goal p99 < 50 ms)",
+            f.door_deliveries, f.door_p50_ms, f.door_p99_ms
+        );
+        println!(
+            "relay batch answer (client side) p50 {:.1} ms p99 {:.1} ms; imshift added p50 {:.1} ms p99 {:.1} ms \
+             (old→new p99 {:.1}, new→old p99 {:.1}; goal p99 ≤ 20 ms); drained {:.1} s after the load",
+            f.inbound_p50_ms,
+            f.inbound_p99_ms,
+            f.added_p50_ms,
+            f.added_p99_ms,
+            f.added_p99_old_to_new_ms,
+            f.added_p99_new_to_old_ms,
+            f.drain_secs
+        );
+        println!(
+            "lost {} (never stored {}, stored and not delivered {}), duplicated {}, conversations out \
+             of order {}, not sent {}, resent with the same id {}; CPU {:.0} % of one core",
+            f.never_stored + c.lost as i64,
+            f.never_stored,
+            c.lost,
+            c.duplicated,
+            c.convs_out_of_order,
+            c.not_sent,
+            c.resent_same_id,
+            f.cpu * 100.0
+        );
+    }
+    if let Some(p) = &f.peak {
+        for s in &p.steps {
+            println!(
+                "step {:.0}/s: offered {:.0}/s, {} sent, never stored {}, send errors {}, door p50 {:.1} ms p99 {:.1} ms{}",
+                s.rate,
+                s.offered_per_sec,
+                s.sent,
+                s.never_stored,
+                s.send_errors,
+                s.door_p50_ms,
+                s.door_p99_ms,
+                if s.never_stored == 0 && s.send_errors == 0 && s.offered_per_sec >= 0.95 * s.rate { "" } else { "  <- lost or not offered" }
+            );
+        }
+        let c = &p.check;
+        println!(
+            "peak: {:.0} events/s taken with nothing lost; then {} queued, drained in {:.1} s ({:.0}/s at the documented quotas); \
+             lost {}, duplicated {}, conversations out of order {}, not sent {}",
+            p.highest_ok, p.queued_after, p.drain_secs, p.drain_per_sec, c.lost, c.duplicated, c.convs_out_of_order, c.not_sent
+        );
+    }
     if let Some(o) = &f.outage {
         let c = &o.check;
         println!(

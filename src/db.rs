@@ -36,6 +36,14 @@ pub async fn connect(url: &str) -> anyhow_like::Result<PgPool> {
         .map_err(|e| anyhow_like::Error(format!("cannot connect to {}: {e}", redact(url))))
 }
 
+/// A second pool on the same database, for a background task whose many queries in flight
+/// must not make the rest of the console wait for a connection. Connects lazily.
+pub fn own_pool(shared: &PgPool, connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .connect_lazy_with((*shared.connect_options()).clone())
+}
+
 pub async fn migrate(pool: &PgPool) -> anyhow_like::Result<()> {
     MIGRATOR
         .run(pool)

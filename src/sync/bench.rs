@@ -36,6 +36,10 @@ pub struct Options {
     pub minutes: f64,
     /// After the steady load (or alone when `minutes` is 0): the old system down this long.
     pub outage_secs: u64,
+    /// Instead of the steady load: steps from `rate` up, ×1.5 each, until one loses an event,
+    /// with the providers' documented quotas; then the drain of what is queued.
+    pub find_peak: bool,
+    pub step_secs: f64,
     pub dir: PathBuf,
 }
 
@@ -55,9 +59,16 @@ pub struct Figures {
     pub accepted_new_to_old: i64,
     /// Relay POSTs not answered 200, and messages the new system's sandbox refused from its users.
     pub send_errors: u64,
+    /// Events sent to the console that it never stored: lost before it could take them.
+    pub never_stored: i64,
     /// The hook's answer to a relay batch, client side.
     pub inbound_p50_ms: f64,
     pub inbound_p99_ms: f64,
+    /// The hook's answer to every delivery (relay batches and the new system's callbacks),
+    /// timed in the console from request to response.
+    pub door_p50_ms: f64,
+    pub door_p99_ms: f64,
+    pub door_deliveries: usize,
     /// `sent_at - received_at`, both directions; the goal is p99 ≤ 20 ms.
     pub added_p50_ms: f64,
     pub added_p99_ms: f64,
@@ -69,6 +80,39 @@ pub struct Figures {
     /// CPU seconds of this process (console, workers and both sandboxes) per wall second.
     pub cpu: f64,
     pub outage: Option<Outage>,
+    pub peak: Option<Peak>,
+}
+
+/// `--find-peak`: the highest rate the console took with nothing lost, and the drain after.
+#[derive(Debug, Default, Serialize)]
+pub struct Peak {
+    pub steps: Vec<PeakStep>,
+    /// The highest step's rate with every event sent stored, none refused, and the rate
+    /// offered within 5 % of the step's.
+    pub highest_ok: f64,
+    /// Waiting when the load stopped, the time until nothing waited, and the rate in between
+    /// (the target's documented quota bounds it).
+    pub queued_after: i64,
+    pub drain_secs: f64,
+    pub drain_per_sec: f64,
+    pub check: Check,
+}
+
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct PeakStep {
+    pub rate: f64,
+    pub offered_per_sec: f64,
+    pub sent: u64,
+    pub never_stored: i64,
+    pub send_errors: u64,
+    pub door_p50_ms: f64,
+    pub door_p99_ms: f64,
+}
+
+impl PeakStep {
+    fn ok(&self) -> bool {
+        self.never_stored == 0 && self.send_errors == 0 && self.offered_per_sec >= 0.95 * self.rate
+    }
 }
 
 /// What arrived at the destinations against what the console accepted.
@@ -139,6 +183,32 @@ struct Bench {
     /// The next event number of each direction; numbers go on across phases.
     next_old: u64,
     next_new: u64,
+    door: DoorTimes,
+}
+
+/// The console's answer time to each delivery at its hooks, in ms.
+#[derive(Clone, Default)]
+struct DoorTimes(Arc<std::sync::Mutex<Vec<f64>>>);
+
+impl DoorTimes {
+    fn take(&self) -> Vec<f64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+async fn time_door(
+    axum::extract::State(door): axum::extract::State<DoorTimes>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !request.uri().path().starts_with("/hooks/") {
+        return next.run(request).await;
+    }
+    let t0 = Instant::now();
+    let response = next.run(request).await;
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    door.0.lock().unwrap_or_else(|p| p.into_inner()).push(ms);
+    response
 }
 
 pub async fn run(pool: sqlx::PgPool, o: &Options) -> Res<Figures> {
@@ -153,6 +223,11 @@ pub async fn run(pool: sqlx::PgPool, o: &Options) -> Res<Figures> {
         .site_pkg_dir("pkg")
         .build();
     let (app, state) = web::build_with_state(pool, config, leptos, MasterKey::generate()).await?;
+    let door = DoorTimes::default();
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        door.clone(),
+        time_door,
+    ));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let serve = axum::serve(
@@ -167,7 +242,7 @@ pub async fn run(pool: sqlx::PgPool, o: &Options) -> Res<Figures> {
         }
     });
     let workers = web::workers::start(&state).await?;
-    let mut b = Bench::set_up(state, &console, o.rate).await?;
+    let mut b = Bench::set_up(state, &console, o.rate, door, o.find_peak).await?;
     let mut f = Figures {
         build: if cfg!(debug_assertions) {
             "debug"
@@ -177,7 +252,9 @@ pub async fn run(pool: sqlx::PgPool, o: &Options) -> Res<Figures> {
         rate: o.rate,
         ..Figures::default()
     };
-    if o.minutes > 0.0 {
+    if o.find_peak {
+        f.peak = Some(b.find_peak(o.rate, o.step_secs).await?);
+    } else if o.minutes > 0.0 {
         b.steady(o.rate, o.minutes * 60.0, &mut f).await?;
     }
     if o.outage_secs > 0 {
@@ -192,7 +269,14 @@ pub async fn run(pool: sqlx::PgPool, o: &Options) -> Res<Figures> {
 }
 
 impl Bench {
-    async fn set_up(state: AppState, console: &str, rate: f64) -> Res<Bench> {
+    /// `documented`: the providers' own quotas, not quotas raised above the load.
+    async fn set_up(
+        state: AppState,
+        console: &str,
+        rate: f64,
+        door: DoorTimes,
+        documented: bool,
+    ) -> Res<Bench> {
         let (actor, m) =
             crate::import::bench::admin_and_migration(&state, "bench sync", Strategy::Coexistence)
                 .await?;
@@ -213,7 +297,11 @@ impl Bench {
                 None,
                 StartOptions {
                     hook_url: Some(hook(Side::Target)),
-                    limits: Some(provider.limits().with_all_qps(qps)),
+                    limits: Some(if documented {
+                        provider.limits()
+                    } else {
+                        provider.limits().with_all_qps(qps)
+                    }),
                     sign_hooks: true,
                     ..StartOptions::default()
                 },
@@ -257,8 +345,10 @@ impl Bench {
             .keys()
             .map(|a| a.to_string())
             .collect();
-        let quotas = apis.into_iter().map(|a| (a, qps));
-        crate::import::bench::set_quotas(&state, &actor, m.id, quotas).await?;
+        if !documented {
+            let quotas = apis.into_iter().map(|a| (a, qps));
+            crate::import::bench::set_quotas(&state, &actor, m.id, quotas).await?;
+        }
         for side in [Side::Source, Side::Target] {
             crate::sync::control::set_direction(&state, &actor, m.id, side, true).await?;
         }
@@ -273,12 +363,14 @@ impl Bench {
             http: reqwest::Client::builder().no_proxy().build()?,
             next_old: 0,
             next_new: 0,
+            door,
         })
     }
 
     /// Both directions at `rate` together for `secs`, then the drain and the checks.
     async fn steady(&mut self, rate: f64, secs: f64, f: &mut Figures) -> Res<()> {
         let since = self.db_now().await?;
+        self.door.take();
         let (c0, t0) = (crate::import::bench::cpu_secs(), Instant::now());
         let (old, new) = tokio::join!(
             old_system_sends(
@@ -302,6 +394,11 @@ impl Bench {
         lat.sort_by(f64::total_cmp);
         f.inbound_p50_ms = percentile(&lat, 0.5);
         f.inbound_p99_ms = percentile(&lat, 0.99);
+        let mut door = self.door.take();
+        door.sort_by(f64::total_cmp);
+        f.door_p50_ms = percentile(&door, 0.5);
+        f.door_p99_ms = percentile(&door, 0.99);
+        f.door_deliveries = door.len();
         self.next_old += old.sent;
         self.next_new += new.sent;
         // A backlog is not a loss: it may take as long again as the load to drain.
@@ -311,11 +408,73 @@ impl Bench {
         f.cpu = (crate::import::bench::cpu_secs() - c0) / t0.elapsed().as_secs_f64();
         f.accepted_old_to_new = self.accepted(Side::Source, since).await?;
         f.accepted_new_to_old = self.accepted(Side::Target, since).await?;
+        // Sent but never stored: a relay batch refused, or a callback the door answered after
+        // the provider gave up on it (callbacks are not retried).
+        f.never_stored = (old.sent as i64 - f.accepted_old_to_new).max(0)
+            + (new.sent as i64 - f.accepted_new_to_old).max(0);
         (f.added_p50_ms, f.added_p99_ms) = self.added(None, since).await?;
         f.added_p99_old_to_new_ms = self.added(Some(Side::Source), since).await?.1;
         f.added_p99_new_to_old_ms = self.added(Some(Side::Target), since).await?.1;
         f.check = self.check(since, true).await?;
         Ok(())
+    }
+
+    /// Steps of load both ways from `rate` up (×1.5 each, at most 8), `secs` each, until a
+    /// step loses an event or the load cannot be offered; then the drain of the backlog.
+    async fn find_peak(&mut self, rate: f64, secs: f64) -> Res<Peak> {
+        let start = self.db_now().await?;
+        let mut peak = Peak::default();
+        let mut rate = rate;
+        for _ in 0..8 {
+            let since = self.db_now().await?;
+            self.door.take();
+            let (old, new) = tokio::join!(
+                old_system_sends(
+                    &self.http,
+                    &self.hook_source,
+                    self.next_old,
+                    rate / 2.0,
+                    secs
+                ),
+                new_app_sends(self.target.clone(), self.next_new, rate / 2.0, secs),
+            );
+            let (old, new) = (old?, new?);
+            self.next_old += old.sent;
+            self.next_new += new.sent;
+            // Callbacks still on their way (a provider waits 2 s at most for an answer).
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let stored = self.accepted(Side::Source, since).await?
+                + self.accepted(Side::Target, since).await?;
+            let mut door = self.door.take();
+            door.sort_by(f64::total_cmp);
+            let sent = old.sent + new.sent;
+            let step = PeakStep {
+                rate,
+                offered_per_sec: sent as f64 / old.secs.max(new.secs),
+                sent,
+                never_stored: (sent as i64 - stored).max(0),
+                send_errors: old.errors + new.errors,
+                door_p50_ms: percentile(&door, 0.5),
+                door_p99_ms: percentile(&door, 0.99),
+            };
+            tracing::warn!(?step, "bench sync: peak step");
+            let ok = step.ok();
+            if ok {
+                peak.highest_ok = rate;
+            }
+            peak.steps.push(step);
+            if !ok {
+                break;
+            }
+            rate *= 1.5;
+        }
+        peak.queued_after = backlog(&self.state.pool, self.id, None).await?;
+        let t0 = Instant::now();
+        self.drain(None, Duration::from_secs(1800)).await?;
+        peak.drain_secs = t0.elapsed().as_secs_f64();
+        peak.drain_per_sec = peak.queued_after as f64 / peak.drain_secs.max(0.001);
+        peak.check = self.check(start, true).await?;
+        Ok(peak)
     }
 
     /// The old system down for `secs` while the new app's users keep sending, then back on
@@ -395,14 +554,21 @@ impl Bench {
         Ok(())
     }
 
+    /// The load's own events the console stored (the console's canaries left out).
     async fn accepted(&self, side: Side, since: OffsetDateTime) -> Res<i64> {
+        let prefix = match side {
+            Side::Source => "o:%",
+            Side::Target => "n:%",
+        };
         Ok(sqlx::query_scalar(
             "SELECT count(*) FROM sync_inbound
-             WHERE migration_id = $1 AND side = $2 AND state <> 'echo' AND received_at >= $3",
+             WHERE migration_id = $1 AND side = $2 AND state <> 'echo' AND received_at >= $3
+               AND data->'body'->>'text' LIKE $4",
         )
         .bind(self.id)
         .bind(side.as_str())
         .bind(since)
+        .bind(prefix)
         .fetch_one(&self.state.pool)
         .await?)
     }

@@ -51,8 +51,13 @@ pub struct Sender {
     slots: Arc<Semaphore>,
 }
 
+/// The sender's own database connections. On the shared pool its deliveries in flight took
+/// the connections the door needed, and a provider gives up on a callback answered late.
+const CONNECTIONS: u32 = 8;
+
 /// Starts this process's sender; it runs until the task is aborted.
-pub fn spawn(services: Services) -> tokio::task::JoinHandle<()> {
+pub fn spawn(mut services: Services) -> tokio::task::JoinHandle<()> {
+    services.pool = crate::db::own_pool(&services.pool, CONNECTIONS);
     let sender = Arc::new(Sender {
         pacer: Pacer::new(services.pool.clone()),
         services,
@@ -64,7 +69,12 @@ pub fn spawn(services: Services) -> tokio::task::JoinHandle<()> {
 
 impl Sender {
     async fn run(self: Arc<Self>) {
+        let mut next_look = Instant::now();
         loop {
+            if Instant::now() >= next_look {
+                next_look = Instant::now() + STATISTICS_EVERY;
+                tokio::spawn(keep_statistics(self.services.pool.clone()));
+            }
             // Wait for room before claiming: claimed events start their lease at once.
             let Ok(first) = self.slots.clone().acquire_owned().await else {
                 return;
@@ -95,16 +105,15 @@ impl Sender {
             for c in claimed {
                 groups.entry((c.migration_id, c.side)).or_default().push(c);
             }
-            // The permits travel with each group's events and are freed when the group ends.
+            // The permits travel with each group's events; each is freed as soon as its event
+            // is recorded, so a group's slowest send holds up no other conversation.
             let mut permits = first;
             permits.merge(more);
             for ((id, from), events) in groups {
                 let held = permits.split(events.len());
                 let me = self.clone();
                 tokio::spawn(async move {
-                    me.deliver(id, from, events).await;
-                    drop(held);
-                    // The next event of these conversations is due now, not at the next look.
+                    me.deliver(id, from, events, held).await;
                     me.services.sync_wake.notify_one();
                 });
             }
@@ -136,15 +145,18 @@ impl Sender {
         Ok(sink)
     }
 
-    async fn deliver(&self, id: MigrationId, from: Side, events: Vec<Claimed>) {
+    /// Applies one migration's claimed events of one direction. `held` has a permit per event;
+    /// each goes back when its event is recorded, and the next event of its conversation is
+    /// then due at once.
+    async fn deliver(
+        &self,
+        id: MigrationId,
+        from: Side,
+        events: Vec<Claimed>,
+        mut held: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
         let to = from.other();
-        let mut events = match self.drop_echoes(id, from, events).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(error = %e, "sync: checking for echoes failed; the lease will expire");
-                return;
-            }
-        };
+        let mut events = events;
         for c in events
             .iter_mut()
             .filter(|c| c.event.kind == "message.recalled")
@@ -196,12 +208,14 @@ impl Sender {
                 if let Err(e) = self.record_applied(id, from, &applied).await {
                     tracing::warn!(error = %e, migration = %id, "sync: recording deliveries failed");
                 }
+                self.free(held.as_mut().and_then(|h| h.split(chunk.len())));
             }
             return;
         }
         // One request per event: conversations are independent, so they go side by side.
         let sends = events.iter().map(|c| {
             let sink = sink.clone();
+            let permit = held.as_mut().and_then(|h| h.split(1));
             async move {
                 if let Some((key, qps)) = sink.pace(&c.event) {
                     if let Err(e) = self.pacer.wait(&key, qps).await {
@@ -226,40 +240,17 @@ impl Sender {
                 // Recorded as soon as it is applied, not with its group: the pacer spreads a
                 // group's sends, and `sent_at` is when this one landed.
                 self.record(c, &r, None).await;
+                self.free(permit);
             }
         });
         futures_util::future::join_all(sends).await;
     }
 
-    /// Events whose id reached the id map after they were stored (the side reported imshift's
-    /// own write back before imshift recorded it) are echoes: set aside, not sent.
-    async fn drop_echoes(
-        &self,
-        id: MigrationId,
-        from: Side,
-        events: Vec<Claimed>,
-    ) -> Result<Vec<Claimed>, sqlx::Error> {
-        let keys: Vec<&str> = events.iter().map(|c| c.event.key.as_str()).collect();
-        let echoes: Vec<String> = sqlx::query_scalar(
-            "UPDATE sync_inbound s SET state = 'echo', lease_until = NULL
-             WHERE s.migration_id = $1 AND s.side = $2 AND s.key = ANY($3)
-               AND EXISTS (SELECT 1 FROM sync_ids m
-                           WHERE m.migration_id = $1 AND m.side = $2 AND m.id = s.key)
-             RETURNING s.key",
-        )
-        .bind(id)
-        .bind(from.as_str())
-        .bind(&keys)
-        .fetch_all(&self.services.pool)
-        .await?;
-        if !echoes.is_empty() {
-            metrics::counter!("imshift_sync_inbound_total", "side" => from.as_str(), "outcome" => "echo")
-                .increment(echoes.len() as u64);
-        }
-        Ok(events
-            .into_iter()
-            .filter(|c| !echoes.contains(&c.event.key))
-            .collect())
+    /// Gives back the permits of recorded events and wakes the claim for their conversations'
+    /// next events.
+    fn free(&self, permits: Option<tokio::sync::OwnedSemaphorePermit>) {
+        drop(permits);
+        self.services.sync_wake.notify_one();
     }
 
     /// Writes the identities these events will have on `to` before they are sent.
@@ -315,32 +306,29 @@ impl Sender {
             .increment(applied.len() as u64);
         let keys: Vec<&str> = applied.iter().map(|(c, _)| c.event.key.as_str()).collect();
         let made: Vec<Option<&str>> = applied.iter().map(|(_, m)| m.as_deref()).collect();
-        let mut tx = self.services.pool.begin().await?;
+        // One statement (one round trip, one commit): both writes land or neither.
         sqlx::query(
-            "UPDATE sync_inbound s SET state = 'sent', sent_at = now(), made = u.made,
-                    lease_until = NULL, error_code = NULL, error = NULL
-             FROM UNNEST($3::text[], $4::text[]) AS u(key, made)
-             WHERE s.migration_id = $1 AND s.side = $2 AND s.key = u.key",
+            // By key = ANY (the primary key), not a join with the list: joined, the planner
+            // hashed every event of the side once statistics said the table was small.
+            "WITH sent AS (
+                 UPDATE sync_inbound s SET state = 'sent', sent_at = now(),
+                        made = ($4::text[])[array_position($3::text[], s.key)],
+                        lease_until = NULL, error_code = NULL, error = NULL
+                 WHERE s.migration_id = $1 AND s.side = $2 AND s.key = ANY($3)
+             )
+             INSERT INTO sync_ids (migration_id, side, id, event_key)
+             SELECT $1, $5, u.made, u.key FROM UNNEST($3::text[], $4::text[]) AS u(key, made)
+             WHERE u.made IS NOT NULL
+             ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(from.as_str())
         .bind(&keys)
         .bind(&made)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO sync_ids (migration_id, side, id, event_key)
-             SELECT $1, $2, u.made, u.key FROM UNNEST($3::text[], $4::text[]) AS u(key, made)
-             WHERE u.made IS NOT NULL
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
         .bind(from.other().as_str())
-        .bind(&keys)
-        .bind(&made)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        .execute(&self.services.pool)
+        .await
+        .map(|_| ())
     }
 
     /// Writes what became of one event. `wait` overrides the policy's wait.
@@ -440,9 +428,12 @@ async fn old_ids(
         "SELECT kind, new_id, old_id FROM import_id_map
          WHERE migration_id = $1 AND new_id = ANY($2)
          UNION ALL
-         SELECT 'group', m.id, i.data->>'id' FROM sync_ids m
-         JOIN sync_inbound i ON i.migration_id = m.migration_id AND i.side = 'source'
-                            AND i.key = m.event_key AND i.kind = 'group.created'
+         SELECT 'group', m.id, i.data->>'id' FROM sync_ids m,
+         -- Each event by its key (LIMIT keeps it a probe per id): joined freely, a planner
+         -- without statistics read every event of the side looking for group creations.
+         LATERAL (SELECT data FROM sync_inbound
+                  WHERE migration_id = m.migration_id AND side = 'source' AND key = m.event_key
+                    AND kind = 'group.created' LIMIT 1) i
          WHERE m.migration_id = $1 AND m.side = 'target' AND m.id = ANY($2)
            AND i.data->>'id' IS NOT NULL",
     )
@@ -614,47 +605,81 @@ fn fill_recall(recall: &mut Value, message: &Value) {
     }
 }
 
+/// How often the sync tables' planner statistics are looked at.
+const STATISTICS_EVERY: Duration = Duration::from_secs(5);
+
+/// Analyzes the sync tables when they have grown past what their statistics say (never
+/// analyzed, or changed by more rows than they had then) and autovacuum has not got to them.
+/// Autovacuum visits a database once a minute at best, later on a server with many; until
+/// then the planner takes a busy `sync_inbound` for a small table and reads every event of a
+/// side to find one by key (15 ms a statement at 15,000 events, where the key takes 0.1).
+/// A role that does not own the tables is told so by PostgreSQL and nothing happens.
+async fn keep_statistics(pool: sqlx::PgPool) {
+    let stale: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_stat_user_tables
+         WHERE relname IN ('sync_inbound', 'sync_ids') AND n_mod_since_analyze > 500
+           AND (coalesce(last_analyze, last_autoanalyze) IS NULL
+                OR n_mod_since_analyze > (SELECT greatest(c.reltuples, 0) FROM pg_class c
+                                          WHERE c.oid = relid))",
+    )
+    .fetch_all(&pool)
+    .await;
+    for table in stale.unwrap_or_default() {
+        // The names come from the list above, never from input.
+        if let Err(e) = sqlx::query(&format!("ANALYZE {table}"))
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, table, "sync: analyzing failed");
+        }
+    }
+}
+
 /// Takes up to `n` conversation heads that are due, in directions that are on.
 async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
-    let rows: Vec<(MigrationId, String, String, String, i64, Value, i32)> = sqlx::query_as(
+    let rows: Vec<(MigrationId, String, String, String, i64, Value, i32, String)> = sqlx::query_as(
         // The conversations waiting are found by skipping through the waiting index one
-        // conversation at a time, and each one's head by one more probe: the cost follows the
-        // number of conversations, not the backlog (a DISTINCT ON sorted all of it, 130 ms
-        // at 43,000 waiting events).
-        "WITH RECURSIVE convs AS (
-             (SELECT migration_id, side, conv FROM sync_inbound
+        // conversation at a time, and the first entry of each is its head: the cost follows
+        // the number of conversations, not the backlog (a DISTINCT ON sorted all of it, 130 ms
+        // at 43,000 waiting events). Every step asks for the index's own order, and the heads
+        // due are materialised before the update joins them by key: with statistics taken
+        // while the table was small or nothing waited, the planner otherwise re-ran the
+        // search once per waiting event (0.5 s a claim).
+        "WITH RECURSIVE heads AS (
+             (SELECT ctid AS row, migration_id, side, conv, key, state, next_at, lease_until
+              FROM sync_inbound
               WHERE state IN ('queued', 'sending')
-              ORDER BY migration_id, side, conv LIMIT 1)
+              ORDER BY migration_id, side, conv, at, seq LIMIT 1)
              UNION ALL
-             SELECT n.migration_id, n.side, n.conv FROM convs c, LATERAL (
-                 SELECT migration_id, side, conv FROM sync_inbound
+             SELECT n.* FROM heads h, LATERAL (
+                 SELECT ctid, migration_id, side, conv, key, state, next_at, lease_until
+                 FROM sync_inbound
                  WHERE state IN ('queued', 'sending')
-                   AND (migration_id, side, conv) > (c.migration_id, c.side, c.conv)
-                 ORDER BY migration_id, side, conv LIMIT 1) n
-         ), heads AS (
-             SELECT h.migration_id, h.side, h.key, h.state, h.next_at, h.lease_until
-             FROM convs c
+                   AND (migration_id, side, conv) > (h.migration_id, h.side, h.conv)
+                 ORDER BY migration_id, side, conv, at, seq LIMIT 1) n
+         ), due AS MATERIALIZED (
+             -- An event whose id reached the id map after it was stored (the side reported
+             -- imshift's own write back before imshift recorded it) is an echo: set aside.
+             SELECT h.row, EXISTS (SELECT 1 FROM sync_ids m
+                                   WHERE m.migration_id = h.migration_id AND m.side = h.side
+                                     AND m.id = h.key) AS echo
+             FROM heads h
              JOIN sync_directions d
-               ON d.migration_id = c.migration_id AND d.from_side = c.side AND d.enabled,
-             LATERAL (
-                 SELECT i.migration_id, i.side, i.key, i.state, i.next_at, i.lease_until
-                 FROM sync_inbound i
-                 WHERE i.migration_id = c.migration_id AND i.side = c.side
-                   AND i.conv = c.conv AND i.state IN ('queued', 'sending')
-                 ORDER BY i.at, i.seq LIMIT 1) h
-         ), due AS (
-             SELECT migration_id, side, key FROM heads
-             WHERE (state = 'queued' AND next_at <= now())
-                OR (state = 'sending' AND lease_until < now())
+               ON d.migration_id = h.migration_id AND d.from_side = h.side AND d.enabled
+             WHERE (h.state = 'queued' AND h.next_at <= now())
+                OR (h.state = 'sending' AND h.lease_until < now())
              LIMIT $1
          )
          UPDATE sync_inbound s
-         SET state = 'sending', lease_until = now() + make_interval(secs => $2)
+         SET state = CASE WHEN due.echo THEN 'echo' ELSE 'sending' END,
+             lease_until = CASE WHEN NOT due.echo THEN now() + make_interval(secs => $2) END
          FROM due
-         WHERE s.migration_id = due.migration_id AND s.side = due.side AND s.key = due.key
+         -- By the row the search found: a row updated since (another process claimed it) is
+         -- no longer at that address and is skipped.
+         WHERE s.ctid = due.row
            AND (s.state = 'queued' OR (s.state = 'sending' AND s.lease_until < now()))
          RETURNING s.migration_id, s.side, s.key, s.kind,
-                   (extract(epoch FROM s.at) * 1000)::bigint, s.data, s.attempts",
+                   (extract(epoch FROM s.at) * 1000)::bigint, s.data, s.attempts, s.state",
     )
     .bind(n as i64)
     .bind(LEASE.as_secs_f64())
@@ -662,7 +687,12 @@ async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Erro
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(migration_id, side, key, kind, at_ms, data, attempts)| {
+        .filter_map(|(migration_id, side, key, kind, at_ms, data, attempts, state)| {
+            if state == "echo" {
+                metrics::counter!("imshift_sync_inbound_total", "side" => side.clone(), "outcome" => "echo")
+                    .increment(1);
+                return None;
+            }
             Some(Claimed {
                 migration_id,
                 side: side.parse().ok()?,

@@ -265,7 +265,7 @@ async fn fill_side(
         let mut events: Vec<_> = pages.into_iter().flatten().collect();
         events.sort_by_key(|e| e.at_ms);
         // Read back in order, page by page: nothing to wait for.
-        let stored = inbound::store(&s.pool, id, side, &events, std::time::Duration::ZERO)
+        let stored = inbound::store(&s.pool, id, side, &events, std::time::Duration::ZERO, false)
             .await
             .map_err(|e| e.to_string())?;
         recovered += stored.queued as i64;

@@ -140,22 +140,33 @@ async fn handle(
             .await
         }
     };
-    let stored = store(&state.pool, id, side, &events, provider.hold_back(&conn)).await?;
+    if events.is_empty() {
+        count(state, id, side, &[(Outcome::Ignored, 1)]).await?;
+        return Ok(Json(provider.inbound_answer(0, 0)).into_response());
+    }
+    // The events and their outcome counts in one statement: one commit per delivery.
+    let stored = store(
+        &state.pool,
+        id,
+        side,
+        &events,
+        provider.hold_back(&conn),
+        true,
+    )
+    .await?;
     let accepted = stored.new;
     let duplicates = events.len() - accepted;
     if stored.queued > 0 {
         state.sync_wake.notify_one();
     }
-    let counted = if events.is_empty() {
-        vec![(Outcome::Ignored, 1)]
-    } else {
-        vec![
+    count_metrics(
+        side,
+        &[
             (Outcome::Accepted, accepted),
             (Outcome::Duplicate, duplicates),
             (Outcome::Echo, stored.echo),
-        ]
-    };
-    count(state, id, side, &counted).await?;
+        ],
+    );
     Ok(Json(provider.inbound_answer(accepted, duplicates)).into_response())
 }
 
@@ -191,13 +202,14 @@ pub(crate) struct Stored {
 /// Stores a batch in one statement (the rest were there already). An event imshift made
 /// (its origin tag, or an id in the id map) is kept as an echo and never sent; one arriving
 /// while its direction is off is kept as such. Queued events are due after `hold` (the side's
-/// reorder window).
+/// reorder window). `counted`: the same statement adds them to the door's outcome counts.
 pub(crate) async fn store(
     pool: &sqlx::PgPool,
     id: MigrationId,
     side: Side,
     events: &[InboundEvent],
     hold: std::time::Duration,
+    counted: bool,
 ) -> AppResult<Stored> {
     if events.is_empty() {
         return Ok(Stored::default());
@@ -211,7 +223,8 @@ pub(crate) async fn store(
         })
         .collect();
     let states: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO sync_inbound (migration_id, side, key, kind, at, data, conv, origin,
+        "WITH ins AS (
+         INSERT INTO sync_inbound (migration_id, side, key, kind, at, data, conv, origin,
                                    next_at, state)
          SELECT $1, $2, e.key, e.kind, to_timestamp(e.at_ms::float8 / 1000), e.data, e.conv,
                 e.origin, now() + make_interval(secs => $6),
@@ -230,7 +243,18 @@ pub(crate) async fn store(
               AS e(key text, kind text, at_ms bigint, data jsonb, origin text, conv text,
                    alias text, fp text)
          ON CONFLICT (migration_id, side, key) DO NOTHING
-         RETURNING state",
+         RETURNING state
+         ), counted AS (
+         INSERT INTO sync_inbound_counts (migration_id, side, outcome, shard, n, last_at)
+         SELECT $1, $2, o.outcome, floor(random() * 16)::smallint, o.n, now()
+         FROM (SELECT 'accepted' AS outcome, count(*) AS n FROM ins
+               UNION ALL SELECT 'duplicate', $8 - count(*) FROM ins
+               UNION ALL SELECT 'echo', count(*) FILTER (WHERE state = 'echo') FROM ins) o
+         WHERE $7 AND o.n > 0
+         ON CONFLICT (migration_id, side, outcome, shard)
+         DO UPDATE SET n = sync_inbound_counts.n + EXCLUDED.n, last_at = EXCLUDED.last_at
+         )
+         SELECT state FROM ins",
     )
     .bind(id)
     .bind(side.as_str())
@@ -238,6 +262,8 @@ pub(crate) async fn store(
     .bind(crate::providers::ORIGIN)
     .bind(super::FINGERPRINT_WINDOW_SECS as f64)
     .bind(hold.as_secs_f64())
+    .bind(counted)
+    .bind(events.len() as i64)
     .fetch_all(pool)
     .await?;
     Ok(Stored {
@@ -247,15 +273,9 @@ pub(crate) async fn store(
     })
 }
 
-/// Adds to the outcome counts (table and metrics), skipping zeros.
-async fn count(
-    state: &AppState,
-    id: MigrationId,
-    side: Side,
-    counted: &[(Outcome, usize)],
-) -> AppResult<()> {
-    let counted: Vec<_> = counted.iter().filter(|(_, n)| *n > 0).collect();
-    for (outcome, n) in &counted {
+/// Adds to the outcome counts in `/metrics`, skipping zeros.
+fn count_metrics(side: Side, counted: &[(Outcome, usize)]) {
+    for (outcome, n) in counted.iter().filter(|(_, n)| *n > 0) {
         metrics::counter!(
             "imshift_sync_inbound_total",
             "side" => side.as_str(),
@@ -263,6 +283,17 @@ async fn count(
         )
         .increment(*n as u64);
     }
+}
+
+/// Adds to the outcome counts (table and metrics), skipping zeros.
+async fn count(
+    state: &AppState,
+    id: MigrationId,
+    side: Side,
+    counted: &[(Outcome, usize)],
+) -> AppResult<()> {
+    count_metrics(side, counted);
+    let counted: Vec<_> = counted.iter().filter(|(_, n)| *n > 0).collect();
     let outcomes: Vec<&str> = counted.iter().map(|(o, _)| o.as_str()).collect();
     let ns: Vec<i64> = counted.iter().map(|(_, n)| *n as i64).collect();
     sqlx::query(

@@ -457,3 +457,52 @@ async fn during_a_rotation_both_inbound_secrets_are_accepted_until_the_old_one_i
         "{audit:#}"
     );
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn the_event_table_gets_planner_statistics_as_it_grows_without_waiting_for_autovacuum(
+    pool: PgPool,
+) {
+    // Until its first ANALYZE the planner takes the events table for a tiny one and reads
+    // every event of a side to find one by key; autovacuum may not come for minutes.
+    let app = TestApp::spawn(pool).await;
+    let (owner, id) = migration(&app).await;
+    imshift::providers::outbound::register_sandbox("127.0.0.1:9".parse().unwrap());
+    let r = owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/connections/source"),
+            Some(json!({"fields": {"relay_url": "http://127.0.0.1:9/relay", "outbound_secret": OUTBOUND, "inbound_secret": INBOUND}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let analyzed = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'sync_inbound'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    assert!(!analyzed().await, "a new database has no statistics yet");
+
+    for batch in 0..7 {
+        let events: Vec<Value> = (0..100)
+            .map(|i| relay_event(&format!("b{batch}-e{i}")))
+            .collect();
+        let body = json!({ "events": events }).to_string();
+        let r = post_relay(
+            &app,
+            &id,
+            &body,
+            Some(self_built::signature(INBOUND, now(), body.as_bytes())),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    poll_for(
+        "the console to analyze sync_inbound",
+        std::time::Duration::from_secs(60),
+        || async { analyzed().await.then_some(()) },
+    )
+    .await;
+}
