@@ -154,25 +154,9 @@ enum BenchCommand {
     /// (a relay for the old system, a vendor sandbox for the new), events both ways at RATE a second for
     /// MINUTES; reports the hook's answer time, imshift's added latency, lost, duplicated and
     /// out-of-order events and CPU. With --outage-secs: the old system down that long, then
-    /// back (peak queue, drain time, the same checks). Figures also go to DIR/figures.json.
-    Sync {
-        /// Events a second, both directions together (half each way).
-        #[arg(long, default_value_t = 1000.0)]
-        rate: f64,
-        #[arg(long, default_value_t = 10.0)]
-        minutes: f64,
-        #[arg(long, default_value_t = 0)]
-        outage_secs: u64,
-        /// Instead: steps from RATE up (×1.5 each) until one loses an event, with the
-        /// providers' documented quotas; reports the highest rate taken and the drain after.
-        #[arg(long)]
-        find_peak: bool,
-        /// Seconds per step of --find-peak.
-        #[arg(long, default_value_t = 20.0)]
-        step_secs: f64,
-        #[arg(long, default_value = "/tmp/imshift-bench-sync")]
-        dir: std::path::PathBuf,
-    },
+    /// back (peak queue, drain time, the same checks); with --find-peak: the highest rate taken
+    /// with nothing lost. Figures also go to DIR/figures.json.
+    Sync(crate::sync::bench::Options),
 }
 
 #[derive(Subcommand)]
@@ -421,26 +405,8 @@ pub async fn run() -> ExitCode {
             },
         } => bench_import(&cli.database_url, minutes, qps, &dir).await,
         Command::Bench {
-            command:
-                BenchCommand::Sync {
-                    rate,
-                    minutes,
-                    outage_secs,
-                    find_peak,
-                    step_secs,
-                    dir,
-                },
-        } => {
-            let o = crate::sync::bench::Options {
-                rate,
-                minutes,
-                outage_secs,
-                find_peak,
-                step_secs,
-                dir,
-            };
-            bench_sync(&cli.database_url, o).await
-        }
+            command: BenchCommand::Sync(o),
+        } => bench_sync(&cli.database_url, o).await,
         Command::Bench {
             command: BenchCommand::Hostile { dir, only },
         } => bench_hostile(&cli.database_url, &dir, &only),
@@ -917,7 +883,8 @@ async fn bench_sync(url: &str, o: crate::sync::bench::Options) -> Res {
     let (rate, minutes) = (o.rate, o.minutes);
     if !(rate > 0.0 && minutes >= 0.0)
         || (minutes == 0.0 && o.outage_secs == 0 && !o.find_peak)
-        || !(o.step_secs > 0.0)
+        || o.step_secs.is_nan()
+        || o.step_secs <= 0.0
     {
         return Err(
             "give --rate above 0 and --minutes, --outage-secs or --find-peak (--step-secs above 0)"

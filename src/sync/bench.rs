@@ -30,16 +30,26 @@ const BATCH: usize = 10;
 const OUTBOUND: &str = "bench-sync-relay-outbound";
 const INBOUND: &str = "bench-sync-relay-inbound";
 
+/// `imshift bench sync`'s flags.
+#[derive(clap::Args)]
 pub struct Options {
-    /// Events per second, both directions together.
+    /// Events a second, both directions together (half each way).
+    #[arg(long, default_value_t = 1000.0)]
     pub rate: f64,
+    #[arg(long, default_value_t = 10.0)]
     pub minutes: f64,
-    /// After the steady load (or alone when `minutes` is 0): the old system down this long.
+    /// After the steady load (or alone when MINUTES is 0): the old system down this long.
+    #[arg(long, default_value_t = 0)]
     pub outage_secs: u64,
-    /// Instead of the steady load: steps from `rate` up, ×1.5 each, until one loses an event,
-    /// with the providers' documented quotas; then the drain of what is queued.
+    /// Instead of the steady load: steps from RATE up (×1.5 each) until one loses an event,
+    /// with the providers' documented quotas; reports the highest rate taken and the drain
+    /// of what is queued.
+    #[arg(long)]
     pub find_peak: bool,
+    /// Seconds per step of --find-peak.
+    #[arg(long, default_value_t = 20.0)]
     pub step_secs: f64,
+    #[arg(long, default_value = "/tmp/imshift-bench-sync")]
     pub dir: PathBuf,
 }
 
@@ -367,11 +377,9 @@ impl Bench {
         })
     }
 
-    /// Both directions at `rate` together for `secs`, then the drain and the checks.
-    async fn steady(&mut self, rate: f64, secs: f64, f: &mut Figures) -> Res<()> {
-        let since = self.db_now().await?;
-        self.door.take();
-        let (c0, t0) = (crate::import::bench::cpu_secs(), Instant::now());
+    /// Half of `rate` each way for `secs`: the old system's relay batches and the new app's
+    /// users, numbered on from the previous load.
+    async fn load(&mut self, rate: f64, secs: f64) -> Res<(Sent, Sent)> {
         let (old, new) = tokio::join!(
             old_system_sends(
                 &self.http,
@@ -383,6 +391,17 @@ impl Bench {
             new_app_sends(self.target.clone(), self.next_new, rate / 2.0, secs),
         );
         let (old, new) = (old?, new?);
+        self.next_old += old.sent;
+        self.next_new += new.sent;
+        Ok((old, new))
+    }
+
+    /// Both directions at `rate` together for `secs`, then the drain and the checks.
+    async fn steady(&mut self, rate: f64, secs: f64, f: &mut Figures) -> Res<()> {
+        let since = self.db_now().await?;
+        self.door.take();
+        let (c0, t0) = (crate::import::bench::cpu_secs(), Instant::now());
+        let (old, new) = self.load(rate, secs).await?;
         let end = Instant::now();
         f.seconds = old.secs.max(new.secs);
         f.offered_old_to_new = old.sent as f64 / old.secs;
@@ -399,8 +418,6 @@ impl Bench {
         f.door_p50_ms = percentile(&door, 0.5);
         f.door_p99_ms = percentile(&door, 0.99);
         f.door_deliveries = door.len();
-        self.next_old += old.sent;
-        self.next_new += new.sent;
         // A backlog is not a loss: it may take as long again as the load to drain.
         self.drain(None, Duration::from_secs_f64((2.0 * secs).max(60.0) + 30.0))
             .await?;
@@ -428,19 +445,7 @@ impl Bench {
         for _ in 0..8 {
             let since = self.db_now().await?;
             self.door.take();
-            let (old, new) = tokio::join!(
-                old_system_sends(
-                    &self.http,
-                    &self.hook_source,
-                    self.next_old,
-                    rate / 2.0,
-                    secs
-                ),
-                new_app_sends(self.target.clone(), self.next_new, rate / 2.0, secs),
-            );
-            let (old, new) = (old?, new?);
-            self.next_old += old.sent;
-            self.next_new += new.sent;
+            let (old, new) = self.load(rate, secs).await?;
             // Callbacks still on their way (a provider waits 2 s at most for an answer).
             tokio::time::sleep(Duration::from_secs(3)).await;
             let stored = self.accepted(Side::Source, since).await?

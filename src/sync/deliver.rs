@@ -635,16 +635,19 @@ async fn keep_statistics(pool: sqlx::PgPool) {
     }
 }
 
+/// A claimed row: migration, side, key, kind, time (ms), data, attempts, and its new state.
+type ClaimRow = (MigrationId, String, String, String, i64, Value, i32, String);
+
 /// Takes up to `n` conversation heads that are due, in directions that are on.
 async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
-    let rows: Vec<(MigrationId, String, String, String, i64, Value, i32, String)> = sqlx::query_as(
+    let rows: Vec<ClaimRow> = sqlx::query_as(
         // The conversations waiting are found by skipping through the waiting index one
         // conversation at a time, and the first entry of each is its head: the cost follows
         // the number of conversations, not the backlog (a DISTINCT ON sorted all of it, 130 ms
         // at 43,000 waiting events). Every step asks for the index's own order, and the heads
-        // due are materialised before the update joins them by key: with statistics taken
-        // while the table was small or nothing waited, the planner otherwise re-ran the
-        // search once per waiting event (0.5 s a claim).
+        // due are materialised and then updated by row address: with statistics taken while
+        // the table was small or nothing waited, the planner otherwise re-ran the search once
+        // per waiting event (0.5 s a claim).
         "WITH RECURSIVE heads AS (
              (SELECT ctid AS row, migration_id, side, conv, key, state, next_at, lease_until
               FROM sync_inbound

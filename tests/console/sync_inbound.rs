@@ -20,6 +20,19 @@ async fn migration(app: &TestApp) -> (Browser, String) {
     (owner, id)
 }
 
+/// Connects the migration's old side: a relay (never reached) with the tests' secrets.
+async fn connect_relay(owner: &Browser, id: &str) {
+    imshift::providers::outbound::register_sandbox("127.0.0.1:9".parse().unwrap());
+    let r = owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/connections/source"),
+            Some(json!({"fields": {"relay_url": "http://127.0.0.1:9/relay", "outbound_secret": OUTBOUND, "inbound_secret": INBOUND}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -81,15 +94,7 @@ async fn a_relay_batch_is_stored_once_and_refusals_are_counted_not_stored(pool: 
     let r = post_relay(&app, "00000000-0000-4000-8000-000000000001", "{}", None).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    imshift::providers::outbound::register_sandbox("127.0.0.1:9".parse().unwrap());
-    let r = owner
-        .api(
-            Method::PUT,
-            &format!("/api/v1/migrations/{id}/connections/source"),
-            Some(json!({"fields": {"relay_url": "http://127.0.0.1:9/relay", "outbound_secret": OUTBOUND, "inbound_secret": INBOUND}})),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    connect_relay(&owner, &id).await;
 
     let body =
         json!({"events": [relay_event("e1"), relay_event("e2"), relay_event("e3")]}).to_string();
@@ -466,15 +471,7 @@ async fn the_event_table_gets_planner_statistics_as_it_grows_without_waiting_for
     // every event of a side to find one by key; autovacuum may not come for minutes.
     let app = TestApp::spawn(pool).await;
     let (owner, id) = migration(&app).await;
-    imshift::providers::outbound::register_sandbox("127.0.0.1:9".parse().unwrap());
-    let r = owner
-        .api(
-            Method::PUT,
-            &format!("/api/v1/migrations/{id}/connections/source"),
-            Some(json!({"fields": {"relay_url": "http://127.0.0.1:9/relay", "outbound_secret": OUTBOUND, "inbound_secret": INBOUND}})),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    connect_relay(&owner, &id).await;
     let analyzed = || async {
         sqlx::query_scalar::<_, bool>(
             "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'sync_inbound'",
