@@ -65,6 +65,12 @@ fn relay_event(id: &str) -> Value {
            "data": {"id": id, "conv": "c2c:alice:bob", "from": "alice", "to": "bob"}, "origin": "old-im"})
 }
 
+/// Posts a relay batch signed with the migration's inbound secret.
+async fn post_signed(app: &TestApp, id: &str, body: &str) -> reqwest::Response {
+    let signature = self_built::signature(INBOUND, now(), body.as_bytes());
+    post_relay(app, id, body, Some(signature)).await
+}
+
 /// Posts a relay batch without a session or Origin, as a self-built system would.
 async fn post_relay(
     app: &TestApp,
@@ -98,13 +104,7 @@ async fn a_relay_batch_is_stored_once_and_refusals_are_counted_not_stored(pool: 
 
     let body =
         json!({"events": [relay_event("e1"), relay_event("e2"), relay_event("e3")]}).to_string();
-    let r = post_relay(
-        &app,
-        &id,
-        &body,
-        Some(self_built::signature(INBOUND, now(), body.as_bytes())),
-    )
-    .await;
+    let r = post_signed(&app, &id, &body).await;
     assert_eq!(r.status(), StatusCode::OK);
     let answer: Value = r.json().await.unwrap();
     assert_eq!(
@@ -113,13 +113,7 @@ async fn a_relay_batch_is_stored_once_and_refusals_are_counted_not_stored(pool: 
     );
 
     // A redelivery is acknowledged as duplicates, not stored again.
-    let r = post_relay(
-        &app,
-        &id,
-        &body,
-        Some(self_built::signature(INBOUND, now(), body.as_bytes())),
-    )
-    .await;
+    let r = post_signed(&app, &id, &body).await;
     assert_eq!(r.status(), StatusCode::OK);
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["accepted"], 0);
@@ -487,13 +481,7 @@ async fn the_event_table_gets_planner_statistics_as_it_grows_without_waiting_for
             .map(|i| relay_event(&format!("b{batch}-e{i}")))
             .collect();
         let body = json!({ "events": events }).to_string();
-        let r = post_relay(
-            &app,
-            &id,
-            &body,
-            Some(self_built::signature(INBOUND, now(), body.as_bytes())),
-        )
-        .await;
+        let r = post_signed(&app, &id, &body).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
     poll_for(
