@@ -613,11 +613,13 @@ const STATISTICS_EVERY: Duration = Duration::from_secs(5);
 /// Autovacuum visits a database once a minute at best, later on a server with many; until
 /// then the planner takes a busy `sync_inbound` for a small table and reads every event of a
 /// side to find one by key (15 ms a statement at 15,000 events, where the key takes 0.1).
-/// A role that does not own the tables is told so by PostgreSQL and nothing happens.
+/// A role that does not own the tables (the runtime role) leaves them to autovacuum: asking
+/// would only write a warning to PostgreSQL's log every few seconds.
 async fn keep_statistics(pool: sqlx::PgPool) {
     let stale: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(
         "SELECT relname::text FROM pg_stat_user_tables
          WHERE relname IN ('sync_inbound', 'sync_ids') AND n_mod_since_analyze > 500
+           AND pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = relid), 'MEMBER')
            AND (coalesce(last_analyze, last_autoanalyze) IS NULL
                 OR n_mod_since_analyze > (SELECT greatest(c.reltuples, 0) FROM pg_class c
                                           WHERE c.oid = relid))",
