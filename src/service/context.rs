@@ -133,6 +133,8 @@ pub struct Services {
     /// (other processes find them on their next look).
     pub sync_wake: Arc<tokio::sync::Notify>,
     pub opened: Opened,
+    /// The door's writer: deliveries arriving together are stored in one statement.
+    pub door: Arc<crate::sync::commit::GroupCommit>,
 }
 
 impl Services {
@@ -147,6 +149,7 @@ impl Services {
             node,
             sync_wake: Default::default(),
             opened: Default::default(),
+            door: Default::default(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! their callbacks had come. Events keep their callback keys, so what did arrive is a duplicate
 //! and only what was lost goes on, in order, as any other event.
 
-use super::inbound;
+use super::commit;
 use crate::jobs::pacer::Pacer;
 use crate::migration::{connections, limits};
 use crate::model::{MigrationId, Side, SyncGap};
@@ -265,7 +265,13 @@ async fn fill_side(
         let mut events: Vec<_> = pages.into_iter().flatten().collect();
         events.sort_by_key(|e| e.at_ms);
         // Read back in order, page by page: nothing to wait for.
-        let stored = inbound::store(&s.pool, id, side, &events, std::time::Duration::ZERO, false)
+        let delivery = commit::Delivery {
+            id,
+            side,
+            events,
+            hold: std::time::Duration::ZERO,
+        };
+        let stored = commit::store(&s.pool, delivery, false)
             .await
             .map_err(|e| e.to_string())?;
         recovered += stored.queued as i64;

@@ -6,6 +6,7 @@
 //! answer, idempotent by the provider's key for it, and any console process can take any
 //! delivery: nothing here lives in memory.
 
+use super::commit::Delivery;
 use crate::migration::connections;
 use crate::model::{MigrationId, Side};
 use crate::providers::{CallbackRequest, InboundEvent};
@@ -144,18 +145,22 @@ async fn handle(
         count(state, id, side, &[(Outcome::Ignored, 1)]).await?;
         return Ok(Json(provider.inbound_answer(0, 0)).into_response());
     }
-    // The events and their outcome counts in one statement: one commit per delivery.
-    let stored = store(
-        &state.pool,
+    // The events and their outcome counts in one statement, with whatever other deliveries
+    // arrived meanwhile: one commit per batch, answered only once committed.
+    let delivery = Delivery {
         id,
         side,
-        &events,
-        provider.hold_back(&conn),
-        true,
-    )
-    .await?;
+        events,
+        hold: provider.hold_back(&conn),
+    };
+    let delivered = delivery.events.len();
+    let stored = state
+        .door
+        .store(&state.pool, delivery)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
     let accepted = stored.new;
-    let duplicates = events.len() - accepted;
+    let duplicates = delivered - accepted;
     if stored.queued > 0 {
         state.sync_wake.notify_one();
     }
@@ -178,6 +183,17 @@ fn checked(events: Vec<InboundEvent>) -> Result<Vec<InboundEvent>, String> {
                 "events[{i}]: its id is empty or over {MAX_KEY_BYTES} bytes"
             ));
         }
+        if [&e.key, &e.kind]
+            .into_iter()
+            .chain(&e.origin)
+            .chain(&e.alias)
+            .any(|s| s.contains('\0'))
+            || has_nul(&e.data)
+        {
+            return Err(format!(
+                "events[{i}]: has a NUL character (\\u0000), which cannot be stored"
+            ));
+        }
         if !(0..=MAX_AT_MS).contains(&e.at_ms) {
             return Err(format!(
                 "events[{i}]: its time {} ms is not between 1970 and 9999",
@@ -188,89 +204,14 @@ fn checked(events: Vec<InboundEvent>) -> Result<Vec<InboundEvent>, String> {
     Ok(events)
 }
 
-/// What storing a batch did.
-#[derive(Debug, Default)]
-pub(crate) struct Stored {
-    /// Events not there before.
-    pub new: usize,
-    /// Of those, waiting to be sent.
-    pub queued: usize,
-    /// Of those, imshift's own (by origin or by the id map).
-    pub echo: usize,
-}
-
-/// Stores a batch in one statement (the rest were there already). An event imshift made
-/// (its origin tag, or an id in the id map) is kept as an echo and never sent; one arriving
-/// while its direction is off is kept as such. Queued events are due after `hold` (the side's
-/// reorder window). `counted`: the same statement adds them to the door's outcome counts.
-pub(crate) async fn store(
-    pool: &sqlx::PgPool,
-    id: MigrationId,
-    side: Side,
-    events: &[InboundEvent],
-    hold: std::time::Duration,
-    counted: bool,
-) -> AppResult<Stored> {
-    if events.is_empty() {
-        return Ok(Stored::default());
+/// PostgreSQL's text and jsonb cannot hold U+0000.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
-    let rows: Vec<serde_json::Value> = events
-        .iter()
-        .map(|e| {
-            json!({"key": e.key, "kind": e.kind, "at_ms": e.at_ms, "data": e.data,
-                   "origin": e.origin, "conv": super::conversation(&e.kind, &e.data),
-                   "alias": e.alias, "fp": super::fingerprint(&e.kind, &e.data)})
-        })
-        .collect();
-    let states: Vec<String> = sqlx::query_scalar(
-        "WITH ins AS (
-         INSERT INTO sync_inbound (migration_id, side, key, kind, at, data, conv, origin,
-                                   next_at, state)
-         SELECT $1, $2, e.key, e.kind, to_timestamp(e.at_ms::float8 / 1000), e.data, e.conv,
-                e.origin, now() + make_interval(secs => $6),
-                CASE WHEN e.origin = $4 OR EXISTS (
-                          SELECT 1 FROM sync_ids m
-                          WHERE m.migration_id = $1 AND m.side = $2
-                            AND (m.id = e.key OR m.id = e.alias
-                                 OR (m.id = e.fp
-                                     AND m.made_at > now() - make_interval(secs => $5))))
-                     THEN 'echo'
-                     WHEN COALESCE((SELECT d.enabled FROM sync_directions d
-                                    WHERE d.migration_id = $1 AND d.from_side = $2), false)
-                     THEN 'queued'
-                     ELSE 'off' END
-         FROM jsonb_to_recordset($3)
-              AS e(key text, kind text, at_ms bigint, data jsonb, origin text, conv text,
-                   alias text, fp text)
-         ON CONFLICT (migration_id, side, key) DO NOTHING
-         RETURNING state
-         ), counted AS (
-         INSERT INTO sync_inbound_counts (migration_id, side, outcome, shard, n, last_at)
-         SELECT $1, $2, o.outcome, floor(random() * 16)::smallint, o.n, now()
-         FROM (SELECT 'accepted' AS outcome, count(*) AS n FROM ins
-               UNION ALL SELECT 'duplicate', $8 - count(*) FROM ins
-               UNION ALL SELECT 'echo', count(*) FILTER (WHERE state = 'echo') FROM ins) o
-         WHERE $7 AND o.n > 0
-         ON CONFLICT (migration_id, side, outcome, shard)
-         DO UPDATE SET n = sync_inbound_counts.n + EXCLUDED.n, last_at = EXCLUDED.last_at
-         )
-         SELECT state FROM ins",
-    )
-    .bind(id)
-    .bind(side.as_str())
-    .bind(serde_json::Value::Array(rows))
-    .bind(crate::providers::ORIGIN)
-    .bind(super::FINGERPRINT_WINDOW_SECS as f64)
-    .bind(hold.as_secs_f64())
-    .bind(counted)
-    .bind(events.len() as i64)
-    .fetch_all(pool)
-    .await?;
-    Ok(Stored {
-        new: states.len(),
-        queued: states.iter().filter(|s| *s == "queued").count(),
-        echo: states.iter().filter(|s| *s == "echo").count(),
-    })
 }
 
 /// Adds to the outcome counts in `/metrics`, skipping zeros.

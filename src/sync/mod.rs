@@ -3,7 +3,8 @@
 //! - [`inbound`]: `POST /hooks/{migration_id}/{side}` receives a provider's callbacks (or a
 //!   self-built system's relay batches), checks them through the side's
 //!   [`crate::providers::Provider`], and stores each event before answering, marked as an
-//!   echo when imshift itself made it.
+//!   echo when imshift itself made it; [`commit`] writes deliveries that arrive together in
+//!   one statement.
 //! - [`deliver`]: every console process sends stored events into the other side through its
 //!   provider's [`crate::providers::SyncSink`], in order within each conversation with one in
 //!   flight, paced with imports by the shared pacer, retried until applied or kept aside.
@@ -18,6 +19,7 @@
 
 pub mod bench;
 pub mod canary;
+pub mod commit;
 pub mod control;
 pub mod deliver;
 pub mod gaps;
