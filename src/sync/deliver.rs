@@ -44,11 +44,60 @@ struct Claimed {
 /// The sinks built lately, by migration and the side they send into, with when.
 type Sinks = HashMap<(MigrationId, Side), (Instant, Arc<dyn SyncSink>)>;
 
+/// Events this process has in flight, by migration and the side they came from.
+type Busy = Arc<std::sync::Mutex<HashMap<(MigrationId, Side), usize>>>;
+
+/// Slots held by one direction's events in flight, counted in [`Busy`] while held: the claim
+/// serves the least busy direction first, so a direction whose sends wait on a low quota does
+/// not hold every slot while the other direction's events wait behind it.
+struct Held {
+    permit: tokio::sync::OwnedSemaphorePermit,
+    key: (MigrationId, Side),
+    busy: Busy,
+}
+
+impl Held {
+    fn new(
+        permit: tokio::sync::OwnedSemaphorePermit,
+        key: (MigrationId, Side),
+        busy: &Busy,
+    ) -> Held {
+        *busy.lock().unwrap().entry(key).or_default() += permit.num_permits();
+        Held {
+            permit,
+            key,
+            busy: busy.clone(),
+        }
+    }
+
+    fn split(&mut self, n: usize) -> Option<Held> {
+        let permit = self.permit.split(n)?;
+        Some(Held {
+            permit,
+            key: self.key,
+            busy: self.busy.clone(),
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut busy = self.busy.lock().unwrap();
+        if let Some(n) = busy.get_mut(&self.key) {
+            *n = n.saturating_sub(self.permit.num_permits());
+            if *n == 0 {
+                busy.remove(&self.key);
+            }
+        }
+    }
+}
+
 pub struct Sender {
     services: Services,
     pacer: Pacer,
     sinks: Mutex<Sinks>,
     slots: Arc<Semaphore>,
+    busy: Busy,
 }
 
 /// The sender's own database connections. On the shared pool its deliveries in flight took
@@ -63,6 +112,7 @@ pub fn spawn(mut services: Services) -> tokio::task::JoinHandle<()> {
         services,
         sinks: Mutex::default(),
         slots: Arc::new(Semaphore::new(IN_FLIGHT)),
+        busy: Busy::default(),
     });
     tokio::spawn(sender.run())
 }
@@ -80,7 +130,14 @@ impl Sender {
                 return;
             };
             let room = self.slots.available_permits() + 1;
-            let claimed = match claim(&self.services, room).await {
+            let busy: Vec<_> = self
+                .busy
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, n)| (*k, *n))
+                .collect();
+            let claimed = match claim(&self.services, room, &busy).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "sync: claiming events failed");
@@ -110,7 +167,9 @@ impl Sender {
             let mut permits = first;
             permits.merge(more);
             for ((id, from), events) in groups {
-                let held = permits.split(events.len());
+                let held = permits
+                    .split(events.len())
+                    .map(|p| Held::new(p, (id, from), &self.busy));
                 let me = self.clone();
                 tokio::spawn(async move {
                     me.deliver(id, from, events, held).await;
@@ -153,7 +212,7 @@ impl Sender {
         id: MigrationId,
         from: Side,
         events: Vec<Claimed>,
-        mut held: Option<tokio::sync::OwnedSemaphorePermit>,
+        mut held: Option<Held>,
     ) {
         let to = from.other();
         let mut events = events;
@@ -248,7 +307,7 @@ impl Sender {
 
     /// Gives back the permits of recorded events and wakes the claim for their conversations'
     /// next events.
-    fn free(&self, permits: Option<tokio::sync::OwnedSemaphorePermit>) {
+    fn free(&self, permits: Option<Held>) {
         drop(permits);
         self.services.sync_wake.notify_one();
     }
@@ -640,8 +699,14 @@ async fn keep_statistics(pool: sqlx::PgPool) {
 /// A claimed row: migration, side, key, kind, time (ms), data, attempts, and its new state.
 type ClaimRow = (MigrationId, String, String, String, i64, Value, i32, String);
 
-/// Takes up to `n` conversation heads that are due, in directions that are on.
-async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
+/// Takes up to `n` conversation heads that are due, in directions that are on: the least
+/// busy direction's first (`busy`: events this process has in flight per direction), and
+/// within a direction the oldest first.
+async fn claim(
+    services: &Services,
+    n: usize,
+    busy: &[((MigrationId, Side), usize)],
+) -> Result<Vec<Claimed>, sqlx::Error> {
     let rows: Vec<ClaimRow> = sqlx::query_as(
         // The conversations waiting are found by skipping through the waiting index one
         // conversation at a time, and the first entry of each is its head: the cost follows
@@ -651,13 +716,13 @@ async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Erro
         // the table was small or nothing waited, the planner otherwise re-ran the search once
         // per waiting event (0.5 s a claim).
         "WITH RECURSIVE heads AS (
-             (SELECT ctid AS row, migration_id, side, conv, key, state, next_at, lease_until
+             (SELECT ctid AS row, migration_id, side, conv, key, at, state, next_at, lease_until
               FROM sync_inbound
               WHERE state IN ('queued', 'sending')
               ORDER BY migration_id, side, conv, at, seq LIMIT 1)
              UNION ALL
              SELECT n.* FROM heads h, LATERAL (
-                 SELECT ctid, migration_id, side, conv, key, state, next_at, lease_until
+                 SELECT ctid, migration_id, side, conv, key, at, state, next_at, lease_until
                  FROM sync_inbound
                  WHERE state IN ('queued', 'sending')
                    AND (migration_id, side, conv) > (h.migration_id, h.side, h.conv)
@@ -665,15 +730,26 @@ async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Erro
          ), due AS MATERIALIZED (
              -- An event whose id reached the id map after it was stored (the side reported
              -- imshift's own write back before imshift recorded it) is an echo: set aside.
-             SELECT h.row, EXISTS (SELECT 1 FROM sync_ids m
-                                   WHERE m.migration_id = h.migration_id AND m.side = h.side
-                                     AND m.id = h.key) AS echo
-             FROM heads h
-             JOIN sync_directions d
-               ON d.migration_id = h.migration_id AND d.from_side = h.side AND d.enabled
-             WHERE (h.state = 'queued' AND h.next_at <= now())
-                OR (h.state = 'sending' AND h.lease_until < now())
-             LIMIT $1
+             SELECT t.row, EXISTS (SELECT 1 FROM sync_ids m
+                                   WHERE m.migration_id = t.migration_id AND m.side = t.side
+                                     AND m.id = t.key) AS echo
+             FROM (
+                 -- A direction's k-th head waits its turn behind what the direction has in
+                 -- flight here: the least busy direction goes first, the oldest head first
+                 -- within one.
+                 SELECT h.row, h.migration_id, h.side, h.key, h.at,
+                        COALESCE(b.n, 0) + row_number() OVER (
+                            PARTITION BY h.migration_id, h.side ORDER BY h.at, h.key) AS turn
+                 FROM heads h
+                 JOIN sync_directions d
+                   ON d.migration_id = h.migration_id AND d.from_side = h.side AND d.enabled
+                 LEFT JOIN UNNEST($3::uuid[], $4::text[], $5::bigint[]) AS b(migration_id, side, n)
+                   ON b.migration_id = h.migration_id AND b.side = h.side
+                 WHERE (h.state = 'queued' AND h.next_at <= now())
+                    OR (h.state = 'sending' AND h.lease_until < now())
+                 ORDER BY turn, h.at
+                 LIMIT $1
+             ) t
          )
          UPDATE sync_inbound s
          SET state = CASE WHEN due.echo THEN 'echo' ELSE 'sending' END,
@@ -688,6 +764,13 @@ async fn claim(services: &Services, n: usize) -> Result<Vec<Claimed>, sqlx::Erro
     )
     .bind(n as i64)
     .bind(LEASE.as_secs_f64())
+    .bind(busy.iter().map(|((id, _), _)| *id).collect::<Vec<_>>())
+    .bind(
+        busy.iter()
+            .map(|((_, side), _)| side.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(busy.iter().map(|(_, n)| *n as i64).collect::<Vec<_>>())
     .fetch_all(&services.pool)
     .await?;
     Ok(rows

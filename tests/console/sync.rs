@@ -1624,3 +1624,64 @@ async fn with_a_reorder_window_a_callback_that_was_overtaken_still_goes_first(po
         .collect();
     assert_eq!(texts, ["first", "second"], "in the order they were sent");
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_direction_waiting_on_its_quota_does_not_hold_up_the_other(pool: PgPool) {
+    // The sender has a fixed number of events in flight. Old → new paced at one message a
+    // second over more chats than that: its sends wait on the quota, and the new app's message
+    // must still reach the old system at once, not after the old side's backlog.
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    let r = owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/limits"),
+            Some(json!({"openim/importmsg": {"qps": 1}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    for side in ["source", "target"] {
+        assert_eq!(
+            switch(&owner, &id, side, true).await.status(),
+            StatusCode::OK
+        );
+    }
+    const CHATS: usize = 100;
+    let events: Vec<Value> = (0..CHATS)
+        .map(|i| {
+            text(
+                &format!("backlog-{i:03}"),
+                "c2c",
+                &format!("user{i:03}"),
+                "zoe",
+                &format!("old message {i}"),
+            )
+        })
+        .collect();
+    old_system_sends(&sides, json!({ "events": events })).await;
+    eventually("the old side's backlog under way", || async {
+        (!c2c_texts(&tencent_export(&sides).await).is_empty()).then_some(())
+    })
+    .await;
+
+    new_app_user_sends(&sides, "zoe", "user000", false, "from the new app").await;
+    poll_for(
+        "the new app's message at the old system",
+        Duration::from_secs(10),
+        || async {
+            relay_received(&sides)
+                .await
+                .iter()
+                .any(|e| e["data"]["body"]["text"] == "from the new app")
+                .then_some(())
+        },
+    )
+    .await;
+    let moved = c2c_texts(&tencent_export(&sides).await).len();
+    assert!(
+        moved < CHATS / 2,
+        "the old side's backlog was mostly through ({moved} of {CHATS}) before the new app's message went"
+    );
+}
