@@ -10,16 +10,10 @@ use crate::model::{MigrationId, Side};
 use crate::providers::InboundEvent;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
-/// Statements writing at once; deliveries arriving meanwhile queue for the next one. One, so
-/// that deliveries commit in the order they reached the writer: with four, a large batch
-/// committed after a small one that arrived behind it, and the sender took a conversation's
-/// later event as its head before the earlier one was visible (40 chats out of order in 10
-/// minutes at 1,000/s). One statement of many events costs little more than one of a few.
-const WRITERS: usize = 1;
 /// Events per statement at most (a relay delivery carries up to 100).
 const MAX_EVENTS: usize = 1_000;
 
@@ -72,13 +66,13 @@ impl GroupCommit {
     }
 }
 
+/// Writes one statement at a time, so that deliveries commit in the order they reached the
+/// writer: with four statements at once, a large batch committed after a small one that
+/// arrived behind it, and the sender took a conversation's later event as its head before the
+/// earlier one was visible (40 chats out of order in 10 minutes at 1,000/s). While a statement
+/// runs, the deliveries behind it gather for the next.
 async fn write_loop(pool: sqlx::PgPool, mut rx: mpsc::UnboundedReceiver<Waiting>) {
-    let slots = Arc::new(Semaphore::new(WRITERS));
     while let Some(first) = rx.recv().await {
-        // Waiting for a free writer is what lets the deliveries behind gather.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let mut n = first.delivery.events.len();
         let mut batch = vec![first];
         while n < MAX_EVENTS {
@@ -90,11 +84,7 @@ async fn write_loop(pool: sqlx::PgPool, mut rx: mpsc::UnboundedReceiver<Waiting>
                 Err(_) => break,
             }
         }
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            write(&pool, batch).await;
-        });
+        write(&pool, batch).await;
     }
 }
 
