@@ -117,30 +117,9 @@ ensure_wasm_opt() {
   export PATH="$dir/node_modules/.bin:$PATH"
 }
 
-# The release front's size as browsers download it: raw, and gzipped (-9) and brotli when the
-# build precompressed it.
-report_bundle() {
-  local wasm raw gz br=""
-  wasm=$(ls target/site/pkg/*.wasm 2>/dev/null | head -n 1)
-  [ -n "$wasm" ] || die "no WASM under target/site/pkg"
-  raw=$(stat -c %s "$wasm")
-  gz=$(gzip -9c "$wasm" | wc -c)
-  [ -f "$wasm.br" ] && br=", $(stat -c %s "$wasm.br") bytes brotli"
-  say "front bundle $(basename "$wasm"): $raw bytes, $gz bytes gzipped$br"
-}
-
-# What cargo-leptos gives wasm-opt for release builds: Cargo.toml's wasm-opt-features, else its
-# default flags. Read from Cargo.toml so scripts/wasm-size measures what the release ships.
-wasm_opt_flags() {
-  local flags
-  flags=$(awk -F= '/^wasm-opt-features *=/ { gsub(/[][",]/, " ", $2); print $2 }' Cargo.toml | xargs)
-  echo "${flags:--Oz --enable-bulk-memory --enable-nontrapping-float-to-int}"
-}
-
-# The cfg cargo-leptos sets for a release front: erase_components when Cargo.toml asks for it
-# in every profile (always-erase-components).
-front_rustflags() {
-  if grep -q '^always-erase-components *= *true' Cargo.toml; then echo "--cfg erase_components"; fi
+# The front's size as browsers download it, per page (scripts/bundle-report.js); $1 = a pkg folder.
+bundle_report() {
+  node "$ROOT/scripts/bundle-report.js" "${1:-target/site/pkg}"
 }
 
 build_site() {
