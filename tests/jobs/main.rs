@@ -230,6 +230,17 @@ async fn a_failed_attempt_retries_from_its_checkpoint(pool: PgPool) {
     );
 }
 
+/// Every sender's slots, in time order, and the seconds from the first to the last.
+async fn sorted_slots(tasks: Vec<tokio::task::JoinHandle<Vec<Instant>>>) -> (Vec<Instant>, f64) {
+    let mut slots: Vec<Instant> = vec![];
+    for t in tasks {
+        slots.extend(t.await.unwrap());
+    }
+    slots.sort();
+    let span = (*slots.last().unwrap() - slots[0]).as_secs_f64();
+    (slots, span)
+}
+
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn the_pacer_spaces_requests_across_pacers_and_slows_after_a_throttle(pool: PgPool) {
     let qps = 50.0;
@@ -248,12 +259,7 @@ async fn the_pacer_spaces_requests_across_pacers_and_slows_after_a_throttle(pool
             slots
         }));
     }
-    let mut slots: Vec<Instant> = vec![];
-    for t in tasks {
-        slots.extend(t.await.unwrap());
-    }
-    slots.sort();
-    let span = (*slots.last().unwrap() - slots[0]).as_secs_f64();
+    let (slots, span) = sorted_slots(tasks).await;
     // 160 requests at 50/s take 3.2 s; none two closer than the interval (less clock noise).
     assert!(span >= 159.0 / qps * 0.98, "160 slots in {span:.2} s");
     let tight = slots
@@ -280,6 +286,76 @@ async fn the_pacer_spaces_requests_across_pacers_and_slows_after_a_throttle(pool
         "slots are further apart after a throttle: {gap}"
     );
     assert_eq!(p.throttles("test:api").await.unwrap(), 1);
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_sync_pacer_below_the_quota_sends_at_once_and_keeps_the_quota_under_a_burst(
+    pool: PgPool,
+) {
+    // 1,000/s: a whole block is 50 slots, 50 ms of the quota.
+    let qps = 1000.0;
+    let pacer = Pacer::as_needed(pool.clone());
+    // One message every 5 ms, a fifth of the quota: none waits for slots reserved ahead.
+    let mut waits = vec![];
+    for _ in 0..40 {
+        waits.push(pacer.reserve("sync:api", qps).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let longest = waits.iter().max().unwrap();
+    assert!(
+        *longest < Duration::from_millis(5),
+        "a message below the quota waited {longest:?}"
+    );
+    // Ten at once after a pause go at once (a token bucket's burst), the rest by the quota.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let burst =
+        futures_util::future::join_all((0..20).map(|_| pacer.reserve("sync:api", 100.0))).await;
+    let mut burst: Vec<Duration> = burst.into_iter().map(Result::unwrap).collect();
+    burst.sort();
+    assert!(burst[9] < Duration::from_millis(5), "{burst:?}");
+    // The 20th: ten spacings after the burst (less the time the test took to ask).
+    assert!(burst[19] >= Duration::from_millis(70), "{burst:?}");
+
+    // Two hundred at once from four senders (as if four processes), beside an import's pacer:
+    // no half second gets more than its quota, the burst, and the two slots a pacer may use
+    // late.
+    let qps = 200.0;
+    let mut tasks = vec![];
+    for n in 0..5 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let pacer = if n == 0 {
+                Pacer::new(pool)
+            } else {
+                Pacer::as_needed(pool)
+            };
+            let mut sends = vec![];
+            for _ in 0..40 {
+                let pacer = pacer.clone();
+                sends.push(tokio::spawn(async move {
+                    let d = pacer.reserve("sync:burst", qps).await.unwrap();
+                    Instant::now() + d
+                }));
+            }
+            let mut slots = vec![];
+            for s in sends {
+                slots.push(s.await.unwrap());
+            }
+            slots
+        }));
+    }
+    let (slots, span) = sorted_slots(tasks).await;
+    assert!(span >= 189.0 / qps * 0.98, "200 slots in {span:.2} s");
+    let busiest = (0..slots.len())
+        .map(|i| {
+            slots[i..]
+                .iter()
+                .take_while(|s| (**s - slots[i]).as_secs_f64() < 0.5)
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(busiest <= 100 + 10 + 2, "{busiest} slots in half a second");
 }
 
 // ---- Bounded attempts, and the upload an ingest job was for -------------------------------
