@@ -8,6 +8,7 @@
 //! that resend land once). A failed event stays the head of its conversation and blocks it
 //! until it is applied or set aside as dead: order is kept through outages.
 
+use super::commit::{Handoff, Ready};
 use crate::jobs::pacer::Pacer;
 use crate::migration::{connections, limits};
 use crate::model::{MigrationId, Side};
@@ -18,12 +19,12 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 /// Events this process has in flight at most (each conversation has at most one).
 const IN_FLIGHT: usize = 64;
 /// A sender that stops answering frees its events after this long.
-const LEASE: Duration = Duration::from_secs(60);
+pub(crate) const LEASE: Duration = Duration::from_secs(60);
 /// How often the queue is looked at when nothing woke the sender.
 const POLL: Duration = Duration::from_millis(250);
 /// A sink is rebuilt after this long, so that a changed connection is picked up.
@@ -108,13 +109,55 @@ const CONNECTIONS: u32 = 8;
 pub fn spawn(mut services: Services) -> tokio::task::JoinHandle<()> {
     services.pool = crate::db::own_pool(&services.pool, CONNECTIONS);
     let sender = Arc::new(Sender {
-        pacer: Pacer::new(services.pool.clone()),
+        pacer: Pacer::as_needed(services.pool.clone()),
         services,
         sinks: Mutex::default(),
         slots: Arc::new(Semaphore::new(IN_FLIGHT)),
         busy: Busy::default(),
     });
-    tokio::spawn(sender.run())
+    let (inbox, mut handed) = tokio::sync::mpsc::unbounded_channel();
+    sender.services.door.hand_to(Handoff {
+        slots: sender.slots.clone(),
+        inbox,
+    });
+    tokio::spawn(async move {
+        // What the door hands over is sent at once; the loop claims the rest.
+        let me = sender.clone();
+        let _handoffs = AbortOnDrop(tokio::spawn(async move {
+            while let Some((ready, permits)) = handed.recv().await {
+                me.dispatch(ready.into_iter().map(Claimed::from).collect(), permits);
+            }
+        }));
+        sender.run().await;
+    })
+}
+
+/// Stops the task taking the door's events when the sender stops (aborted with its worker
+/// pool): a stopped console must not go on sending.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl From<Ready> for Claimed {
+    fn from(r: Ready) -> Claimed {
+        Claimed {
+            migration_id: r.id,
+            side: r.side,
+            event: SyncEvent {
+                key: r.event.key,
+                kind: r.event.kind,
+                at_ms: r.event.at_ms,
+                data: r.event.data,
+                original: None,
+                attempts: 0,
+            },
+            attempts: 0,
+        }
+    }
 }
 
 impl Sender {
@@ -158,24 +201,29 @@ impl Sender {
             let Ok(more) = self.slots.clone().acquire_many_owned(extra).await else {
                 return;
             };
-            let mut groups: HashMap<(MigrationId, Side), Vec<Claimed>> = HashMap::new();
-            for c in claimed {
-                groups.entry((c.migration_id, c.side)).or_default().push(c);
-            }
-            // The permits travel with each group's events; each is freed as soon as its event
-            // is recorded, so a group's slowest send holds up no other conversation.
             let mut permits = first;
             permits.merge(more);
-            for ((id, from), events) in groups {
-                let held = permits
-                    .split(events.len())
-                    .map(|p| Held::new(p, (id, from), &self.busy));
-                let me = self.clone();
-                tokio::spawn(async move {
-                    me.deliver(id, from, events, held).await;
-                    me.services.sync_wake.notify_one();
-                });
-            }
+            self.dispatch(claimed, permits);
+        }
+    }
+
+    /// Starts delivering claimed events, a task per migration and direction. The permits (one
+    /// per event) travel with each group's events; each is freed as soon as its event is
+    /// recorded, so a group's slowest send holds up no other conversation.
+    fn dispatch(self: &Arc<Self>, claimed: Vec<Claimed>, mut permits: OwnedSemaphorePermit) {
+        let mut groups: HashMap<(MigrationId, Side), Vec<Claimed>> = HashMap::new();
+        for c in claimed {
+            groups.entry((c.migration_id, c.side)).or_default().push(c);
+        }
+        for ((id, from), events) in groups {
+            let held = permits
+                .split(events.len())
+                .map(|p| Held::new(p, (id, from), &self.busy));
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.deliver(id, from, events, held).await;
+                me.services.sync_wake.notify_one();
+            });
         }
     }
 
@@ -215,6 +263,8 @@ impl Sender {
         mut held: Option<Held>,
     ) {
         let to = from.other();
+        // Each stage's end, from here, for the timing log.
+        let t0 = Instant::now();
         let mut events = events;
         for c in events
             .iter_mut()
@@ -248,10 +298,12 @@ impl Sender {
                 return;
             }
         };
+        let t1 = t0.elapsed();
         if let Err(e) = self.expect(id, to, &sink, &events).await {
             tracing::warn!(error = %e, "sync: writing the id map failed; the lease will expire");
             return;
         }
+        let t2 = t0.elapsed();
         if sink.batch() > 1 {
             for chunk in events.chunks(sink.batch()) {
                 let batch: Vec<SyncEvent> = chunk.iter().map(|c| c.event.clone()).collect();
@@ -264,18 +316,30 @@ impl Sender {
                         failed => self.record(c, &failed, None).await,
                     }
                 }
+                let b = t0.elapsed();
                 if let Err(e) = self.record_applied(id, from, &applied).await {
                     tracing::warn!(error = %e, migration = %id, "sync: recording deliveries failed");
                 }
+                tracing::debug!(
+                    target: super::TIMING,
+                    events = chunk.len(),
+                    lookups_ms = super::ms(t1),
+                    ids_ms = super::ms(t2 - t1),
+                    sent_ms = super::ms(b),
+                    recorded_ms = super::ms(t0.elapsed()),
+                    "sync: a batch delivered"
+                );
                 self.free(held.as_mut().and_then(|h| h.split(chunk.len())));
             }
             return;
         }
+        let n = events.len();
         // One request per event: conversations are independent, so they go side by side.
         let sends = events.iter().map(|c| {
             let sink = sink.clone();
             let permit = held.as_mut().and_then(|h| h.split(1));
             async move {
+                let a = t0.elapsed();
                 if let Some((key, qps)) = sink.pace(&c.event) {
                     if let Err(e) = self.pacer.wait(&key, qps).await {
                         tracing::warn!(error = %e, "sync: pacing failed; sending unpaced");
@@ -296,9 +360,20 @@ impl Sender {
                 {
                     let _ = self.pacer.throttled(&key).await;
                 }
+                let b = t0.elapsed();
                 // Recorded as soon as it is applied, not with its group: the pacer spreads a
                 // group's sends, and `sent_at` is when this one landed.
                 self.record(c, &r, None).await;
+                tracing::debug!(
+                    target: super::TIMING,
+                    events = n,
+                    lookups_ms = super::ms(t1),
+                    ids_ms = super::ms(t2 - t1),
+                    started_ms = super::ms(a),
+                    sent_ms = super::ms(b),
+                    recorded_ms = super::ms(t0.elapsed()),
+                    "sync: an event delivered"
+                );
                 self.free(permit);
             }
         });
@@ -745,8 +820,14 @@ async fn claim(
                    ON d.migration_id = h.migration_id AND d.from_side = h.side AND d.enabled
                  LEFT JOIN UNNEST($3::uuid[], $4::text[], $5::bigint[]) AS b(migration_id, side, n)
                    ON b.migration_id = h.migration_id AND b.side = h.side
-                 WHERE (h.state = 'queued' AND h.next_at <= now())
-                    OR (h.state = 'sending' AND h.lease_until < now())
+                 WHERE ((h.state = 'queued' AND h.next_at <= now())
+                        OR (h.state = 'sending' AND h.lease_until < now()))
+                   -- A head that arrived after its successor was taken waits for it: one
+                   -- in flight per conversation.
+                   AND NOT EXISTS (SELECT 1 FROM sync_inbound f
+                                   WHERE f.migration_id = h.migration_id AND f.side = h.side
+                                     AND f.conv = h.conv AND f.state = 'sending'
+                                     AND f.lease_until >= now() AND f.key <> h.key OFFSET 0)
                  ORDER BY turn, h.at
                  LIMIT $1
              ) t

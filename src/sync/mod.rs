@@ -30,6 +30,14 @@ pub use inbound::router;
 
 use serde_json::Value;
 
+/// The log target of each stored batch's and each delivery's stage times, at debug level:
+/// `IMSHIFT_LOG=info,imshift::sync::timing=debug` shows where an event's time goes.
+const TIMING: &str = "imshift::sync::timing";
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 /// The unit of ordering an event belongs to: `c2c:<a>:<b>` (the two accounts sorted),
 /// `group:<id>` or `account:<id>`. Events of one conversation are delivered in order, one at
 /// a time; different conversations go in parallel.

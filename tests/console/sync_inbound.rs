@@ -592,3 +592,150 @@ async fn a_delivery_the_database_refuses_fails_alone_when_written_with_others(po
     }
     assert_eq!(stored(&app, &id.to_string(), "source").await.len(), 19);
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn an_event_whose_conversation_has_nothing_waiting_goes_to_the_sender_and_the_rest_wait(
+    pool: PgPool,
+) {
+    use imshift::model::Side;
+    use imshift::sync::commit::{Delivery, GroupCommit, Handoff, Stored};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let app = TestApp::spawn(pool).await;
+    let (_owner, id) = migration(&app).await;
+    let id: imshift::model::MigrationId = id.parse().unwrap();
+    // The direction on (the switch itself wants both sides connected: not this test's
+    // subject).
+    sqlx::query("INSERT INTO sync_directions (migration_id, from_side, enabled) VALUES ($1, 'source', true)")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut at = 1_764_000_000_000;
+    let mut event = |key: &str, from: &str, to: &str| {
+        at += 1;
+        imshift::providers::InboundEvent {
+            key: key.into(),
+            kind: "message.sent".into(),
+            at_ms: at,
+            data: json!({"id": key, "conv": "c2c", "from": from, "to": to, "text": key}),
+            origin: None,
+            alias: None,
+        }
+    };
+    let delivery = |events, hold| Delivery {
+        id,
+        side: Side::Source,
+        events,
+        hold,
+    };
+    // A sender with room for three events at once.
+    let slots = Arc::new(tokio::sync::Semaphore::new(3));
+    let (inbox, mut handed) = tokio::sync::mpsc::unbounded_channel();
+    let writer = GroupCommit::default();
+    writer.hand_to(Handoff {
+        slots: slots.clone(),
+        inbox,
+    });
+    let mut taken = |n: usize| {
+        let mut keys = vec![];
+        let mut permits = vec![];
+        while let Ok((ready, p)) = handed.try_recv() {
+            assert_eq!(p.num_permits(), ready.len(), "a slot per event");
+            keys.extend(ready.into_iter().map(|r| r.event.key));
+            permits.push(p);
+        }
+        assert_eq!(keys.len(), n, "{keys:?}");
+        keys.sort();
+        (keys, permits)
+    };
+    let store = |d| writer.store(&app.pool, d);
+
+    // Four chats' first messages and a second one in the first chat: the second waits for
+    // the first, and with three slots the fourth chat waits for the claim.
+    let s = store(delivery(
+        vec![
+            event("a1", "alice", "bob"),
+            event("a2", "bob", "alice"),
+            event("b1", "carol", "dave"),
+            event("c1", "erin", "frank"),
+            event("d1", "gina", "hal"),
+        ],
+        Duration::ZERO,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        s,
+        Stored {
+            new: 5,
+            queued: 2,
+            handed: 3,
+            echo: 0
+        }
+    );
+    let (keys, permits) = taken(3);
+    assert_eq!(keys, ["a1", "b1", "c1"]);
+    assert_eq!(slots.available_permits(), 0);
+    // No room left: a new chat's message waits in the queue.
+    let s = store(delivery(vec![event("e1", "ivan", "judy")], Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!((s.queued, s.handed), (1, 0));
+    drop(permits);
+    // A chat with one in flight and a chat with one waiting: both wait their turn.
+    for (key, from, to) in [("a3", "alice", "bob"), ("d2", "gina", "hal")] {
+        let s = store(delivery(vec![event(key, from, to)], Duration::ZERO))
+            .await
+            .unwrap();
+        assert_eq!((s.queued, s.handed), (1, 0), "{key}");
+    }
+    // A side with a reorder window: its events wait out the window.
+    let s = store(delivery(
+        vec![event("f1", "kim", "lee")],
+        Duration::from_secs(2),
+    ))
+    .await
+    .unwrap();
+    assert_eq!((s.queued, s.handed), (1, 0));
+    // A redelivery of a handed event is a duplicate, and a new chat goes at once again.
+    let s = store(delivery(
+        vec![event("b1", "carol", "dave"), event("g1", "mia", "ned")],
+        Duration::ZERO,
+    ))
+    .await
+    .unwrap();
+    assert_eq!((s.new, s.handed), (1, 1));
+    assert_eq!(taken(1).0, ["g1"]);
+    // What was handed is leased like a claimed event, so no other sender takes it meanwhile.
+    let leased: Vec<String> = sqlx::query_scalar(
+        "SELECT key FROM sync_inbound
+         WHERE migration_id = $1 AND key IN ('a1', 'b1', 'c1', 'g1')
+           AND state = 'sending' AND lease_until > now() + interval '30 seconds'
+         ORDER BY key",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(leased, ["a1", "b1", "c1", "g1"]);
+
+    // An event older than one in flight that arrives after it (concurrent posts) is the head by
+    // its time, but the console's sender does not take it while its successor is in flight.
+    let late = imshift::providers::InboundEvent {
+        at_ms: 1_764_000_000_000,
+        ..event("g0", "mia", "ned")
+    };
+    let s = store(delivery(vec![late], Duration::ZERO)).await.unwrap();
+    assert_eq!((s.queued, s.handed), (1, 0));
+    // Taken, it would fail at once (the new side is not connected) and count an attempt.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (state, attempts): (String, i32) = sqlx::query_as(
+        "SELECT state, attempts FROM sync_inbound WHERE migration_id = $1 AND key = 'g0'",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), attempts), ("queued", 0));
+}
