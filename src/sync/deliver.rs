@@ -827,7 +827,7 @@ async fn claim(
                    AND NOT EXISTS (SELECT 1 FROM sync_inbound f
                                    WHERE f.migration_id = h.migration_id AND f.side = h.side
                                      AND f.conv = h.conv AND f.state = 'sending'
-                                     AND f.lease_until >= now() AND f.key <> h.key OFFSET 0)
+                                     AND f.lease_until >= now() OFFSET 0)
                  ORDER BY turn, h.at
                  LIMIT $1
              ) t
