@@ -193,8 +193,9 @@ pub async fn store(
 /// what became of each. An event imshift made (its origin tag, or an id in the id map) is
 /// kept as an echo and never sent; one arriving while its direction is off is kept as such.
 /// `counted`: the same statement adds them to the door's outcome counts. Up to `room` events
-/// that are their conversation's only one waiting (none before them, no reorder window) are
-/// stored leased for sending and come back as [`Ready`].
+/// that are their conversation's only one waiting (none before them, no reorder window, not
+/// possibly the copy of a send still unanswered) are stored leased for sending and come back
+/// as [`Ready`].
 async fn store_all(
     pool: &sqlx::PgPool,
     deliveries: &[Delivery],
@@ -267,7 +268,15 @@ async fn store_all(
                 AND NOT EXISTS (SELECT 1 FROM sync_inbound w
                                 WHERE w.migration_id = judged.migration_id
                                   AND w.side = judged.side AND w.conv = judged.conv
-                                  AND w.state IN ('queued', 'sending') OFFSET 0) AS head
+                                  AND w.state IN ('queued', 'sending') OFFSET 0)
+                -- Nor a message that may be the copy of a send into its side whose answer
+                -- (the id it would be known by) has not come: the claim waits for it.
+                AND (judged.kind <> 'message.sent'
+                     OR NOT EXISTS (SELECT 1 FROM sync_unanswered u
+                                    WHERE u.migration_id = judged.migration_id
+                                      AND u.side = judged.side
+                                      AND u.since > now() - make_interval(secs => $7)
+                                    OFFSET 0)) AS head
          FROM judged
          ), placed AS (
          SELECT h.*,

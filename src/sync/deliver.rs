@@ -387,7 +387,8 @@ impl Sender {
         self.services.sync_wake.notify_one();
     }
 
-    /// Writes the identities these events will have on `to` before they are sent.
+    /// Writes the identities these events will have on `to` before they are sent, and marks
+    /// the messages `to` names only in its answer as unanswered (see the claim).
     async fn expect(
         &self,
         id: MigrationId,
@@ -397,9 +398,14 @@ impl Sender {
     ) -> Result<(), sqlx::Error> {
         let mut ids = vec![];
         let mut keys = vec![];
+        let mut unanswered = vec![];
         for c in events {
+            let expected = sink.expected_ids(&c.event);
+            if expected.is_empty() && c.event.kind == "message.sent" {
+                unanswered.push(c.event.key.clone());
+            }
             let fp = super::fingerprint(&c.event.kind, &c.event.data);
-            for made in sink.expected_ids(&c.event).into_iter().chain(fp) {
+            for made in expected.into_iter().chain(fp) {
                 // One statement may not touch a row twice.
                 if ids.contains(&made) {
                     continue;
@@ -408,12 +414,17 @@ impl Sender {
                 keys.push(c.event.key.clone());
             }
         }
-        if ids.is_empty() {
+        if ids.is_empty() && unanswered.is_empty() {
             return Ok(());
         }
-        // A fingerprint written again starts its window again.
+        // A fingerprint written again starts its window again; so does a send tried again.
         sqlx::query(
-            "INSERT INTO sync_ids (migration_id, side, id, event_key)
+            "WITH marked AS (
+                 INSERT INTO sync_unanswered (migration_id, side, event_key)
+                 SELECT $1, $2, k FROM UNNEST($5::text[]) AS k
+                 ON CONFLICT (migration_id, side, event_key) DO UPDATE SET since = now()
+             )
+             INSERT INTO sync_ids (migration_id, side, id, event_key)
              SELECT $1, $2, u.id, u.key FROM UNNEST($3::text[], $4::text[]) AS u(id, key)
              ON CONFLICT (migration_id, side, id) DO UPDATE SET made_at = now()",
         )
@@ -421,6 +432,7 @@ impl Sender {
         .bind(to.as_str())
         .bind(&ids)
         .bind(&keys)
+        .bind(&unanswered)
         .execute(&self.services.pool)
         .await?;
         Ok(())
@@ -449,6 +461,11 @@ impl Sender {
                         made = ($4::text[])[array_position($3::text[], s.key)],
                         lease_until = NULL, error_code = NULL, error = NULL
                  WHERE s.migration_id = $1 AND s.side = $2 AND s.key = ANY($3)
+             ), answered AS (
+                 -- With the id the answer gave, in the same commit: a copy of the message
+                 -- is never judged between the two.
+                 DELETE FROM sync_unanswered
+                 WHERE migration_id = $1 AND side = $5 AND event_key = ANY($3)
              )
              INSERT INTO sync_ids (migration_id, side, id, event_key)
              SELECT $1, $5, u.made, u.key FROM UNNEST($3::text[], $4::text[]) AS u(key, made)
@@ -491,7 +508,11 @@ impl Sender {
                 };
                 metrics::counter!("imshift_sync_delivered_total", "from" => direction, "outcome" => if state == "dead" { "dead" } else { "retry" }).increment(1);
                 sqlx::query(
-                    "UPDATE sync_inbound SET state = $4, attempts = attempts + 1,
+                    "WITH answered AS (
+                         DELETE FROM sync_unanswered
+                         WHERE migration_id = $1 AND side = $8 AND event_key = $3
+                     )
+                     UPDATE sync_inbound SET state = $4, attempts = attempts + 1,
                             next_at = now() + make_interval(secs => $5), lease_until = NULL,
                             error_code = $6, error = $7
                      WHERE migration_id = $1 AND side = $2 AND key = $3",
@@ -503,6 +524,7 @@ impl Sender {
                 .bind(wait.as_secs_f64())
                 .bind(code)
                 .bind(message)
+                .bind(c.side.other().as_str())
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -791,13 +813,15 @@ async fn claim(
         // the table was small or nothing waited, the planner otherwise re-ran the search once
         // per waiting event (0.5 s a claim).
         "WITH RECURSIVE heads AS (
-             (SELECT ctid AS row, migration_id, side, conv, key, at, state, next_at, lease_until
+             (SELECT ctid AS row, migration_id, side, conv, key, at, state, next_at, lease_until,
+                     kind, received_at
               FROM sync_inbound
               WHERE state IN ('queued', 'sending')
               ORDER BY migration_id, side, conv, at, seq LIMIT 1)
              UNION ALL
              SELECT n.* FROM heads h, LATERAL (
-                 SELECT ctid, migration_id, side, conv, key, at, state, next_at, lease_until
+                 SELECT ctid, migration_id, side, conv, key, at, state, next_at, lease_until,
+                        kind, received_at
                  FROM sync_inbound
                  WHERE state IN ('queued', 'sending')
                    AND (migration_id, side, conv) > (h.migration_id, h.side, h.conv)
@@ -828,6 +852,15 @@ async fn claim(
                                    WHERE f.migration_id = h.migration_id AND f.side = h.side
                                      AND f.conv = h.conv AND f.state = 'sending'
                                      AND f.lease_until >= now() OFFSET 0)
+                   -- A message that arrived while imshift's send into its side awaited the
+                   -- answer naming it may be that send's copy: it waits for the answer, whose
+                   -- id the echo check above then finds.
+                   AND (h.kind <> 'message.sent'
+                        OR NOT EXISTS (SELECT 1 FROM sync_unanswered u
+                                       WHERE u.migration_id = h.migration_id
+                                         AND u.side = h.side AND u.since < h.received_at
+                                         AND u.since > now() - make_interval(secs => $2)
+                                       OFFSET 0))
                  ORDER BY turn, h.at
                  LIMIT $1
              ) t

@@ -133,6 +133,16 @@ impl Shared {
         fault
     }
 
+    /// How late the faults in force answer `api`.
+    fn answer_delay(&self, api: &str) -> u64 {
+        let faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        if faults.apis.is_empty() || faults.apis.iter().any(|a| a == api) {
+            faults.answer_delay_ms
+        } else {
+            0
+        }
+    }
+
     fn record(&self, api: &'static str, f: impl FnOnce(&mut super::ApiStats)) {
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         let s = c.apis.entry(api).or_default();
@@ -247,8 +257,15 @@ async fn nimserver(
             s.lost += 1;
         }
     });
-    if let Some(ms) = sh.config.slow_answers.get(api) {
-        tokio::time::sleep(Duration::from_millis(*ms)).await;
+    let late = sh
+        .config
+        .slow_answers
+        .get(api)
+        .copied()
+        .unwrap_or(0)
+        .max(sh.answer_delay(api));
+    if late > 0 {
+        tokio::time::sleep(Duration::from_millis(late)).await;
     }
     let answer = envelope(result);
     match lost {

@@ -109,6 +109,9 @@ pub struct Faults {
     pub apis: Vec<String>,
     /// The next calls' faults, one per call (of the APIs above), before any random one.
     pub next: VecDeque<Fault>,
+    /// Calls (of the APIs above) applied are answered this many milliseconds late: a message's
+    /// copy then reaches the app server before the sender has NetEase's answer.
+    pub answer_delay_ms: u64,
 }
 
 impl Default for Faults {
@@ -121,12 +124,16 @@ impl Default for Faults {
             lost_answer_as_502: false,
             apis: Vec::new(),
             next: VecDeque::new(),
+            answer_delay_ms: 0,
         }
     }
 }
 
 impl Faults {
     fn check(&self) -> Result<(), String> {
+        if self.answer_delay_ms > 60_000 {
+            return Err("answer_delay_ms is at most 60000 (a minute)".into());
+        }
         for (name, rate) in [
             ("bad_gateway_rate", self.bad_gateway_rate),
             ("code_rate", self.code_rate),
