@@ -27,6 +27,7 @@ pub mod limits;
 pub mod netease;
 pub mod outbound;
 pub mod registry;
+pub mod reorder;
 pub mod retry;
 pub mod rongcloud;
 pub mod self_built;
@@ -282,6 +283,28 @@ pub trait ReadBack: Send + Sync {
         to_ms: i64,
         page: Option<String>,
     ) -> Result<ReadPage, String>;
+    /// The pacing key and quota of listing an account's conversations.
+    fn pace_listing(&self) -> Option<(String, f64)> {
+        None
+    }
+    /// One page (from `page`) of the conversations `account` had a message in at or after
+    /// `since_ms`, as `read` names them: the chats that began during a gap, which imshift
+    /// never saw. `None`: this side cannot list an account's conversations.
+    async fn conversations_of(
+        &self,
+        _account: &str,
+        _since_ms: i64,
+        _page: Option<String>,
+    ) -> Option<Result<ConversationsPage, String>> {
+        None
+    }
+}
+
+/// A page of an account's conversations, with where the next page starts.
+#[derive(Debug, Default)]
+pub struct ConversationsPage {
+    pub conversations: Vec<String>,
+    pub next: Option<String>,
 }
 
 /// Where sync delivers one side's events: the other side's send APIs.

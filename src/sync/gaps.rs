@@ -3,8 +3,9 @@
 //! `sync_heartbeats`; the first process to start after a silence longer than
 //! `Config::sync_gap_after` records the gap (once, whichever process sees it), and a process
 //! fills it: for every migration syncing out of a side that can read its history back, the
-//! conversations active around the gap are read back over the gap's window and stored as if
-//! their callbacks had come. Events keep their callback keys, so what did arrive is a duplicate
+//! conversations active around the gap (those with events in the day before it, and those the
+//! side lists for the accounts active then) are read back over the gap's window and stored as
+//! if their callbacks had come. Events keep their callback keys, so what did arrive is a duplicate
 //! and only what was lost goes on, in order, as any other event.
 
 use super::commit;
@@ -23,6 +24,10 @@ const ACTIVE_BEFORE: &str = "1 day";
 const MAX_CONVERSATIONS: i64 = 5_000;
 /// Pages read back per conversation, at most.
 const MAX_PAGES: usize = 50;
+/// Accounts whose conversations are listed per side, at most (the most recently active).
+const MAX_ACCOUNTS: i64 = 2_000;
+/// Pages of one account's conversation list read, at most.
+const MAX_LIST_PAGES: usize = 10;
 /// Another process takes over a gap whose filler stopped answering after this long.
 const CLAIM_SECS: f64 = 600.0;
 
@@ -231,7 +236,51 @@ async fn fill_side(
             convs.push(t);
         }
     }
-    let (mut recovered, mut problems) = (0i64, vec![]);
+    let mut problems = vec![];
+    // A chat that began during the gap is in no event: where the side can list an account's
+    // conversations, those of the accounts active before the gap are asked for.
+    let accounts: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT a FROM sync_inbound,
+                LATERAL (VALUES (data->>'from'), (data->>'to')) AS v(a)
+         WHERE migration_id = $1 AND kind = 'message.sent' AND conv LIKE 'c2c:%'
+           AND received_at > to_timestamp($2::float8 / 1000) - interval '{ACTIVE_BEFORE}'
+           AND a IS NOT NULL
+         GROUP BY a ORDER BY max(received_at) DESC LIMIT $3"
+    ))
+    .bind(id)
+    .bind(from_ms)
+    .bind(MAX_ACCOUNTS)
+    .fetch_all(&s.pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut known: std::collections::HashSet<String> = convs.iter().cloned().collect();
+    'accounts: for account in &accounts {
+        let mut page = None;
+        for _ in 0..MAX_LIST_PAGES {
+            if let Some((key, qps)) = reader.pace_listing() {
+                let _ = pacer.wait(&key, qps).await;
+            }
+            match reader.conversations_of(account, from_ms, page.take()).await {
+                None => break 'accounts,
+                Some(Ok(p)) => {
+                    for c in p.conversations {
+                        if known.insert(c.clone()) {
+                            convs.push(c);
+                        }
+                    }
+                    match p.next {
+                        Some(next) => page = Some(next),
+                        None => break,
+                    }
+                }
+                Some(Err(why)) => {
+                    problems.push(format!("the conversations of {account}: {why}"));
+                    break;
+                }
+            }
+        }
+    }
+    let mut recovered = 0i64;
     for conv in &convs {
         // The whole window first, then stored oldest first: events of one second keep their
         // order (the sender breaks ties by arrival), whichever way the pages run.

@@ -110,6 +110,8 @@ pub const LIMITS: &[(&str, u32, Option<usize>)] = &[
     ("openim/sendmsg", 200, None),
     ("openim/admin_getroammsg", 200, None),
     ("openim/admin_msgwithdraw", 200, None),
+    // 200/s (CN-62118); the conversations an account had, for a gap's new chats.
+    ("recentcontact/get_list", 200, None),
     ("group_open_http_svc/import_group", 200, None),
     // 20 is the current (2026-01) cap; older docs said 100, 300, 500.
     ("group_open_http_svc/import_group_member", 200, Some(20)),

@@ -17,12 +17,12 @@ use super::client::{
     AddFriendItem, CheckType, FriendAddRequest, FriendDeleteRequest, FriendResultResponse,
     GroupMsgRecallRequest, MsgSeqItem, MsgWithdrawRequest, PortraitSetRequest,
 };
-use super::client::{AdminGetRoamMsgRequest, GroupMsgGetSimpleRequest};
+use super::client::{AdminGetRoamMsgRequest, GroupMsgGetSimpleRequest, RecentContactRequest};
 use super::convert::{self, CanonicalMessage, MessageIdentity};
 use super::TencentError;
 use crate::providers::{
-    Delivered, EchoGuards, ErrorClass, InboundEvent, Original, ReadBack, ReadPage, SyncEvent,
-    SyncSink, ORIGIN,
+    ConversationsPage, Delivered, EchoGuards, ErrorClass, InboundEvent, Original, ReadBack,
+    ReadPage, SyncEvent, SyncSink, ORIGIN,
 };
 use serde_json::{json, Map, Value};
 
@@ -944,6 +944,7 @@ pub struct TencentReader {
 
 const ROAM_API: &str = "openim/admin_getroammsg";
 const GROUP_API: &str = "group_open_http_svc/group_msg_get_simple";
+const LIST_API: &str = "recentcontact/get_list";
 
 fn event_of(e: E, key: String, at_ms: i64) -> Option<InboundEvent> {
     let (data, tag) = canonical(&e)?;
@@ -1086,6 +1087,79 @@ impl ReadBack for TencentReader {
             .collect();
         let next = (r.complete != 1 && !r.last_msg_key.is_empty()).then_some(r.last_msg_key);
         Ok(ReadPage { events, next })
+    }
+
+    fn pace_listing(&self) -> Option<(String, f64)> {
+        let qps = self.client.limits().qps(LIST_API).unwrap_or(1) as f64;
+        Some((format!("tencent:{}:{LIST_API}", self.sdkappid), qps))
+    }
+
+    async fn conversations_of(
+        &self,
+        account: &str,
+        since_ms: i64,
+        page: Option<String>,
+    ) -> Option<Result<ConversationsPage, String>> {
+        Some(self.list(account, since_ms, page).await)
+    }
+}
+
+impl TencentReader {
+    /// A page of `recentcontact/get_list`; the cursor is the answer's four numbers.
+    async fn list(
+        &self,
+        account: &str,
+        since_ms: i64,
+        page: Option<String>,
+    ) -> Result<ConversationsPage, String> {
+        let cursor: Vec<u64> = page
+            .as_deref()
+            .unwrap_or("0:0:0:0")
+            .split(':')
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let [time_stamp, start_index, top_time_stamp, top_start_index] = cursor[..] else {
+            return Err(format!("{page:?} is not a conversation list cursor"));
+        };
+        let r = self
+            .client
+            .recentcontact_get_list(&RecentContactRequest {
+                from_account: account.to_string(),
+                time_stamp,
+                start_index,
+                top_time_stamp,
+                top_start_index,
+                assist_flags: 63,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let since_s = since_ms.div_euclid(1000);
+        let conversations = r
+            .sessions
+            .iter()
+            .filter(|s| s.msg_time as i64 >= since_s)
+            .filter_map(|s| match (s.kind, &s.to_account, &s.group_id) {
+                (1, Some(peer), _) => Some(crate::sync::conversation(
+                    "message.sent",
+                    &json!({"from": account, "to": peer}),
+                )),
+                (2, _, Some(group)) => Some(format!("group:{group}")),
+                _ => None,
+            })
+            .collect();
+        // Past the last page, or a page that moved neither cursor (nothing more to ask).
+        let next = (r.complete != 1
+            && (r.start_index, r.top_start_index) != (start_index, top_start_index))
+            .then(|| {
+                format!(
+                    "{}:{}:{}:{}",
+                    r.time_stamp, r.start_index, r.top_time_stamp, r.top_start_index
+                )
+            });
+        Ok(ConversationsPage {
+            conversations,
+            next,
+        })
     }
 }
 

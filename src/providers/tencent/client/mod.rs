@@ -439,6 +439,14 @@ impl TencentClient {
         self.call("openim", "admin_getroammsg", req).await
     }
 
+    /// One page of an account's conversations, the most recent first.
+    pub async fn recentcontact_get_list(
+        &self,
+        req: &RecentContactRequest,
+    ) -> Result<RecentContactResponse, TencentError> {
+        self.call("recentcontact", "get_list", req).await
+    }
+
     /// Recalls a one-to-one message by its MsgKey.
     pub async fn admin_msgwithdraw(&self, req: &MsgWithdrawRequest) -> Result<(), TencentError> {
         self.call::<_, Empty>("openim", "admin_msgwithdraw", req)

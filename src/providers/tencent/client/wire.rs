@@ -444,6 +444,57 @@ pub struct AdminGetRoamMsgResponse {
     pub msg_list: Vec<RoamMsg>,
 }
 
+/// `recentcontact/get_list` (CN-62118): one page of an account's conversations. The two
+/// cursors (ordinary and pinned conversations) come back in the answer for the next page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentContactRequest {
+    #[serde(rename = "From_Account")]
+    pub from_account: String,
+    #[serde(rename = "TimeStamp")]
+    pub time_stamp: u64,
+    #[serde(rename = "StartIndex")]
+    pub start_index: u64,
+    #[serde(rename = "TopTimeStamp")]
+    pub top_time_stamp: u64,
+    #[serde(rename = "TopStartIndex")]
+    pub top_start_index: u64,
+    /// The current documentation says to send 63 ("the full conversation data"); older pages
+    /// explain bits 0-2 (pinned conversations, empty ones, paging the pinned).
+    #[serde(rename = "AssistFlags")]
+    pub assist_flags: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionItem {
+    /// 1 one-to-one, 2 group.
+    #[serde(rename = "Type", default)]
+    pub kind: u8,
+    #[serde(rename = "To_Account", default)]
+    pub to_account: Option<String>,
+    #[serde(rename = "GroupId", default)]
+    pub group_id: Option<String>,
+    /// The conversation's last message, Unix seconds.
+    #[serde(rename = "MsgTime", default)]
+    pub msg_time: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentContactResponse {
+    #[serde(rename = "SessionItem", default)]
+    pub sessions: Vec<SessionItem>,
+    /// 1: no more pages.
+    #[serde(rename = "CompleteFlag", default)]
+    pub complete: u8,
+    #[serde(rename = "TimeStamp", default)]
+    pub time_stamp: u64,
+    #[serde(rename = "StartIndex", default)]
+    pub start_index: u64,
+    #[serde(rename = "TopTimeStamp", default)]
+    pub top_time_stamp: u64,
+    #[serde(rename = "TopStartIndex", default)]
+    pub top_start_index: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyValue {
     #[serde(rename = "Key")]

@@ -296,3 +296,66 @@ pub(super) fn admin_msgwithdraw(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
     );
     Ok(Map::new())
 }
+
+/// Conversations a page of `recentcontact/get_list` lists (Tencent pages by its own cursor).
+const SESSIONS_PER_PAGE: usize = 100;
+
+/// `recentcontact/get_list`: an account's conversations (one-to-one chats and groups it is in
+/// with messages), the most recent first, paged by `StartIndex`. Top (pinned) conversations
+/// are not kept here: the top cursor always comes back complete.
+pub(super) fn recentcontact_get_list(ctx: &mut Ctx, d: &mut Data, v: &Value) -> Out {
+    let account = get_str(v, "From_Account", 90001)?;
+    let start = get_u64(v, "StartIndex", 90001)? as usize;
+    get_u64(v, "TimeStamp", 90001)?;
+    if !ctx.account_exists(d, &account) {
+        return Err(rej(70107, format!("account {account:?} does not exist")));
+    }
+    let mut sessions: Vec<(u64, Value)> = d
+        .c2c
+        .iter()
+        .filter_map(|(k, msgs)| {
+            let (a, b) = k.split_once('\n')?;
+            let peer = if a == account {
+                b
+            } else if b == account {
+                a
+            } else {
+                return None;
+            };
+            let last = msgs.iter().map(|m| m.time).max()?;
+            Some((
+                last,
+                json!({"Type": 1, "To_Account": peer, "MsgTime": last, "TopFlag": 0}),
+            ))
+        })
+        .chain(d.groups.iter().filter_map(|(id, g)| {
+            if !g.members.contains_key(&account) {
+                return None;
+            }
+            let last = g.messages.iter().map(|m| m.time).max()?;
+            Some((
+                last,
+                json!({"Type": 2, "GroupId": id, "MsgTime": last, "TopFlag": 0}),
+            ))
+        }))
+        .collect();
+    sessions.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+    let page: Vec<Value> = sessions
+        .iter()
+        .skip(start)
+        .take(SESSIONS_PER_PAGE)
+        .map(|(_, s)| s.clone())
+        .collect();
+    let next = start + page.len();
+    let mut out = Map::new();
+    out.insert("SessionItem".into(), Value::Array(page));
+    out.insert(
+        "CompleteFlag".into(),
+        json!(u8::from(next >= sessions.len())),
+    );
+    out.insert("TimeStamp".into(), json!(ctx.now));
+    out.insert("StartIndex".into(), json!(next));
+    out.insert("TopTimeStamp".into(), json!(ctx.now));
+    out.insert("TopStartIndex".into(), json!(0));
+    Ok(out)
+}

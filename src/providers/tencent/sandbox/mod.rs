@@ -22,7 +22,7 @@ use groups::{
     send_group_msg, set_unread_msg_num,
 };
 use http::router_from;
-use messages::{admin_getroammsg, admin_msgwithdraw, importmsg, sendmsg};
+use messages::{admin_getroammsg, admin_msgwithdraw, importmsg, recentcontact_get_list, sendmsg};
 use profiles::{portrait_get, portrait_set};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -404,6 +404,7 @@ fn handler_for(api: &str) -> Option<(Handler, bool)> {
         "openim/sendmsg" => (sendmsg, true),
         "openim/admin_getroammsg" => (admin_getroammsg, false),
         "openim/admin_msgwithdraw" => (admin_msgwithdraw, true),
+        "recentcontact/get_list" => (recentcontact_get_list, false),
         "group_open_http_svc/import_group" => (import_group, true),
         "group_open_http_svc/import_group_member" => (import_group_member, true),
         "group_open_http_svc/import_group_msg" => (import_group_msg, true),
