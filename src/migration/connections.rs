@@ -441,33 +441,72 @@ pub async fn open(
     Ok((p, conn))
 }
 
-/// How long the door uses a connection it opened: a secret rotated in another console
-/// process is in force at this one's door within this long (at once in the process that
-/// stored it).
+/// How long the door uses a connection it opened before it opens it again: a secret rotated
+/// in another console process is in force at this one's door about this long after (at once
+/// in the process that stored it).
 const OPENED_FRESH: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// While one delivery's task opens the connection again, how long the others go on with the
+/// one opened before.
+const REOPEN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// [`open`] for the door, kept [`OPENED_FRESH`]: a delivery per event would otherwise open
-/// its side's secrets each time.
+/// its side's secrets each time. Past that, the first delivery to see it starts opening it
+/// again in the background and every delivery goes on with the one opened before until that
+/// lands: deliveries that each opened it themselves finished their queries in any order, and
+/// a side's later delivery reached the writer before an earlier one (a conversation's events
+/// out of order). Only a side not opened yet (or whose reopening failed) waits for the queries.
 pub async fn open_at_door(
     state: &Services,
     id: MigrationId,
     side: Side,
 ) -> AppResult<(Arc<dyn Provider>, Arc<Connection>)> {
-    if let Some((at, p, c)) = state.opened.lock().unwrap().get(&(id, side)) {
-        if at.elapsed() < OPENED_FRESH {
-            return Ok((p.clone(), c.clone()));
+    let now = std::time::Instant::now();
+    let reopen = {
+        let mut opened = state.opened.lock().unwrap();
+        match opened.get_mut(&(id, side)) {
+            Some((at, p, c)) => {
+                let got = (p.clone(), c.clone());
+                if now.duration_since(*at) < OPENED_FRESH {
+                    return Ok(got);
+                }
+                // Fresh for a moment more, so that only this delivery starts the reopening.
+                *at = now.checked_sub(OPENED_FRESH - REOPEN_GRACE).unwrap_or(now);
+                Some(got)
+            }
+            None => None,
         }
+    };
+    if let Some(got) = reopen {
+        let state = state.clone();
+        tokio::spawn(async move {
+            match open(&state, id, side).await {
+                Ok((p, c)) => keep_opened(&state, id, side, p, Arc::new(c)),
+                // The next delivery opens it itself and answers why it cannot.
+                Err(_) => {
+                    state.opened.lock().unwrap().remove(&(id, side));
+                }
+            }
+        });
+        return Ok(got);
     }
     let (p, c) = open(state, id, side).await?;
     let c = Arc::new(c);
+    keep_opened(state, id, side, p.clone(), c.clone());
+    Ok((p, c))
+}
+
+fn keep_opened(
+    state: &Services,
+    id: MigrationId,
+    side: Side,
+    p: Arc<dyn Provider>,
+    c: Arc<Connection>,
+) {
     let mut opened = state.opened.lock().unwrap();
     // Opened secrets stay in memory no longer than they are used.
-    opened.retain(|_, (at, _, _)| at.elapsed() < OPENED_FRESH);
-    opened.insert(
-        (id, side),
-        (std::time::Instant::now(), p.clone(), c.clone()),
-    );
-    Ok((p, c))
+    opened.retain(|_, (at, _, _)| at.elapsed() < OPENED_FRESH * 2);
+    opened.insert((id, side), (std::time::Instant::now(), p, c));
 }
 
 /// Drops the door's opened connections, after a change to any of them.

@@ -49,6 +49,10 @@ pub struct Options {
     /// Seconds per step of --find-peak.
     #[arg(long, default_value_t = 20.0)]
     pub step_secs: f64,
+    /// The old system's reorder window (its connection's `reorder_ms`): its relay batches are
+    /// posted side by side, so a later event of a chat can reach the console first.
+    #[arg(long, default_value_t = 0)]
+    pub reorder_ms: u64,
     #[arg(long, default_value = "/tmp/imshift-bench-sync")]
     pub dir: PathBuf,
 }
@@ -58,6 +62,8 @@ pub struct Figures {
     /// `debug` or `release`: the figures of a debug build are not the product's.
     pub build: &'static str,
     pub rate: f64,
+    /// The old system's reorder window.
+    pub reorder_ms: u64,
     pub seconds: f64,
     /// Achieved offered events per second, per direction.
     pub offered_old_to_new: f64,
@@ -252,7 +258,7 @@ pub async fn run(pool: sqlx::PgPool, o: &Options) -> Res<Figures> {
         }
     });
     let workers = web::workers::start(&state).await?;
-    let mut b = Bench::set_up(state, &console, o.rate, door, o.find_peak).await?;
+    let mut b = Bench::set_up(state, &console, o, door).await?;
     let mut f = Figures {
         build: if cfg!(debug_assertions) {
             "debug"
@@ -260,6 +266,7 @@ pub async fn run(pool: sqlx::PgPool, o: &Options) -> Res<Figures> {
             "release"
         },
         rate: o.rate,
+        reorder_ms: o.reorder_ms,
         ..Figures::default()
     };
     if o.find_peak {
@@ -279,14 +286,9 @@ pub async fn run(pool: sqlx::PgPool, o: &Options) -> Res<Figures> {
 }
 
 impl Bench {
-    /// `documented`: the providers' own quotas, not quotas raised above the load.
-    async fn set_up(
-        state: AppState,
-        console: &str,
-        rate: f64,
-        door: DoorTimes,
-        documented: bool,
-    ) -> Res<Bench> {
+    /// With `--find-peak`, the providers' own quotas, not quotas raised above the load.
+    async fn set_up(state: AppState, console: &str, o: &Options, door: DoorTimes) -> Res<Bench> {
+        let (rate, documented) = (o.rate, o.find_peak);
         let (actor, m) =
             crate::import::bench::admin_and_migration(&state, "bench sync", Strategy::Coexistence)
                 .await?;
@@ -334,7 +336,7 @@ impl Bench {
             &started.secrets,
         )
         .await?;
-        let relay_fields = json!({"relay_url": relay.base_url()});
+        let relay_fields = json!({"relay_url": relay.base_url(), "reorder_ms": o.reorder_ms});
         let relay_secrets = [
             ("outbound_secret".to_string(), OUTBOUND.to_string().into()),
             ("inbound_secret".to_string(), INBOUND.to_string().into()),

@@ -27,6 +27,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const MAX_KEY_BYTES: usize = 512;
 /// `at` up to the end of year 9999: the database's timestamps go no further.
 const MAX_AT_MS: i64 = 253_402_300_799_999;
+/// Past a reorder window, before the sender is woken: the window is counted from the
+/// database's clock at the insert, a little before the answer.
+const HELD_MARGIN: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Where a side's provider (or a sandbox standing in for it) delivers this migration's events.
 pub fn hook_url(public_url: &str, id: MigrationId, side: Side) -> String {
@@ -154,6 +157,7 @@ async fn handle(
         hold: provider.hold_back(&conn),
     };
     let delivered = delivery.events.len();
+    let hold = delivery.hold;
     let stored = state
         .door
         .store(&state.pool, delivery)
@@ -163,6 +167,15 @@ async fn handle(
     let duplicates = delivered - accepted;
     if stored.queued > 0 {
         state.sync_wake.notify_one();
+        if !hold.is_zero() {
+            // Held events are due when the window ends: the sender looks then, not at its
+            // next poll, which would add up to a poll's length to the window.
+            let wake = state.sync_wake.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(hold + HELD_MARGIN).await;
+                wake.notify_one();
+            });
+        }
     }
     count_metrics(
         side,

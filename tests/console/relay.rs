@@ -65,7 +65,8 @@ async fn a_self_built_source_is_set_sealed_and_tested_against_its_relay(pool: Pg
             "relay_url",
             "outbound_secret",
             "inbound_secret",
-            "previous_inbound_secret"
+            "previous_inbound_secret",
+            "reorder_ms"
         ]
     );
     assert_eq!(view["can_test"], true);

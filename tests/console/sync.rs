@@ -701,28 +701,36 @@ async fn messages_sent_while_every_console_process_was_down_are_read_back_and_ar
     tencent
         .user_message("alice", "bob", false, "during 2")
         .unwrap();
+    // A chat that begins during the gap: imshift has never seen carol.
+    tencent
+        .user_message("carol", "bob", false, "new chat during")
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(texts(&relay), ["before"], "nothing can arrive while down");
 
-    // A process starts again: it finds the silence, reads the chat back, and sends what
-    // was lost, once, in order.
+    // A process starts again: it finds the silence, reads the chats back (bob's list of
+    // conversations names the new one), and sends what was lost, once, in order.
     let second = TestApp::spawn_keyed(pool.clone(), quick, MasterKey::from_bytes(KEY)).await;
     *up.lock().unwrap() = Some(second.base.clone());
     eventually("the lost messages at the old system", || async {
-        (texts(&relay).len() >= 3).then_some(())
+        (texts(&relay).len() >= 4).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(texts(&relay), ["before", "during 1", "during 2"]);
+    let got = texts(&relay);
+    let alice_and_bob: Vec<&String> = got.iter().filter(|t| !t.starts_with("new")).collect();
+    assert_eq!(alice_and_bob, ["before", "during 1", "during 2"], "{got:?}");
+    assert_eq!(got.len(), 4, "each once: {got:?}");
+    assert!(got.contains(&"new chat during".to_string()), "{got:?}");
     let gap: (String, i64) = sqlx::query_as("SELECT state, recovered FROM sync_gaps")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(gap, ("filled".to_string(), 2));
+    assert_eq!(gap, ("filled".to_string(), 3));
     // The Sync tab's figures show it (the first process still answers pages).
     let view = sync_view(&owner, &id).await;
-    assert_eq!(view["gaps"][0]["recovered"], 2, "{view}");
-    assert_eq!(view["gaps"][0]["conversations"], 1);
+    assert_eq!(view["gaps"][0]["recovered"], 3, "{view}");
+    assert_eq!(view["gaps"][0]["conversations"], 2);
     // Another migration of the console sees the gap with its own figures: nothing of its own.
     let other = owner
         .new_migration("other", "coexistence", "self_built", "tencent")
@@ -736,7 +744,7 @@ async fn messages_sent_while_every_console_process_was_down_are_read_back_and_ar
         .user_message("bob", "alice", false, "after")
         .unwrap();
     eventually("the next message", || async {
-        (texts(&relay).len() == 4).then_some(())
+        (texts(&relay).len() == 5).then_some(())
     })
     .await;
 }
@@ -1622,6 +1630,52 @@ async fn with_a_reorder_window_a_callback_that_was_overtaken_still_goes_first(po
         .iter()
         .map(|e| e["data"]["body"]["text"].as_str().unwrap_or_default())
         .collect();
+    assert_eq!(texts, ["first", "second"], "in the order they were sent");
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn with_a_reorder_window_an_old_systems_overtaken_post_still_goes_first(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    let path = format!("/api/v1/migrations/{id}/connections/source");
+    let view = owner.json(Method::GET, &path, None).await;
+    let mut fields = json!({"relay_url": view["values"]["relay_url"], "reorder_ms": "soon"});
+    let r = owner
+        .api(Method::PUT, &path, Some(json!({ "fields": fields })))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("reorder window"));
+    fields["reorder_ms"] = json!("800");
+    let r = owner
+        .api(Method::PUT, &path, Some(json!({ "fields": fields })))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let saved = owner.json(Method::GET, &path, None).await;
+    assert_eq!(saved["values"]["reorder_ms"], 800, "{saved}");
+    assert_eq!(saved["complete"], true, "the secrets were kept: {saved}");
+    assert_eq!(
+        switch(&owner, &id, "source", true).await.status(),
+        StatusCode::OK
+    );
+
+    // Two of the old system's workers post one chat's messages; the later one lands first.
+    let at = now_ms() - 5_000;
+    let said = |id: &str, n: i64, body: &str| {
+        let mut e = text(id, "c2c", "alice", "bob", body);
+        e["at"] = json!(at + n);
+        e["data"]["sent_at"] = json!(at + n);
+        e
+    };
+    old_system_sends(&sides, json!({"events": [said("r-2", 2, "second")]})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    old_system_sends(&sides, json!({"events": [said("r-1", 1, "first")]})).await;
+    let texts = eventually("both in Tencent", || async {
+        let t = c2c_texts(&tencent_export(&sides).await);
+        (t.len() == 2).then_some(t)
+    })
+    .await;
     assert_eq!(texts, ["first", "second"], "in the order they were sent");
 }
 

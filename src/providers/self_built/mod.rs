@@ -100,6 +100,7 @@ impl Provider for SelfBuilt {
                 required: false,
                 ..f("previous_inbound_secret", "Previous inbound secret", FieldKind::Secret, "While rotating: the inbound secret being replaced, still accepted until the old system signs with the new one. Set it to the old value when you set a new inbound secret.")
             },
+            super::reorder::field("an old system that posts one conversation's relay batches from several workers at once can have a later event arrive first."),
         ]
     }
 
@@ -111,7 +112,8 @@ impl Provider for SelfBuilt {
         let url = outbound::check_url(raw, outbound::Policy::from_env())
             .map(|t| t.url)
             .map_err(|r| FieldError::new("relay_url", r.0))?;
-        public.clear();
+        public.retain(|k, _| k == super::reorder::FIELD);
+        super::reorder::check(public)?;
         public.insert("relay_url".into(), url.into());
         Ok(())
     }
@@ -291,6 +293,10 @@ impl Provider for SelfBuilt {
                 "Imshift-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(inbound secret, \"<t>.\" + body)>".into(),
             ),
         ]
+    }
+
+    fn hold_back(&self, conn: &Connection) -> std::time::Duration {
+        super::reorder::hold(conn)
     }
 
     fn inbound_answer(&self, accepted: usize, duplicates: usize) -> Value {

@@ -9,9 +9,9 @@ use crate::dumps::canonical::Refs;
 use crate::import::target::ImportTarget;
 use crate::model::{ConnectionCheck, FieldChoice, FieldKind, FieldSpec, Side};
 use crate::providers::{
-    outbound, CallbackRequest, Capabilities, Connection, EchoGuards, FieldError, InboundEvent,
-    Limits, Problem, Provider, RunningSandbox, Sandbox, Standalone, StartOptions, Started,
-    SyncSink, TargetRules,
+    outbound, reorder, CallbackRequest, Capabilities, Connection, EchoGuards, FieldError,
+    InboundEvent, Limits, Problem, Provider, RunningSandbox, Sandbox, Standalone, StartOptions,
+    Started, SyncSink, TargetRules,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -123,30 +123,12 @@ impl Provider for Tencent {
             },
             field("secret_key", "Secret key", FieldKind::Secret, true, "Basic configuration → Secret key. Encrypted at rest and never shown again."),
             field("callback_token", "Callback token", FieldKind::Secret, false, "Callback configuration → Authentication token, for checking callbacks during coexistence."),
-            field("reorder_ms", "Reorder window (ms)", FieldKind::Number, false, "Coexistence: Tencent sends callbacks concurrently, so a later message can arrive first. imshift holds each event this long so an earlier one still goes first; every event from Tencent waits that long. Empty or 0: relay at once."),
+            reorder::field("Tencent sends callbacks concurrently, so a later message can arrive first."),
         ]
     }
 
     fn check(&self, _side: Side, public: &mut Map<String, Value>) -> Result<(), FieldError> {
-        match public.get("reorder_ms") {
-            None | Some(Value::Null) => {}
-            Some(v) => {
-                let ms = match v {
-                    Value::Number(n) => n.as_i64(),
-                    Value::String(s) if s.trim().is_empty() => Some(0),
-                    Value::String(s) => s.trim().parse().ok(),
-                    _ => None,
-                }
-                .filter(|n| (0..=MAX_REORDER_MS).contains(n))
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "reorder_ms",
-                        format!("the reorder window is a number of milliseconds from 0 to {MAX_REORDER_MS}"),
-                    )
-                })?;
-                public.insert("reorder_ms".into(), ms.into());
-            }
-        }
+        reorder::check(public)?;
         let sdkappid = match public.get("sdkappid") {
             Some(Value::Number(n)) => n.as_i64(),
             Some(Value::String(s)) => s.trim().parse().ok(),
@@ -203,7 +185,7 @@ impl Provider for Tencent {
                 "region",
                 "base_url",
                 "admin_identifier",
-                "reorder_ms",
+                reorder::FIELD,
             ]
             .contains(&k.as_str())
         });
@@ -268,6 +250,7 @@ impl Provider for Tencent {
             ],
             read_back: &[
                 "openim/admin_getroammsg",
+                "recentcontact/get_list",
                 "group_open_http_svc/group_msg_get_simple",
                 "profile/portrait_get",
                 "sns/friend_check",
@@ -387,17 +370,9 @@ impl Provider for Tencent {
     }
 
     fn hold_back(&self, conn: &Connection) -> std::time::Duration {
-        let ms = conn
-            .number("reorder_ms")
-            .unwrap_or(0)
-            .clamp(0, MAX_REORDER_MS);
-        std::time::Duration::from_millis(ms as u64)
+        reorder::hold(conn)
     }
 }
-
-/// The longest reorder window a connection may set: past it, holding costs more than the
-/// rare overtaking it fixes.
-const MAX_REORDER_MS: i64 = 10_000;
 
 /// A callback names its app in `SdkAppid`; another app's callbacks are not this migration's.
 fn check_app(conn: &Connection, req: &CallbackRequest) -> Result<(), String> {
