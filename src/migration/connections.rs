@@ -481,7 +481,7 @@ pub async fn open_at_door(
         let state = state.clone();
         tokio::spawn(async move {
             match open(&state, id, side).await {
-                Ok((p, c)) => keep_opened(&state, id, side, p, Arc::new(c)),
+                Ok((p, c)) => keep_opened(&state, id, side, p, Arc::new(c), true),
                 // The next delivery opens it itself and answers why it cannot.
                 Err(_) => {
                     state.opened.lock().unwrap().remove(&(id, side));
@@ -492,18 +492,24 @@ pub async fn open_at_door(
     }
     let (p, c) = open(state, id, side).await?;
     let c = Arc::new(c);
-    keep_opened(state, id, side, p.clone(), c.clone());
+    keep_opened(state, id, side, p.clone(), c.clone(), false);
     Ok((p, c))
 }
 
+/// `reopened`: kept only if the one it replaces is still there (a change to a connection drops
+/// them all, and what a reopening read before that may be older).
 fn keep_opened(
     state: &Services,
     id: MigrationId,
     side: Side,
     p: Arc<dyn Provider>,
     c: Arc<Connection>,
+    reopened: bool,
 ) {
     let mut opened = state.opened.lock().unwrap();
+    if reopened && !opened.contains_key(&(id, side)) {
+        return;
+    }
     // Opened secrets stay in memory no longer than they are used.
     opened.retain(|_, (at, _, _)| at.elapsed() < OPENED_FRESH * 2);
     opened.insert((id, side), (std::time::Instant::now(), p, c));

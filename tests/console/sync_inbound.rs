@@ -458,6 +458,62 @@ async fn during_a_rotation_both_inbound_secrets_are_accepted_until_the_old_one_i
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_secret_rotated_in_one_console_process_is_in_force_at_anothers_door_within_seconds(
+    pool: PgPool,
+) {
+    use imshift::secrets::MasterKey;
+    const KEY: [u8; 32] = [0x17; 32];
+    let a = TestApp::spawn_keyed(pool.clone(), |_| {}, MasterKey::from_bytes(KEY)).await;
+    let b = TestApp::spawn_keyed(pool, |_| {}, MasterKey::from_bytes(KEY)).await;
+    let (owner, id) = migration(&a).await;
+    connect_relay(&owner, &id).await;
+    let signed = |secret: &str, n: &str| {
+        let body = json!({"events": [relay_event(n)]}).to_string();
+        let sig = self_built::signature(secret, now(), body.as_bytes());
+        (body, sig)
+    };
+    // B's door opens the side's connection on its first delivery and keeps it a while.
+    let (body, sig) = signed(INBOUND, "k1");
+    assert_eq!(
+        post_relay(&b, &id, &body, Some(sig)).await.status(),
+        StatusCode::OK
+    );
+    // The secret is replaced through A, with no overlap.
+    const NEW: &str = "a-brand-new-inbound-secret-3c9d";
+    let r = owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/connections/source"),
+            Some(
+                json!({"fields": {"relay_url": "http://127.0.0.1:9/relay", "inbound_secret": NEW}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // B's door reads it again in the background once what it opened is 3 s old, deliveries
+    // meanwhile answered with what it had: the new secret is accepted within seconds, and
+    // from then on the old one is not.
+    let mut n = 0;
+    eventually("the new secret accepted at B", || {
+        n += 1;
+        let (body, sig) = signed(NEW, &format!("n{n}"));
+        let b = &b;
+        let id = &id;
+        async move {
+            let r = post_relay(b, id, &body, Some(sig)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            (r.status() == StatusCode::OK).then_some(())
+        }
+    })
+    .await;
+    let (body, sig) = signed(INBOUND, "k2");
+    assert_eq!(
+        post_relay(&b, &id, &body, Some(sig)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
 async fn the_event_table_gets_planner_statistics_as_it_grows_without_waiting_for_autovacuum(
     pool: PgPool,
 ) {
