@@ -450,12 +450,17 @@ const OPENED_FRESH: std::time::Duration = std::time::Duration::from_secs(3);
 /// one opened before.
 const REOPEN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A connection opened longer ago than this (a side quiet for a while) is opened again
+/// before the delivery is checked, not in the background.
+const OPENED_STALE: std::time::Duration = std::time::Duration::from_secs(6);
+
 /// [`open`] for the door, kept [`OPENED_FRESH`]: a delivery per event would otherwise open
 /// its side's secrets each time. Past that, the first delivery to see it starts opening it
 /// again in the background and every delivery goes on with the one opened before until that
 /// lands: deliveries that each opened it themselves finished their queries in any order, and
 /// a side's later delivery reached the writer before an earlier one (a conversation's events
-/// out of order). Only a side not opened yet (or whose reopening failed) waits for the queries.
+/// out of order). A side not opened yet, opened over [`OPENED_STALE`] ago, or whose reopening
+/// failed waits for the queries.
 pub async fn open_at_door(
     state: &Services,
     id: MigrationId,
@@ -465,7 +470,7 @@ pub async fn open_at_door(
     let reopen = {
         let mut opened = state.opened.lock().unwrap();
         match opened.get_mut(&(id, side)) {
-            Some((at, p, c)) => {
+            Some((at, p, c)) if now.duration_since(*at) < OPENED_STALE => {
                 let got = (p.clone(), c.clone());
                 if now.duration_since(*at) < OPENED_FRESH {
                     return Ok(got);
@@ -474,14 +479,15 @@ pub async fn open_at_door(
                 *at = now.checked_sub(OPENED_FRESH - REOPEN_GRACE).unwrap_or(now);
                 Some(got)
             }
-            None => None,
+            _ => None,
         }
     };
     if let Some(got) = reopen {
         let state = state.clone();
+        let replaced = got.1.clone();
         tokio::spawn(async move {
             match open(&state, id, side).await {
-                Ok((p, c)) => keep_opened(&state, id, side, p, Arc::new(c), true),
+                Ok((p, c)) => keep_opened(&state, id, side, p, Arc::new(c), Some(&replaced)),
                 // The next delivery opens it itself and answers why it cannot.
                 Err(_) => {
                     state.opened.lock().unwrap().remove(&(id, side));
@@ -492,26 +498,30 @@ pub async fn open_at_door(
     }
     let (p, c) = open(state, id, side).await?;
     let c = Arc::new(c);
-    keep_opened(state, id, side, p.clone(), c.clone(), false);
+    keep_opened(state, id, side, p.clone(), c.clone(), None);
     Ok((p, c))
 }
 
-/// `reopened`: kept only if the one it replaces is still there (a change to a connection drops
-/// them all, and what a reopening read before that may be older).
+/// `replaces`: a reopening is kept only if the one it was read to replace is still the one
+/// kept (a change to a connection drops them all, and what a reopening read before that may
+/// be older than what a delivery opened since).
 fn keep_opened(
     state: &Services,
     id: MigrationId,
     side: Side,
     p: Arc<dyn Provider>,
     c: Arc<Connection>,
-    reopened: bool,
+    replaces: Option<&Arc<Connection>>,
 ) {
     let mut opened = state.opened.lock().unwrap();
-    if reopened && !opened.contains_key(&(id, side)) {
-        return;
+    if let Some(old) = replaces {
+        match opened.get(&(id, side)) {
+            Some((_, _, kept)) if Arc::ptr_eq(kept, old) => {}
+            _ => return,
+        }
     }
     // Opened secrets stay in memory no longer than they are used.
-    opened.retain(|_, (at, _, _)| at.elapsed() < OPENED_FRESH * 2);
+    opened.retain(|_, (at, _, _)| at.elapsed() < OPENED_STALE);
     opened.insert((id, side), (std::time::Instant::now(), p, c));
 }
 

@@ -306,6 +306,11 @@ impl Sender {
         let t2 = t0.elapsed();
         if sink.batch() > 1 {
             for chunk in events.chunks(sink.batch()) {
+                let marked: Vec<&Claimed> = chunk.iter().collect();
+                if let Err(e) = self.mark_unanswered(id, to, &sink, &marked).await {
+                    tracing::warn!(error = %e, "sync: marking sends failed; the lease will expire");
+                    return;
+                }
                 let batch: Vec<SyncEvent> = chunk.iter().map(|c| c.event.clone()).collect();
                 let results = sink.deliver(&batch).await;
                 // Applied ones in two statements, failures one by one.
@@ -344,6 +349,12 @@ impl Sender {
                     if let Err(e) = self.pacer.wait(&key, qps).await {
                         tracing::warn!(error = %e, "sync: pacing failed; sending unpaced");
                     }
+                }
+                if let Err(e) = self.mark_unanswered(id, to, &sink, &[c]).await {
+                    // Its slot goes back; the lease expires and it is sent then.
+                    tracing::warn!(error = %e, "sync: marking a send failed; the lease will expire");
+                    self.free(permit);
+                    return;
                 }
                 let r = sink
                     .deliver(std::slice::from_ref(&c.event))
@@ -387,8 +398,7 @@ impl Sender {
         self.services.sync_wake.notify_one();
     }
 
-    /// Writes the identities these events will have on `to` before they are sent, and marks
-    /// the messages `to` names only in its answer as unanswered (see the claim).
+    /// Writes the identities these events will have on `to` before they are sent.
     async fn expect(
         &self,
         id: MigrationId,
@@ -398,14 +408,9 @@ impl Sender {
     ) -> Result<(), sqlx::Error> {
         let mut ids = vec![];
         let mut keys = vec![];
-        let mut unanswered = vec![];
         for c in events {
-            let expected = sink.expected_ids(&c.event);
-            if expected.is_empty() && c.event.kind == "message.sent" {
-                unanswered.push(c.event.key.clone());
-            }
             let fp = super::fingerprint(&c.event.kind, &c.event.data);
-            for made in expected.into_iter().chain(fp) {
+            for made in sink.expected_ids(&c.event).into_iter().chain(fp) {
                 // One statement may not touch a row twice.
                 if ids.contains(&made) {
                     continue;
@@ -414,17 +419,12 @@ impl Sender {
                 keys.push(c.event.key.clone());
             }
         }
-        if ids.is_empty() && unanswered.is_empty() {
+        if ids.is_empty() {
             return Ok(());
         }
-        // A fingerprint written again starts its window again; so does a send tried again.
+        // A fingerprint written again starts its window again.
         sqlx::query(
-            "WITH marked AS (
-                 INSERT INTO sync_unanswered (migration_id, side, event_key)
-                 SELECT $1, $2, k FROM UNNEST($5::text[]) AS k
-                 ON CONFLICT (migration_id, side, event_key) DO UPDATE SET since = now()
-             )
-             INSERT INTO sync_ids (migration_id, side, id, event_key)
+            "INSERT INTO sync_ids (migration_id, side, id, event_key)
              SELECT $1, $2, u.id, u.key FROM UNNEST($3::text[], $4::text[]) AS u(id, key)
              ON CONFLICT (migration_id, side, id) DO UPDATE SET made_at = now()",
         )
@@ -432,7 +432,38 @@ impl Sender {
         .bind(to.as_str())
         .bind(&ids)
         .bind(&keys)
-        .bind(&unanswered)
+        .execute(&self.services.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the messages among `events` that `to` names only in its answer as unanswered
+    /// (see the claim), just before they are sent: after the quota's wait, so that sends
+    /// waiting on a low quota hold up no message from `to` meanwhile.
+    async fn mark_unanswered(
+        &self,
+        id: MigrationId,
+        to: Side,
+        sink: &Arc<dyn SyncSink>,
+        events: &[&Claimed],
+    ) -> Result<(), sqlx::Error> {
+        let keys: Vec<&str> = events
+            .iter()
+            .filter(|c| c.event.kind == "message.sent" && sink.expected_ids(&c.event).is_empty())
+            .map(|c| c.event.key.as_str())
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        // A send tried again starts again.
+        sqlx::query(
+            "INSERT INTO sync_unanswered (migration_id, side, event_key)
+             SELECT $1, $2, k FROM UNNEST($3::text[]) AS k
+             ON CONFLICT (migration_id, side, event_key) DO UPDATE SET since = now()",
+        )
+        .bind(id)
+        .bind(to.as_str())
+        .bind(&keys)
         .execute(&self.services.pool)
         .await?;
         Ok(())
@@ -764,7 +795,8 @@ fn fill_recall(recall: &mut Value, message: &Value) {
 /// How often the sync tables' planner statistics are looked at.
 const STATISTICS_EVERY: Duration = Duration::from_secs(5);
 
-/// Analyzes the sync tables when they have grown past what their statistics say (never
+/// Clears marks of sends long gone, and analyzes the sync tables when they have grown past
+/// what their statistics say (never
 /// analyzed, or changed by more rows than they had then) and autovacuum has not got to them.
 /// Autovacuum visits a database once a minute at best, later on a server with many; until
 /// then the planner takes a busy `sync_inbound` for a small table and reads every event of a
@@ -772,6 +804,15 @@ const STATISTICS_EVERY: Duration = Duration::from_secs(5);
 /// A role that does not own the tables (the runtime role) leaves them to autovacuum: asking
 /// would only write a warning to PostgreSQL's log every few seconds.
 async fn keep_statistics(pool: sqlx::PgPool) {
+    // Marks of sends whose process died before recording them hold nothing up after a lease.
+    if let Err(e) =
+        sqlx::query("DELETE FROM sync_unanswered WHERE since < now() - make_interval(secs => $1)")
+            .bind(LEASE.as_secs_f64())
+            .execute(&pool)
+            .await
+    {
+        tracing::debug!(error = %e, "sync: clearing old marks failed");
+    }
     let stale: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(
         "SELECT relname::text FROM pg_stat_user_tables
          WHERE relname IN ('sync_inbound', 'sync_ids') AND n_mod_since_analyze > 500

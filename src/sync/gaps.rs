@@ -28,6 +28,8 @@ const MAX_PAGES: usize = 50;
 const MAX_ACCOUNTS: i64 = 2_000;
 /// Pages of one account's conversation list read, at most.
 const MAX_LIST_PAGES: usize = 10;
+/// Accounts whose conversations could not be listed before the listing stops.
+const MAX_LIST_FAILURES: usize = 5;
 /// Another process takes over a gap whose filler stopped answering after this long.
 const CLAIM_SECS: f64 = 600.0;
 
@@ -238,11 +240,13 @@ async fn fill_side(
     }
     let mut problems = vec![];
     // A chat that began during the gap is in no event: where the side can list an account's
-    // conversations, those of the accounts active before the gap are asked for.
+    // conversations, those of the accounts active on it before the gap are asked for (by this
+    // side's own ids).
     let accounts: Vec<String> = sqlx::query_scalar(&format!(
         "SELECT a FROM sync_inbound,
                 LATERAL (VALUES (data->>'from'), (data->>'to')) AS v(a)
-         WHERE migration_id = $1 AND kind = 'message.sent' AND conv LIKE 'c2c:%'
+         WHERE migration_id = $1 AND side = $4 AND kind = 'message.sent'
+           AND conv LIKE 'c2c:%'
            AND received_at > to_timestamp($2::float8 / 1000) - interval '{ACTIVE_BEFORE}'
            AND a IS NOT NULL
          GROUP BY a ORDER BY max(received_at) DESC LIMIT $3"
@@ -250,10 +254,12 @@ async fn fill_side(
     .bind(id)
     .bind(from_ms)
     .bind(MAX_ACCOUNTS)
+    .bind(side.as_str())
     .fetch_all(&s.pool)
     .await
     .map_err(|e| e.to_string())?;
     let mut known: std::collections::HashSet<String> = convs.iter().cloned().collect();
+    let mut failed = 0;
     'accounts: for account in &accounts {
         let mut page = None;
         for _ in 0..MAX_LIST_PAGES {
@@ -275,6 +281,15 @@ async fn fill_side(
                 }
                 Some(Err(why)) => {
                     problems.push(format!("the conversations of {account}: {why}"));
+                    failed += 1;
+                    // Most likely the same for every account (the API not open to this app):
+                    // the rest are not asked.
+                    if failed == MAX_LIST_FAILURES {
+                        problems.push(format!(
+                            "listing conversations stopped after {failed} failures"
+                        ));
+                        break 'accounts;
+                    }
                     break;
                 }
             }

@@ -511,6 +511,24 @@ async fn a_secret_rotated_in_one_console_process_is_in_force_at_anothers_door_wi
         post_relay(&b, &id, &body, Some(sig)).await.status(),
         StatusCode::UNAUTHORIZED
     );
+    // A side quiet for a while: B does not check the next delivery against what it opened
+    // then, and a provider that does not send again loses nothing.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    const NEWER: &str = "the-newest-inbound-secret-81fe";
+    let r = owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/connections/source"),
+            Some(json!({"fields": {"relay_url": "http://127.0.0.1:9/relay", "inbound_secret": NEWER}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let (body, sig) = signed(NEWER, "q1");
+    assert_eq!(
+        post_relay(&b, &id, &body, Some(sig)).await.status(),
+        StatusCode::OK,
+        "the first delivery after a quiet spell"
+    );
 }
 
 #[sqlx::test(migrator = "imshift::db::MIGRATOR")]

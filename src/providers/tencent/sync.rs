@@ -1147,15 +1147,20 @@ impl TencentReader {
                 _ => None,
             })
             .collect();
-        // Past the last page, or a page that moved neither cursor (nothing more to ask).
+        // Past the last page, or a page that moved no cursor (nothing more to ask).
         let next = (r.complete != 1
-            && (r.start_index, r.top_start_index) != (start_index, top_start_index))
-            .then(|| {
-                format!(
-                    "{}:{}:{}:{}",
-                    r.time_stamp, r.start_index, r.top_time_stamp, r.top_start_index
-                )
-            });
+            && [
+                r.time_stamp,
+                r.start_index,
+                r.top_time_stamp,
+                r.top_start_index,
+            ] != [time_stamp, start_index, top_time_stamp, top_start_index])
+        .then(|| {
+            format!(
+                "{}:{}:{}:{}",
+                r.time_stamp, r.start_index, r.top_time_stamp, r.top_start_index
+            )
+        });
         Ok(ConversationsPage {
             conversations,
             next,
