@@ -728,3 +728,61 @@ async fn messages_kept_while_the_direction_was_off_are_served_to_neteases_import
     let live: Vec<String> = messages(&sides).await.into_iter().map(|m| m.2).collect();
     assert_eq!(live, ["sent live"]);
 }
+
+#[sqlx::test(migrator = "imshift::db::MIGRATOR")]
+async fn a_netease_users_message_does_not_wait_for_sends_into_netease_that_wait_on_its_quota(
+    pool: PgPool,
+) {
+    // Sends into NetEase paced at one a second over 100 chats: the sender holds many of them
+    // waiting on the quota. A NetEase user's message (whose copy might be one of imshift's own
+    // coming back) waits only for the sends actually under way, not for those still waiting.
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner().await;
+    let sides = coexisting(&owner).await;
+    let id = sides.id.clone();
+    let r = owner
+        .api(
+            Method::PUT,
+            &format!("/api/v1/migrations/{id}/limits"),
+            Some(json!({"msg/sendMsg": {"qps": 1}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    both_on(&owner, &id).await;
+    const CHATS: usize = 100;
+    let events: Vec<Value> = (0..CHATS)
+        .map(|i| {
+            text(
+                &format!("backlog-{i:03}"),
+                "c2c",
+                &format!("user{i:03}"),
+                "zoe",
+                &format!("old message {i}"),
+            )
+        })
+        .collect();
+    old_system_sends(&sides, events).await;
+    eventually("the old side's backlog under way", || async {
+        (!messages(&sides).await.is_empty()).then_some(())
+    })
+    .await;
+
+    new_app_user_sends(&sides, "zoe", "user000", false, "from the new app").await;
+    poll_for(
+        "the NetEase user's message at the old system",
+        Duration::from_secs(10),
+        || async {
+            relay_received(&sides)
+                .await
+                .iter()
+                .any(|e| e["data"]["body"]["text"] == "from the new app")
+                .then_some(())
+        },
+    )
+    .await;
+    let moved = messages(&sides).await.len();
+    assert!(
+        moved < CHATS / 2,
+        "the old side's backlog was mostly through ({moved} of {CHATS}) before the NetEase user's message went"
+    );
+}
