@@ -299,15 +299,22 @@ impl Sender {
             }
         };
         let t1 = t0.elapsed();
-        if let Err(e) = self.expect(id, to, &sink, &events).await {
-            tracing::warn!(error = %e, "sync: writing the id map failed; the lease will expire");
-            return;
-        }
+        let unanswered = match self.expect(id, to, &sink, &events).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(error = %e, "sync: writing the id map failed; the lease will expire");
+                return;
+            }
+        };
         let t2 = t0.elapsed();
         if sink.batch() > 1 {
             for chunk in events.chunks(sink.batch()) {
-                let marked: Vec<&Claimed> = chunk.iter().collect();
-                if let Err(e) = self.mark_unanswered(id, to, &sink, &marked).await {
+                let marked: Vec<&str> = chunk
+                    .iter()
+                    .map(|c| c.event.key.as_str())
+                    .filter(|k| unanswered.contains(*k))
+                    .collect();
+                if let Err(e) = self.mark_unanswered(id, to, &marked).await {
                     tracing::warn!(error = %e, "sync: marking sends failed; the lease will expire");
                     return;
                 }
@@ -340,6 +347,7 @@ impl Sender {
         }
         let n = events.len();
         // One request per event: conversations are independent, so they go side by side.
+        let unanswered = &unanswered;
         let sends = events.iter().map(|c| {
             let sink = sink.clone();
             let permit = held.as_mut().and_then(|h| h.split(1));
@@ -350,7 +358,12 @@ impl Sender {
                         tracing::warn!(error = %e, "sync: pacing failed; sending unpaced");
                     }
                 }
-                if let Err(e) = self.mark_unanswered(id, to, &sink, &[c]).await {
+                let marked: &[&str] = if unanswered.contains(&c.event.key) {
+                    &[c.event.key.as_str()]
+                } else {
+                    &[]
+                };
+                if let Err(e) = self.mark_unanswered(id, to, marked).await {
                     // Its slot goes back; the lease expires and it is sent then.
                     tracing::warn!(error = %e, "sync: marking a send failed; the lease will expire");
                     self.free(permit);
@@ -398,19 +411,25 @@ impl Sender {
         self.services.sync_wake.notify_one();
     }
 
-    /// Writes the identities these events will have on `to` before they are sent.
+    /// Writes the identities these events will have on `to` before they are sent. Answers the
+    /// keys of the messages `to` names only in its answer (to be marked unanswered when sent).
     async fn expect(
         &self,
         id: MigrationId,
         to: Side,
         sink: &Arc<dyn SyncSink>,
         events: &[Claimed],
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
         let mut ids = vec![];
         let mut keys = vec![];
+        let mut unanswered = std::collections::HashSet::new();
         for c in events {
+            let expected = sink.expected_ids(&c.event);
+            if expected.is_empty() && c.event.kind == "message.sent" {
+                unanswered.insert(c.event.key.clone());
+            }
             let fp = super::fingerprint(&c.event.kind, &c.event.data);
-            for made in sink.expected_ids(&c.event).into_iter().chain(fp) {
+            for made in expected.into_iter().chain(fp) {
                 // One statement may not touch a row twice.
                 if ids.contains(&made) {
                     continue;
@@ -420,7 +439,7 @@ impl Sender {
             }
         }
         if ids.is_empty() {
-            return Ok(());
+            return Ok(unanswered);
         }
         // A fingerprint written again starts its window again.
         sqlx::query(
@@ -434,24 +453,18 @@ impl Sender {
         .bind(&keys)
         .execute(&self.services.pool)
         .await?;
-        Ok(())
+        Ok(unanswered)
     }
 
-    /// Marks the messages among `events` that `to` names only in its answer as unanswered
-    /// (see the claim), just before they are sent: after the quota's wait, so that sends
-    /// waiting on a low quota hold up no message from `to` meanwhile.
+    /// Marks sends of messages that `to` names only in its answer as unanswered (see the
+    /// claim), just before they are sent: after the quota's wait, so that sends waiting on a
+    /// low quota hold up no message from `to` meanwhile.
     async fn mark_unanswered(
         &self,
         id: MigrationId,
         to: Side,
-        sink: &Arc<dyn SyncSink>,
-        events: &[&Claimed],
+        keys: &[&str],
     ) -> Result<(), sqlx::Error> {
-        let keys: Vec<&str> = events
-            .iter()
-            .filter(|c| c.event.kind == "message.sent" && sink.expected_ids(&c.event).is_empty())
-            .map(|c| c.event.key.as_str())
-            .collect();
         if keys.is_empty() {
             return Ok(());
         }
@@ -463,7 +476,7 @@ impl Sender {
         )
         .bind(id)
         .bind(to.as_str())
-        .bind(&keys)
+        .bind(keys)
         .execute(&self.services.pool)
         .await?;
         Ok(())
